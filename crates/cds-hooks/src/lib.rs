@@ -1,0 +1,31 @@
+//! CDS Hooks 2.0 wire model for Gravida: hooks, requests, responses (cards), discovery, feedback,
+//! and prefetch template rendering. No HTTP here: the server crate moves these types over axum.
+//!
+//! Incoming bodies are parsed with [`ServiceRequest::parse`] and [`FeedbackRequest::parse`], whose
+//! errors are safe to return to the caller (they name fields, never values). Outgoing documents
+//! ([`ServiceResponse`], [`DiscoveryResponse`]) serialise without `null` or empty values, and have
+//! `validate` methods that check the spec's rules before anything is sent.
+
+pub mod discovery;
+pub mod feedback;
+pub mod hook;
+mod json;
+pub mod prefetch;
+pub mod request;
+pub mod response;
+pub mod wire;
+
+#[cfg(test)]
+mod properties;
+#[cfg(test)]
+mod spec_examples;
+
+pub use discovery::{DiscoveryError, DiscoveryResponse, Service};
+pub use feedback::{AcceptedSuggestion, Feedback, FeedbackRequest, Outcome, OverrideReason};
+pub use hook::{ContextField, FieldKind, Hook};
+pub use prefetch::TemplateError;
+pub use request::{FhirAuthorization, HookContext, RequestError, ServiceRequest};
+pub use response::{
+    Action, ActionType, Card, CardBuilder, CardError, Coding, Indicator, Link, LinkType,
+    SUMMARY_MAX_CHARS, SelectionBehavior, ServiceResponse, Source, Suggestion,
+};

@@ -1,0 +1,488 @@
+//! Prefetch template rendering: turns `Observation?patient={{context.patientId}}` into a FHIR query.
+//!
+//! CDS Hooks 2.0 (notes §2.4) allows two kinds of token between `{{` and `}}`:
+//!
+//! * `{{context.<field>}}`: a root-level field of the hook's `context` with a primitive value
+//!   (`{{context.medication.id}}` is not allowed);
+//! * the user tokens `{{userPractitionerId}}`, `{{userPractitionerRoleId}}`, `{{userPatientId}}`
+//!   and `{{userRelatedPersonId}}`: the id part of `context.userId` (`Practitioner/123` → `123`),
+//!   allowed only when `userId` names that resource type.
+//!
+//! The rendered text goes into a URL, so a value is only substituted when it is a FHIR id
+//! (`[A-Za-z0-9\-\.]{1,64}`) or a reference `ResourceType/id`. Anything else is refused rather than
+//! escaped: a patient id with `&` in it is an attack or a bug, never a patient. The values that pass
+//! are then percent-encoded anyway, which leaves them unchanged and keeps the code safe if the
+//! allowed set ever grows. Error messages name the token, never the value (values may be PHI).
+
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+/// Why a template could not be rendered (or is not a valid template at all).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TemplateError {
+    /// A `{{` with no matching `}}`.
+    #[error("prefetch template has an unterminated `{{{{` at byte {at}")]
+    Unterminated { at: usize },
+    /// A `}}` with no `{{` before it.
+    #[error("prefetch template has an unmatched `}}}}` at byte {at}")]
+    Unmatched { at: usize },
+    /// A token that CDS Hooks 2.0 does not define, e.g. `{{Patient.id}}` or `{{today()}}`.
+    #[error("prefetch template uses unknown token `{token}`")]
+    UnknownToken { token: String },
+    /// `{{context.a.b}}`: only root-level context fields may be tokens.
+    #[error("prefetch token `{token}` is not a root-level context field")]
+    NotRootLevel { token: String },
+    /// The context has no such field (or it is `null`).
+    #[error("context field `{field}` needed by the prefetch template is missing")]
+    MissingContextField { field: String },
+    /// The field is an object or an array.
+    #[error("context field `{field}` is not a primitive value and cannot be a prefetch token")]
+    NotPrimitive { field: String },
+    /// The value is not a FHIR id or `ResourceType/id`, so it cannot go into a URL.
+    #[error("context field `{field}` is not a FHIR id or reference")]
+    InvalidValue { field: String },
+    /// A user token was used but `context.userId` is missing or not `ResourceType/id`.
+    #[error("prefetch token `{token}` needs `context.userId` as `ResourceType/id`")]
+    NoUser { token: &'static str },
+    /// A user token whose resource type does not match `context.userId`, e.g.
+    /// `{{userPractitionerId}}` when the user is a `PractitionerRole`.
+    #[error("prefetch token `{token}` needs a `{expected}` user")]
+    UserTypeMismatch {
+        token: &'static str,
+        expected: &'static str,
+    },
+}
+
+/// A token found in a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token {
+    /// `{{context.<field>}}`, holding the field name.
+    Context(String),
+    /// `{{userPractitionerId}}`
+    UserPractitionerId,
+    /// `{{userPractitionerRoleId}}`
+    UserPractitionerRoleId,
+    /// `{{userPatientId}}`
+    UserPatientId,
+    /// `{{userRelatedPersonId}}`
+    UserRelatedPersonId,
+}
+
+impl Token {
+    /// For a user token: its name and the resource type `context.userId` must have.
+    fn user_token(&self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Token::Context(_) => None,
+            Token::UserPractitionerId => Some(("userPractitionerId", "Practitioner")),
+            Token::UserPractitionerRoleId => Some(("userPractitionerRoleId", "PractitionerRole")),
+            Token::UserPatientId => Some(("userPatientId", "Patient")),
+            Token::UserRelatedPersonId => Some(("userRelatedPersonId", "RelatedPerson")),
+        }
+    }
+}
+
+/// A piece of a parsed template: literal text, or a token to substitute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment<'a> {
+    Literal(&'a str),
+    Token(Token),
+}
+
+/// Splits a template into literal text and tokens, checking every token is a 2.0 token.
+///
+/// Use it to check templates without a context (e.g. at start-up, for the discovery document).
+pub fn parse(template: &str) -> Result<Vec<Segment<'_>>, TemplateError> {
+    let mut segments = Vec::new();
+    let mut rest = template;
+    let mut offset = 0; // byte offset of `rest` inside `template`, for error messages
+
+    while let Some(open) = rest.find("{{") {
+        let literal = &rest[..open];
+        if let Some(stray) = literal.find("}}") {
+            return Err(TemplateError::Unmatched { at: offset + stray });
+        }
+        if !literal.is_empty() {
+            segments.push(Segment::Literal(literal));
+        }
+        let after_open = &rest[open + 2..];
+        let Some(close) = after_open.find("}}") else {
+            return Err(TemplateError::Unterminated { at: offset + open });
+        };
+        let inner = &after_open[..close];
+        if inner.contains("{{") {
+            // `{{a{{b}}`: the first `{{` is never closed.
+            return Err(TemplateError::Unterminated { at: offset + open });
+        }
+        segments.push(Segment::Token(parse_token(inner.trim())?));
+        let consumed = open + 2 + close + 2;
+        rest = &rest[consumed..];
+        offset += consumed;
+    }
+
+    if let Some(stray) = rest.find("}}") {
+        return Err(TemplateError::Unmatched { at: offset + stray });
+    }
+    if !rest.is_empty() {
+        segments.push(Segment::Literal(rest));
+    }
+    Ok(segments)
+}
+
+fn parse_token(token: &str) -> Result<Token, TemplateError> {
+    match token {
+        "userPractitionerId" => return Ok(Token::UserPractitionerId),
+        "userPractitionerRoleId" => return Ok(Token::UserPractitionerRoleId),
+        "userPatientId" => return Ok(Token::UserPatientId),
+        "userRelatedPersonId" => return Ok(Token::UserRelatedPersonId),
+        _ => {}
+    }
+    let Some(field) = token.strip_prefix("context.") else {
+        return Err(TemplateError::UnknownToken {
+            token: token.to_owned(),
+        });
+    };
+    // A JSON field name made of letters and digits (every hook's fields are camelCase).
+    // Anything else — `a.b`, `draftOrders.entry`, FHIRPath like `ofType(X)` — is refused.
+    if field.contains('.') {
+        return Err(TemplateError::NotRootLevel {
+            token: token.to_owned(),
+        });
+    }
+    if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(TemplateError::UnknownToken {
+            token: token.to_owned(),
+        });
+    }
+    Ok(Token::Context(field.to_owned()))
+}
+
+/// Renders `template` with values from a hook request's `context` object.
+///
+/// ```
+/// use gravida_cds_hooks::prefetch::render;
+/// let context = serde_json::json!({"patientId": "123", "userId": "PractitionerRole/9"});
+/// let context = context.as_object().unwrap();
+/// assert_eq!(
+///     render("Observation?patient={{context.patientId}}&code=4548-4", context).unwrap(),
+///     "Observation?patient=123&code=4548-4"
+/// );
+/// assert_eq!(render("PractitionerRole?_id={{userPractitionerRoleId}}", context).unwrap(),
+///     "PractitionerRole?_id=9");
+/// ```
+pub fn render(template: &str, context: &Map<String, Value>) -> Result<String, TemplateError> {
+    let mut out = String::with_capacity(template.len() + 32);
+    for segment in parse(template)? {
+        match segment {
+            Segment::Literal(text) => out.push_str(text),
+            Segment::Token(token) => out.push_str(&token_value(&token, context)?),
+        }
+    }
+    Ok(out)
+}
+
+/// The URL-safe text a token stands for in `context`.
+fn token_value(token: &Token, context: &Map<String, Value>) -> Result<String, TemplateError> {
+    let field = match token {
+        Token::Context(field) => field,
+        user => return user_token_value(user, context),
+    };
+    let text = match context.get(field) {
+        None | Some(Value::Null) => {
+            return Err(TemplateError::MissingContextField {
+                field: field.clone(),
+            });
+        }
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Number(number)) => number.to_string(),
+        Some(Value::Bool(flag)) => flag.to_string(),
+        Some(Value::Array(_) | Value::Object(_)) => {
+            return Err(TemplateError::NotPrimitive {
+                field: field.clone(),
+            });
+        }
+    };
+    if is_fhir_id(&text) {
+        return Ok(percent_encode(&text));
+    }
+    match split_reference(&text) {
+        Some((resource_type, id)) => Ok(format!(
+            "{}/{}",
+            percent_encode(resource_type),
+            percent_encode(id)
+        )),
+        None => Err(TemplateError::InvalidValue {
+            field: field.clone(),
+        }),
+    }
+}
+
+/// The id part of `context.userId`, for a user token whose resource type matches it.
+fn user_token_value(token: &Token, context: &Map<String, Value>) -> Result<String, TemplateError> {
+    let Some((name, expected_type)) = token.user_token() else {
+        // Only called for user tokens; a context token here would be a caller bug.
+        return Err(TemplateError::UnknownToken {
+            token: "context".to_owned(),
+        });
+    };
+    let (resource_type, id) = context
+        .get("userId")
+        .and_then(Value::as_str)
+        .and_then(split_reference)
+        .ok_or(TemplateError::NoUser { token: name })?;
+    if resource_type != expected_type {
+        return Err(TemplateError::UserTypeMismatch {
+            token: name,
+            expected: expected_type,
+        });
+    }
+    Ok(percent_encode(id))
+}
+
+/// True when `text` is a valid FHIR id: `[A-Za-z0-9\-\.]{1,64}`.
+pub fn is_fhir_id(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// True when `text` looks like a FHIR resource type: an ASCII capital, then letters.
+fn is_resource_type(text: &str) -> bool {
+    let mut chars = text.chars();
+    matches!(chars.next(), Some(first) if first.is_ascii_uppercase())
+        && chars.all(|c| c.is_ascii_alphabetic())
+        && text.len() <= 64
+}
+
+/// Splits a relative reference `ResourceType/id` into its parts, if it is one.
+pub fn split_reference(reference: &str) -> Option<(&str, &str)> {
+    let (resource_type, id) = reference.split_once('/')?;
+    (is_resource_type(resource_type) && is_fhir_id(id)).then_some((resource_type, id))
+}
+
+/// Percent-encodes every byte outside RFC 3986 "unreserved" (`A-Z a-z 0-9 - . _ ~`).
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn context(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            other => panic!("test context must be an object, got {other}"),
+        }
+    }
+
+    fn pv_context() -> Map<String, Value> {
+        context(json!({
+            "userId": "Practitioner/example",
+            "patientId": "1288992",
+            "encounterId": "89284"
+        }))
+    }
+
+    #[test]
+    fn context_tokens_are_replaced_by_the_field_value() {
+        let rendered = render(
+            "Observation?patient={{context.patientId}}&encounter={{context.encounterId}}&code=4548-4",
+            &pv_context(),
+        )
+        .unwrap();
+        assert_eq!(
+            rendered,
+            "Observation?patient=1288992&encounter=89284&code=4548-4"
+        );
+    }
+
+    #[test]
+    fn the_user_id_token_renders_the_whole_reference_for_a_read() {
+        assert_eq!(
+            render("{{context.userId}}", &pv_context()).unwrap(),
+            "Practitioner/example"
+        );
+    }
+
+    #[test]
+    fn each_user_token_takes_the_id_when_the_user_has_that_resource_type() {
+        let cases = [
+            ("{{userPractitionerId}}", "Practitioner/p1"),
+            ("{{userPractitionerRoleId}}", "PractitionerRole/r-2"),
+            ("{{userPatientId}}", "Patient/pt.3"),
+            ("{{userRelatedPersonId}}", "RelatedPerson/rp4"),
+        ];
+        for (template, user) in cases {
+            let ctx = context(json!({ "userId": user, "patientId": "1" }));
+            let id = user.split_once('/').unwrap().1;
+            assert_eq!(render(template, &ctx).unwrap(), id, "{template}");
+        }
+    }
+
+    #[test]
+    fn a_user_token_for_another_resource_type_is_an_error() {
+        let ctx = context(json!({ "userId": "PractitionerRole/123" }));
+        assert_eq!(
+            render("Practitioner/{{userPractitionerId}}", &ctx),
+            Err(TemplateError::UserTypeMismatch {
+                token: "userPractitionerId",
+                expected: "Practitioner"
+            })
+        );
+    }
+
+    #[test]
+    fn a_user_token_without_a_user_reference_is_an_error() {
+        let missing = context(json!({ "patientId": "1" }));
+        assert!(matches!(
+            render("{{userPatientId}}", &missing),
+            Err(TemplateError::NoUser { .. })
+        ));
+        let bare_id = context(json!({ "userId": "123" }));
+        assert!(matches!(
+            render("{{userPatientId}}", &bare_id),
+            Err(TemplateError::NoUser { .. })
+        ));
+    }
+
+    #[test]
+    fn a_missing_or_null_context_field_is_an_error() {
+        let ctx = context(json!({ "encounterId": null }));
+        assert_eq!(
+            render("Patient/{{context.patientId}}", &ctx),
+            Err(TemplateError::MissingContextField {
+                field: "patientId".into()
+            })
+        );
+        assert!(matches!(
+            render("Encounter/{{context.encounterId}}", &ctx),
+            Err(TemplateError::MissingContextField { .. })
+        ));
+    }
+
+    #[test]
+    fn a_non_primitive_context_field_is_not_a_token() {
+        let ctx =
+            context(json!({ "draftOrders": {"resourceType": "Bundle"}, "selections": ["A/1"] }));
+        assert!(matches!(
+            render("X?_id={{context.draftOrders}}", &ctx),
+            Err(TemplateError::NotPrimitive { .. })
+        ));
+        assert!(matches!(
+            render("X?_id={{context.selections}}", &ctx),
+            Err(TemplateError::NotPrimitive { .. })
+        ));
+    }
+
+    #[test]
+    fn nested_context_paths_are_refused() {
+        assert_eq!(
+            parse("Medication/{{context.medication.id}}"),
+            Err(TemplateError::NotRootLevel {
+                token: "context.medication.id".into()
+            })
+        );
+    }
+
+    #[test]
+    fn numbers_and_booleans_render_as_text() {
+        let ctx = context(json!({ "patientId": 1288992, "flag": true }));
+        assert_eq!(
+            render("Patient/{{context.patientId}}?x={{context.flag}}", &ctx).unwrap(),
+            "Patient/1288992?x=true"
+        );
+    }
+
+    #[test]
+    fn values_that_are_not_fhir_ids_are_refused_not_injected() {
+        let hostile = [
+            "123&_include=*",
+            "1 2",
+            "../Patient",
+            "a?b",
+            "",
+            "draft\u{2011}rx\u{2011}1", // U+2011 non-breaking hyphen, as in a 3.0 example
+            "Patient/1/_history/2",
+        ];
+        for value in hostile {
+            let ctx = context(json!({ "patientId": value }));
+            assert_eq!(
+                render("Patient/{{context.patientId}}", &ctx),
+                Err(TemplateError::InvalidValue {
+                    field: "patientId".into()
+                }),
+                "{value:?}"
+            );
+        }
+        let too_long = context(json!({ "patientId": "a".repeat(65) }));
+        assert!(render("Patient/{{context.patientId}}", &too_long).is_err());
+        let longest = context(json!({ "patientId": "a".repeat(64) }));
+        assert!(render("Patient/{{context.patientId}}", &longest).is_ok());
+    }
+
+    #[test]
+    fn error_messages_never_contain_the_value() {
+        let ctx = context(json!({ "patientId": "SECRET&name=Smith" }));
+        let error = render("Patient/{{context.patientId}}", &ctx).unwrap_err();
+        assert!(!error.to_string().contains("SECRET"));
+        assert!(!error.to_string().contains("Smith"));
+    }
+
+    #[test]
+    fn unknown_tokens_are_errors() {
+        for template in [
+            "Patient/{{Patient.id}}",
+            "Observation?date=gt{{today()}}",
+            "{{}}",
+            "{{context.}}",
+            "{{%prefetchKey.id}}",
+            "{{context.draftOrders.entry.resource.ofType(MedicationRequest).id}}",
+        ] {
+            assert!(parse(template).is_err(), "{template}");
+        }
+        assert_eq!(
+            parse("Patient/{{Patient.id}}"),
+            Err(TemplateError::UnknownToken {
+                token: "Patient.id".into()
+            })
+        );
+    }
+
+    #[test]
+    fn unterminated_and_unmatched_braces_are_errors() {
+        assert_eq!(
+            parse("Patient/{{context.patientId"),
+            Err(TemplateError::Unterminated { at: 8 })
+        );
+        assert_eq!(
+            parse("Patient/{{context.patientId{{context.userId}}"),
+            Err(TemplateError::Unterminated { at: 8 })
+        );
+        assert_eq!(
+            parse("Patient/context.patientId}}"),
+            Err(TemplateError::Unmatched { at: 25 })
+        );
+    }
+
+    #[test]
+    fn a_template_without_tokens_renders_unchanged() {
+        let template = "Observation?code=http://loinc.org|8665-2&_count=1";
+        assert_eq!(render(template, &Map::new()).unwrap(), template);
+    }
+
+    #[test]
+    fn percent_encoding_escapes_everything_outside_unreserved() {
+        assert_eq!(percent_encode("aZ0-._~"), "aZ0-._~");
+        assert_eq!(percent_encode("a&b c/é"), "a%26b%20c%2F%C3%A9");
+    }
+}
