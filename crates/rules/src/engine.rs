@@ -1,0 +1,956 @@
+//! The decision table: gates G1–G5, rules R1–R13, read with knowledge.md §3.4 (binding) and §8.
+//!
+//! The engine works in three steps:
+//! 1. classify the records once (valid or not, what each one is) using the value sets;
+//! 2. derive the inputs: pregnancy evidence, dating, the bleed, IUP status, Rh, hCG trend;
+//! 3. apply the gates, then the rules, and sort the findings (highest indicator first).
+//!
+//! Everything is a function of `(knowledge, facts, now)`: no clock, no I/O.
+
+use time::{Date, Duration, OffsetDateTime, UtcOffset};
+
+use crate::facts::{DraftOrder, Field, PatientFacts, Record, RecordKind, Value, When};
+use crate::finding::{
+    Dating, DatingSource, Diagnostic, Evaluation, Evidence, Finding, HcgTrend, Indicator,
+    IupStatus, Label, Modifier, Role, RuleId, kind_name,
+};
+use crate::ga::{GestationalAge, TERM_DAYS};
+use crate::knowledge::{RulesKnowledge, class};
+use crate::text;
+
+/// Evaluates one patient's facts at `now`.
+pub fn evaluate(kb: &RulesKnowledge, facts: &PatientFacts, now: OffsetDateTime) -> Evaluation {
+    let today = now.to_offset(UtcOffset::UTC).date();
+    let mut engine = Engine {
+        kb,
+        facts,
+        today,
+        diagnostics: Vec::new(),
+    };
+    engine.run()
+}
+
+/// A record counts unless it was refuted, entered in error or cancelled (G3).
+fn is_valid(record: &Record) -> bool {
+    let status_ok = !matches!(
+        record.status.as_deref(),
+        Some("entered-in-error" | "cancelled")
+    );
+    let verification_ok = !matches!(
+        record.verification_status.as_deref(),
+        Some("refuted" | "entered-in-error")
+    );
+    status_ok && verification_ok
+}
+
+/// A Condition whose clinical status is active, recurrence or relapse (or not stated).
+fn is_active(record: &Record) -> bool {
+    record.kind != RecordKind::Condition
+        || matches!(
+            record.clinical_status.as_deref(),
+            None | Some("active" | "recurrence" | "relapse")
+        )
+}
+
+/// A Condition whose diagnosis is confirmed (or not qualified).
+fn is_confirmed(record: &Record) -> bool {
+    !matches!(
+        record.verification_status.as_deref(),
+        Some("unconfirmed" | "provisional" | "differential")
+    )
+}
+
+/// The record's clinical date: onset/effective, else recorded/issued.
+fn record_date(record: &Record) -> Option<Date> {
+    record.effective.or(record.recorded).map(|w| w.date())
+}
+
+/// A valid record with the value sets its codes belong to (see [`RulesKnowledge::classify`]).
+#[derive(Debug, Clone, Copy)]
+struct Rec<'a> {
+    record: &'a Record,
+    class: u32,
+}
+
+impl Rec<'_> {
+    /// Whether the record's codes are in the value set(s) of `bits`.
+    fn is(&self, bits: u32) -> bool {
+        self.class & bits != 0
+    }
+}
+
+impl std::ops::Deref for Rec<'_> {
+    type Target = Record;
+    fn deref(&self) -> &Record {
+        self.record
+    }
+}
+
+/// A dating Observation reduced to the pregnancy start it implies.
+#[derive(Debug, Clone)]
+struct DatingCandidate<'a> {
+    source: DatingSource,
+    record: &'a Record,
+    start: Date,
+    /// The Observation's own date (when the scan or the charting happened).
+    date: Option<Date>,
+}
+
+/// The bleed being evaluated.
+#[derive(Debug, Clone)]
+struct Bleed<'a> {
+    record: &'a Record,
+    date: Option<Date>,
+    from_recorded: bool,
+    label: Label,
+}
+
+struct Engine<'a> {
+    kb: &'a RulesKnowledge,
+    facts: &'a PatientFacts,
+    /// `now` as a UTC calendar date: recency and lookbacks count whole days.
+    today: Date,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl<'a> Engine<'a> {
+    fn run(&mut self) -> Evaluation {
+        self.report_problems();
+        let valid: Vec<Rec<'a>> = self
+            .facts
+            .records
+            .iter()
+            .filter(|r| is_valid(r))
+            .map(|record| Rec {
+                record,
+                class: self.kb.classify(&record.codes),
+            })
+            .collect();
+
+        // G1: no current pregnancy evidence → nothing to say.
+        if !self.has_pregnancy_evidence(&valid) {
+            return self.finish(Vec::new());
+        }
+        let dating = self.dating(&valid);
+        let start = dating.as_ref().map(|d| d.start);
+
+        // G5: already diagnosed ectopic / molar / EPL → the managing team owns it; no card at all.
+        if self.already_diagnosed(&valid, start) {
+            return self.finish(Vec::new());
+        }
+
+        let iup = self.iup_status(&valid, start);
+        let mut findings = Vec::new();
+        // R6 needs a current pregnancy: not one that ended (delivery, postpartum, termination).
+        if !self.pregnancy_ended(&valid, start, None)
+            && let Some(finding) = self.methotrexate(iup.0, &iup.1)
+        {
+            findings.push(finding);
+        }
+        if let Some(bleed) = self.bleed(&valid, start)
+            && !self.pregnancy_ended(&valid, start, bleed.date)
+        {
+            findings.extend(self.bleed_findings(&valid, &bleed, dating, iup));
+        }
+        self.finish(findings)
+    }
+
+    fn finish(&mut self, mut findings: Vec<Finding>) -> Evaluation {
+        findings.sort_by(|a, b| b.indicator.cmp(&a.indicator).then(a.rule.cmp(&b.rule)));
+        findings.dedup_by(|a, b| a.rule == b.rule);
+        Evaluation {
+            findings,
+            diagnostics: std::mem::take(&mut self.diagnostics),
+        }
+    }
+
+    fn diagnose(&mut self, record: &Record, field: Option<Field>, message: &str) {
+        self.diagnostics.push(Diagnostic {
+            resource_type: kind_name(record.kind).to_string(),
+            id: record.id.clone(),
+            field,
+            message: message.to_string(),
+        });
+    }
+
+    /// Every problem the mapper recorded becomes a diagnostic: nothing is dropped silently.
+    fn report_problems(&mut self) {
+        for record in &self.facts.records {
+            for problem in &record.problems {
+                self.diagnose(record, Some(problem.field), &problem.message);
+            }
+        }
+    }
+
+    /// Within the GA lookback (42 weeks) of today, or undated.
+    fn within_lookback(&self, date: Option<Date>) -> bool {
+        match date {
+            Some(d) => (self.today - d).whole_days() <= self.kb.thresholds.ga_lookback_days,
+            None => true,
+        }
+    }
+
+    /// In the current pregnancy: on or after its start, or (undated pregnancy) within the lookback.
+    fn in_pregnancy(&self, date: Option<Date>, start: Option<Date>) -> bool {
+        match (date, start) {
+            (Some(d), Some(s)) => d >= s,
+            _ => self.within_lookback(date),
+        }
+    }
+
+    fn is_dating_code(&self, record: &Rec) -> bool {
+        record.is(class::DATING)
+    }
+
+    // ----- G1 -----------------------------------------------------------------------------
+
+    /// §3.4 item 2. The latest positive evidence must not be older than the latest "not pregnant".
+    fn has_pregnancy_evidence(&self, valid: &[Rec<'a>]) -> bool {
+        let vs = &self.kb.value_sets;
+        let t = &self.kb.thresholds;
+        let mut latest_negative: Option<Date> = None;
+        let mut latest_status: Option<(Date, bool)> = None;
+        // Positive evidence dates; `None` means undated evidence.
+        let mut positive: Vec<Option<Date>> = Vec::new();
+
+        for record in valid {
+            let date = record_date(record);
+            if record.is(class::PREGNANCY_STATUS)
+                && let Some(Value::Concept { codes, .. }) = &record.value
+            {
+                let pregnant = vs.pregnant_answer.contains_any(codes);
+                let not_pregnant = vs.not_pregnant_answer.contains_any(codes);
+                if (pregnant || not_pregnant)
+                    && let Some(d) = date
+                    && latest_status.is_none_or(|(latest, _)| d >= latest)
+                {
+                    latest_status = Some((d, pregnant));
+                }
+                continue;
+            }
+            if record.kind == RecordKind::Condition
+                && is_active(record)
+                && record.is(class::PREGNANCY_CONDITION)
+            {
+                positive.push(date);
+                continue;
+            }
+            if record.kind == RecordKind::Observation && self.is_dating_code(record) {
+                match &record.value {
+                    // An EDD that has not passed by more than the tolerance.
+                    Some(Value::DateTime(w))
+                        if !record.is(class::LMP_DATE)
+                            && (self.today - w.date()).whole_days()
+                                <= t.edd_passed_tolerance_days =>
+                    {
+                        positive.push(date);
+                    }
+                    // A GA Observation from the last 42 weeks.
+                    Some(Value::Quantity { .. })
+                        if date.is_some() && self.within_lookback(date) =>
+                    {
+                        positive.push(date);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        match latest_status {
+            Some((d, true)) => positive.push(Some(d)),
+            Some((d, false)) => latest_negative = Some(d),
+            None => {}
+        }
+        match latest_negative {
+            // Only evidence dated after the "not pregnant" status overrides it.
+            Some(negative) => positive.iter().any(|p| p.is_some_and(|d| d > negative)),
+            None => !positive.is_empty(),
+        }
+    }
+
+    // ----- Dating (§3.4 item 3) -----------------------------------------------------------
+
+    fn dating_candidate(&mut self, rec: Rec<'a>) -> Option<DatingCandidate<'a>> {
+        let record = rec.record;
+        let source = if rec.is(class::DATING_ART) {
+            DatingSource::Art
+        } else if rec.is(class::DATING_EDD) {
+            DatingSource::ChartedEdd
+        } else if rec.is(class::DATING_ULTRASOUND) {
+            DatingSource::Ultrasound
+        } else if rec.is(class::DATING_LMP) {
+            DatingSource::Lmp
+        } else if rec.is(class::DATING_OTHER) {
+            DatingSource::GaObservation
+        } else {
+            return None;
+        };
+        let date = record.effective.map(|w| w.date());
+        let start = match &record.value {
+            Some(Value::DateTime(w)) if rec.is(class::LMP_DATE) => w.date(),
+            Some(Value::DateTime(w)) => w.date().checked_sub(Duration::days(TERM_DAYS))?,
+            Some(Value::Quantity {
+                value, unit, code, ..
+            }) => {
+                let Some(ga) = ga_from_quantity(*value, code.as_deref().or(unit.as_deref())) else {
+                    self.diagnose(
+                        record,
+                        Some(Field::Value),
+                        "gestational age unit is not weeks or days",
+                    );
+                    return None;
+                };
+                let Some(on) = date else {
+                    self.diagnose(
+                        record,
+                        Some(Field::Effective),
+                        "gestational age has no effective date to count from",
+                    );
+                    return None;
+                };
+                ga.start_when_on(on)?
+            }
+            Some(_) => {
+                self.diagnose(
+                    record,
+                    Some(Field::Value),
+                    "dating value is neither a date nor a quantity",
+                );
+                return None;
+            }
+            None => return None,
+        };
+        // Not the current pregnancy: in the future, or beyond term plus the EDD tolerance.
+        let ga_today = (self.today - start).whole_days();
+        if ga_today < 0 || ga_today > TERM_DAYS + self.kb.thresholds.edd_passed_tolerance_days {
+            return None;
+        }
+        Some(DatingCandidate {
+            source,
+            record,
+            start,
+            date,
+        })
+    }
+
+    fn dating(&mut self, valid: &[Rec<'a>]) -> Option<Dating> {
+        let mut candidates = Vec::new();
+        for record in valid {
+            if record.kind != RecordKind::Observation || !self.is_dating_code(record) {
+                continue;
+            }
+            if !self.within_lookback(record_date(record)) {
+                continue;
+            }
+            if let Some(c) = self.dating_candidate(*record) {
+                candidates.push(c);
+            }
+        }
+        // Latest charted of a source, except ultrasound where the first scan dates the pregnancy.
+        let latest = |source: DatingSource| {
+            candidates
+                .iter()
+                .filter(|c| c.source == source)
+                .max_by_key(|c| c.date)
+                .cloned()
+        };
+        let first_us = candidates
+            .iter()
+            .filter(|c| c.source == DatingSource::Ultrasound)
+            .min_by_key(|c| c.date.unwrap_or(Date::MAX))
+            .cloned();
+        let to_dating = |c: &DatingCandidate, redated: Option<i64>| Dating {
+            source: c.source,
+            start: c.start,
+            record_id: c.record.id.clone(),
+            record_date: c.date,
+            redated_from_lmp_days: redated,
+        };
+
+        if let Some(c) = latest(DatingSource::Art) {
+            return Some(to_dating(&c, None));
+        }
+        if let Some(c) = latest(DatingSource::ChartedEdd) {
+            return Some(to_dating(&c, None));
+        }
+        let lmp = latest(DatingSource::Lmp);
+        if let Some(us) = first_us {
+            let Some(lmp) = &lmp else {
+                return Some(to_dating(&us, None));
+            };
+            // CO 700: re-date when LMP and US differ by more than the threshold for the GA at the scan.
+            let scan_date = us.date.unwrap_or(self.today);
+            let ga_at_scan = (scan_date - us.start).whole_days();
+            let difference = (lmp.start - us.start).whole_days().abs();
+            if difference > self.kb.thresholds.redating_threshold(ga_at_scan) {
+                return Some(to_dating(&us, Some(difference)));
+            }
+            return Some(to_dating(lmp, None));
+        }
+        if let Some(c) = lmp {
+            return Some(to_dating(&c, None));
+        }
+        latest(DatingSource::GaObservation).map(|c| to_dating(&c, None))
+    }
+
+    // ----- G5, G2 ----------------------------------------------------------------------------
+
+    fn already_diagnosed(&self, valid: &[Rec<'a>], start: Option<Date>) -> bool {
+        valid.iter().any(|r| {
+            r.is(class::DIAGNOSED) && is_confirmed(r) && self.in_pregnancy(record_date(r), start)
+        })
+    }
+
+    /// G2: delivery, postpartum, postpartum haemorrhage or induced abortion on or before the bleed.
+    fn pregnancy_ended(&self, valid: &[Rec<'a>], start: Option<Date>, bleed: Option<Date>) -> bool {
+        valid.iter().any(|r| {
+            if !r.is(class::ENDED) || !is_confirmed(r) {
+                return false;
+            }
+            match record_date(r) {
+                Some(ended) => {
+                    let before_bleed = bleed.is_none_or(|b| ended <= b);
+                    // Undated pregnancy: only an end within the GA lookback can be this one's.
+                    let this_pregnancy = match start {
+                        Some(s) => ended >= s,
+                        None => self.within_lookback(Some(ended)),
+                    };
+                    before_bleed && this_pregnancy
+                }
+                None => r.kind == RecordKind::Condition && is_active(r),
+            }
+        })
+    }
+
+    // ----- The bleed (§3.4 items 1, 10) ------------------------------------------------------
+
+    fn bleed(&self, valid: &[Rec<'a>], start: Option<Date>) -> Option<Bleed<'a>> {
+        let mut dated: Vec<Bleed<'a>> = Vec::new();
+        let mut undated: Vec<Bleed<'a>> = Vec::new();
+        for record in valid {
+            if record.kind == RecordKind::DiagnosticReport {
+                continue;
+            }
+            // Ended pregnancies and established diagnoses are gates, not bleeds.
+            if record.is(class::ENDED) || record.is(class::DIAGNOSED) {
+                continue;
+            }
+            if record.text.is_empty() && !record.is(class::BLEEDING) {
+                continue;
+            }
+            let words = text::scan(&record.text, &self.kb.text);
+            if !(words.bleeding || record.is(class::BLEEDING)) {
+                continue;
+            }
+            // An Observation answering "no" / "absent" to a bleeding question is not a bleed.
+            let answered_no = match &record.value {
+                Some(Value::Boolean(false)) => true,
+                Some(Value::Concept { codes, .. }) => {
+                    self.kb.value_sets.absent_answer.contains_any(codes)
+                }
+                _ => false,
+            };
+            if answered_no {
+                continue;
+            }
+            let (date, from_recorded) = match (record.effective, record.recorded) {
+                (Some(w), _) => (Some(w.date()), false),
+                (None, Some(w)) => (Some(w.date()), true),
+                (None, None) => (None, false),
+            };
+            let label = if words.implantation {
+                Label::Implantation
+            } else {
+                Label::Unspecified
+            };
+            let bleed = Bleed {
+                record: record.record,
+                date,
+                from_recorded,
+                label,
+            };
+            match date {
+                Some(d) => {
+                    // G4: before this pregnancy, or resolved before it started.
+                    if let Some(s) = start {
+                        let abated_before = record.abatement.is_some_and(|a| a.date() < s);
+                        if d < s || abated_before {
+                            continue;
+                        }
+                    }
+                    let recent = (self.today - d).whole_days() <= self.kb.thresholds.recency_days;
+                    let active = record.kind == RecordKind::Condition
+                        && record.clinical_status.is_some()
+                        && is_active(record);
+                    if recent || active {
+                        dated.push(bleed);
+                    }
+                }
+                None => undated.push(bleed),
+            }
+        }
+        // The most recent bleed; on the same day, the labelled one (the card questions the label).
+        dated
+            .into_iter()
+            .max_by_key(|b| {
+                (
+                    b.date,
+                    b.record.effective.map(|w: When| w.at),
+                    b.label == Label::Implantation,
+                )
+            })
+            .or_else(|| undated.into_iter().next())
+    }
+
+    // ----- IUP / ultrasound (§3.4 item 4, §8) ------------------------------------------------
+
+    fn iup_status(&self, valid: &[Rec<'a>], start: Option<Date>) -> (IupStatus, Vec<Evidence>) {
+        let vs = &self.kb.value_sets;
+        let mut iup_evidence = Vec::new();
+        let mut us_evidence = Vec::new();
+        let mut iup_date: Option<Option<Date>> = None;
+        for record in valid {
+            let date = record_date(record);
+            if !self.in_pregnancy(date, start) {
+                continue;
+            }
+            let coded_iup = record.is(class::IUP)
+                || matches!(&record.value, Some(Value::Concept { codes, .. }) if vs.iup.contains_any(codes));
+            // Only a coded IUP can be hedged ("probable IUP"); read its text only then.
+            let documents_iup = (coded_iup
+                && is_confirmed(record)
+                && !text::mentions(&record.text, &self.kb.text.hedge_terms, &self.kb.text))
+                || (record.is(class::FETAL_HEART) && self.is_present(&record.value))
+                || (record.is(class::CRL)
+                    && matches!(record.value, Some(Value::Quantity { value, .. }) if value > 0.0));
+            if documents_iup {
+                iup_evidence.push(Evidence::record(
+                    Role::IntrauterinePregnancy,
+                    record.kind,
+                    &record.id,
+                    date,
+                ));
+                iup_date = Some(match (iup_date.flatten(), date) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                });
+            }
+            if record.kind != RecordKind::Condition && record.is(class::ULTRASOUND) {
+                us_evidence.push(Evidence::record(
+                    Role::Ultrasound,
+                    record.kind,
+                    &record.id,
+                    date,
+                ));
+            }
+        }
+        match iup_date {
+            Some(d) => (IupStatus::Documented(d), iup_evidence),
+            None if !us_evidence.is_empty() => (IupStatus::Pul, us_evidence),
+            None => (IupStatus::NoUltrasound, Vec::new()),
+        }
+    }
+
+    fn is_present(&self, value: &Option<Value>) -> bool {
+        match value {
+            Some(Value::Boolean(b)) => *b,
+            Some(Value::Concept { codes, .. }) => {
+                self.kb.value_sets.present_answer.contains_any(codes)
+            }
+            Some(Value::Quantity { value, .. }) => *value > 0.0,
+            Some(Value::Integer(i)) => *i > 0,
+            _ => false,
+        }
+    }
+
+    // ----- R6 (§3.4 item 8) ------------------------------------------------------------------
+
+    fn is_methotrexate(&self, order: &DraftOrder) -> bool {
+        let coded = self.kb.value_sets.methotrexate.contains_any(&order.codes);
+        let named = order.text.iter().any(|t| {
+            let lower = t.to_lowercase();
+            self.kb
+                .text
+                .methotrexate_terms
+                .iter()
+                .any(|term| lower.contains(term.as_str()))
+        });
+        let live = !matches!(
+            order.status.as_deref(),
+            Some("cancelled" | "entered-in-error" | "revoked" | "completed" | "stopped")
+        );
+        (coded || named) && live
+    }
+
+    fn methotrexate(&self, iup: IupStatus, iup_evidence: &[Evidence]) -> Option<Finding> {
+        let order = self
+            .facts
+            .draft_orders
+            .iter()
+            .find(|o| self.is_methotrexate(o))?;
+        let mut evidence = vec![Evidence {
+            role: Role::DraftOrder,
+            resource_type: order.resource_type.clone(),
+            id: order.id.clone(),
+            date: None,
+        }];
+        evidence.extend(iup_evidence.iter().cloned());
+        let mut modifiers = Vec::new();
+        if self
+            .facts
+            .unavailable
+            .contains(&crate::facts::Input::Ultrasound)
+        {
+            modifiers.push(Modifier::Unavailable(crate::facts::Input::Ultrasound));
+        }
+        Some(Finding {
+            rule: RuleId::R6,
+            indicator: Indicator::Critical,
+            ga: None,
+            bleed_date: None,
+            label: Label::Unspecified,
+            iup,
+            dating: None,
+            evidence,
+            modifiers,
+            draft_order: Some((order.resource_type.clone(), order.id.clone())),
+        })
+    }
+
+    // ----- Rh, hCG ---------------------------------------------------------------------------
+
+    /// `Some(true)` Rh negative, `Some(false)` positive, `None` unknown; plus the record used.
+    fn rh(&self, valid: &[Rec<'a>]) -> (Option<bool>, Option<&'a Record>) {
+        let vs = &self.kb.value_sets;
+        let mut latest: Option<(Option<OffsetDateTime>, bool, &'a Record)> = None;
+        for record in valid {
+            let answer = if record.is(class::RH_TYPE) {
+                match &record.value {
+                    Some(Value::Concept { codes, .. }) if vs.rh_negative.contains_any(codes) => {
+                        Some(true)
+                    }
+                    Some(Value::Concept { codes, .. }) if vs.rh_positive.contains_any(codes) => {
+                        Some(false)
+                    }
+                    _ => None,
+                }
+            } else if record.is(class::RH_NEGATIVE) {
+                Some(true)
+            } else if record.is(class::RH_POSITIVE) {
+                Some(false)
+            } else {
+                None
+            };
+            let at = record.effective.or(record.recorded).map(|w| w.at);
+            if let Some(negative) = answer
+                && latest.is_none_or(|(latest_at, _, _)| at >= latest_at)
+            {
+                latest = Some((at, negative, record.record));
+            }
+        }
+        match latest {
+            Some((_, negative, record)) => (Some(negative), Some(record)),
+            None => (None, None),
+        }
+    }
+
+    /// R5: the last two quantitative hCG values 24–96 h apart, normalised to 48 h.
+    fn hcg_trend(&mut self, valid: &[Rec<'a>]) -> Option<(HcgTrend, Vec<Evidence>)> {
+        let t = &self.kb.thresholds;
+        let mut values: Vec<(OffsetDateTime, f64, &'a Record)> = Vec::new();
+        for record in valid {
+            if !record.is(class::HCG) {
+                continue;
+            }
+            let Some(at) = record.effective.map(|w| w.at) else {
+                continue;
+            };
+            match &record.value {
+                Some(Value::Quantity {
+                    value, unit, code, ..
+                }) if hcg_unit_ok(code.as_deref().or(unit.as_deref())) && *value > 0.0 => {
+                    values.push((at, *value, record.record));
+                }
+                Some(Value::Quantity { .. }) => {
+                    self.diagnose(record, Some(Field::Value), "hCG unit is not mIU/mL or IU/L");
+                }
+                _ => {}
+            }
+        }
+        values.sort_by_key(|(at, _, _)| *at);
+        let (at2, v2, r2) = *values.last()?;
+        let (at1, v1, r1) = values.iter().rev().skip(1).copied().find(|(at1, _, _)| {
+            let hours = (at2 - *at1).as_seconds_f64() / 3600.0;
+            hours >= t.hcg_pair_min_hours && hours <= t.hcg_pair_max_hours
+        })?;
+        let hours = (at2 - at1).as_seconds_f64() / 3600.0;
+        let change = (v2 / v1).powf(48.0 / hours) - 1.0;
+        let trend = if change < 0.0 {
+            if -change >= t.hcg_min_decline - ROUNDING {
+                HcgTrend::Fall { change }
+            } else {
+                HcgTrend::SlowFall { change }
+            }
+        } else {
+            let minimum = t.min_rise_for(v1);
+            if change < minimum - ROUNDING {
+                HcgTrend::SlowRise { change, minimum }
+            } else {
+                return None;
+            }
+        };
+        let evidence = vec![
+            Evidence::record(Role::Hcg, r1.kind, &r1.id, Some(at1.date())),
+            Evidence::record(Role::Hcg, r2.kind, &r2.id, Some(at2.date())),
+        ];
+        Some((trend, evidence))
+    }
+
+    // ----- The rules -------------------------------------------------------------------------
+
+    fn bleed_findings(
+        &mut self,
+        valid: &[Rec<'a>],
+        bleed: &Bleed<'a>,
+        dating: Option<Dating>,
+        (iup, iup_evidence): (IupStatus, Vec<Evidence>),
+    ) -> Vec<Finding> {
+        let kb = self.kb;
+        let t = &kb.thresholds;
+        let start = dating.as_ref().map(|d| d.start);
+        // Computed first: it may add diagnostics (unreadable units), which needs `&mut self`.
+        let hcg_trend = self.hcg_trend(valid);
+        let in_pregnancy = |r: &&Rec<'a>| self.in_pregnancy(record_date(r), start);
+
+        let mut evidence = vec![Evidence::record(
+            Role::Bleed,
+            bleed.record.kind,
+            &bleed.record.id,
+            bleed.date,
+        )];
+        if let Some(d) = &dating {
+            evidence.push(Evidence {
+                role: Role::Dating,
+                resource_type: "Observation".to_string(),
+                id: d.record_id.clone(),
+                date: d.record_date,
+            });
+        }
+        evidence.extend(iup_evidence.iter().cloned());
+
+        let mut common = Vec::new();
+        if bleed.date.is_none() {
+            common.push(Modifier::BleedDateUnknown);
+        } else if bleed.from_recorded {
+            common.push(Modifier::BleedDateFromRecorded);
+        }
+        let (rh_negative, rh_record) = self.rh(valid);
+        let sensitised = valid
+            .iter()
+            .any(|r| r.is(class::RH_SENSITISED) && is_active(r));
+        if let Some(r) = rh_record {
+            evidence.push(Evidence::record(
+                Role::RhType,
+                r.kind,
+                &r.id,
+                record_date(r),
+            ));
+        }
+        if rh_negative.is_none() && !sensitised {
+            common.push(Modifier::RhUnknown);
+        }
+        for input in &self.facts.unavailable {
+            common.push(Modifier::Unavailable(*input));
+        }
+        // A record that could not be fully read is named in the card when it is one the decision
+        // reads (or may be: a record whose code could not be read).
+        for record in valid {
+            let Some(problem) = record.problems.first() else {
+                continue;
+            };
+            let relevant = record.codes.is_empty()
+                || record.problems.iter().any(|p| p.field == Field::Code)
+                || record.is(class::DATING
+                    | class::BLEEDING
+                    | class::HCG
+                    | class::RH_TYPE
+                    | class::PREGNANCY_STATUS);
+            if relevant {
+                common.push(Modifier::UnreadableRecord {
+                    id: record.id.clone(),
+                    field: problem.field,
+                });
+            }
+        }
+
+        let base = |rule: RuleId, indicator: Indicator, ga: Option<GestationalAge>| Finding {
+            rule,
+            indicator,
+            ga,
+            bleed_date: bleed.date,
+            label: bleed.label,
+            iup,
+            dating: dating.clone(),
+            evidence: evidence.clone(),
+            modifiers: common.clone(),
+            draft_order: None,
+        };
+
+        // R13: no usable dating.
+        let Some(dating_ref) = &dating else {
+            return vec![base(RuleId::R13, Indicator::Warning, None)];
+        };
+        let on = bleed.date.unwrap_or(self.today);
+        let ga = GestationalAge::on(dating_ref.start, on);
+        let g = ga.days();
+        let redated = dating_ref
+            .redated_from_lmp_days
+            .map(|days| Modifier::Redated { days });
+        let label_modifier = match bleed.label {
+            Label::Implantation if g > t.implantation_doubtful_max_days => {
+                Some(Modifier::LabelImplausible)
+            }
+            Label::Implantation if g > t.implantation_plausible_max_days => {
+                Some(Modifier::LabelDoubtful)
+            }
+            _ => None,
+        };
+        let with = |mut f: Finding, extra: &[Option<Modifier>]| {
+            f.modifiers.extend(redated.iter().cloned());
+            f.modifiers.extend(extra.iter().flatten().cloned());
+            f
+        };
+
+        // R1 is terminal: implantation bleeding in the plausible window gets no card at all.
+        if bleed.label == Label::Implantation && g <= t.implantation_plausible_max_days {
+            return Vec::new();
+        }
+
+        let mut findings = Vec::new();
+        let documented_iup = matches!(iup, IupStatus::Documented(_));
+        let sch: Vec<&Rec<'a>> = valid
+            .iter()
+            .filter(|r| r.is(class::SCH))
+            .filter(in_pregnancy)
+            .collect();
+
+        if g <= t.implantation_plausible_max_days {
+            // R12 (policy switch): unlabelled bleeding before a sac is expected.
+            if t.r12_enabled {
+                findings.push(with(base(RuleId::R12, Indicator::Info, Some(ga)), &[]));
+            }
+        } else if g <= t.early_window_max_days {
+            if documented_iup {
+                let sch_note = (!sch.is_empty()).then_some(Modifier::SubchorionicHematoma);
+                if bleed.label == Label::Implantation {
+                    findings.push(with(
+                        base(RuleId::R3, Indicator::Info, Some(ga)),
+                        &[label_modifier.clone(), sch_note],
+                    ));
+                } else {
+                    findings.push(with(
+                        base(RuleId::R4, Indicator::Info, Some(ga)),
+                        &[sch_note],
+                    ));
+                }
+            } else {
+                let mut f = with(
+                    base(RuleId::R2, Indicator::Warning, Some(ga)),
+                    std::slice::from_ref(&label_modifier),
+                );
+                if let Some((trend, hcg_evidence)) = hcg_trend {
+                    f.modifiers.push(Modifier::HcgTrend(trend));
+                    f.evidence.extend(hcg_evidence);
+                }
+                findings.push(f);
+            }
+        }
+
+        // R7 / R8: Rh negative, not sensitised.
+        if rh_negative == Some(true) && !sensitised {
+            if g >= t.anti_d_from_days {
+                findings.push(with(base(RuleId::R7, Indicator::Warning, Some(ga)), &[]));
+            } else if g > t.implantation_plausible_max_days || bleed.label != Label::Implantation {
+                findings.push(with(base(RuleId::R8, Indicator::Info, Some(ga)), &[]));
+            }
+        }
+
+        // R9: placenta previa not excluded from 14w0d.
+        if g >= t.previa_check_from_days {
+            let previa: Vec<&Rec<'a>> = valid
+                .iter()
+                .filter(|r| r.is(class::PREVIA))
+                .filter(in_pregnancy)
+                .collect();
+            let location: Vec<&Rec<'a>> = valid
+                .iter()
+                .filter(|r| r.is(class::PLACENTAL_LOCATION))
+                .filter(in_pregnancy)
+                .collect();
+            if !previa.is_empty() || location.is_empty() {
+                let indicator = if g >= t.previa_warning_from_days {
+                    Indicator::Warning
+                } else {
+                    Indicator::Info
+                };
+                let mut f = with(
+                    base(RuleId::R9, indicator, Some(ga)),
+                    &[
+                        label_modifier.clone(),
+                        (!previa.is_empty()).then_some(Modifier::PreviaDocumented),
+                    ],
+                );
+                for r in previa {
+                    f.evidence.push(Evidence::record(
+                        Role::Previa,
+                        r.kind,
+                        &r.id,
+                        record_date(r),
+                    ));
+                }
+                findings.push(f);
+            }
+        }
+
+        // R10: subchorionic hematoma with bleeding in a documented IUP.
+        if documented_iup && !sch.is_empty() {
+            let mut f = with(base(RuleId::R10, Indicator::Info, Some(ga)), &[]);
+            for r in sch {
+                f.evidence.push(Evidence::record(
+                    Role::SubchorionicHematoma,
+                    r.kind,
+                    &r.id,
+                    record_date(r),
+                ));
+            }
+            findings.push(f);
+        }
+        findings
+    }
+}
+
+/// Percentages are compared with this slack so that a 21.0 % fall counts as 21 %.
+const ROUNDING: f64 = 1e-9;
+
+/// A GA quantity in days, from a UCUM code or unit text (`wk`, `d`, `week(s)`, `day(s)`).
+fn ga_from_quantity(value: f64, unit: Option<&str>) -> Option<GestationalAge> {
+    let unit = unit?.trim().to_ascii_lowercase();
+    match unit.as_str() {
+        "wk" | "w" | "week" | "weeks" | "/wk" => GestationalAge::from_fractional_weeks(value),
+        "d" | "day" | "days" => {
+            let days = value.round();
+            (days.is_finite() && days.abs() < 1.0e6).then(|| GestationalAge::from_days(days as i64))
+        }
+        _ => None,
+    }
+}
+
+/// hCG in mIU/mL or the numerically equal IU/L (a missing unit is accepted as the lab's default).
+fn hcg_unit_ok(unit: Option<&str>) -> bool {
+    match unit {
+        None => true,
+        Some(u) => matches!(
+            u.trim().to_ascii_lowercase().as_str(),
+            "m[iu]/ml" | "miu/ml" | "[iu]/l" | "iu/l" | "mu/ml" | "u/l"
+        ),
+    }
+}

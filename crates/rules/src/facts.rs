@@ -1,0 +1,210 @@
+//! The facts the engine reasons over: FHIR records reduced to what the decision table reads.
+//!
+//! These types are the contract between `gravida-fhir` (which maps FHIR resources into them) and
+//! the engine (which classifies them with the knowledge base's value sets). They carry codes and
+//! text, not meanings: deciding that a code is "bleeding" or "a dating source" is the engine's job,
+//! so that a site can change its value sets without touching the mapping.
+//!
+//! Incomplete data is data. A field that was present in the resource but could not be read is not
+//! `None`: it is recorded in [`Record::problems`], so the engine can say what it could not read
+//! instead of passing the patient silently.
+
+use std::collections::BTreeSet;
+
+use time::{Date, OffsetDateTime};
+
+/// Everything the engine knows about one patient for one hook call.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PatientFacts {
+    /// Conditions, Observations and DiagnosticReports of the patient, in any order.
+    pub records: Vec<Record>,
+    /// The draft orders of an order hook (`context.draftOrders`); empty on other hooks.
+    pub draft_orders: Vec<DraftOrder>,
+    /// Inputs that could not be obtained (prefetch failed and no FHIR server, or the fetch failed).
+    /// The records that decide whether any card is warranted are never listed here: when those are
+    /// missing the server answers 412 instead of evaluating.
+    pub unavailable: BTreeSet<Input>,
+}
+
+/// A group of records that is searched for separately, and can therefore be missing on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Input {
+    /// Quantitative serum hCG results.
+    Hcg,
+    /// ABO/Rh typing results.
+    RhType,
+    /// Ultrasound reports and findings.
+    Ultrasound,
+}
+
+/// Which kind of FHIR resource a record came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    Condition,
+    Observation,
+    DiagnosticReport,
+}
+
+/// A code from a `CodeableConcept.coding`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Code {
+    /// The code system URI, e.g. `http://loinc.org`. Empty when the coding had none.
+    pub system: String,
+    pub code: String,
+    pub display: Option<String>,
+}
+
+impl Code {
+    pub fn new(system: impl Into<String>, code: impl Into<String>) -> Self {
+        Code {
+            system: system.into(),
+            code: code.into(),
+            display: None,
+        }
+    }
+}
+
+/// How precise a FHIR date or dateTime was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Precision {
+    /// `2025` only.
+    Year,
+    /// `2025-03` only.
+    Month,
+    /// `2025-03-14`.
+    Day,
+    /// A full dateTime or instant with a time of day.
+    Time,
+}
+
+/// A point in time read from a FHIR `date`, `dateTime`, `instant` or the start of a `Period`.
+///
+/// Dates without a time are placed at 00:00 UTC; partial dates at the first day of their year or
+/// month, with `precision` saying so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct When {
+    pub at: OffsetDateTime,
+    pub precision: Precision,
+}
+
+impl When {
+    /// A whole day, at 00:00 UTC.
+    pub fn day(date: Date) -> Self {
+        When {
+            at: date.midnight().assume_utc(),
+            precision: Precision::Day,
+        }
+    }
+
+    /// The calendar date (UTC).
+    pub fn date(&self) -> Date {
+        self.at.date()
+    }
+}
+
+/// A FHIR `value[x]`, reduced to the shapes the engine reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Quantity {
+        value: f64,
+        /// `Quantity.unit` (human readable).
+        unit: Option<String>,
+        /// `Quantity.code` (UCUM when `Quantity.system` is UCUM).
+        code: Option<String>,
+    },
+    Concept {
+        codes: Vec<Code>,
+        text: Option<String>,
+    },
+    DateTime(When),
+    String(String),
+    Boolean(bool),
+    Integer(i64),
+    /// A `value[x]` type the engine does not read (Range, Ratio, SampledData, Period, …).
+    Other(&'static str),
+}
+
+/// Which part of a resource could not be read. The engine names it in diagnostics and cards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Code,
+    Status,
+    ClinicalStatus,
+    VerificationStatus,
+    /// `Observation.effective[x]`, `Condition.onset[x]`, `DiagnosticReport.effective[x]`.
+    Effective,
+    Abatement,
+    Recorded,
+    /// `Observation.value[x]`.
+    Value,
+}
+
+/// A field that was present in the resource but could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub field: Field,
+    /// What was wrong, without patient data (e.g. "effectiveDateTime is not a FHIR dateTime").
+    pub message: String,
+}
+
+/// One Condition, Observation or DiagnosticReport.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub kind: RecordKind,
+    /// The resource id, used to point at the evidence in a card.
+    pub id: String,
+    /// `code.coding` (Condition, Observation) or `code.coding` + `conclusionCode` (DiagnosticReport).
+    pub codes: Vec<Code>,
+    /// Free text that may name what the record is: `code.text`, coding displays, `note[].text`,
+    /// `valueString`, `DiagnosticReport.conclusion`. The engine searches it for bleeding words.
+    pub text: Vec<String>,
+    /// `Observation.status` / `DiagnosticReport.status`.
+    pub status: Option<String>,
+    /// `Condition.clinicalStatus` code (condition-clinical).
+    pub clinical_status: Option<String>,
+    /// `Condition.verificationStatus` code (condition-ver-status).
+    pub verification_status: Option<String>,
+    /// `Condition.onset[x]` or `Observation.effective[x]` / `DiagnosticReport.effective[x]`.
+    pub effective: Option<When>,
+    /// `Condition.abatement[x]`.
+    pub abatement: Option<When>,
+    /// `Condition.recordedDate` or `Observation.issued` / `DiagnosticReport.issued`.
+    pub recorded: Option<When>,
+    /// `Observation.value[x]`.
+    pub value: Option<Value>,
+    /// Fields present in the resource that could not be read.
+    pub problems: Vec<Problem>,
+}
+
+impl Record {
+    /// An empty record of the given kind and id, to be filled in field by field.
+    pub fn new(kind: RecordKind, id: impl Into<String>) -> Self {
+        Record {
+            kind,
+            id: id.into(),
+            codes: Vec::new(),
+            text: Vec::new(),
+            status: None,
+            clinical_status: None,
+            verification_status: None,
+            effective: None,
+            abatement: None,
+            recorded: None,
+            value: None,
+            problems: Vec::new(),
+        }
+    }
+}
+
+/// A draft order from `context.draftOrders` (MedicationRequest, ServiceRequest, …).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DraftOrder {
+    /// `MedicationRequest`, `ServiceRequest`, ….
+    pub resource_type: String,
+    pub id: String,
+    /// `medicationCodeableConcept.coding` or `code.coding`.
+    pub codes: Vec<Code>,
+    /// `medicationCodeableConcept.text`, coding displays, `medicationReference.display`, `code.text`.
+    pub text: Vec<String>,
+    pub status: Option<String>,
+}

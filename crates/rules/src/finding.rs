@@ -1,0 +1,281 @@
+//! What the engine concludes: findings (one per fired rule) and diagnostics (what it could not read).
+//!
+//! A finding carries everything a card needs to say *why*: the bleed, its date and GA, which
+//! records were used, how the pregnancy was dated, and the modifiers (hCG trend, re-dating, label,
+//! unknown Rh, unavailable inputs). Rendering text is `gravida-knowledge`'s job.
+
+use std::fmt;
+
+use time::Date;
+
+use crate::facts::{Field, Input, RecordKind};
+use crate::ga::GestationalAge;
+
+/// A row of the decision table (knowledge.md §3.3, §3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RuleId {
+    R1,
+    R2,
+    R3,
+    R4,
+    R5,
+    R6,
+    R7,
+    R8,
+    R9,
+    R10,
+    R11,
+    R12,
+    R13,
+}
+
+impl RuleId {
+    /// Every rule, in order.
+    pub const ALL: [RuleId; 13] = [
+        RuleId::R1,
+        RuleId::R2,
+        RuleId::R3,
+        RuleId::R4,
+        RuleId::R5,
+        RuleId::R6,
+        RuleId::R7,
+        RuleId::R8,
+        RuleId::R9,
+        RuleId::R10,
+        RuleId::R11,
+        RuleId::R12,
+        RuleId::R13,
+    ];
+
+    /// The rules that produce a card of their own (R1 gives none; R5 and R11 are text modifiers).
+    pub const CARD_RULES: [RuleId; 10] = [
+        RuleId::R2,
+        RuleId::R3,
+        RuleId::R4,
+        RuleId::R6,
+        RuleId::R7,
+        RuleId::R8,
+        RuleId::R9,
+        RuleId::R10,
+        RuleId::R12,
+        RuleId::R13,
+    ];
+
+    /// `"R2"`, `"R13"`, ….
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleId::R1 => "R1",
+            RuleId::R2 => "R2",
+            RuleId::R3 => "R3",
+            RuleId::R4 => "R4",
+            RuleId::R5 => "R5",
+            RuleId::R6 => "R6",
+            RuleId::R7 => "R7",
+            RuleId::R8 => "R8",
+            RuleId::R9 => "R9",
+            RuleId::R10 => "R10",
+            RuleId::R11 => "R11",
+            RuleId::R12 => "R12",
+            RuleId::R13 => "R13",
+        }
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Card urgency, ordered: `Info < Warning < Critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Indicator {
+    Info,
+    Warning,
+    Critical,
+}
+
+/// The bleed's label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Label {
+    /// Charted as (possibly hedged) implantation bleeding.
+    Implantation,
+    Unspecified,
+}
+
+/// Where the pregnancy is known to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IupStatus {
+    /// An intrauterine pregnancy is documented (§8), on this date.
+    Documented(Option<Date>),
+    /// TVUS performed without a documented IUP: pregnancy of unknown location.
+    Pul,
+    /// No ultrasound in this pregnancy.
+    NoUltrasound,
+}
+
+/// What the record was used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Bleed,
+    PregnancyEvidence,
+    Dating,
+    Lmp,
+    IntrauterinePregnancy,
+    Ultrasound,
+    Hcg,
+    RhType,
+    Previa,
+    PlacentalLocation,
+    SubchorionicHematoma,
+    DraftOrder,
+}
+
+/// One record used as evidence for a finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    pub role: Role,
+    /// `Condition`, `Observation`, `DiagnosticReport`, or the draft order's resource type.
+    pub resource_type: String,
+    pub id: String,
+    pub date: Option<Date>,
+}
+
+impl Evidence {
+    pub fn record(role: Role, kind: RecordKind, id: &str, date: Option<Date>) -> Self {
+        Evidence {
+            role,
+            resource_type: kind_name(kind).to_string(),
+            id: id.to_string(),
+            date,
+        }
+    }
+}
+
+/// The FHIR resource type of a record kind.
+pub fn kind_name(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Condition => "Condition",
+        RecordKind::Observation => "Observation",
+        RecordKind::DiagnosticReport => "DiagnosticReport",
+    }
+}
+
+/// Which source dated the pregnancy (§3.4 item 3, in precedence order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DatingSource {
+    /// ART dating (53692-0, 53693-8).
+    Art,
+    /// The charted EDD (11778-8).
+    ChartedEdd,
+    /// The first ultrasound GA.
+    Ultrasound,
+    /// The LMP.
+    Lmp,
+    /// A GA Observation with no stated method.
+    GaObservation,
+}
+
+/// How the pregnancy was dated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dating {
+    pub source: DatingSource,
+    /// GA 0 of the pregnancy (LMP or EDD − 280 days).
+    pub start: Date,
+    /// The record that dated it.
+    pub record_id: String,
+    /// The record's date.
+    pub record_date: Option<Date>,
+    /// When ultrasound replaced LMP dating (CO 700), by how many days the LMP differed.
+    pub redated_from_lmp_days: Option<i64>,
+}
+
+/// The R5 hCG trend branch (§3.4 item 5), with the change normalised to 48 h (e.g. `-0.35`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum HcgTrend {
+    /// A fall of at least the expected decline.
+    Fall { change: f64 },
+    /// A fall slower than expected.
+    SlowFall { change: f64 },
+    /// A rise below the Barnhart 2016 minimum for the first value.
+    SlowRise { change: f64, minimum: f64 },
+}
+
+/// Something a card must add to its text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Modifier {
+    /// R5.
+    HcgTrend(HcgTrend),
+    /// R11: GA by ultrasound; LMP differed by this many days.
+    Redated { days: i64 },
+    /// "Implantation" at ≥ 6w0d.
+    LabelImplausible,
+    /// "Implantation" at 5w0d–5w6d.
+    LabelDoubtful,
+    /// Rh type unknown: advise ABO/Rh type.
+    RhUnknown,
+    /// An input could not be retrieved.
+    Unavailable(Input),
+    /// The bleed had no readable date: the GA shown is today's.
+    BleedDateUnknown,
+    /// The bleed date is the record's recorded/issued date, not its onset.
+    BleedDateFromRecorded,
+    /// Placenta previa is documented (R9).
+    PreviaDocumented,
+    /// Subchorionic hematoma documented (noted on R3/R4).
+    SubchorionicHematoma,
+    /// A relevant record could not be fully read.
+    UnreadableRecord { id: String, field: Field },
+}
+
+/// One fired rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub rule: RuleId,
+    pub indicator: Indicator,
+    /// GA at the bleed (or today, when the bleed date is unknown).
+    pub ga: Option<GestationalAge>,
+    pub bleed_date: Option<Date>,
+    pub label: Label,
+    pub iup: IupStatus,
+    pub dating: Option<Dating>,
+    pub evidence: Vec<Evidence>,
+    pub modifiers: Vec<Modifier>,
+    /// R6: the draft order to delete (`("MedicationRequest", id)`).
+    pub draft_order: Option<(String, String)>,
+}
+
+impl Finding {
+    pub fn has(&self, wanted: &Modifier) -> bool {
+        self.modifiers.iter().any(|m| m == wanted)
+    }
+}
+
+/// Something the engine could not read or chose to ignore, for logs and (when it mattered) cards.
+/// Carries ids and field names only, never patient data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub resource_type: String,
+    pub id: String,
+    pub field: Option<Field>,
+    pub message: String,
+}
+
+/// The engine's answer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Evaluation {
+    /// Highest indicator first; at most one per rule.
+    pub findings: Vec<Finding>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Evaluation {
+    /// The highest indicator, if any finding fired.
+    pub fn max_indicator(&self) -> Option<Indicator> {
+        self.findings.iter().map(|f| f.indicator).max()
+    }
+
+    pub fn rules(&self) -> Vec<RuleId> {
+        self.findings.iter().map(|f| f.rule).collect()
+    }
+}

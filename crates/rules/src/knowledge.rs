@@ -1,0 +1,556 @@
+//! What the engine needs to know, as plain data: value sets as code sets, bleeding words, thresholds.
+//!
+//! `gravida-knowledge` builds a [`RulesKnowledge`] from a reviewed profile on disk. The engine never
+//! reads files itself; unit tests build one in code with [`RulesKnowledge::from_parts`].
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::facts::Code;
+
+/// SNOMED CT.
+pub const SNOMED: &str = "http://snomed.info/sct";
+/// LOINC (note: CDC race codes look like LOINC codes; systems are always compared exactly).
+pub const LOINC: &str = "http://loinc.org";
+/// ICD-10-CM.
+pub const ICD10CM: &str = "http://hl7.org/fhir/sid/icd-10-cm";
+/// RxNorm.
+pub const RXNORM: &str = "http://www.nlm.nih.gov/research/umls/rxnorm";
+
+/// A set of codes: exact `(system, code)` pairs plus code prefixes (for ICD-10-CM ranges like `O20`).
+///
+/// ICD-10-CM codes are compared without their dot and in upper case, so `O20.0`, `O200` and `o20.0`
+/// are the same code. Other systems compare codes exactly. Lookups do not allocate (except for an
+/// ICD-10-CM code that needs normalising): the engine makes many of them per record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CodeSet {
+    /// (system, codes): a handful of systems, so a short list beats a map.
+    exact: Vec<(String, CodeHashSet)>,
+    /// (system, prefix).
+    prefixes: Vec<(String, String)>,
+}
+
+/// The FxHash function (as in rustc): codes are short, trusted-profile strings, so a fast
+/// non-cryptographic hash is enough, and it keeps `evaluate` well under a microsecond per record.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.hash = (self.hash.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(FX_SEED);
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.hash = (self.hash.rotate_left(5) ^ u64::from(byte)).wrapping_mul(FX_SEED);
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+type CodeHashSet = HashSet<String, BuildHasherDefault<FxHasher>>;
+
+/// Code → the value-set bits that hold it.
+type CodeBits = HashMap<String, u32, BuildHasherDefault<FxHasher>>;
+
+/// Normalises a code for comparison: ICD-10-CM loses its dot and is upper-cased.
+fn normalise(system: &str, code: &str) -> String {
+    if system == ICD10CM {
+        code.trim()
+            .chars()
+            .filter(|c| *c != '.')
+            .map(|c| c.to_ascii_uppercase())
+            .collect()
+    } else {
+        code.trim().to_string()
+    }
+}
+
+impl CodeSet {
+    pub fn new() -> Self {
+        CodeSet::default()
+    }
+
+    /// A set of exact codes.
+    pub fn of(codes: &[(&str, &str)]) -> Self {
+        let mut set = CodeSet::new();
+        for (system, code) in codes {
+            set.insert(system, code);
+        }
+        set
+    }
+
+    /// Adds one exact code.
+    pub fn insert(&mut self, system: &str, code: &str) {
+        let code = normalise(system, code);
+        match self.exact.iter_mut().find(|(s, _)| s == system) {
+            Some((_, codes)) => {
+                codes.insert(code);
+            }
+            None => {
+                let mut codes = CodeHashSet::default();
+                codes.insert(code);
+                self.exact.push((system.to_string(), codes));
+            }
+        }
+    }
+
+    /// Adds every code of `system` that starts with `prefix` (e.g. ICD-10-CM `O20` matches `O20.0`).
+    pub fn insert_prefix(&mut self, system: &str, prefix: &str) {
+        self.prefixes
+            .push((system.to_string(), normalise(system, prefix)));
+    }
+
+    /// Whether `code` is in the set.
+    pub fn contains(&self, code: &Code) -> bool {
+        let needs_normalising = code.system == ICD10CM
+            && code
+                .code
+                .bytes()
+                .any(|b| b == b'.' || b.is_ascii_lowercase() || b.is_ascii_whitespace());
+        let owned;
+        let normal: &str = if needs_normalising {
+            owned = normalise(&code.system, &code.code);
+            &owned
+        } else {
+            code.code.as_str()
+        };
+        if normal.is_empty() {
+            return false;
+        }
+        if self
+            .exact
+            .iter()
+            .any(|(system, codes)| *system == code.system && codes.contains(normal))
+        {
+            return true;
+        }
+        self.prefixes
+            .iter()
+            .any(|(system, prefix)| *system == code.system && normal.starts_with(prefix.as_str()))
+    }
+
+    /// Whether any of `codes` is in the set.
+    pub fn contains_any(&self, codes: &[Code]) -> bool {
+        codes.iter().any(|c| self.contains(c))
+    }
+
+    /// Every exact `(system, normalised code)`.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.exact
+            .iter()
+            .flat_map(|(system, codes)| codes.iter().map(move |c| (system.as_str(), c.as_str())))
+    }
+
+    /// Every `(system, prefix)`.
+    pub fn prefix_entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.prefixes.iter().map(|(s, p)| (s.as_str(), p.as_str()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.exact.iter().all(|(_, c)| c.is_empty()) && self.prefixes.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.exact.iter().map(|(_, c)| c.len()).sum::<usize>() + self.prefixes.len()
+    }
+}
+
+/// Every value set the engine reads. Each field is one `ValueSet` file of the profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValueSets {
+    /// Bleeding Conditions/Observations (§3.1 "Bleeding record").
+    pub bleeding: CodeSet,
+    /// Pregnancy status Observation codes (82810-3).
+    pub pregnancy_status: CodeSet,
+    /// Answers meaning "pregnant" (77386006, LA15173-0).
+    pub pregnant_answer: CodeSet,
+    /// Answers meaning "not pregnant" (60001007, LA26683-5).
+    pub not_pregnant_answer: CodeSet,
+    /// Conditions that are pregnancy evidence when active (§3.4 item 2), incl. ICD-10-CM O00–O9A.
+    pub pregnancy_condition: CodeSet,
+    /// ART dating: 53692-0 (EDD), 53693-8 (GA).
+    pub dating_art: CodeSet,
+    /// The charted EDD without a stated method (11778-8).
+    pub dating_edd: CodeSet,
+    /// Ultrasound dating (11909-9, 11888-5, 11781-2 …); never 11927-1 (mean sac diameter).
+    pub dating_ultrasound: CodeSet,
+    /// LMP dating (8665-2, 11885-1, 11779-6).
+    pub dating_lmp: CodeSet,
+    /// Codes whose value is the LMP start date itself (8665-2, 21840007), not an EDD.
+    pub lmp_date: CodeSet,
+    /// GA Observations with no stated method (11884-4, 18185-9, 49051-6, 49052-4, 53695-3 …).
+    pub dating_other: CodeSet,
+    /// Quantitative serum hCG.
+    pub hcg_quantitative: CodeSet,
+    /// Rh type Observations (10331-7, 88027-8).
+    pub rh_type: CodeSet,
+    /// Rh-negative answers (LA6577-6, 165746003).
+    pub rh_negative: CodeSet,
+    /// Rh-positive answers (LA6576-8, 165747007).
+    pub rh_positive: CodeSet,
+    /// Already sensitised (O36.01-, 44795003, 307333004).
+    pub rh_sensitised: CodeSet,
+    /// Intrauterine pregnancy (65727000).
+    pub iup: CodeSet,
+    /// Fetal heart activity on US (11615-2): documents an IUP with a present value.
+    pub fetal_heart_activity: CodeSet,
+    /// Answers meaning "present" for fetal heart activity.
+    pub present_answer: CodeSet,
+    /// Fetal CRL on US (11957-8): documents an IUP with a value. Never used for dating.
+    pub crown_rump_length: CodeSet,
+    /// TVUS / OB US performed (42451-5, 24677-7, 11525-3).
+    pub ultrasound_performed: CodeSet,
+    /// Placenta previa (36813001 and children, O44.*).
+    pub placenta_previa: CodeSet,
+    /// Findings that document the placental location (site codes; none are standard).
+    pub placental_location: CodeSet,
+    /// Subchorionic hematoma (609204004).
+    pub subchorionic_hematoma: CodeSet,
+    /// Pregnancy ended: delivery, postpartum, postpartum haemorrhage, induced abortion (G2).
+    pub pregnancy_ended: CodeSet,
+    /// Already diagnosed: ectopic, molar, EPL/miscarriage (G5).
+    pub already_diagnosed: CodeSet,
+    /// Methotrexate medications (RxNorm).
+    pub methotrexate: CodeSet,
+    /// Answers meaning "no" / "absent": a bleeding Observation with one of these is not a bleed.
+    pub absent_answer: CodeSet,
+}
+
+/// Words that make free text a bleeding record, and the cues that negate them (§3.4 item 10).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BleedingText {
+    /// Word stems that name bleeding, lower case (e.g. "bleed", "spotting", "hemorrhag").
+    pub bleeding_terms: Vec<String>,
+    /// Word stems that carry the "implantation" label, lower case.
+    pub implantation_terms: Vec<String>,
+    /// Negation cues, lower case, matched as whole words before the term (e.g. "no", "denies").
+    pub negation_cues: Vec<String>,
+    /// How many words before a term a negation cue still applies to.
+    pub negation_window_words: usize,
+    /// Word stems that make a documented IUP only "probable" (it then does not count).
+    pub hedge_terms: Vec<String>,
+    /// Words that name methotrexate in a draft order's text (fallback when it is not coded).
+    pub methotrexate_terms: Vec<String>,
+}
+
+/// Every threshold the engine uses, in days unless the name says otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thresholds {
+    /// Implantation bleeding plausible up to and including this GA (4w6d = 34 d).
+    pub implantation_plausible_max_days: i64,
+    /// Implantation bleeding doubtful up to and including this GA (5w6d = 41 d); implausible after.
+    pub implantation_doubtful_max_days: i64,
+    /// Last GA of the early-pregnancy window of R2–R4 (13w6d = 97 d).
+    pub early_window_max_days: i64,
+    /// From this GA, Rh-negative bleeding gets R7 rather than R8 (12w0d = 84 d).
+    pub anti_d_from_days: i64,
+    /// From this GA, R9 (no digital exam before previa is excluded) applies (14w0d = 98 d).
+    pub previa_check_from_days: i64,
+    /// From this GA, R9 is a warning rather than info (20w0d = 140 d).
+    pub previa_warning_from_days: i64,
+    /// A bleed is recent when dated within this many days (14).
+    pub recency_days: i64,
+    /// CO 700 re-dating table: `(max GA by US in days, inclusive; re-date when LMP differs by more
+    /// than this many days)`. The last row applies to every later GA.
+    pub redating: Vec<(i64, i64)>,
+    /// Barnhart 2016 bands: first value below this → `hcg_min_rise_low`.
+    pub hcg_band_low_below: f64,
+    /// First value up to and including this → `hcg_min_rise_mid`; above → `hcg_min_rise_high`.
+    pub hcg_band_mid_max: f64,
+    pub hcg_min_rise_low: f64,
+    pub hcg_min_rise_mid: f64,
+    pub hcg_min_rise_high: f64,
+    /// Expected minimal 48-h decline of a resolving pregnancy (0.21).
+    pub hcg_min_decline: f64,
+    /// hCG pairs must be this far apart, in hours (24–96).
+    pub hcg_pair_min_hours: f64,
+    pub hcg_pair_max_hours: f64,
+    /// RhIG protective window, in weeks (12); stated in the R7 card.
+    pub rhig_window_weeks: i64,
+    /// An EDD passed by more than this is not evidence of a current pregnancy (14 d).
+    pub edd_passed_tolerance_days: i64,
+    /// GA / dating Observations older than this are not about the current pregnancy (42 weeks = 294 d).
+    pub ga_lookback_days: i64,
+    /// R12 (unlabelled bleeding ≤ 4w6d) is policy-dependent and off by default.
+    pub r12_enabled: bool,
+}
+
+impl Default for Thresholds {
+    /// The values of `profiles/default/thresholds.toml` (knowledge.md §1.3, §1.7, §1.8, §1.12, §3.4).
+    fn default() -> Self {
+        Thresholds {
+            implantation_plausible_max_days: 34,
+            implantation_doubtful_max_days: 41,
+            early_window_max_days: 97,
+            anti_d_from_days: 84,
+            previa_check_from_days: 98,
+            previa_warning_from_days: 140,
+            recency_days: 14,
+            redating: vec![(62, 5), (111, 7), (153, 10), (195, 14), (i64::MAX, 21)],
+            hcg_band_low_below: 1500.0,
+            hcg_band_mid_max: 3000.0,
+            hcg_min_rise_low: 0.49,
+            hcg_min_rise_mid: 0.40,
+            hcg_min_rise_high: 0.33,
+            hcg_min_decline: 0.21,
+            hcg_pair_min_hours: 24.0,
+            hcg_pair_max_hours: 96.0,
+            rhig_window_weeks: 12,
+            edd_passed_tolerance_days: 14,
+            ga_lookback_days: 294,
+            r12_enabled: false,
+        }
+    }
+}
+
+impl Thresholds {
+    /// The CO 700 re-dating threshold (days) for a GA by ultrasound of `ga_days`.
+    pub fn redating_threshold(&self, ga_days: i64) -> i64 {
+        self.redating
+            .iter()
+            .find(|(max, _)| ga_days <= *max)
+            .or(self.redating.last())
+            .map(|(_, threshold)| *threshold)
+            .unwrap_or(i64::MAX)
+    }
+
+    /// Barnhart 2016 minimal 48-h rise for a first value of `first`.
+    pub fn min_rise_for(&self, first: f64) -> f64 {
+        if first < self.hcg_band_low_below {
+            self.hcg_min_rise_low
+        } else if first <= self.hcg_band_mid_max {
+            self.hcg_min_rise_mid
+        } else {
+            self.hcg_min_rise_high
+        }
+    }
+}
+
+/// One bit per value set a record's own codes are classified by (see [`RulesKnowledge::classify`]).
+pub mod class {
+    pub const BLEEDING: u32 = 1 << 0;
+    pub const PREGNANCY_STATUS: u32 = 1 << 1;
+    pub const PREGNANCY_CONDITION: u32 = 1 << 2;
+    pub const DATING_ART: u32 = 1 << 3;
+    pub const DATING_EDD: u32 = 1 << 4;
+    pub const DATING_ULTRASOUND: u32 = 1 << 5;
+    pub const DATING_LMP: u32 = 1 << 6;
+    pub const LMP_DATE: u32 = 1 << 7;
+    pub const DATING_OTHER: u32 = 1 << 8;
+    pub const HCG: u32 = 1 << 9;
+    pub const RH_TYPE: u32 = 1 << 10;
+    pub const RH_NEGATIVE: u32 = 1 << 11;
+    pub const RH_POSITIVE: u32 = 1 << 12;
+    pub const RH_SENSITISED: u32 = 1 << 13;
+    pub const IUP: u32 = 1 << 14;
+    pub const FETAL_HEART: u32 = 1 << 15;
+    pub const CRL: u32 = 1 << 16;
+    pub const ULTRASOUND: u32 = 1 << 17;
+    pub const PREVIA: u32 = 1 << 18;
+    pub const PLACENTAL_LOCATION: u32 = 1 << 19;
+    pub const SCH: u32 = 1 << 20;
+    pub const ENDED: u32 = 1 << 21;
+    pub const DIAGNOSED: u32 = 1 << 22;
+    /// Any dating source.
+    pub const DATING: u32 = DATING_ART | DATING_EDD | DATING_ULTRASOUND | DATING_LMP | DATING_OTHER;
+}
+
+/// All value sets merged into one lookup: a code maps to the bits of every set that holds it, so
+/// classifying a record costs one hash lookup per code instead of one per value set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct ClassIndex {
+    exact: Vec<(String, CodeBits)>,
+    prefixes: Vec<(String, String, u32)>,
+}
+
+impl ClassIndex {
+    fn build(vs: &ValueSets) -> Self {
+        use class::*;
+        let sets: [(&CodeSet, u32); 23] = [
+            (&vs.bleeding, BLEEDING),
+            (&vs.pregnancy_status, PREGNANCY_STATUS),
+            (&vs.pregnancy_condition, PREGNANCY_CONDITION),
+            (&vs.dating_art, DATING_ART),
+            (&vs.dating_edd, DATING_EDD),
+            (&vs.dating_ultrasound, DATING_ULTRASOUND),
+            (&vs.dating_lmp, DATING_LMP),
+            (&vs.lmp_date, LMP_DATE),
+            (&vs.dating_other, DATING_OTHER),
+            (&vs.hcg_quantitative, HCG),
+            (&vs.rh_type, RH_TYPE),
+            (&vs.rh_negative, RH_NEGATIVE),
+            (&vs.rh_positive, RH_POSITIVE),
+            (&vs.rh_sensitised, RH_SENSITISED),
+            (&vs.iup, IUP),
+            (&vs.fetal_heart_activity, FETAL_HEART),
+            (&vs.crown_rump_length, CRL),
+            (&vs.ultrasound_performed, ULTRASOUND),
+            (&vs.placenta_previa, PREVIA),
+            (&vs.placental_location, PLACENTAL_LOCATION),
+            (&vs.subchorionic_hematoma, SCH),
+            (&vs.pregnancy_ended, ENDED),
+            (&vs.already_diagnosed, DIAGNOSED),
+        ];
+        let mut index = ClassIndex::default();
+        for (set, bit) in sets {
+            for (system, code) in set.entries() {
+                let position = match index.exact.iter().position(|(s, _)| s == system) {
+                    Some(p) => p,
+                    None => {
+                        index.exact.push((system.to_string(), HashMap::default()));
+                        index.exact.len() - 1
+                    }
+                };
+                *index.exact[position].1.entry(code.to_string()).or_default() |= bit;
+            }
+            for (system, prefix) in set.prefix_entries() {
+                index
+                    .prefixes
+                    .push((system.to_string(), prefix.to_string(), bit));
+            }
+        }
+        index
+    }
+
+    fn classify(&self, codes: &[Code]) -> u32 {
+        let mut bits = 0;
+        for code in codes {
+            let owned;
+            let normal: &str = if code.system == ICD10CM {
+                owned = normalise(&code.system, &code.code);
+                &owned
+            } else {
+                code.code.trim()
+            };
+            if normal.is_empty() {
+                continue;
+            }
+            if let Some((_, map)) = self.exact.iter().find(|(s, _)| *s == code.system)
+                && let Some(b) = map.get(normal)
+            {
+                bits |= b;
+            }
+            for (system, prefix, bit) in &self.prefixes {
+                if *system == code.system && normal.starts_with(prefix.as_str()) {
+                    bits |= bit;
+                }
+            }
+        }
+        bits
+    }
+}
+
+/// Everything the engine knows: value sets, bleeding words and thresholds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RulesKnowledge {
+    /// Private so that it cannot drift from `index`: build with [`RulesKnowledge::from_parts`].
+    pub(crate) value_sets: ValueSets,
+    pub text: BleedingText,
+    pub thresholds: Thresholds,
+    index: ClassIndex,
+}
+
+impl RulesKnowledge {
+    /// Assembles knowledge from its parts (used by `gravida-knowledge` and by tests).
+    pub fn from_parts(value_sets: ValueSets, text: BleedingText, thresholds: Thresholds) -> Self {
+        let index = ClassIndex::build(&value_sets);
+        RulesKnowledge {
+            value_sets,
+            text,
+            thresholds,
+            index,
+        }
+    }
+
+    /// The value sets.
+    pub fn value_sets(&self) -> &ValueSets {
+        &self.value_sets
+    }
+
+    /// The [`class`] bits of every value set that holds one of `codes`.
+    pub fn classify(&self, codes: &[Code]) -> u32 {
+        self.index.classify(codes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn icd10cm_codes_match_with_or_without_the_dot() {
+        let mut set = CodeSet::new();
+        set.insert(ICD10CM, "O20.0");
+        set.insert_prefix(ICD10CM, "O44");
+        assert!(set.contains(&Code::new(ICD10CM, "O200")));
+        assert!(set.contains(&Code::new(ICD10CM, "o20.0")));
+        assert!(set.contains(&Code::new(ICD10CM, "O44.12")));
+        assert!(!set.contains(&Code::new(ICD10CM, "O45.0")));
+        assert!(!set.contains(&Code::new(SNOMED, "O20.0")));
+    }
+
+    #[test]
+    fn systems_are_compared_exactly() {
+        let set = CodeSet::of(&[(LOINC, "2106-3")]);
+        assert!(set.contains(&Code::new(LOINC, "2106-3")));
+        assert!(!set.contains(&Code::new("urn:oid:2.16.840.1.113883.6.238", "2106-3")));
+    }
+
+    #[test]
+    fn classify_agrees_with_the_value_sets() {
+        let kb = crate::testkit::knowledge();
+        let bits = kb.classify(&[Code::new(ICD10CM, "O20.0")]);
+        assert_ne!(bits & class::BLEEDING, 0);
+        assert_ne!(bits & class::PREGNANCY_CONDITION, 0);
+        assert_eq!(bits & class::ENDED, 0);
+        let codes = [
+            Code::new(LOINC, "8665-2"),
+            Code::new(SNOMED, "65727000"),
+            Code::new(LOINC, "11927-1"),
+        ];
+        for code in &codes {
+            let bits = kb.classify(std::slice::from_ref(code));
+            assert_eq!(kb.value_sets().iup.contains(code), bits & class::IUP != 0);
+            assert_eq!(
+                kb.value_sets().lmp_date.contains(code),
+                bits & class::LMP_DATE != 0
+            );
+            assert_eq!(
+                kb.value_sets().dating_ultrasound.contains(code),
+                bits & class::DATING_ULTRASOUND != 0
+            );
+        }
+        assert_eq!(kb.classify(&[Code::new(LOINC, "11927-1")]), 0);
+    }
+
+    #[test]
+    fn co700_thresholds_follow_the_table() {
+        let t = Thresholds::default();
+        assert_eq!(t.redating_threshold(62), 5); // 8w6d
+        assert_eq!(t.redating_threshold(63), 7); // 9w0d
+        assert_eq!(t.redating_threshold(111), 7); // 15w6d
+        assert_eq!(t.redating_threshold(112), 10); // 16w0d
+        assert_eq!(t.redating_threshold(153), 10); // 21w6d
+        assert_eq!(t.redating_threshold(154), 14); // 22w0d
+        assert_eq!(t.redating_threshold(196), 21); // 28w0d
+    }
+
+    #[test]
+    fn barnhart_minimum_rise_depends_on_the_first_value() {
+        let t = Thresholds::default();
+        assert_eq!(t.min_rise_for(1499.0), 0.49);
+        assert_eq!(t.min_rise_for(1500.0), 0.40);
+        assert_eq!(t.min_rise_for(3000.0), 0.40);
+        assert_eq!(t.min_rise_for(3001.0), 0.33);
+    }
+}

@@ -1,0 +1,25 @@
+//! The clinical engine: from a patient's facts to findings. Pure: no I/O, no async, no clock.
+//!
+//! ```text
+//! PatientFacts ──evaluate(kb, facts, now)──▶ Evaluation { findings, diagnostics }
+//! ```
+//! `kb` ([`RulesKnowledge`]) holds the value sets and thresholds of a profile; `now` is passed in so
+//! that the same facts always give the same answer.
+pub mod engine;
+pub mod facts;
+pub mod finding;
+pub mod ga;
+pub mod knowledge;
+pub mod testkit;
+pub mod text;
+
+pub use engine::evaluate;
+pub use finding::{
+    Dating, DatingSource, Diagnostic, Evaluation, Evidence, Finding, HcgTrend, Indicator,
+    IupStatus, Label, Modifier, Role, RuleId,
+};
+pub use ga::GestationalAge;
+pub use knowledge::{BleedingText, CodeSet, RulesKnowledge, Thresholds, ValueSets};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,128 @@
+//! A small knowledge base built in code, for unit tests and benchmarks (no file I/O).
+//!
+//! It mirrors the codes of `profiles/default` that the tests use; the shipped profile is richer and
+//! is what the server runs. Do not use this in production.
+
+use crate::knowledge::{
+    BleedingText, CodeSet, ICD10CM, LOINC, RXNORM, RulesKnowledge, SNOMED, Thresholds, ValueSets,
+};
+
+fn words(list: &[&str]) -> Vec<String> {
+    list.iter().map(|w| w.to_string()).collect()
+}
+
+/// The test knowledge base (default thresholds, R12 off).
+pub fn knowledge() -> RulesKnowledge {
+    let mut pregnancy_condition = CodeSet::of(&[
+        (SNOMED, "77386006"),
+        (SNOMED, "72892002"),
+        (SNOMED, "65727000"),
+        (SNOMED, "723665008"),
+        (SNOMED, "284075002"),
+        (ICD10CM, "Z33.1"),
+    ]);
+    pregnancy_condition.insert_prefix(ICD10CM, "Z34");
+    pregnancy_condition.insert_prefix(ICD10CM, "O");
+
+    let mut bleeding = CodeSet::of(&[
+        (SNOMED, "289530006"),
+        (SNOMED, "723665008"),
+        (SNOMED, "284075002"),
+        (SNOMED, "54048003"),
+        (SNOMED, "34842007"),
+        (SNOMED, "198903000"),
+        (ICD10CM, "N93.9"),
+    ]);
+    bleeding.insert_prefix(ICD10CM, "O20");
+    bleeding.insert_prefix(ICD10CM, "O46");
+
+    let mut previa = CodeSet::of(&[(SNOMED, "36813001"), (SNOMED, "198903000")]);
+    previa.insert_prefix(ICD10CM, "O44");
+
+    let mut pregnancy_ended = CodeSet::of(&[(SNOMED, "86569001"), (SNOMED, "47821001")]);
+    pregnancy_ended.insert_prefix(ICD10CM, "O72");
+    pregnancy_ended.insert_prefix(ICD10CM, "O04");
+
+    let mut already_diagnosed = CodeSet::of(&[
+        (SNOMED, "34801009"),
+        (SNOMED, "17369002"),
+        (ICD10CM, "O02.0"),
+        (ICD10CM, "O02.1"),
+    ]);
+    for prefix in ["O00", "O01", "O03"] {
+        already_diagnosed.insert_prefix(ICD10CM, prefix);
+    }
+    let mut rh_sensitised = CodeSet::of(&[(SNOMED, "44795003")]);
+    rh_sensitised.insert_prefix(ICD10CM, "O36.01");
+
+    let value_sets = ValueSets {
+        bleeding,
+        pregnancy_status: CodeSet::of(&[(LOINC, "82810-3")]),
+        pregnant_answer: CodeSet::of(&[(SNOMED, "77386006"), (LOINC, "LA15173-0")]),
+        not_pregnant_answer: CodeSet::of(&[(SNOMED, "60001007"), (LOINC, "LA26683-5")]),
+        pregnancy_condition,
+        dating_art: CodeSet::of(&[(LOINC, "53692-0"), (LOINC, "53693-8")]),
+        dating_edd: CodeSet::of(&[(LOINC, "11778-8")]),
+        dating_ultrasound: CodeSet::of(&[
+            (LOINC, "11909-9"),
+            (LOINC, "11888-5"),
+            (LOINC, "11781-2"),
+        ]),
+        dating_lmp: CodeSet::of(&[(LOINC, "8665-2"), (LOINC, "11885-1"), (LOINC, "11779-6")]),
+        lmp_date: CodeSet::of(&[(LOINC, "8665-2"), (SNOMED, "21840007")]),
+        dating_other: CodeSet::of(&[
+            (LOINC, "11884-4"),
+            (LOINC, "18185-9"),
+            (LOINC, "49051-6"),
+            (LOINC, "49052-4"),
+            (LOINC, "53695-3"),
+        ]),
+        hcg_quantitative: CodeSet::of(&[
+            (LOINC, "21198-7"),
+            (LOINC, "19080-1"),
+            (LOINC, "83086-9"),
+            (LOINC, "45194-8"),
+        ]),
+        rh_type: CodeSet::of(&[(LOINC, "10331-7"), (LOINC, "88027-8")]),
+        rh_negative: CodeSet::of(&[(LOINC, "LA6577-6"), (SNOMED, "165746003")]),
+        rh_positive: CodeSet::of(&[(LOINC, "LA6576-8"), (SNOMED, "165747007")]),
+        rh_sensitised,
+        iup: CodeSet::of(&[(SNOMED, "65727000")]),
+        fetal_heart_activity: CodeSet::of(&[(LOINC, "11615-2")]),
+        present_answer: CodeSet::of(&[(SNOMED, "52101004"), (LOINC, "LA9633-4")]),
+        crown_rump_length: CodeSet::of(&[(LOINC, "11957-8")]),
+        ultrasound_performed: CodeSet::of(&[
+            (LOINC, "42451-5"),
+            (LOINC, "24677-7"),
+            (LOINC, "11525-3"),
+        ]),
+        placenta_previa: previa,
+        placental_location: CodeSet::of(&[("urn:gravida:local", "placenta-not-previa")]),
+        subchorionic_hematoma: CodeSet::of(&[(SNOMED, "609204004")]),
+        pregnancy_ended,
+        already_diagnosed,
+        methotrexate: CodeSet::of(&[(RXNORM, "6851"), (RXNORM, "105585")]),
+        absent_answer: CodeSet::of(&[
+            (SNOMED, "373067005"),
+            (SNOMED, "2667000"),
+            (LOINC, "LA32-8"),
+        ]),
+    };
+    let text = BleedingText {
+        bleeding_terms: words(&["bleed", "spotting", "hemorrhag", "haemorrhag"]),
+        implantation_terms: words(&["implantation"]),
+        negation_cues: words(&[
+            "no",
+            "not",
+            "denies",
+            "denied",
+            "without",
+            "negative for",
+            "free of",
+        ]),
+        negation_window_words: 4,
+        hedge_terms: words(&["probable", "possible", "suspected"]),
+        methotrexate_terms: words(&["methotrexate"]),
+    };
+    RulesKnowledge::from_parts(value_sets, text, Thresholds::default())
+}
