@@ -1,0 +1,48 @@
+//! The default profile, compiled into the binary. The list is explicit: a test checks that it
+//! names exactly the files under `profiles/default`, and a missing file fails the build.
+
+macro_rules! profile_files {
+    ($($path:literal),* $(,)?) => {
+        /// `(path relative to the profile, contents)` for every file of `profiles/default`.
+        pub const FILES: &[(&str, &str)] = &[
+            $(($path, include_str!(concat!("../../../profiles/default/", $path)))),*
+        ];
+    };
+}
+
+profile_files!(
+    "README.md",
+    "cards.toml",
+    "orderables.toml",
+    "profile.toml",
+    "text.toml",
+    "thresholds.toml",
+    "valuesets/absent-answer.json",
+    "valuesets/already-diagnosed.json",
+    "valuesets/bleeding.json",
+    "valuesets/crown-rump-length.json",
+    "valuesets/dating-art.json",
+    "valuesets/dating-edd.json",
+    "valuesets/dating-lmp.json",
+    "valuesets/dating-other.json",
+    "valuesets/dating-ultrasound.json",
+    "valuesets/fetal-heart-activity.json",
+    "valuesets/hcg-quantitative.json",
+    "valuesets/iup.json",
+    "valuesets/lmp-date.json",
+    "valuesets/methotrexate.json",
+    "valuesets/not-pregnant-answer.json",
+    "valuesets/placenta-previa.json",
+    "valuesets/placental-location.json",
+    "valuesets/pregnancy-ended.json",
+    "valuesets/pregnancy-evidence.json",
+    "valuesets/pregnancy-status.json",
+    "valuesets/pregnant-answer.json",
+    "valuesets/present-answer.json",
+    "valuesets/rh-negative.json",
+    "valuesets/rh-positive.json",
+    "valuesets/rh-sensitised.json",
+    "valuesets/rh-type.json",
+    "valuesets/subchorionic-hematoma.json",
+    "valuesets/ultrasound-performed.json",
+);

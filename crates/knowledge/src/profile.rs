@@ -1,0 +1,1067 @@
+//! Reading and checking a profile's files: value sets (FHIR `ValueSet` JSON) and TOML settings.
+//!
+//! Every check adds to a [`Problems`] list instead of returning early, so one run reports every
+//! problem of the profile. Unknown keys are errors (`deny_unknown_fields`): a misspelt key must not
+//! silently fall back to a default.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use gravida_rules::knowledge::{ICD10CM, LOINC, RXNORM, SNOMED};
+use gravida_rules::{BleedingText, CodeSet, GestationalAge, RuleId, Thresholds, ValueSets};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::Problems;
+
+/// CPT (used only by orderables).
+pub const CPT: &str = "http://www.ama-assn.org/go/cpt";
+/// Site-local codes (e.g. placental location, which has no verified standard code).
+pub const LOCAL: &str = "urn:gravida:local";
+
+/// Code systems a profile may use.
+pub const KNOWN_SYSTEMS: &[&str] = &[SNOMED, LOINC, ICD10CM, RXNORM, CPT, LOCAL];
+
+/// Every value set file the engine reads, by file stem.
+pub const VALUE_SET_NAMES: &[&str] = &[
+    "absent-answer",
+    "already-diagnosed",
+    "bleeding",
+    "crown-rump-length",
+    "dating-art",
+    "dating-edd",
+    "dating-lmp",
+    "dating-other",
+    "dating-ultrasound",
+    "fetal-heart-activity",
+    "hcg-quantitative",
+    "iup",
+    "lmp-date",
+    "methotrexate",
+    "not-pregnant-answer",
+    "placenta-previa",
+    "placental-location",
+    "pregnancy-ended",
+    "pregnancy-evidence",
+    "pregnancy-status",
+    "pregnant-answer",
+    "present-answer",
+    "rh-negative",
+    "rh-positive",
+    "rh-sensitised",
+    "rh-type",
+    "subchorionic-hematoma",
+    "ultrasound-performed",
+];
+
+// ----- File formats ------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileToml {
+    pub name: String,
+    pub version: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ValueSetJson {
+    resource_type: String,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    publisher: Option<String>,
+    compose: Option<Compose>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Compose {
+    #[serde(default)]
+    include: Vec<Include>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Include {
+    #[serde(default)]
+    system: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    concept: Vec<Concept>,
+    #[serde(default)]
+    filter: Vec<Filter>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Concept {
+    code: String,
+    #[serde(default)]
+    display: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Filter {
+    property: String,
+    op: String,
+    value: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cited<T> {
+    value: T,
+    source: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedatingRow {
+    up_to: String,
+    more_than_days: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Redating {
+    source: String,
+    rows: Vec<RedatingRow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThresholdsToml {
+    implantation_plausible_max: Option<Cited<String>>,
+    implantation_doubtful_max: Option<Cited<String>>,
+    early_window_max: Option<Cited<String>>,
+    anti_d_from: Option<Cited<String>>,
+    previa_check_from: Option<Cited<String>>,
+    previa_warning_from: Option<Cited<String>>,
+    recency_days: Option<Cited<i64>>,
+    redating: Option<Redating>,
+    hcg_band_low_below: Option<Cited<f64>>,
+    hcg_band_mid_max: Option<Cited<f64>>,
+    hcg_min_rise_low: Option<Cited<f64>>,
+    hcg_min_rise_mid: Option<Cited<f64>>,
+    hcg_min_rise_high: Option<Cited<f64>>,
+    hcg_min_decline: Option<Cited<f64>>,
+    hcg_pair_min_hours: Option<Cited<f64>>,
+    hcg_pair_max_hours: Option<Cited<f64>>,
+    rhig_window_weeks: Option<Cited<i64>>,
+    edd_passed_tolerance_days: Option<Cited<i64>>,
+    ga_lookback_weeks: Option<Cited<i64>>,
+    r12_enabled: Option<Cited<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextToml {
+    bleeding_terms: Vec<String>,
+    implantation_terms: Vec<String>,
+    negation_cues: Vec<String>,
+    negation_window_words: usize,
+    hedge_terms: Vec<String>,
+    methotrexate_terms: Vec<String>,
+}
+
+/// A coding in TOML (orderables, override reasons).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodingToml {
+    pub system: String,
+    pub code: String,
+    pub display: Option<String>,
+}
+
+/// One orderable: the draft ServiceRequest a suggestion creates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Orderable {
+    pub label: String,
+    pub text: String,
+    pub intent: String,
+    pub codes: Vec<CodingToml>,
+    #[serde(default)]
+    pub occurrence_offset_hours: Option<i64>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// The card text of one rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleCard {
+    pub summary: String,
+    #[serde(default)]
+    pub variants: BTreeMap<String, String>,
+    pub why: Vec<String>,
+    pub what_to_do: Vec<String>,
+    pub does_not_mean: Vec<String>,
+    pub suggestions: Vec<String>,
+    pub suggestions_if_rh_unknown: Vec<String>,
+    #[serde(default)]
+    pub delete_label: Option<String>,
+    pub source_label: String,
+    pub source_url: String,
+}
+
+/// Text a modifier adds to a card.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModifierText {
+    #[serde(default)]
+    pub why: Option<String>,
+    #[serde(default)]
+    pub what_to_do: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceToml {
+    pub label: String,
+}
+
+/// Sentences built from the records found.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FactsText {
+    pub bleed: String,
+    pub bleed_undated: String,
+    pub dated: String,
+    pub undated: String,
+    pub iup_documented: String,
+    pub pul: String,
+    pub no_ultrasound: String,
+    pub dating_art: String,
+    pub dating_edd: String,
+    pub dating_ultrasound: String,
+    pub dating_lmp: String,
+    pub dating_ga: String,
+}
+
+/// `cards.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardsToml {
+    pub closing: String,
+    pub source: SourceToml,
+    pub override_reasons: Vec<CodingToml>,
+    pub facts: FactsText,
+    pub rules: BTreeMap<String, RuleCard>,
+    pub modifiers: BTreeMap<String, ModifierText>,
+}
+
+/// Every modifier key `cards.toml` must define.
+pub const MODIFIER_KEYS: &[&str] = &[
+    "bleed_date_from_recorded",
+    "bleed_date_unknown",
+    "hcg_fall",
+    "hcg_slow_fall",
+    "hcg_slow_rise",
+    "label_doubtful",
+    "label_implausible",
+    "previa_documented",
+    "redated",
+    "rh_unknown",
+    "subchorionic_hematoma",
+    "unavailable_hcg",
+    "unavailable_rh_type",
+    "unavailable_ultrasound",
+    "unreadable_record",
+];
+
+/// Variant summaries a rule may define, by rule.
+const VARIANTS: &[(&str, &str)] = &[
+    ("R3", "label_doubtful"),
+    ("R6", "documented_iup"),
+    ("R9", "previa_documented"),
+];
+
+/// Placeholders allowed in summaries, with the longest value each can take.
+const SUMMARY_PLACEHOLDERS: &[(&str, &str)] = &[
+    ("ga", "40w6d"),
+    ("bleed_date", "2025-12-31"),
+    ("iup_date", "2025-12-31"),
+];
+
+/// Placeholders allowed in detail text.
+const DETAIL_PLACEHOLDERS: &[&str] = &[
+    "ga",
+    "bleed_date",
+    "iup_date",
+    "rhig_window_weeks",
+    "hcg_change",
+    "hcg_minimum",
+    "redate_days",
+    "record",
+    "field",
+    "order",
+    "bleed_text",
+    "bleed_kind",
+    "dating",
+    "record_date",
+    "edd",
+    "lmp",
+];
+
+// ----- Templates -----------------------------------------------------------------------------
+
+/// The `{name}` placeholders of a template, or an error for an unclosed brace.
+pub fn placeholders(template: &str) -> Result<Vec<&str>, String> {
+    let mut names = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed '{{' in {template:?}"))?;
+        names.push(&after[..close]);
+        rest = &after[close + 1..];
+    }
+    Ok(names)
+}
+
+/// Replaces `{name}` with its value; unknown names are left as they are (checked at load).
+pub fn fill(template: &str, values: &HashMap<&str, String>) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                let name = &after[..close];
+                match values.get(name) {
+                    Some(value) => out.push_str(value),
+                    None => {
+                        out.push('{');
+                        out.push_str(name);
+                        out.push('}');
+                    }
+                }
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+// ----- The checked profile ---------------------------------------------------------------------
+
+/// A value set, as the engine's code set plus the exact codes (for prefetch queries).
+#[derive(Debug, Clone, Default)]
+pub struct LoadedValueSet {
+    pub set: CodeSet,
+    pub exact: Vec<(String, String)>,
+}
+
+/// Everything a profile holds, checked.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    pub value_sets: BTreeMap<String, LoadedValueSet>,
+    pub rules: gravida_rules::RulesKnowledge,
+    pub cards: CardsToml,
+    pub orderables: BTreeMap<String, Orderable>,
+}
+
+fn parse_toml<T: DeserializeOwned>(
+    files: &BTreeMap<String, Vec<u8>>,
+    path: &str,
+    problems: &mut Problems,
+) -> Option<T> {
+    let Some(bytes) = files.get(path) else {
+        problems.add(path, "file is missing");
+        return None;
+    };
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(_) => {
+            problems.add(path, "file is not UTF-8");
+            return None;
+        }
+    };
+    match toml::from_str(text) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            problems.add(path, format!("invalid TOML: {}", e.message()));
+            None
+        }
+    }
+}
+
+fn load_value_set(path: &str, bytes: &[u8], problems: &mut Problems) -> Option<LoadedValueSet> {
+    let vs: ValueSetJson = match serde_json::from_slice(bytes) {
+        Ok(vs) => vs,
+        Err(e) => {
+            problems.add(path, format!("invalid ValueSet JSON: {e}"));
+            return None;
+        }
+    };
+    // Read the descriptive fields so that they are part of the format, not ignored noise.
+    let _ = (
+        &vs.id,
+        &vs.url,
+        &vs.name,
+        &vs.title,
+        &vs.status,
+        &vs.description,
+    );
+    let _ = (&vs.version, &vs.publisher);
+    if vs.resource_type != "ValueSet" {
+        problems.add(
+            path,
+            format!("resourceType is {:?}, not \"ValueSet\"", vs.resource_type),
+        );
+    }
+    let includes = vs.compose.map(|c| c.include).unwrap_or_default();
+    let mut loaded = LoadedValueSet::default();
+    let mut seen = BTreeSet::new();
+    for include in &includes {
+        let _ = &include.version;
+        let Some(system) = include.system.as_deref() else {
+            problems.add(path, "compose.include without a system");
+            continue;
+        };
+        if !KNOWN_SYSTEMS.contains(&system) {
+            problems.add(path, format!("unknown code system {system}"));
+            continue;
+        }
+        if include.concept.is_empty() && include.filter.is_empty() {
+            problems.add(
+                path,
+                format!("include of {system} lists no concept and no filter"),
+            );
+        }
+        for concept in &include.concept {
+            let _ = &concept.display;
+            let code = concept.code.trim();
+            if code.is_empty() {
+                problems.add(path, format!("empty code in {system}"));
+                continue;
+            }
+            let key = (
+                system.to_string(),
+                code.replace('.', "").to_ascii_uppercase(),
+            );
+            if !seen.insert(key) {
+                problems.add(path, format!("duplicate code {system}|{code}"));
+            }
+            loaded.set.insert(system, code);
+            loaded.exact.push((system.to_string(), code.to_string()));
+        }
+        for filter in &include.filter {
+            // The one filter we support: ICD-10-CM `concept is-a X`, read as "code starts with X".
+            if system != ICD10CM || filter.property != "concept" || filter.op != "is-a" {
+                problems.add(
+                    path,
+                    format!(
+                        "unsupported filter {} {} on {system} (only ICD-10-CM 'concept is-a' prefixes)",
+                        filter.property, filter.op
+                    ),
+                );
+                continue;
+            }
+            if filter.value.trim().is_empty() {
+                problems.add(path, "empty is-a filter value");
+                continue;
+            }
+            loaded.set.insert_prefix(system, &filter.value);
+        }
+    }
+    if loaded.set.is_empty() {
+        problems.add(path, "value set is empty");
+    }
+    Some(loaded)
+}
+
+fn ga_threshold(field: &Option<Cited<String>>, name: &str, problems: &mut Problems) -> Option<i64> {
+    let file = "thresholds.toml";
+    let Some(cited) = field else {
+        problems.add(file, format!("threshold {name} is missing"));
+        return None;
+    };
+    if cited.source.trim().is_empty() {
+        problems.add(file, format!("threshold {name} has no source"));
+    }
+    match cited.value.parse::<GestationalAge>() {
+        Ok(ga) if (0..=45 * 7).contains(&ga.days()) => Some(ga.days()),
+        Ok(_) => {
+            problems.add(
+                file,
+                format!("threshold {name} = {} is out of range", cited.value),
+            );
+            None
+        }
+        Err(e) => {
+            problems.add(file, format!("threshold {name}: {e}"));
+            None
+        }
+    }
+}
+
+fn number<T: Copy + PartialOrd + std::fmt::Display>(
+    field: &Option<Cited<T>>,
+    name: &str,
+    range: std::ops::RangeInclusive<T>,
+    problems: &mut Problems,
+) -> Option<T> {
+    let file = "thresholds.toml";
+    let Some(cited) = field else {
+        problems.add(file, format!("threshold {name} is missing"));
+        return None;
+    };
+    if cited.source.trim().is_empty() {
+        problems.add(file, format!("threshold {name} has no source"));
+    }
+    if !range.contains(&cited.value) {
+        problems.add(
+            file,
+            format!(
+                "threshold {name} = {} is out of range {}..={}",
+                cited.value,
+                range.start(),
+                range.end()
+            ),
+        );
+        return None;
+    }
+    Some(cited.value)
+}
+
+fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> {
+    let file = "thresholds.toml";
+    let plausible = ga_threshold(
+        &t.implantation_plausible_max,
+        "implantation_plausible_max",
+        problems,
+    );
+    let doubtful = ga_threshold(
+        &t.implantation_doubtful_max,
+        "implantation_doubtful_max",
+        problems,
+    );
+    let early = ga_threshold(&t.early_window_max, "early_window_max", problems);
+    let anti_d = ga_threshold(&t.anti_d_from, "anti_d_from", problems);
+    let previa = ga_threshold(&t.previa_check_from, "previa_check_from", problems);
+    let previa_warning = ga_threshold(&t.previa_warning_from, "previa_warning_from", problems);
+    let recency = number(&t.recency_days, "recency_days", 1..=90, problems);
+    let low_below = number(
+        &t.hcg_band_low_below,
+        "hcg_band_low_below",
+        1.0..=100_000.0,
+        problems,
+    );
+    let mid_max = number(
+        &t.hcg_band_mid_max,
+        "hcg_band_mid_max",
+        1.0..=100_000.0,
+        problems,
+    );
+    let rise_low = number(&t.hcg_min_rise_low, "hcg_min_rise_low", 0.0..=2.0, problems);
+    let rise_mid = number(&t.hcg_min_rise_mid, "hcg_min_rise_mid", 0.0..=2.0, problems);
+    let rise_high = number(
+        &t.hcg_min_rise_high,
+        "hcg_min_rise_high",
+        0.0..=2.0,
+        problems,
+    );
+    let decline = number(&t.hcg_min_decline, "hcg_min_decline", 0.0..=1.0, problems);
+    let pair_min = number(
+        &t.hcg_pair_min_hours,
+        "hcg_pair_min_hours",
+        1.0..=240.0,
+        problems,
+    );
+    let pair_max = number(
+        &t.hcg_pair_max_hours,
+        "hcg_pair_max_hours",
+        1.0..=240.0,
+        problems,
+    );
+    let rhig = number(&t.rhig_window_weeks, "rhig_window_weeks", 1..=40, problems);
+    let edd_tol = number(
+        &t.edd_passed_tolerance_days,
+        "edd_passed_tolerance_days",
+        0..=60,
+        problems,
+    );
+    let lookback = number(&t.ga_lookback_weeks, "ga_lookback_weeks", 20..=60, problems);
+    let r12 = match &t.r12_enabled {
+        Some(c) => Some(c.value),
+        None => {
+            problems.add(file, "threshold r12_enabled is missing");
+            None
+        }
+    };
+
+    let mut redating = Vec::new();
+    match &t.redating {
+        None => problems.add(file, "threshold redating is missing"),
+        Some(table) => {
+            if table.source.trim().is_empty() {
+                problems.add(file, "redating has no source");
+            }
+            if table.rows.is_empty() {
+                problems.add(file, "redating has no rows");
+            }
+            let mut last = -1;
+            for row in &table.rows {
+                let max = if row.up_to == "any" {
+                    i64::MAX
+                } else {
+                    match row.up_to.parse::<GestationalAge>() {
+                        Ok(ga) => ga.days(),
+                        Err(e) => {
+                            problems.add(file, format!("redating row: {e}"));
+                            continue;
+                        }
+                    }
+                };
+                if max <= last {
+                    problems.add(
+                        file,
+                        format!(
+                            "redating rows are not in increasing GA order at {}",
+                            row.up_to
+                        ),
+                    );
+                }
+                if !(1..=60).contains(&row.more_than_days) {
+                    problems.add(
+                        file,
+                        format!(
+                            "redating threshold {} days is out of range",
+                            row.more_than_days
+                        ),
+                    );
+                }
+                last = max;
+                redating.push((max, row.more_than_days));
+            }
+            if redating.last().is_some_and(|(max, _)| *max != i64::MAX) {
+                problems.add(file, "the last redating row must be up_to = \"any\"");
+            }
+        }
+    }
+
+    let (
+        Some(plausible),
+        Some(doubtful),
+        Some(early),
+        Some(anti_d),
+        Some(previa),
+        Some(previa_warning),
+        Some(recency),
+        Some(low_below),
+        Some(mid_max),
+        Some(rise_low),
+        Some(rise_mid),
+        Some(rise_high),
+        Some(decline),
+        Some(pair_min),
+        Some(pair_max),
+        Some(rhig),
+        Some(edd_tol),
+        Some(lookback),
+        Some(r12),
+    ) = (
+        plausible,
+        doubtful,
+        early,
+        anti_d,
+        previa,
+        previa_warning,
+        recency,
+        low_below,
+        mid_max,
+        rise_low,
+        rise_mid,
+        rise_high,
+        decline,
+        pair_min,
+        pair_max,
+        rhig,
+        edd_tol,
+        lookback,
+        r12,
+    )
+    else {
+        return None;
+    };
+    if !(plausible < doubtful && doubtful < early && early < previa && previa <= previa_warning) {
+        problems.add(
+            file,
+            "GA thresholds must increase: implantation_plausible_max < implantation_doubtful_max < early_window_max < previa_check_from <= previa_warning_from",
+        );
+    }
+    if low_below > mid_max {
+        problems.add(file, "hcg_band_low_below must not exceed hcg_band_mid_max");
+    }
+    if pair_min >= pair_max {
+        problems.add(file, "hcg_pair_min_hours must be below hcg_pair_max_hours");
+    }
+    Some(Thresholds {
+        implantation_plausible_max_days: plausible,
+        implantation_doubtful_max_days: doubtful,
+        early_window_max_days: early,
+        anti_d_from_days: anti_d,
+        previa_check_from_days: previa,
+        previa_warning_from_days: previa_warning,
+        recency_days: recency,
+        redating,
+        hcg_band_low_below: low_below,
+        hcg_band_mid_max: mid_max,
+        hcg_min_rise_low: rise_low,
+        hcg_min_rise_mid: rise_mid,
+        hcg_min_rise_high: rise_high,
+        hcg_min_decline: decline,
+        hcg_pair_min_hours: pair_min,
+        hcg_pair_max_hours: pair_max,
+        rhig_window_weeks: rhig,
+        edd_passed_tolerance_days: edd_tol,
+        ga_lookback_days: lookback * 7,
+        r12_enabled: r12,
+    })
+}
+
+fn text(t: TextToml, problems: &mut Problems) -> BleedingText {
+    let file = "text.toml";
+    let lower = |list: Vec<String>, name: &str, problems: &mut Problems| {
+        if list.is_empty() {
+            problems.add(file, format!("{name} is empty"));
+        }
+        list.into_iter()
+            .map(|w| w.trim().to_lowercase())
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+    };
+    BleedingText {
+        bleeding_terms: lower(t.bleeding_terms, "bleeding_terms", problems),
+        implantation_terms: lower(t.implantation_terms, "implantation_terms", problems),
+        negation_cues: lower(t.negation_cues, "negation_cues", problems),
+        negation_window_words: t.negation_window_words,
+        hedge_terms: lower(t.hedge_terms, "hedge_terms", problems),
+        methotrexate_terms: lower(t.methotrexate_terms, "methotrexate_terms", problems),
+    }
+}
+
+fn check_template(
+    file: &str,
+    what: &str,
+    template: &str,
+    allowed: &[&str],
+    problems: &mut Problems,
+) {
+    match placeholders(template) {
+        Ok(names) => {
+            for name in names {
+                if !allowed.contains(&name) {
+                    problems.add(file, format!("{what}: unknown placeholder {{{name}}}"));
+                }
+            }
+        }
+        Err(e) => problems.add(file, format!("{what}: {e}")),
+    }
+}
+
+fn check_summary(rule: &str, what: &str, template: &str, problems: &mut Problems) {
+    let file = "cards.toml";
+    let allowed: Vec<&str> = SUMMARY_PLACEHOLDERS.iter().map(|(n, _)| *n).collect();
+    check_template(
+        file,
+        &format!("{rule} {what}"),
+        template,
+        &allowed,
+        problems,
+    );
+    let longest: HashMap<&str, String> = SUMMARY_PLACEHOLDERS
+        .iter()
+        .map(|(n, v)| (*n, v.to_string()))
+        .collect();
+    let filled = fill(template, &longest);
+    let chars = filled.chars().count();
+    if chars >= gravida_cds_hooks::response::SUMMARY_MAX_CHARS {
+        problems.add(
+            file,
+            format!(
+                "{rule} {what} has {chars} characters after substitution; it must be under 140"
+            ),
+        );
+    }
+}
+
+fn check_cards(
+    cards: &CardsToml,
+    orderables: &BTreeMap<String, Orderable>,
+    problems: &mut Problems,
+) {
+    let file = "cards.toml";
+    for rule in RuleId::CARD_RULES {
+        if !cards.rules.contains_key(rule.as_str()) {
+            problems.add(file, format!("rule {rule} has no card template"));
+        }
+    }
+    let card_rules: Vec<&str> = RuleId::CARD_RULES.iter().map(|r| r.as_str()).collect();
+    for (name, card) in &cards.rules {
+        if !card_rules.contains(&name.as_str()) {
+            problems.add(file, format!("rules.{name} is not a rule that has a card"));
+        }
+        check_summary(name, "summary", &card.summary, problems);
+        for (variant, summary) in &card.variants {
+            if !VARIANTS.contains(&(name.as_str(), variant.as_str())) {
+                problems.add(file, format!("{name} has an unknown variant {variant}"));
+            }
+            check_summary(name, &format!("variant {variant}"), summary, problems);
+        }
+        for text in card
+            .why
+            .iter()
+            .chain(&card.what_to_do)
+            .chain(&card.does_not_mean)
+        {
+            check_template(file, name, text, DETAIL_PLACEHOLDERS, problems);
+        }
+        if card.why.is_empty() || card.what_to_do.is_empty() || card.does_not_mean.is_empty() {
+            problems.add(
+                file,
+                format!("{name} needs why, what_to_do and does_not_mean text"),
+            );
+        }
+        for key in card
+            .suggestions
+            .iter()
+            .chain(&card.suggestions_if_rh_unknown)
+        {
+            if !orderables.contains_key(key) {
+                problems.add(file, format!("{name} suggests unknown orderable {key}"));
+            }
+        }
+        if card.source_label.trim().is_empty() {
+            problems.add(file, format!("{name} has no source_label"));
+        }
+        if !card.source_url.starts_with("https://") && !card.source_url.starts_with("http://") {
+            problems.add(file, format!("{name} source_url is not an http(s) URL"));
+        }
+    }
+    if cards
+        .rules
+        .get("R6")
+        .is_some_and(|c| c.delete_label.is_none())
+    {
+        problems.add(file, "R6 needs a delete_label");
+    }
+    for key in MODIFIER_KEYS {
+        match cards.modifiers.get(*key) {
+            None => problems.add(file, format!("modifier {key} has no text")),
+            Some(m) => {
+                if m.why.is_none() && m.what_to_do.is_none() {
+                    problems.add(file, format!("modifier {key} needs why or what_to_do"));
+                }
+                for text in m.why.iter().chain(&m.what_to_do) {
+                    check_template(file, key, text, DETAIL_PLACEHOLDERS, problems);
+                }
+            }
+        }
+    }
+    for key in cards.modifiers.keys() {
+        if !MODIFIER_KEYS.contains(&key.as_str()) {
+            problems.add(file, format!("unknown modifier {key}"));
+        }
+    }
+    if cards.override_reasons.is_empty() {
+        problems.add(file, "no override_reasons");
+    }
+    for reason in &cards.override_reasons {
+        if reason.system.is_empty() || reason.code.is_empty() {
+            problems.add(file, "override reason with an empty system or code");
+        }
+        if reason
+            .display
+            .as_deref()
+            .is_none_or(|d| d.trim().is_empty())
+        {
+            problems.add(
+                file,
+                format!("override reason {} has no display", reason.code),
+            );
+        }
+    }
+    let f = &cards.facts;
+    for text in [
+        &f.bleed,
+        &f.bleed_undated,
+        &f.dated,
+        &f.undated,
+        &f.iup_documented,
+        &f.pul,
+        &f.no_ultrasound,
+        &f.dating_art,
+        &f.dating_edd,
+        &f.dating_ultrasound,
+        &f.dating_lmp,
+        &f.dating_ga,
+    ] {
+        check_template(file, "facts", text, DETAIL_PLACEHOLDERS, problems);
+    }
+}
+
+fn check_orderables(orderables: &BTreeMap<String, Orderable>, problems: &mut Problems) {
+    let file = "orderables.toml";
+    for (key, o) in orderables {
+        if o.label.trim().is_empty() || o.text.trim().is_empty() {
+            problems.add(file, format!("{key} needs a label and a text"));
+        }
+        if !matches!(o.intent.as_str(), "proposal" | "plan" | "order") {
+            problems.add(
+                file,
+                format!("{key} intent {:?} is not proposal, plan or order", o.intent),
+            );
+        }
+        if o.codes.is_empty() {
+            problems.add(file, format!("{key} has no codes"));
+        }
+        for code in &o.codes {
+            if !KNOWN_SYSTEMS.contains(&code.system.as_str()) {
+                problems.add(file, format!("{key}: unknown code system {}", code.system));
+            }
+            if code.code.trim().is_empty() {
+                problems.add(file, format!("{key}: empty code"));
+            }
+        }
+        if o.occurrence_offset_hours
+            .is_some_and(|h| !(0..=24 * 14).contains(&h))
+        {
+            problems.add(file, format!("{key}: occurrence_offset_hours out of range"));
+        }
+    }
+}
+
+/// Checks every file and builds the profile, or returns every problem found.
+pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<Profile, Vec<crate::ProfileProblem>> {
+    let mut problems = Problems::default();
+
+    let profile: Option<ProfileToml> = parse_toml(files, "profile.toml", &mut problems);
+    if let Some(p) = &profile {
+        let _ = &p.description;
+        if p.name.trim().is_empty() || p.version.trim().is_empty() {
+            problems.add("profile.toml", "name and version must not be empty");
+        }
+    }
+
+    let mut value_sets = BTreeMap::new();
+    for (path, bytes) in files {
+        if let Some(stem) = path.strip_prefix("valuesets/") {
+            let Some(name) = stem.strip_suffix(".json") else {
+                problems.add(path, "value sets must be .json files");
+                continue;
+            };
+            if !VALUE_SET_NAMES.contains(&name) {
+                problems.add(path, format!("unknown value set {name}"));
+                continue;
+            }
+            if let Some(vs) = load_value_set(path, bytes, &mut problems) {
+                value_sets.insert(name.to_string(), vs);
+            }
+        }
+    }
+    for name in VALUE_SET_NAMES {
+        if !files.contains_key(&format!("valuesets/{name}.json")) {
+            problems.add(
+                &format!("valuesets/{name}.json"),
+                "value set file is missing",
+            );
+        }
+    }
+
+    let thresholds = parse_toml::<ThresholdsToml>(files, "thresholds.toml", &mut problems)
+        .and_then(|t| thresholds(t, &mut problems));
+    let text =
+        parse_toml::<TextToml>(files, "text.toml", &mut problems).map(|t| text(t, &mut problems));
+    let orderables: Option<BTreeMap<String, Orderable>> =
+        parse_toml(files, "orderables.toml", &mut problems);
+    if let Some(o) = &orderables {
+        check_orderables(o, &mut problems);
+    }
+    let cards: Option<CardsToml> = parse_toml(files, "cards.toml", &mut problems);
+    if let (Some(c), Some(o)) = (&cards, &orderables) {
+        check_cards(c, o, &mut problems);
+    }
+
+    if !problems.0.is_empty() {
+        return Err(problems.0);
+    }
+    let (Some(profile), Some(thresholds), Some(text), Some(orderables), Some(cards)) =
+        (profile, thresholds, text, orderables, cards)
+    else {
+        // Every `None` above added a problem, so this is unreachable in practice.
+        return Err(vec![crate::ProfileProblem {
+            file: "profile".into(),
+            message: "profile is incomplete".into(),
+        }]);
+    };
+    let set = |name: &str| {
+        value_sets
+            .get(name)
+            .map(|v| v.set.clone())
+            .unwrap_or_default()
+    };
+    let vs = ValueSets {
+        bleeding: set("bleeding"),
+        pregnancy_status: set("pregnancy-status"),
+        pregnant_answer: set("pregnant-answer"),
+        not_pregnant_answer: set("not-pregnant-answer"),
+        pregnancy_condition: set("pregnancy-evidence"),
+        dating_art: set("dating-art"),
+        dating_edd: set("dating-edd"),
+        dating_ultrasound: set("dating-ultrasound"),
+        dating_lmp: set("dating-lmp"),
+        lmp_date: set("lmp-date"),
+        dating_other: set("dating-other"),
+        hcg_quantitative: set("hcg-quantitative"),
+        rh_type: set("rh-type"),
+        rh_negative: set("rh-negative"),
+        rh_positive: set("rh-positive"),
+        rh_sensitised: set("rh-sensitised"),
+        iup: set("iup"),
+        fetal_heart_activity: set("fetal-heart-activity"),
+        present_answer: set("present-answer"),
+        crown_rump_length: set("crown-rump-length"),
+        ultrasound_performed: set("ultrasound-performed"),
+        placenta_previa: set("placenta-previa"),
+        placental_location: set("placental-location"),
+        subchorionic_hematoma: set("subchorionic-hematoma"),
+        pregnancy_ended: set("pregnancy-ended"),
+        already_diagnosed: set("already-diagnosed"),
+        methotrexate: set("methotrexate"),
+        absent_answer: set("absent-answer"),
+    };
+    Ok(Profile {
+        name: profile.name,
+        value_sets,
+        rules: gravida_rules::RulesKnowledge::from_parts(vs, text, thresholds),
+        cards,
+        orderables,
+    })
+}

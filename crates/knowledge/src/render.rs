@@ -1,0 +1,398 @@
+//! Rendering findings as CDS Hooks cards, from the profile's templates.
+//!
+//! A card's detail has three sections: **Why** (the records found, how the pregnancy was dated,
+//! the rule's reason and any modifiers), **What to do**, and **What this card does not mean**.
+//! Suggestions create draft `ServiceRequest`s from `orderables.toml`, or (R6) delete the draft
+//! methotrexate order.
+
+use std::collections::HashMap;
+
+use gravida_cds_hooks::{Action, Card, Coding, Indicator, SelectionBehavior, Source, Suggestion};
+use gravida_rules::facts::{Field, Input, PatientFacts};
+use gravida_rules::{DatingSource, Finding, HcgTrend, IupStatus, Modifier, Role, RuleId};
+use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+use crate::profile::{Orderable, Profile, RuleCard, fill};
+
+/// The code system of `source.topic`: the rule that produced a card.
+pub const RULE_SYSTEM: &str = "urn:gravida:rule";
+
+fn indicator(i: gravida_rules::Indicator) -> Indicator {
+    match i {
+        gravida_rules::Indicator::Info => Indicator::Info,
+        gravida_rules::Indicator::Warning => Indicator::Warning,
+        gravida_rules::Indicator::Critical => Indicator::Critical,
+    }
+}
+
+fn percent(fraction: f64) -> String {
+    format!("{:.0} %", (fraction * 100.0).abs())
+}
+
+fn field_name(field: Field) -> &'static str {
+    match field {
+        Field::Code => "code",
+        Field::Status => "status",
+        Field::ClinicalStatus => "clinical status",
+        Field::VerificationStatus => "verification status",
+        Field::Effective => "date",
+        Field::Abatement => "abatement date",
+        Field::Recorded => "recorded date",
+        Field::Value => "value",
+    }
+}
+
+fn modifier_key(m: &Modifier) -> &'static str {
+    match m {
+        Modifier::HcgTrend(HcgTrend::Fall { .. }) => "hcg_fall",
+        Modifier::HcgTrend(HcgTrend::SlowFall { .. }) => "hcg_slow_fall",
+        Modifier::HcgTrend(HcgTrend::SlowRise { .. }) => "hcg_slow_rise",
+        Modifier::Redated { .. } => "redated",
+        Modifier::LabelImplausible => "label_implausible",
+        Modifier::LabelDoubtful => "label_doubtful",
+        Modifier::RhUnknown => "rh_unknown",
+        Modifier::Unavailable(Input::Hcg) => "unavailable_hcg",
+        Modifier::Unavailable(Input::RhType) => "unavailable_rh_type",
+        Modifier::Unavailable(Input::Ultrasound) => "unavailable_ultrasound",
+        Modifier::BleedDateUnknown => "bleed_date_unknown",
+        Modifier::BleedDateFromRecorded => "bleed_date_from_recorded",
+        Modifier::PreviaDocumented => "previa_documented",
+        Modifier::SubchorionicHematoma => "subchorionic_hematoma",
+        Modifier::UnreadableRecord { .. } => "unreadable_record",
+    }
+}
+
+/// Placeholder values common to every text of a finding.
+fn values(
+    profile: &Profile,
+    finding: &Finding,
+    facts: &PatientFacts,
+) -> HashMap<&'static str, String> {
+    let mut v = HashMap::new();
+    let unknown = || "(date unknown)".to_string();
+    v.insert(
+        "ga",
+        finding
+            .ga
+            .map(|g| g.to_string())
+            .unwrap_or_else(|| "an unknown GA".into()),
+    );
+    v.insert(
+        "bleed_date",
+        finding
+            .bleed_date
+            .map(|d| d.to_string())
+            .unwrap_or_else(unknown),
+    );
+    let iup_date = match finding.iup {
+        IupStatus::Documented(Some(d)) => d.to_string(),
+        _ => unknown(),
+    };
+    v.insert("iup_date", iup_date);
+    v.insert(
+        "rhig_window_weeks",
+        profile.rules.thresholds.rhig_window_weeks.to_string(),
+    );
+    if let Some((kind, id)) = &finding.draft_order {
+        v.insert("order", format!("{kind}/{id}"));
+    } else {
+        v.insert("order", String::new());
+    }
+    if let Some(bleed) = finding.evidence.iter().find(|e| e.role == Role::Bleed) {
+        v.insert("bleed_kind", bleed.resource_type.clone());
+        // Quote the text that names the bleed (a note's title is less useful than its words).
+        let terms = &profile.rules.text.bleeding_terms;
+        let text = facts
+            .records
+            .iter()
+            .find(|r| r.id == bleed.id)
+            .and_then(|r| {
+                r.text
+                    .iter()
+                    .find(|t| {
+                        gravida_rules::text::mentions(
+                            std::slice::from_ref(*t),
+                            terms,
+                            &profile.rules.text,
+                        )
+                    })
+                    .or(r.text.first())
+                    .cloned()
+            })
+            .unwrap_or_else(|| "vaginal bleeding".into());
+        v.insert("bleed_text", text);
+    }
+    if let Some(d) = &finding.dating {
+        let t = &profile.cards.facts;
+        let record_date = d.record_date.map(|x| x.to_string()).unwrap_or_else(unknown);
+        let mut dv: HashMap<&str, String> = HashMap::new();
+        dv.insert("record_date", record_date);
+        dv.insert("lmp", d.start.to_string());
+        dv.insert(
+            "edd",
+            d.start
+                .checked_add(Duration::days(gravida_rules::ga::TERM_DAYS))
+                .map(|e| e.to_string())
+                .unwrap_or_else(unknown),
+        );
+        let template = match d.source {
+            DatingSource::Art => &t.dating_art,
+            DatingSource::ChartedEdd => &t.dating_edd,
+            DatingSource::Ultrasound => &t.dating_ultrasound,
+            DatingSource::Lmp => &t.dating_lmp,
+            DatingSource::GaObservation => &t.dating_ga,
+        };
+        v.insert("dating", fill(template, &dv));
+    }
+    for m in &finding.modifiers {
+        match m {
+            Modifier::HcgTrend(HcgTrend::Fall { change } | HcgTrend::SlowFall { change }) => {
+                v.insert("hcg_change", percent(*change));
+                v.insert(
+                    "hcg_minimum",
+                    percent(profile.rules.thresholds.hcg_min_decline),
+                );
+            }
+            Modifier::HcgTrend(HcgTrend::SlowRise { change, minimum }) => {
+                v.insert("hcg_change", percent(*change));
+                v.insert("hcg_minimum", percent(*minimum));
+            }
+            Modifier::Redated { days } => {
+                v.insert("redate_days", days.to_string());
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+/// The **Why** facts: the bleed, the dating and the pregnancy location.
+fn fact_lines(profile: &Profile, finding: &Finding, v: &HashMap<&str, String>) -> Vec<String> {
+    let t = &profile.cards.facts;
+    let mut lines = Vec::new();
+    if finding.rule == RuleId::R6 {
+        lines.push(fill(
+            match finding.iup {
+                IupStatus::Documented(_) => &t.iup_documented,
+                IupStatus::Pul => &t.pul,
+                IupStatus::NoUltrasound => &t.no_ultrasound,
+            },
+            v,
+        ));
+        return lines;
+    }
+    lines.push(fill(
+        if finding.bleed_date.is_some() {
+            &t.bleed
+        } else {
+            &t.bleed_undated
+        },
+        v,
+    ));
+    lines.push(fill(
+        if finding.dating.is_some() {
+            &t.dated
+        } else {
+            &t.undated
+        },
+        v,
+    ));
+    lines.push(fill(
+        match finding.iup {
+            IupStatus::Documented(_) => &t.iup_documented,
+            IupStatus::Pul => &t.pul,
+            IupStatus::NoUltrasound => &t.no_ultrasound,
+        },
+        v,
+    ));
+    lines
+}
+
+fn summary(card: &RuleCard, finding: &Finding, v: &HashMap<&str, String>) -> String {
+    let variant = match finding.rule {
+        RuleId::R3 if finding.has(&Modifier::LabelDoubtful) => card.variants.get("label_doubtful"),
+        RuleId::R6 if matches!(finding.iup, IupStatus::Documented(_)) => {
+            card.variants.get("documented_iup")
+        }
+        RuleId::R9 if finding.has(&Modifier::PreviaDocumented) => {
+            card.variants.get("previa_documented")
+        }
+        _ => None,
+    };
+    fill(variant.unwrap_or(&card.summary), v)
+}
+
+fn detail(
+    profile: &Profile,
+    card: &RuleCard,
+    finding: &Finding,
+    v: &HashMap<&str, String>,
+) -> String {
+    let mut why = fact_lines(profile, finding, v);
+    why.extend(card.why.iter().map(|t| fill(t, v)));
+    let mut todo: Vec<String> = card.what_to_do.iter().map(|t| fill(t, v)).collect();
+    for m in &finding.modifiers {
+        let Some(text) = profile.cards.modifiers.get(modifier_key(m)) else {
+            continue;
+        };
+        let mut mv = v.clone();
+        if let Modifier::UnreadableRecord { id, field } = m {
+            let kind = finding
+                .evidence
+                .iter()
+                .find(|e| &e.id == id)
+                .map(|e| e.resource_type.clone())
+                .unwrap_or_else(|| "a record".into());
+            mv.insert("record", format!("{kind}/{id}"));
+            mv.insert("field", field_name(*field).to_string());
+        }
+        if let Some(w) = &text.why {
+            why.push(fill(w, &mv));
+        }
+        if let Some(w) = &text.what_to_do {
+            todo.push(fill(w, &mv));
+        }
+    }
+    let records: Vec<String> = finding
+        .evidence
+        .iter()
+        .map(|e| match e.date {
+            Some(d) => format!("{}/{} ({d})", e.resource_type, e.id),
+            None => format!("{}/{}", e.resource_type, e.id),
+        })
+        .collect();
+    let mut out = String::new();
+    out.push_str("**Why.** ");
+    out.push_str(&why.join(" "));
+    out.push_str("\n\n**What to do.**\n");
+    for line in &todo {
+        out.push_str("- ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str("\n**What this card does not mean.** ");
+    let not_mean: Vec<String> = card.does_not_mean.iter().map(|t| fill(t, v)).collect();
+    out.push_str(&not_mean.join(" "));
+    if !records.is_empty() {
+        out.push_str("\n\nRecords used: ");
+        out.push_str(&records.join(", "));
+        out.push('.');
+    }
+    out.push_str("\n\n");
+    out.push_str(&profile.cards.closing);
+    out
+}
+
+/// A draft ServiceRequest for an orderable.
+fn service_request(o: &Orderable, patient_id: &str, now: OffsetDateTime) -> Value {
+    let codings: Vec<Value> = o
+        .codes
+        .iter()
+        .map(|c| match &c.display {
+            Some(d) => json!({ "system": c.system, "code": c.code, "display": d }),
+            None => json!({ "system": c.system, "code": c.code }),
+        })
+        .collect();
+    let mut resource = json!({
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": o.intent,
+        "code": { "coding": codings, "text": o.text },
+        "subject": { "reference": format!("Patient/{patient_id}") },
+    });
+    if let Some(hours) = o.occurrence_offset_hours
+        && let Some(at) = now.checked_add(Duration::hours(hours))
+        && let Ok(text) = at.format(&Rfc3339)
+    {
+        resource["occurrenceDateTime"] = json!(text);
+    }
+    if let Some(note) = &o.note {
+        resource["note"] = json!([{ "text": note }]);
+    }
+    resource
+}
+
+fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Renders one finding as a card. `None` only if the rule has no template (prevented at load).
+pub fn card(
+    profile: &Profile,
+    version: &str,
+    finding: &Finding,
+    facts: &PatientFacts,
+    patient_id: &str,
+    now: OffsetDateTime,
+) -> Option<Card> {
+    let template = profile.cards.rules.get(finding.rule.as_str())?;
+    let v = values(profile, finding, facts);
+    let summary = summary(template, finding, &v);
+    let detail = detail(profile, template, finding, &v);
+    let source = Source::new(format!(
+        "{} · {version} · {}",
+        profile.cards.source.label, template.source_label
+    ))
+    .with_url(template.source_url.clone())
+    .with_topic(
+        Coding::new(RULE_SYSTEM, finding.rule.as_str())
+            .with_display(format!("Gravida decision table row {}", finding.rule)),
+    );
+
+    let mut suggestions = Vec::new();
+    let mut keys: Vec<&String> = template.suggestions.iter().collect();
+    if finding.has(&Modifier::RhUnknown) {
+        keys.extend(template.suggestions_if_rh_unknown.iter());
+    }
+    for key in keys {
+        if let Some(o) = profile.orderables.get(key) {
+            suggestions.push(
+                Suggestion::new(o.label.clone())
+                    .with_uuid(uuid())
+                    .with_action(Action::create(
+                        o.label.clone(),
+                        service_request(o, patient_id, now),
+                    )),
+            );
+        }
+    }
+    if let (Some((kind, id)), Some(label)) = (&finding.draft_order, &template.delete_label) {
+        suggestions.push(
+            Suggestion::new(label.clone())
+                .with_uuid(uuid())
+                .recommended(true)
+                .with_action(Action::delete(label.clone(), format!("{kind}/{id}"))),
+        );
+    }
+
+    let build = |summary: String, with_suggestions: bool| {
+        let mut b = Card::builder(summary, indicator(finding.indicator), source.clone())
+            .uuid(uuid())
+            .detail(detail.clone());
+        if with_suggestions && !suggestions.is_empty() {
+            b = b.selection_behavior(SelectionBehavior::Any);
+            for s in &suggestions {
+                b = b.suggestion(s.clone());
+            }
+        }
+        for r in &profile.cards.override_reasons {
+            let mut c = Coding::new(r.system.clone(), r.code.clone());
+            if let Some(d) = &r.display {
+                c = c.with_display(d.clone());
+            }
+            b = b.override_reason(c);
+        }
+        b.build()
+    };
+    match build(summary.clone(), true) {
+        Ok(card) => Some(card),
+        // The profile checks summaries with worst-case values, so this is a last resort that
+        // still shows the clinician the advice rather than dropping it.
+        Err(_) => {
+            let short: String = summary.chars().take(130).collect();
+            build(format!("{short}…"), false).ok()
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! Tests of profile loading, validation, versioning, prefetch and card rendering.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use gravida_cds_hooks::ActionType;
+use gravida_rules::facts::{
+    Code, DraftOrder, Input, PatientFacts, Record, RecordKind, Value, When,
+};
+use gravida_rules::knowledge::{LOINC, RXNORM, SNOMED};
+use time::macros::{date, datetime};
+
+use super::*;
+
+fn profiles_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../profiles")
+}
+
+fn default_files() -> BTreeMap<String, Vec<u8>> {
+    embedded::FILES
+        .iter()
+        .map(|(p, t)| (p.to_string(), t.as_bytes().to_vec()))
+        .collect()
+}
+
+fn problems_of(files: BTreeMap<String, Vec<u8>>) -> Vec<ProfileProblem> {
+    match KnowledgeBase::from_files(files) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.problems().to_vec(),
+    }
+}
+
+#[test]
+fn a_knowledge_base_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<KnowledgeBase>();
+}
+
+#[test]
+fn every_shipped_profile_loads() {
+    let mut count = 0;
+    for entry in std::fs::read_dir(profiles_dir()).expect("profiles dir") {
+        let dir = entry.expect("entry").path();
+        if dir.is_dir() {
+            let kb = KnowledgeBase::load_dir(&dir);
+            assert!(kb.is_ok(), "{}: {:?}", dir.display(), kb.err());
+            count += 1;
+        }
+    }
+    assert!(count >= 1);
+}
+
+#[test]
+fn the_embedded_profile_is_exactly_profiles_default() {
+    let from_disk = KnowledgeBase::load_dir(&profiles_dir().join("default")).expect("loads");
+    let embedded = KnowledgeBase::embedded().expect("loads");
+    assert_eq!(from_disk.version(), embedded.version());
+    assert!(embedded.version().starts_with("default@"));
+    assert_eq!(embedded.version().len(), "default@".len() + 12);
+}
+
+#[test]
+fn a_broken_profile_reports_several_problems_at_once() {
+    let dir = std::env::temp_dir().join(format!("gravida-broken-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (path, text) in embedded::FILES {
+        let target = dir.join(path);
+        std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&target, text).expect("write");
+    }
+    // 1. unknown code system; 2. empty value set; 3. summary too long; 4. threshold missing;
+    // 5. a rule without a card template (R13 removed); 6. unknown key.
+    let bleeding = std::fs::read_to_string(dir.join("valuesets/bleeding.json")).expect("read");
+    std::fs::write(
+        dir.join("valuesets/bleeding.json"),
+        bleeding.replace("http://snomed.info/sct", "http://example.org/not-a-system"),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("valuesets/iup.json"),
+        r#"{"resourceType":"ValueSet","compose":{"include":[]}}"#,
+    )
+    .expect("write");
+    let cards = std::fs::read_to_string(dir.join("cards.toml")).expect("read");
+    let cards = cards
+        .replace(
+            "summary = \"Subchorionic hematoma with bleeding at {ga}\"",
+            &format!("summary = \"{}\"", "x".repeat(150)),
+        )
+        .replace("[rules.R13]", "[rules.R13_removed]");
+    std::fs::write(dir.join("cards.toml"), cards).expect("write");
+    let thresholds = std::fs::read_to_string(dir.join("thresholds.toml")).expect("read");
+    std::fs::write(
+        dir.join("thresholds.toml"),
+        thresholds.replace(
+            "[recency_days]\nvalue = 14\n",
+            "[recency_days_typo]\nvalue = 14\n",
+        ),
+    )
+    .expect("write");
+
+    let err = KnowledgeBase::load_dir(&dir).expect_err("broken profile must not load");
+    let problems = err.problems();
+    let text = err.to_string();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(problems.len() >= 4, "{text}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.file == "valuesets/bleeding.json"
+                && p.message.contains("unknown code system")),
+        "{text}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.file == "valuesets/iup.json" && p.message.contains("empty")),
+        "{text}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.file == "cards.toml" && p.message.contains("140")),
+        "{text}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.file == "cards.toml" && p.message.contains("R13")),
+        "{text}"
+    );
+    assert!(
+        problems.iter().any(|p| p.file == "thresholds.toml"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missing_threshold_and_a_missing_value_set_are_both_reported() {
+    let mut files = default_files();
+    files.remove("valuesets/methotrexate.json");
+    let t = String::from_utf8(files["thresholds.toml"].clone()).expect("utf8");
+    let t = t.replace(
+        "[hcg_min_decline]\nvalue = 0.21\n",
+        "[other]\nvalue = 0.21\n",
+    );
+    files.insert("thresholds.toml".into(), t.into_bytes());
+    let problems = problems_of(files);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.file == "valuesets/methotrexate.json"),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.file == "thresholds.toml"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn an_out_of_range_threshold_is_refused() {
+    let mut files = default_files();
+    let t = String::from_utf8(files["thresholds.toml"].clone()).expect("utf8");
+    files.insert(
+        "thresholds.toml".into(),
+        t.replace("value = 0.21", "value = 7.5").into_bytes(),
+    );
+    let problems = problems_of(files);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.message.contains("hcg_min_decline")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn duplicate_codes_in_a_value_set_are_refused() {
+    let mut files = default_files();
+    files.insert(
+        "valuesets/iup.json".into(),
+        br#"{"resourceType":"ValueSet","compose":{"include":[{"system":"http://snomed.info/sct","concept":[{"code":"65727000"},{"code":"65727000"}]}]}}"#.to_vec(),
+    );
+    let problems = problems_of(files);
+    assert!(
+        problems.iter().any(|p| p.message.contains("duplicate")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn the_version_changes_when_a_file_changes() {
+    let a = KnowledgeBase::from_files(default_files()).expect("loads");
+    let mut files = default_files();
+    let mut readme = files["README.md"].clone();
+    readme.extend_from_slice(b"\nA reviewer's note.\n");
+    files.insert("README.md".into(), readme);
+    let b = KnowledgeBase::from_files(files).expect("loads");
+    assert_ne!(a.version(), b.version());
+}
+
+#[test]
+fn prefetch_queries_are_by_patient_and_code_and_short_enough() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    let keys: Vec<&str> = kb.prefetch().iter().map(|q| q.key.as_str()).collect();
+    for key in [
+        "patient",
+        "conditions",
+        "pregnancy",
+        "bleeding",
+        "hcg",
+        "rh",
+        "ultrasound",
+    ] {
+        assert!(keys.contains(&key), "missing {key}");
+    }
+    for q in kb.prefetch() {
+        assert!(
+            q.template.len() < 2000,
+            "{} is {} chars",
+            q.key,
+            q.template.len()
+        );
+        if q.template.starts_with("Observation") || q.template.starts_with("DiagnosticReport") {
+            assert!(
+                q.template.contains("patient={{context.patientId}}&code="),
+                "{}",
+                q.template
+            );
+        }
+    }
+    let hcg = kb.prefetch().iter().find(|q| q.key == "hcg").expect("hcg");
+    assert!(hcg.template.contains("http://loinc.org|21198-7"));
+    assert_eq!(hcg.need, Need::Optional(Input::Hcg));
+    let conditions = kb
+        .prefetch()
+        .iter()
+        .find(|q| q.key == "conditions")
+        .expect("c");
+    assert_eq!(
+        conditions.template,
+        "Condition?patient={{context.patientId}}"
+    );
+}
+
+// ----- Rendering -------------------------------------------------------------------------------
+
+const NOW: time::OffsetDateTime = datetime!(2025-04-01 12:00 UTC);
+
+fn motivating_case() -> PatientFacts {
+    let mut status = Record::new(RecordKind::Observation, "status");
+    status.codes = vec![Code::new(LOINC, "82810-3")];
+    status.effective = Some(When::day(date!(2025 - 03 - 02)));
+    status.value = Some(Value::Concept {
+        codes: vec![Code::new(SNOMED, "77386006")],
+        text: None,
+    });
+    let mut lmp = Record::new(RecordKind::Observation, "lmp");
+    lmp.codes = vec![Code::new(LOINC, "8665-2")];
+    lmp.effective = Some(When::day(date!(2025 - 02 - 25)));
+    lmp.value = Some(Value::DateTime(When::day(date!(2025 - 01 - 07))));
+    let mut bleed = Record::new(RecordKind::Condition, "bleed");
+    bleed.codes = vec![Code::new(SNOMED, "723665008")];
+    bleed.text = vec!["implantation bleeding".into()];
+    bleed.clinical_status = Some("active".into());
+    bleed.effective = Some(When::day(date!(2025 - 04 - 01)));
+    PatientFacts {
+        records: vec![status, lmp, bleed],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_motivating_case_reads_like_the_sandbox_card() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    let a = kb.evaluate(&motivating_case(), "p1", NOW);
+    assert_eq!(a.cards.len(), 1);
+    let card = &a.cards[0];
+    assert!(card.summary.contains("12w0d"), "{}", card.summary);
+    assert!(card.summary.contains("ectopic pregnancy not excluded"));
+    assert!(card.summary.chars().count() < 140);
+    let detail = card.detail.as_deref().unwrap_or_default();
+    assert!(detail.contains("**Why.**") && detail.contains("**What to do.**"));
+    assert!(detail.contains("What this card does not mean"));
+    assert!(detail.contains("LMP 2025-01-07"), "{detail}");
+    assert!(detail.contains("chronologically implausible"), "{detail}");
+    assert!(detail.contains("Rh type not on record"));
+    assert!(card.source.label.contains(kb.version()));
+    assert_eq!(
+        card.source.topic.as_ref().map(|t| t.code.as_str()),
+        Some("R2")
+    );
+    let labels: Vec<&str> = card.suggestions.iter().map(|s| s.label.as_str()).collect();
+    assert!(labels.iter().any(|l| l.contains("TVUS")), "{labels:?}");
+    assert!(labels.iter().any(|l| l.contains("ABO/Rh")), "{labels:?}");
+    for s in &card.suggestions {
+        assert!(s.uuid.is_some());
+        let resource = s.actions[0].resource.as_ref().expect("resource");
+        assert_eq!(resource["status"], "draft");
+        assert_eq!(resource["subject"]["reference"], "Patient/p1");
+    }
+    let repeat = card
+        .suggestions
+        .iter()
+        .find(|s| s.label.contains("48 h"))
+        .and_then(|s| s.actions[0].resource.clone())
+        .expect("repeat hCG");
+    assert_eq!(repeat["occurrenceDateTime"], "2025-04-03T12:00:00Z");
+    assert!(card.override_reasons.iter().all(|r| r.display.is_some()));
+    assert!(card.validate().is_ok());
+}
+
+#[test]
+fn methotrexate_card_suggests_deleting_the_draft_order() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    let mut facts = motivating_case();
+    facts.records.pop();
+    facts.draft_orders.push(DraftOrder {
+        resource_type: "MedicationRequest".into(),
+        id: "mtx-1".into(),
+        codes: vec![Code::new(RXNORM, "6851")],
+        text: vec![],
+        status: Some("draft".into()),
+    });
+    let a = kb.evaluate(&facts, "p1", NOW);
+    assert_eq!(a.cards.len(), 1);
+    let card = &a.cards[0];
+    assert_eq!(card.indicator, gravida_cds_hooks::Indicator::Critical);
+    let delete = card.suggestions[0].actions[0].clone();
+    assert_eq!(delete.action_type, ActionType::Delete);
+    assert_eq!(
+        delete.resource_id.as_deref(),
+        Some("MedicationRequest/mtx-1")
+    );
+}
+
+#[test]
+fn an_unavailable_input_is_said_in_the_card() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    let mut facts = motivating_case();
+    facts.unavailable.insert(Input::Hcg);
+    let a = kb.evaluate(&facts, "p1", NOW);
+    let detail = a.cards[0].detail.clone().unwrap_or_default();
+    assert!(
+        detail.contains("hCG results could not be retrieved"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn every_card_rule_renders_a_summary_under_140_characters_with_long_values() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    for (rule, card) in &kb.profile.cards.rules {
+        for summary in std::iter::once(&card.summary).chain(card.variants.values()) {
+            let mut v = std::collections::HashMap::new();
+            v.insert("ga", "40w6d".to_string());
+            v.insert("bleed_date", "2025-12-31".to_string());
+            v.insert("iup_date", "(date unknown)".to_string());
+            let filled = profile::fill(summary, &v);
+            assert!(filled.chars().count() < 140, "{rule}: {filled}");
+            assert!(!filled.contains('{'), "{rule}: {filled}");
+        }
+    }
+}
