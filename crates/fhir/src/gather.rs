@@ -1,0 +1,277 @@
+//! Gathering one hook call's facts: prefetch where the EHR gave it, fetch the rest at once.
+//!
+//! For each prefetch key the service declares:
+//!
+//! * present and usable (a Bundle, a resource, or `null` for "no data") → use it;
+//! * missing, failed (an OperationOutcome, or not a FHIR result) or only a first page → fetch it
+//!   from the EHR's FHIR server, if the request gave one, by rendering the same template;
+//! * otherwise it cannot be obtained. What that costs depends on the key's [`Need`]:
+//!   a central key makes the whole call fail ([`GatherError::Unavailable`], answered with 412), an
+//!   optional one is listed in [`PatientFacts::unavailable`] so the cards can say so, and the
+//!   context-only Patient is simply noted.
+//!
+//! All fetches run concurrently under the one deadline. A fetch that fails on any page fails the
+//! key: we never evaluate part of a search as if it were all of it.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use futures::future::join_all;
+use gravida_cds_hooks::prefetch::{TemplateError, render};
+use gravida_knowledge::prefetch::{Need, PrefetchQuery};
+use gravida_rules::facts::PatientFacts;
+use serde_json::{Map, Value as Json};
+use thiserror::Error;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::client::{FetchError, FhirClient};
+use crate::diagnostic::{Diagnostic, DiagnosticKind};
+use crate::map::{PatientSummary, draft_orders, facts_from_resources};
+use crate::prefetch::{OutcomeSummary, PrefetchEntry, classify_prefetch};
+
+/// Everything `gather` needs from one hook call.
+///
+/// Its `Debug` output shows the shape of the input, never the token or context values.
+#[derive(Clone, Copy)]
+pub struct GatherInput<'a> {
+    /// The service's prefetch keys and templates.
+    pub queries: &'a [PrefetchQuery],
+    /// The hook's `context`, for rendering templates.
+    pub context: &'a Map<String, Json>,
+    /// The request's `prefetch` object, if any.
+    pub prefetch: Option<&'a Map<String, Json>>,
+    /// The FHIR server to fetch from: the shared client, the checked `fhirServer` base, and the
+    /// call's bearer token (`fhirAuthorization.access_token`), if any.
+    pub fhir: Option<(&'a FhirClient, &'a Url, Option<&'a str>)>,
+    /// `context.draftOrders` on order hooks.
+    pub draft_orders: Option<&'a Json>,
+    /// When data gathering must be over.
+    pub deadline: Instant,
+}
+
+impl fmt::Debug for GatherInput<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys = |map: &Map<String, Json>| map.keys().cloned().collect::<Vec<_>>();
+        f.debug_struct("GatherInput")
+            .field("queries", &self.queries)
+            .field("context_fields", &keys(self.context))
+            .field("prefetch_keys", &self.prefetch.map(keys))
+            .field(
+                "fhir_server",
+                &self.fhir.map(|(_, base, _)| base.as_str().to_owned()),
+            )
+            .field(
+                "token",
+                &self
+                    .fhir
+                    .and_then(|(_, _, token)| token)
+                    .map(|_| "<redacted>"),
+            )
+            .field("draft_orders", &self.draft_orders.is_some())
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+/// The facts of one hook call, with what could not be read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Gathered {
+    pub facts: PatientFacts,
+    pub diagnostics: Vec<Diagnostic>,
+    /// The keys that were fetched from the FHIR server (not prefetched), in declaration order.
+    pub fetched: Vec<String>,
+    pub patient: Option<PatientSummary>,
+}
+
+/// The data that decides whether any card is warranted could not be obtained (answer 412).
+///
+/// Non-exhaustive: callers keep a catch-all arm, so a new failure kind is not a breaking change.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum GatherError {
+    #[error("required FHIR data could not be obtained for prefetch keys: {}", keys.join(", "))]
+    Unavailable {
+        keys: Vec<String>,
+        causes: Vec<KeyFailure>,
+    },
+}
+
+/// Why one key could not be obtained.
+#[derive(Debug, Error)]
+#[error("{key}: {cause}")]
+pub struct KeyFailure {
+    pub key: String,
+    pub cause: Unobtained,
+}
+
+#[derive(Debug, Error)]
+pub enum Unobtained {
+    /// Not prefetched (or prefetch failed, or was only a first page) and no FHIR server was given.
+    #[error("not prefetched and no FHIR server to fetch from{}", prefetch.as_ref().map(|p| format!(" (prefetch: {p})")).unwrap_or_default())]
+    NoFhirServer { prefetch: Option<OutcomeSummary> },
+    /// The template could not be rendered from the hook context.
+    #[error("the prefetch template could not be rendered")]
+    Template(#[source] TemplateError),
+    /// The fetch failed.
+    #[error("fetch failed: {0}")]
+    Fetch(#[source] FetchError),
+}
+
+/// Gathers the facts of one hook call. See the module documentation.
+pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
+    let mut gathered = Gathered::default();
+    // Resources per key, in declaration order, and the keys that could not be obtained.
+    let mut obtained: Vec<(&PrefetchQuery, Vec<Json>)> = Vec::new();
+    let mut failures: Vec<(&PrefetchQuery, Unobtained)> = Vec::new();
+    let mut to_fetch: Vec<(&PrefetchQuery, String)> = Vec::new();
+
+    for query in input.queries {
+        let prefetched = input.prefetch.and_then(|prefetch| prefetch.get(&query.key));
+        let prefetch_failure = match prefetched.map(classify_prefetch) {
+            Some(PrefetchEntry::Null) => {
+                tracing::debug!(key = %query.key, "prefetch says there is no data");
+                obtained.push((query, Vec::new()));
+                continue;
+            }
+            Some(PrefetchEntry::Resources(resources)) => {
+                tracing::debug!(key = %query.key, resources = resources.len(), "using prefetch");
+                obtained.push((query, resources));
+                continue;
+            }
+            Some(PrefetchEntry::Failed(summary)) => {
+                tracing::info!(key = %query.key, outcome = %summary, "prefetch failed");
+                Some(summary)
+            }
+            Some(PrefetchEntry::Paged) => {
+                tracing::info!(key = %query.key, "prefetch holds only a first page");
+                Some(OutcomeSummary::note("prefetch holds only the first page"))
+            }
+            None => None,
+        };
+        if input.fhir.is_none() {
+            failures.push((
+                query,
+                Unobtained::NoFhirServer {
+                    prefetch: prefetch_failure,
+                },
+            ));
+            continue;
+        }
+        match render(&query.template, input.context) {
+            Ok(relative) => to_fetch.push((query, relative)),
+            Err(error) => failures.push((query, Unobtained::Template(error))),
+        }
+    }
+
+    if let Some((client, base, token)) = input.fhir {
+        let fetches = to_fetch.iter().map(|(query, relative)| async move {
+            let started = Instant::now();
+            let result = client.search(base, relative, token, input.deadline).await;
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            match &result {
+                Ok(resources) => tracing::info!(key = %query.key, resources = resources.len(), elapsed_ms, "fetched"),
+                Err(error) => tracing::warn!(key = %query.key, error = %error, elapsed_ms, "fetch failed"),
+            }
+            (*query, result)
+        });
+        for (query, result) in join_all(fetches).await {
+            match result {
+                Ok(resources) => {
+                    gathered.fetched.push(query.key.clone());
+                    obtained.push((query, resources));
+                }
+                Err(error) => failures.push((query, Unobtained::Fetch(error))),
+            }
+        }
+    }
+
+    // The same resource can come back from two searches: keep its first copy.
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    for (query, resources) in obtained {
+        let unique: Vec<Json> = resources
+            .into_iter()
+            .filter(|resource| match identity(resource) {
+                Some(identity) => seen.insert(identity),
+                None => true,
+            })
+            .collect();
+        let mapped = facts_from_resources(&unique);
+        gathered.facts.records.extend(mapped.facts.records);
+        gathered
+            .diagnostics
+            .extend(mapped.diagnostics.into_iter().map(|mut diagnostic| {
+                diagnostic.message = format!("[{}] {}", query.key, diagnostic.message);
+                diagnostic
+            }));
+        if gathered.patient.is_none() {
+            gathered.patient = mapped.patient;
+        }
+    }
+
+    if let Some(bundle) = input.draft_orders {
+        let (orders, diagnostics) = draft_orders(bundle);
+        gathered.facts.draft_orders = orders;
+        gathered.diagnostics.extend(diagnostics);
+    }
+
+    let mut central = Vec::new();
+    for (query, cause) in failures {
+        match query.need {
+            Need::Central => central.push(KeyFailure {
+                key: query.key.clone(),
+                cause,
+            }),
+            Need::Optional(input) => {
+                gathered.facts.unavailable.insert(input);
+                gathered.diagnostics.push(key_diagnostic(
+                    query,
+                    DiagnosticKind::Unavailable,
+                    &cause,
+                ));
+            }
+            Need::Context => gathered.diagnostics.push(key_diagnostic(
+                query,
+                DiagnosticKind::ContextUnavailable,
+                &cause,
+            )),
+        }
+    }
+    if !central.is_empty() {
+        let keys: Vec<String> = central.iter().map(|failure| failure.key.clone()).collect();
+        tracing::warn!(keys = ?keys, "central FHIR data unavailable");
+        return Err(GatherError::Unavailable {
+            keys,
+            causes: central,
+        });
+    }
+    tracing::debug!(
+        records = gathered.facts.records.len(),
+        fetched = gathered.fetched.len(),
+        diagnostics = gathered.diagnostics.len(),
+        "facts gathered"
+    );
+    Ok(gathered)
+}
+
+/// `(resourceType, id)` of a resource that has both.
+fn identity(resource: &Json) -> Option<(String, String)> {
+    let resource_type = resource.get("resourceType")?.as_str()?;
+    let id = resource.get("id")?.as_str()?;
+    Some((resource_type.to_owned(), id.to_owned()))
+}
+
+fn key_diagnostic(query: &PrefetchQuery, kind: DiagnosticKind, cause: &Unobtained) -> Diagnostic {
+    Diagnostic {
+        resource_type: query.key.clone(),
+        index: 0,
+        kind,
+        message: format!(
+            "prefetch key {:?} could not be obtained: {cause}",
+            query.key
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,24 @@
+//! Gravida's FHIR layer: prefetch parsing, strict R4 reading with fhir-sdk, FHIR search over
+//! reqwest, and mapping of resources to the engine's facts.
+//!
+//! This is the only crate that names fhir-sdk. Everything it hands out is either raw JSON or the
+//! engine's own fact types ([`gravida_rules::facts`]), so the engine stays free of FHIR libraries.
+//!
+//! * [`map`]: resources → [`gravida_rules::facts::PatientFacts`], one resource at a time, with the
+//!   strictness fhir-sdk lacks.
+//! * [`prefetch`]: what one prefetch value means (no data, failed, resources, first page only).
+//! * [`client`]: FHIR search with deadlines, capped pages and bytes, and no redirects.
+//! * [`gather`]: one hook call's facts, from prefetch and from concurrent fetches.
+//! * [`diagnostic`]: what could not be read or obtained, said without patient data.
+
+pub mod client;
+pub mod diagnostic;
+pub mod gather;
+pub mod map;
+pub mod prefetch;
+
+pub use client::{FetchError, FetchLimits, FhirClient, ServerUrlError, check_fhir_server};
+pub use diagnostic::{Diagnostic, DiagnosticKind};
+pub use gather::{GatherError, GatherInput, Gathered, KeyFailure, Unobtained, gather};
+pub use map::{Mapped, PatientSummary, draft_orders, facts_from_resources};
+pub use prefetch::{OutcomeSummary, PrefetchEntry, classify_prefetch};
