@@ -1,0 +1,246 @@
+//! The HTTP surface: the router factory, its shared state, and one handler per endpoint.
+//!
+//! `router(state)` builds the whole app, middleware included, so tests and `serve` run the same
+//! thing. Layers, outermost first: CORS (a preflight never reaches authentication), request id,
+//! tracing span, request timeout. The order of checks on a hook call is the design's:
+//! unknown service (404) → authentication (401) → body size (413) → request validity (400) →
+//! `fhirServer` (403) → data (412).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gravida_auth::{Caller, Verifier};
+use gravida_cds_hooks::{DiscoveryResponse, FeedbackRequest, ServiceRequest, ServiceResponse};
+use gravida_fhir::FhirClient;
+use gravida_knowledge::KnowledgeBase;
+use serde_json::json;
+use time::OffsetDateTime;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use crate::auth;
+use crate::call::{self, Network};
+use crate::error::ApiError;
+use crate::services;
+use crate::settings::Settings;
+
+/// What every handler shares. Immutable after start-up.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub kb: Arc<KnowledgeBase>,
+    pub fhir: FhirClient,
+    pub settings: Arc<Settings>,
+    /// Verifies callers' JWTs; `None` when no issuers are configured (loopback only).
+    pub auth: Option<Verifier>,
+    /// The base URL a JWT's `aud` is checked against, without a trailing slash.
+    pub public_base: Arc<str>,
+    /// The discovery document, built once from the knowledge base.
+    pub discovery: Arc<DiscoveryResponse>,
+}
+
+impl AppState {
+    pub fn new(
+        kb: KnowledgeBase,
+        fhir: FhirClient,
+        auth: Option<Verifier>,
+        settings: Settings,
+    ) -> Self {
+        let discovery = Arc::new(services::discovery(&kb));
+        AppState {
+            kb: Arc::new(kb),
+            fhir,
+            auth,
+            public_base: settings.public_base().into(),
+            settings: Arc::new(settings),
+            discovery,
+        }
+    }
+
+    /// Authenticates a request to `path`; see [`auth::authenticate`].
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        path: &str,
+    ) -> Result<Option<Caller>, ApiError> {
+        auth::authenticate(self.auth.as_ref(), &self.public_base, headers, path).await
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Builds the app: routes, state and middleware.
+pub fn router(state: AppState) -> Router {
+    let timeout = Duration::from_millis(state.settings.http.request_timeout_ms);
+    let cors = cors_layer(&state.settings.cors.allowed_origins);
+    Router::new()
+        .route("/cds-services", get(discovery))
+        .route("/cds-services/{id}", post(call_service))
+        .route("/cds-services/{id}/feedback", post(feedback))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<Body>| {
+                    let request_id = request
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    // The path holds only a service id; no patient data travels in URLs here.
+                    tracing::info_span!(
+                        "request",
+                        request_id,
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        hook_instance = tracing::field::Empty,
+                    )
+                })
+                .on_request(())
+                .on_response(|response: &Response, latency: Duration, _span: &Span| {
+                    tracing::info!(
+                        status = response.status().as_u16(),
+                        latency_ms = latency.as_secs_f64() * 1000.0,
+                        "response"
+                    );
+                }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(cors)
+}
+
+/// CORS for browser-based CDS clients: any listed origin, no credentials, and the headers a
+/// CDS client sends. Preflights are answered here, before any handler or authentication.
+fn cors_layer(allowed: &[String]) -> CorsLayer {
+    let origins = if allowed.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            allowed
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect::<Vec<_>>(),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, REQUEST_ID])
+        .expose_headers([REQUEST_ID])
+        .max_age(Duration::from_secs(600))
+}
+
+async fn discovery(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<DiscoveryResponse>, ApiError> {
+    state.authenticate(&headers, "/cds-services").await?;
+    Ok(Json(state.discovery.as_ref().clone()))
+}
+
+async fn call_service(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request<Body>,
+) -> Result<Json<ServiceResponse>, ApiError> {
+    let service = services::find(&id).ok_or(ApiError::UnknownService(id))?;
+    let caller = state
+        .authenticate(request.headers(), &format!("/cds-services/{}", service.id))
+        .await?;
+    let body = read_body(request.into_body(), state.settings.http.max_body_bytes).await?;
+    let hook_request =
+        ServiceRequest::parse(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Span::current().record("hook_instance", hook_request.hook_instance.as_str());
+    let network = Network::Fetch {
+        client: &state.fhir,
+        deadline: Duration::from_millis(state.settings.fhir.deadline_ms),
+        trust: state.auth.as_ref().zip(caller.as_ref()),
+    };
+    let response = call::answer(
+        &state.kb,
+        service,
+        &hook_request,
+        network,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(Json(response))
+}
+
+async fn feedback(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request<Body>,
+) -> Result<StatusCode, ApiError> {
+    services::find(&id).ok_or(ApiError::UnknownService(id.clone()))?;
+    state
+        .authenticate(request.headers(), &format!("/cds-services/{id}/feedback"))
+        .await?;
+    let body = read_body(request.into_body(), state.settings.http.max_body_bytes).await?;
+    let feedback =
+        FeedbackRequest::parse(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    // Card and suggestion uuids are ours and carry no patient data; comments may, so they
+    // are counted, never logged.
+    for item in &feedback.feedback {
+        tracing::info!(
+            service = id.as_str(),
+            card = item.card.as_str(),
+            outcome = ?item.outcome,
+            accepted_suggestions = item.accepted_suggestions.len(),
+            override_reason = item
+                .override_reason
+                .as_ref()
+                .and_then(|r| r.reason.as_ref())
+                .map(|c| c.code.as_str()),
+            has_comment = item
+                .override_reason
+                .as_ref()
+                .is_some_and(|r| r.user_comment.is_some()),
+            "feedback received"
+        );
+    }
+    Ok(StatusCode::OK)
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready once the knowledge base has loaded. The knowledge base loads before the listener
+/// accepts anything, so a server that answers here is ready; the version says which profile.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    Json(json!({ "status": "ready", "profile": state.kb.version() }))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+/// Reads the whole body, refusing more than `limit` bytes with a 413.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // `to_bytes` fails for two reasons: the limit, or a broken connection.
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::BadRequest("the request body could not be read".to_owned())
+        }
+    })
+}

@@ -1,0 +1,130 @@
+//! One hook call, from a parsed request to the response: the steps after authentication.
+//!
+//! The HTTP handler and `gravida evaluate` share this, so what a knowledge author sees on the
+//! command line is exactly what an EHR gets. The steps, in the order the design fixes:
+//! validate the request for the service's hook (400), check the `fhirServer` (403), gather the
+//! facts from prefetch and the FHIR server (412 when the deciding records cannot be had), then
+//! evaluate and render cards.
+
+use std::time::Duration;
+
+use gravida_auth::{Caller, Verifier};
+use gravida_cds_hooks::{ServiceRequest, ServiceResponse};
+use gravida_fhir::{FhirClient, GatherError, GatherInput};
+use gravida_knowledge::KnowledgeBase;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use crate::error::ApiError;
+use crate::services::ServiceDef;
+
+/// Whether this call may reach the EHR's FHIR server.
+#[derive(Debug, Clone, Copy)]
+pub enum Network<'a> {
+    /// Fetch what prefetch lacks from `fhirServer`, within `deadline`.
+    Fetch {
+        client: &'a FhirClient,
+        deadline: Duration,
+        /// The verifier and the authenticated caller, whose issuer's FHIR-server allow-list
+        /// applies; `None` on an unauthenticated (loopback) deployment.
+        trust: Option<(&'a Verifier, &'a Caller)>,
+    },
+    /// Use prefetch only (`gravida evaluate`): a missing key is unavailable.
+    Offline,
+}
+
+/// Answers one hook call.
+pub async fn answer(
+    kb: &KnowledgeBase,
+    service: &ServiceDef,
+    request: &ServiceRequest,
+    network: Network<'_>,
+    now: OffsetDateTime,
+) -> Result<ServiceResponse, ApiError> {
+    let context = request
+        .context_for(service.hook)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+
+    // The FHIR server is checked before anything is fetched from it, and whether or not
+    // anything will be: a request naming a forbidden server is refused outright.
+    let fhir_server = request
+        .fhir_server
+        .as_deref()
+        .map(gravida_fhir::check_fhir_server)
+        .transpose()
+        .map_err(|e| ApiError::ForbiddenFhirServer(e.to_string()))?;
+    // An authenticated caller may only send a FHIR server its issuer lists: otherwise a caller
+    // could point Gravida, and the token it carries, at any host.
+    if let (
+        Some(url),
+        Network::Fetch {
+            trust: Some((verifier, caller)),
+            ..
+        },
+    ) = (&fhir_server, network)
+        && !verifier.fhir_server_allowed(caller, url)
+    {
+        return Err(ApiError::ForbiddenFhirServer(
+            "fhirServer is not on the allow-list of the caller's issuer".to_owned(),
+        ));
+    }
+
+    let token = request
+        .fhir_authorization
+        .as_ref()
+        .map(|a| a.access_token.as_str());
+    let (fhir, deadline) = match network {
+        Network::Fetch {
+            client, deadline, ..
+        } => (
+            fhir_server.as_ref().map(|url| (client, url, token)),
+            Instant::now() + deadline,
+        ),
+        Network::Offline => (None, Instant::now() + Duration::from_secs(1)),
+    };
+
+    // Draft orders are read only at the order hooks: that is what keeps the methotrexate rule
+    // (R6) off patient-view and encounter-start.
+    let draft_orders = if service.hook.has_draft_orders() {
+        context.draft_orders()
+    } else {
+        None
+    };
+
+    let gathered = gravida_fhir::gather(GatherInput {
+        queries: kb.prefetch(),
+        context: &request.context,
+        prefetch: request.prefetch.as_ref(),
+        fhir,
+        draft_orders,
+        deadline,
+    })
+    .await
+    .map_err(|e| match e {
+        GatherError::Unavailable { .. } => ApiError::DataUnavailable(e.to_string()),
+        other => {
+            tracing::error!(error = %other, "gathering failed");
+            ApiError::Internal
+        }
+    })?;
+
+    if !gathered.diagnostics.is_empty() {
+        tracing::warn!(
+            count = gathered.diagnostics.len(),
+            "some records could not be read; see the cards for what this means"
+        );
+    }
+    let assessment = kb.evaluate(&gathered.facts, context.patient_id(), now);
+    tracing::info!(
+        cards = assessment.cards.len(),
+        rules = ?assessment.findings.iter().map(|f| f.rule.to_string()).collect::<Vec<_>>(),
+        fetched = ?gathered.fetched,
+        diagnostics = assessment.diagnostics.len() + gathered.diagnostics.len(),
+        profile = kb.version(),
+        "hook answered"
+    );
+    Ok(ServiceResponse {
+        cards: assessment.cards,
+        system_actions: Vec::new(),
+    })
+}

@@ -1,0 +1,215 @@
+//! The `gravida` command line: `serve`, `evaluate` and `check-profiles`.
+
+use std::io::Read as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use gravida_cds_hooks::{Hook, ServiceRequest};
+use gravida_knowledge::KnowledgeBase;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::call::{self, Network};
+use crate::services;
+use crate::settings::Settings;
+use crate::startup::Application;
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gravida",
+    version,
+    about = "CDS Hooks service: bleeding in pregnancy by gestational age"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the CDS Hooks service (the default when no command is given).
+    Serve(ServeArgs),
+    /// Answer one CDS Hooks request from a file, using its prefetch only; no network.
+    Evaluate {
+        /// The request JSON, or `-` for standard input.
+        #[arg(long)]
+        request: PathBuf,
+        /// Evaluate as of this moment (RFC 3339), instead of now.
+        #[arg(long)]
+        now: Option<String>,
+        /// A knowledge profile folder instead of the embedded default.
+        #[arg(long)]
+        profiles: Option<PathBuf>,
+    },
+    /// Validate a knowledge profile folder; print every problem.
+    CheckProfiles {
+        /// The profile folder to check.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Default, clap::Args)]
+struct ServeArgs {
+    /// The address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// A TOML settings file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A knowledge profile folder instead of the embedded default.
+    #[arg(long)]
+    profiles: Option<PathBuf>,
+    /// Allow a non-loopback address without trusted issuers (never in production).
+    #[arg(long)]
+    insecure_no_auth: bool,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(args),
+        Command::Evaluate {
+            request,
+            now,
+            profiles,
+        } => evaluate(&request, now.as_deref(), profiles.as_deref()),
+        Command::CheckProfiles { dir } => check_profiles(&dir),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let mut settings = match Settings::load(args.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("gravida: settings: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Command-line flags win over the file and the environment.
+    if let Some(listen) = args.listen {
+        settings.listen = listen;
+    }
+    if let Some(profiles) = args.profiles {
+        settings.profiles = Some(profiles);
+    }
+    settings.insecure_no_auth |= args.insecure_no_auth;
+    telemetry::init(&settings.log);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gravida: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let app = Application::build(settings).await?;
+        app.run_until_stopped().await?;
+        anyhow::Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "gravida stopped");
+            eprintln!("gravida: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn evaluate(request: &Path, now: Option<&str>, profiles: Option<&Path>) -> ExitCode {
+    let body = if request == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf).map(|_| buf)
+    } else {
+        std::fs::read(request)
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("gravida: cannot read {}: {e}", request.display());
+            return ExitCode::from(2);
+        }
+    };
+    let now = match now {
+        None => OffsetDateTime::now_utc(),
+        Some(text) => match OffsetDateTime::parse(text, &Rfc3339) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("gravida: --now must be an RFC 3339 date-time: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let kb = match profiles {
+        Some(dir) => KnowledgeBase::load_dir(dir),
+        None => KnowledgeBase::embedded(),
+    };
+    let kb = match kb {
+        Ok(kb) => kb,
+        Err(e) => {
+            eprintln!("gravida: knowledge profile: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let request = match ServiceRequest::parse(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gravida: invalid request: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(service) = Hook::from_name(&request.hook)
+        .and_then(|hook| services::SERVICES.iter().find(|s| s.hook == hook))
+    else {
+        eprintln!("gravida: no service answers the hook in this request");
+        return ExitCode::from(2);
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gravida: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let answer = runtime.block_on(call::answer(&kb, service, &request, Network::Offline, now));
+    match answer {
+        Ok(response) => match serde_json::to_string_pretty(&response) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("gravida: cannot write the response: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("gravida: {} ({})", e, e.status());
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn check_profiles(dir: &Path) -> ExitCode {
+    match KnowledgeBase::load_dir(dir) {
+        Ok(kb) => {
+            println!("{}: valid ({})", dir.display(), kb.version());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: invalid\n{e}", dir.display());
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Every error a caller can see, and its HTTP status: the one place errors become responses.
+//!
+//! Handlers return `Result<_, ApiError>`. Each variant says which check failed, and its message is
+//! written for the caller: short, specific, and free of patient data (we never echo request
+//! values back). Server-side detail goes to the log, not to the response.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No service has this id.
+    #[error("no CDS service with id `{0}`")]
+    UnknownService(String),
+    /// No endpoint at this path.
+    #[error("no such endpoint")]
+    NotFound,
+    /// The caller did not authenticate, or its token failed a check. No detail is given.
+    #[error("authentication required")]
+    Unauthorized,
+    /// The body is larger than `http.max_body_bytes`.
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// The body is not a valid request for this endpoint.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request names a FHIR server this caller may not use.
+    #[error("{0}")]
+    ForbiddenFhirServer(String),
+    /// The records that decide whether any card is warranted could not be obtained.
+    #[error("{0}")]
+    DataUnavailable(String),
+    /// Something went wrong on our side. The detail is logged, not returned.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::UnknownService(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::ForbiddenFhirServer(_) => StatusCode::FORBIDDEN,
+            ApiError::DataUnavailable(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable, machine-readable name for the error, used in the body and in metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::UnknownService(_) => "unknown-service",
+            ApiError::NotFound => "not-found",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::PayloadTooLarge { .. } => "payload-too-large",
+            ApiError::BadRequest(_) => "invalid-request",
+            ApiError::ForbiddenFhirServer(_) => "fhir-server-not-allowed",
+            ApiError::DataUnavailable(_) => "data-unavailable",
+            ApiError::Internal => "internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::info!(
+                status = status.as_u16(),
+                error = self.code(),
+                "request refused"
+            );
+        }
+        let mut response = match &self {
+            // A 401 says nothing beyond the status: the reason is in the log only.
+            ApiError::Unauthorized => status.into_response(),
+            _ => (
+                status,
+                Json(json!({ "error": self.code(), "message": self.to_string() })),
+            )
+                .into_response(),
+        };
+        if matches!(self, ApiError::Unauthorized) {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"cds-services\""),
+            );
+        }
+        response
+    }
+}

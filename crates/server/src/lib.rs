@@ -1,0 +1,14 @@
+//! The Gravida service as a library: settings, the axum app factory, start-up and the CLI.
+//!
+//! `src/main.rs` of the root package is a thin shell over [`cli::main`]; the integration tests
+//! build an [`startup::Application`] on port 0 and talk to it over HTTP.
+
+pub mod app;
+pub mod auth;
+pub mod call;
+pub mod cli;
+pub mod error;
+pub mod services;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,91 @@
+//! The four CDS services Gravida offers, one per hook, and the discovery document that lists them.
+//!
+//! All four run the same engine; they differ in the hook they answer and in what the hook's
+//! context carries (`draftOrders` at order-select and order-sign, which is what the methotrexate
+//! rule reads). The prefetch templates come from the knowledge base, so a site profile that adds
+//! codes also widens the searches EHRs are asked to prefetch.
+
+use std::collections::BTreeMap;
+
+use gravida_cds_hooks::{DiscoveryResponse, Hook, Service};
+use gravida_knowledge::KnowledgeBase;
+
+/// A service Gravida offers.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceDef {
+    pub id: &'static str,
+    pub hook: Hook,
+    pub title: &'static str,
+    pub description: &'static str,
+}
+
+pub const SERVICES: [ServiceDef; 4] = [
+    ServiceDef {
+        id: "gravida-patient-view",
+        hook: Hook::PatientView,
+        title: "Gravida: bleeding in pregnancy by gestational age",
+        description: "When a chart is opened, checks vaginal bleeding charted in the current \
+            pregnancy against the gestational age at which it was recorded, and advises \
+            transvaginal ultrasound and serial quantitative hCG where work-up is needed.",
+    },
+    ServiceDef {
+        id: "gravida-encounter-start",
+        hook: Hook::EncounterStart,
+        title: "Gravida: bleeding in pregnancy by gestational age",
+        description: "When an encounter starts, checks vaginal bleeding charted in the current \
+            pregnancy against the gestational age at which it was recorded, and advises \
+            transvaginal ultrasound and serial quantitative hCG where work-up is needed.",
+    },
+    ServiceDef {
+        id: "gravida-order-select",
+        hook: Hook::OrderSelect,
+        title: "Gravida: bleeding in pregnancy and methotrexate safety",
+        description: "When orders are selected, flags methotrexate ordered before a normal \
+            intrauterine pregnancy is excluded, and checks charted bleeding against the \
+            gestational age at which it was recorded.",
+    },
+    ServiceDef {
+        id: "gravida-order-sign",
+        hook: Hook::OrderSign,
+        title: "Gravida: bleeding in pregnancy and methotrexate safety",
+        description: "Before orders are signed, flags methotrexate ordered before a normal \
+            intrauterine pregnancy is excluded, and checks charted bleeding against the \
+            gestational age at which it was recorded.",
+    },
+];
+
+/// What an EHR integrator must grant, shown in discovery.
+const USAGE_REQUIREMENTS: &str = "FHIR R4. Grant read access to the patient's Patient, \
+    Condition, Observation and DiagnosticReport resources (SMART v1 `patient/Patient.read \
+    patient/Condition.read patient/Observation.read patient/DiagnosticReport.read`, or v2 \
+    `patient/Patient.rs patient/Condition.rs patient/Observation.rs patient/DiagnosticReport.rs`). \
+    Prefetch every key, or send fhirServer and fhirAuthorization so the service can fetch \
+    what is not prefetched; without either the call is answered 412.";
+
+/// The service with this id, if any.
+pub fn find(id: &str) -> Option<&'static ServiceDef> {
+    SERVICES.iter().find(|s| s.id == id)
+}
+
+/// The discovery document: one service per hook, each with the knowledge base's prefetch.
+pub fn discovery(kb: &KnowledgeBase) -> DiscoveryResponse {
+    let prefetch: BTreeMap<String, String> = kb
+        .prefetch()
+        .iter()
+        .map(|q| (q.key.clone(), q.template.clone()))
+        .collect();
+    DiscoveryResponse {
+        services: SERVICES
+            .iter()
+            .map(|s| Service {
+                hook: s.hook.as_str().to_owned(),
+                title: Some(s.title.to_owned()),
+                description: s.description.to_owned(),
+                id: s.id.to_owned(),
+                prefetch: prefetch.clone(),
+                usage_requirements: Some(USAGE_REQUIREMENTS.to_owned()),
+                extension: None,
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,462 @@
+//! Typed settings: built-in defaults, overridden by a TOML file, overridden by `GRAVIDA_` variables.
+//!
+//! The layering is done on a TOML document before anything is typed, so every source goes through
+//! the same `serde` checks: an unknown key is an error wherever it comes from, and an environment
+//! variable is parsed exactly as if it had been written in the file.
+//!
+//! `GRAVIDA_FHIR__DEADLINE_MS=1500` sets `[fhir] deadline_ms = 1500`: the prefix is dropped, `__`
+//! separates table levels, and names are lower-cased. The value is read as a TOML value when it
+//! parses as one (`1500`, `true`, `["a", "b"]`), and as a string otherwise.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use url::Url;
+
+/// Everything the service can be configured with. The README lists every key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The base URL that EHRs use to reach this service (and that a JWT's `aud` must name).
+    /// Defaults to `http://{listen}`.
+    #[serde(default)]
+    pub public_base_url: Option<Url>,
+    /// A knowledge profile folder. Defaults to the profile compiled into the binary.
+    #[serde(default)]
+    pub profiles: Option<PathBuf>,
+    /// Allow a non-loopback listen address with no trusted issuers. Never in production.
+    #[serde(default)]
+    pub insecure_no_auth: bool,
+    #[serde(default)]
+    pub fhir: FhirSettings,
+    #[serde(default)]
+    pub http: HttpSettings,
+    #[serde(default)]
+    pub cors: CorsSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    #[serde(default)]
+    pub auth: AuthSettings,
+}
+
+/// Who may call the service. With no issuers, nobody is authenticated (loopback only).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// The EHRs trusted to call Gravida, each identified by the `iss` of its JWTs.
+    pub issuers: Vec<IssuerSettings>,
+    /// Tolerance for clock differences when checking `exp`, `nbf` and `iat`, in seconds.
+    pub clock_skew_s: u64,
+    /// The longest JWT lifetime (`exp - iat`) accepted, in seconds.
+    pub max_lifetime_s: u64,
+    /// The least time between two fetches of one JWKS (an unknown `kid` triggers a fetch).
+    pub jwks_refresh_interval_s: u64,
+    /// The timeout of one JWKS fetch, in milliseconds.
+    pub jwks_timeout_ms: u64,
+    /// How many `jti`s the in-memory replay guard remembers (per replica).
+    pub replay_capacity: usize,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            issuers: Vec::new(),
+            clock_skew_s: 60,
+            max_lifetime_s: 3600,
+            jwks_refresh_interval_s: 60,
+            jwks_timeout_ms: 2000,
+            replay_capacity: 100_000,
+        }
+    }
+}
+
+/// One trusted EHR.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSettings {
+    /// The `iss` claim of this EHR's JWTs.
+    pub iss: String,
+    /// Where its public keys are published. Exactly one of `jwks_url` and `jwks_file`.
+    #[serde(default)]
+    pub jwks_url: Option<Url>,
+    /// A JWKS file with its public keys, relative to the settings file.
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    /// `jku` header values accepted from this issuer.
+    #[serde(default)]
+    pub allowed_jku: Vec<Url>,
+    /// FHIR server base URLs this issuer may send as `fhirServer`.
+    #[serde(default)]
+    pub fhir_servers: Vec<Url>,
+    /// Signing algorithms accepted (default ES384 and RS384; never `none` or HMAC).
+    #[serde(default)]
+    pub algorithms: Option<Vec<String>>,
+    /// `tenant` claims accepted; absent means any.
+    #[serde(default)]
+    pub tenants: Option<Vec<String>>,
+}
+
+/// How Gravida reads from an EHR's FHIR server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FhirSettings {
+    /// The whole data-gathering budget of one hook call, in milliseconds.
+    pub deadline_ms: u64,
+    /// The most search-result pages followed for one search.
+    pub max_pages: usize,
+    /// The most bytes read from one FHIR response.
+    pub max_response_bytes: usize,
+}
+
+impl Default for FhirSettings {
+    fn default() -> Self {
+        FhirSettings {
+            deadline_ms: 3_000,
+            max_pages: 10,
+            max_response_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// Limits on the HTTP requests Gravida accepts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// The largest request body accepted; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// The longest a request may take, from the first byte to the response, in milliseconds.
+    /// It must leave room for `fhir.deadline_ms`.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            max_body_bytes: 8 * 1024 * 1024,
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Cross-origin access for browser-based CDS clients (the CDS Hooks sandbox, SMART apps).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsSettings {
+    /// Origins allowed to call the service; `["*"]` allows any origin (without credentials).
+    /// An empty list turns CORS off.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for CorsSettings {
+    fn default() -> Self {
+        CorsSettings {
+            allowed_origins: vec!["*".to_owned()],
+        }
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `auto` (JSON unless the output is a terminal), `json` or `pretty`.
+    pub format: LogFormat,
+    /// A `tracing` filter directive, e.g. `info` or `gravida=debug,info`. `RUST_LOG` wins if set.
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Auto,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Pretty,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+impl Settings {
+    /// Loads settings from the optional TOML file and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
+        Settings::load_from(file, std::env::vars())
+    }
+
+    /// Loads settings from the optional TOML file and the given environment (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, SettingsError> {
+        let mut doc = toml::Table::new();
+        let mut origin = "built-in defaults".to_owned();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            doc = text
+                .parse::<toml::Table>()
+                .map_err(|e| SettingsError::Invalid {
+                    origin: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+            origin = path.display().to_string();
+            // Relative paths in the file are relative to the file, not to the working directory.
+            let base = path.parent().unwrap_or(Path::new("."));
+            resolve_relative(&mut doc, "profiles", base);
+            if let Some(toml::Value::Table(auth)) = doc.get_mut("auth")
+                && let Some(toml::Value::Array(issuers)) = auth.get_mut("issuers")
+            {
+                for issuer in issuers.iter_mut() {
+                    if let toml::Value::Table(issuer) = issuer {
+                        resolve_relative(issuer, "jwks_file", base);
+                    }
+                }
+            }
+        }
+        let mut env_keys = Vec::new();
+        for (name, raw) in env {
+            let Some(rest) = name.strip_prefix("GRAVIDA_") else {
+                continue;
+            };
+            // Variables the test harness reads are not settings.
+            if rest.starts_with("TEST_") {
+                continue;
+            }
+            let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            set_path(&mut doc, &path, parse_env_value(&raw)).map_err(|message| {
+                SettingsError::Invalid {
+                    origin: name.clone(),
+                    message,
+                }
+            })?;
+            env_keys.push(name);
+        }
+        if !env_keys.is_empty() {
+            origin = format!("{origin} with {}", env_keys.join(", "));
+        }
+        let settings: Settings =
+            toml::Value::Table(doc)
+                .try_into()
+                .map_err(|e: toml::de::Error| SettingsError::Invalid {
+                    origin: origin.clone(),
+                    message: e.message().to_owned(),
+                })?;
+        settings
+            .validate()
+            .map_err(|message| SettingsError::Invalid { origin, message })?;
+        Ok(settings)
+    }
+
+    /// Cross-field checks that types alone cannot express.
+    fn validate(&self) -> Result<(), String> {
+        if self.fhir.deadline_ms == 0 {
+            return Err("fhir.deadline_ms must be greater than 0".into());
+        }
+        if self.http.request_timeout_ms <= self.fhir.deadline_ms {
+            return Err(format!(
+                "http.request_timeout_ms ({}) must be greater than fhir.deadline_ms ({})",
+                self.http.request_timeout_ms, self.fhir.deadline_ms
+            ));
+        }
+        if self.fhir.max_pages == 0 {
+            return Err("fhir.max_pages must be at least 1".into());
+        }
+        for issuer in &self.auth.issuers {
+            if issuer.jwks_url.is_some() == issuer.jwks_file.is_some() {
+                return Err(format!(
+                    "auth.issuers `{}`: give exactly one of jwks_url and jwks_file",
+                    issuer.iss
+                ));
+            }
+        }
+        if let Some(url) = &self.public_base_url
+            && !matches!(url.scheme(), "http" | "https")
+        {
+            return Err("public_base_url must be an http or https URL".into());
+        }
+        Ok(())
+    }
+
+    /// The base URL EHRs use to reach the service, without a trailing slash.
+    pub fn public_base(&self) -> String {
+        match &self.public_base_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+/// Makes `table[key]`, a relative path, relative to `base`.
+fn resolve_relative(table: &mut toml::Table, key: &str, base: &Path) {
+    if let Some(toml::Value::String(p)) = table.get(key)
+        && Path::new(p).is_relative()
+    {
+        let joined = base.join(p).display().to_string();
+        table.insert(key.to_owned(), toml::Value::String(joined));
+    }
+}
+
+/// Reads an environment value as TOML when it is one (numbers, booleans, arrays), else as a string.
+fn parse_env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+fn set_path(doc: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let Some((last, parents)) = path.split_last() else {
+        return Err("empty setting name".into());
+    };
+    let mut table = doc;
+    for key in parents {
+        let entry = table
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = match entry {
+            toml::Value::Table(t) => t,
+            _ => return Err(format!("`{key}` is not a table")),
+        };
+    }
+    table.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_defaults_listen_on_loopback_with_a_three_second_fhir_budget() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s.fhir.deadline_ms, 3_000);
+        assert_eq!(s.public_base(), "http://127.0.0.1:8080");
+        assert!(!s.insecure_no_auth);
+        assert_eq!(s.cors.allowed_origins, vec!["*"]);
+    }
+
+    #[test]
+    fn environment_variables_override_the_file_with_double_underscore_nesting() {
+        let dir = std::env::temp_dir().join(format!("gravida-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gravida.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nprofiles = \"site\"\n[fhir]\ndeadline_ms = 2000\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(
+            Some(&file),
+            env(&[
+                ("GRAVIDA_FHIR__DEADLINE_MS", "1500"),
+                ("GRAVIDA_PUBLIC_BASE_URL", "https://cds.example.org/"),
+                ("GRAVIDA_TEST_FHIR_URL", "http://ignored"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.fhir.deadline_ms, 1500);
+        assert_eq!(s.public_base(), "https://cds.example.org");
+        assert_eq!(s.profiles.unwrap(), dir.join("site"));
+    }
+
+    #[test]
+    fn issuers_are_read_with_jwks_files_relative_to_the_settings_file() {
+        let dir = std::env::temp_dir().join(format!("gravida-issuers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gravida.toml");
+        std::fs::write(
+            &file,
+            r#"
+[[auth.issuers]]
+iss = "https://ehr-a.example.org"
+jwks_url = "https://ehr-a.example.org/.well-known/jwks.json"
+fhir_servers = ["https://fhir.ehr-a.example.org/R4"]
+tenants = ["org-1"]
+
+[[auth.issuers]]
+iss = "https://ehr-b.example.org"
+jwks_file = "keys/ehr-b.jwks.json"
+algorithms = ["RS384"]
+"#,
+        )
+        .unwrap();
+        let s = Settings::load_from(Some(&file), env(&[])).unwrap();
+        assert_eq!(s.auth.issuers.len(), 2);
+        assert_eq!(
+            s.auth.issuers[0].tenants.as_deref(),
+            Some(&["org-1".to_owned()][..])
+        );
+        assert_eq!(
+            s.auth.issuers[1].jwks_file.as_deref(),
+            Some(dir.join("keys/ehr-b.jwks.json").as_path())
+        );
+
+        std::fs::write(&file, "[[auth.issuers]]\niss = \"x\"\n").unwrap();
+        let err = Settings::load_from(Some(&file), env(&[])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("exactly one of jwks_url and jwks_file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_that_names_where_it_came_from() {
+        let err = Settings::load_from(None, env(&[("GRAVIDA_FHIR__DEADLINE", "10")])).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("GRAVIDA_FHIR__DEADLINE"), "{text}");
+        assert!(text.contains("deadline"), "{text}");
+    }
+
+    #[test]
+    fn a_request_timeout_shorter_than_the_fhir_deadline_is_refused() {
+        let err = Settings::load_from(None, env(&[("GRAVIDA_HTTP__REQUEST_TIMEOUT_MS", "1000")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("request_timeout_ms"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_listen_address_is_an_error() {
+        let err =
+            Settings::load_from(None, env(&[("GRAVIDA_LISTEN", "not-an-address")])).unwrap_err();
+        assert!(err.to_string().contains("GRAVIDA_LISTEN"), "{err}");
+    }
+}

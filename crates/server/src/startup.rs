@@ -1,0 +1,152 @@
+//! Start-up: load the knowledge, check the deployment is safe to run, bind, and serve until told
+//! to stop.
+//!
+//! `Application::build` does everything that can fail before the first request, so a
+//! misconfigured service refuses to start instead of answering wrongly. Binding happens in
+//! `build` too, so tests can ask for port 0 and read the port back before serving.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use gravida_fhir::{FetchLimits, FhirClient};
+use gravida_knowledge::KnowledgeBase;
+use tokio::net::TcpListener;
+
+use crate::app::{AppState, router};
+use crate::settings::Settings;
+
+/// A bound, ready-to-serve Gravida.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Loads the knowledge base, checks the settings, builds the FHIR client and binds.
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Application> {
+        let started = Instant::now();
+        let kb = load_knowledge(&settings)?;
+        let verifier =
+            crate::auth::verifier(&settings.auth).context("configuring authentication")?;
+        check_exposure(&settings, verifier.is_some())?;
+        if let Some(verifier) = &verifier {
+            // Best effort: an EHR whose JWKS is down now is retried on its first call.
+            for problem in verifier.prefetch_keys().await {
+                tracing::warn!(
+                    problem = problem.as_str(),
+                    "could not fetch an issuer's keys at start-up"
+                );
+            }
+        }
+
+        let fhir = FhirClient::new(FetchLimits {
+            max_pages: settings.fhir.max_pages,
+            max_response_bytes: settings.fhir.max_response_bytes,
+            ..FetchLimits::default()
+        })
+        .context("building the FHIR client")?;
+
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        // With port 0 the OS picks the port: record the real address.
+        settings.listen = listener.local_addr()?;
+
+        tracing::info!(
+            listen = %settings.listen,
+            public_base = settings.public_base(),
+            profile = kb.version(),
+            startup_ms = started.elapsed().as_millis() as u64,
+            "gravida ready"
+        );
+        Ok(Application {
+            listener,
+            state: AppState::new(kb, fhir, verifier, settings),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.state.settings.listen
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `signal` completes, then finishes the requests in flight.
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(signal)
+            .await
+    }
+}
+
+fn load_knowledge(settings: &Settings) -> anyhow::Result<KnowledgeBase> {
+    match &settings.profiles {
+        Some(dir) => KnowledgeBase::load_dir(dir)
+            .with_context(|| format!("loading the knowledge profile {}", dir.display())),
+        None => KnowledgeBase::embedded().context("loading the embedded knowledge profile"),
+    }
+}
+
+/// Without trusted issuers nobody is authenticated, which is acceptable only on loopback.
+fn check_exposure(settings: &Settings, authenticated: bool) -> anyhow::Result<()> {
+    if authenticated {
+        return Ok(());
+    }
+    let loopback = settings.listen.ip().is_loopback();
+    if loopback {
+        tracing::warn!(
+            "no trusted issuers are configured: accepting unauthenticated calls on loopback only"
+        );
+        return Ok(());
+    }
+    if settings.insecure_no_auth {
+        tracing::warn!(
+            listen = %settings.listen,
+            "insecure_no_auth is set: accepting unauthenticated calls on a non-loopback address"
+        );
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to listen on {} without trusted issuers: configure [[auth.issuers]], \
+         listen on loopback, or pass --insecure-no-auth (never in production)",
+        settings.listen
+    )
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (what Kubernetes sends before it kills a pod).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested: finishing requests in flight");
+}

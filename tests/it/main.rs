@@ -1,0 +1,17 @@
+//! The one integration-test binary: every end-to-end test of Gravida lives in a module here.
+//!
+//! One binary keeps link time down (the FHIR models are large) and lets tests share helpers.
+
+// A failed unwrap in a test helper is a failed test, with its location: that is what we want.
+#![allow(clippy::unwrap_used)]
+
+mod architecture;
+mod auth;
+mod binary;
+mod expect;
+mod fhir_sim;
+mod helpers;
+mod http_api;
+mod real_fhir;
+mod scenarios_engine;
+mod scenarios_http;

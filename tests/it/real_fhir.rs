@@ -1,0 +1,130 @@
+//! Against a real FHIR server (sekmet-fhir, started by `scripts/fhir-test-server.sh`): the public
+//! scenarios are loaded into it, and every hook call must give the same cards by fetching from
+//! it as by prefetch.
+//!
+//! Reads `GRAVIDA_TEST_FHIR_URL` and `GRAVIDA_TEST_FHIR_TOKEN`. Without them the test says it was
+//! skipped and why; under CI (`CI=true`) a missing variable fails the run.
+
+use serde_json::{Map, Value, json};
+
+use crate::expect;
+use crate::fhir_sim::run_query;
+use crate::helpers::{TestApp, http_client};
+use crate::scenarios_http::{Scenario, load, request, rules_of, scenario_files, templates};
+
+/// The real server's address and token, or `None` (with the reason printed) outside CI.
+fn real_server() -> Option<(String, String)> {
+    let url = std::env::var("GRAVIDA_TEST_FHIR_URL").ok();
+    let token = std::env::var("GRAVIDA_TEST_FHIR_TOKEN").ok();
+    match (url, token) {
+        (Some(url), Some(token)) => Some((url.trim_end_matches('/').to_owned(), token)),
+        _ => {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+            assert!(
+                !ci,
+                "CI=true but GRAVIDA_TEST_FHIR_URL / GRAVIDA_TEST_FHIR_TOKEN are not set: \
+                 .ci/run starts the FHIR test server and must export them"
+            );
+            println!(
+                "SKIPPED real FHIR server test: GRAVIDA_TEST_FHIR_URL and GRAVIDA_TEST_FHIR_TOKEN \
+                 are not set (run scripts/fhir-test-server.sh to start one)"
+            );
+            None
+        }
+    }
+}
+
+/// Stores a scenario's resources with a transaction of PUTs (idempotent: ids are the scenario's).
+async fn load_into(base: &str, token: &str, scenario: &Scenario) {
+    let entries: Vec<Value> = scenario
+        .resources
+        .iter()
+        .map(|r| {
+            let url = format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap(),
+                r["id"].as_str().unwrap()
+            );
+            json!({ "resource": r, "request": { "method": "PUT", "url": url } })
+        })
+        .collect();
+    let bundle = json!({ "resourceType": "Bundle", "type": "transaction", "entry": entries });
+    let response = http_client()
+        .post(base)
+        .bearer_auth(token)
+        .header("content-type", "application/fhir+json")
+        .body(bundle.to_string())
+        .send()
+        .await
+        .expect("the FHIR server answers");
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    assert!(
+        status.is_success(),
+        "loading {} answered {status}: {body}",
+        scenario.name
+    );
+}
+
+#[tokio::test]
+async fn every_public_scenario_gives_the_same_cards_fetched_from_a_real_fhir_server() {
+    let Some((base, token)) = real_server() else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let mut problems = Vec::new();
+    let mut compared = 0;
+    for path in scenario_files() {
+        let scenario = load(&path);
+        // The extra scenarios include one whose Observation has no code, which no code search
+        // can find; the public ones are all reachable.
+        if !scenario.name.starts_with("pub") {
+            continue;
+        }
+        load_into(&base, &token, &scenario).await;
+        let service_id = format!("gravida-{}", scenario.hook);
+        let context = scenario.context.as_object().unwrap().clone();
+
+        let mut prefetch = Map::new();
+        for (key, template) in templates(&app, &service_id).await {
+            let query =
+                gravida_cds_hooks::prefetch::render(template.as_str().unwrap(), &context).unwrap();
+            prefetch.insert(
+                key,
+                run_query(&scenario.resources, &query).unwrap_or(Value::Null),
+            );
+        }
+        let (_, by_prefetch) = app
+            .call(&service_id, &request(&scenario, Some(prefetch), None))
+            .await;
+        let (status, by_fetch) = app
+            .call(
+                &service_id,
+                &request(&scenario, None, Some((&base, &token))),
+            )
+            .await;
+        if status != 200 {
+            problems.push(format!(
+                "{}: fetching answered {status}: {by_fetch}",
+                scenario.name
+            ));
+            continue;
+        }
+        let by_prefetch = by_prefetch["cards"].as_array().cloned().unwrap_or_default();
+        let by_fetch = by_fetch["cards"].as_array().cloned().unwrap_or_default();
+        if rules_of(&by_fetch) != rules_of(&by_prefetch) {
+            problems.push(format!(
+                "{}: fetching gave {:?}, prefetch gave {:?}",
+                scenario.name,
+                rules_of(&by_fetch),
+                rules_of(&by_prefetch)
+            ));
+        }
+        for failure in expect::failures(&scenario.expect, &by_fetch) {
+            problems.push(format!("{} (real server): {failure}", scenario.name));
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, 13, "every public scenario was compared");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
