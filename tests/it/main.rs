@@ -8,6 +8,7 @@
 mod architecture;
 mod auth;
 mod binary;
+mod deploy;
 mod expect;
 mod fhir_sim;
 mod helpers;
