@@ -166,6 +166,20 @@ async fn every_scenario_gives_the_expected_cards_by_prefetch_and_the_same_cards_
         let (status, by_prefetch) = app
             .call(&service_id, &request(&scenario, Some(prefetch), None))
             .await;
+        // What we emit is spec-valid: no null or empty values, and every card meets the
+        // CDS Hooks rules (summary length, selectionBehavior with suggestions, ...).
+        let empty = gravida_cds_hooks::wire::find_empty_values(&by_prefetch);
+        if !empty.is_empty() {
+            problems.push(format!("{}: empty values at {empty:?}", scenario.name));
+        }
+        match serde_json::from_value::<gravida_cds_hooks::ServiceResponse>(by_prefetch.clone()) {
+            Ok(response) => {
+                if let Err(e) = response.validate() {
+                    problems.push(format!("{}: invalid card: {e}", scenario.name));
+                }
+            }
+            Err(e) => problems.push(format!("{}: not a CDS Hooks response: {e}", scenario.name)),
+        }
         let by_prefetch = by_prefetch["cards"].as_array().cloned().unwrap_or_default();
         if status != 200 {
             problems.push(format!(
