@@ -277,11 +277,12 @@ async fn with_issuers_configured_the_service_may_listen_beyond_loopback() {
         ),
     )
     .unwrap();
-    let settings = gravida_server::settings::Settings::load_from(
+    let mut settings = gravida_server::settings::Settings::load_from(
         Some(&file),
         vec![("GRAVIDA_LISTEN".to_owned(), "0.0.0.0:0".to_owned())],
     )
     .unwrap();
+    settings.store.data_dir = dir.join("data"); // the audit store stays out of the repository
     let app = gravida_server::startup::Application::build(settings).await;
     assert!(app.is_ok(), "{:?}", app.err());
 }

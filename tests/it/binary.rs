@@ -13,24 +13,29 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const TOKEN: &str = "tok-3b9d1c-never-log-me";
 const PATIENT: &str = "patient-7c1e9a-private";
 
-fn gravida() -> Command {
+pub(crate) fn gravida() -> Command {
     Command::new(env!("CARGO_BIN_EXE_gravida"))
 }
 
 /// A running binary whose stdout lines arrive on a channel.
-struct Running {
-    child: Child,
+pub(crate) struct Running {
+    pub(crate) child: Child,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
 }
 
 impl Running {
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Running {
+    pub(crate) fn start(args: &[&str], env: &[(&str, &str)]) -> Running {
         let mut command = gravida();
         command
             .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            // Its audit store goes to a temp folder, not the repository (`env` may override).
+            .env(
+                "GRAVIDA_STORE__DATA_DIR",
+                std::env::temp_dir().join(format!("gravida-it-binary-{}", std::process::id())),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in env {
@@ -54,7 +59,7 @@ impl Running {
     }
 
     /// Waits for a log line containing `needle` and returns it parsed.
-    fn wait_for(&mut self, needle: &str) -> Value {
+    pub(crate) fn wait_for(&mut self, needle: &str) -> Value {
         loop {
             let line = self
                 .lines

@@ -31,5 +31,8 @@ async fn the_base_settings_alone_refuse_to_start_on_all_interfaces_without_issue
     // Port 0 so the check, not the port, decides.
     settings.listen.set_port(0);
     let refused = Application::build(settings).await.unwrap_err();
-    assert!(format!("{refused:#}").contains("without trusted issuers"), "{refused:#}");
+    assert!(
+        format!("{refused:#}").contains("without trusted issuers"),
+        "{refused:#}"
+    );
 }

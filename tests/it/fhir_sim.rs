@@ -5,8 +5,10 @@
 //! behind wiremock as the EHR's FHIR server, so the prefetch path and the fetch path are fed from
 //! the same data and must give the same cards.
 
+// Matching and re-dating are the demo FHIR endpoint's own, so the two cannot drift apart.
+use gravida_server::demo::data::matches_search;
+pub use gravida_server::demo::data::shift_dates;
 use serde_json::{Value, json};
-use time::{Date, Duration, Month};
 
 /// Runs one relative FHIR query (`Observation?patient=p1&code=http://loinc.org|8665-2,...` or
 /// `Patient/p1`) against `resources`. A read returns the resource (or `None`); a search returns
@@ -24,15 +26,7 @@ pub fn run_query(resources: &[Value], query: &str) -> Option<Value> {
     }
     let matches: Vec<&Value> = resources
         .iter()
-        .filter(|r| r["resourceType"] == path)
-        .filter(|r| {
-            params.iter().all(|(name, value)| match name.as_str() {
-                "patient" | "subject" => subject_is(r, value),
-                "code" => value.split(',').any(|wanted| has_code(r, wanted)),
-                // Paging and sorting parameters do not filter.
-                _ => true,
-            })
-        })
+        .filter(|r| r["resourceType"] == path && matches_search(r, &params))
         .collect();
     Some(searchset(&matches))
 }
@@ -50,64 +44,6 @@ pub fn searchset(resources: &[&Value]) -> Value {
         })
         .collect();
     json!({ "resourceType": "Bundle", "type": "searchset", "total": entries.len(), "entry": entries })
-}
-
-fn subject_is(resource: &Value, patient: &str) -> bool {
-    let patient = patient.trim_start_matches("Patient/");
-    let reference = resource["subject"]["reference"]
-        .as_str()
-        .or_else(|| resource["patient"]["reference"].as_str())
-        .unwrap_or("");
-    reference == format!("Patient/{patient}")
-}
-
-/// `system|code`, `|code` or `code`, as FHIR token search reads them.
-fn has_code(resource: &Value, wanted: &str) -> bool {
-    let (system, code) = match wanted.split_once('|') {
-        Some((s, c)) => (Some(s), c),
-        None => (None, wanted),
-    };
-    resource["code"]["coding"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["code"] == code && system.is_none_or(|s| s.is_empty() || c["system"] == s))
-}
-
-/// Shifts every FHIR date and dateTime string in `value` by `days`. Dates are recognised by
-/// shape (`YYYY-MM-DD` at the start of a string); partial dates (`YYYY`, `YYYY-MM`) are left as
-/// they are, since a scenario that uses them means them literally.
-pub fn shift_dates(value: &mut Value, days: i64) {
-    match value {
-        Value::String(s) => {
-            if let Some(shifted) = shift_date_string(s, days) {
-                *s = shifted;
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| shift_dates(v, days)),
-        Value::Object(map) => map.values_mut().for_each(|v| shift_dates(v, days)),
-        _ => {}
-    }
-}
-
-fn shift_date_string(s: &str, days: i64) -> Option<String> {
-    let head = s.get(..10)?;
-    let bytes = head.as_bytes();
-    if bytes[4] != b'-' || bytes[7] != b'-' {
-        return None;
-    }
-    let year: i32 = head.get(..4)?.parse().ok()?;
-    let month: u8 = head.get(5..7)?.parse().ok()?;
-    let day: u8 = head.get(8..10)?.parse().ok()?;
-    let date = Date::from_calendar_date(year, Month::try_from(month).ok()?, day).ok()?;
-    let shifted = date.checked_add(Duration::days(days))?;
-    Some(format!(
-        "{:04}-{:02}-{:02}{}",
-        shifted.year(),
-        u8::from(shifted.month()),
-        shifted.day(),
-        &s[10..]
-    ))
 }
 
 #[test]

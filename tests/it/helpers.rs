@@ -10,6 +10,8 @@ use serde_json::Value;
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    /// The app's `[store] data_dir`: a fresh temp folder unless the test chose one.
+    pub data_dir: PathBuf,
 }
 
 impl TestApp {
@@ -21,7 +23,16 @@ impl TestApp {
         TestApp::start(settings).await
     }
 
-    async fn start(settings: Settings) -> TestApp {
+    async fn start(mut settings: Settings) -> TestApp {
+        // Each app gets its own audit store and patient key, outside the repository.
+        if settings.store.data_dir == std::path::Path::new("data") {
+            settings.store.data_dir = std::env::temp_dir().join(format!(
+                "gravida-it-data-{}-{}",
+                std::process::id(),
+                uuid_like()
+            ));
+        }
+        let data_dir = settings.store.data_dir.clone();
         let app = Application::build(settings)
             .await
             .expect("the application builds");
@@ -31,6 +42,7 @@ impl TestApp {
         TestApp {
             address,
             client: http_client(),
+            data_dir,
         }
     }
 

@@ -8,11 +8,14 @@
 mod architecture;
 mod auth;
 mod binary;
+mod demo;
 mod deploy;
 mod expect;
 mod fhir_sim;
 mod helpers;
 mod http_api;
+mod ops;
 mod real_fhir;
 mod scenarios_engine;
 mod scenarios_http;
+mod store;

@@ -5,12 +5,11 @@
 //! Reads `GRAVIDA_TEST_FHIR_URL` and `GRAVIDA_TEST_FHIR_TOKEN`. Without them the test says it was
 //! skipped and why; under CI (`CI=true`) a missing variable fails the run.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::expect;
-use crate::fhir_sim::run_query;
 use crate::helpers::{TestApp, http_client};
-use crate::scenarios_http::{Scenario, load, request, rules_of, scenario_files, templates};
+use crate::scenarios_http::{Scenario, load, prefetch_for, request, rules_of, scenario_files};
 
 /// The real server's address and token, or `None` (with the reason printed) outside CI.
 fn real_server() -> Option<(String, String)> {
@@ -83,17 +82,7 @@ async fn every_public_scenario_gives_the_same_cards_fetched_from_a_real_fhir_ser
         }
         load_into(&base, &token, &scenario).await;
         let service_id = format!("gravida-{}", scenario.hook);
-        let context = scenario.context.as_object().unwrap().clone();
-
-        let mut prefetch = Map::new();
-        for (key, template) in templates(&app, &service_id).await {
-            let query =
-                gravida_cds_hooks::prefetch::render(template.as_str().unwrap(), &context).unwrap();
-            prefetch.insert(
-                key,
-                run_query(&scenario.resources, &query).unwrap_or(Value::Null),
-            );
-        }
+        let prefetch = prefetch_for(&app, &service_id, &scenario).await;
         let (_, by_prefetch) = app
             .call(&service_id, &request(&scenario, Some(prefetch), None))
             .await;

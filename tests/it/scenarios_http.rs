@@ -76,6 +76,25 @@ pub async fn templates(app: &TestApp, service_id: &str) -> Map<String, Value> {
         .unwrap()
 }
 
+/// The prefetch an EHR that honours every template of the service would send for a scenario.
+pub async fn prefetch_for(
+    app: &TestApp,
+    service_id: &str,
+    scenario: &Scenario,
+) -> Map<String, Value> {
+    let context = scenario.context.as_object().unwrap();
+    let mut prefetch = Map::new();
+    for (key, template) in templates(app, service_id).await {
+        let query =
+            gravida_cds_hooks::prefetch::render(template.as_str().unwrap(), context).unwrap();
+        prefetch.insert(
+            key,
+            run_query(&scenario.resources, &query).unwrap_or(Value::Null),
+        );
+    }
+    prefetch
+}
+
 pub fn request(
     scenario: &Scenario,
     prefetch: Option<Map<String, Value>>,
@@ -137,18 +156,9 @@ async fn every_scenario_gives_the_expected_cards_by_prefetch_and_the_same_cards_
         let scenario = load(&path);
         let service_id = format!("gravida-{}", scenario.hook);
         let patient = scenario.context["patientId"].as_str().unwrap().to_owned();
-        let context = scenario.context.as_object().unwrap().clone();
 
         // 1. Everything prefetched, as an EHR that honours every template would send it.
-        let mut prefetch = Map::new();
-        for (key, template) in templates(&app, &service_id).await {
-            let query =
-                gravida_cds_hooks::prefetch::render(template.as_str().unwrap(), &context).unwrap();
-            prefetch.insert(
-                key,
-                run_query(&scenario.resources, &query).unwrap_or(Value::Null),
-            );
-        }
+        let prefetch = prefetch_for(&app, &service_id, &scenario).await;
         // Observations are searched by code, so one with no coding at all cannot reach Gravida
         // through its searches. Such a scenario is tested through the engine only.
         let reached = prefetch.values().map(|v| v.to_string()).collect::<String>();

@@ -31,6 +31,20 @@ pub(crate) fn parse_object(body: &[u8]) -> Result<Map<String, Value>, RequestErr
     }
 }
 
+/// Moves the object `name` out of `fields`; `None` when it is absent, `null` or not an object.
+///
+/// For use once the field has been checked with [`Object::optional_object`]: moving it out is
+/// free, where cloning a large object (a request's `prefetch`) costs as much as parsing it.
+pub(crate) fn take_object(
+    fields: &mut Map<String, Value>,
+    name: &str,
+) -> Option<Map<String, Value>> {
+    match fields.remove(name) {
+        Some(Value::Object(object)) => Some(object),
+        _ => None,
+    }
+}
+
 /// A JSON object being read, and where it sits in the body (for error messages).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Object<'a> {

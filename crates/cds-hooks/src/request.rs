@@ -32,7 +32,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::hook::Hook;
-use crate::json::{Object, parse_object};
+use crate::json::{Object, parse_object, take_object};
 use crate::prefetch::is_fhir_id;
 use crate::wire::is_empty_object;
 
@@ -181,12 +181,12 @@ impl ServiceRequest {
     /// or empty `hook` / `hookInstance`, a missing `context`, `fhirAuthorization` without
     /// `fhirServer` (cds-r-1), and a `token_type` other than `Bearer`.
     pub fn parse(body: &[u8]) -> Result<ServiceRequest, RequestError> {
-        let fields = parse_object(body)?;
+        let mut fields = parse_object(body)?;
         let root = Object::new("", &fields);
 
         let hook = root.required_str("hook")?.to_owned();
         let hook_instance = root.required_str("hookInstance")?.to_owned();
-        let context = root.required_object("context")?.clone();
+        root.required_object("context")?;
 
         let fhir_server = match root.optional_str("fhirServer")? {
             Some(server) => Some(check_server_url(server)?.to_owned()),
@@ -201,17 +201,19 @@ impl ServiceRequest {
             }
             None => None,
         };
-        let prefetch = root.optional_object("prefetch")?.cloned();
-        let extension = root.optional_object("extension")?.cloned();
+        root.optional_object("prefetch")?;
+        root.optional_object("extension")?;
 
+        // Every field has been checked. The objects are moved out of the parsed body rather than
+        // copied: `prefetch` is most of a request, and copying it would cost as much as parsing.
         Ok(ServiceRequest {
             hook,
             hook_instance,
             fhir_server,
             fhir_authorization,
-            context,
-            prefetch,
-            extension,
+            context: take_object(&mut fields, "context").unwrap_or_default(),
+            prefetch: take_object(&mut fields, "prefetch"),
+            extension: take_object(&mut fields, "extension"),
         })
     }
 

@@ -24,7 +24,7 @@ use thiserror::Error;
 use tokio::time::Instant;
 use url::{Host, Url};
 
-use crate::prefetch::{OutcomeSummary, bundle_entries, next_link};
+use crate::prefetch::{OutcomeSummary, into_bundle_entries, next_link};
 
 /// Limits on what one search may cost. The server sets them from its configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +98,31 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// A short, stable name for metrics: `deadline`, `timeout`, `connect`, `status-5xx`…
+    pub fn cause(&self) -> &'static str {
+        match self {
+            FetchError::Deadline => "deadline",
+            FetchError::Timeout => "timeout",
+            FetchError::Connect(_) => "connect",
+            FetchError::Transport(_) => "transport",
+            FetchError::Status { status, .. } => match status {
+                401 | 403 => "status-auth",
+                404 => "status-404",
+                400..=499 => "status-4xx",
+                _ => "status-5xx",
+            },
+            FetchError::WrongContentType { .. } => "wrong-content-type",
+            FetchError::NotJson => "not-json",
+            FetchError::NotABundle { .. } => "not-a-bundle",
+            FetchError::Outcome(_) => "operation-outcome",
+            FetchError::TooLarge { .. } => "too-large",
+            FetchError::TooManyPages { .. } => "too-many-pages",
+            FetchError::ForeignNextLink => "foreign-next-link",
+            FetchError::PagingLoop => "paging-loop",
+            FetchError::InvalidQuery => "invalid-query",
+        }
+    }
+
     /// Safe to retry once: the request did not reach the server, or a gateway said so.
     fn is_retryable(&self) -> bool {
         match self {
@@ -156,7 +181,35 @@ impl FhirClient {
     /// Runs a search (or a read) relative to `base`, following `next` links, and returns all the
     /// resources of all pages. Fails as a whole if any page fails: a partial result is never
     /// returned as if it were whole.
+    ///
+    /// Each search is measured: `gravida_fhir_fetch_duration_seconds{outcome}` (`ok` or the
+    /// failure's [`FetchError::cause`]) and `gravida_fhir_fetch_failures_total{cause}`.
     pub async fn search(
+        &self,
+        base: &Url,
+        relative_query: &str,
+        token: Option<&str>,
+        deadline: Instant,
+    ) -> Result<Vec<Json>, FetchError> {
+        let started = std::time::Instant::now();
+        let result = self
+            .search_pages(base, relative_query, token, deadline)
+            .await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => {
+                metrics::counter!("gravida_fhir_fetch_failures_total", "cause" => e.cause())
+                    .increment(1);
+                e.cause()
+            }
+        };
+        metrics::histogram!("gravida_fhir_fetch_duration_seconds", "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// The search itself, unmeasured.
+    async fn search_pages(
         &self,
         base: &Url,
         relative_query: &str,
@@ -186,8 +239,9 @@ impl FhirClient {
                     resource_type: resource_type.chars().take(64).collect(),
                 });
             }
-            resources.extend(bundle_entries(&body).map_err(FetchError::Outcome)?);
-            let Some(next) = next_link(&body) else {
+            let next = next_link(&body).map(str::to_owned);
+            resources.extend(into_bundle_entries(body).map_err(FetchError::Outcome)?);
+            let Some(next) = next.as_deref() else {
                 tracing::debug!(
                     pages = page,
                     resources = resources.len(),

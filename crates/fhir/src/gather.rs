@@ -121,8 +121,10 @@ pub enum Unobtained {
 /// Gathers the facts of one hook call. See the module documentation.
 pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
     let mut gathered = Gathered::default();
+    // What was fetched, owned here; `obtained` borrows from it and from the request's prefetch.
+    let mut fetched: Vec<(&PrefetchQuery, Vec<Json>)> = Vec::new();
     // Resources per key, in declaration order, and the keys that could not be obtained.
-    let mut obtained: Vec<(&PrefetchQuery, Vec<Json>)> = Vec::new();
+    let mut obtained: Vec<(&PrefetchQuery, Vec<&Json>)> = Vec::new();
     let mut failures: Vec<(&PrefetchQuery, Unobtained)> = Vec::new();
     let mut to_fetch: Vec<(&PrefetchQuery, String)> = Vec::new();
 
@@ -179,24 +181,28 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
             match result {
                 Ok(resources) => {
                     gathered.fetched.push(query.key.clone());
-                    obtained.push((query, resources));
+                    fetched.push((query, resources));
                 }
                 Err(error) => failures.push((query, Unobtained::Fetch(error))),
             }
         }
     }
+    obtained.extend(
+        fetched
+            .iter()
+            .map(|(query, resources)| (*query, resources.iter().collect())),
+    );
 
     // The same resource can come back from two searches: keep its first copy.
-    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
     for (query, resources) in obtained {
-        let unique: Vec<Json> = resources
+        let unique = resources
             .into_iter()
             .filter(|resource| match identity(resource) {
                 Some(identity) => seen.insert(identity),
                 None => true,
-            })
-            .collect();
-        let mapped = facts_from_resources(&unique);
+            });
+        let mapped = facts_from_resources(unique);
         gathered.facts.records.extend(mapped.facts.records);
         gathered
             .diagnostics
@@ -255,10 +261,10 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
 }
 
 /// `(resourceType, id)` of a resource that has both.
-fn identity(resource: &Json) -> Option<(String, String)> {
+fn identity(resource: &Json) -> Option<(&str, &str)> {
     let resource_type = resource.get("resourceType")?.as_str()?;
     let id = resource.get("id")?.as_str()?;
-    Some((resource_type.to_owned(), id.to_owned()))
+    Some((resource_type, id))
 }
 
 fn key_diagnostic(query: &PrefetchQuery, kind: DiagnosticKind, cause: &Unobtained) -> Diagnostic {

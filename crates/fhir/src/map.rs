@@ -57,10 +57,13 @@ pub struct PatientSummary {
 
 /// Maps each resource to a record (Condition, Observation, DiagnosticReport) or a patient summary.
 /// Never panics; everything unreadable becomes a diagnostic or a record `Problem`.
-pub fn facts_from_resources(resources: &[Json]) -> Mapped {
+///
+/// Takes any sequence of borrowed resources (a slice, or a filtered view of a prefetch) so that
+/// no resource is copied on the way.
+pub fn facts_from_resources<'a>(resources: impl IntoIterator<Item = &'a Json>) -> Mapped {
     let mut mapped = Mapped::default();
     let mut ignored: BTreeMap<String, usize> = BTreeMap::new();
-    for (index, resource) in resources.iter().enumerate() {
+    for (index, resource) in resources.into_iter().enumerate() {
         let Some((resource_type, object)) = as_resource(resource) else {
             mapped.diagnostics.push(Diagnostic {
                 resource_type: String::new(),
@@ -592,7 +595,7 @@ fn parse_or_diagnose<T: DeserializeOwned>(
     index: usize,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<T> {
-    match serde_json::from_value::<T>(Json::Object(object.clone())) {
+    match T::deserialize(object) {
         Ok(parsed) => Some(parsed),
         Err(error) => {
             diagnostics.push(unparseable(object, index, &error));
@@ -644,21 +647,26 @@ fn parse_salvaging<T: DeserializeOwned>(
             .find(|(name, _)| *name == key)
             .map(|(_, placeholder)| placeholder.clone())
     };
-    let mut base = object.clone();
+    // The resource with its missing required elements filled in. Usually none is missing, and
+    // the resource is read where it lies, without a copy: this is the hot path of every call.
+    let mut filled: Option<Map<String, Json>> = None;
     let mut salvaged = Vec::new();
     for (key, value) in required {
-        if !base.contains_key(*key) {
-            base.insert((*key).to_owned(), value.clone());
+        if !object.contains_key(*key) {
+            filled
+                .get_or_insert_with(|| object.clone())
+                .insert((*key).to_owned(), value.clone());
             salvaged.push(Salvaged {
                 key: (*key).to_owned(),
                 missing: true,
             });
         }
     }
-    let first_error = match serde_json::from_value::<T>(Json::Object(base.clone())) {
+    let first_error = match T::deserialize(filled.as_ref().unwrap_or(object)) {
         Ok(parsed) => return Some((parsed, salvaged)),
         Err(error) => error,
     };
+    let base = filled.unwrap_or_else(|| object.clone());
 
     let mut minimal = Map::new();
     minimal.insert("resourceType".to_owned(), base["resourceType"].clone());

@@ -18,9 +18,10 @@ use std::fmt;
 
 use serde_json::Value as Json;
 
-/// What one prefetch value holds.
+/// What one prefetch value holds. The resources are borrowed from the request: a prefetch is most
+/// of a request, and copying it would cost about as much as parsing it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum PrefetchEntry {
+pub enum PrefetchEntry<'a> {
     /// `null`: the EHR ran the search and found nothing. Don't fetch.
     Null,
     /// Prefetching failed (an OperationOutcome, or a value that is not a FHIR result).
@@ -30,7 +31,7 @@ pub enum PrefetchEntry {
     Paged,
     /// The resources of the Bundle's entries (OperationOutcome entries removed), or the single
     /// resource that was read.
-    Resources(Vec<Json>),
+    Resources(Vec<&'a Json>),
 }
 
 /// An OperationOutcome reduced to what may be logged: severities and issue codes, no text
@@ -103,7 +104,7 @@ impl fmt::Display for OutcomeSummary {
 }
 
 /// Classifies one prefetch value.
-pub fn classify_prefetch(value: &Json) -> PrefetchEntry {
+pub fn classify_prefetch(value: &Json) -> PrefetchEntry<'_> {
     if value.is_null() {
         return PrefetchEntry::Null;
     }
@@ -131,7 +132,7 @@ pub fn classify_prefetch(value: &Json) -> PrefetchEntry {
                 Err(summary) => PrefetchEntry::Failed(summary),
             }
         }
-        _ => PrefetchEntry::Resources(vec![value.clone()]),
+        _ => PrefetchEntry::Resources(vec![value]),
     }
 }
 
@@ -140,35 +141,62 @@ pub fn classify_prefetch(value: &Json) -> PrefetchEntry {
 /// An OperationOutcome entry (`search.mode = "outcome"`, or any OperationOutcome) with an `error`
 /// or `fatal` issue means the search failed. One with only warnings or information (e.g. "search
 /// parameter ignored") is dropped: it is not patient data. Entries without a resource are skipped.
-pub fn bundle_entries(bundle: &Json) -> Result<Vec<Json>, OutcomeSummary> {
-    let Some(entries) = bundle.get("entry") else {
-        return Ok(Vec::new());
-    };
-    let Some(entries) = entries.as_array() else {
-        return Err(OutcomeSummary::note("Bundle.entry is not an array"));
-    };
-    let mut resources = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let Some(resource) = entry.get("resource") else {
-            continue;
-        };
-        let is_outcome_entry = entry
-            .get("search")
-            .and_then(|search| search.get("mode"))
-            .and_then(Json::as_str)
-            == Some("outcome");
-        let is_outcome =
-            resource.get("resourceType").and_then(Json::as_str) == Some("OperationOutcome");
-        if is_outcome || is_outcome_entry {
-            let summary = OutcomeSummary::from_outcome(resource);
-            if summary.is_failure() {
-                return Err(summary);
-            }
-            continue;
+pub fn bundle_entries(bundle: &Json) -> Result<Vec<&Json>, OutcomeSummary> {
+    let mut resources = Vec::new();
+    for entry in entry_array(bundle)? {
+        if let Some(resource) = read_entry(entry)? {
+            resources.push(resource);
         }
-        resources.push(resource.clone());
     }
     Ok(resources)
+}
+
+/// [`bundle_entries`] for a Bundle we own (a fetched search page): the resources are moved out
+/// of it, not copied.
+pub fn into_bundle_entries(mut bundle: Json) -> Result<Vec<Json>, OutcomeSummary> {
+    // Check every entry first, so that a failure is reported before anything is moved.
+    let kept = bundle_entries(&bundle)?.len();
+    let mut resources = Vec::with_capacity(kept);
+    if let Some(entries) = bundle.get_mut("entry").and_then(Json::as_array_mut) {
+        for entry in entries {
+            if matches!(read_entry(entry), Ok(Some(_))) {
+                resources.push(entry["resource"].take());
+            }
+        }
+    }
+    Ok(resources)
+}
+
+/// `Bundle.entry`: empty when absent, a failure when not an array.
+fn entry_array(bundle: &Json) -> Result<&[Json], OutcomeSummary> {
+    match bundle.get("entry") {
+        None => Ok(&[]),
+        Some(Json::Array(entries)) => Ok(entries),
+        Some(_) => Err(OutcomeSummary::note("Bundle.entry is not an array")),
+    }
+}
+
+/// One entry: its resource if it is data, `None` if it is to be skipped (no resource, or an
+/// OperationOutcome that only warns), or the failure an error OperationOutcome reports.
+fn read_entry(entry: &Json) -> Result<Option<&Json>, OutcomeSummary> {
+    let Some(resource) = entry.get("resource") else {
+        return Ok(None);
+    };
+    let is_outcome_entry = entry
+        .get("search")
+        .and_then(|search| search.get("mode"))
+        .and_then(Json::as_str)
+        == Some("outcome");
+    let is_outcome =
+        resource.get("resourceType").and_then(Json::as_str) == Some("OperationOutcome");
+    if is_outcome || is_outcome_entry {
+        let summary = OutcomeSummary::from_outcome(resource);
+        if summary.is_failure() {
+            return Err(summary);
+        }
+        return Ok(None);
+    }
+    Ok(Some(resource))
 }
 
 /// The `url` of the Bundle link with relation `next`, if any.
@@ -217,7 +245,7 @@ mod tests {
         let patient = json!({"resourceType": "Patient", "id": "p1"});
         assert_eq!(
             classify_prefetch(&patient),
-            PrefetchEntry::Resources(vec![patient.clone()])
+            PrefetchEntry::Resources(vec![&patient])
         );
     }
 
@@ -255,7 +283,7 @@ mod tests {
         ]});
         assert_eq!(
             classify_prefetch(&bundle),
-            PrefetchEntry::Resources(vec![observation("a")])
+            PrefetchEntry::Resources(vec![&observation("a")])
         );
     }
 

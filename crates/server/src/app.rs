@@ -27,6 +27,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
+use crate::audit::Audit;
 use crate::auth;
 use crate::call::{self, Network};
 use crate::error::ApiError;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub public_base: Arc<str>,
     /// The discovery document, built once from the knowledge base.
     pub discovery: Arc<DiscoveryResponse>,
+    /// The audit trail; `None` when `[store] enabled = false` (see [`AppState::with_audit`]).
+    pub audit: Option<Audit>,
 }
 
 impl AppState {
@@ -62,7 +65,14 @@ impl AppState {
             public_base: settings.public_base().into(),
             settings: Arc::new(settings),
             discovery,
+            audit: None,
         }
+    }
+
+    /// Records cards and feedback in `audit`.
+    pub fn with_audit(mut self, audit: Option<Audit>) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// Authenticates a request to `path`; see [`auth::authenticate`].
@@ -87,12 +97,14 @@ pub fn router(state: AppState) -> Router {
         .route("/cds-services/{id}/feedback", post(feedback))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<Body>| {
@@ -171,14 +183,18 @@ async fn call_service(
         deadline: Duration::from_millis(state.settings.fhir.deadline_ms),
         trust: state.auth.as_ref().zip(caller.as_ref()),
     };
-    let response = call::answer(
-        &state.kb,
-        service,
-        &hook_request,
-        network,
-        OffsetDateTime::now_utc(),
-    )
-    .await?;
+    let now = OffsetDateTime::now_utc();
+    let response = call::answer(&state.kb, service, &hook_request, network, now).await?;
+    if let Some(audit) = &state.audit {
+        audit.record_cards(
+            service,
+            &hook_request,
+            caller.as_ref(),
+            state.kb.version(),
+            &response.cards,
+            now,
+        );
+    }
     Ok(Json(response))
 }
 
@@ -187,8 +203,8 @@ async fn feedback(
     Path(id): Path<String>,
     request: Request<Body>,
 ) -> Result<StatusCode, ApiError> {
-    services::find(&id).ok_or(ApiError::UnknownService(id.clone()))?;
-    state
+    let service = services::find(&id).ok_or(ApiError::UnknownService(id.clone()))?;
+    let caller = state
         .authenticate(request.headers(), &format!("/cds-services/{id}/feedback"))
         .await?;
     let body = read_body(request.into_body(), state.settings.http.max_body_bytes).await?;
@@ -214,6 +230,17 @@ async fn feedback(
             "feedback received"
         );
     }
+    // Acknowledged only once stored: feedback answered 200 is never lost.
+    if let Some(audit) = &state.audit {
+        audit
+            .record_feedback(
+                service,
+                &feedback,
+                caller.as_ref(),
+                OffsetDateTime::now_utc(),
+            )
+            .await?;
+    }
     Ok(StatusCode::OK)
 }
 
@@ -225,6 +252,15 @@ async fn healthz() -> impl IntoResponse {
 /// accepts anything, so a server that answers here is ready; the version says which profile.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     Json(json!({ "status": "ready", "profile": state.kb.version() }))
+}
+
+/// Prometheus metrics (see [`crate::metrics`]); 404 when `[metrics] enabled = false`. Like the
+/// health endpoints it needs no authentication: it carries no patient data.
+async fn metrics(State(state): State<AppState>) -> Response {
+    if !state.settings.metrics.enabled {
+        return ApiError::NotFound.into_response();
+    }
+    crate::metrics::render()
 }
 
 async fn not_found() -> ApiError {

@@ -75,6 +75,8 @@ pub async fn authenticate(
         }
         Err(refused) => {
             tracing::info!(reason = refused.reason(), "authentication failed");
+            metrics::counter!("gravida_auth_failures_total", "reason" => refused.reason())
+                .increment(1);
             Err(ApiError::Unauthorized)
         }
     }

@@ -115,6 +115,7 @@ pub async fn answer(
         );
     }
     let assessment = kb.evaluate(&gathered.facts, context.patient_id(), now);
+    crate::metrics::count_cards(&assessment.cards);
     tracing::info!(
         cards = assessment.cards.len(),
         rules = ?assessment.findings.iter().map(|f| f.rule.to_string()).collect::<Vec<_>>(),

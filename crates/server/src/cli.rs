@@ -1,4 +1,4 @@
-//! The `gravida` command line: `serve`, `evaluate` and `check-profiles`.
+//! The `gravida` command line: `serve`, `demo`, `evaluate` and `check-profiles`.
 
 use std::io::Read as _;
 use std::net::SocketAddr;
@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::call::{self, Network};
+use crate::demo;
 use crate::services;
 use crate::settings::Settings;
 use crate::startup::Application;
@@ -44,6 +45,18 @@ enum Command {
         #[arg(long)]
         profiles: Option<PathBuf>,
     },
+    /// Run the service with a demo EHR page (`/demo`) and synthetic patients (`/demo/fhir`).
+    Demo(DemoArgs),
+    /// Print the governance report from the audit store: per rule, how often it fired, its
+    /// acceptance and override rates, the top override reasons and the suggestions taken.
+    Report {
+        /// Only cards issued at or after this date (YYYY-MM-DD, UTC) or RFC 3339 date-time.
+        #[arg(long)]
+        since: Option<String>,
+        /// A TOML settings file (for `[store]`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Validate a knowledge profile folder; print every problem.
     CheckProfiles {
         /// The profile folder to check.
@@ -67,6 +80,16 @@ struct ServeArgs {
     insecure_no_auth: bool,
 }
 
+#[derive(Debug, clap::Args)]
+struct DemoArgs {
+    /// The address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Allow an unspecified address (0.0.0.0, [::]): the demo is unauthenticated.
+    #[arg(long)]
+    public: bool,
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -77,6 +100,10 @@ pub fn main() -> ExitCode {
             now,
             profiles,
         } => evaluate(&request, now.as_deref(), profiles.as_deref()),
+        Command::Demo(args) => demo(args),
+        Command::Report { since, config } => {
+            crate::report::main(since.as_deref(), config.as_deref())
+        }
         Command::CheckProfiles { dir } => check_profiles(&dir),
     }
 }
@@ -98,7 +125,31 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
     settings.insecure_no_auth |= args.insecure_no_auth;
     telemetry::init(&settings.log);
+    run(settings, Application::build)
+}
 
+/// `gravida demo`: the embedded defaults (and `GRAVIDA_` variables) with the demo beside them.
+fn demo(args: DemoArgs) -> ExitCode {
+    let mut settings = match Settings::load(None) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("gravida: settings: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(listen) = args.listen {
+        settings.listen = listen;
+    }
+    telemetry::init(&settings.log);
+    run(settings, |settings| demo::build(settings, args.public))
+}
+
+/// Builds the application with `build` on a multi-threaded runtime and serves until stopped.
+fn run<F, Fut>(settings: Settings, build: F) -> ExitCode
+where
+    F: FnOnce(Settings) -> Fut,
+    Fut: Future<Output = anyhow::Result<Application>>,
+{
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -110,7 +161,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let app = Application::build(settings).await?;
+        let app = build(settings).await?;
         app.run_until_stopped().await?;
         anyhow::Ok(())
     });

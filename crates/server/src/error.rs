@@ -32,6 +32,10 @@ pub enum ApiError {
     /// The records that decide whether any card is warranted could not be obtained.
     #[error("{0}")]
     DataUnavailable(String),
+    /// The audit store is down or its write queue is full: feedback could not be recorded and
+    /// was not acknowledged, so the caller may retry. Hook calls never get this.
+    #[error("feedback cannot be recorded right now; retry later")]
+    StoreUnavailable,
     /// Something went wrong on our side. The detail is logged, not returned.
     #[error("internal error")]
     Internal,
@@ -46,6 +50,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::ForbiddenFhirServer(_) => StatusCode::FORBIDDEN,
             ApiError::DataUnavailable(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -60,6 +65,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "invalid-request",
             ApiError::ForbiddenFhirServer(_) => "fhir-server-not-allowed",
             ApiError::DataUnavailable(_) => "data-unavailable",
+            ApiError::StoreUnavailable => "store-unavailable",
             ApiError::Internal => "internal",
         }
     }
@@ -91,6 +97,69 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"cds-services\""),
             );
+        }
+        response
+    }
+}
+
+/// An error from the demo's read-only FHIR endpoint (`gravida demo`), answered as a FHIR
+/// client expects: an `OperationOutcome` with `application/fhir+json`, not the service's JSON.
+#[derive(Debug, thiserror::Error)]
+pub enum FhirApiError {
+    /// No resource with this type and id, or no such FHIR path.
+    #[error("{0}")]
+    NotFound(String),
+    /// A search the endpoint does not support (an unknown parameter, say).
+    #[error("{0}")]
+    BadSearch(String),
+    /// The endpoint is read-only: only GET (and HEAD) are answered.
+    #[error("this FHIR endpoint is read-only: only GET is allowed")]
+    ReadOnly,
+}
+
+impl FhirApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            FhirApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            FhirApiError::BadSearch(_) => StatusCode::BAD_REQUEST,
+            FhirApiError::ReadOnly => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    /// The OperationOutcome issue code (FHIR's `IssueType`).
+    fn issue_code(&self) -> &'static str {
+        match self {
+            FhirApiError::NotFound(_) => "not-found",
+            FhirApiError::BadSearch(_) => "not-supported",
+            FhirApiError::ReadOnly => "forbidden",
+        }
+    }
+}
+
+impl IntoResponse for FhirApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        tracing::info!(
+            status = status.as_u16(),
+            error = self.issue_code(),
+            "demo FHIR request refused"
+        );
+        let outcome = json!({
+            "resourceType": "OperationOutcome",
+            "issue": [{
+                "severity": "error",
+                "code": self.issue_code(),
+                "diagnostics": self.to_string(),
+            }]
+        });
+        let mut response = (status, Json(outcome)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::demo::FHIR_JSON),
+        );
+        if matches!(self, FhirApiError::ReadOnly) {
+            headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         }
         response
     }

@@ -4,10 +4,14 @@
 //! build an [`startup::Application`] on port 0 and talk to it over HTTP.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod call;
 pub mod cli;
+pub mod demo;
 pub mod error;
+pub mod metrics;
+pub mod report;
 pub mod services;
 pub mod settings;
 pub mod startup;

@@ -41,6 +41,10 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub auth: AuthSettings,
+    #[serde(default)]
+    pub store: StoreSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
 }
 
 /// Who may call the service. With no issuers, nobody is authenticated (loopback only).
@@ -186,6 +190,102 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// Durable storage: the audit trail, clinician feedback and (with PostgreSQL) the replay guard
+/// shared between replicas. `Debug` hides the URL's password and the patient key.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// Record cards and feedback at all. Off, feedback is acknowledged and only logged.
+    pub enabled: bool,
+    /// Where the embedded database and the generated patient key live (relative to the
+    /// settings file, or to the working directory without one).
+    pub data_dir: PathBuf,
+    /// `sqlite:PATH` or `postgres://user:password@host/db`. Default: `sqlite://{data_dir}/gravida.db`.
+    pub url: Option<String>,
+    /// A file holding `url` (a mounted Secret, so the password stays out of the settings).
+    pub url_file: Option<PathBuf>,
+    /// Writes waiting for the disk before hook calls drop their audit records and feedback
+    /// answers 503.
+    pub queue_capacity: usize,
+    /// Audit and feedback rows older than this many days are purged (hourly). Unset: kept.
+    pub retention_days: Option<u32>,
+    /// The secret key of the patient-id hash. Give the same key to every replica.
+    pub patient_key: Option<String>,
+    /// A file holding that key; created with a random key if missing. Default
+    /// `{data_dir}/patient.key`. Ignored when `patient_key` is set.
+    pub patient_key_file: Option<PathBuf>,
+}
+
+impl StoreSettings {
+    /// The database URL: `url`, else the content of `url_file` (read now, so a rotated Secret
+    /// is picked up at the next start), else SQLite in `data_dir`.
+    pub fn url(&self) -> std::io::Result<String> {
+        if let Some(path) = &self.url_file {
+            return Ok(std::fs::read_to_string(path)?.trim().to_owned());
+        }
+        Ok(match &self.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("gravida.db").display()),
+        })
+    }
+
+    /// The patient key file, with the default filled in.
+    pub fn patient_key_file(&self) -> PathBuf {
+        self.patient_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("patient.key"))
+    }
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            enabled: true,
+            data_dir: PathBuf::from("data"),
+            url: None,
+            url_file: None,
+            queue_capacity: 1024,
+            retention_days: None,
+            patient_key: None,
+            patient_key_file: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Only the scheme of the URL: the rest may carry a password.
+        let scheme = self.url.as_deref().and_then(|u| u.split(':').next());
+        f.debug_struct("StoreSettings")
+            .field("enabled", &self.enabled)
+            .field("data_dir", &self.data_dir)
+            .field("url_scheme", &scheme)
+            .field("url_file", &self.url_file)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("retention_days", &self.retention_days)
+            .field(
+                "patient_key",
+                &self.patient_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("patient_key_file", &self.patient_key_file)
+            .finish()
+    }
+}
+
+/// The Prometheus endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Serve `GET /metrics`.
+    pub enabled: bool,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings { enabled: true }
+    }
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
@@ -230,6 +330,11 @@ impl Settings {
             // Relative paths in the file are relative to the file, not to the working directory.
             let base = path.parent().unwrap_or(Path::new("."));
             resolve_relative(&mut doc, "profiles", base);
+            if let Some(toml::Value::Table(store)) = doc.get_mut("store") {
+                resolve_relative(store, "data_dir", base);
+                resolve_relative(store, "url_file", base);
+                resolve_relative(store, "patient_key_file", base);
+            }
             if let Some(toml::Value::Table(auth)) = doc.get_mut("auth")
                 && let Some(toml::Value::Array(issuers)) = auth.get_mut("issuers")
             {
@@ -284,6 +389,17 @@ impl Settings {
                 "http.request_timeout_ms ({}) must be greater than fhir.deadline_ms ({})",
                 self.http.request_timeout_ms, self.fhir.deadline_ms
             ));
+        }
+        if self.store.url.is_some() && self.store.url_file.is_some() {
+            return Err("store: give at most one of url and url_file".into());
+        }
+        if self.store.queue_capacity == 0 {
+            return Err("store.queue_capacity must be at least 1".into());
+        }
+        if self.store.retention_days == Some(0) {
+            return Err(
+                "store.retention_days must be at least 1 (leave it unset to keep rows)".into(),
+            );
         }
         if self.fhir.max_pages == 0 {
             return Err("fhir.max_pages must be at least 1".into());
@@ -451,6 +567,42 @@ algorithms = ["RS384"]
         let err = Settings::load_from(None, env(&[("GRAVIDA_HTTP__REQUEST_TIMEOUT_MS", "1000")]))
             .unwrap_err();
         assert!(err.to_string().contains("request_timeout_ms"), "{err}");
+    }
+
+    #[test]
+    fn the_store_is_sqlite_in_the_data_dir_unless_a_url_or_url_file_says_otherwise() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.store.url().unwrap(), "sqlite://data/gravida.db");
+        assert!(s.metrics.enabled);
+
+        let dir = std::env::temp_dir().join(format!("gravida-store-url-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("url"), "postgres://u:secret-pw@db/g\n").unwrap();
+        let file = dir.join("gravida.toml");
+        std::fs::write(&file, "[store]\nurl_file = \"url\"\nretention_days = 30\n").unwrap();
+        let s = Settings::load_from(Some(&file), env(&[])).unwrap();
+        assert_eq!(s.store.url().unwrap(), "postgres://u:secret-pw@db/g");
+        assert_eq!(s.store.retention_days, Some(30));
+
+        let s = Settings::load_from(
+            None,
+            env(&[("GRAVIDA_STORE__URL", "postgres://u:secret-pw@db/g")]),
+        )
+        .unwrap();
+        assert!(
+            !format!("{s:?}").contains("secret-pw"),
+            "Debug hides the password"
+        );
+
+        let err = Settings::load_from(Some(&file), env(&[("GRAVIDA_STORE__URL", "sqlite:x")]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("at most one of url and url_file"),
+            "{err}"
+        );
+        let err =
+            Settings::load_from(None, env(&[("GRAVIDA_STORE__RETENTION_DAYS", "0")])).unwrap_err();
+        assert!(err.to_string().contains("retention_days"), "{err}");
     }
 
     #[test]

@@ -7,14 +7,18 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use axum::Router;
 use gravida_fhir::{FetchLimits, FhirClient};
 use gravida_knowledge::KnowledgeBase;
+use gravida_store::{SqlReplayStore, Store};
 use tokio::net::TcpListener;
 
 use crate::app::{AppState, router};
+use crate::audit::Audit;
 use crate::settings::Settings;
 
 /// A bound, ready-to-serve Gravida.
@@ -22,6 +26,8 @@ use crate::settings::Settings;
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// Routes served beside the service's own (`gravida demo` adds its page and FHIR server).
+    extra: Router,
 }
 
 impl Application {
@@ -32,6 +38,21 @@ impl Application {
         let verifier =
             crate::auth::verifier(&settings.auth).context("configuring authentication")?;
         check_exposure(&settings, verifier.is_some())?;
+        if settings.metrics.enabled {
+            crate::metrics::install();
+        }
+        let audit = Audit::start(&settings.store).await?;
+        // With PostgreSQL, replicas share one replay guard; SQLite serves one replica, whose
+        // in-memory guard is enough.
+        let verifier = match (verifier, &audit) {
+            (Some(verifier), Some(audit)) if matches!(audit.store(), Store::Postgres(_)) => {
+                Some(verifier.with_replay_store(Arc::new(SqlReplayStore::new(
+                    audit.store().clone(),
+                    settings.auth.replay_capacity,
+                ))))
+            }
+            (verifier, _) => verifier,
+        };
         if let Some(verifier) = &verifier {
             // Best effort: an EHR whose JWKS is down now is retried on its first call.
             for problem in verifier.prefetch_keys().await {
@@ -64,8 +85,16 @@ impl Application {
         );
         Ok(Application {
             listener,
-            state: AppState::new(kb, fhir, verifier, settings),
+            state: AppState::new(kb, fhir, verifier, settings).with_audit(audit),
+            extra: Router::new(),
         })
+    }
+
+    /// Serves `routes` beside the service's own. They get none of the service's middleware, so
+    /// they bring their own (CORS, headers); their paths must not overlap the service's.
+    pub fn with_routes(mut self, routes: Router) -> Self {
+        self.extra = self.extra.merge(routes);
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -82,7 +111,7 @@ impl Application {
         self,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, router(self.state))
+        axum::serve(self.listener, router(self.state).merge(self.extra))
             .with_graceful_shutdown(signal)
             .await
     }

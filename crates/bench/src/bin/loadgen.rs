@@ -1,0 +1,459 @@
+//! The benchmark driver: starts the release `gravida` and the bare `baseline`, loads both with
+//! the same `patient-view` request, checks every answer, and prints the figures.
+//!
+//! Run it through `scripts/bench.sh`, which builds both in release mode first. What it does:
+//!
+//! 1. Starts each server on a free loopback port and times spawn → `GET /readyz` 200.
+//! 2. Builds the requests from Gravida's own discovery document: the **full-prefetch** request
+//!    (every template answered from the benchmark patient's ~100 records) and the **fetch**
+//!    request (no prefetch; `fhirServer` is an in-process stub that answers the same records at
+//!    once).
+//! 3. Checks the first answer against pub01's expectations, then requires every answer of every
+//!    run to carry the same cards (see `gravida_bench::check`).
+//! 4. Saturated runs at a fixed concurrency: baseline and Gravida on the full-prefetch request,
+//!    Gravida on the fetch request. Each gives throughput, p50/p99 and the server's CPU time per
+//!    request (from `/proc/<pid>/stat`).
+//! 5. Peak RSS (`VmHWM`) of each server after the saturated runs.
+//! 6. Paced runs at half the baseline's saturated throughput, for the latency target (the fetch
+//!    request at half its own), Gravida once more at half its own, and its peak RSS after them.
+//!
+//! Exit status: 0 when every answer was right, 1 when any was wrong (or a run failed). Targets
+//! that are missed are printed as MISSED but do not change the exit status.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use axum::body::Bytes;
+use clap::Parser;
+use gravida_bench::check::{Expectations, fingerprint};
+use gravida_bench::load::{self, Check, Outcome, Target};
+use gravida_bench::patient::{Chart, PATIENT_ID};
+use gravida_bench::{process, stub};
+use serde_json::{Map, Value as Json, json};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+#[derive(Debug, Parser)]
+#[command(
+    about = "Loads gravida and the bare baseline with the same requests; prints the figures."
+)]
+struct Args {
+    /// The release gravida binary.
+    #[arg(long, default_value = "target/release/gravida")]
+    gravida: PathBuf,
+    /// The release baseline binary.
+    #[arg(long, default_value = "target/release/baseline")]
+    baseline: PathBuf,
+    /// Requests in flight at once in the saturated runs.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Requests per saturated run (a run also stops after --seconds).
+    #[arg(long, default_value_t = 6000)]
+    requests: usize,
+    /// Longest saturated run, in seconds.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Length of each paced run, in seconds.
+    #[arg(long, default_value_t = 5)]
+    paced_seconds: u64,
+    /// Requests sent before each measured run, to warm connections and caches.
+    #[arg(long, default_value_t = 300)]
+    warmup: usize,
+    /// Also write the two request bodies to this folder (full-prefetch.json, fetch.json), e.g. to
+    /// profile one call with `gravida evaluate --request`.
+    #[arg(long)]
+    save_requests: Option<PathBuf>,
+}
+
+/// A server process this program started; killed (by its own handle) when dropped.
+struct Server {
+    name: &'static str,
+    child: Child,
+    base: String,
+    ready_after: Duration,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Starts `command` (which must listen on `port`) and waits for `/readyz` to answer 200.
+    async fn start(
+        name: &'static str,
+        mut command: Command,
+        port: u16,
+        client: &reqwest::Client,
+    ) -> anyhow::Result<Server> {
+        let started = Instant::now();
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        let mut server = Server {
+            name,
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            ready_after: Duration::ZERO,
+        };
+        let ready = format!("{}/readyz", server.base);
+        loop {
+            if let Ok(response) = client.get(&ready).send().await
+                && response.status().is_success()
+            {
+                server.ready_after = started.elapsed();
+                return Ok(server);
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                bail!("{name} was not ready within 10 s");
+            }
+            if let Some(status) = server.child.try_wait()? {
+                bail!("{name} exited: {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// A loopback port nobody is listening on (free when we looked).
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// One saturated run's figures.
+struct Saturated {
+    outcome: Outcome,
+    cpu_per_request: Duration,
+}
+
+async fn saturate(
+    client: &reqwest::Client,
+    server: &Server,
+    target: &Target,
+    args: &Args,
+) -> anyhow::Result<Saturated> {
+    let warm = load::closed_loop(
+        client,
+        target,
+        args.concurrency,
+        args.warmup,
+        Duration::from_secs(30),
+    )
+    .await;
+    if warm.failures > 0 {
+        bail!(
+            "{} warm-up: {} wrong answers, first: {}",
+            server.name,
+            warm.failures,
+            warm.first_failure.unwrap_or_default()
+        );
+    }
+    let cpu_before = process::cpu_time(server.pid())?;
+    let outcome = load::closed_loop(
+        client,
+        target,
+        args.concurrency,
+        args.requests,
+        Duration::from_secs(args.seconds),
+    )
+    .await;
+    let cpu = process::cpu_time(server.pid())? - cpu_before;
+    Ok(Saturated {
+        cpu_per_request: cpu / outcome.count().max(1) as u32,
+        outcome,
+    })
+}
+
+fn hook_request(context: &Map<String, Json>) -> Json {
+    json!({
+        "hook": "patient-view",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": context,
+    })
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.2}", duration.as_secs_f64() * 1000.0)
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+async fn run(args: Args) -> anyhow::Result<bool> {
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .map_err(|_| anyhow::anyhow!("installing the TLS provider"))?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+
+    // 1. The servers.
+    let port = free_port()?;
+    let mut command = Command::new(&args.baseline);
+    command.arg(format!("127.0.0.1:{port}"));
+    let baseline = Server::start("baseline", command, port, &client).await?;
+    let port = free_port()?;
+    let mut command = Command::new(&args.gravida);
+    command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+    let gravida = Server::start("gravida", command, port, &client).await?;
+
+    // 2. The requests, from Gravida's discovery document.
+    let discovery: Json = client
+        .get(format!("{}/cds-services", gravida.base))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let templates = discovery["services"]
+        .as_array()
+        .and_then(|services| services.iter().find(|s| s["id"] == "gravida-patient-view"))
+        .and_then(|service| service["prefetch"].as_object())
+        .context("gravida-patient-view and its prefetch templates in discovery")?;
+    let context: Map<String, Json> =
+        serde_json::from_value(json!({"userId": "Practitioner/example", "patientId": PATIENT_ID}))?;
+    let chart = Chart::new(OffsetDateTime::now_utc().date());
+    let mut prefetch = Map::new();
+    let mut answers = Vec::new();
+    for (key, template) in templates {
+        let rendered =
+            gravida_cds_hooks::prefetch::render(template.as_str().unwrap_or_default(), &context)?;
+        let value = chart.prefetch_value(key);
+        answers.push((rendered, value.to_string()));
+        prefetch.insert(key.clone(), value);
+    }
+    let stub_address = stub::start(answers).await?;
+
+    let mut full = hook_request(&context);
+    full["prefetch"] = Json::Object(prefetch);
+    let full = Bytes::from(full.to_string());
+    let mut fetch = hook_request(&context);
+    fetch["fhirServer"] = json!(format!("http://{stub_address}{}", stub::BASE_PATH));
+    fetch["fhirAuthorization"] = json!({"access_token": "bench-token", "token_type": "Bearer",
+        "expires_in": 300, "scope": "patient/*.read", "subject": "gravida-bench"});
+    let fetch = Bytes::from(fetch.to_string());
+    if let Some(folder) = &args.save_requests {
+        std::fs::create_dir_all(folder)?;
+        std::fs::write(folder.join("full-prefetch.json"), &full)?;
+        std::fs::write(folder.join("fetch.json"), &fetch)?;
+    }
+
+    // 3. The reference answer, checked against pub01's expectations.
+    let hook_url = |server: &Server| format!("{}/cds-services/gravida-patient-view", server.base);
+    let first = client
+        .post(hook_url(&gravida))
+        .header("content-type", "application/json")
+        .body(full.clone())
+        .send()
+        .await?;
+    let status = first.status();
+    let first: Json = first.json().await?;
+    if status != 200 {
+        bail!("the full-prefetch request was answered {status}: {first}");
+    }
+    Expectations::pub01()?
+        .check(&first)
+        .map_err(|wrong| anyhow::anyhow!("Gravida's answer is wrong: {wrong}\n{first:#}"))?;
+    let reference = Arc::new(fingerprint(&first));
+    let same_cards: Check = Arc::new(move |status, body| {
+        if status != 200 {
+            return Err(format!("status {status}"));
+        }
+        let answer: Json = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        if fingerprint(&answer) != *reference {
+            return Err(format!("different cards: {answer}"));
+        }
+        Ok(())
+    });
+    let no_cards: Check = Arc::new(|status, body| match (status, body) {
+        (200, br#"{"cards":[]}"#) => Ok(()),
+        _ => Err(format!("status {status}")),
+    });
+    let targets = [
+        (
+            "baseline, full prefetch",
+            &baseline,
+            Target {
+                url: hook_url(&baseline),
+                body: full.clone(),
+                check: no_cards,
+            },
+        ),
+        (
+            "gravida, full prefetch",
+            &gravida,
+            Target {
+                url: hook_url(&gravida),
+                body: full.clone(),
+                check: same_cards.clone(),
+            },
+        ),
+        (
+            "gravida, fetch",
+            &gravida,
+            Target {
+                url: hook_url(&gravida),
+                body: fetch.clone(),
+                check: same_cards,
+            },
+        ),
+    ];
+
+    // 4. Saturated runs.
+    let mut saturated = Vec::new();
+    for (name, server, target) in &targets {
+        eprintln!("saturating: {name} …");
+        saturated.push(saturate(&client, server, target, &args).await?);
+    }
+    // Memory under saturating load, before the paced runs can pile requests up.
+    let rss = [
+        process::peak_rss(baseline.pid())?,
+        process::peak_rss(gravida.pid())?,
+    ];
+    // 5. Paced runs at half the baseline's throughput; the fetch request (which the baseline
+    // does not do) at half its own.
+    let mut paced = Vec::new();
+    let mut rates = Vec::new();
+    for (i, (name, _, target)) in targets.iter().enumerate() {
+        let rate = saturated[if i == 2 { 2 } else { 0 }].outcome.throughput() / 2.0;
+        eprintln!("pacing at {rate:.0}/s: {name} …");
+        rates.push(rate);
+        let seconds = Duration::from_secs(args.paced_seconds);
+        paced.push(load::paced(&client, target, rate, seconds).await);
+    }
+    // And Gravida at half its own saturated throughput: its latency when it is not overloaded.
+    let own_rate = saturated[1].outcome.throughput() / 2.0;
+    eprintln!("pacing at {own_rate:.0}/s: gravida, full prefetch …");
+    let seconds = Duration::from_secs(args.paced_seconds);
+    let own_paced = load::paced(&client, &targets[1].2, own_rate, seconds).await;
+    let rss_after_paced = process::peak_rss(gravida.pid())?;
+
+    // The report.
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, model)| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!();
+    println!(
+        "Gravida load benchmark, {} UTC, {cores} cores, {cpu_model}",
+        OffsetDateTime::now_utc().date()
+    );
+    println!(
+        "full-prefetch request: {} bytes, {} records; fetch request: {} bytes; concurrency {}",
+        full.len(),
+        chart.len(),
+        fetch.len(),
+        args.concurrency
+    );
+    println!();
+    println!(
+        "| run | requests | wrong | req/s | p50 ms | p99 ms | server CPU µs/req | paced at req/s | paced p50 ms | paced p99 ms |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut wrong = 0;
+    for ((((name, _, _), saturated), paced), rate) in
+        targets.iter().zip(&saturated).zip(&paced).zip(&rates)
+    {
+        let o = &saturated.outcome;
+        wrong += o.failures + paced.failures;
+        println!(
+            "| {name} | {} | {} | {:.0} | {} | {} | {} | {rate:.0} | {} | {} |",
+            o.count(),
+            o.failures + paced.failures,
+            o.throughput(),
+            ms(o.percentile(50.0)),
+            ms(o.percentile(99.0)),
+            saturated.cpu_per_request.as_micros(),
+            ms(paced.percentile(50.0)),
+            ms(paced.percentile(99.0)),
+        );
+        for failure in [&o.first_failure, &paced.first_failure]
+            .into_iter()
+            .flatten()
+        {
+            println!("|   first wrong answer: {failure} |");
+        }
+    }
+    wrong += own_paced.failures;
+    println!(
+        "| gravida, full prefetch, paced at half its own throughput | | {} | | | | | {own_rate:.0} | {} | {} |",
+        own_paced.failures,
+        ms(own_paced.percentile(50.0)),
+        ms(own_paced.percentile(99.0)),
+    );
+    println!();
+    let cpu_ratio = saturated[1].cpu_per_request.as_secs_f64()
+        / saturated[0].cpu_per_request.as_secs_f64().max(1e-9);
+    let throughput_ratio = saturated[1].outcome.throughput() / saturated[0].outcome.throughput();
+    let (rate, paced_p99) = (rates[1], paced[1].percentile(99.0));
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    println!("| target | figure | goal | |");
+    println!("|---|---:|---:|---|");
+    println!(
+        "| server CPU per full-prefetch request, gravida / baseline | {cpu_ratio:.2}× | ≤ 1.5× | {} |",
+        verdict(cpu_ratio <= 1.5)
+    );
+    println!(
+        "| throughput, gravida / baseline (full prefetch) | {:.0} % | ≥ 70 % | {} |",
+        throughput_ratio * 100.0,
+        verdict(throughput_ratio >= 0.7)
+    );
+    println!(
+        "| p99 at {rate:.0} req/s (half the baseline's saturated throughput) | {} ms | < 10 ms | {} |",
+        ms(paced_p99),
+        verdict(paced_p99 < Duration::from_millis(10))
+    );
+    println!(
+        "| peak RSS of gravida under saturating load (baseline: {:.1} MiB; gravida after the paced runs: {:.1} MiB) | {:.1} MiB | < 100 MB | {} |",
+        mib(rss[0]),
+        mib(rss_after_paced),
+        mib(rss[1]),
+        verdict(rss[1] < 100_000_000)
+    );
+    println!(
+        "| start to ready, gravida (baseline: {} ms) | {} ms | < 300 ms | {} |",
+        ms(baseline.ready_after),
+        ms(gravida.ready_after),
+        verdict(gravida.ready_after < Duration::from_millis(300))
+    );
+    println!(
+        "| fetch request (not compared): CPU per request, ratio to the baseline's full-prefetch | {:.2}× | | |",
+        saturated[2].cpu_per_request.as_secs_f64()
+            / saturated[0].cpu_per_request.as_secs_f64().max(1e-9)
+    );
+    if wrong > 0 {
+        println!("\n{wrong} WRONG ANSWERS: the figures above do not count.");
+    }
+    Ok(wrong == 0)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("benchmark failed: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

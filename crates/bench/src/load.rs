@@ -1,0 +1,192 @@
+//! Sending the load: closed loop at a fixed concurrency, or paced at a fixed rate.
+//!
+//! * **Closed loop** ([`closed_loop`]): `concurrency` workers each send a request, wait for the
+//!   answer, and send the next, until `requests` have been sent or `max_time` has passed. This
+//!   saturates the server and gives its throughput.
+//! * **Paced** ([`paced`]): one request every `1 / rate` seconds whether or not earlier ones have
+//!   been answered, each timed from when it *should* have been sent, so a stalled server shows up
+//!   in the latencies instead of silently slowing the load down ("coordinated omission").
+//!
+//! Every answer is checked by the target's `check`; a wrong answer is counted, never timed as a
+//! success.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use tokio::time::Instant;
+
+/// Checks one answer (status and body); says what is wrong with it.
+pub type Check = Arc<dyn Fn(u16, &[u8]) -> Result<(), String> + Send + Sync>;
+
+/// Where to send what, and how to tell a right answer.
+#[derive(Clone)]
+pub struct Target {
+    pub url: String,
+    pub body: Bytes,
+    pub check: Check,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("url", &self.url)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
+}
+
+/// What one run measured.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The latency of every right answer, sorted.
+    pub latencies: Vec<Duration>,
+    /// Wall time from the first request sent to the last answer.
+    pub elapsed: Duration,
+    /// Answers that were wrong, or requests that failed.
+    pub failures: usize,
+    /// What was wrong with the first of them.
+    pub first_failure: Option<String>,
+}
+
+impl Outcome {
+    /// Requests answered (rightly or wrongly) per second.
+    pub fn throughput(&self) -> f64 {
+        (self.latencies.len() + self.failures) as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The `p`-th percentile latency (`p` in 0..=100), by nearest rank.
+    pub fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
+        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
+    }
+
+    /// Requests sent, right or wrong.
+    pub fn count(&self) -> usize {
+        self.latencies.len() + self.failures
+    }
+
+    fn merge(&mut self, sample: Sample) {
+        match sample {
+            Ok(latency) => self.latencies.push(latency),
+            Err(error) => {
+                self.failures += 1;
+                self.first_failure.get_or_insert(error);
+            }
+        }
+    }
+
+    fn finish(mut self, elapsed: Duration) -> Outcome {
+        self.latencies.sort_unstable();
+        self.elapsed = elapsed;
+        self
+    }
+}
+
+type Sample = Result<Duration, String>;
+
+/// Sends one request and checks its answer; the latency counts from `since`.
+pub async fn send(client: &reqwest::Client, target: &Target, since: Instant) -> Sample {
+    let response = client
+        .post(&target.url)
+        .header("content-type", "application/json")
+        .body(target.body.clone())
+        .send()
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    let status = response.status().as_u16();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| format!("reading the answer failed: {e}"))?;
+    let latency = since.elapsed();
+    (target.check)(status, &body)?;
+    Ok(latency)
+}
+
+/// Saturates the target: see the module documentation.
+pub async fn closed_loop(
+    client: &reqwest::Client,
+    target: &Target,
+    concurrency: usize,
+    requests: usize,
+    max_time: Duration,
+) -> Outcome {
+    let sent = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers = (0..concurrency).map(|_| {
+        let (client, target, sent) = (client.clone(), target.clone(), sent.clone());
+        tokio::spawn(async move {
+            let mut outcome = Outcome::default();
+            while sent.fetch_add(1, Ordering::Relaxed) < requests && started.elapsed() < max_time {
+                outcome.merge(send(&client, &target, Instant::now()).await);
+            }
+            outcome
+        })
+    });
+    let mut total = Outcome::default();
+    for worker in workers.collect::<Vec<_>>() {
+        match worker.await {
+            Ok(outcome) => {
+                total.latencies.extend(outcome.latencies);
+                total.failures += outcome.failures;
+                if total.first_failure.is_none() {
+                    total.first_failure = outcome.first_failure;
+                }
+            }
+            Err(error) => total.merge(Err(format!("worker failed: {error}"))),
+        }
+    }
+    total.finish(started.elapsed())
+}
+
+/// Sends `rate` requests per second for `duration`: see the module documentation.
+pub async fn paced(
+    client: &reqwest::Client,
+    target: &Target,
+    rate: f64,
+    duration: Duration,
+) -> Outcome {
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let count = (rate * duration.as_secs_f64()).ceil() as u32;
+    let started = Instant::now();
+    let mut requests = Vec::with_capacity(count as usize);
+    for i in 0..count {
+        let due = started + interval * i;
+        tokio::time::sleep_until(due).await;
+        let (client, target) = (client.clone(), target.clone());
+        requests.push(tokio::spawn(
+            async move { send(&client, &target, due).await },
+        ));
+    }
+    let mut outcome = Outcome::default();
+    for request in requests {
+        outcome.merge(
+            request
+                .await
+                .unwrap_or_else(|e| Err(format!("task failed: {e}"))),
+        );
+    }
+    outcome.finish(started.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let outcome = Outcome {
+            latencies: (1..=100).map(Duration::from_millis).collect(),
+            ..Outcome::default()
+        };
+        assert_eq!(outcome.percentile(50.0), Duration::from_millis(50));
+        assert_eq!(outcome.percentile(99.0), Duration::from_millis(99));
+        assert_eq!(outcome.percentile(100.0), Duration::from_millis(100));
+        assert_eq!(Outcome::default().percentile(99.0), Duration::ZERO);
+    }
+}

@@ -1,0 +1,61 @@
+//! What the kernel says about a server process: CPU time used and peak resident memory.
+//!
+//! Read from `/proc/<pid>/stat` (fields 14 and 15, `utime` and `stime`, in clock ticks of
+//! `USER_HZ`, which Linux fixes at 100 per second for this file; threads that have exited are
+//! still counted) and `/proc/<pid>/status` (`VmHWM`, the high-water mark of the resident set).
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+/// Linux reports `/proc/<pid>/stat` times in units of `USER_HZ`, which is 100 on every platform.
+const TICKS_PER_SECOND: u64 = 100;
+
+/// CPU time (user + system) that process `pid` has used so far.
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    let after_name = stat.rsplit_once(')').context("malformed stat")?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // after_name starts at field 3, so utime (14) and stime (15) are at 11 and 12.
+    let ticks =
+        |i: usize| -> anyhow::Result<u64> { Ok(fields.get(i).context("short stat")?.parse()?) };
+    let total = ticks(11)? + ticks(12)?;
+    Ok(Duration::from_millis(total * 1000 / TICKS_PER_SECOND))
+}
+
+/// Peak resident set size of process `pid` so far, in bytes.
+pub fn peak_rss(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmHWM:"))
+        .context("no VmHWM")?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()?;
+    Ok(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_has_used_some_memory_and_its_cpu_time_never_goes_backwards() {
+        let pid = std::process::id();
+        assert!(peak_rss(pid).expect("VmHWM") > 0);
+        let before = cpu_time(pid).expect("stat");
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        assert!(x != 1);
+        assert!(cpu_time(pid).expect("stat") >= before);
+    }
+}

@@ -1,0 +1,229 @@
+//! The audit trail as the server sees it: opening the store at start-up, recording the cards
+//! of each hook call, storing feedback, and the hourly retention purge.
+//!
+//! Card records are offered to the [`AuditWriter`]'s queue and never delay an answer; feedback
+//! is acknowledged only once committed, and gets 503 when it cannot be (the store is down or
+//! the queue is full). The patient appears in the trail only as a keyed hash.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use gravida_auth::Caller;
+use gravida_cds_hooks::{Card, FeedbackRequest, ServiceRequest};
+use gravida_store::{
+    AuditWriter, CardRecord, FeedbackRecord, PatientHasher, Store, SuggestionRecord, WriterConfig,
+};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::ApiError;
+use crate::metrics::{bounded_label, indicator_of, rule_of};
+use crate::services::ServiceDef;
+use crate::settings::StoreSettings;
+
+/// How often the retention purge runs.
+const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// The audit trail: the store, its writer and the patient-id hasher. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    store: Store,
+    writer: AuditWriter,
+    hasher: PatientHasher,
+}
+
+impl Audit {
+    /// Opens the store (lazily: a database that is down does not stop start-up), starts the
+    /// writer and the retention task, and loads or creates the patient key. `None` when
+    /// `[store] enabled = false`. Must run inside a tokio runtime.
+    pub async fn start(settings: &StoreSettings) -> anyhow::Result<Option<Audit>> {
+        if !settings.enabled {
+            tracing::info!("the audit store is disabled: feedback is logged only");
+            return Ok(None);
+        }
+        let url = settings.url().context("reading store.url_file")?;
+        let store = Store::open_lazy(&url).context("opening the audit store")?;
+        let hasher = match &settings.patient_key {
+            Some(key) if key.len() >= 16 => PatientHasher::new(key.as_bytes()),
+            Some(_) => anyhow::bail!("store.patient_key must be at least 16 characters"),
+            None => {
+                let path = settings.patient_key_file();
+                let (hasher, created) = PatientHasher::from_file_or_create(&path)?;
+                if created {
+                    tracing::warn!(
+                        path = %path.display(),
+                        "created a new random patient key: back it up, and give every replica \
+                         the same key, or patient hashes will not match"
+                    );
+                }
+                hasher
+            }
+        };
+        let writer = AuditWriter::spawn(
+            store.clone(),
+            WriterConfig {
+                queue_capacity: settings.queue_capacity,
+            },
+        );
+        // Migrate now, so that a broken store shows up in the start-up log; if it is down, the
+        // writer retries, and meanwhile hooks are answered and feedback gets 503.
+        match store.migrate().await {
+            Ok(()) => tracing::info!(backend = store.backend(), "audit store ready"),
+            Err(e) => tracing::error!(
+                error = %e,
+                backend = store.backend(),
+                "the audit store is unavailable: hooks are answered, feedback gets 503 until it is back"
+            ),
+        }
+        tokio::spawn(purge_periodically(store.clone(), settings.retention_days));
+        Ok(Some(Audit {
+            store,
+            writer,
+            hasher,
+        }))
+    }
+
+    /// The store, for the shared replay guard.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Records the cards of one answer (without waiting for the disk).
+    pub fn record_cards(
+        &self,
+        service: &ServiceDef,
+        request: &ServiceRequest,
+        caller: Option<&Caller>,
+        profile_version: &str,
+        cards: &[Card],
+        now: OffsetDateTime,
+    ) {
+        if cards.is_empty() {
+            return;
+        }
+        // The request was validated for this hook before any card was made.
+        let Ok(context) = request.context_for(service.hook) else {
+            return;
+        };
+        let patient_hash = self.hasher.hash(context.patient_id());
+        let records = cards
+            .iter()
+            .filter_map(|card| {
+                Some(CardRecord {
+                    card_uuid: card.uuid.clone()?,
+                    rule_id: rule_of(card).to_owned(),
+                    indicator: indicator_of(card).to_owned(),
+                    profile_version: profile_version.to_owned(),
+                    service: service.id.to_owned(),
+                    hook: request.hook.clone(),
+                    hook_instance: request.hook_instance.clone(),
+                    issued_at_ms: unix_ms(now),
+                    issuer: caller.map(|c| c.iss.clone()),
+                    tenant: caller.and_then(|c| c.tenant.clone()),
+                    patient_hash: patient_hash.clone(),
+                    suggestions: card
+                        .suggestions
+                        .iter()
+                        .filter_map(|s| {
+                            Some(SuggestionRecord {
+                                uuid: s.uuid.clone()?,
+                                label: s.label.clone(),
+                            })
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+        self.writer.offer_cards(records);
+    }
+
+    /// Stores feedback and returns once it is committed; counts each new item by rule,
+    /// outcome and override reason.
+    pub async fn record_feedback(
+        &self,
+        service: &ServiceDef,
+        feedback: &FeedbackRequest,
+        caller: Option<&Caller>,
+        now: OffsetDateTime,
+    ) -> Result<(), ApiError> {
+        let mut items = Vec::with_capacity(feedback.feedback.len());
+        for item in &feedback.feedback {
+            // Checked by `FeedbackRequest::parse`; refused here too rather than guessed.
+            let at = OffsetDateTime::parse(&item.outcome_timestamp, &Rfc3339).map_err(|_| {
+                ApiError::BadRequest("outcomeTimestamp is not an RFC 3339 date-time".to_owned())
+            })?;
+            let reason = item
+                .override_reason
+                .as_ref()
+                .and_then(|r| r.reason.as_ref());
+            items.push(FeedbackRecord {
+                card_uuid: item.card.clone(),
+                outcome: item.outcome.as_str().to_owned(),
+                outcome_at_ms: unix_ms(at),
+                service: service.id.to_owned(),
+                override_system: reason.map(|c| c.system.clone()),
+                override_code: reason.map(|c| c.code.clone()),
+                has_comment: item
+                    .override_reason
+                    .as_ref()
+                    .is_some_and(|r| r.user_comment.is_some()),
+                accepted_suggestions: item
+                    .accepted_suggestions
+                    .iter()
+                    .map(|s| s.id.clone())
+                    .collect(),
+                received_at_ms: unix_ms(now),
+                issuer: caller.map(|c| c.iss.clone()),
+                tenant: caller.and_then(|c| c.tenant.clone()),
+            });
+        }
+        let stored = match self.writer.store_feedback(items.clone()).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                metrics::counter!("gravida_feedback_unavailable_total").increment(1);
+                tracing::error!(error = %e, "feedback could not be stored");
+                return Err(ApiError::StoreUnavailable);
+            }
+        };
+        for (item, stored) in items.iter().zip(stored) {
+            if stored.duplicate {
+                metrics::counter!("gravida_feedback_duplicates_total").increment(1);
+                continue;
+            }
+            metrics::counter!("gravida_feedback_total",
+                "rule" => stored.rule_id.unwrap_or_else(|| "unknown".to_owned()),
+                "outcome" => item.outcome.clone(),
+                "reason" => item.override_code.as_deref().map_or("none".to_owned(), bounded_label))
+            .increment(1);
+        }
+        Ok(())
+    }
+}
+
+/// Purges rows past retention (if set) and expired replay entries, once an hour.
+async fn purge_periodically(store: Store, retention_days: Option<u32>) {
+    let mut ticks = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        // The first tick completes at once: purge at start-up, then hourly.
+        ticks.tick().await;
+        let now = unix_ms(OffsetDateTime::now_utc());
+        let before = match retention_days {
+            Some(days) => now - i64::from(days) * 86_400_000,
+            None => i64::MIN,
+        };
+        match store.purge(before, now).await {
+            Ok(purged) => tracing::info!(
+                cards = purged.cards,
+                feedback = purged.feedback,
+                replay = purged.replay,
+                "retention purge done"
+            ),
+            Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}

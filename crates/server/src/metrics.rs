@@ -1,0 +1,178 @@
+//! Operational metrics in the Prometheus text format, served at `GET /metrics`.
+//!
+//! Code anywhere in the service records through the `metrics` facade (`counter!`,
+//! `histogram!`); the Prometheus recorder installed here keeps the numbers and renders them
+//! on request. The recorder is process-wide, installed once however many apps a process runs
+//! (the tests run many). It has no listener of its own: the axum router serves the page.
+//!
+//! Labels carry service ids, statuses, rule ids, reasons: never patient data, and never a
+//! value a caller could choose freely without bound (unknown service ids are `unknown`).
+//!
+//! The metrics, all prefixed `gravida_`:
+//!
+//! | metric | labels |
+//! |---|---|
+//! | `http_requests_total`, `http_request_duration_seconds` | `endpoint`, `service`, `status` |
+//! | `cards_total` | `rule`, `indicator` |
+//! | `fhir_fetch_duration_seconds` | `outcome` (`ok` or a failure cause) |
+//! | `fhir_fetch_failures_total` | `cause` |
+//! | `auth_failures_total` | `reason` |
+//! | `feedback_total` | `rule`, `outcome`, `reason` |
+//! | `feedback_duplicates_total`, `feedback_unavailable_total` | |
+//! | `audit_dropped_total` | `kind` |
+//! | `replay_store_fallbacks_total` | |
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use gravida_cds_hooks::Card;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::services;
+
+/// Histogram buckets, in seconds: from a prefetch-only answer to a slow FHIR server.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide recorder (once) and returns its handle; `None` if another
+/// recorder was installed first.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new().set_buckets(&BUCKETS);
+            match builder.and_then(PrometheusBuilder::install_recorder) {
+                Ok(handle) => Some(handle),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// `GET /metrics`: the current numbers in the Prometheus text format.
+pub fn render() -> Response {
+    let Some(handle) = HANDLE.get().and_then(Option::as_ref) else {
+        return crate::error::ApiError::NotFound.into_response();
+    };
+    handle.run_upkeep();
+    let mut response = handle.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// Middleware: counts every request and its latency by endpoint, service and status.
+pub async fn track(request: Request<Body>, next: Next) -> Response {
+    let (endpoint, service) = classify(request.uri().path());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("gravida_http_requests_total",
+        "endpoint" => endpoint, "service" => service, "status" => status.clone())
+    .increment(1);
+    metrics::histogram!("gravida_http_request_duration_seconds",
+        "endpoint" => endpoint, "service" => service, "status" => status)
+    .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The endpoint kind and the service id of a path; ids we do not offer become `unknown`, so a
+/// caller cannot mint label values.
+fn classify(path: &str) -> (&'static str, &'static str) {
+    let service = |id: &str| services::find(id).map_or("unknown", |s| s.id);
+    match path.strip_prefix("/cds-services") {
+        Some("" | "/") => ("discovery", ""),
+        Some(rest) => {
+            let rest = rest.trim_start_matches('/');
+            match rest.split_once('/') {
+                None => ("hook", service(rest)),
+                Some((id, "feedback")) => ("feedback", service(id)),
+                Some(_) => ("other", ""),
+            }
+        }
+        None => match path {
+            "/metrics" => ("metrics", ""),
+            "/healthz" | "/readyz" => ("health", ""),
+            _ => ("other", ""),
+        },
+    }
+}
+
+/// Counts the cards of one answer by rule and indicator.
+pub fn count_cards(cards: &[Card]) {
+    for card in cards {
+        metrics::counter!("gravida_cards_total",
+            "rule" => rule_of(card).to_owned(), "indicator" => indicator_of(card))
+        .increment(1);
+    }
+}
+
+/// The rule that produced a card: its `source.topic.code` (`R1`…), or `unknown`.
+pub fn rule_of(card: &Card) -> &str {
+    card.source
+        .topic
+        .as_ref()
+        .map_or("unknown", |topic| topic.code.as_str())
+}
+
+/// The card's indicator as written on the wire.
+pub fn indicator_of(card: &Card) -> &'static str {
+    match card.indicator {
+        gravida_cds_hooks::Indicator::Info => "info",
+        gravida_cds_hooks::Indicator::Warning => "warning",
+        gravida_cds_hooks::Indicator::Critical => "critical",
+    }
+}
+
+/// A label value from caller input (an override reason code): kept if short and plain, else
+/// `other`, so a caller cannot flood the metrics with values.
+pub fn bounded_label(value: &str) -> String {
+    let plain = value.len() <= 40
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if plain {
+        value.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_classified_without_letting_callers_mint_labels() {
+        assert_eq!(classify("/cds-services"), ("discovery", ""));
+        assert_eq!(
+            classify("/cds-services/gravida-patient-view"),
+            ("hook", "gravida-patient-view")
+        );
+        assert_eq!(
+            classify("/cds-services/gravida-order-sign/feedback"),
+            ("feedback", "gravida-order-sign")
+        );
+        assert_eq!(classify("/cds-services/made-up-123"), ("hook", "unknown"));
+        assert_eq!(classify("/metrics"), ("metrics", ""));
+        assert_eq!(classify("/nope"), ("other", ""));
+    }
+
+    #[test]
+    fn odd_reason_codes_become_other() {
+        assert_eq!(bounded_label("already-done"), "already-done");
+        assert_eq!(bounded_label("a b"), "other");
+        assert_eq!(bounded_label(&"x".repeat(41)), "other");
+    }
+}

@@ -1,0 +1,184 @@
+//! `gravida report [--since DATE] [--config FILE]`: the numbers a governance committee reviews.
+//!
+//! Per rule: how often it fired, how often clinicians accepted or overrode its cards, the top
+//! override reasons and which suggestions were taken. Rates are over cards issued, and
+//! feedback about cards the audit trail does not know is shown apart, never in a rule's row.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use gravida_store::{Report, Store};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime};
+
+use crate::audit::unix_ms;
+use crate::settings::Settings;
+
+/// How many override reasons and suggestions are listed per rule.
+const TOP: usize = 5;
+
+/// Runs the command: exit 2 for bad arguments or settings, 1 if the store cannot be read.
+pub fn main(since: Option<&str>, config: Option<&Path>) -> ExitCode {
+    let since = match since.map(parse_since).transpose() {
+        Ok(since) => since,
+        Err(message) => {
+            eprintln!("gravida: --since: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let settings = match Settings::load(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("gravida: settings: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gravida: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let url = match settings.store.url() {
+        Ok(url) => url,
+        Err(e) => {
+            eprintln!("gravida: store.url_file: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = runtime.block_on(async {
+        let store = Store::connect(&url).await?;
+        let report = store.report(since.map_or(0, unix_ms)).await;
+        store.close().await;
+        report
+    });
+    match report {
+        Ok(report) => {
+            print!("{}", render(&report, since));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gravida: cannot read the audit store: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `2026-01-31` (midnight UTC) or an RFC 3339 date-time.
+fn parse_since(text: &str) -> Result<OffsetDateTime, String> {
+    if let Ok(date) = Date::parse(text, format_description!("[year]-[month]-[day]")) {
+        return Ok(date.midnight().assume_utc());
+    }
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map_err(|_| format!("expected YYYY-MM-DD or an RFC 3339 date-time, got {text:?}"))
+}
+
+/// The report as text: a table, then each rule's reasons and suggestions.
+pub fn render(report: &Report, since: Option<OffsetDateTime>) -> String {
+    let mut out = String::new();
+    let period = since
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .map_or("all time".to_owned(), |t| format!("since {t}"));
+    let _ = writeln!(out, "Gravida governance report: cards issued {period}\n");
+    if report.rules.is_empty() {
+        let _ = writeln!(out, "No cards were issued in this period.");
+    } else {
+        let _ = writeln!(
+            out,
+            "{:<6} {:>7} {:>9} {:>11} {:>11} {:>10}",
+            "rule", "fired", "accepted", "overridden", "acceptance", "override"
+        );
+        for rule in &report.rules {
+            let _ = writeln!(
+                out,
+                "{:<6} {:>7} {:>9} {:>11} {:>10.1}% {:>9.1}%",
+                rule.rule_id,
+                rule.fired,
+                rule.accepted,
+                rule.overridden,
+                rule.acceptance_rate() * 100.0,
+                rule.override_rate() * 100.0
+            );
+        }
+        for rule in &report.rules {
+            if rule.override_reasons.is_empty() && rule.suggestions_taken.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "\n{}", rule.rule_id);
+            if !rule.override_reasons.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  top override reasons: {}",
+                    list(&rule.override_reasons)
+                );
+            }
+            if !rule.suggestions_taken.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  suggestions taken:    {}",
+                    list(&rule.suggestions_taken)
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nfeedback received: {} item(s); about cards with no audit record (not counted above): {}",
+        report.feedback_rows, report.unmatched_feedback
+    );
+    out
+}
+
+/// `a (3), b (1)`, the first [`TOP`].
+fn list(items: &[(String, i64)]) -> String {
+    items
+        .iter()
+        .take(TOP)
+        .map(|(name, count)| format!("{name} ({count})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gravida_store::RuleReport;
+
+    #[test]
+    fn since_takes_a_date_or_a_date_time_and_refuses_anything_else() {
+        assert_eq!(
+            parse_since("2026-01-31").unwrap(),
+            time::macros::datetime!(2026-01-31 0:00 UTC)
+        );
+        assert!(parse_since("2026-01-31T10:00:00+01:00").is_ok());
+        assert!(parse_since("31/01/2026").is_err());
+    }
+
+    #[test]
+    fn the_rendered_report_shows_rates_reasons_and_suggestions() {
+        let report = Report {
+            rules: vec![RuleReport {
+                rule_id: "R1".into(),
+                fired: 4,
+                accepted: 1,
+                overridden: 2,
+                override_reasons: vec![("already-done".into(), 2)],
+                suggestions_taken: vec![("Order TVUS".into(), 1)],
+            }],
+            unmatched_feedback: 1,
+            feedback_rows: 4,
+        };
+        let text = render(&report, None);
+        assert!(text.contains("all time"), "{text}");
+        assert!(text.contains("25.0%") && text.contains("50.0%"), "{text}");
+        assert!(text.contains("already-done (2)"), "{text}");
+        assert!(text.contains("Order TVUS (1)"), "{text}");
+        assert!(text.contains("not counted above): 1"), "{text}");
+    }
+}

@@ -1,0 +1,200 @@
+//! Gravida's durable storage: the audit trail of issued cards, clinician feedback, the
+//! governance report, retention, and the JWT replay guard shared between replicas.
+//!
+//! Two backends sit behind one [`Store`]: **SQLite** (the embedded default: one file in WAL
+//! mode) and **PostgreSQL** (for several replicas). Both run the *same SQL text*: times are
+//! Unix milliseconds in `BIGINT` columns, parameters are written `$1`, `$2`… (which SQLite
+//! also understands), and conflicts use `ON CONFLICT`, which both speak. The [`on_pool!`]
+//! macro expands one query for each backend's pool, so no query is written twice.
+//!
+//! Writes from the request path go through the [`AuditWriter`]: a bounded queue in front of
+//! one task that commits in batches. Card records are fire-and-forget (a full queue drops
+//! them and counts it); feedback waits for its commit, so feedback that was acknowledged is
+//! on disk.
+//!
+//! Nothing here stores a raw patient id: callers pass a keyed hash ([`PatientHasher`]).
+
+mod patient;
+mod records;
+mod replay;
+mod report;
+mod writer;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use patient::PatientHasher;
+pub use records::{CardRecord, FeedbackRecord, FeedbackStored, SuggestionRecord};
+pub use replay::SqlReplayStore;
+pub use report::{Purged, Report, RuleReport};
+pub use writer::{AuditWriter, WriterConfig};
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL is neither `sqlite:` nor `postgres:`/`postgresql:`.
+    #[error("unsupported store URL: use sqlite:PATH or postgres://…")]
+    UnsupportedUrl,
+    /// The database refused or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The write queue is full: the disk or the database is slower than the traffic.
+    #[error("the audit write queue is full")]
+    QueueFull,
+    /// The writer has stopped (the service is shutting down).
+    #[error("the audit writer has stopped")]
+    WriterStopped,
+    /// The patient key could not be read or created.
+    #[error("patient key {path}: {message}")]
+    PatientKey { path: String, message: String },
+}
+
+/// A connection pool to one of the two supported databases.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl std::fmt::Debug for Store {
+    // Only the backend: the pools' own `Debug` shows their connect options, password included.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.backend())
+    }
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool `$store` holds. The body is compiled once
+/// per backend, which is how one query text serves both.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::Store::Sqlite($pool) => $body,
+            $crate::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// How long a request waits for a pooled connection before the store counts as down.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Store {
+    /// A pool for `url` that connects on first use, so a database that is down now does not
+    /// stop the service from starting. Call [`Store::migrate`] before writing.
+    ///
+    /// `sqlite:` URLs get WAL mode, `synchronous = FULL` (a committed row survives a crash of
+    /// the process and of the machine) and a busy timeout; the file and its folder are created.
+    pub fn open_lazy(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(5));
+            if let Some(dir) = options.get_filename().parent()
+                && !dir.as_os_str().is_empty()
+            {
+                // Best effort: if this fails, the first connection says why.
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_lazy_with(options);
+            Ok(Store::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_lazy(url)?;
+            Ok(Store::Postgres(pool))
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    /// Opens `url` and brings its schema up to date (for commands that need the data now).
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let store = Store::open_lazy(url)?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// `sqlite` or `postgres`, for logs (the URL itself may hold a password).
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies the migrations this backend has not seen yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(pool) => migrator(SQLITE_MIGRATIONS).run(pool).await?,
+            Store::Postgres(pool) => migrator(POSTGRES_MIGRATIONS).run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// The migrations, compiled into the binary: `(version, description, SQL)`.
+type Migrations = &'static [(i64, &'static str, &'static str)];
+
+const SQLITE_MIGRATIONS: Migrations = &[(
+    1,
+    "audit",
+    include_str!("../migrations/sqlite/0001_audit.sql"),
+)];
+const POSTGRES_MIGRATIONS: Migrations = &[(
+    1,
+    "audit",
+    include_str!("../migrations/postgres/0001_audit.sql"),
+)];
+
+/// A sqlx migrator over embedded migrations (sqlx's `migrate!` macro would need the `macros`
+/// feature and a proc-macro build; these few lines do the same).
+fn migrator(migrations: Migrations) -> Migrator {
+    let migrations = migrations
+        .iter()
+        .map(|(version, description, sql)| {
+            Migration::new(
+                *version,
+                Cow::Borrowed(*description),
+                MigrationType::Simple,
+                Cow::Borrowed(*sql),
+                false,
+            )
+        })
+        .collect::<Vec<_>>();
+    Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
+}
+
+/// The default SQLite URL for a data folder: `sqlite://{dir}/gravida.db`.
+pub fn sqlite_url_in(data_dir: &Path) -> String {
+    format!("sqlite://{}", data_dir.join("gravida.db").display())
+}

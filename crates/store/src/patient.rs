@@ -1,0 +1,79 @@
+//! The keyed hash that stands in for a patient id in the audit trail.
+//!
+//! HMAC-SHA256 under a secret key: the same patient always gets the same hash (so a
+//! governance review can count patients), but without the key nobody can test a guessed id
+//! against it, as they could with a plain hash of a short id. The key comes from settings, or
+//! from a file that is created with 32 random bytes on first run.
+
+use std::fmt;
+use std::path::Path;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::StoreError;
+
+/// Hashes patient ids under one key. `Debug` never shows the key.
+#[derive(Clone)]
+pub struct PatientHasher {
+    key: Vec<u8>,
+}
+
+impl PatientHasher {
+    /// A hasher with this key (any length; 32 random bytes is right).
+    pub fn new(key: &[u8]) -> PatientHasher {
+        PatientHasher { key: key.to_vec() }
+    }
+
+    /// Reads the key from `path`, or creates the file with a fresh random key. Returns the
+    /// hasher and whether the key was just created.
+    pub fn from_file_or_create(path: &Path) -> Result<(PatientHasher, bool), StoreError> {
+        let failed = |message: String| StoreError::PatientKey {
+            path: path.display().to_string(),
+            message,
+        };
+        match std::fs::read(path) {
+            Ok(key) if key.len() >= 16 => return Ok((PatientHasher::new(&key), false)),
+            Ok(_) => return Err(failed("shorter than 16 bytes".to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(failed(e.to_string())),
+        }
+        let mut key = [0u8; 32];
+        getrandom::getrandom(&mut key).map_err(|e| failed(e.to_string()))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
+        }
+        write_private(path, &key).map_err(|e| failed(e.to_string()))?;
+        Ok((PatientHasher::new(&key), true))
+    }
+
+    /// The hex HMAC-SHA256 of `patient_id`.
+    pub fn hash(&self, patient_id: &str) -> String {
+        // `new_from_slice` accepts any key length for HMAC, so this cannot fail.
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
+            return String::new();
+        };
+        mac.update(patient_id.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+impl fmt::Debug for PatientHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PatientHasher(<key redacted>)")
+    }
+}
+
+/// Writes a new file readable by its owner only (where the platform has permissions).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}

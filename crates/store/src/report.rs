@@ -1,0 +1,210 @@
+//! The governance report (per rule: how often it fired, how often clinicians accepted or
+//! overrode it, why they overrode it, which suggestions they took) and the retention purge.
+//!
+//! Feedback is joined to the rule through the card it names. Rates count *cards*, not
+//! feedback rows, so a clinician who sends the same verdict twice, or feedback for a card that
+//! was never issued, cannot move a rule's numbers: the latter is reported apart, as unmatched.
+
+use sqlx::Row as _;
+
+use crate::{Store, StoreError, on_pool};
+
+/// The report for cards issued since a moment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    /// One entry per rule that fired, ordered by rule id.
+    pub rules: Vec<RuleReport>,
+    /// Feedback items (received since the same moment) about cards with no audit record.
+    pub unmatched_feedback: i64,
+    /// All feedback rows received since the same moment, matched or not.
+    pub feedback_rows: i64,
+}
+
+/// One rule's numbers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuleReport {
+    pub rule_id: String,
+    /// Cards issued.
+    pub fired: i64,
+    /// Cards with at least one `accepted` feedback.
+    pub accepted: i64,
+    /// Cards with at least one `overridden` feedback.
+    pub overridden: i64,
+    /// Override reason codes (`(none given)` when absent), most frequent first.
+    pub override_reasons: Vec<(String, i64)>,
+    /// Suggestion labels accepted, most frequent first.
+    pub suggestions_taken: Vec<(String, i64)>,
+}
+
+impl RuleReport {
+    /// The share of fired cards accepted, 0 when the rule never fired.
+    pub fn acceptance_rate(&self) -> f64 {
+        ratio(self.accepted, self.fired)
+    }
+
+    /// The share of fired cards overridden, 0 when the rule never fired.
+    pub fn override_rate(&self) -> f64 {
+        ratio(self.overridden, self.fired)
+    }
+}
+
+fn ratio(part: i64, whole: i64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// How many rows a purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub cards: u64,
+    pub feedback: u64,
+    pub replay: u64,
+}
+
+const FIRED: &str = "SELECT rule_id, COUNT(*) FROM audit_cards WHERE issued_at_ms >= $1 \
+     GROUP BY rule_id ORDER BY rule_id";
+
+const OUTCOMES: &str = "SELECT c.rule_id, f.outcome, COUNT(DISTINCT c.card_uuid) \
+     FROM feedback f JOIN audit_cards c ON c.card_uuid = f.card_uuid \
+     WHERE c.issued_at_ms >= $1 GROUP BY c.rule_id, f.outcome";
+
+const REASONS: &str = "SELECT c.rule_id, COALESCE(f.override_code, '(none given)'), \
+     COUNT(DISTINCT c.card_uuid) \
+     FROM feedback f JOIN audit_cards c ON c.card_uuid = f.card_uuid \
+     WHERE c.issued_at_ms >= $1 AND f.outcome = 'overridden' \
+     GROUP BY c.rule_id, COALESCE(f.override_code, '(none given)')";
+
+const SUGGESTIONS: &str = "SELECT c.rule_id, COALESCE(s.label, '(unknown suggestion)'), \
+     COUNT(DISTINCT c.card_uuid) \
+     FROM feedback_suggestions fs JOIN audit_cards c ON c.card_uuid = fs.card_uuid \
+     LEFT JOIN audit_suggestions s \
+       ON s.card_uuid = fs.card_uuid AND s.suggestion_uuid = fs.suggestion_uuid \
+     WHERE c.issued_at_ms >= $1 \
+     GROUP BY c.rule_id, COALESCE(s.label, '(unknown suggestion)')";
+
+const UNMATCHED: &str = "SELECT COUNT(*) FROM feedback f WHERE f.received_at_ms >= $1 \
+     AND NOT EXISTS (SELECT 1 FROM audit_cards c WHERE c.card_uuid = f.card_uuid)";
+
+const FEEDBACK_ROWS: &str = "SELECT COUNT(*) FROM feedback WHERE received_at_ms >= $1";
+
+impl Store {
+    /// The report over cards issued at or after `since_ms` (Unix milliseconds; 0 for all).
+    pub async fn report(&self, since_ms: i64) -> Result<Report, StoreError> {
+        // (rule, label, count) rows from each grouped query.
+        type Triples = Vec<(String, String, i64)>;
+        let (fired, outcomes, reasons, suggestions, unmatched, feedback_rows): (
+            Vec<(String, i64)>,
+            Triples,
+            Triples,
+            Triples,
+            i64,
+            i64,
+        ) = on_pool!(self, pool => {
+            let fired = sqlx::query(FIRED).bind(since_ms).fetch_all(pool).await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            let mut triples = Vec::new();
+            for sql in [OUTCOMES, REASONS, SUGGESTIONS] {
+                triples.push(
+                    sqlx::query(sql).bind(since_ms).fetch_all(pool).await?
+                        .iter()
+                        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                        .collect::<Result<Triples, sqlx::Error>>()?,
+                );
+            }
+            let unmatched: i64 = sqlx::query_scalar(UNMATCHED).bind(since_ms).fetch_one(pool).await?;
+            let rows: i64 = sqlx::query_scalar(FEEDBACK_ROWS).bind(since_ms).fetch_one(pool).await?;
+            let suggestions = triples.pop().unwrap_or_default();
+            let reasons = triples.pop().unwrap_or_default();
+            let outcomes = triples.pop().unwrap_or_default();
+            (fired, outcomes, reasons, suggestions, unmatched, rows)
+        });
+
+        let mut rules: Vec<RuleReport> = fired
+            .into_iter()
+            .map(|(rule_id, fired)| RuleReport {
+                rule_id,
+                fired,
+                ..RuleReport::default()
+            })
+            .collect();
+        for (rule, outcome, count) in outcomes {
+            if let Some(r) = rules.iter_mut().find(|r| r.rule_id == rule) {
+                match outcome.as_str() {
+                    "accepted" => r.accepted = count,
+                    "overridden" => r.overridden = count,
+                    _ => {}
+                }
+            }
+        }
+        for (rule, reason, count) in reasons {
+            if let Some(r) = rules.iter_mut().find(|r| r.rule_id == rule) {
+                r.override_reasons.push((reason, count));
+            }
+        }
+        for (rule, label, count) in suggestions {
+            if let Some(r) = rules.iter_mut().find(|r| r.rule_id == rule) {
+                r.suggestions_taken.push((label, count));
+            }
+        }
+        // R2 before R10: shorter ids first, then by name.
+        rules.sort_by(|a, b| (a.rule_id.len(), &a.rule_id).cmp(&(b.rule_id.len(), &b.rule_id)));
+        for r in &mut rules {
+            // Most frequent first; ties in name order, so the output is stable.
+            r.override_reasons
+                .sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            r.suggestions_taken
+                .sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        }
+        Ok(Report {
+            rules,
+            unmatched_feedback: unmatched,
+            feedback_rows,
+        })
+    }
+
+    /// Deletes audit and feedback rows older than `before_ms`, and replay entries that have
+    /// expired by `now_ms`.
+    pub async fn purge(&self, before_ms: i64, now_ms: i64) -> Result<Purged, StoreError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "DELETE FROM audit_suggestions WHERE card_uuid IN \
+                 (SELECT card_uuid FROM audit_cards WHERE issued_at_ms < $1)",
+            )
+            .bind(before_ms)
+            .execute(&mut *tx)
+            .await?;
+            let cards = sqlx::query("DELETE FROM audit_cards WHERE issued_at_ms < $1")
+                .bind(before_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(
+                "DELETE FROM feedback_suggestions WHERE EXISTS (SELECT 1 FROM feedback f \
+                 WHERE f.card_uuid = feedback_suggestions.card_uuid \
+                 AND f.outcome_at_ms = feedback_suggestions.outcome_at_ms \
+                 AND f.received_at_ms < $1)",
+            )
+            .bind(before_ms)
+            .execute(&mut *tx)
+            .await?;
+            let feedback = sqlx::query("DELETE FROM feedback WHERE received_at_ms < $1")
+                .bind(before_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let replay = sqlx::query("DELETE FROM jwt_replay WHERE expires_at_ms <= $1")
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok(Purged { cards, feedback, replay })
+        })
+    }
+}

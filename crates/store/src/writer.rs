@@ -1,0 +1,267 @@
+//! The audit writer: a bounded queue in front of one task that commits to the store in batches.
+//!
+//! Hook calls must never wait for a disk, so card records are *offered* to the queue: if it is
+//! full, the record is dropped and `gravida_audit_dropped_total` counts it. Feedback is
+//! different: the clinician's verdict is the data governance needs, so the handler *waits*
+//! until the batch holding it has committed, and only then answers 200. A full queue or a
+//! store that is down fails the feedback at once, and the caller may retry.
+//!
+//! The task takes whatever is queued (up to [`MAX_BATCH`] jobs) and writes it in one
+//! transaction, so under a burst one fsync serves many requests (a "group commit").
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::records::{CardRecord, FeedbackRecord, FeedbackStored};
+use crate::{Store, StoreError, on_pool};
+
+/// The most jobs written in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// How often a writer whose store is down retries its migrations.
+const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How the writer is set up.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Jobs the queue holds before it refuses more.
+    pub queue_capacity: usize,
+}
+
+/// A unit of work for the writer task.
+enum Job {
+    Cards(Vec<CardRecord>),
+    Feedback {
+        items: Vec<FeedbackRecord>,
+        done: oneshot::Sender<Result<Vec<FeedbackStored>, String>>,
+    },
+}
+
+/// The sending side of the audit queue. Cheap to clone; the task stops when every clone is
+/// dropped, after writing what is queued.
+#[derive(Debug, Clone)]
+pub struct AuditWriter {
+    queue: mpsc::Sender<Job>,
+}
+
+impl AuditWriter {
+    /// Starts the writer task on the current tokio runtime.
+    pub fn spawn(store: Store, config: WriterConfig) -> AuditWriter {
+        let (queue, jobs) = mpsc::channel(config.queue_capacity.max(1));
+        tokio::spawn(run(store, jobs));
+        AuditWriter { queue }
+    }
+
+    /// Queues card records without waiting. Returns `false` (and counts the drop) when the
+    /// queue is full.
+    pub fn offer_cards(&self, cards: Vec<CardRecord>) -> bool {
+        if cards.is_empty() {
+            return true;
+        }
+        let count = cards.len() as u64;
+        match self.queue.try_send(Job::Cards(cards)) {
+            Ok(()) => true,
+            Err(_) => {
+                metrics::counter!("gravida_audit_dropped_total", "kind" => "card").increment(count);
+                tracing::warn!(cards = count, "audit queue full: card records dropped");
+                false
+            }
+        }
+    }
+
+    /// Stores feedback and waits until it is committed.
+    pub async fn store_feedback(
+        &self,
+        items: Vec<FeedbackRecord>,
+    ) -> Result<Vec<FeedbackStored>, StoreError> {
+        let (done, stored) = oneshot::channel();
+        self.queue
+            .try_send(Job::Feedback { items, done })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => StoreError::WriterStopped,
+            })?;
+        match stored.await {
+            Ok(Ok(stored)) => Ok(stored),
+            Ok(Err(message)) => Err(StoreError::Database(sqlx::Error::Protocol(message))),
+            Err(_) => Err(StoreError::WriterStopped),
+        }
+    }
+}
+
+/// The writer task: waits for a job, takes whatever else is queued, writes it all at once.
+async fn run(store: Store, mut jobs: mpsc::Receiver<Job>) {
+    let mut migrated = false;
+    let mut last_attempt: Option<Instant> = None;
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+
+        // The schema is brought up to date on first use, and retried while the store is down.
+        if !migrated && last_attempt.is_none_or(|t| t.elapsed() >= RETRY_INTERVAL) {
+            last_attempt = Some(Instant::now());
+            match store.migrate().await {
+                Ok(()) => migrated = true,
+                Err(e) => {
+                    tracing::error!(error = %e, backend = store.backend(), "the audit store is unavailable")
+                }
+            }
+        }
+        let result = if migrated {
+            store.write_batch(&batch).await
+        } else {
+            Err(StoreError::Database(sqlx::Error::PoolTimedOut))
+        };
+        finish(batch, result);
+    }
+    store.close().await;
+}
+
+/// Answers every feedback job of a batch, and counts the card records a failed batch lost.
+fn finish(batch: Vec<Job>, result: Result<Vec<Vec<FeedbackStored>>, StoreError>) {
+    match result {
+        Ok(stored) => {
+            let mut stored = stored.into_iter();
+            for job in batch {
+                if let Job::Feedback { done, .. } = job {
+                    let _ = done.send(Ok(stored.next().unwrap_or_default()));
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "an audit batch could not be written");
+            for job in batch {
+                match job {
+                    Job::Cards(cards) => {
+                        metrics::counter!("gravida_audit_dropped_total", "kind" => "card")
+                            .increment(cards.len() as u64);
+                    }
+                    Job::Feedback { done, .. } => {
+                        let _ = done.send(Err(e.to_string()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Inserts one card and its suggestions (a macro so that it works on either backend's
+/// transaction, like [`on_pool!`]). A card uuid seen before is left as it was.
+macro_rules! insert_card {
+    ($tx:expr, $card:expr) => {{
+        let card: &CardRecord = $card;
+        sqlx::query(
+            "INSERT INTO audit_cards (card_uuid, rule_id, indicator, profile_version, service, \
+             hook, hook_instance, issued_at_ms, issuer, tenant, patient_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (card_uuid) DO NOTHING",
+        )
+        .bind(&card.card_uuid)
+        .bind(&card.rule_id)
+        .bind(&card.indicator)
+        .bind(&card.profile_version)
+        .bind(&card.service)
+        .bind(&card.hook)
+        .bind(&card.hook_instance)
+        .bind(card.issued_at_ms)
+        .bind(&card.issuer)
+        .bind(&card.tenant)
+        .bind(&card.patient_hash)
+        .execute($tx)
+        .await?;
+        for suggestion in &card.suggestions {
+            sqlx::query(
+                "INSERT INTO audit_suggestions (card_uuid, suggestion_uuid, label) \
+                 VALUES ($1, $2, $3) ON CONFLICT (card_uuid, suggestion_uuid) DO NOTHING",
+            )
+            .bind(&card.card_uuid)
+            .bind(&suggestion.uuid)
+            .bind(&suggestion.label)
+            .execute($tx)
+            .await?;
+        }
+    }};
+}
+
+/// Inserts one feedback item unless it is a duplicate, and finds the rule of its card.
+macro_rules! insert_feedback {
+    ($tx:expr, $item:expr) => {{
+        let item: &FeedbackRecord = $item;
+        let inserted = sqlx::query(
+            "INSERT INTO feedback (card_uuid, outcome, outcome_at_ms, service, override_system, \
+             override_code, has_comment, received_at_ms, issuer, tenant) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (card_uuid, outcome, outcome_at_ms) DO NOTHING",
+        )
+        .bind(&item.card_uuid)
+        .bind(&item.outcome)
+        .bind(item.outcome_at_ms)
+        .bind(&item.service)
+        .bind(&item.override_system)
+        .bind(&item.override_code)
+        .bind(item.has_comment)
+        .bind(item.received_at_ms)
+        .bind(&item.issuer)
+        .bind(&item.tenant)
+        .execute($tx)
+        .await?
+        .rows_affected();
+        if inserted > 0 {
+            for suggestion in &item.accepted_suggestions {
+                sqlx::query(
+                    "INSERT INTO feedback_suggestions (card_uuid, outcome_at_ms, suggestion_uuid) \
+                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(&item.card_uuid)
+                .bind(item.outcome_at_ms)
+                .bind(suggestion)
+                .execute($tx)
+                .await?;
+            }
+        }
+        let rule_id: Option<String> =
+            sqlx::query_scalar("SELECT rule_id FROM audit_cards WHERE card_uuid = $1")
+                .bind(&item.card_uuid)
+                .fetch_optional($tx)
+                .await?;
+        FeedbackStored {
+            rule_id,
+            duplicate: inserted == 0,
+        }
+    }};
+}
+
+impl Store {
+    /// Writes a batch in one transaction. Returns, for each feedback job in order, what
+    /// storing each of its items found.
+    async fn write_batch(&self, batch: &[Job]) -> Result<Vec<Vec<FeedbackStored>>, StoreError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut answers = Vec::new();
+            for job in batch {
+                match job {
+                    Job::Cards(cards) => {
+                        for card in cards {
+                            insert_card!(&mut *tx, card);
+                        }
+                    }
+                    Job::Feedback { items, .. } => {
+                        let mut stored = Vec::with_capacity(items.len());
+                        for item in items {
+                            stored.push(insert_feedback!(&mut *tx, item));
+                        }
+                        answers.push(stored);
+                    }
+                }
+            }
+            tx.commit().await?;
+            Ok(answers)
+        })
+    }
+}

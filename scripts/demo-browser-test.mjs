@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+// The demo page in a real browser: starts `gravida demo` on a free loopback port, drives
+// Debian's headless Chromium with playwright-core (tests/browser), and checks what a physician
+// would see. Saves a screenshot to target/demo-screenshot.png.
+//
+//   (cd tests/browser && npm ci) && node scripts/demo-browser-test.mjs
+//
+// GRAVIDA_BIN picks the binary (default target/debug/gravida); CHROMIUM the browser
+// (default /usr/bin/chromium).
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const { chromium } = createRequire(join(root, "tests/browser/package.json"))("playwright-core");
+const bin = process.env.GRAVIDA_BIN || join(root, "target/debug/gravida");
+const screenshot = join(root, "target/demo-screenshot.png");
+
+function check(condition, message) {
+  if (!condition) throw new Error(`FAILED: ${message}`);
+  console.log(`ok: ${message}`);
+}
+
+// Starts the demo in a scratch folder (its audit store goes there) and resolves with the page URL
+// from its "demo ready" log line.
+function startDemo() {
+  const child = spawn(bin, ["demo", "--listen", "127.0.0.1:0"], {
+    cwd: mkdtempSync(join(tmpdir(), "gravida-demo-")),
+    env: { PATH: process.env.PATH, GRAVIDA_LOG__FORMAT: "json" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const ready = new Promise((resolveUrl, reject) => {
+    let buffer = "";
+    const timer = setTimeout(() => reject(new Error("gravida demo did not start in 30 s")), 30000);
+    child.stdout.on("data", (chunk) => {
+      buffer += chunk;
+      for (const line of buffer.split("\n").slice(0, -1)) {
+        const match = line.includes("demo ready") && line.match(/"page":"([^"]+)"/);
+        if (match) {
+          clearTimeout(timer);
+          resolveUrl(match[1]);
+        }
+      }
+      buffer = buffer.slice(buffer.lastIndexOf("\n") + 1);
+    });
+    child.on("exit", (code) => reject(new Error(`gravida demo exited with ${code}`)));
+  });
+  return { child, ready };
+}
+
+const demo = startDemo();
+let browser;
+try {
+  const url = await demo.ready;
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
+
+  await page.goto(url);
+  await page.click('[data-patient="demo01"]');
+  const card = page.locator('[data-testid="card"]').first();
+  await card.waitFor({ timeout: 15000 });
+  const text = await card.innerText();
+  check(/warning/i.test(await card.locator(".indicator").innerText()), "the 12-week card is a warning");
+  check(text.includes("12w0d") && /ectopic pregnancy not excluded/i.test(text), "the card names 12w0d and the ectopic risk");
+  check(/implausible/i.test(text), "the card says the implantation label is implausible");
+  const suggestions = await card.locator("button.suggestion").allInnerTexts();
+  check(suggestions.some((s) => /ultrasound/i.test(s)), `an ultrasound suggestion (${suggestions.join(" | ")})`);
+  check(suggestions.some((s) => /hCG/.test(s)), "an hCG suggestion");
+  check((await card.locator(".source a").count()) === 1, "the source is a link");
+
+  // The chart as a physician sees it, before anything is clicked.
+  await page.screenshot({ path: screenshot, fullPage: false });
+  console.log(`screenshot: ${screenshot}`);
+
+  // A suggestion shows the resource it would create, and posts feedback.
+  await card.locator("button.suggestion", { hasText: /ultrasound/i }).click();
+  const shown = await card.locator("pre.resource:not([hidden])").first().innerText();
+  check(shown.includes("ServiceRequest") && shown.includes("76817"), "the suggestion shows the ServiceRequest it creates");
+  await card.getByText("Feedback (accepted) recorded.").waitFor({ timeout: 5000 });
+  check(true, "accepting a suggestion posts real feedback");
+
+  // The exchange panel holds the exact request: no prefetch, fhirServer = the demo endpoint.
+  const sent = JSON.parse(await page.locator("#request-json").inputValue());
+  check(sent.fhirServer.endsWith("/demo/fhir") && !sent.prefetch, "the request sends fhirServer and no prefetch");
+
+  // Markdown from a card cannot become markup.
+  const rendered = await page.evaluate(() => {
+    const node = renderMarkdown('<img src=x onerror="window.pwned=1"> **bold** [bad](javascript:alert(1)) [good](https://example.org)');
+    return { html: node.innerHTML, links: [...node.querySelectorAll("a")].map((a) => a.href) };
+  });
+  check(!rendered.html.includes("<img") && rendered.html.includes("&lt;img"), "HTML in a card is shown as text");
+  check(rendered.html.includes("<strong>bold</strong>"), "markdown bold is rendered");
+  check(rendered.links.length === 1 && rendered.links[0] === "https://example.org/", "only http(s) links survive");
+
+  // Overriding posts the card's override reason as feedback.
+  await card.locator("button.override").click();
+  await card.locator("select").selectOption({ index: 1 });
+  await card.getByRole("button", { name: "Override" }).click();
+  await card.getByText("Feedback (overridden) recorded.").waitFor({ timeout: 5000 });
+  check(true, "overriding with a reason posts real feedback");
+
+  // A patient where nothing is wrong: no card at all.
+  await page.click('[data-patient="pub02"]');
+  await page.locator('[data-testid="no-cards"]').waitFor({ timeout: 15000 });
+  check((await page.locator('[data-testid="card"]').count()) === 0, "an implantation bleed at 3w4d shows no card");
+
+  // Methotrexate from the order panel on the 12-week patient: the critical card.
+  await page.click('[data-patient="demo01"]');
+  await page.locator('[data-testid="card"]').first().waitFor({ timeout: 15000 });
+  await page.locator('[data-order="MedicationRequest/demo-mtx"]').check();
+  await page.locator(".card.critical").first().waitFor({ timeout: 15000 });
+  check(/methotrexate/i.test(await page.locator(".card.critical").first().innerText()), "methotrexate at order-select gets a critical card");
+
+  check(problems.length === 0, `no page errors or CSP violations (${problems.join("; ")})`);
+  console.log("demo browser test: PASSED");
+} catch (e) {
+  console.error(e.message || e);
+  process.exitCode = 1;
+} finally {
+  if (browser) await browser.close();
+  demo.child.kill("SIGTERM");
+}

@@ -1,0 +1,191 @@
+//! The store's queries on each backend: SQLite always, PostgreSQL when
+//! `GRAVIDA_TEST_POSTGRES_URL` names a server where this user may create databases
+//! (`scripts/postgres-test-server.sh start` prints one; CI sets it). Each test gets a fresh
+//! database, so tests never see each other's rows.
+
+use std::time::{Duration, SystemTime};
+
+use gravida_auth::{ReplayStore, Seen};
+use gravida_store::testing::fresh_postgres_url;
+use gravida_store::{
+    AuditWriter, CardRecord, FeedbackRecord, PatientHasher, SqlReplayStore, Store,
+    SuggestionRecord, WriterConfig, sqlite_url_in,
+};
+
+/// `GRAVIDA_TEST_POSTGRES_URL`, or `None` with a `SKIPPED` note; under `CI=true` a missing
+/// URL fails the test, so CI cannot skip PostgreSQL silently.
+pub fn postgres_admin_url(test: &str) -> Option<String> {
+    match std::env::var("GRAVIDA_TEST_POSTGRES_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("GRAVIDA_TEST_POSTGRES_URL must be set under CI ({test})")
+        }
+        Err(_) => {
+            eprintln!("SKIPPED: {test} on PostgreSQL (GRAVIDA_TEST_POSTGRES_URL is not set)");
+            None
+        }
+    }
+}
+
+/// A fresh, migrated store of each available backend.
+async fn stores(test: &str) -> Vec<Store> {
+    let dir = std::env::temp_dir().join(format!(
+        "gravida-it-store-{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let mut stores = vec![Store::connect(&sqlite_url_in(&dir)).await.unwrap()];
+    if let Some(admin) = postgres_admin_url(test) {
+        let url = fresh_postgres_url(&admin).await;
+        stores.push(Store::connect(&url).await.unwrap());
+    }
+    stores
+}
+
+fn card(uuid: &str, rule: &str, at: i64) -> CardRecord {
+    CardRecord {
+        card_uuid: uuid.to_owned(),
+        rule_id: rule.to_owned(),
+        indicator: "warning".to_owned(),
+        profile_version: "default@abc".to_owned(),
+        service: "gravida-patient-view".to_owned(),
+        hook: "patient-view".to_owned(),
+        hook_instance: "hi-1".to_owned(),
+        issued_at_ms: at,
+        issuer: Some("https://ehr.example.org".to_owned()),
+        tenant: None,
+        patient_hash: PatientHasher::new(b"k").hash("p1"),
+        suggestions: vec![SuggestionRecord {
+            uuid: format!("{uuid}-s1"),
+            label: "Order ultrasound".to_owned(),
+        }],
+    }
+}
+
+fn feedback(card: &str, outcome: &str, at: i64, reason: Option<&str>) -> FeedbackRecord {
+    FeedbackRecord {
+        card_uuid: card.to_owned(),
+        outcome: outcome.to_owned(),
+        outcome_at_ms: at,
+        service: "gravida-patient-view".to_owned(),
+        override_system: reason.map(|_| "http://example.org/reasons".to_owned()),
+        override_code: reason.map(str::to_owned),
+        has_comment: false,
+        accepted_suggestions: if outcome == "accepted" {
+            vec![format!("{card}-s1")]
+        } else {
+            vec![]
+        },
+        received_at_ms: at,
+        issuer: None,
+        tenant: None,
+    }
+}
+
+#[tokio::test]
+async fn the_report_counts_cards_outcomes_reasons_and_suggestions_per_rule() {
+    for store in stores("report").await {
+        let writer = AuditWriter::spawn(store.clone(), WriterConfig { queue_capacity: 16 });
+        assert!(writer.offer_cards(vec![
+            card("c1", "R1", 1_000),
+            card("c2", "R1", 1_000),
+            card("c3", "R1", 1_000),
+            card("c4", "R2", 1_000),
+        ]));
+        let stored = writer
+            .store_feedback(vec![
+                feedback("c1", "accepted", 2_000, None),
+                feedback("c2", "overridden", 2_000, Some("already-done")),
+                feedback("c3", "overridden", 2_000, Some("already-done")),
+                feedback("never-issued", "accepted", 2_000, None),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            stored[0].rule_id.as_deref(),
+            Some("R1"),
+            "{}",
+            store.backend()
+        );
+        assert_eq!(stored[3].rule_id, None);
+        assert!(stored.iter().all(|s| !s.duplicate));
+
+        // The same verdict again is a duplicate and changes nothing.
+        let again = writer
+            .store_feedback(vec![feedback("c1", "accepted", 2_000, None)])
+            .await
+            .unwrap();
+        assert!(again[0].duplicate);
+
+        let report = store.report(0).await.unwrap();
+        let r1 = &report.rules[0];
+        assert_eq!((r1.rule_id.as_str(), r1.fired), ("R1", 3));
+        assert_eq!((r1.accepted, r1.overridden), (1, 2));
+        assert_eq!(r1.override_reasons, vec![("already-done".to_owned(), 2)]);
+        assert_eq!(
+            r1.suggestions_taken,
+            vec![("Order ultrasound".to_owned(), 1)]
+        );
+        assert_eq!(report.rules[1].rule_id, "R2");
+        assert_eq!(report.rules[1].accepted, 0);
+        assert_eq!(report.unmatched_feedback, 1);
+        assert_eq!(report.feedback_rows, 4);
+
+        // --since leaves out older cards.
+        assert!(store.report(1_001).await.unwrap().rules.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_purge_removes_rows_older_than_the_cutoff_and_keeps_the_rest() {
+    for store in stores("purge").await {
+        let writer = AuditWriter::spawn(store.clone(), WriterConfig { queue_capacity: 16 });
+        writer.offer_cards(vec![card("old", "R1", 1_000), card("new", "R1", 5_000)]);
+        writer
+            .store_feedback(vec![
+                feedback("old", "accepted", 1_500, None),
+                feedback("new", "accepted", 5_500, None),
+            ])
+            .await
+            .unwrap();
+        let purged = store.purge(3_000, 0).await.unwrap();
+        assert_eq!(
+            (purged.cards, purged.feedback),
+            (1, 1),
+            "{}",
+            store.backend()
+        );
+        let report = store.report(0).await.unwrap();
+        assert_eq!(report.rules[0].fired, 1);
+        assert_eq!(report.feedback_rows, 1);
+    }
+}
+
+#[tokio::test]
+async fn the_replay_guard_refuses_a_live_jti_and_forgets_an_expired_one() {
+    let at = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+    for store in stores("replay guard").await {
+        let guard = SqlReplayStore::new(store.clone(), 10);
+        // Another replica: its own memory, the same database.
+        let other = SqlReplayStore::new(store.clone(), 10);
+        assert_eq!(
+            guard.remember("a", "j", at(200), at(100)).await.unwrap(),
+            Seen::First
+        );
+        assert_eq!(
+            other.remember("a", "j", at(200), at(150)).await.unwrap(),
+            Seen::Again
+        );
+        assert_eq!(
+            other.remember("b", "j", at(200), at(150)).await.unwrap(),
+            Seen::First
+        );
+        assert_eq!(
+            other.remember("a", "j", at(400), at(300)).await.unwrap(),
+            Seen::First
+        );
+    }
+}
