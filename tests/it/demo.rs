@@ -385,6 +385,27 @@ async fn every_demo_patient_gets_the_cards_its_story_promises_through_the_fetch_
 }
 
 #[tokio::test]
+async fn a_patient_id_the_demo_ehr_does_not_have_gets_a_412_not_an_empty_answer() {
+    let app = spawn_demo().await;
+    let (base, _) = patient_list(&app).await;
+    let (status, body) = app
+        .call(
+            "gravida-patient-view",
+            &hook_request(
+                "patient-view",
+                &base,
+                json!({"userId": "Practitioner/demo", "patientId": "no-such-patient"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 412, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("patient"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn methotrexate_from_the_order_panel_gets_the_critical_card_at_order_select() {
     let app = spawn_demo().await;
     let (base, _) = patient_list(&app).await;

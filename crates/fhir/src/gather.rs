@@ -95,6 +95,10 @@ pub enum GatherError {
         keys: Vec<String>,
         causes: Vec<KeyFailure>,
     },
+    /// The EHR's FHIR server answered 404 to the read of a context resource (the patient):
+    /// the hook names a patient the EHR does not have, so there is nothing to evaluate.
+    #[error("the FHIR server has no resource for prefetch key `{key}` (404)")]
+    NotFound { key: String },
 }
 
 /// Why one key could not be obtained.
@@ -236,11 +240,22 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
                     &cause,
                 ));
             }
-            Need::Context => gathered.diagnostics.push(key_diagnostic(
-                query,
-                DiagnosticKind::ContextUnavailable,
-                &cause,
-            )),
+            Need::Context => {
+                // A 404 on the patient read is an answer, not a failure: no such patient.
+                if matches!(
+                    cause,
+                    Unobtained::Fetch(FetchError::Status { status: 404, .. })
+                ) {
+                    return Err(GatherError::NotFound {
+                        key: query.key.clone(),
+                    });
+                }
+                gathered.diagnostics.push(key_diagnostic(
+                    query,
+                    DiagnosticKind::ContextUnavailable,
+                    &cause,
+                ));
+            }
         }
     }
     if !central.is_empty() {

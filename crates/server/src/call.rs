@@ -101,7 +101,9 @@ pub async fn answer(
     })
     .await
     .map_err(|e| match e {
-        GatherError::Unavailable { .. } => ApiError::DataUnavailable(e.to_string()),
+        GatherError::Unavailable { .. } | GatherError::NotFound { .. } => {
+            ApiError::DataUnavailable(e.to_string())
+        }
         other => {
             tracing::error!(error = %other, "gathering failed");
             ApiError::Internal

@@ -318,7 +318,9 @@ async fn without_a_server_a_failed_central_key_is_unavailable_and_an_optional_on
     })
     .await
     .expect_err("central key unavailable");
-    let GatherError::Unavailable { keys, causes } = error;
+    let GatherError::Unavailable { keys, causes } = error else {
+        panic!("expected GatherError::Unavailable");
+    };
     assert_eq!(keys, vec!["conditions"]);
     assert!(
         matches!(&causes[0].cause, Unobtained::NoFhirServer { prefetch: Some(summary) } if summary.is_failure())
@@ -355,7 +357,9 @@ async fn a_central_fetch_that_fails_mid_paging_fails_the_call() {
     })
     .await
     .expect_err("partial read refused");
-    let GatherError::Unavailable { keys, causes } = error;
+    let GatherError::Unavailable { keys, causes } = error else {
+        panic!("expected GatherError::Unavailable");
+    };
     assert_eq!(keys, vec!["conditions"]);
     assert!(matches!(
         &causes[0].cause,
@@ -582,7 +586,9 @@ async fn a_first_page_prefetch_is_fetched_whole_or_is_unavailable() {
     })
     .await
     .expect_err("a first page alone is not the whole");
-    let GatherError::Unavailable { keys, .. } = error;
+    let GatherError::Unavailable { keys, .. } = error else {
+        panic!("expected GatherError::Unavailable");
+    };
     assert_eq!(keys, vec!["conditions"]);
 }
 
@@ -605,7 +611,9 @@ async fn a_template_that_cannot_be_rendered_makes_its_key_unobtainable() {
     })
     .await
     .expect_err("central keys unobtainable");
-    let GatherError::Unavailable { keys, causes } = error;
+    let GatherError::Unavailable { keys, causes } = error else {
+        panic!("expected GatherError::Unavailable");
+    };
     assert_eq!(keys, vec!["conditions", "dating"]);
     assert!(
         causes
