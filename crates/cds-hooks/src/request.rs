@@ -28,6 +28,7 @@
 use std::fmt;
 
 use serde::Serialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
@@ -156,6 +157,70 @@ pub struct ServiceRequest {
     pub extension: Option<Map<String, Value>>,
 }
 
+/// The top level of a request body for [`ServiceRequest::parse_with_prefetch`]: every field as a
+/// JSON value (a repeated field keeps its last value, as in [`parse_object`]), except `prefetch`,
+/// which goes to the seed (`null` gives `None`; a repeated `prefetch` is declined).
+struct SplitBody<S> {
+    seed: Option<S>,
+}
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for SplitBody<S> {
+    type Value = (Map<String, Value>, Option<S::Value>);
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a hook request object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = Map::new();
+        let mut prefetch = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "prefetch" {
+                let seed = self
+                    .seed
+                    .take()
+                    .ok_or_else(|| de::Error::duplicate_field("prefetch"))?;
+                prefetch = map.next_value_seed(NullOr(seed))?;
+            } else {
+                let value = map.next_value::<Value>()?;
+                fields.insert(key, value);
+            }
+        }
+        Ok((fields, prefetch))
+    }
+}
+
+/// `null` → `None`; anything else → the inner seed.
+struct NullOr<S>(S);
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for NullOr<S> {
+    type Value = Option<S::Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for NullOr<S> {
+    type Value = Option<S::Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("null or a prefetch object")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        self.0.deserialize(deserializer).map(Some)
+    }
+}
+
 impl fmt::Debug for ServiceRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let prefetch_keys: Option<Vec<&String>> = self
@@ -181,7 +246,37 @@ impl ServiceRequest {
     /// or empty `hook` / `hookInstance`, a missing `context`, `fhirAuthorization` without
     /// `fhirServer` (cds-r-1), and a `token_type` other than `Bearer`.
     pub fn parse(body: &[u8]) -> Result<ServiceRequest, RequestError> {
-        let mut fields = parse_object(body)?;
+        Self::from_fields(parse_object(body)?)
+    }
+
+    /// Parses a request whose `prefetch` object is read by `seed` straight from the body, instead
+    /// of into JSON values; the returned request has `prefetch: None` and the seed's output
+    /// beside it.
+    ///
+    /// This is the fast path for the bulk of a request. It gives `None` whenever it declines, for
+    /// whatever reason: the seed refused the prefetch (it may refuse anything it does not model),
+    /// `prefetch` appeared twice, the JSON is malformed, or the request fails a check. The caller
+    /// then uses [`ServiceRequest::parse`], which is the authority on what a request means and on
+    /// the error it gets. So a seed may be as narrow as it likes; it only has to be right when it
+    /// accepts.
+    pub fn parse_with_prefetch<'de, S>(
+        body: &'de [u8],
+        seed: S,
+    ) -> Option<(ServiceRequest, Option<S::Value>)>
+    where
+        S: DeserializeSeed<'de>,
+    {
+        let mut deserializer = serde_json::Deserializer::from_slice(body);
+        let (fields, prefetch) = deserializer
+            .deserialize_map(SplitBody { seed: Some(seed) })
+            .ok()?;
+        deserializer.end().ok()?;
+        let request = Self::from_fields(fields).ok()?;
+        Some((request, prefetch))
+    }
+
+    /// Checks the fields of a parsed body (see [`ServiceRequest::parse`]).
+    fn from_fields(mut fields: Map<String, Value>) -> Result<ServiceRequest, RequestError> {
         let root = Object::new("", &fields);
 
         let hook = root.required_str("hook")?.to_owned();
