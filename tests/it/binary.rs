@@ -155,6 +155,52 @@ async fn the_binary_logs_json_with_request_context_and_never_a_token_or_patient_
     }
 }
 
+#[tokio::test]
+async fn metrics_count_which_reader_read_each_hook_request() {
+    let mut server = Running::start(&["serve", "--listen", "127.0.0.1:0"], &[]);
+    let ready = server.wait_for("gravida ready");
+    let base = format!("http://{}", ready["fields"]["listen"].as_str().unwrap());
+    let client = crate::helpers::http_client();
+    let patient = json!({"resourceType": "Patient", "id": "p-reader", "gender": "female"});
+    let mut declined = patient.clone();
+    declined["modifierExtension"] = json!([]);
+    for prefetched in [&patient, &patient, &declined] {
+        let request = json!({
+            "hook": "patient-view",
+            "hookInstance": "5f1b8c4e-2222-4222-8333-944455556666",
+            "context": {"userId": "Practitioner/1", "patientId": "p-reader"},
+            "prefetch": {"patient": prefetched, "conditions": null, "pregnancy": null,
+                         "bleeding": null, "hcg": null, "rh": null, "ultrasound": null,
+                         "ultrasoundReports": null}
+        });
+        let response = client
+            .post(format!("{base}/cds-services/gravida-patient-view"))
+            .json(&request)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"gravida_prefetch_reads_total{reader="fast"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"gravida_prefetch_reads_total{reader="reference"} 1"#),
+        "{metrics}"
+    );
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
+
 #[test]
 fn the_binary_refuses_a_public_address_without_trusted_issuers() {
     let output = gravida()

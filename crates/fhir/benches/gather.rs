@@ -87,7 +87,7 @@ impl Setup {
         let gathered = gather(GatherInput {
             queries: &self.queries,
             context: &self.context,
-            prefetch: None,
+            prefetch: gravida_fhir::Prefetch::None,
             fhir: Some((&self.client, &self.base, Some("bench-token"))),
             draft_orders: None,
             deadline: tokio::time::Instant::now() + Duration::from_secs(3),

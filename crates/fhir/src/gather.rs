@@ -27,20 +27,21 @@ use url::Url;
 
 use crate::client::{FetchError, FhirClient};
 use crate::diagnostic::{Diagnostic, DiagnosticKind};
+use crate::fast::{FastEntry, FastPrefetch, FastRead, FastResource};
 use crate::map::{PatientSummary, draft_orders, facts_from_resources};
 use crate::prefetch::{OutcomeSummary, PrefetchEntry, classify_prefetch};
 
 /// Everything `gather` needs from one hook call.
 ///
 /// Its `Debug` output shows the shape of the input, never the token or context values.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct GatherInput<'a> {
     /// The service's prefetch keys and templates.
     pub queries: &'a [PrefetchQuery],
     /// The hook's `context`, for rendering templates.
     pub context: &'a Map<String, Json>,
-    /// The request's `prefetch` object, if any.
-    pub prefetch: Option<&'a Map<String, Json>>,
+    /// The request's prefetch, if any.
+    pub prefetch: Prefetch<'a>,
     /// The FHIR server to fetch from: the shared client, the checked `fhirServer` base, and the
     /// call's bearer token (`fhirAuthorization.access_token`), if any.
     pub fhir: Option<(&'a FhirClient, &'a Url, Option<&'a str>)>,
@@ -56,7 +57,7 @@ impl fmt::Debug for GatherInput<'_> {
         f.debug_struct("GatherInput")
             .field("queries", &self.queries)
             .field("context_fields", &keys(self.context))
-            .field("prefetch_keys", &self.prefetch.map(keys))
+            .field("prefetch_keys", &self.prefetch.keys())
             .field(
                 "fhir_server",
                 &self.fhir.map(|(_, base, _)| base.as_str().to_owned()),
@@ -71,6 +72,34 @@ impl fmt::Debug for GatherInput<'_> {
             .field("draft_orders", &self.draft_orders.is_some())
             .field("deadline", &self.deadline)
             .finish()
+    }
+}
+
+/// A request's prefetch, as the reference reader or the fast reader read it.
+#[derive(Debug, Clone)]
+pub enum Prefetch<'a> {
+    /// The request had no `prefetch` (or it was `null`).
+    None,
+    /// The `prefetch` object as JSON values, for [`classify_prefetch`] and [`facts_from_resources`].
+    Json(&'a Map<String, Json>),
+    /// The `prefetch` object as the fast reader read it ([`crate::fast`]). Owned: its records
+    /// are moved into the facts, not copied.
+    Fast(FastPrefetch),
+}
+
+impl<'a> From<Option<&'a Map<String, Json>>> for Prefetch<'a> {
+    fn from(prefetch: Option<&'a Map<String, Json>>) -> Self {
+        prefetch.map_or(Prefetch::None, Prefetch::Json)
+    }
+}
+
+impl Prefetch<'_> {
+    fn keys(&self) -> Option<Vec<String>> {
+        match self {
+            Prefetch::None => None,
+            Prefetch::Json(map) => Some(map.keys().cloned().collect()),
+            Prefetch::Fast(fast) => Some(fast.entries.keys().cloned().collect()),
+        }
     }
 }
 
@@ -132,9 +161,29 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
     let mut failures: Vec<(&PrefetchQuery, Unobtained)> = Vec::new();
     let mut to_fetch: Vec<(&PrefetchQuery, String)> = Vec::new();
 
+    // What the fast reader read, per key, in declaration order. No key of a fast-read prefetch
+    // is JSON, so these come before anything fetched, as prefetched keys do on the JSON path.
+    let (prefetch_json, mut fast) = match input.prefetch {
+        Prefetch::None => (None, Default::default()),
+        Prefetch::Json(prefetch) => (Some(prefetch), Default::default()),
+        Prefetch::Fast(fast) => (None, fast.entries),
+    };
+    let mut fast_obtained: Vec<Vec<FastResource>> = Vec::new();
+
     for query in input.queries {
-        let prefetched = input.prefetch.and_then(|prefetch| prefetch.get(&query.key));
-        let prefetch_failure = match prefetched.map(classify_prefetch) {
+        let prefetched = match fast.remove(&query.key) {
+            Some(FastEntry::Resources(resources)) => {
+                tracing::debug!(key = %query.key, resources = resources.len(), "using prefetch");
+                fast_obtained.push(resources);
+                continue;
+            }
+            Some(FastEntry::Null) => Some(PrefetchEntry::Null),
+            Some(FastEntry::Paged) => Some(PrefetchEntry::Paged),
+            None => prefetch_json
+                .and_then(|prefetch| prefetch.get(&query.key))
+                .map(classify_prefetch),
+        };
+        let prefetch_failure = match prefetched {
             Some(PrefetchEntry::Null) => {
                 tracing::debug!(key = %query.key, "prefetch says there is no data");
                 obtained.push((query, Vec::new()));
@@ -199,6 +248,25 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
 
     // The same resource can come back from two searches: keep its first copy.
     let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    for resource in fast_obtained.iter_mut().flatten() {
+        // The record is moved out; the identity stays, borrowed by `seen`.
+        let FastResource { identity, read } = resource;
+        let identity: &_ = identity;
+        if let Some((resource_type, id)) = identity
+            && !seen.insert((resource_type, id))
+        {
+            continue;
+        }
+        match std::mem::replace(read, FastRead::Ignored) {
+            FastRead::Record(record) => gathered.facts.records.push(record),
+            FastRead::Patient(patient) => {
+                if gathered.patient.is_none() {
+                    gathered.patient = Some(patient);
+                }
+            }
+            FastRead::Ignored => {}
+        }
+    }
     for (query, resources) in obtained {
         let unique = resources
             .into_iter()

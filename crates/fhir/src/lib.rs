@@ -5,7 +5,9 @@
 //! engine's own fact types ([`gravida_rules::facts`]), so the engine stays free of FHIR libraries.
 //!
 //! * [`map`]: resources → [`gravida_rules::facts::PatientFacts`], one resource at a time, with the
-//!   strictness fhir-sdk lacks.
+//!   strictness fhir-sdk lacks. The reference reader.
+//! * [`fast`]: the same facts read straight from the request bytes for the common case; it
+//!   declines whatever it does not model, and then [`map`] reads the request.
 //! * [`prefetch`]: what one prefetch value means (no data, failed, resources, first page only).
 //! * [`client`]: FHIR search with deadlines, capped pages and bytes, and no redirects.
 //! * [`gather`]: one hook call's facts, from prefetch and from concurrent fetches.
@@ -13,12 +15,14 @@
 
 pub mod client;
 pub mod diagnostic;
+pub mod fast;
 pub mod gather;
 pub mod map;
 pub mod prefetch;
 
 pub use client::{FetchError, FetchLimits, FhirClient, ServerUrlError, check_fhir_server};
 pub use diagnostic::{Diagnostic, DiagnosticKind};
-pub use gather::{GatherError, GatherInput, Gathered, KeyFailure, Unobtained, gather};
+pub use fast::{FastPrefetch, PrefetchSeed};
+pub use gather::{GatherError, GatherInput, Gathered, KeyFailure, Prefetch, Unobtained, gather};
 pub use map::{Mapped, PatientSummary, draft_orders, facts_from_resources};
 pub use prefetch::{OutcomeSummary, PrefetchEntry, classify_prefetch};

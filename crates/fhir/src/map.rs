@@ -11,9 +11,13 @@
 //!   treating the record as undated.
 //! * A resource that fhir-sdk rejects as a whole (say, a `code` that is a string) is *salvaged*:
 //!   we find the top-level elements that break it, read the rest, and record a `Problem` for each
-//!   element the engine reads (a diagnostic for the others). If that still does not parse, the
-//!   resource is skipped with a [`Diagnostic`]. A record that might be a bleed is never dropped
-//!   silently.
+//!   element the engine reads. An element the engine does not read (a `performer` that is a
+//!   string) cannot change a card and is dropped without a report. If the resource still does
+//!   not parse, it is skipped with a [`Diagnostic`]. A record that might be a bleed is never
+//!   dropped silently.
+//!
+//! This is the reference reader. Most requests are read by [`crate::fast`], which must give
+//! exactly what this module gives whenever it accepts a request.
 //! * A `modifierExtension` can change what a resource means (e.g. "this did NOT happen"). We
 //!   understand none, so a resource that carries one is refused with a diagnostic.
 //! * Only Condition, Observation, DiagnosticReport and Patient are parsed; other types (including
@@ -307,14 +311,7 @@ fn map_observation(
         Field::Value,
         &mut record.problems,
     );
-    apply_salvage(
-        &mut record,
-        object,
-        &salvaged,
-        "Observation",
-        index,
-        diagnostics,
-    );
+    apply_salvage(&mut record, object, &salvaged, "Observation", index);
     Some(record)
 }
 
@@ -452,14 +449,7 @@ fn map_condition(
         Field::Abatement,
         &mut record.problems,
     );
-    apply_salvage(
-        &mut record,
-        object,
-        &salvaged,
-        "Condition",
-        index,
-        diagnostics,
-    );
+    apply_salvage(&mut record, object, &salvaged, "Condition", index);
     Some(record)
 }
 
@@ -507,14 +497,7 @@ fn map_diagnostic_report(
         Field::Effective,
         &mut record.problems,
     );
-    apply_salvage(
-        &mut record,
-        object,
-        &salvaged,
-        "DiagnosticReport",
-        index,
-        diagnostics,
-    );
+    apply_salvage(&mut record, object, &salvaged, "DiagnosticReport", index);
     Some(record)
 }
 
@@ -527,7 +510,9 @@ fn map_patient(
         diagnostics.push(refusal);
         return None;
     }
-    let patient = parse_or_diagnose::<Patient>(object, index, diagnostics)?;
+    // Salvaged like the other resources: nothing the engine reads comes from the Patient, so a
+    // bad element (a `gender` that is not a code, say) does not make the patient unknown.
+    let (patient, _) = parse_salvaging::<Patient>(object, index, &[], diagnostics)?;
     Some(PatientSummary {
         id: patient.id.clone(),
     })
@@ -586,21 +571,6 @@ fn json_has_modifier_extension(value: &Json) -> bool {
         Json::Object(object) => has_modifier_extension(object),
         Json::Array(items) => items.iter().any(json_has_modifier_extension),
         _ => false,
-    }
-}
-
-/// Parses with fhir-sdk; on failure records an `Unparseable` diagnostic (redacted) and gives `None`.
-fn parse_or_diagnose<T: DeserializeOwned>(
-    object: &Map<String, Json>,
-    index: usize,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<T> {
-    match T::deserialize(object) {
-        Ok(parsed) => Some(parsed),
-        Err(error) => {
-            diagnostics.push(unparseable(object, index, &error));
-            None
-        }
     }
 }
 
@@ -727,7 +697,6 @@ fn apply_salvage(
     salvaged: &[Salvaged],
     resource_type: &str,
     index: usize,
-    diagnostics: &mut Vec<Diagnostic>,
 ) {
     for Salvaged { key, missing } in salvaged {
         let field = field_of(key);
@@ -753,15 +722,15 @@ fn apply_salvage(
         match field {
             Some(field) => problem(&mut record.problems, field, &format!("{key} {state}")),
             None if *missing => {}
-            None => diagnostics.push(Diagnostic {
-                resource_type: resource_type.to_owned(),
+            // An element the engine does not read cannot change a card, so it is not reported:
+            // the fast reader (crate::fast), which skips such elements unchecked, must give the
+            // same answer as this one.
+            None => tracing::debug!(
+                resource_type,
                 index,
-                kind: DiagnosticKind::PartlyUnreadable,
-                message: format!(
-                    "resource {:?}: {key} could not be read and was ignored",
-                    record.id
-                ),
-            }),
+                element = %key,
+                "an element the engine does not read is not valid FHIR R4B; ignored"
+            ),
         }
     }
 }
@@ -797,7 +766,7 @@ fn check_choice(
     }
 }
 
-fn problem(problems: &mut Vec<Problem>, field: Field, message: &str) {
+pub(crate) fn problem(problems: &mut Vec<Problem>, field: Field, message: &str) {
     problems.push(Problem {
         field,
         message: message.to_owned(),
@@ -824,7 +793,7 @@ fn read_concept(concept: &CodeableConcept, codes: &mut Vec<Code>, text: &mut Vec
 }
 
 /// Adds non-empty text once.
-fn push_text(text: &mut Vec<String>, value: Option<&str>) {
+pub(crate) fn push_text(text: &mut Vec<String>, value: Option<&str>) {
     if let Some(value) = value.map(str::trim).filter(|value| !value.is_empty())
         && !text.iter().any(|existing| existing == value)
     {
@@ -959,7 +928,7 @@ fn read_period(
     read_date_time(date_time, name, field, problems)
 }
 
-fn read_date_time(
+pub(crate) fn read_date_time(
     date_time: &FhirDateTime,
     name: &str,
     field: Field,
@@ -998,7 +967,7 @@ fn when_from_date(date: &FhirDate) -> Option<When> {
     })
 }
 
-fn when_from_instant(instant: &FhirInstant) -> When {
+pub(crate) fn when_from_instant(instant: &FhirInstant) -> When {
     When {
         at: instant.0.to_offset(UtcOffset::UTC),
         precision: Precision::Time,

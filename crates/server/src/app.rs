@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use gravida_auth::{Caller, Verifier};
-use gravida_cds_hooks::{DiscoveryResponse, FeedbackRequest, ServiceRequest, ServiceResponse};
+use gravida_cds_hooks::{DiscoveryResponse, FeedbackRequest, ServiceResponse};
 use gravida_fhir::FhirClient;
 use gravida_knowledge::KnowledgeBase;
 use serde_json::json;
@@ -29,7 +29,7 @@ use tracing::Span;
 
 use crate::audit::Audit;
 use crate::auth;
-use crate::call::{self, Network};
+use crate::call::{self, HookRequest, Network};
 use crate::error::ApiError;
 use crate::services;
 use crate::settings::Settings;
@@ -175,20 +175,20 @@ async fn call_service(
         .authenticate(request.headers(), &format!("/cds-services/{}", service.id))
         .await?;
     let body = read_body(request.into_body(), state.settings.http.max_body_bytes).await?;
-    let hook_request =
-        ServiceRequest::parse(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    Span::current().record("hook_instance", hook_request.hook_instance.as_str());
+    let mut hook_request =
+        HookRequest::parse(&state.kb, &body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Span::current().record("hook_instance", hook_request.request.hook_instance.as_str());
     let network = Network::Fetch {
         client: &state.fhir,
         deadline: Duration::from_millis(state.settings.fhir.deadline_ms),
         trust: state.auth.as_ref().zip(caller.as_ref()),
     };
     let now = OffsetDateTime::now_utc();
-    let response = call::answer(&state.kb, service, &hook_request, network, now).await?;
+    let response = call::answer(&state.kb, service, &mut hook_request, network, now).await?;
     if let Some(audit) = &state.audit {
         audit.record_cards(
             service,
-            &hook_request,
+            &hook_request.request,
             caller.as_ref(),
             state.kb.version(),
             &response.cards,

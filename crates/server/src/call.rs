@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use gravida_auth::{Caller, Verifier};
-use gravida_cds_hooks::{ServiceRequest, ServiceResponse};
-use gravida_fhir::{FhirClient, GatherError, GatherInput};
+use gravida_cds_hooks::{RequestError, ServiceRequest, ServiceResponse};
+use gravida_fhir::{FastPrefetch, FhirClient, GatherError, GatherInput, Prefetch, PrefetchSeed};
 use gravida_knowledge::KnowledgeBase;
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -33,14 +33,58 @@ pub enum Network<'a> {
     Offline,
 }
 
+/// A hook request as read: its prefetch by the fast reader when it accepts the request, or else
+/// by the reference reader (see `gravida_fhir::fast`). Either way the answer is the same; the
+/// fast reader only costs less.
+#[derive(Debug)]
+pub struct HookRequest {
+    pub request: ServiceRequest,
+    /// `Some` when the fast reader read the prefetch (`request.prefetch` is then `None`); taken
+    /// by [`answer`].
+    fast_prefetch: Option<FastPrefetch>,
+}
+
+impl HookRequest {
+    /// Parses a request body. The fast reader is tried first; whenever it declines, the body is
+    /// parsed again by [`ServiceRequest::parse`], which also gives the error for a bad request.
+    pub fn parse(kb: &KnowledgeBase, body: &[u8]) -> Result<HookRequest, RequestError> {
+        let seed = PrefetchSeed {
+            queries: kb.prefetch(),
+        };
+        if let Some((request, fast)) = ServiceRequest::parse_with_prefetch(body, seed) {
+            metrics::counter!("gravida_prefetch_reads_total", "reader" => "fast").increment(1);
+            return Ok(HookRequest {
+                request,
+                fast_prefetch: Some(fast.unwrap_or_default()),
+            });
+        }
+        let request = ServiceRequest::parse(body)?;
+        metrics::counter!("gravida_prefetch_reads_total", "reader" => "reference").increment(1);
+        Ok(HookRequest {
+            request,
+            fast_prefetch: None,
+        })
+    }
+}
+
 /// Answers one hook call.
 pub async fn answer(
     kb: &KnowledgeBase,
     service: &ServiceDef,
-    request: &ServiceRequest,
+    hook_request: &mut HookRequest,
     network: Network<'_>,
     now: OffsetDateTime,
 ) -> Result<ServiceResponse, ApiError> {
+    let HookRequest {
+        request,
+        fast_prefetch,
+    } = hook_request;
+    let request = &*request;
+    // The fast reader's records are moved into the facts (so the request loses them).
+    let prefetch = match fast_prefetch.take() {
+        Some(fast) => Prefetch::Fast(fast),
+        None => request.prefetch.as_ref().into(),
+    };
     let context = request
         .context_for(service.hook)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -94,7 +138,7 @@ pub async fn answer(
     let gathered = gravida_fhir::gather(GatherInput {
         queries: kb.prefetch(),
         context: &request.context,
-        prefetch: request.prefetch.as_ref(),
+        prefetch,
         fhir,
         draft_orders,
         deadline,

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use gravida_cds_hooks::{Hook, ServiceRequest};
+use gravida_cds_hooks::Hook;
 use gravida_knowledge::KnowledgeBase;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::call::{self, Network};
+use crate::call::{self, HookRequest, Network};
 use crate::demo;
 use crate::services;
 use crate::settings::Settings;
@@ -210,14 +210,14 @@ fn evaluate(request: &Path, now: Option<&str>, profiles: Option<&Path>) -> ExitC
             return ExitCode::from(2);
         }
     };
-    let request = match ServiceRequest::parse(&body) {
+    let mut request = match HookRequest::parse(&kb, &body) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("gravida: invalid request: {e}");
             return ExitCode::from(2);
         }
     };
-    let Some(service) = Hook::from_name(&request.hook)
+    let Some(service) = Hook::from_name(&request.request.hook)
         .and_then(|hook| services::SERVICES.iter().find(|s| s.hook == hook))
     else {
         eprintln!("gravida: no service answers the hook in this request");
@@ -233,7 +233,13 @@ fn evaluate(request: &Path, now: Option<&str>, profiles: Option<&Path>) -> ExitC
             return ExitCode::FAILURE;
         }
     };
-    let answer = runtime.block_on(call::answer(&kb, service, &request, Network::Offline, now));
+    let answer = runtime.block_on(call::answer(
+        &kb,
+        service,
+        &mut request,
+        Network::Offline,
+        now,
+    ));
     match answer {
         Ok(response) => match serde_json::to_string_pretty(&response) {
             Ok(json) => {

@@ -21,6 +21,7 @@
 //! | `feedback_duplicates_total`, `feedback_unavailable_total` | |
 //! | `audit_dropped_total` | `kind` |
 //! | `replay_store_fallbacks_total` | |
+//! | `prefetch_reads_total` | `reader` (`fast`, or `reference` when the fast reader declined) |
 
 use std::sync::OnceLock;
 use std::time::Instant;

@@ -125,7 +125,7 @@ async fn with_no_prefetch_every_key_is_fetched_at_once_with_the_token() {
     let gathered = gather(GatherInput {
         queries: &queries,
         context: &context,
-        prefetch: None,
+        prefetch: Prefetch::None,
         fhir: Some((&client, &base, Some(TOKEN))),
         draft_orders: None,
         deadline: deadline(),
@@ -177,7 +177,7 @@ async fn only_the_keys_missing_from_prefetch_are_fetched() {
     let gathered = gather(GatherInput {
         queries: &queries,
         context: &context,
-        prefetch: Some(&prefetched),
+        prefetch: Prefetch::Json(&prefetched),
         fhir: Some((&client, &base, Some(TOKEN))),
         draft_orders: None,
         deadline: deadline(),
@@ -225,7 +225,7 @@ async fn null_prefetch_means_no_data_and_nothing_is_fetched() {
     let gathered = gather(GatherInput {
         queries: &queries,
         context: &context,
-        prefetch: Some(&prefetched),
+        prefetch: Prefetch::Json(&prefetched),
         fhir: Some((&client, &base, Some(TOKEN))),
         draft_orders: None,
         deadline: deadline(),
@@ -256,7 +256,7 @@ async fn an_operation_outcome_prefetch_is_fetched_when_there_is_a_server() {
     let gathered = gather(GatherInput {
         queries: &queries,
         context: &context,
-        prefetch: Some(&prefetched),
+        prefetch: Prefetch::Json(&prefetched),
         fhir: Some((&client, &base, None)),
         draft_orders: None,
         deadline: deadline(),
@@ -282,7 +282,7 @@ async fn without_a_server_a_failed_central_key_is_unavailable_and_an_optional_on
     let gathered = gather(GatherInput {
         queries: &queries,
         context: &context,
-        prefetch: Some(&prefetched),
+        prefetch: Prefetch::Json(&prefetched),
         fhir: None,
         draft_orders: None,
         deadline: deadline(),
@@ -311,7 +311,7 @@ async fn without_a_server_a_failed_central_key_is_unavailable_and_an_optional_on
     let error = gather(GatherInput {
         queries: &queries,
         context: &context,
-        prefetch: Some(&prefetched),
+        prefetch: Prefetch::Json(&prefetched),
         fhir: None,
         draft_orders: None,
         deadline: deadline(),
@@ -350,7 +350,7 @@ async fn a_central_fetch_that_fails_mid_paging_fails_the_call() {
     let error = gather(GatherInput {
         queries: &queries,
         context: &context,
-        prefetch: Some(&prefetched),
+        prefetch: Prefetch::Json(&prefetched),
         fhir: Some((&client, &base, None)),
         draft_orders: None,
         deadline: deadline(),
@@ -382,7 +382,7 @@ async fn a_failed_optional_fetch_marks_the_input_unavailable() {
     let gathered = gather(GatherInput {
         queries: &queries,
         context: &context,
-        prefetch: Some(&prefetched),
+        prefetch: Prefetch::Json(&prefetched),
         fhir: Some((&client, &base, None)),
         draft_orders: None,
         deadline: deadline(),
@@ -407,7 +407,7 @@ async fn fetches_run_concurrently_within_one_deadline() {
     let gathered = gather(GatherInput {
         queries: &queries,
         context: &context,
-        prefetch: None,
+        prefetch: Prefetch::None,
         fhir: Some((&client, &base, None)),
         draft_orders: None,
         deadline: deadline(),
@@ -434,7 +434,7 @@ async fn draft_orders_are_read_into_the_facts() {
     let gathered = gather(GatherInput {
         queries: &queries,
         context: &context,
-        prefetch: Some(&prefetched),
+        prefetch: Prefetch::Json(&prefetched),
         fhir: None,
         draft_orders: Some(&orders),
         deadline: deadline(),
@@ -509,7 +509,7 @@ async fn the_token_and_the_patient_id_never_appear_in_logs_or_errors() {
     let error = gather(GatherInput {
         queries: &queries,
         context: &context,
-        prefetch: None,
+        prefetch: Prefetch::None,
         fhir: Some((&client, &base, Some(TOKEN))),
         draft_orders: None,
         deadline: Instant::now() + Duration::from_millis(400),
@@ -520,7 +520,7 @@ async fn the_token_and_the_patient_id_never_appear_in_logs_or_errors() {
     let input = GatherInput {
         queries: &queries,
         context: &context,
-        prefetch: None,
+        prefetch: Prefetch::None,
         fhir: Some((&client, &base, Some(TOKEN))),
         draft_orders: None,
         deadline: Instant::now(),
@@ -560,7 +560,7 @@ async fn a_first_page_prefetch_is_fetched_whole_or_is_unavailable() {
     let gathered = gather(GatherInput {
         queries: &queries,
         context: &context,
-        prefetch: Some(&prefetched),
+        prefetch: Prefetch::Json(&prefetched),
         fhir: Some((&client, &base, None)),
         draft_orders: None,
         deadline: deadline(),
@@ -579,7 +579,7 @@ async fn a_first_page_prefetch_is_fetched_whole_or_is_unavailable() {
     let error = gather(GatherInput {
         queries: &queries,
         context: &context,
-        prefetch: Some(&prefetched),
+        prefetch: Prefetch::Json(&prefetched),
         fhir: None,
         draft_orders: None,
         deadline: deadline(),
@@ -604,7 +604,7 @@ async fn a_template_that_cannot_be_rendered_makes_its_key_unobtainable() {
     let error = gather(GatherInput {
         queries: &queries,
         context: &context,
-        prefetch: None,
+        prefetch: Prefetch::None,
         fhir: Some((&client, &base, None)),
         draft_orders: None,
         deadline: deadline(),
