@@ -140,6 +140,46 @@ async fn the_report_counts_cards_outcomes_reasons_and_suggestions_per_rule() {
 }
 
 #[tokio::test]
+async fn hundreds_of_card_records_from_separate_calls_are_all_written_once_with_their_suggestions()
+{
+    for store in stores("many cards").await {
+        let writer = AuditWriter::spawn(
+            store.clone(),
+            WriterConfig {
+                queue_capacity: 1024,
+            },
+        );
+        // One job per hook call, as the server offers them: more than one multi-row INSERT's
+        // worth, and one card uuid offered twice.
+        for n in 0..450 {
+            assert!(writer.offer_cards(vec![card(&format!("m{n}"), "R2", 1_000)]));
+        }
+        assert!(writer.offer_cards(vec![card("m7", "R2", 1_000)]));
+        // Feedback right behind them ends the linger and finds the last card's rule.
+        let stored = writer
+            .store_feedback(vec![feedback("m449", "accepted", 2_000, None)])
+            .await
+            .unwrap();
+        assert_eq!(
+            stored[0].rule_id.as_deref(),
+            Some("R2"),
+            "{}",
+            store.backend()
+        );
+
+        let report = store.report(0).await.unwrap();
+        assert_eq!(report.rules.len(), 1, "{}", store.backend());
+        assert_eq!(report.rules[0].fired, 450, "{}", store.backend());
+        assert_eq!(
+            report.rules[0].suggestions_taken,
+            vec![("Order ultrasound".to_owned(), 1)],
+            "{}",
+            store.backend()
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_purge_removes_rows_older_than_the_cutoff_and_keeps_the_rest() {
     for store in stores("purge").await {
         let writer = AuditWriter::spawn(store.clone(), WriterConfig { queue_capacity: 16 });

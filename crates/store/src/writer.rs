@@ -7,17 +7,24 @@
 //! store that is down fails the feedback at once, and the caller may retry.
 //!
 //! The task takes whatever is queued (up to [`MAX_BATCH`] jobs) and writes it in one
-//! transaction, so under a burst one fsync serves many requests (a "group commit").
+//! transaction, so under a burst one fsync serves many requests (a "group commit"). A batch of
+//! card records alone waits up to [`CARD_LINGER`] for more to join it: card records are not
+//! urgent, and one transaction per hook call would cost each call an fsync and a round of wakeups
+//! on the cores that answer hooks. Feedback never waits: it ends the linger and is committed at
+//! once. The cards of a batch go in with one multi-row INSERT, and their suggestions with another.
 
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::records::{CardRecord, FeedbackRecord, FeedbackStored};
+use crate::records::{CardRecord, FeedbackRecord, FeedbackStored, SuggestionRecord};
 use crate::{Store, StoreError, on_pool};
 
 /// The most jobs written in one transaction.
 const MAX_BATCH: usize = 256;
+
+/// How long a batch of card records alone waits for more jobs before it is written.
+const CARD_LINGER: Duration = Duration::from_millis(5);
 
 /// How often a writer whose store is down retries its migrations.
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
@@ -96,11 +103,19 @@ async fn run(store: Store, mut jobs: mpsc::Receiver<Job>) {
     let mut last_attempt: Option<Instant> = None;
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
+        let linger_until = tokio::time::Instant::now() + CARD_LINGER;
         while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
+            let job = match jobs.try_recv() {
+                Ok(job) => job,
+                // Nothing queued: feedback is written now, card records wait a little for company.
+                Err(_) if batch.iter().any(|job| matches!(job, Job::Feedback { .. })) => break,
+                Err(_) => match tokio::time::timeout_at(linger_until, jobs.recv()).await {
+                    Ok(Some(job)) => job,
+                    // Every sender is gone (shutting down), or the linger is over.
+                    Ok(None) | Err(_) => break,
+                },
+            };
+            batch.push(job);
         }
 
         // The schema is brought up to date on first use, and retried while the store is down.
@@ -151,43 +166,54 @@ fn finish(batch: Vec<Job>, result: Result<Vec<Vec<FeedbackStored>>, StoreError>)
     }
 }
 
-/// Inserts one card and its suggestions (a macro so that it works on either backend's
-/// transaction, like [`on_pool!`]). A card uuid seen before is left as it was.
-macro_rules! insert_card {
-    ($tx:expr, $card:expr) => {{
-        let card: &CardRecord = $card;
-        sqlx::query(
+/// Inserts card records and their suggestions with one multi-row INSERT each (a macro so that it
+/// works on either backend's transaction, like [`on_pool!`]). A card uuid seen before is left as
+/// it was. `$cards` is a non-empty slice of at most [`MAX_CARDS_PER_INSERT`] records.
+macro_rules! insert_cards {
+    ($tx:expr, $cards:expr) => {{
+        let cards: &[&CardRecord] = $cards;
+        let mut insert = sqlx::QueryBuilder::new(
             "INSERT INTO audit_cards (card_uuid, rule_id, indicator, profile_version, service, \
-             hook, hook_instance, issued_at_ms, issuer, tenant, patient_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (card_uuid) DO NOTHING",
-        )
-        .bind(&card.card_uuid)
-        .bind(&card.rule_id)
-        .bind(&card.indicator)
-        .bind(&card.profile_version)
-        .bind(&card.service)
-        .bind(&card.hook)
-        .bind(&card.hook_instance)
-        .bind(card.issued_at_ms)
-        .bind(&card.issuer)
-        .bind(&card.tenant)
-        .bind(&card.patient_hash)
-        .execute($tx)
-        .await?;
-        for suggestion in &card.suggestions {
-            sqlx::query(
-                "INSERT INTO audit_suggestions (card_uuid, suggestion_uuid, label) \
-                 VALUES ($1, $2, $3) ON CONFLICT (card_uuid, suggestion_uuid) DO NOTHING",
-            )
-            .bind(&card.card_uuid)
-            .bind(&suggestion.uuid)
-            .bind(&suggestion.label)
-            .execute($tx)
-            .await?;
+             hook, hook_instance, issued_at_ms, issuer, tenant, patient_hash) ",
+        );
+        insert.push_values(cards, |mut row, card| {
+            row.push_bind(&card.card_uuid)
+                .push_bind(&card.rule_id)
+                .push_bind(&card.indicator)
+                .push_bind(&card.profile_version)
+                .push_bind(&card.service)
+                .push_bind(&card.hook)
+                .push_bind(&card.hook_instance)
+                .push_bind(card.issued_at_ms)
+                .push_bind(&card.issuer)
+                .push_bind(&card.tenant)
+                .push_bind(&card.patient_hash);
+        });
+        insert.push(" ON CONFLICT (card_uuid) DO NOTHING");
+        insert.build().execute(&mut *$tx).await?;
+
+        let suggestions: Vec<(&String, &SuggestionRecord)> = cards
+            .iter()
+            .flat_map(|card| card.suggestions.iter().map(move |s| (&card.card_uuid, s)))
+            .collect();
+        if !suggestions.is_empty() {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO audit_suggestions (card_uuid, suggestion_uuid, label) ",
+            );
+            insert.push_values(&suggestions, |mut row, (card_uuid, suggestion)| {
+                row.push_bind(*card_uuid)
+                    .push_bind(&suggestion.uuid)
+                    .push_bind(&suggestion.label);
+            });
+            insert.push(" ON CONFLICT (card_uuid, suggestion_uuid) DO NOTHING");
+            insert.build().execute(&mut *$tx).await?;
         }
     }};
 }
+
+/// Card records per INSERT: 11 bound values each, and their suggestions 3 each, well within
+/// SQLite's 32,766 and PostgreSQL's 65,535 bound values per statement.
+const MAX_CARDS_PER_INSERT: usize = 200;
 
 /// Inserts one feedback item unless it is a duplicate, and finds the rule of its card.
 macro_rules! insert_feedback {
@@ -244,13 +270,21 @@ impl Store {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut answers = Vec::new();
+            // Card records go first, so that feedback in the same batch finds its card.
+            let cards: Vec<&CardRecord> = batch
+                .iter()
+                .filter_map(|job| match job {
+                    Job::Cards(cards) => Some(cards),
+                    Job::Feedback { .. } => None,
+                })
+                .flatten()
+                .collect();
+            for chunk in cards.chunks(MAX_CARDS_PER_INSERT) {
+                insert_cards!(tx, chunk);
+            }
             for job in batch {
                 match job {
-                    Job::Cards(cards) => {
-                        for card in cards {
-                            insert_card!(&mut *tx, card);
-                        }
-                    }
+                    Job::Cards(_) => {}
                     Job::Feedback { items, .. } => {
                         let mut stored = Vec::with_capacity(items.len());
                         for item in items {
