@@ -3,7 +3,8 @@
 //!
 //! Run it through `scripts/bench.sh`, which builds both in release mode first. What it does:
 //!
-//! 1. Starts each server on a free loopback port and times spawn → `GET /readyz` 200.
+//! 1. Starts each server on a free loopback port and times spawn → `GET /readyz` 200. Gravida
+//!    runs with its defaults, audit store included (a fresh SQLite database in a temp folder).
 //! 2. Builds the requests from Gravida's own discovery document: the **full-prefetch** request
 //!    (every template answered from the benchmark patient's ~100 records) and the **fetch**
 //!    request (no prefetch; `fhirServer` is an in-process stub that answers the same records at
@@ -67,6 +68,28 @@ struct Args {
     /// profile one call with `gravida evaluate --request`.
     #[arg(long)]
     save_requests: Option<PathBuf>,
+}
+
+/// A folder of its own under the system's temp folder, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> anyhow::Result<TempDir> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|since| since.as_nanos())
+            .unwrap_or_default();
+        let path =
+            std::env::temp_dir().join(format!("gravida-bench-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(TempDir(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A server process this program started; killed (by its own handle) when dropped.
@@ -209,6 +232,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let port = free_port()?;
     let mut command = Command::new(&args.gravida);
     command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+    // A fresh audit store each run: a database grown by earlier runs would make every run
+    // slower than the last, and the figures incomparable.
+    let data_dir = TempDir::new()?;
+    command.env("GRAVIDA_STORE__DATA_DIR", &data_dir.0);
     let gravida = Server::start("gravida", command, port, &client).await?;
 
     // 2. The requests, from Gravida's discovery document.
