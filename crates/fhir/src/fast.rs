@@ -202,16 +202,7 @@ fn observation(resource: Resource<'_>) -> Result<Record, Decline> {
     record.status = Some(status.to_string());
     record.effective = match resource.effective {
         None => None,
-        Some(Effective::DateTime(date_time)) => read_date_time(
-            &date_time,
-            "effectiveDateTime",
-            Field::Effective,
-            &mut record.problems,
-        ),
-        Some(Effective::Period(period)) => {
-            period.read("effectivePeriod", Field::Effective, &mut record.problems)
-        }
-        Some(Effective::Instant(instant)) => Some(when_from_instant(&instant)),
+        Some(effective) => effective.read(&mut record.problems),
     };
     record.recorded = resource.issued.as_ref().map(when_from_instant);
     if let Some(value) = resource.value {
@@ -241,30 +232,20 @@ fn condition(resource: Resource<'_>) -> Record {
         Field::VerificationStatus,
         &mut record.problems,
     );
-    record.effective = match resource.onset {
-        None => None,
-        Some(DateOrPeriod::DateTime(date_time)) => read_date_time(
-            &date_time,
-            "onsetDateTime",
+    record.effective = resource.onset.and_then(|onset| {
+        onset.read(
+            ("onsetDateTime", "onsetPeriod"),
             Field::Effective,
             &mut record.problems,
-        ),
-        Some(DateOrPeriod::Period(period)) => {
-            period.read("onsetPeriod", Field::Effective, &mut record.problems)
-        }
-    };
-    record.abatement = match resource.abatement {
-        None => None,
-        Some(DateOrPeriod::DateTime(date_time)) => read_date_time(
-            &date_time,
-            "abatementDateTime",
+        )
+    });
+    record.abatement = resource.abatement.and_then(|abatement| {
+        abatement.read(
+            ("abatementDateTime", "abatementPeriod"),
             Field::Abatement,
             &mut record.problems,
-        ),
-        Some(DateOrPeriod::Period(period)) => {
-            period.read("abatementPeriod", Field::Abatement, &mut record.problems)
-        }
-    };
+        )
+    });
     record.recorded = resource.recorded_date.as_ref().and_then(|date_time| {
         read_date_time(
             date_time,
@@ -296,17 +277,9 @@ fn diagnostic_report(resource: Resource<'_>) -> Result<Record, Decline> {
     record.status = Some(status.to_string());
     record.effective = match resource.effective {
         None => None,
-        Some(Effective::DateTime(date_time)) => read_date_time(
-            &date_time,
-            "effectiveDateTime",
-            Field::Effective,
-            &mut record.problems,
-        ),
-        Some(Effective::Period(period)) => {
-            period.read("effectivePeriod", Field::Effective, &mut record.problems)
-        }
         // Not a DiagnosticReport choice: the reference reader reports it as unreadable.
         Some(Effective::Instant(_)) => return Err("DiagnosticReport.effectiveInstant"),
+        Some(effective) => effective.read(&mut record.problems),
     };
     record.recorded = resource.issued.as_ref().map(when_from_instant);
     Ok(record)
@@ -690,10 +663,44 @@ enum Effective {
     Instant(FhirInstant),
 }
 
+impl Effective {
+    /// An Observation's or DiagnosticReport's `effective[x]` as a date (as `map.rs` reads it).
+    fn read(self, problems: &mut Vec<gravida_rules::facts::Problem>) -> Option<When> {
+        let date_or_period = match self {
+            Effective::Instant(instant) => return Some(when_from_instant(&instant)),
+            Effective::DateTime(date_time) => DateOrPeriod::DateTime(date_time),
+            Effective::Period(period) => DateOrPeriod::Period(period),
+        };
+        date_or_period.read(
+            ("effectiveDateTime", "effectivePeriod"),
+            Field::Effective,
+            problems,
+        )
+    }
+}
+
 #[derive(Debug)]
 enum DateOrPeriod {
     DateTime(FhirDateTime),
     Period(Period),
+}
+
+impl DateOrPeriod {
+    /// The date, or the period's start (its end without a start); `names` are the element names
+    /// (`…DateTime`, `…Period`) the problems name.
+    fn read(
+        self,
+        names: (&str, &str),
+        field: Field,
+        problems: &mut Vec<gravida_rules::facts::Problem>,
+    ) -> Option<When> {
+        match self {
+            DateOrPeriod::DateTime(date_time) => {
+                read_date_time(&date_time, names.0, field, problems)
+            }
+            DateOrPeriod::Period(period) => period.read(names.1, field, problems),
+        }
+    }
 }
 
 #[derive(Debug)]
