@@ -181,14 +181,7 @@ async fn metrics_count_which_reader_read_each_hook_request() {
             .unwrap();
         assert_eq!(response.status(), 200);
     }
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::helpers::get_text(&client, &format!("{base}/metrics")).await;
     assert!(
         metrics.contains(r#"gravida_prefetch_reads_total{reader="fast"} 2"#),
         "{metrics}"

@@ -247,15 +247,7 @@ async fn the_demo_page_is_served_with_a_strict_content_security_policy() {
         assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
         assert_eq!(header(&response, "x-content-type-options"), "nosniff");
     }
-    let html = app
-        .client
-        .get(app.url("/demo"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = crate::helpers::get_text(&app.client, &app.url("/demo")).await;
     assert!(html.contains(r#"<script src="/demo/app.js""#));
     assert!(!html.contains("<script>"), "no inline script");
 }

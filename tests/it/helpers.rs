@@ -108,6 +108,18 @@ impl TestApp {
     }
 }
 
+/// GETs `url` and returns the body as text (for pages that are not JSON: `/metrics`, `/demo`).
+pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    client
+        .get(url)
+        .send()
+        .await
+        .expect("the request is sent")
+        .text()
+        .await
+        .expect("the body is read")
+}
+
 /// An HTTP client for talking to Gravida. reqwest is built without a default TLS provider, so
 /// the process-wide one (ring) is installed first, as the server does.
 pub fn http_client() -> reqwest::Client {

@@ -277,15 +277,7 @@ async fn with_the_store_down_hooks_still_answer_and_feedback_gets_503_and_is_cou
     .await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"], "store-unavailable");
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = crate::helpers::get_text(&app.client, &app.url("/metrics")).await;
     let unavailable = text
         .lines()
         .find(|l| l.starts_with("gravida_feedback_unavailable_total"))

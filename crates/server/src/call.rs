@@ -6,6 +6,7 @@
 //! facts from prefetch and the FHIR server (412 when the deciding records cannot be had), then
 //! evaluate and render cards.
 
+use std::fmt;
 use std::time::Duration;
 
 use gravida_auth::{Caller, Verifier};
@@ -36,12 +37,27 @@ pub enum Network<'a> {
 /// A hook request as read: its prefetch by the fast reader when it accepts the request, or else
 /// by the reference reader (see `gravida_fhir::fast`). Either way the answer is the same; the
 /// fast reader only costs less.
-#[derive(Debug)]
 pub struct HookRequest {
     pub request: ServiceRequest,
     /// `Some` when the fast reader read the prefetch (`request.prefetch` is then `None`); taken
     /// by [`answer`].
     fast_prefetch: Option<FastPrefetch>,
+}
+
+/// Like [`ServiceRequest`]'s: the shape of the request, never the records it carries.
+impl fmt::Debug for HookRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HookRequest")
+            .field("request", &self.request)
+            .field(
+                "fast_prefetch_keys",
+                &self
+                    .fast_prefetch
+                    .as_ref()
+                    .map(|fast| fast.entries.keys().collect::<Vec<_>>()),
+            )
+            .finish()
+    }
 }
 
 impl HookRequest {

@@ -108,13 +108,29 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The settings, or exit status 2 with the reason on stderr.
+pub(crate) fn load_settings(config: Option<&Path>) -> Result<Settings, ExitCode> {
+    Settings::load(config).map_err(|e| {
+        eprintln!("gravida: settings: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// A current-thread runtime for a command that runs one task and exits, or exit status 1.
+pub(crate) fn one_shot_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("gravida: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        })
+}
+
 fn serve(args: ServeArgs) -> ExitCode {
-    let mut settings = match Settings::load(args.config.as_deref()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("gravida: settings: {e}");
-            return ExitCode::from(2);
-        }
+    let mut settings = match load_settings(args.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(code) => return code,
     };
     // Command-line flags win over the file and the environment.
     if let Some(listen) = args.listen {
@@ -130,12 +146,9 @@ fn serve(args: ServeArgs) -> ExitCode {
 
 /// `gravida demo`: the embedded defaults (and `GRAVIDA_` variables) with the demo beside them.
 fn demo(args: DemoArgs) -> ExitCode {
-    let mut settings = match Settings::load(None) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("gravida: settings: {e}");
-            return ExitCode::from(2);
-        }
+    let mut settings = match load_settings(None) {
+        Ok(settings) => settings,
+        Err(code) => return code,
     };
     if let Some(listen) = args.listen {
         settings.listen = listen;
@@ -223,15 +236,9 @@ fn evaluate(request: &Path, now: Option<&str>, profiles: Option<&Path>) -> ExitC
         eprintln!("gravida: no service answers the hook in this request");
         return ExitCode::from(2);
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("gravida: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let runtime = match one_shot_runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
     };
     let answer = runtime.block_on(call::answer(
         &kb,

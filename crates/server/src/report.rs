@@ -14,7 +14,7 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
 use crate::audit::unix_ms;
-use crate::settings::Settings;
+use crate::cli::{load_settings, one_shot_runtime};
 
 /// How many override reasons and suggestions are listed per rule.
 const TOP: usize = 5;
@@ -28,22 +28,13 @@ pub fn main(since: Option<&str>, config: Option<&Path>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let settings = match Settings::load(config) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("gravida: settings: {e}");
-            return ExitCode::from(2);
-        }
+    let settings = match load_settings(config) {
+        Ok(settings) => settings,
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("gravida: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let runtime = match one_shot_runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
     };
     let url = match settings.store.url() {
         Ok(url) => url,
