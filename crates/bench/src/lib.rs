@@ -6,8 +6,10 @@
 //! * [`load`]: closed-loop (fixed concurrency) and paced (fixed rate) load with per-request
 //!   latency and a check of every answer;
 //! * [`check`]: what a right answer is;
-//! * [`process`]: server CPU time and peak RSS from `/proc`.
+//! * [`process`]: server CPU time and peak RSS from `/proc`;
+//! * [`canary`]: how often the host slowed the CPU during a run.
 
+pub mod canary;
 pub mod check;
 pub mod load;
 pub mod patient;

@@ -5,7 +5,9 @@
 //!   saturates the server and gives its throughput.
 //! * **Paced** ([`paced`]): one request every `1 / rate` seconds whether or not earlier ones have
 //!   been answered, each timed from when it *should* have been sent, so a stalled server shows up
-//!   in the latencies instead of silently slowing the load down ("coordinated omission").
+//!   in the latencies instead of silently slowing the load down ("coordinated omission"). How
+//!   late each request left is kept too: if the load generator itself fell behind, the run says
+//!   so instead of blaming the server.
 //!
 //! Every answer is checked by the target's `check`; a wrong answer is counted, never timed as a
 //! success. The checks run after the run, on the kept answers: checking parses each answer, and
@@ -50,6 +52,8 @@ pub struct Outcome {
     pub failures: usize,
     /// What was wrong with the first of them.
     pub first_failure: Option<String>,
+    /// Paced runs only: how late each request was sent after it was due, sorted.
+    pub send_lateness: Vec<Duration>,
     /// Answers not yet checked: latency, status, body.
     unchecked: Vec<(Duration, u16, Bytes)>,
 }
@@ -62,11 +66,12 @@ impl Outcome {
 
     /// The `p`-th percentile latency (`p` in 0..=100), by nearest rank.
     pub fn percentile(&self, p: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
-        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
+        nearest_rank(&self.latencies, p)
+    }
+
+    /// The `p`-th percentile of how late paced requests were sent (zero for a closed loop).
+    pub fn lateness_percentile(&self, p: f64) -> Duration {
+        nearest_rank(&self.send_lateness, p)
     }
 
     /// Requests sent, right or wrong.
@@ -106,6 +111,15 @@ impl Outcome {
         self.elapsed = elapsed;
         self
     }
+}
+
+/// The `p`-th percentile (`p` in 0..=100) of sorted `times`, by nearest rank; zero if empty.
+fn nearest_rank(times: &[Duration], p: f64) -> Duration {
+    if times.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * times.len() as f64).ceil() as usize;
+    times[rank.clamp(1, times.len()) - 1]
 }
 
 /// One answer (its latency, status and body, to be checked), or why there was none.
@@ -175,18 +189,22 @@ pub async fn paced(
         let due = started + interval * i;
         tokio::time::sleep_until(due).await;
         let (client, target) = (client.clone(), target.clone());
-        requests.push(tokio::spawn(
-            async move { send(&client, &target, due).await },
-        ));
+        requests.push(tokio::spawn(async move {
+            let late = due.elapsed();
+            (late, send(&client, &target, due).await)
+        }));
     }
     let mut outcome = Outcome::default();
     for request in requests {
-        outcome.merge(
-            request
-                .await
-                .unwrap_or_else(|e| Err(format!("task failed: {e}"))),
-        );
+        match request.await {
+            Ok((late, sample)) => {
+                outcome.send_lateness.push(late);
+                outcome.merge(sample);
+            }
+            Err(e) => outcome.fail(format!("task failed: {e}")),
+        }
     }
+    outcome.send_lateness.sort_unstable();
     let elapsed = started.elapsed();
     outcome.finish(elapsed, &target.check)
 }
@@ -205,6 +223,35 @@ mod tests {
         assert_eq!(outcome.percentile(99.0), Duration::from_millis(99));
         assert_eq!(outcome.percentile(100.0), Duration::from_millis(100));
         assert_eq!(Outcome::default().percentile(99.0), Duration::ZERO);
+        assert_eq!(Outcome::default().lateness_percentile(99.0), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_paced_run_sends_every_request_it_schedules_and_times_when_each_one_left() {
+        let app = axum::Router::new().route("/", axum::routing::post(|| async { "right" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let check: Check = Arc::new(|status, body| match (status, body) {
+            (200, b"right") => Ok(()),
+            _ => Err(format!("wrong answer: {status}")),
+        });
+        let target = Target {
+            url: format!("http://{address}/"),
+            body: Bytes::from_static(b"{}"),
+            check,
+        };
+        // reqwest is built without a TLS provider of its own; the load generator installs ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder().build().expect("client");
+        let outcome = paced(&client, &target, 200.0, Duration::from_millis(250)).await;
+        assert_eq!(outcome.failures, 0, "{:?}", outcome.first_failure);
+        assert_eq!(outcome.count(), 50);
+        assert_eq!(outcome.send_lateness.len(), 50);
+        assert!(outcome.send_lateness.is_sorted());
+        assert!(outcome.elapsed >= Duration::from_millis(245), "{outcome:?}");
     }
 
     #[test]

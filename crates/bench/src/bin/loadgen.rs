@@ -15,8 +15,13 @@
 //!    Gravida on the fetch request. Each gives throughput, p50/p99 and the server's CPU time per
 //!    request (from `/proc/<pid>/stat`).
 //! 5. Peak RSS (`VmHWM`) of each server after the saturated runs.
-//! 6. Paced runs at half the baseline's saturated throughput, for the latency target (the fetch
-//!    request at half its own), Gravida once more at half its own, and its peak RSS after them.
+//! 6. Paced runs of the full-prefetch request at shares of the baseline's saturated throughput
+//!    (10 %, 25 % and, for the latency target, 50 %), the baseline and Gravida in turn; the fetch
+//!    request at half its own; Gravida once more at half its own; its peak RSS after them.
+//! 7. Throughout, from a few idle seconds before the servers start, a canary thread times a
+//!    fixed piece of work by its own CPU clock (see `gravida_bench::canary`): each run, and the
+//!    idle machine, report how often the host slowed the CPU, so that a tail the machine caused
+//!    is not read as one the server caused.
 //!
 //! Exit status: 0 when every answer was right, 1 when any was wrong (or a run failed). Targets
 //! that are missed are printed as MISSED but do not change the exit status.
@@ -30,6 +35,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use axum::body::Bytes;
 use clap::Parser;
+use gravida_bench::canary::{Canary, SLOWED, Steadiness};
 use gravida_bench::check::{Expectations, fingerprint};
 use gravida_bench::load::{self, Check, Outcome, Target};
 use gravida_bench::patient::{Chart, PATIENT_ID};
@@ -61,6 +67,13 @@ struct Args {
     /// Length of each paced run, in seconds.
     #[arg(long, default_value_t = 5)]
     paced_seconds: u64,
+    /// The paced rates of the full-prefetch request, as shares of the baseline's saturated
+    /// throughput (0.5, the latency target's rate, is always run).
+    #[arg(long, value_delimiter = ',', default_value = "0.1,0.25,0.5")]
+    paced_shares: Vec<f64>,
+    /// Seconds the canary watches the idle machine before the servers start.
+    #[arg(long, default_value_t = 3)]
+    idle_seconds: u64,
     /// Requests sent before each measured run, to warm connections and caches.
     #[arg(long, default_value_t = 300)]
     warmup: usize,
@@ -160,10 +173,12 @@ fn free_port() -> anyhow::Result<u16> {
 struct Saturated {
     outcome: Outcome,
     cpu_per_request: Duration,
+    host: Steadiness,
 }
 
 async fn saturate(
     client: &reqwest::Client,
+    canary: &Canary,
     server: &Server,
     target: &Target,
     args: &Args,
@@ -185,6 +200,7 @@ async fn saturate(
         );
     }
     let cpu_before = process::cpu_time(server.pid())?;
+    let started = Instant::now();
     let outcome = load::closed_loop(
         client,
         target,
@@ -197,7 +213,52 @@ async fn saturate(
     Ok(Saturated {
         cpu_per_request: cpu / outcome.count().max(1) as u32,
         outcome,
+        host: canary.during(started.into_std(), std::time::Instant::now()),
     })
+}
+
+/// One paced run's figures.
+struct Paced {
+    name: String,
+    rate: f64,
+    /// The rate as a share of the baseline's saturated throughput.
+    share: f64,
+    outcome: Outcome,
+    host: Steadiness,
+}
+
+async fn pace(
+    client: &reqwest::Client,
+    canary: &Canary,
+    (name, target): (String, &Target),
+    (rate, share): (f64, f64),
+    args: &Args,
+) -> Paced {
+    eprintln!("pacing at {rate:.0}/s: {name} …");
+    let started = std::time::Instant::now();
+    let outcome = load::paced(
+        client,
+        target,
+        rate,
+        Duration::from_secs(args.paced_seconds),
+    )
+    .await;
+    Paced {
+        name,
+        rate,
+        share,
+        outcome,
+        host: canary.during(started, std::time::Instant::now()),
+    }
+}
+
+/// How often the host slowed the CPU during a run, for the tables.
+fn host(steadiness: &Steadiness) -> String {
+    format!(
+        "{:.0} % (p99 {:.1}×)",
+        steadiness.slowed * 100.0,
+        steadiness.p99_ratio
+    )
 }
 
 fn hook_request(context: &Map<String, Json>) -> Json {
@@ -223,6 +284,13 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()?;
+
+    // 0. The idle machine, as the canary sees it.
+    let canary = Canary::start();
+    let idle_from = std::time::Instant::now();
+    eprintln!("watching the idle machine for {} s …", args.idle_seconds);
+    tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
+    let idle = canary.during(idle_from, std::time::Instant::now());
 
     // 1. The servers.
     let port = free_port()?;
@@ -349,30 +417,51 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let mut saturated = Vec::new();
     for (name, server, target) in &targets {
         eprintln!("saturating: {name} …");
-        saturated.push(saturate(&client, server, target, &args).await?);
+        saturated.push(saturate(&client, &canary, server, target, &args).await?);
     }
     // Memory under saturating load, before the paced runs can pile requests up.
     let rss = [
         process::peak_rss(baseline.pid())?,
         process::peak_rss(gravida.pid())?,
     ];
-    // 5. Paced runs at half the baseline's throughput; the fetch request (which the baseline
-    // does not do) at half its own.
-    let mut paced = Vec::new();
-    let mut rates = Vec::new();
-    for (i, (name, _, target)) in targets.iter().enumerate() {
-        let rate = saturated[if i == 2 { 2 } else { 0 }].outcome.throughput() / 2.0;
-        eprintln!("pacing at {rate:.0}/s: {name} …");
-        rates.push(rate);
-        let seconds = Duration::from_secs(args.paced_seconds);
-        paced.push(load::paced(&client, target, rate, seconds).await);
+    // 5. Paced runs: the full-prefetch request at each share of the baseline's throughput, the
+    // baseline and Gravida in turn; the fetch request (which the baseline does not do) at half
+    // its own; Gravida at half its own, its latency when it is not overloaded.
+    let baseline_rate = saturated[0].outcome.throughput();
+    let mut shares = args.paced_shares.clone();
+    shares.retain(|share| *share > 0.0 && *share < 1.0);
+    if !shares.contains(&0.5) {
+        shares.push(0.5);
     }
-    // And Gravida at half its own saturated throughput: its latency when it is not overloaded.
+    shares.sort_unstable_by(f64::total_cmp);
+    shares.dedup();
+    let mut paced = Vec::new();
+    for &share in &shares {
+        for i in [0, 1] {
+            let (name, _, target) = &targets[i];
+            let run = (name.to_string(), target);
+            paced.push(pace(&client, &canary, run, (baseline_rate * share, share), &args).await);
+        }
+    }
+    let fetch_rate = saturated[2].outcome.throughput() / 2.0;
+    let run = (
+        format!("{} (half its own throughput)", targets[2].0),
+        &targets[2].2,
+    );
+    let share = fetch_rate / baseline_rate;
+    paced.push(pace(&client, &canary, run, (fetch_rate, share), &args).await);
     let own_rate = saturated[1].outcome.throughput() / 2.0;
-    eprintln!("pacing at {own_rate:.0}/s: gravida, full prefetch …");
-    let seconds = Duration::from_secs(args.paced_seconds);
-    let own_paced = load::paced(&client, &targets[1].2, own_rate, seconds).await;
+    let run = (
+        format!("{} (half its own throughput)", targets[1].0),
+        &targets[1].2,
+    );
+    let share = own_rate / baseline_rate;
+    paced.push(pace(&client, &canary, run, (own_rate, share), &args).await);
     let rss_after_paced = process::peak_rss(gravida.pid())?;
+    let typical = canary
+        .during(std::time::Instant::now(), std::time::Instant::now())
+        .typical;
+    drop(canary);
 
     // The report.
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
@@ -397,47 +486,69 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         fetch.len(),
         args.concurrency
     );
+    println!(
+        "host slowed: the share of the canary's samples (a fixed {} µs of CPU work every 20 ms) \
+         that took at least {SLOWED}× that by the thread's own CPU clock, and their p99; \
+         on the idle machine before the servers started: {}",
+        typical.as_micros(),
+        host(&idle)
+    );
     println!();
     println!(
-        "| run | requests | wrong | req/s | p50 ms | p99 ms | server CPU µs/req | paced at req/s | paced p50 ms | paced p99 ms |"
+        "| saturated run | requests | wrong | req/s | p50 ms | p99 ms | server CPU µs/req | host slowed |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut wrong = 0;
-    for ((((name, _, _), saturated), paced), rate) in
-        targets.iter().zip(&saturated).zip(&paced).zip(&rates)
-    {
+    for ((name, _, _), saturated) in targets.iter().zip(&saturated) {
         let o = &saturated.outcome;
-        wrong += o.failures + paced.failures;
+        wrong += o.failures;
         println!(
-            "| {name} | {} | {} | {:.0} | {} | {} | {} | {rate:.0} | {} | {} |",
+            "| {name} | {} | {} | {:.0} | {} | {} | {} | {} |",
             o.count(),
-            o.failures + paced.failures,
+            o.failures,
             o.throughput(),
             ms(o.percentile(50.0)),
             ms(o.percentile(99.0)),
             saturated.cpu_per_request.as_micros(),
-            ms(paced.percentile(50.0)),
-            ms(paced.percentile(99.0)),
+            host(&saturated.host),
         );
-        for failure in [&o.first_failure, &paced.first_failure]
-            .into_iter()
-            .flatten()
-        {
+        if let Some(failure) = &o.first_failure {
             println!("|   first wrong answer: {failure} |");
         }
     }
-    wrong += own_paced.failures;
+    println!();
     println!(
-        "| gravida, full prefetch, paced at half its own throughput | | {} | | | | | {own_rate:.0} | {} | {} |",
-        own_paced.failures,
-        ms(own_paced.percentile(50.0)),
-        ms(own_paced.percentile(99.0)),
+        "| paced run | req/s | share of the baseline's saturated req/s | requests | wrong | p50 ms | p99 ms | p99.9 ms | sent late, p99 ms | host slowed |"
     );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for run in &paced {
+        let o = &run.outcome;
+        wrong += o.failures;
+        println!(
+            "| {} | {:.0} | {:.0} % | {} | {} | {} | {} | {} | {} | {} |",
+            run.name,
+            run.rate,
+            run.share * 100.0,
+            o.count(),
+            o.failures,
+            ms(o.percentile(50.0)),
+            ms(o.percentile(99.0)),
+            ms(o.percentile(99.9)),
+            ms(o.lateness_percentile(99.0)),
+            host(&run.host),
+        );
+        if let Some(failure) = &o.first_failure {
+            println!("|   first wrong answer: {failure} |");
+        }
+    }
     println!();
     let cpu_ratio = saturated[1].cpu_per_request.as_secs_f64()
         / saturated[0].cpu_per_request.as_secs_f64().max(1e-9);
     let throughput_ratio = saturated[1].outcome.throughput() / saturated[0].outcome.throughput();
-    let (rate, paced_p99) = (rates[1], paced[1].percentile(99.0));
+    // The target's runs: the full-prefetch request at half the baseline's throughput.
+    let at_half = |i: usize| &paced[2 * shares.iter().position(|s| *s == 0.5).unwrap_or(0) + i];
+    let (baseline_half, gravida_half) = (at_half(0), at_half(1));
+    let paced_p99 = gravida_half.outcome.percentile(99.0);
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     println!("| target | figure | goal | |");
     println!("|---|---:|---:|---|");
@@ -451,7 +562,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         verdict(throughput_ratio >= 0.7)
     );
     println!(
-        "| p99 at {rate:.0} req/s (half the baseline's saturated throughput) | {} ms | < 10 ms | {} |",
+        "| p99 at {:.0} req/s, half the baseline's saturated throughput (the bare baseline's: {} ms; host slowed in gravida's run: {}) | {} ms | < 10 ms | {} |",
+        gravida_half.rate,
+        ms(baseline_half.outcome.percentile(99.0)),
+        host(&gravida_half.host),
         ms(paced_p99),
         verdict(paced_p99 < Duration::from_millis(10))
     );
