@@ -222,6 +222,96 @@ async fn an_oversized_body_gets_413() {
 }
 
 #[tokio::test]
+async fn a_hook_call_beyond_the_concurrency_limit_gets_503_with_retry_after_and_fetches_nothing() {
+    use std::time::Duration;
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    // An EHR whose FHIR server takes 700 ms to answer any search: the first call holds the
+    // only permit while it waits.
+    let ehr = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "application/fhir+json")
+                .set_body_json(json!({ "resourceType": "Bundle", "type": "searchset" }))
+                .set_delay(Duration::from_millis(700)),
+        )
+        .mount(&ehr)
+        .await;
+    let app = TestApp::spawn_with(&[("GRAVIDA_HTTP__MAX_CONCURRENT_HOOK_CALLS", "1")]).await;
+    let mut request = patient_view("p1");
+    request.as_object_mut().unwrap().remove("prefetch");
+    request["fhirServer"] = json!(format!("{}/R4", ehr.uri()));
+    request["fhirAuthorization"] = json!({ "access_token": "limit-test-token",
+        "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read", "subject": "ehr" });
+
+    let first = {
+        let (client, url, body) = (
+            app.client.clone(),
+            app.url("/cds-services/gravida-patient-view"),
+            request.to_string(),
+        );
+        tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("the first call is sent");
+            response.status().as_u16()
+        })
+    };
+    // Wait until the first call is fetching, so that it surely holds the permit.
+    for _ in 0..200 {
+        if !ehr.received_requests().await.unwrap_or_default().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let searches_by_first = ehr.received_requests().await.unwrap_or_default().len();
+    assert!(
+        searches_by_first > 0,
+        "the first call never reached the EHR"
+    );
+
+    let response = app
+        .client
+        .post(app.url("/cds-services/gravida-patient-view"))
+        .header("content-type", "application/json")
+        .body(request.to_string())
+        .send()
+        .await
+        .expect("the second call is sent");
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let body: Value = response.json().await.expect("a JSON error");
+    assert_eq!(body["error"], "overloaded", "{body}");
+
+    // The first call is answered as usual (no records: no cards), and frees its permit.
+    assert_eq!(first.await.expect("the first call ends"), 200);
+    let searches = ehr.received_requests().await.unwrap_or_default().len();
+    let (status, body) = app.call("gravida-patient-view", &request).await;
+    assert_eq!(status, 200, "{body}");
+    // The shed call searched nothing: every search came from the first and the third call.
+    let total = ehr.received_requests().await.unwrap_or_default().len();
+    assert_eq!(total, 2 * searches, "first {searches}, all three {total}");
+
+    let metrics = crate::helpers::get_text(&app.client, &app.url("/metrics")).await;
+    assert!(
+        metrics.contains(r#"gravida_hook_calls_shed_total{service="gravida-patient-view"}"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
 async fn a_fhir_server_that_is_not_https_off_loopback_gets_403() {
     let app = TestApp::spawn().await;
     let mut request = patient_view("p1");

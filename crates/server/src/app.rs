@@ -4,7 +4,8 @@
 //! thing. Layers, outermost first: CORS (a preflight never reaches authentication), request id,
 //! tracing span, request timeout. The order of checks on a hook call is the design's:
 //! unknown service (404) → authentication (401) → body size (413) → request validity (400) →
-//! `fhirServer` (403) → data (412).
+//! `fhirServer` (403) → data (412), with one check before authentication: a replica already
+//! answering `http.max_concurrent_hook_calls` calls sheds the next with 503 before reading it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use gravida_fhir::FhirClient;
 use gravida_knowledge::KnowledgeBase;
 use serde_json::json;
 use time::OffsetDateTime;
+use tokio::sync::Semaphore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -48,6 +50,8 @@ pub struct AppState {
     pub discovery: Arc<DiscoveryResponse>,
     /// The audit trail; `None` when `[store] enabled = false` (see [`AppState::with_audit`]).
     pub audit: Option<Audit>,
+    /// One permit per hook call being answered (`http.max_concurrent_hook_calls`).
+    pub hook_calls: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -63,6 +67,12 @@ impl AppState {
             fhir,
             auth,
             public_base: settings.public_base().into(),
+            hook_calls: Arc::new(Semaphore::new(
+                settings
+                    .http
+                    .max_concurrent_hook_calls
+                    .min(Semaphore::MAX_PERMITS),
+            )),
             settings: Arc::new(settings),
             discovery,
             audit: None,
@@ -171,6 +181,12 @@ async fn call_service(
     request: Request<Body>,
 ) -> Result<Json<ServiceResponse>, ApiError> {
     let service = services::find(&id).ok_or(ApiError::UnknownService(id))?;
+    // Held until the answer is built; none free means this replica is overloaded, and waiting
+    // would only make every call late. The body is not read before a permit is had.
+    let Ok(_permit) = state.hook_calls.try_acquire() else {
+        metrics::counter!("gravida_hook_calls_shed_total", "service" => service.id).increment(1);
+        return Err(ApiError::Overloaded);
+    };
     let caller = state
         .authenticate(request.headers(), &format!("/cds-services/{}", service.id))
         .await?;

@@ -36,6 +36,10 @@ pub enum ApiError {
     /// was not acknowledged, so the caller may retry. Hook calls never get this.
     #[error("feedback cannot be recorded right now; retry later")]
     StoreUnavailable,
+    /// As many hook calls as `http.max_concurrent_hook_calls` are being answered: this one is
+    /// refused at once, before its body is read, and the caller may retry.
+    #[error("too many hook calls at once; retry shortly")]
+    Overloaded,
     /// Something went wrong on our side. The detail is logged, not returned.
     #[error("internal error")]
     Internal,
@@ -50,7 +54,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::ForbiddenFhirServer(_) => StatusCode::FORBIDDEN,
             ApiError::DataUnavailable(_) => StatusCode::PRECONDITION_FAILED,
-            ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StoreUnavailable | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -66,6 +70,7 @@ impl ApiError {
             ApiError::ForbiddenFhirServer(_) => "fhir-server-not-allowed",
             ApiError::DataUnavailable(_) => "data-unavailable",
             ApiError::StoreUnavailable => "store-unavailable",
+            ApiError::Overloaded => "overloaded",
             ApiError::Internal => "internal",
         }
     }
@@ -74,7 +79,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        if matches!(self, ApiError::Overloaded) {
+            // Logged at warn, not per call at error: under overload this line repeats often.
+            tracing::warn!(error = self.code(), "request shed");
+        } else if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         } else {
             tracing::info!(
@@ -97,6 +105,11 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"cds-services\""),
             );
+        }
+        if matches!(self, ApiError::Overloaded) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

@@ -135,6 +135,10 @@ pub struct HttpSettings {
     /// The longest a request may take, from the first byte to the response, in milliseconds.
     /// It must leave room for `fhir.deadline_ms`.
     pub request_timeout_ms: u64,
+    /// Hook calls answered at once; one more gets 503 with `Retry-After` at once, before its
+    /// body is read, instead of queueing. It bounds the memory and the latency of an
+    /// overloaded replica: queued calls would each hold a body and wait out the EHR's patience.
+    pub max_concurrent_hook_calls: usize,
 }
 
 impl Default for HttpSettings {
@@ -142,6 +146,7 @@ impl Default for HttpSettings {
         HttpSettings {
             max_body_bytes: 8 * 1024 * 1024,
             request_timeout_ms: 10_000,
+            max_concurrent_hook_calls: 256,
         }
     }
 }
@@ -404,6 +409,9 @@ impl Settings {
         if self.fhir.max_pages == 0 {
             return Err("fhir.max_pages must be at least 1".into());
         }
+        if self.http.max_concurrent_hook_calls == 0 {
+            return Err("http.max_concurrent_hook_calls must be at least 1".into());
+        }
         for issuer in &self.auth.issuers {
             if issuer.jwks_url.is_some() == issuer.jwks_file.is_some() {
                 return Err(format!(
@@ -560,6 +568,21 @@ algorithms = ["RS384"]
         let text = err.to_string();
         assert!(text.contains("GRAVIDA_FHIR__DEADLINE"), "{text}");
         assert!(text.contains("deadline"), "{text}");
+    }
+
+    #[test]
+    fn a_zero_hook_call_limit_is_refused() {
+        let err = Settings::load_from(
+            None,
+            env(&[("GRAVIDA_HTTP__MAX_CONCURRENT_HOOK_CALLS", "0")]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("max_concurrent_hook_calls"),
+            "{err}"
+        );
+        let default = Settings::load_from(None, env(&[])).expect("defaults");
+        assert_eq!(default.http.max_concurrent_hook_calls, 256);
     }
 
     #[test]
