@@ -17,7 +17,7 @@
 //! 5. Peak RSS (`VmHWM`) of each server after the saturated runs.
 //! 6. Paced runs of the full-prefetch request at shares of the baseline's saturated throughput
 //!    (10 %, 25 % and, for the latency target, 50 %), the baseline and Gravida in turn; the fetch
-//!    request at half its own; Gravida once more at half its own; its peak RSS after them.
+//!    request at half its own throughput; Gravida's peak RSS after them.
 //! 7. Throughout, from a few idle seconds before the servers start, a canary thread times a
 //!    fixed piece of work by its own CPU clock (see `gravida_bench::canary`): each run, and the
 //!    idle machine, report how often the host slowed the CPU, so that a tail the machine caused
@@ -426,7 +426,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     ];
     // 5. Paced runs: the full-prefetch request at each share of the baseline's throughput, the
     // baseline and Gravida in turn; the fetch request (which the baseline does not do) at half
-    // its own; Gravida at half its own, its latency when it is not overloaded.
+    // its own.
     let baseline_rate = saturated[0].outcome.throughput();
     let mut shares = args.paced_shares.clone();
     shares.retain(|share| *share > 0.0 && *share < 1.0);
@@ -450,13 +450,6 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     );
     let share = fetch_rate / baseline_rate;
     paced.push(pace(&client, &canary, run, (fetch_rate, share), &args).await);
-    let own_rate = saturated[1].outcome.throughput() / 2.0;
-    let run = (
-        format!("{} (half its own throughput)", targets[1].0),
-        &targets[1].2,
-    );
-    let share = own_rate / baseline_rate;
-    paced.push(pace(&client, &canary, run, (own_rate, share), &args).await);
     let rss_after_paced = process::peak_rss(gravida.pid())?;
     let typical = canary
         .during(std::time::Instant::now(), std::time::Instant::now())
