@@ -71,6 +71,20 @@ pub struct Steadiness {
     pub slowed: f64,
 }
 
+impl Steadiness {
+    /// Several runs' summaries as one: their samples together, the worst p99 among them.
+    pub fn combined(runs: &[Steadiness]) -> Steadiness {
+        let samples: usize = runs.iter().map(|run| run.samples).sum();
+        let slowed: f64 = runs.iter().map(|run| run.slowed * run.samples as f64).sum();
+        Steadiness {
+            samples,
+            typical: runs.first().map(|run| run.typical).unwrap_or_default(),
+            p99_ratio: runs.iter().map(|run| run.p99_ratio).fold(0.0, f64::max),
+            slowed: slowed / samples.max(1) as f64,
+        }
+    }
+}
+
 impl Canary {
     /// Starts the canary thread.
     pub fn start() -> Canary {
@@ -179,6 +193,23 @@ mod tests {
             (empty.samples, empty.slowed, empty.p99_ratio),
             (0, 0.0, 0.0)
         );
+    }
+
+    #[test]
+    fn combined_runs_weigh_each_run_by_its_samples_and_keep_the_worst_p99() {
+        let typical = Duration::from_micros(500);
+        let run = |samples, slowed, p99_ratio| Steadiness {
+            samples,
+            typical,
+            p99_ratio,
+            slowed,
+        };
+        let all = Steadiness::combined(&[run(100, 0.1, 3.0), run(300, 0.0, 1.5)]);
+        assert_eq!(all.samples, 400);
+        assert!((all.slowed - 0.025).abs() < 1e-12, "{all:?}");
+        assert_eq!(all.p99_ratio, 3.0);
+        assert_eq!(all.typical, typical);
+        assert_eq!(Steadiness::combined(&[]).samples, 0);
     }
 
     #[test]

@@ -91,6 +91,23 @@ impl Outcome {
         self.first_failure.get_or_insert(error);
     }
 
+    /// Several checked runs of one target as one: every answer, and the time of all the runs.
+    pub fn merged(runs: Vec<Outcome>) -> Outcome {
+        let mut all = Outcome::default();
+        for run in runs {
+            all.latencies.extend(run.latencies);
+            all.send_lateness.extend(run.send_lateness);
+            all.elapsed += run.elapsed;
+            all.failures += run.failures;
+            if all.first_failure.is_none() {
+                all.first_failure = run.first_failure;
+            }
+        }
+        all.latencies.sort_unstable();
+        all.send_lateness.sort_unstable();
+        all
+    }
+
     fn absorb(&mut self, other: Outcome) {
         self.unchecked.extend(other.unchecked);
         self.failures += other.failures;
@@ -224,6 +241,28 @@ mod tests {
         assert_eq!(outcome.percentile(100.0), Duration::from_millis(100));
         assert_eq!(Outcome::default().percentile(99.0), Duration::ZERO);
         assert_eq!(Outcome::default().lateness_percentile(99.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn merged_runs_keep_every_answer_and_add_up_their_time() {
+        let ms = Duration::from_millis;
+        let run = |latencies: Vec<u64>, failures, first: Option<&str>| Outcome {
+            latencies: latencies.into_iter().map(ms).collect(),
+            elapsed: ms(1000),
+            failures,
+            first_failure: first.map(str::to_owned),
+            ..Outcome::default()
+        };
+        let merged = Outcome::merged(vec![
+            run(vec![3, 5], 0, None),
+            run(vec![1, 4], 2, Some("second")),
+            run(vec![2], 1, Some("third")),
+        ]);
+        assert_eq!(merged.latencies, [1, 2, 3, 4, 5].map(ms));
+        assert_eq!(merged.elapsed, ms(3000));
+        assert_eq!(merged.count(), 8);
+        assert_eq!(merged.first_failure.as_deref(), Some("second"));
+        assert!((merged.throughput() - 8.0 / 3.0).abs() < 1e-9);
     }
 
     #[tokio::test]

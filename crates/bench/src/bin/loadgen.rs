@@ -12,8 +12,9 @@
 //! 3. Checks the first answer against pub01's expectations, then requires every answer of every
 //!    run to carry the same cards (see `gravida_bench::check`).
 //! 4. Saturated runs at a fixed concurrency: baseline and Gravida on the full-prefetch request,
-//!    Gravida on the fetch request. Each gives throughput, p50/p99 and the server's CPU time per
-//!    request (from `/proc/<pid>/stat`).
+//!    Gravida on the fetch request, in interleaved rounds (three by default) so that a stretch of
+//!    host slowdowns falls on every server alike. Each target's rounds together give its
+//!    throughput, p50/p99 and the server's CPU time per request (from `/proc/<pid>/stat`).
 //! 5. Peak RSS (`VmHWM`) of each server after the saturated runs.
 //! 6. Paced runs of the full-prefetch request at shares of the baseline's saturated throughput
 //!    (10 %, 25 % and, for the latency target, 50 %), the baseline and Gravida in turn; the fetch
@@ -58,9 +59,12 @@ struct Args {
     /// Requests in flight at once in the saturated runs.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
-    /// Requests per saturated run (a run also stops after --seconds).
-    #[arg(long, default_value_t = 6000)]
+    /// Requests per saturated run in each round (a run also stops after --seconds).
+    #[arg(long, default_value_t = 3000)]
     requests: usize,
+    /// Rounds of saturated runs, each round running every target once.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Longest saturated run, in seconds.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -169,11 +173,29 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// One saturated run's figures.
+/// One saturated run's figures, or those of one target's rounds together.
 struct Saturated {
     outcome: Outcome,
-    cpu_per_request: Duration,
+    /// The server's CPU time over the run.
+    cpu: Duration,
     host: Steadiness,
+}
+
+impl Saturated {
+    fn cpu_per_request(&self) -> Duration {
+        self.cpu / self.outcome.count().max(1) as u32
+    }
+
+    /// One target's rounds as one run: all their requests, time and CPU.
+    fn merged(rounds: Vec<Saturated>) -> Saturated {
+        let cpu = rounds.iter().map(|round| round.cpu).sum();
+        let host = Steadiness::combined(&rounds.iter().map(|round| round.host).collect::<Vec<_>>());
+        Saturated {
+            outcome: Outcome::merged(rounds.into_iter().map(|round| round.outcome).collect()),
+            cpu,
+            host,
+        }
+    }
 }
 
 async fn saturate(
@@ -211,7 +233,7 @@ async fn saturate(
     .await;
     let cpu = process::cpu_time(server.pid())? - cpu_before;
     Ok(Saturated {
-        cpu_per_request: cpu / outcome.count().max(1) as u32,
+        cpu,
         outcome,
         host: canary.during(started.into_std(), std::time::Instant::now()),
     })
@@ -413,12 +435,16 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         ),
     ];
 
-    // 4. Saturated runs.
-    let mut saturated = Vec::new();
-    for (name, server, target) in &targets {
-        eprintln!("saturating: {name} …");
-        saturated.push(saturate(&client, &canary, server, target, &args).await?);
+    // 4. Saturated runs, in interleaved rounds.
+    let rounds = args.rounds.max(1);
+    let mut runs: Vec<Vec<Saturated>> = targets.iter().map(|_| Vec::new()).collect();
+    for round in 1..=rounds {
+        for ((name, server, target), runs) in targets.iter().zip(&mut runs) {
+            eprintln!("saturating, round {round} of {rounds}: {name} …");
+            runs.push(saturate(&client, &canary, server, target, &args).await?);
+        }
     }
+    let saturated: Vec<Saturated> = runs.into_iter().map(Saturated::merged).collect();
     // Memory under saturating load, before the paced runs can pile requests up.
     let rss = [
         process::peak_rss(baseline.pid())?,
@@ -488,7 +514,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     );
     println!();
     println!(
-        "| saturated run | requests | wrong | req/s | p50 ms | p99 ms | server CPU µs/req | host slowed |"
+        "| saturated runs ({rounds} interleaved rounds) | requests | wrong | req/s | p50 ms | p99 ms | server CPU µs/req | host slowed |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut wrong = 0;
@@ -502,7 +528,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             o.throughput(),
             ms(o.percentile(50.0)),
             ms(o.percentile(99.0)),
-            saturated.cpu_per_request.as_micros(),
+            saturated.cpu_per_request().as_micros(),
             host(&saturated.host),
         );
         if let Some(failure) = &o.first_failure {
@@ -535,8 +561,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         }
     }
     println!();
-    let cpu_ratio = saturated[1].cpu_per_request.as_secs_f64()
-        / saturated[0].cpu_per_request.as_secs_f64().max(1e-9);
+    let cpu_ratio = saturated[1].cpu_per_request().as_secs_f64()
+        / saturated[0].cpu_per_request().as_secs_f64().max(1e-9);
     let throughput_ratio = saturated[1].outcome.throughput() / saturated[0].outcome.throughput();
     // The target's runs: the full-prefetch request at half the baseline's throughput.
     let at_half = |i: usize| &paced[2 * shares.iter().position(|s| *s == 0.5).unwrap_or(0) + i];
@@ -577,8 +603,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     );
     println!(
         "| fetch request (not compared): CPU per request, ratio to the baseline's full-prefetch | {:.2}× | | |",
-        saturated[2].cpu_per_request.as_secs_f64()
-            / saturated[0].cpu_per_request.as_secs_f64().max(1e-9)
+        saturated[2].cpu_per_request().as_secs_f64()
+            / saturated[0].cpu_per_request().as_secs_f64().max(1e-9)
     );
     if wrong > 0 {
         println!("\n{wrong} WRONG ANSWERS: the figures above do not count.");
