@@ -136,8 +136,9 @@ pub struct HttpSettings {
     /// It must leave room for `fhir.deadline_ms`.
     pub request_timeout_ms: u64,
     /// Hook calls answered at once; one more gets 503 with `Retry-After` at once, before its
-    /// body is read, instead of queueing. It bounds the memory and the latency of an
-    /// overloaded replica: queued calls would each hold a body and wait out the EHR's patience.
+    /// body is read, instead of queueing. It bounds the work an overloaded replica takes on: a
+    /// shed call costs no parsing, where a queued one would wait out the EHR's patience. It
+    /// must leave room for calls that wait on a slow EHR FHIR server.
     pub max_concurrent_hook_calls: usize,
 }
 
