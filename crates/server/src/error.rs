@@ -80,8 +80,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         if matches!(self, ApiError::Overloaded) {
-            // Logged at warn, not per call at error: under overload this line repeats often.
-            tracing::warn!(error = self.code(), "request shed");
+            // Under overload this happens for many calls a second: the metric
+            // gravida_hook_calls_shed_total counts them, and a log line each would add load.
+            tracing::debug!(error = self.code(), "request shed");
         } else if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         } else {
