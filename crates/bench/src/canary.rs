@@ -125,6 +125,19 @@ impl Canary {
             .clone();
         steadiness(&samples, from, to)
     }
+
+    /// The median CPU time of the work over all samples so far: what it costs unslowed.
+    pub fn typical(&self) -> Duration {
+        let samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        typical(&samples)
+    }
+}
+
+/// The median CPU time of `samples`' work (zero if there are none).
+fn typical(samples: &[(Instant, Duration)]) -> Duration {
+    let mut times: Vec<Duration> = samples.iter().map(|(_, took)| *took).collect();
+    times.sort_unstable();
+    times.get(times.len() / 2).copied().unwrap_or_default()
 }
 
 impl Drop for Canary {
@@ -138,11 +151,7 @@ impl Drop for Canary {
 
 /// The summary behind [`Canary::during`], apart from the thread that takes the samples.
 fn steadiness(samples: &[(Instant, Duration)], from: Instant, to: Instant) -> Steadiness {
-    let median = |mut times: Vec<Duration>| -> Duration {
-        times.sort_unstable();
-        times.get(times.len() / 2).copied().unwrap_or_default()
-    };
-    let typical = median(samples.iter().map(|(_, took)| *took).collect());
+    let typical = typical(samples);
     let mut ratios: Vec<f64> = samples
         .iter()
         .filter(|(at, _)| (from..=to).contains(at))

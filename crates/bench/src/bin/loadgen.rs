@@ -477,9 +477,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let share = fetch_rate / baseline_rate;
     paced.push(pace(&client, &canary, run, (fetch_rate, share), &args).await);
     let rss_after_paced = process::peak_rss(gravida.pid())?;
-    let typical = canary
-        .during(std::time::Instant::now(), std::time::Instant::now())
-        .typical;
+    let typical = canary.typical();
     drop(canary);
 
     // The report.
