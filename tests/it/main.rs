@@ -14,6 +14,7 @@ mod expect;
 mod fhir_sim;
 mod helpers;
 mod http_api;
+mod jwt_edges;
 mod ops;
 mod real_fhir;
 mod scenarios_engine;

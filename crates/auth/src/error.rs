@@ -50,6 +50,10 @@ pub enum AuthError {
     /// The header has no `kid`.
     #[error("JWT header has no kid")]
     MissingKid,
+    /// The header has a `crit` member (RFC 7515 §4.1.11), whatever its value: this crate
+    /// understands no critical extension, so it must refuse the token.
+    #[error("JWT header has a crit member")]
+    CriticalHeader,
     /// A required claim is absent. `claim` is its name.
     #[error("JWT has no {claim} claim")]
     MissingClaim {
@@ -75,6 +79,10 @@ pub enum AuthError {
     /// The signature does not verify.
     #[error("JWT signature does not verify")]
     BadSignature,
+    /// An ES256 or ES384 signature whose `s` is above half the curve order: the malleable
+    /// twin of a valid signature, refused whether or not it verifies.
+    #[error("JWT ECDSA signature is not in low-S form")]
+    HighS,
     /// `aud` does not name the endpoint invoked.
     #[error("JWT audience does not match this endpoint")]
     WrongAudience,
@@ -116,6 +124,7 @@ impl AuthError {
             AuthError::AlgorithmNotAllowed => "alg-not-allowed",
             AuthError::BadType => "bad-typ",
             AuthError::MissingKid => "missing-kid",
+            AuthError::CriticalHeader => "crit-header",
             AuthError::MissingClaim { claim } => match *claim {
                 "iss" => "missing-iss",
                 "aud" => "missing-aud",
@@ -130,6 +139,7 @@ impl AuthError {
             AuthError::KeysUnavailable => "jwks-unavailable",
             AuthError::KeyMismatch => "key-alg-mismatch",
             AuthError::BadSignature => "bad-signature",
+            AuthError::HighS => "high-s-signature",
             AuthError::WrongAudience => "wrong-aud",
             AuthError::Expired => "expired",
             AuthError::NotYetValid => "not-yet-valid",

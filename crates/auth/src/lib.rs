@@ -1,12 +1,12 @@
 //! Gravida's authentication of CDS clients: verifies the CDS Hooks 2.0 JWT that an EHR
 //! sends in `Authorization: Bearer …` (CDS Hooks §Trusting CDS Clients).
 //!
-//! What it checks, in short: the header (`alg` allow-listed, never `none` or HMAC; `typ`
-//! is `JWT`; `kid` present), the issuer (`iss` trusted; `jku` allow-listed), the
-//! signature (keys from a JWKS URL, cached and re-fetched at most once per interval, or
-//! from a key set given up front), the claims (`aud` is the endpoint invoked; `exp`,
-//! `nbf`, `iat` with clock skew; a maximum lifetime; `jti` present; `tenant` if
-//! restricted) and replay (`jti` used once). See [`Verifier`].
+//! What it checks, in short: the header (no `crit`; `alg` allow-listed, never `none` or
+//! HMAC; `typ` is `JWT`; `kid` present), the issuer (`iss` trusted; `jku` allow-listed),
+//! the signature (ES256/ES384 in low-S form; keys from a JWKS URL, cached and re-fetched
+//! at most once per interval, or from a key set given up front), the claims (`aud` is the
+//! endpoint invoked; `exp`, `nbf`, `iat` with clock skew; a maximum lifetime; `jti`
+//! present; `tenant` if restricted) and replay (`jti` used once). See [`Verifier`].
 //!
 //! ```no_run
 //! # async fn demo(headers: &[&[u8]]) -> Result<(), Box<dyn std::error::Error>> {
@@ -26,6 +26,7 @@
 //! ```
 
 mod config;
+mod ecdsa;
 mod error;
 mod keys;
 mod replay;

@@ -178,6 +178,7 @@ pub fn with(base: Value, changes: Value) -> Value {
 /// A signed token: header `{"alg": key's default, "typ": "JWT", "kid": key's kid}` with
 /// `header_overrides` merged in (see [`with`]), the given claims, signed by `key` with the
 /// header's `alg` when the key can sign with it, else with the key's default algorithm.
+/// An ECDSA signature is given in low-S form (see [`with_high_s`] for its twin).
 pub fn mint(key: TestKey, header_overrides: Value, claims: Value) -> String {
     let header = with(
         json!({ "alg": key.default_alg(), "typ": "JWT", "kid": key.kid() }),
@@ -190,13 +191,51 @@ pub fn mint(key: TestKey, header_overrides: Value, claims: Value) -> String {
     let alg = signing_algorithm(alg_name)
         .unwrap_or_else(|| signing_algorithm(key.default_alg()).unwrap_or(Algorithm::ES384));
     let signing_input = signing_input(&header, &claims);
-    let signature = jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key.encoding_key(), alg)
-        .or_else(|_| {
-            let fallback = signing_algorithm(key.default_alg()).unwrap_or(Algorithm::ES384);
-            jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key.encoding_key(), fallback)
-        })
-        .unwrap_or_default();
-    format!("{signing_input}.{signature}")
+    let sign = |alg| {
+        jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key.encoding_key(), alg)
+            .ok()
+            .map(|signature| (alg, signature))
+    };
+    let (alg, signature) = sign(alg)
+        .or_else(|| sign(signing_algorithm(key.default_alg()).unwrap_or(Algorithm::ES384)))
+        .unwrap_or((alg, String::new()));
+    format!("{signing_input}.{}", low_s(alg, &signature))
+}
+
+/// A base64url ECDSA signature for `alg` in low-S form; any other signature unchanged.
+fn low_s(alg: Algorithm, signature: &str) -> String {
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(signature) else {
+        return signature.to_string();
+    };
+    if !crate::ecdsa::is_high_s(alg, &bytes) {
+        return signature.to_string();
+    }
+    crate::ecdsa::flip_s(alg, &bytes)
+        .map(|twin| URL_SAFE_NO_PAD.encode(twin))
+        .unwrap_or_else(|| signature.to_string())
+}
+
+/// `token` (ES256 or ES384, as its header's `alg` says) with its signature's `s` replaced
+/// by `n - s`: the malleable twin, which an ECDSA check alone still accepts. Any other
+/// token is returned unchanged.
+pub fn with_high_s(token: &str) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    let [header, claims, signature] = parts.as_slice() else {
+        return token.to_string();
+    };
+    let alg = URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .and_then(|header| header.get("alg").and_then(Value::as_str).map(str::to_owned))
+        .and_then(|name| signing_algorithm(&name));
+    let twin = alg
+        .zip(URL_SAFE_NO_PAD.decode(signature).ok())
+        .and_then(|(alg, bytes)| crate::ecdsa::flip_s(alg, &bytes));
+    match twin {
+        Some(twin) => format!("{header}.{claims}.{}", URL_SAFE_NO_PAD.encode(twin)),
+        None => token.to_string(),
+    }
 }
 
 /// An unsigned token as `alg: none` would have it: `header.claims.` (empty signature).
@@ -342,6 +381,19 @@ pub fn bad_requests(
         "missing-kid",
     );
     one(
+        "crit-naming-an-unknown-extension",
+        a(
+            json!({ "crit": ["urn:x:unknown"], "urn:x:unknown": true }),
+            good(),
+        ),
+        "crit-header",
+    );
+    one(
+        "crit-empty",
+        a(json!({ "crit": [] }), good()),
+        "crit-header",
+    );
+    one(
         "jku-not-allow-listed",
         a(
             json!({ "jku": "https://attacker.example/jwks.json" }),
@@ -376,6 +428,11 @@ pub fn bad_requests(
         "tampered-payload",
         with_payload(&genuine, &with(good(), json!({ "jti": "forged-jti" }))),
         "bad-signature",
+    );
+    one(
+        "high-s-twin-of-a-valid-signature",
+        with_high_s(&a(json!({}), good())),
+        "high-s-signature",
     );
     one(
         "tampered-signature",

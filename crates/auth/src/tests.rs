@@ -391,6 +391,132 @@ async fn clocks_within_the_skew_are_tolerated() {
     );
 }
 
+// ---------------------------------------------------------------------------------------
+// Critical header extensions (RFC 7515 §4.1.11) and ECDSA malleability.
+
+#[tokio::test]
+async fn a_crit_header_is_refused_whatever_its_value() {
+    let verifier = test_verifier();
+    let values = [
+        json!(["urn:x:unknown"]),
+        json!(["exp"]),
+        json!([]),
+        json!("exp"),
+        json!(true),
+        json!({ "exp": true }),
+    ];
+    for value in values {
+        let token = mint(
+            TestKey::AEs384,
+            json!({ "crit": value.clone() }),
+            claims_a(HOOK, at(NOW)),
+        );
+        assert_eq!(
+            check(&verifier, &token).await,
+            Err(AuthError::CriticalHeader),
+            "crit = {value}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_crit_header_is_refused_even_when_the_rest_of_the_token_is_good_and_its_jti_stays_unused()
+{
+    let verifier = test_verifier();
+    let good = claims_a(HOOK, at(NOW));
+    let critical = mint(
+        TestKey::AEs384,
+        json!({ "crit": ["urn:x:unknown"], "urn:x:unknown": 1 }),
+        good.clone(),
+    );
+    assert_eq!(
+        check(&verifier, &critical).await,
+        Err(AuthError::CriticalHeader)
+    );
+    let plain = mint(TestKey::AEs384, json!({}), good);
+    assert_eq!(reason(&check(&verifier, &plain).await), "accepted");
+}
+
+/// Whether `jsonwebtoken` alone accepts `token`'s signature with issuer A's key `kid`.
+fn jsonwebtoken_accepts(token: &str, kid: &str, alg: jsonwebtoken::Algorithm) -> bool {
+    let set = testing::jwks(ISSUER_A_JWKS);
+    let Some(jwk) = set.find(kid) else {
+        panic!("no {kid} in issuer A's JWKS");
+    };
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap_or_else(|err| panic!("{err}"));
+    let Some((input, signature)) = token.rsplit_once('.') else {
+        panic!("not a JWS");
+    };
+    jsonwebtoken::crypto::verify(signature, input.as_bytes(), &key, alg).unwrap_or(false)
+}
+
+#[tokio::test]
+async fn the_high_s_twin_of_a_valid_es384_token_is_refused_while_the_original_passes() {
+    let verifier = test_verifier();
+    let original = mint(TestKey::AEs384, json!({}), claims_a(HOOK, at(NOW)));
+    let twin = testing::with_high_s(&original);
+    assert_ne!(twin, original);
+    // The twin is a genuine signature: the ECDSA check alone would accept it.
+    assert!(jsonwebtoken_accepts(
+        &original,
+        "a-es384",
+        jsonwebtoken::Algorithm::ES384
+    ));
+    assert!(jsonwebtoken_accepts(
+        &twin,
+        "a-es384",
+        jsonwebtoken::Algorithm::ES384
+    ));
+    // Twin first: its refusal must not use up the jti the original then presents.
+    assert_eq!(check(&verifier, &twin).await, Err(AuthError::HighS));
+    assert_eq!(reason(&check(&verifier, &original).await), "accepted");
+}
+
+#[tokio::test]
+async fn the_high_s_twin_of_a_valid_es256_token_is_refused_while_the_original_passes() {
+    let mut config = test_config();
+    for issuer in &mut config.issuers {
+        issuer.algorithms.push("ES256".to_string());
+    }
+    let verifier = Verifier::new(config)
+        .unwrap_or_else(|err| panic!("{err}"))
+        .with_clock(fixed_clock(NOW));
+    let original = mint(TestKey::AEs256, json!({}), claims_a(HOOK, at(NOW)));
+    let twin = testing::with_high_s(&original);
+    assert_ne!(twin, original);
+    assert!(jsonwebtoken_accepts(
+        &original,
+        "a-es256",
+        jsonwebtoken::Algorithm::ES256
+    ));
+    assert!(jsonwebtoken_accepts(
+        &twin,
+        "a-es256",
+        jsonwebtoken::Algorithm::ES256
+    ));
+    assert_eq!(check(&verifier, &twin).await, Err(AuthError::HighS));
+    assert_eq!(reason(&check(&verifier, &original).await), "accepted");
+}
+
+#[tokio::test]
+async fn many_minted_ecdsa_tokens_are_all_low_s_and_all_accepted() {
+    // About half of raw ECDSA signatures are high-S; the minter normalises them, as a
+    // conforming issuer must, so every one of these is accepted.
+    let verifier = test_verifier();
+    for _ in 0..16 {
+        let token = mint(TestKey::AEs384, json!({}), claims_a(HOOK, at(NOW)));
+        assert_eq!(reason(&check(&verifier, &token).await), "accepted");
+    }
+}
+
+#[tokio::test]
+async fn an_rsa_token_is_not_subject_to_the_low_s_rule() {
+    let verifier = test_verifier();
+    let token = mint(TestKey::ARsa, json!({}), claims_a(HOOK, at(NOW)));
+    assert_eq!(testing::with_high_s(&token), token);
+    assert_eq!(reason(&check(&verifier, &token).await), "accepted");
+}
+
 #[test]
 fn the_verifier_debug_output_lists_issuers_but_no_keys() {
     let shown = format!("{:?}", test_verifier());

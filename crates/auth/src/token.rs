@@ -55,13 +55,22 @@ pub fn bearer_token<'a>(authorization: &[&'a [u8]]) -> Result<&'a str, AuthError
     Ok(token)
 }
 
-/// The JOSE header fields this crate reads. Others are ignored.
+/// The JOSE header fields this crate reads. Others are ignored, except `crit`, whose mere
+/// presence is recorded (with any value, even `null`, `[]` or a non-array).
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct Header {
     pub alg: Option<String>,
     pub typ: Option<String>,
     pub kid: Option<String>,
     pub jku: Option<String>,
+    #[serde(default, rename = "crit", deserialize_with = "present")]
+    pub has_crit: bool,
+}
+
+/// `true` for a member that is there at all, whatever its value; with
+/// `#[serde(default)]`, an absent member is `false`.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
 /// The claims this crate reads; `sub` and any other claim are ignored. Time claims are
@@ -87,6 +96,8 @@ pub(crate) struct Unverified<'a> {
     pub signing_input: &'a str,
     /// The third part, still base64url (as `jsonwebtoken::crypto::verify` wants it).
     pub signature: &'a str,
+    /// The third part decoded (for the ECDSA low-S check).
+    pub signature_bytes: Vec<u8>,
 }
 
 /// Splits a compact JWS into its three parts and decodes the first two.
@@ -112,11 +123,11 @@ pub(crate) fn decode(token: &str) -> Result<Unverified<'_>, AuthError> {
     // The signature is decoded again by jsonwebtoken; checking here keeps a garbled
     // signature a "malformed-token" rather than a "bad-signature". An empty signature
     // (as `alg: none` tokens have) is well-formed here and fails verification later.
-    if URL_SAFE_NO_PAD.decode(signature).is_err() {
-        return Err(AuthError::Malformed {
+    let signature_bytes = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| AuthError::Malformed {
             what: "signature base64",
-        });
-    }
+        })?;
     let header: Header =
         serde_json::from_slice(&header_bytes).map_err(|_| AuthError::Malformed {
             what: "header JSON",
@@ -131,6 +142,7 @@ pub(crate) fn decode(token: &str) -> Result<Unverified<'_>, AuthError> {
         claims,
         signing_input: &token[..signing_input_len],
         signature,
+        signature_bytes,
     })
 }
 
@@ -212,6 +224,25 @@ mod tests {
         assert!(!audience_matches(&serde_json::json!(["other"]), url));
         assert!(!audience_matches(&Value::String(format!("{url}/")), url));
         assert!(!audience_matches(&serde_json::json!(42), url));
+    }
+
+    #[test]
+    fn a_crit_member_is_noticed_whatever_its_value_even_null() {
+        let token = |header: &str| {
+            format!(
+                "{}.{}.",
+                URL_SAFE_NO_PAD.encode(header),
+                URL_SAFE_NO_PAD.encode("{}")
+            )
+        };
+        let has_crit = |header: &str| decode(&token(header)).map(|jwt| jwt.header.has_crit);
+        assert_eq!(has_crit(r#"{"alg":"ES384"}"#), Ok(false));
+        assert_eq!(has_crit(r#"{"alg":"ES384","crit":null}"#), Ok(true));
+        assert_eq!(has_crit(r#"{"alg":"ES384","crit":[]}"#), Ok(true));
+        assert_eq!(has_crit(r#"{"alg":"ES384","crit":["exp"]}"#), Ok(true));
+        assert_eq!(has_crit(r#"{"alg":"ES384","crit":{"a":[1]}}"#), Ok(true));
+        // A duplicate member is not JSON this crate will guess about.
+        assert!(has_crit(r#"{"crit":[],"crit":[]}"#).is_err());
     }
 
     #[test]

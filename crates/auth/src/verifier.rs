@@ -6,9 +6,10 @@
 //!
 //! 1. transport: one header, `Bearer`, size cap ([`crate::token::bearer_token`]);
 //! 2. shape: three base64url parts, JSON header and claims;
-//! 3. header: `alg` not `none`/HMAC, `typ` is `JWT`, `kid` present;
+//! 3. header: no `crit` member, `alg` not `none`/HMAC, `typ` is `JWT`, `kid` present;
 //! 4. issuer: `iss` trusted, `alg` on its list, `jku` (if any) on its list;
-//! 5. key: found by `kid` (fetching the JWKS if allowed), fit for `alg`; signature;
+//! 5. key: found by `kid` (fetching the JWKS if allowed), fit for `alg`; an ES256/ES384
+//!    signature in low-S form; signature;
 //! 6. claims: `aud`, `exp`, `nbf`, `iat`, lifetime, `jti`, `tenant`;
 //! 7. replay: the `(iss, jti)` pair is remembered, and refused if already there.
 //!
@@ -25,6 +26,7 @@ use jsonwebtoken::jwk::JwkSet;
 use url::Url;
 
 use crate::config::{AlgorithmProblem, AuthConfig, IssuerConfig, KeySource, parse_algorithm};
+use crate::ecdsa::is_high_s;
 use crate::error::{AuthError, ConfigError};
 use crate::keys::{KeyCache, decoding_key};
 use crate::replay::{MemoryReplayStore, ReplayStore, Seen};
@@ -188,7 +190,12 @@ impl Verifier {
         context.kid = header.kid.clone();
         context.jti = claims.jti.clone();
 
-        // 3. Header.
+        // 3. Header. RFC 7515 §4.1.11: a recipient that does not understand every
+        // extension listed in `crit` must refuse the JWS, and this one understands none
+        // (an empty or ill-typed `crit` is itself invalid, so it is refused too).
+        if header.has_crit {
+            return Err(AuthError::CriticalHeader);
+        }
         let alg_name = header.alg.as_deref().ok_or(AuthError::Malformed {
             what: "header has no alg",
         })?;
@@ -238,6 +245,11 @@ impl Verifier {
             (None, None) => return Err(AuthError::UnknownKid),
         };
         let key = decoding_key(&jwk, alg)?;
+        // (r, n - s) verifies whenever (r, s) does; only the low-S form is accepted, so a
+        // token cannot be re-signed without the key into a different-looking twin.
+        if is_high_s(alg, &jwt.signature_bytes) {
+            return Err(AuthError::HighS);
+        }
         let signature_ok =
             jsonwebtoken::crypto::verify(jwt.signature, jwt.signing_input.as_bytes(), &key, alg)
                 .unwrap_or(false);
