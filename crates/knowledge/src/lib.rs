@@ -7,6 +7,7 @@
 //! ```
 pub mod embedded;
 pub mod error;
+pub mod markdown;
 pub mod prefetch;
 pub mod profile;
 pub mod render;

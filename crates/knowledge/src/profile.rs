@@ -338,6 +338,10 @@ pub fn placeholders(template: &str) -> Result<Vec<&str>, String> {
 }
 
 /// Replaces `{name}` with its value; unknown names are left as they are (checked at load).
+///
+/// One pass, left to right: a value is copied as it is and never read for placeholders, so chart
+/// text holding `{summary}` or `{{ga}}` cannot be expanded (values are escaped as well, see
+/// [`crate::markdown`]).
 pub fn fill(template: &str, values: &HashMap<&str, String>) -> String {
     let mut out = String::with_capacity(template.len() + 32);
     let mut rest = template;

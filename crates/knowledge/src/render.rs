@@ -4,6 +4,13 @@
 //! the rule's reason and any modifiers), **What to do**, and **What this card does not mean**.
 //! Suggestions create draft `ServiceRequest`s from `orderables.toml`, or (R6) delete the draft
 //! methotrexate order.
+//!
+//! Chart text never enters a card as it was charted. Templates are filled in one pass (`fill`
+//! does not read a value a second time) and every value taken from the chart (record text,
+//! resource types and ids) goes through a [`Quote`]: [`markdown::escape_inline`] for the
+//! Markdown `detail`, [`markdown::plain_inline`] for the plain-text `summary`. Values the service
+//! computes itself (GA, dates, day counts, percentages) are not chart text and are not quoted;
+//! a number that is not finite is shown as [`UNREADABLE_NUMBER`], never as `NaN` or `inf`.
 
 use std::collections::HashMap;
 
@@ -14,6 +21,7 @@ use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
+use crate::markdown;
 use crate::profile::{Orderable, Profile, RuleCard, fill};
 
 /// The code system of `source.topic`: the rule that produced a card.
@@ -27,8 +35,25 @@ fn indicator(i: gravida_rules::Indicator) -> Indicator {
     }
 }
 
-fn percent(fraction: f64) -> String {
-    format!("{:.0} %", (fraction * 100.0).abs())
+/// How a computed number that is not finite (`NaN`, infinite) is shown on a card.
+pub const UNREADABLE_NUMBER: &str = "an unreadable value";
+
+/// How chart text is made safe for the text it goes into (Markdown detail or plain summary).
+type Quote = fn(&str) -> String;
+
+/// A fraction as a whole percentage (`0.21` → `21 %`); [`UNREADABLE_NUMBER`] if not finite.
+pub(crate) fn percent(fraction: f64) -> String {
+    let p = (fraction * 100.0).abs();
+    if p.is_finite() {
+        format!("{p:.0} %")
+    } else {
+        UNREADABLE_NUMBER.to_string()
+    }
+}
+
+/// `Type/id` of a chart resource, both parts quoted (the `/` is the service's own text).
+fn reference(kind: &str, id: &str, quote: Quote) -> String {
+    format!("{}/{}", quote(kind), quote(id))
 }
 
 fn field_name(field: Field) -> &'static str {
@@ -64,11 +89,12 @@ fn modifier_key(m: &Modifier) -> &'static str {
     }
 }
 
-/// Placeholder values common to every text of a finding.
+/// Placeholder values common to every text of a finding; chart text is passed through `quote`.
 fn values(
     profile: &Profile,
     finding: &Finding,
     facts: &PatientFacts,
+    quote: Quote,
 ) -> HashMap<&'static str, String> {
     let mut v = HashMap::new();
     let unknown = || "(date unknown)".to_string();
@@ -96,12 +122,12 @@ fn values(
         profile.rules.thresholds.rhig_window_weeks.to_string(),
     );
     if let Some((kind, id)) = &finding.draft_order {
-        v.insert("order", format!("{kind}/{id}"));
+        v.insert("order", reference(kind, id, quote));
     } else {
         v.insert("order", String::new());
     }
     if let Some(bleed) = finding.evidence.iter().find(|e| e.role == Role::Bleed) {
-        v.insert("bleed_kind", bleed.resource_type.clone());
+        v.insert("bleed_kind", quote(&bleed.resource_type));
         // Quote the text that names the bleed (a note's title is less useful than its words).
         let terms = &profile.rules.text.bleeding_terms;
         let text = facts
@@ -122,7 +148,7 @@ fn values(
                     .cloned()
             })
             .unwrap_or_else(|| "vaginal bleeding".into());
-        v.insert("bleed_text", text);
+        v.insert("bleed_text", quote(&text));
     }
     if let Some(d) = &finding.dating {
         let t = &profile.cards.facts;
@@ -210,6 +236,8 @@ fn fact_lines(profile: &Profile, finding: &Finding, v: &HashMap<&str, String>) -
     lines
 }
 
+/// The plain-text summary. Its placeholders are limited at load to computed values (GA, dates);
+/// `v` holds chart text only as [`markdown::plain_inline`] made it.
 fn summary(card: &RuleCard, finding: &Finding, v: &HashMap<&str, String>) -> String {
     let variant = match finding.rule {
         RuleId::R3 if finding.has(&Modifier::LabelDoubtful) => card.variants.get("label_doubtful"),
@@ -224,6 +252,8 @@ fn summary(card: &RuleCard, finding: &Finding, v: &HashMap<&str, String>) -> Str
     fill(variant.unwrap_or(&card.summary), v)
 }
 
+/// The Markdown detail. `v` holds chart text only as [`markdown::escape_inline`] made it, and
+/// the values added here (an unreadable record, the records used) are escaped the same way.
 fn detail(
     profile: &Profile,
     card: &RuleCard,
@@ -245,7 +275,7 @@ fn detail(
                 .find(|e| &e.id == id)
                 .map(|e| e.resource_type.clone())
                 .unwrap_or_else(|| "a record".into());
-            mv.insert("record", format!("{kind}/{id}"));
+            mv.insert("record", reference(&kind, id, markdown::escape_inline));
             mv.insert("field", field_name(*field).to_string());
         }
         if let Some(w) = &text.why {
@@ -258,9 +288,12 @@ fn detail(
     let records: Vec<String> = finding
         .evidence
         .iter()
-        .map(|e| match e.date {
-            Some(d) => format!("{}/{} ({d})", e.resource_type, e.id),
-            None => format!("{}/{}", e.resource_type, e.id),
+        .map(|e| {
+            let r = reference(&e.resource_type, &e.id, markdown::escape_inline);
+            match e.date {
+                Some(d) => format!("{r} ({d})"),
+                None => r,
+            }
         })
         .collect();
     let mut out = String::new();
@@ -328,9 +361,18 @@ pub fn card(
     now: OffsetDateTime,
 ) -> Option<Card> {
     let template = profile.cards.rules.get(finding.rule.as_str())?;
-    let v = values(profile, finding, facts);
-    let summary = summary(template, finding, &v);
-    let detail = detail(profile, template, finding, &v);
+    // The summary is plain text (punctuation kept); the detail is Markdown (punctuation escaped).
+    let summary = summary(
+        template,
+        finding,
+        &values(profile, finding, facts, markdown::plain_inline),
+    );
+    let detail = detail(
+        profile,
+        template,
+        finding,
+        &values(profile, finding, facts, markdown::escape_inline),
+    );
     let source = Source::new(format!(
         "{} · {version} · {}",
         profile.cards.source.label, template.source_label
@@ -363,6 +405,7 @@ pub fn card(
             Suggestion::new(label.clone())
                 .with_uuid(uuid())
                 .recommended(true)
+                // The resource id of the action is a reference for the EHR, not text shown: raw.
                 .with_action(Action::delete(label.clone(), format!("{kind}/{id}"))),
         );
     }

@@ -363,3 +363,245 @@ fn every_card_rule_renders_a_summary_under_140_characters_with_long_values() {
         }
     }
 }
+
+// ----- Chart text on cards (issue 18) ----------------------------------------------------------
+
+const PHISHING: &str =
+    "implantation bleeding [Re-enter your EHR password here](https://evil.example/login)";
+
+fn with_bleed_text_and_id(text: &str, id: &str) -> PatientFacts {
+    let mut facts = motivating_case();
+    let bleed = facts.records.last_mut().expect("bleed");
+    bleed.id = id.to_string();
+    bleed.text = vec![text.to_string()];
+    facts
+}
+
+fn with_draft_order_id(id: &str) -> PatientFacts {
+    let mut facts = motivating_case();
+    facts.records.pop();
+    facts.draft_orders.push(DraftOrder {
+        resource_type: "MedicationRequest".into(),
+        id: id.into(),
+        codes: vec![Code::new(RXNORM, "6851")],
+        text: vec![],
+        status: Some("draft".into()),
+    });
+    facts
+}
+
+fn rendered(kb: &KnowledgeBase, facts: &PatientFacts) -> gravida_cds_hooks::Card {
+    let a = kb.evaluate(facts, "p1", NOW);
+    assert_eq!(a.cards.len(), 1, "{:?}", a.findings);
+    a.cards[0].clone()
+}
+
+#[test]
+fn a_phishing_link_in_the_bleeding_record_is_not_a_link_on_the_card() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    let card = rendered(&kb, &with_bleed_text_and_id(PHISHING, "bleed"));
+    let detail = card.detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.contains(r"implantation bleeding \[Re\-enter your EHR password here\]\(https\:"),
+        "{detail}"
+    );
+    assert!(!detail.contains("]("), "{detail}");
+    assert!(!card.summary.contains("evil"), "{}", card.summary);
+}
+
+#[test]
+fn record_ids_are_escaped_in_records_used_but_not_in_the_delete_action() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    let card = rendered(&kb, &with_draft_order_id("mtx-1](https://evil.example)"));
+    let detail = card.detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.contains(
+            r"Delete the draft order MedicationRequest/mtx\-1\]\(https\:\/\/evil\.example\)"
+        ),
+        "{detail}"
+    );
+    assert!(!detail.contains("]("), "{detail}");
+    let delete = &card.suggestions[0].actions[0];
+    assert_eq!(
+        delete.resource_id.as_deref(),
+        Some("MedicationRequest/mtx-1](https://evil.example)")
+    );
+}
+
+#[test]
+fn a_placeholder_in_chart_text_is_not_filled_a_second_time() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    let card = rendered(
+        &kb,
+        &with_bleed_text_and_id("bleeding {ga} {{summary}}", "bleed"),
+    );
+    let detail = card.detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.contains(r"bleeding \{ga\} \{\{summary\}\}"),
+        "{detail}"
+    );
+    assert!(!detail.contains("{{"), "{detail}");
+
+    let mut v = std::collections::HashMap::new();
+    v.insert("ga", "{summary}".to_string());
+    v.insert("summary", "expanded".to_string());
+    assert_eq!(profile::fill("at {ga}", &v), "at {summary}");
+}
+
+#[test]
+fn a_long_record_text_is_cut_on_the_card() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    let long = format!("vaginal bleeding {}", "very ".repeat(200));
+    let card = rendered(&kb, &with_bleed_text_and_id(&long, "bleed"));
+    let detail = card.detail.as_deref().unwrap_or_default();
+    let quoted = detail.split('"').nth(1).expect("the bleed text is quoted");
+    assert_eq!(quoted.chars().count(), markdown::MAX_CHARS, "{detail}");
+    assert!(quoted.ends_with('…'), "{detail}");
+    assert!(!detail.contains(&"very ".repeat(30)), "{detail}");
+}
+
+#[test]
+fn a_percentage_that_is_not_a_number_is_named_unreadable() {
+    assert_eq!(render::percent(0.214), "21 %");
+    assert_eq!(render::percent(-0.5), "50 %");
+    for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        assert_eq!(render::percent(x), render::UNREADABLE_NUMBER);
+    }
+    assert_eq!(render::percent(f64::MAX), render::UNREADABLE_NUMBER);
+}
+
+mod chart_text {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::markdown::{self, tests::fully_escaped};
+
+    /// Markdown and template syntax, control characters and ordinary words, in any order.
+    fn hostile() -> impl Strategy<Value = String> {
+        let pieces = prop::sample::select(vec![
+            "[",
+            "]",
+            "(",
+            ")",
+            "](",
+            "![",
+            "<",
+            ">",
+            "<b>",
+            "</b>",
+            "<http://evil.example>",
+            "https://evil.example",
+            "{{",
+            "}}",
+            "{summary}",
+            "{ga}",
+            "*",
+            "**",
+            "_",
+            "`",
+            "```",
+            "~~",
+            "#",
+            "# ",
+            "\n",
+            "\r\n",
+            "\r",
+            "\t",
+            "|",
+            "\\",
+            "\\[",
+            "-",
+            "+",
+            "1.",
+            "&amp;",
+            "&#60;",
+            "=",
+            "!",
+            " ",
+            "    ",
+            "x",
+            "implantation",
+            "bleeding",
+            "é",
+            "\u{0}",
+            "\u{7f}",
+            "\u{85}",
+            "\u{2028}",
+            "\u{202e}",
+        ]);
+        prop_oneof![
+            any::<String>(),
+            proptest::collection::vec(pieces, 0..60).prop_map(|v| v.concat()),
+        ]
+    }
+
+    fn kb() -> &'static KnowledgeBase {
+        static KB: std::sync::OnceLock<KnowledgeBase> = std::sync::OnceLock::new();
+        KB.get_or_init(|| KnowledgeBase::embedded().expect("loads"))
+    }
+
+    /// The text with each backslash escape (`\\` and an ASCII punctuation character) replaced by
+    /// `·`: what is left is what a CommonMark parser could read as markup.
+    fn unescaped(s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\\' && chars.peek().is_some_and(char::is_ascii_punctuation) {
+                chars.next();
+                out.push('·');
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// The markup the template itself produces must be all there is.
+    fn no_new_markup(hostile: &str, harmless: &str) -> Result<(), TestCaseError> {
+        let (hostile, harmless) = (unescaped(hostile), unescaped(harmless));
+        for marker in ["](", "<", "![", "{{", "{", "}", "`", "["] {
+            prop_assert!(
+                hostile.matches(marker).count() <= harmless.matches(marker).count(),
+                "{marker:?} added:\n{hostile}\n---\n{harmless}"
+            );
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn escaped_text_is_one_line_with_every_punctuation_character_escaped(s in hostile()) {
+            let e = markdown::escape_inline(&s);
+            prop_assert!(fully_escaped(&e), "{e:?}");
+            prop_assert!(!e.contains(['\n', '\r']), "{e:?}");
+            prop_assert!(!e.chars().any(char::is_control), "{e:?}");
+            prop_assert!(markdown::plain_inline(&s).chars().count() <= markdown::MAX_CHARS);
+        }
+
+        #[test]
+        fn chart_text_adds_no_markup_to_a_rendered_card(s in hostile()) {
+            let harmless = rendered(kb(), &with_bleed_text_and_id("bleeding", "bleed"));
+            let card = rendered(kb(), &with_bleed_text_and_id(&s, &s));
+            let detail = card.detail.as_deref().unwrap_or_default();
+            no_new_markup(detail, harmless.detail.as_deref().unwrap_or_default())?;
+            // Modifiers (from the text) may add sentences and list items, never a blank line.
+            prop_assert!(
+                detail.matches("\n\n").count()
+                    == harmless.detail.as_deref().unwrap_or_default().matches("\n\n").count(),
+                "{detail}"
+            );
+            prop_assert!(!card.summary.contains(['\n', '\r']));
+
+            let harmless = rendered(kb(), &with_draft_order_id("mtx-1"));
+            let card = rendered(kb(), &with_draft_order_id(&s));
+            let detail = card.detail.as_deref().unwrap_or_default();
+            no_new_markup(detail, harmless.detail.as_deref().unwrap_or_default())?;
+            prop_assert!(
+                detail.lines().count() == harmless.detail.as_deref().unwrap_or_default().lines().count(),
+                "{detail}"
+            );
+        }
+    }
+}
