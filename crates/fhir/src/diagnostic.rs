@@ -36,6 +36,10 @@ pub enum DiagnosticKind {
     Unavailable,
     /// A context-only key (the Patient) could not be obtained; ignored.
     ContextUnavailable,
+    /// The resource is about another patient, or names none; it was refused.
+    OtherPatient,
+    /// The resource's id is not a FHIR id; it was refused.
+    BadId,
 }
 
 impl fmt::Display for Diagnostic {

@@ -68,6 +68,8 @@ pub enum FastEntry {
 pub struct FastResource {
     /// `(resourceType, id)`, for removing a resource two searches both returned.
     pub identity: Option<(String, String)>,
+    /// `subject.reference`, else `patient.reference`: whose record it is ([`crate::subject`]).
+    pub subject: Option<String>,
     pub read: FastRead,
 }
 
@@ -173,6 +175,11 @@ fn read(resource: Resource<'_>) -> Result<FastResource, Decline> {
         .id
         .as_ref()
         .map(|id| (resource_type.to_owned(), id.to_string()));
+    let subject = match (&resource.subject, &resource.patient) {
+        (Some(subject), _) => subject.reference.as_ref().map(|r| r.to_string()),
+        (None, Some(patient)) => patient.reference.as_ref().map(|r| r.to_string()),
+        (None, None) => None,
+    };
     let read = match resource_type {
         "OperationOutcome" => return Err("an OperationOutcome entry"),
         "Observation" => FastRead::Record(observation(resource)?),
@@ -183,7 +190,11 @@ fn read(resource: Resource<'_>) -> Result<FastResource, Decline> {
         }),
         _ => FastRead::Ignored,
     };
-    Ok(FastResource { identity, read })
+    Ok(FastResource {
+        identity,
+        subject,
+        read,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -800,6 +811,21 @@ from_object!(Search, "a Bundle entry search", |map| {
     Ok(Search { mode })
 });
 
+/// The Reference to whose record it is (`subject`, `patient`): only its `reference` is read.
+#[derive(Debug, Default)]
+struct OwnerReference<'de> {
+    reference: Option<Str<'de>>,
+}
+
+from_object!(OwnerReference, "a Reference", |map| {
+    let mut reference = OwnerReference::default();
+    object(map, |key, map| match key {
+        "reference" => once(&mut reference.reference, map.next_value()?),
+        _ => unread_in_element(key, map),
+    })?;
+    Ok(reference)
+});
+
 struct Link<'de> {
     relation: Option<Str<'de>>,
     url: Option<Str<'de>>,
@@ -825,6 +851,9 @@ from_object!(Link, "a Bundle link", |map| {
 struct Resource<'de> {
     resource_type: Option<Str<'de>>,
     id: Option<Str<'de>>,
+    // Whose record it is
+    subject: Option<OwnerReference<'de>>,
+    patient: Option<OwnerReference<'de>>,
     // Observation, DiagnosticReport
     status: Option<Str<'de>>,
     code: Option<Concept<'de>>,
@@ -850,6 +879,8 @@ from_object!(Resource, "a FHIR resource", |map| {
     object(map, |key, map| match key {
         "resourceType" => once(&mut r.resource_type, map.next_value()?),
         "id" => once(&mut r.id, map.next_value()?),
+        "subject" => once(&mut r.subject, map.next_value()?),
+        "patient" => once(&mut r.patient, map.next_value()?),
         "status" => once(&mut r.status, map.next_value()?),
         "code" => once(&mut r.code, map.next_value()?),
         "issued" => once(&mut r.issued, instant(map)?),

@@ -30,6 +30,7 @@ use crate::diagnostic::{Diagnostic, DiagnosticKind};
 use crate::fast::{FastEntry, FastPrefetch, FastRead, FastResource};
 use crate::map::{PatientSummary, draft_orders, facts_from_resources};
 use crate::prefetch::{OutcomeSummary, PrefetchEntry, classify_prefetch};
+use crate::subject::{CallPatient, Refusal};
 
 /// Everything `gather` needs from one hook call.
 ///
@@ -111,6 +112,9 @@ pub struct Gathered {
     /// The keys that were fetched from the FHIR server (not prefetched), in declaration order.
     pub fetched: Vec<String>,
     pub patient: Option<PatientSummary>,
+    /// Resources refused because they are about another patient (or no patient), or carry an
+    /// id that is not a FHIR id; each also has a diagnostic. See [`crate::subject`].
+    pub refused: usize,
 }
 
 /// The data that decides whether any card is warranted could not be obtained (answer 412).
@@ -149,6 +153,9 @@ pub enum Unobtained {
     /// The fetch failed.
     #[error("fetch failed: {0}")]
     Fetch(#[source] FetchError),
+    /// Every resource the key gave was refused: none is about the call's patient.
+    #[error("all {refused} resources were refused as not about the call's patient")]
+    OnlyOtherPatients { refused: usize },
 }
 
 /// Gathers the facts of one hook call. See the module documentation.
@@ -168,13 +175,13 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
         Prefetch::Json(prefetch) => (Some(prefetch), Default::default()),
         Prefetch::Fast(fast) => (None, fast.entries),
     };
-    let mut fast_obtained: Vec<Vec<FastResource>> = Vec::new();
+    let mut fast_obtained: Vec<(&PrefetchQuery, Vec<FastResource>)> = Vec::new();
 
     for query in input.queries {
         let prefetched = match fast.remove(&query.key) {
             Some(FastEntry::Resources(resources)) => {
                 tracing::debug!(key = %query.key, resources = resources.len(), "using prefetch");
-                fast_obtained.push(resources);
+                fast_obtained.push((query, resources));
                 continue;
             }
             Some(FastEntry::Null) => Some(PrefetchEntry::Null),
@@ -246,35 +253,84 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
             .map(|(query, resources)| (*query, resources.iter().collect())),
     );
 
-    // The same resource can come back from two searches: keep its first copy.
+    // Only the call's patient's records are used (crate::subject); then the same resource can
+    // come back from two searches: keep its first copy.
+    let patient_id = input.context.get("patientId").and_then(Json::as_str);
+    let call_patient = patient_id.map(|id| CallPatient {
+        id,
+        fhir_base: input.fhir.map(|(_, base, _)| base),
+    });
+    let mut refusals = Refusals::default();
     let mut seen: HashSet<(&str, &str)> = HashSet::new();
-    for resource in fast_obtained.iter_mut().flatten() {
-        // The record is moved out; the identity stays, borrowed by `seen`.
-        let FastResource { identity, read } = resource;
-        let identity: &_ = identity;
-        if let Some((resource_type, id)) = identity
-            && !seen.insert((resource_type, id))
-        {
-            continue;
-        }
-        match std::mem::replace(read, FastRead::Ignored) {
-            FastRead::Record(record) => gathered.facts.records.push(record),
-            FastRead::Patient(patient) => {
-                if gathered.patient.is_none() {
-                    gathered.patient = Some(patient);
+    for (query, resources) in fast_obtained.iter_mut() {
+        let before = refusals.count;
+        let total = resources.len();
+        for (index, resource) in resources.iter_mut().enumerate() {
+            // The record is moved out; the identity stays, borrowed by `seen`.
+            let FastResource {
+                identity,
+                subject,
+                read,
+            } = resource;
+            let identity: &_ = identity;
+            if let (Some(patient), FastRead::Record(_) | FastRead::Patient(_)) =
+                (call_patient, &*read)
+            {
+                let resource_type = match &*read {
+                    FastRead::Patient(_) => "Patient",
+                    _ => identity.as_ref().map_or("", |(t, _)| t.as_str()),
+                };
+                let id = identity.as_ref().map(|(_, id)| id.as_str());
+                if let Err(refusal) = patient.check(resource_type, id, subject.as_deref()) {
+                    refusals.add(query, resource_type, index, refusal);
+                    continue;
                 }
             }
-            FastRead::Ignored => {}
+            if let Some((resource_type, id)) = identity
+                && !seen.insert((resource_type, id))
+            {
+                continue;
+            }
+            match std::mem::replace(read, FastRead::Ignored) {
+                FastRead::Record(record) => gathered.facts.records.push(record),
+                FastRead::Patient(patient) => {
+                    if gathered.patient.is_none() {
+                        gathered.patient = Some(patient);
+                    }
+                }
+                FastRead::Ignored => {}
+            }
         }
+        refusals.key_done(query, total, before, &mut failures);
     }
     for (query, resources) in obtained {
-        let unique = resources
-            .into_iter()
-            .filter(|resource| match identity(resource) {
-                Some(identity) => seen.insert(identity),
-                None => true,
-            });
-        let mapped = facts_from_resources(unique);
+        let before = refusals.count;
+        let total = resources.len();
+        let mut kept = Vec::with_capacity(total);
+        for (index, resource) in resources.into_iter().enumerate() {
+            let resource_type = resource.get("resourceType").and_then(Json::as_str);
+            if let (
+                Some(patient),
+                Some(
+                    resource_type @ ("Observation" | "Condition" | "DiagnosticReport" | "Patient"),
+                ),
+            ) = (call_patient, resource_type)
+            {
+                let id = resource.get("id").and_then(Json::as_str);
+                if let Err(refusal) = patient.check(resource_type, id, subject_of(resource)) {
+                    refusals.add(query, resource_type, index, refusal);
+                    continue;
+                }
+            }
+            if let Some(identity) = identity(resource)
+                && !seen.insert(identity)
+            {
+                continue;
+            }
+            kept.push(resource);
+        }
+        refusals.key_done(query, total, before, &mut failures);
+        let mapped = facts_from_resources(kept);
         gathered.facts.records.extend(mapped.facts.records);
         gathered
             .diagnostics
@@ -286,6 +342,15 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
             gathered.patient = mapped.patient;
         }
     }
+    if refusals.count > 0 {
+        // Counted and said without ids: which patient they were about is nobody's business here.
+        tracing::warn!(
+            refused = refusals.count,
+            "refused resources that are not about the call's patient"
+        );
+    }
+    gathered.refused = refusals.count;
+    gathered.diagnostics.append(&mut refusals.diagnostics);
 
     if let Some(bundle) = input.draft_orders {
         let (orders, diagnostics) = draft_orders(bundle);
@@ -341,6 +406,54 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
         "facts gathered"
     );
     Ok(gathered)
+}
+
+/// `subject.reference`, else `patient.reference` (as the fast reader reads it).
+fn subject_of(resource: &Json) -> Option<&str> {
+    let owner = resource
+        .get("subject")
+        .or_else(|| resource.get("patient"))?;
+    owner.get("reference")?.as_str()
+}
+
+/// The resources refused in one call, with a diagnostic each.
+#[derive(Debug, Default)]
+struct Refusals {
+    count: usize,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Refusals {
+    fn add(&mut self, query: &PrefetchQuery, resource_type: &str, index: usize, why: Refusal) {
+        self.count += 1;
+        let (kind, message) = match why {
+            Refusal::OtherPatient => (
+                DiagnosticKind::OtherPatient,
+                "refused: not about the call's patient",
+            ),
+            Refusal::BadId => (DiagnosticKind::BadId, "refused: its id is not a FHIR id"),
+        };
+        self.diagnostics.push(Diagnostic {
+            resource_type: resource_type.to_owned(),
+            index,
+            kind,
+            message: format!("[{}] {message}", query.key),
+        });
+    }
+
+    /// A key that gave resources, all of them refused, was not obtained.
+    fn key_done<'q>(
+        &self,
+        query: &'q PrefetchQuery,
+        total: usize,
+        before: usize,
+        failures: &mut Vec<(&'q PrefetchQuery, Unobtained)>,
+    ) {
+        let refused = self.count - before;
+        if total > 0 && refused == total {
+            failures.push((query, Unobtained::OnlyOtherPatients { refused }));
+        }
+    }
 }
 
 /// `(resourceType, id)` of a resource that has both.

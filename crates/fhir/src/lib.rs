@@ -19,6 +19,7 @@ pub mod fast;
 pub mod gather;
 pub mod map;
 pub mod prefetch;
+pub mod subject;
 
 pub use client::{FetchError, FetchLimits, FhirClient, ServerUrlError, check_fhir_server};
 pub use diagnostic::{Diagnostic, DiagnosticKind};

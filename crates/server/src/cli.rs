@@ -116,6 +116,18 @@ pub(crate) fn load_settings(config: Option<&Path>) -> Result<Settings, ExitCode>
     })
 }
 
+/// Says which `GRAVIDA_` variables were not settings, by name: a service link at debug (every pod
+/// has them), anything else as a warning, since it may be a setting misspelt at the top level.
+fn log_ignored_env(settings: &Settings) {
+    for var in &settings.ignored_env {
+        if var.service_link {
+            tracing::debug!(variable = %var.name, "ignoring a Kubernetes service-link variable");
+        } else {
+            tracing::warn!(variable = %var.name, "ignoring a GRAVIDA_ variable that names no setting");
+        }
+    }
+}
+
 /// A current-thread runtime for a command that runs one task and exits, or exit status 1.
 pub(crate) fn one_shot_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_current_thread()
@@ -141,6 +153,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
     settings.insecure_no_auth |= args.insecure_no_auth;
     telemetry::init(&settings.log);
+    log_ignored_env(&settings);
     run(settings, Application::build)
 }
 
@@ -154,6 +167,7 @@ fn demo(args: DemoArgs) -> ExitCode {
         settings.listen = listen;
     }
     telemetry::init(&settings.log);
+    log_ignored_env(&settings);
     run(settings, |settings| demo::build(settings, args.public))
 }
 

@@ -7,6 +7,15 @@
 //! `GRAVIDA_FHIR__DEADLINE_MS=1500` sets `[fhir] deadline_ms = 1500`: the prefix is dropped, `__`
 //! separates table levels, and names are lower-cased. The value is read as a TOML value when it
 //! parses as one (`1500`, `true`, `["a", "b"]`), and as a string otherwise.
+//!
+//! Not every `GRAVIDA_` variable is ours. Kubernetes injects service links for a Service named
+//! `gravida` into every pod of the namespace (`GRAVIDA_SERVICE_HOST`, `GRAVIDA_PORT`,
+//! `GRAVIDA_PORT_80_TCP_ADDR`, …), and the platform must never be able to stop a pod from
+//! starting. So a variable is a setting when it names one: it has `__` (a key in a section, and
+//! the section must exist), or it is exactly a top-level key. Any other `GRAVIDA_` variable is
+//! not a setting: it is ignored and its name (never its value) is reported, quietly for the
+//! service-link shapes and as a warning otherwise. A typo in a real key (`GRAVIDA_FHIR__DEADLINE`,
+//! `GRAVIDA_FHR__DEADLINE_MS`) stays an error.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -45,6 +54,69 @@ pub struct Settings {
     pub store: StoreSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// `GRAVIDA_` variables that are not settings, by name only (see the module doc), for the
+    /// caller to log once logging is set up.
+    #[serde(skip)]
+    pub ignored_env: Vec<IgnoredVariable>,
+}
+
+/// A `GRAVIDA_` environment variable that names no setting and was ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredVariable {
+    /// The variable's name. Its value is never kept: it may be anything.
+    pub name: String,
+    /// True when the name has the shape of a Kubernetes service link, which is expected in a pod.
+    pub service_link: bool,
+}
+
+/// The keys at the top of the settings document that are not sections.
+const TOP_LEVEL_KEYS: &[&str] = &["listen", "public_base_url", "profiles", "insecure_no_auth"];
+/// The sections (`[fhir]`, …) of the settings document.
+const SECTIONS: &[&str] = &["fhir", "http", "cors", "log", "auth", "store", "metrics"];
+
+/// What one `GRAVIDA_` variable is, by its name after the prefix.
+#[derive(Debug, PartialEq, Eq)]
+enum EnvName {
+    /// A setting at this path (lower-cased).
+    Setting(Vec<String>),
+    /// A `__` name whose section does not exist: a typo, refused.
+    UnknownSection(String),
+    /// Not a setting (a service link, or another program's variable).
+    Other { service_link: bool },
+}
+
+fn classify_env_name(rest: &str) -> EnvName {
+    let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+    if path.len() > 1 {
+        return if SECTIONS.contains(&path[0].as_str()) {
+            EnvName::Setting(path)
+        } else {
+            EnvName::UnknownSection(path[0].clone())
+        };
+    }
+    if TOP_LEVEL_KEYS.contains(&path[0].as_str()) {
+        return EnvName::Setting(path);
+    }
+    EnvName::Other {
+        service_link: is_service_link(rest),
+    }
+}
+
+/// The shapes of the variables Kubernetes writes for a Service, after `{SERVICE}_`: `SERVICE_HOST`,
+/// `SERVICE_PORT`, `SERVICE_PORT_{NAME}`, `PORT`, and `PORT_{port}_{TCP|UDP|SCTP}[_PROTO|_PORT|_ADDR]`.
+/// The service name itself may hold underscores (`gravida-metrics` gives `GRAVIDA_METRICS_…`).
+fn is_service_link(rest: &str) -> bool {
+    let parts: Vec<&str> = rest.split('_').collect();
+    (0..parts.len()).any(|i| match &parts[i..] {
+        ["SERVICE", "HOST"] | ["SERVICE", "PORT", ..] => true,
+        ["PORT"] => true,
+        ["PORT", port, proto, tail @ ..] => {
+            port.chars().all(|c| c.is_ascii_digit())
+                && matches!(*proto, "TCP" | "UDP" | "SCTP")
+                && matches!(tail, [] | ["PROTO"] | ["PORT"] | ["ADDR"])
+        }
+        _ => false,
+    })
 }
 
 /// Who may call the service. With no issuers, nobody is authenticated (loopback only).
@@ -352,6 +424,7 @@ impl Settings {
             }
         }
         let mut env_keys = Vec::new();
+        let mut ignored_env = Vec::new();
         for (name, raw) in env {
             let Some(rest) = name.strip_prefix("GRAVIDA_") else {
                 continue;
@@ -360,7 +433,22 @@ impl Settings {
             if rest.starts_with("TEST_") {
                 continue;
             }
-            let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            let path = match classify_env_name(rest) {
+                EnvName::Setting(path) => path,
+                EnvName::UnknownSection(section) => {
+                    return Err(SettingsError::Invalid {
+                        origin: name.clone(),
+                        message: format!(
+                            "unknown section `{section}` (sections: {})",
+                            SECTIONS.join(", ")
+                        ),
+                    });
+                }
+                EnvName::Other { service_link } => {
+                    ignored_env.push(IgnoredVariable { name, service_link });
+                    continue;
+                }
+            };
             set_path(&mut doc, &path, parse_env_value(&raw)).map_err(|message| {
                 SettingsError::Invalid {
                     origin: name.clone(),
@@ -372,7 +460,7 @@ impl Settings {
         if !env_keys.is_empty() {
             origin = format!("{origin} with {}", env_keys.join(", "));
         }
-        let settings: Settings =
+        let mut settings: Settings =
             toml::Value::Table(doc)
                 .try_into()
                 .map_err(|e: toml::de::Error| SettingsError::Invalid {
@@ -382,6 +470,8 @@ impl Settings {
         settings
             .validate()
             .map_err(|message| SettingsError::Invalid { origin, message })?;
+        ignored_env.sort_by(|a, b| a.name.cmp(&b.name));
+        settings.ignored_env = ignored_env;
         Ok(settings)
     }
 
@@ -561,6 +651,59 @@ algorithms = ["RS384"]
                 .contains("exactly one of jwks_url and jwks_file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn kubernetes_service_links_are_ignored_and_reported_by_name_only() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("GRAVIDA_SERVICE_HOST", "10.0.0.7"),
+                ("GRAVIDA_SERVICE_PORT", "80"),
+                ("GRAVIDA_SERVICE_PORT_HTTP", "80"),
+                ("GRAVIDA_PORT", "tcp://10.0.0.7:80"),
+                ("GRAVIDA_PORT_80_TCP", "tcp://10.0.0.7:80"),
+                ("GRAVIDA_PORT_80_TCP_PROTO", "tcp"),
+                ("GRAVIDA_PORT_80_TCP_PORT", "80"),
+                ("GRAVIDA_PORT_80_TCP_ADDR", "10.0.0.7"),
+                ("GRAVIDA_METRICS_SERVICE_HOST", "10.0.0.8"),
+                ("GRAVIDA_FHIR__DEADLINE_MS", "1500"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.fhir.deadline_ms, 1500);
+        assert_eq!(s.ignored_env.len(), 9, "{:?}", s.ignored_env);
+        assert!(
+            s.ignored_env.iter().all(|v| v.service_link),
+            "{:?}",
+            s.ignored_env
+        );
+        assert!(
+            s.ignored_env
+                .iter()
+                .all(|v| !format!("{v:?}").contains("10.0.0"))
+        );
+    }
+
+    #[test]
+    fn another_programs_gravida_variable_is_ignored_but_not_taken_for_a_service_link() {
+        let s = Settings::load_from(None, env(&[("GRAVIDA_HOME", "/opt/x")])).unwrap();
+        assert_eq!(
+            s.ignored_env,
+            vec![IgnoredVariable {
+                name: "GRAVIDA_HOME".into(),
+                service_link: false
+            }]
+        );
+    }
+
+    #[test]
+    fn a_misspelt_section_is_still_an_error() {
+        let err =
+            Settings::load_from(None, env(&[("GRAVIDA_FHR__DEADLINE_MS", "10")])).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("GRAVIDA_FHR__DEADLINE_MS"), "{text}");
+        assert!(text.contains("unknown section `fhr`"), "{text}");
     }
 
     #[test]
