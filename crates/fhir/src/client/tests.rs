@@ -11,6 +11,7 @@ pub(crate) const TOKEN: &str = "sekrit-token-4f9a";
 
 pub(crate) fn observation(id: &str) -> Json {
     json!({"resourceType": "Observation", "id": id, "status": "final",
+           "subject": {"reference": "Patient/pat-4711"},
            "code": {"coding": [{"system": "http://loinc.org", "code": "8665-2"}]}})
 }
 

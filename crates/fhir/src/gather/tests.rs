@@ -55,7 +55,7 @@ fn prefetch(value: Json) -> Map<String, Json> {
 }
 
 fn condition(id: &str) -> Json {
-    json!({"resourceType": "Condition", "id": id, "subject": {"reference": "Patient/x"},
+    json!({"resourceType": "Condition", "id": id, "subject": {"reference": "Patient/pat-4711"},
            "code": {"text": "vaginal bleeding"}})
 }
 
@@ -430,7 +430,7 @@ async fn draft_orders_are_read_into_the_facts() {
         prefetch(json!({"patient": null, "conditions": null, "dating": null, "hcg": null}));
     let orders = json!({"resourceType": "Bundle", "type": "collection", "entry": [
         {"resource": {"resourceType": "ServiceRequest", "id": "sr1", "status": "draft", "intent": "order",
-                      "subject": {"reference": "Patient/x"}, "code": {"text": "pelvic ultrasound"}}}]});
+                      "subject": {"reference": "Patient/pat-4711"}, "code": {"text": "pelvic ultrasound"}}}]});
     let gathered = gather(GatherInput {
         queries: &queries,
         context: &context,
