@@ -100,7 +100,13 @@ impl Setup {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
         let result = self
             .client
-            .search(&self.base, relative, Some("bench-token"), deadline)
+            .search(
+                &self.base,
+                relative,
+                Some("bench-token"),
+                deadline,
+                &self.client.call_allowance(),
+            )
             .await;
         assert!(result.is_ok());
     }

@@ -7,7 +7,11 @@
 //! * is retried at most once, only for failures that are safe to retry (connection refused,
 //!   502/503/504) and only when the deadline leaves room;
 //! * follows no redirects (a redirect could carry the bearer token to another host);
-//! * reads at most [`FetchLimits::max_response_bytes`], streaming, so a huge body fails fast;
+//! * reads at most [`FetchLimits::max_response_bytes`], streaming, so a huge body fails fast, and
+//!   pays for every byte it keeps from the replica's [`MemoryBudget`] first;
+//! * is read into records as it comes ([`crate::page`]) off the async threads, one page at a
+//!   time, and the reading stops at the deadline or at the call's entry cap
+//!   ([`CallAllowance`]);
 //! * follows `Bundle.link[next]` only to the same origin as the FHIR server, never twice to the
 //!   same URL, and at most [`FetchLimits::max_pages`] pages.
 //!
@@ -16,15 +20,19 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::Value as Json;
 use thiserror::Error;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use url::{Host, Url};
 
-use crate::prefetch::{OutcomeSummary, into_bundle_entries, next_link};
+use crate::budget::{BudgetHold, MemoryBudget, RECORD_OVERHEAD};
+use crate::page::{CallAllowance, Fetched, PageRead, read_page};
+use crate::prefetch::OutcomeSummary;
 
 /// Limits on what one search may cost. The server sets them from its configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +45,13 @@ pub struct FetchLimits {
     pub request_timeout: Duration,
     /// A retry is only attempted when at least this much time is left before the deadline.
     pub min_retry_budget: Duration,
+    /// Bytes of FHIR responses held at once by all calls of the replica together
+    /// ([`MemoryBudget`]).
+    pub memory_budget_bytes: usize,
+    /// Bundle entries read per hook call, all searches together ([`CallAllowance`]).
+    pub max_call_entries: usize,
+    /// Response bytes read per hook call, all searches together ([`CallAllowance`]).
+    pub max_call_bytes: usize,
 }
 
 impl Default for FetchLimits {
@@ -46,6 +61,9 @@ impl Default for FetchLimits {
             max_response_bytes: 10 * 1024 * 1024,
             request_timeout: Duration::from_secs(5),
             min_retry_budget: Duration::from_millis(100),
+            memory_budget_bytes: 32 * 1024 * 1024,
+            max_call_entries: 10_000,
+            max_call_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -86,6 +104,19 @@ pub enum FetchError {
     TooLarge { limit: usize },
     #[error("the FHIR search has more than {limit} pages")]
     TooManyPages { limit: usize },
+    /// The replica's memory budget for FHIR responses could not spare the bytes before the
+    /// deadline (other calls hold it), or the response is larger than the whole budget.
+    #[error("the replica's memory budget for FHIR responses was not available before the deadline")]
+    Budget,
+    /// The call's searches together returned more Bundle entries than a call may read.
+    #[error("the FHIR searches of this call returned more than {limit} entries")]
+    TooManyEntries { limit: usize },
+    /// The call's searches together returned more bytes than a call may read.
+    #[error("the FHIR responses of this call are larger than {limit} bytes in all")]
+    CallTooLarge { limit: usize },
+    /// Reading a page failed inside Gravida (a bug, never the server's doing).
+    #[error("reading a FHIR page failed inside Gravida")]
+    Reader,
     /// A `next` link points to another scheme, host or port than the FHIR server.
     #[error("the FHIR search's next link points to another origin")]
     ForeignNextLink,
@@ -117,6 +148,10 @@ impl FetchError {
             FetchError::Outcome(_) => "operation-outcome",
             FetchError::TooLarge { .. } => "too-large",
             FetchError::TooManyPages { .. } => "too-many-pages",
+            FetchError::Budget => "memory-budget",
+            FetchError::TooManyEntries { .. } => "too-many-entries",
+            FetchError::CallTooLarge { .. } => "call-too-large",
+            FetchError::Reader => "reader",
             FetchError::ForeignNextLink => "foreign-next-link",
             FetchError::PagingLoop => "paging-loop",
             FetchError::InvalidQuery => "invalid-query",
@@ -150,11 +185,24 @@ impl FetchError {
 #[error("could not build the HTTP client for FHIR")]
 pub struct ClientBuildError(#[source] reqwest::Error);
 
-/// A FHIR search client. Build one at start-up and share it: it holds the connection pool.
+/// A FHIR search client. Build one at start-up and share it: it holds the connection pool, the
+/// replica's memory budget and the page readers' slots.
 #[derive(Debug, Clone)]
 pub struct FhirClient {
     http: reqwest::Client,
     limits: FetchLimits,
+    budget: MemoryBudget,
+    /// Pages are read on the blocking pool, at most this many at once (one per core): reading is
+    /// CPU work, and more at once would only slow the async threads that keep the deadlines.
+    readers: Arc<Semaphore>,
+}
+
+/// What one search gave: its resources, and the share of the memory budget they hold (returned
+/// when this is dropped, at the end of the hook call).
+#[derive(Debug)]
+pub struct Search {
+    pub resources: Vec<Fetched>,
+    pub hold: BudgetHold,
 }
 
 impl FhirClient {
@@ -171,16 +219,34 @@ impl FhirClient {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(ClientBuildError)?;
-        Ok(FhirClient { http, limits })
+        let readers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(FhirClient {
+            http,
+            budget: MemoryBudget::new(limits.memory_budget_bytes),
+            limits,
+            readers: Arc::new(Semaphore::new(readers)),
+        })
     }
 
     pub fn limits(&self) -> &FetchLimits {
         &self.limits
     }
 
+    pub fn budget(&self) -> &MemoryBudget {
+        &self.budget
+    }
+
+    /// A fresh allowance for one hook call, from the limits.
+    pub fn call_allowance(&self) -> Arc<CallAllowance> {
+        Arc::new(CallAllowance::new(
+            self.limits.max_call_entries,
+            self.limits.max_call_bytes,
+        ))
+    }
+
     /// Runs a search (or a read) relative to `base`, following `next` links, and returns all the
-    /// resources of all pages. Fails as a whole if any page fails: a partial result is never
-    /// returned as if it were whole.
+    /// resources of all pages, read. Fails as a whole if any page fails: a partial result is never
+    /// returned as if it were whole. `allowance` is the hook call's, shared by its searches.
     ///
     /// Each search is measured: `gravida_fhir_fetch_duration_seconds{outcome}` (`ok` or the
     /// failure's [`FetchError::cause`]) and `gravida_fhir_fetch_failures_total{cause}`.
@@ -190,10 +256,11 @@ impl FhirClient {
         relative_query: &str,
         token: Option<&str>,
         deadline: Instant,
-    ) -> Result<Vec<Json>, FetchError> {
+        allowance: &Arc<CallAllowance>,
+    ) -> Result<Search, FetchError> {
         let started = std::time::Instant::now();
         let result = self
-            .search_pages(base, relative_query, token, deadline)
+            .search_pages(base, relative_query, token, deadline, allowance)
             .await;
         let outcome = match &result {
             Ok(_) => "ok",
@@ -215,39 +282,40 @@ impl FhirClient {
         relative_query: &str,
         token: Option<&str>,
         deadline: Instant,
-    ) -> Result<Vec<Json>, FetchError> {
+        allowance: &Arc<CallAllowance>,
+    ) -> Result<Search, FetchError> {
         let base = with_trailing_slash(base);
         let mut url = search_url(&base, relative_query)?;
         let mut seen = HashSet::new();
-        let mut resources = Vec::new();
+        let mut search = Search {
+            resources: Vec::new(),
+            hold: self.budget.hold(),
+        };
         for page in 1..=self.limits.max_pages {
             seen.insert(url.as_str().to_owned());
-            let body = self.get_page(&url, token, deadline).await?;
-            let resource_type = body
-                .get("resourceType")
-                .and_then(Json::as_str)
-                .unwrap_or_default();
-            if resource_type != "Bundle" {
-                // A read (`Patient/123`) returns the resource itself.
-                if page == 1 && !resource_type.is_empty() && resource_type != "OperationOutcome" {
-                    return Ok(vec![body]);
+            let (body, hold) = self.get_page(&url, token, deadline, allowance).await?;
+            let (read, hold) = self
+                .read_page(body, hold, page == 1, deadline, allowance)
+                .await?;
+            search.hold.absorb(hold);
+            let next = match read {
+                PageRead::Resource(resource) => {
+                    search.resources.push(*resource);
+                    return Ok(search);
                 }
-                if resource_type == "OperationOutcome" {
-                    return Err(FetchError::Outcome(OutcomeSummary::from_outcome(&body)));
+                PageRead::Bundle { resources, next } => {
+                    search.resources.extend(resources);
+                    next
                 }
-                return Err(FetchError::NotABundle {
-                    resource_type: resource_type.chars().take(64).collect(),
-                });
-            }
-            let next = next_link(&body).map(str::to_owned);
-            resources.extend(into_bundle_entries(body).map_err(FetchError::Outcome)?);
+            };
             let Some(next) = next.as_deref() else {
                 tracing::debug!(
                     pages = page,
-                    resources = resources.len(),
+                    resources = search.resources.len(),
+                    held_bytes = search.hold.held(),
                     "FHIR search complete"
                 );
-                return Ok(resources);
+                return Ok(search);
             };
             let next = url.join(next).map_err(|_| FetchError::ForeignNextLink)?;
             if !same_origin(&next, &base) {
@@ -263,21 +331,63 @@ impl FhirClient {
         })
     }
 
-    /// One page, retried at most once.
+    /// Reads a page's body into records on the blocking pool, within the deadline. The body and
+    /// its share of the budget go with it; what comes back holds only what the records cost.
+    async fn read_page(
+        &self,
+        body: Vec<u8>,
+        mut hold: BudgetHold,
+        first_page: bool,
+        deadline: Instant,
+        allowance: &Arc<CallAllowance>,
+    ) -> Result<(PageRead, BudgetHold), FetchError> {
+        let slot = tokio::time::timeout_at(deadline, self.readers.clone().acquire_owned())
+            .await
+            .map_err(|_| FetchError::Deadline)?
+            .map_err(|_| FetchError::Reader)?;
+        let allowance = Arc::clone(allowance);
+        let std_deadline = deadline.into_std();
+        let reading = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let read = read_page(&body, first_page, std_deadline, &allowance);
+            drop(body);
+            // Keep only what the records cost; the page's bytes are freed.
+            let kept = match &read {
+                Ok(PageRead::Resource(resource)) => kept_bytes(std::slice::from_ref(resource)),
+                Ok(PageRead::Bundle { resources, .. }) => kept_bytes(resources),
+                Err(_) => 0,
+            };
+            hold.shrink_to(kept);
+            read.map(|read| (read, hold))
+        });
+        // If the deadline passes first, the reading goes on unobserved until its own deadline
+        // check (within a few dozen entries) stops it and frees what it holds.
+        match tokio::time::timeout_at(deadline, reading).await {
+            Err(_) => Err(FetchError::Deadline),
+            Ok(Err(join_error)) => {
+                tracing::error!(error = %join_error, "a FHIR page reader failed");
+                Err(FetchError::Reader)
+            }
+            Ok(Ok(result)) => result,
+        }
+    }
+
+    /// One page's body, retried at most once, with the share of the budget it holds.
     async fn get_page(
         &self,
         url: &Url,
         token: Option<&str>,
         deadline: Instant,
-    ) -> Result<Json, FetchError> {
-        match self.get_page_once(url, token, deadline).await {
+        allowance: &CallAllowance,
+    ) -> Result<(Vec<u8>, BudgetHold), FetchError> {
+        match self.get_page_once(url, token, deadline, allowance).await {
             Err(error)
                 if error.is_retryable()
                     && deadline.saturating_duration_since(Instant::now())
                         >= self.limits.min_retry_budget =>
             {
                 tracing::debug!(error = %error, "retrying a FHIR request once");
-                self.get_page_once(url, token, deadline).await
+                self.get_page_once(url, token, deadline, allowance).await
             }
             result => result,
         }
@@ -288,11 +398,15 @@ impl FhirClient {
         url: &Url,
         token: Option<&str>,
         deadline: Instant,
-    ) -> Result<Json, FetchError> {
+        allowance: &CallAllowance,
+    ) -> Result<(Vec<u8>, BudgetHold), FetchError> {
         let request_deadline = deadline.min(Instant::now() + self.limits.request_timeout);
         let started = Instant::now();
-        let result =
-            tokio::time::timeout_at(request_deadline, self.get_page_unbounded(url, token)).await;
+        let result = tokio::time::timeout_at(
+            request_deadline,
+            self.get_page_unbounded(url, token, deadline, allowance),
+        )
+        .await;
         match result {
             Ok(result) => {
                 tracing::trace!(
@@ -307,7 +421,13 @@ impl FhirClient {
         }
     }
 
-    async fn get_page_unbounded(&self, url: &Url, token: Option<&str>) -> Result<Json, FetchError> {
+    async fn get_page_unbounded(
+        &self,
+        url: &Url,
+        token: Option<&str>,
+        deadline: Instant,
+        allowance: &CallAllowance,
+    ) -> Result<(Vec<u8>, BudgetHold), FetchError> {
         let mut request = self
             .http
             .get(url.clone())
@@ -334,13 +454,21 @@ impl FhirClient {
         if !is_fhir_json(&content_type) {
             return Err(FetchError::WrongContentType { content_type });
         }
-        let body = read_capped(response, self.limits.max_response_bytes).await?;
+        let mut hold = self.budget.hold();
+        let body = read_budgeted(
+            response,
+            self.limits.max_response_bytes,
+            &mut hold,
+            deadline,
+            allowance,
+        )
+        .await?;
         tracing::debug!(
             status = status.as_u16(),
             bytes = body.len(),
-            "FHIR page read"
+            "FHIR page received"
         );
-        serde_json::from_slice(&body).map_err(|_| FetchError::NotJson)
+        Ok((body, hold))
     }
 }
 
@@ -369,6 +497,53 @@ fn is_fhir_json(media_type: &str) -> bool {
         media_type,
         "application/fhir+json" | "application/json" | "application/json+fhir"
     )
+}
+
+/// What the kept records of a page cost: their size as sent, plus a record's fixed part.
+fn kept_bytes(resources: &[Fetched]) -> usize {
+    resources
+        .iter()
+        .filter(|resource| !matches!(resource.resource.read, crate::fast::FastRead::Ignored))
+        .map(|resource| resource.bytes + RECORD_OVERHEAD)
+        .sum()
+}
+
+/// Reads the body, failing as soon as it exceeds `limit` bytes (or announces that it will) or
+/// the call's byte allowance, and paying for every byte from the memory budget before keeping it.
+/// What is paid for is the buffer's capacity, not its length: that is what the memory costs.
+async fn read_budgeted(
+    mut response: reqwest::Response,
+    limit: usize,
+    hold: &mut BudgetHold,
+    deadline: Instant,
+    allowance: &CallAllowance,
+) -> Result<Vec<u8>, FetchError> {
+    let announced = response.content_length();
+    if announced.is_some_and(|length| length > limit as u64) {
+        return Err(FetchError::TooLarge { limit });
+    }
+    let mut body = Vec::new();
+    if let Some(length) = announced.and_then(|length| usize::try_from(length).ok()) {
+        // Paid for up front, so that a large body waits for its share once, not chunk by chunk.
+        hold.grow_to(length, deadline).await?;
+        body.reserve_exact(length);
+    }
+    while let Some(chunk) = response.chunk().await.map_err(FetchError::from_reqwest)? {
+        if body.len() + chunk.len() > limit {
+            return Err(FetchError::TooLarge { limit });
+        }
+        allowance.take_bytes(chunk.len())?;
+        if body.capacity() - body.len() < chunk.len() {
+            // Grow by doubling (as `Vec` would), but pay before allocating.
+            let wanted = (body.len() + chunk.len())
+                .max(body.capacity() * 2)
+                .min(limit);
+            hold.grow_to(wanted, deadline).await?;
+            body.reserve_exact(wanted - body.len());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Reads the body, failing as soon as it exceeds `limit` bytes (or announces that it will).

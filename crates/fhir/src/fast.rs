@@ -197,6 +197,13 @@ fn read(resource: Resource<'_>) -> Result<FastResource, Decline> {
     })
 }
 
+/// Reads one resource from its JSON text, as a prefetch resource is read; `None` when the fast
+/// reader declines it (the caller then reads it with the reference reader). For fetched pages.
+pub(crate) fn read_resource_json(json: &str) -> Option<FastResource> {
+    let resource: Resource<'_> = serde_json::from_str(json).ok()?;
+    read(resource).ok()
+}
+
 // ---------------------------------------------------------------------------------------------
 // From the read elements to a record, as crate::map does it (same order of text and problems)
 // ---------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ use crate::client::{FetchError, FhirClient};
 use crate::diagnostic::{Diagnostic, DiagnosticKind};
 use crate::fast::{FastEntry, FastPrefetch, FastRead, FastResource};
 use crate::map::{PatientSummary, draft_orders, facts_from_resources};
+use crate::page::Fetched;
 use crate::prefetch::{OutcomeSummary, PrefetchEntry, classify_prefetch};
 use crate::subject::{CallPatient, Refusal};
 
@@ -161,8 +162,10 @@ pub enum Unobtained {
 /// Gathers the facts of one hook call. See the module documentation.
 pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
     let mut gathered = Gathered::default();
-    // What was fetched, owned here; `obtained` borrows from it and from the request's prefetch.
-    let mut fetched: Vec<(&PrefetchQuery, Vec<Json>)> = Vec::new();
+    // What was fetched, already read, per key; with the memory budget its records hold, which is
+    // returned when gathering ends (the facts are evaluated at once, then dropped).
+    let mut fetched: Vec<(&PrefetchQuery, Vec<Fetched>)> = Vec::new();
+    let mut holds = Vec::new();
     // Resources per key, in declaration order, and the keys that could not be obtained.
     let mut obtained: Vec<(&PrefetchQuery, Vec<&Json>)> = Vec::new();
     let mut failures: Vec<(&PrefetchQuery, Unobtained)> = Vec::new();
@@ -227,31 +230,32 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
     }
 
     if let Some((client, base, token)) = input.fhir {
+        // One allowance for the whole call: its searches share the entry and byte caps.
+        let allowance = client.call_allowance();
+        let allowance = &allowance;
         let fetches = to_fetch.iter().map(|(query, relative)| async move {
             let started = Instant::now();
-            let result = client.search(base, relative, token, input.deadline).await;
+            let result = client
+                .search(base, relative, token, input.deadline, allowance)
+                .await;
             let elapsed_ms = started.elapsed().as_millis() as u64;
             match &result {
-                Ok(resources) => tracing::info!(key = %query.key, resources = resources.len(), elapsed_ms, "fetched"),
+                Ok(search) => tracing::info!(key = %query.key, resources = search.resources.len(), held_bytes = search.hold.held(), elapsed_ms, "fetched"),
                 Err(error) => tracing::warn!(key = %query.key, error = %error, elapsed_ms, "fetch failed"),
             }
             (*query, result)
         });
         for (query, result) in join_all(fetches).await {
             match result {
-                Ok(resources) => {
+                Ok(search) => {
                     gathered.fetched.push(query.key.clone());
-                    fetched.push((query, resources));
+                    fetched.push((query, search.resources));
+                    holds.push(search.hold);
                 }
                 Err(error) => failures.push((query, Unobtained::Fetch(error))),
             }
         }
     }
-    obtained.extend(
-        fetched
-            .iter()
-            .map(|(query, resources)| (*query, resources.iter().collect())),
-    );
 
     // Only the call's patient's records are used (crate::subject); then the same resource can
     // come back from two searches: keep its first copy.
@@ -342,6 +346,65 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
             gathered.patient = mapped.patient;
         }
     }
+    // Fetched pages were read as they came (crate::page); the same checks apply, in the same
+    // order, and a kept resource's diagnostics are numbered by its place among those kept, as
+    // the reference reader numbers them.
+    for (query, resources) in fetched.iter_mut() {
+        let before = refusals.count;
+        let total = resources.len();
+        let mut kept = 0;
+        for (index, fetched) in resources.iter_mut().enumerate() {
+            // The record and diagnostics are moved out; type and identity stay, borrowed by `seen`.
+            let Fetched {
+                resource_type,
+                resource,
+                diagnostics,
+                ..
+            } = fetched;
+            let (resource_type, resource): (&String, &mut FastResource) = (resource_type, resource);
+            if let Some(patient) = call_patient
+                && matches!(
+                    resource_type.as_str(),
+                    "Observation" | "Condition" | "DiagnosticReport" | "Patient"
+                )
+            {
+                let id = resource.identity.as_ref().map(|(_, id)| id.as_str());
+                if let Err(refusal) = patient.check(resource_type, id, resource.subject.as_deref())
+                {
+                    refusals.add(query, resource_type, index, refusal);
+                    continue;
+                }
+            }
+            if let Some((resource_type, id)) = &resource.identity
+                && !seen.insert((resource_type, id))
+            {
+                continue;
+            }
+            gathered
+                .diagnostics
+                .extend(
+                    std::mem::take(diagnostics)
+                        .into_iter()
+                        .map(|mut diagnostic| {
+                            diagnostic.index = kept;
+                            diagnostic.message = format!("[{}] {}", query.key, diagnostic.message);
+                            diagnostic
+                        }),
+                );
+            kept += 1;
+            match std::mem::replace(&mut resource.read, FastRead::Ignored) {
+                FastRead::Record(record) => gathered.facts.records.push(record),
+                FastRead::Patient(patient) => {
+                    if gathered.patient.is_none() {
+                        gathered.patient = Some(patient);
+                    }
+                }
+                FastRead::Ignored => {}
+            }
+        }
+        refusals.key_done(query, total, before, &mut failures);
+    }
+    drop(holds);
     if refusals.count > 0 {
         // Counted and said without ids: which patient they were about is nobody's business here.
         tracing::warn!(

@@ -10,18 +10,23 @@
 //!   declines whatever it does not model, and then [`map`] reads the request.
 //! * [`prefetch`]: what one prefetch value means (no data, failed, resources, first page only).
 //! * [`client`]: FHIR search with deadlines, capped pages and bytes, and no redirects.
+//! * [`page`]: one fetched page read into records, entry by entry, within the deadline.
+//! * [`budget`]: the replica's one bound on the FHIR response bytes held at once.
 //! * [`gather`]: one hook call's facts, from prefetch and from concurrent fetches.
 //! * [`diagnostic`]: what could not be read or obtained, said without patient data.
 
+pub mod budget;
 pub mod client;
 pub mod diagnostic;
 pub mod fast;
 pub mod gather;
 pub mod map;
+pub mod page;
 pub mod prefetch;
 pub mod subject;
 
-pub use client::{FetchError, FetchLimits, FhirClient, ServerUrlError, check_fhir_server};
+pub use budget::MemoryBudget;
+pub use client::{FetchError, FetchLimits, FhirClient, Search, ServerUrlError, check_fhir_server};
 pub use diagnostic::{Diagnostic, DiagnosticKind};
 pub use fast::{FastPrefetch, PrefetchSeed};
 pub use gather::{GatherError, GatherInput, Gathered, KeyFailure, Prefetch, Unobtained, gather};

@@ -1,8 +1,9 @@
 //! Tests of the FHIR client against wiremock (and a raw TCP server where wiremock cannot help).
 
 use super::*;
+use crate::fast::FastRead;
 use serde_json::json;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -38,6 +39,19 @@ fn base(server: &MockServer) -> Url {
     check_fhir_server(&format!("{}/fhir", server.uri())).expect("base")
 }
 
+/// A call's allowance with the default caps.
+fn allowance() -> Arc<CallAllowance> {
+    Arc::new(CallAllowance::new(10_000, 32 * 1024 * 1024))
+}
+
+/// What the reference reader makes of these resources, as a fetched page gives them.
+fn reference(resources: &[Json]) -> Vec<Fetched> {
+    resources
+        .iter()
+        .map(crate::page::tests_support::by_reference)
+        .collect()
+}
+
 fn soon() -> Instant {
     Instant::now() + Duration::from_secs(5)
 }
@@ -64,10 +78,14 @@ async fn a_search_sends_the_query_the_accept_header_and_the_bearer_token() {
             "Observation?patient=p1&code=http://loinc.org|8665-2",
             Some(TOKEN),
             soon(),
+            &allowance(),
         )
         .await
         .expect("search");
-    assert_eq!(resources, vec![observation("a"), observation("b")]);
+    assert_eq!(
+        resources.resources,
+        reference(&[observation("a"), observation("b")])
+    );
 }
 
 #[tokio::test]
@@ -78,7 +96,13 @@ async fn without_a_token_no_authorization_header_is_sent() {
         .mount(&server)
         .await;
     client()
-        .search(&base(&server), "Condition?patient=p1", None, soon())
+        .search(
+            &base(&server),
+            "Condition?patient=p1",
+            None,
+            soon(),
+            &allowance(),
+        )
         .await
         .expect("search");
     let requests = server.received_requests().await.expect("recorded");
@@ -108,10 +132,14 @@ async fn next_links_are_followed_and_pages_concatenated() {
             "Observation?patient=p1",
             Some(TOKEN),
             soon(),
+            &allowance(),
         )
         .await
         .expect("search");
-    assert_eq!(resources, vec![observation("a"), observation("b")]);
+    assert_eq!(
+        resources.resources,
+        reference(&[observation("a"), observation("b")])
+    );
 }
 
 #[tokio::test]
@@ -131,6 +159,7 @@ async fn a_next_link_to_another_origin_is_refused_and_not_followed() {
             "Observation?patient=p1",
             Some(TOKEN),
             soon(),
+            &allowance(),
         )
         .await
         .expect_err("foreign next link");
@@ -160,7 +189,13 @@ async fn a_next_link_loop_is_detected() {
         .mount(&server)
         .await;
     let error = client()
-        .search(&base(&server), "Observation?patient=p1", None, soon())
+        .search(
+            &base(&server),
+            "Observation?patient=p1",
+            None,
+            soon(),
+            &allowance(),
+        )
         .await
         .expect_err("loop");
     assert!(matches!(error, FetchError::PagingLoop), "{error:?}");
@@ -187,7 +222,13 @@ async fn pages_beyond_the_cap_fail_the_search() {
     };
     let error = FhirClient::new(limits)
         .expect("client")
-        .search(&base(&server), "Observation?page=0", None, soon())
+        .search(
+            &base(&server),
+            "Observation?page=0",
+            None,
+            soon(),
+            &allowance(),
+        )
         .await
         .expect_err("too many pages");
     assert!(
@@ -215,6 +256,7 @@ async fn a_401_with_an_operation_outcome_is_a_typed_status_error() {
             "Observation?patient=p1",
             Some(TOKEN),
             soon(),
+            &allowance(),
         )
         .await
         .expect_err("401");
@@ -239,7 +281,13 @@ async fn a_403_and_a_404_are_not_retried() {
             .mount(&server)
             .await;
         let error = client()
-            .search(&base(&server), "Observation?patient=p1", None, soon())
+            .search(
+                &base(&server),
+                "Observation?patient=p1",
+                None,
+                soon(),
+                &allowance(),
+            )
             .await
             .expect_err("error status");
         assert!(
@@ -264,7 +312,13 @@ async fn a_500_is_an_error_and_a_503_is_retried_once() {
         .await;
     let client = client();
     let error = client
-        .search(&base(&server), "Condition?patient=p1", None, soon())
+        .search(
+            &base(&server),
+            "Condition?patient=p1",
+            None,
+            soon(),
+            &allowance(),
+        )
         .await
         .expect_err("500");
     assert!(
@@ -272,7 +326,13 @@ async fn a_500_is_an_error_and_a_503_is_retried_once() {
         "{error:?}"
     );
     let error = client
-        .search(&base(&server), "Observation?patient=p1", None, soon())
+        .search(
+            &base(&server),
+            "Observation?patient=p1",
+            None,
+            soon(),
+            &allowance(),
+        )
         .await
         .expect_err("503");
     assert!(
@@ -294,10 +354,16 @@ async fn a_503_then_success_succeeds_on_the_retry() {
         .mount(&server)
         .await;
     let resources = client()
-        .search(&base(&server), "Observation?patient=p1", None, soon())
+        .search(
+            &base(&server),
+            "Observation?patient=p1",
+            None,
+            soon(),
+            &allowance(),
+        )
         .await
         .expect("retried");
-    assert_eq!(resources.len(), 1);
+    assert_eq!(resources.resources.len(), 1);
 }
 
 #[tokio::test]
@@ -315,6 +381,7 @@ async fn a_redirect_is_not_followed() {
             "Observation?patient=p1",
             Some(TOKEN),
             soon(),
+            &allowance(),
         )
         .await
         .expect_err("redirect");
@@ -334,7 +401,13 @@ async fn a_slow_server_is_cut_off_at_the_deadline() {
     let started = Instant::now();
     let deadline = started + Duration::from_millis(300);
     let error = client()
-        .search(&base(&server), "Observation?patient=p1", None, deadline)
+        .search(
+            &base(&server),
+            "Observation?patient=p1",
+            None,
+            deadline,
+            &allowance(),
+        )
         .await
         .expect_err("deadline");
     let elapsed = started.elapsed();
@@ -350,7 +423,13 @@ async fn a_refused_connection_is_a_connect_error() {
     drop(listener);
     let base = check_fhir_server(&format!("http://127.0.0.1:{port}/fhir")).expect("base");
     let error = client()
-        .search(&base, "Observation?patient=p1", Some(TOKEN), soon())
+        .search(
+            &base,
+            "Observation?patient=p1",
+            Some(TOKEN),
+            soon(),
+            &allowance(),
+        )
         .await
         .expect_err("refused");
     assert!(matches!(error, FetchError::Connect(_)), "{error:?}");
@@ -382,7 +461,7 @@ async fn wrong_content_type_non_json_and_non_bundle_are_typed_errors() {
     let client = client();
     let base = base(&server);
     let html = client
-        .search(&base, "Html?x=1", None, soon())
+        .search(&base, "Html?x=1", None, soon(), &allowance())
         .await
         .expect_err("html");
     assert!(
@@ -390,12 +469,12 @@ async fn wrong_content_type_non_json_and_non_bundle_are_typed_errors() {
         "{html:?}"
     );
     let broken = client
-        .search(&base, "Broken?x=1", None, soon())
+        .search(&base, "Broken?x=1", None, soon(), &allowance())
         .await
         .expect_err("broken");
     assert!(matches!(broken, FetchError::NotJson), "{broken:?}");
     let array = client
-        .search(&base, "Array?x=1", None, soon())
+        .search(&base, "Array?x=1", None, soon(), &allowance())
         .await
         .expect_err("array");
     assert!(matches!(array, FetchError::NotABundle { .. }), "{array:?}");
@@ -411,10 +490,16 @@ async fn a_bundle_with_no_entries_is_an_empty_result() {
         .mount(&server)
         .await;
     let resources = client()
-        .search(&base(&server), "Observation?patient=p1", None, soon())
+        .search(
+            &base(&server),
+            "Observation?patient=p1",
+            None,
+            soon(),
+            &allowance(),
+        )
         .await
         .expect("search");
-    assert!(resources.is_empty());
+    assert!(resources.resources.is_empty());
 }
 
 #[tokio::test]
@@ -431,7 +516,13 @@ async fn an_error_operation_outcome_entry_fails_the_search() {
         .mount(&server)
         .await;
     let error = client()
-        .search(&base(&server), "Observation?patient=p1", None, soon())
+        .search(
+            &base(&server),
+            "Observation?patient=p1",
+            None,
+            soon(),
+            &allowance(),
+        )
         .await
         .expect_err("outcome");
     assert!(
@@ -457,25 +548,39 @@ async fn a_bundle_with_an_invalid_entry_and_an_r4_only_resource_keeps_the_rest()
         .mount(&server)
         .await;
     let resources = client()
-        .search(&base(&server), "Observation?patient=p1", None, soon())
+        .search(
+            &base(&server),
+            "Observation?patient=p1",
+            None,
+            soon(),
+            &allowance(),
+        )
         .await
         .expect("the page is not lost");
+    let resources = resources.resources;
     assert_eq!(resources.len(), 4);
-    let mapped = crate::map::facts_from_resources(&resources);
     // The R4-only resource is skipped; the broken Observation is kept with its problems named;
     // the Patient's unreadable birth date is not read by the engine and costs nothing.
-    let records: Vec<_> = mapped
-        .facts
-        .records
+    let records: Vec<_> = resources
         .iter()
-        .map(|record| (record.id.as_str(), record.problems.len()))
+        .filter_map(|fetched| match &fetched.resource.read {
+            FastRead::Record(record) => Some((record.id.as_str(), record.problems.len())),
+            _ => None,
+        })
         .collect();
     assert_eq!(records, vec![("good", 0), ("bad", 2)]);
-    assert_eq!(
-        mapped.patient.and_then(|patient| patient.id).as_deref(),
-        Some("p1")
+    let patient = resources
+        .iter()
+        .find_map(|fetched| match &fetched.resource.read {
+            FastRead::Patient(patient) => patient.id.as_deref(),
+            _ => None,
+        });
+    assert_eq!(patient, Some("p1"));
+    assert!(
+        resources
+            .iter()
+            .all(|fetched| fetched.diagnostics.is_empty())
     );
-    assert!(mapped.diagnostics.is_empty());
 }
 
 #[tokio::test]
@@ -487,7 +592,13 @@ async fn a_large_body_with_a_content_length_fails_before_reading() {
         .mount(&server)
         .await;
     let error = client()
-        .search(&base(&server), "Observation?patient=p1", None, soon())
+        .search(
+            &base(&server),
+            "Observation?patient=p1",
+            None,
+            soon(),
+            &allowance(),
+        )
         .await
         .expect_err("too large");
     assert!(
@@ -544,7 +655,7 @@ async fn a_streamed_50_mb_body_is_cut_off_at_the_byte_cap() {
     let started = Instant::now();
     let error = FhirClient::new(limits)
         .expect("client")
-        .search(&base, "Observation?patient=p1", None, soon())
+        .search(&base, "Observation?patient=p1", None, soon(), &allowance())
         .await
         .expect_err("too large");
     assert!(
@@ -573,7 +684,7 @@ async fn a_query_that_escapes_the_base_is_refused() {
         "",
     ] {
         let error = client
-            .search(&base, query, Some(TOKEN), soon())
+            .search(&base, query, Some(TOKEN), soon(), &allowance())
             .await
             .expect_err(query);
         assert!(
@@ -599,10 +710,10 @@ async fn a_read_returns_the_single_resource() {
         .mount(&server)
         .await;
     let resources = client()
-        .search(&base(&server), "Patient/p1", None, soon())
+        .search(&base(&server), "Patient/p1", None, soon(), &allowance())
         .await
         .expect("read");
-    assert_eq!(resources, vec![patient]);
+    assert_eq!(resources.resources, reference(&[patient]));
 }
 
 #[test]
@@ -679,7 +790,13 @@ async fn a_request_slower_than_the_per_request_timeout_fails_without_a_retry() {
     let started = Instant::now();
     let error = FhirClient::new(limits)
         .expect("client")
-        .search(&base(&server), "Observation?patient=p1", None, soon())
+        .search(
+            &base(&server),
+            "Observation?patient=p1",
+            None,
+            soon(),
+            &allowance(),
+        )
         .await
         .expect_err("timeout");
     assert!(matches!(error, FetchError::Timeout), "{error:?}");

@@ -628,3 +628,138 @@ async fn a_template_that_cannot_be_rendered_makes_its_key_unobtainable() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_call_that_cannot_get_memory_budget_before_its_deadline_gets_its_key_unavailable() {
+    let server = full_server().await;
+    let client = FhirClient::new(FetchLimits {
+        memory_budget_bytes: 64 * 1024,
+        ..FetchLimits::default()
+    })
+    .expect("client");
+    // Another call holds the whole budget for longer than this call's deadline.
+    let mut other_call = client.budget().hold();
+    other_call
+        .grow_to(64 * 1024, deadline())
+        .await
+        .expect("the budget is free");
+    let base = check_fhir_server(&format!("{}/fhir", server.uri())).expect("base");
+    let (queries, context) = (queries(), context());
+    let started = Instant::now();
+    let error = gather(GatherInput {
+        queries: &queries,
+        context: &context,
+        prefetch: Prefetch::None,
+        fhir: Some((&client, &base, None)),
+        draft_orders: None,
+        deadline: Instant::now() + Duration::from_millis(300),
+    })
+    .await
+    .expect_err("no budget, no deciding data");
+    let elapsed = started.elapsed();
+    let GatherError::Unavailable { keys, causes } = error else {
+        panic!("expected GatherError::Unavailable");
+    };
+    assert_eq!(keys, vec!["conditions", "dating"]);
+    assert!(
+        causes
+            .iter()
+            .all(|failure| matches!(failure.cause, Unobtained::Fetch(FetchError::Budget))),
+        "{causes:?}"
+    );
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    drop(other_call);
+    assert_eq!(
+        client.budget().available(),
+        64 * 1024,
+        "every share returned"
+    );
+}
+
+#[tokio::test]
+async fn the_memory_budget_is_returned_when_the_call_is_gathered() {
+    let server = full_server().await;
+    let client = FhirClient::new(FetchLimits::default()).expect("client");
+    let base = check_fhir_server(&format!("{}/fhir", server.uri())).expect("base");
+    let (queries, context) = (queries(), context());
+    gather(GatherInput {
+        queries: &queries,
+        context: &context,
+        prefetch: Prefetch::None,
+        fhir: Some((&client, &base, None)),
+        draft_orders: None,
+        deadline: deadline(),
+    })
+    .await
+    .expect("gathered");
+    assert_eq!(client.budget().available(), client.budget().total());
+}
+
+#[tokio::test]
+async fn searches_that_return_more_entries_than_a_call_may_read_make_their_key_unavailable() {
+    let server = full_server().await;
+    let many: Vec<Json> = (0..40).map(|i| condition(&format!("c{i}"))).collect();
+    Mock::given(path("/fhir/Condition"))
+        .respond_with(fhir_json(&bundle(&many, None)))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let client = FhirClient::new(FetchLimits {
+        max_call_entries: 30,
+        ..FetchLimits::default()
+    })
+    .expect("client");
+    let base = check_fhir_server(&format!("{}/fhir", server.uri())).expect("base");
+    let (queries, context) = (queries(), context());
+    let error = gather(GatherInput {
+        queries: &queries,
+        context: &context,
+        prefetch: Prefetch::None,
+        fhir: Some((&client, &base, None)),
+        draft_orders: None,
+        deadline: deadline(),
+    })
+    .await
+    .expect_err("the Conditions are more than a call may read");
+    let GatherError::Unavailable { keys, causes } = error else {
+        panic!("expected GatherError::Unavailable");
+    };
+    assert_eq!(keys, vec!["conditions"]);
+    assert!(matches!(
+        causes[0].cause,
+        Unobtained::Fetch(FetchError::TooManyEntries { limit: 30 })
+    ));
+}
+
+#[tokio::test]
+async fn a_resource_both_prefetched_and_fetched_is_read_once() {
+    let server = full_server().await;
+    let client = FhirClient::new(FetchLimits::default()).expect("client");
+    let base = check_fhir_server(&format!("{}/fhir", server.uri())).expect("base");
+    let (queries, context) = (queries(), context());
+    // `lmp` is prefetched under `dating` (twice, in one Bundle) and fetched again under `hcg`.
+    let prefetched = prefetch(json!({
+        "patient": {"resourceType": "Patient", "id": PATIENT},
+        "conditions": bundle(&[condition("c1")], None),
+        "dating": bundle(&[observation("lmp"), observation("lmp")], None),
+    }));
+    let gathered = gather(GatherInput {
+        queries: &queries,
+        context: &context,
+        prefetch: Prefetch::Json(&prefetched),
+        fhir: Some((&client, &base, None)),
+        draft_orders: None,
+        deadline: deadline(),
+    })
+    .await
+    .expect("gathered");
+    assert_eq!(gathered.fetched, vec!["hcg"]);
+    let mut ids: Vec<_> = gathered
+        .facts
+        .records
+        .iter()
+        .map(|record| record.id.as_str())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec!["c1", "hcg1", "lmp"]);
+}

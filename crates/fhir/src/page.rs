@@ -1,0 +1,351 @@
+//! One fetched search page, read into records with bounded time and memory.
+//!
+//! A search page is a Bundle of up to [`crate::FetchLimits::max_response_bytes`]. Parsing it into
+//! `serde_json::Value` and then each resource into fhir-sdk's model (the reference reader,
+//! [`crate::map`]) costs several times the page's size in memory and cannot stop half-way. So a
+//! page is read in two steps that never hold more than the page's bytes plus what is kept:
+//!
+//! 1. the Bundle is split into its entries without parsing them: each entry is a `&RawValue`, a
+//!    slice of the page's bytes that serde_json has only checked to be valid JSON;
+//! 2. each entry's resource is read by the fast reader ([`crate::fast`]); when it declines (a
+//!    shape it does not model), that one resource, and only it, is parsed into a `Value` and read
+//!    by the reference reader, and the `Value` is dropped at once.
+//!
+//! Between entries the reader checks the call's deadline and the call's entry cap, so a page of
+//! 100,000 small resources stops when the call has no time or room left for it, instead of being
+//! read to the end after the call should have answered.
+//!
+//! Whatever this reader accepts, it reads exactly as the reference path does (the same records,
+//! diagnostics and failures); anything at the Bundle level that it does not expect (a page that is
+//! not a Bundle, an `entry` that is not an array, a key repeated, an escaped key) sends the whole
+//! page to the reference path instead, which is the definition of what a page means.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use gravida_rules::facts::RecordKind;
+use serde::Deserialize;
+use serde_json::Value as Json;
+use serde_json::value::RawValue;
+
+use crate::client::FetchError;
+use crate::diagnostic::Diagnostic;
+use crate::fast::{FastRead, FastResource, read_resource_json};
+use crate::map::facts_from_resources;
+use crate::prefetch::{OutcomeSummary, into_bundle_entries, next_link};
+
+/// One resource of a fetched page, reduced to what the engine reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetched {
+    /// `resourceType`, or empty when the entry was not a resource.
+    pub resource_type: String,
+    /// The record (and whose it is), as the fast reader gives it.
+    pub resource: FastResource,
+    /// What the reference reader could not read in it (only for resources the fast reader
+    /// declined), to be reported if the resource is kept. Their `index` is 0: the caller knows
+    /// where the resource stands among those it keeps.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The resource's size as sent: an upper bound on what its record costs to keep.
+    pub bytes: usize,
+}
+
+/// What one page gave.
+#[derive(Debug)]
+pub(crate) enum PageRead {
+    /// A read (`Patient/123`) answered with the resource itself.
+    Resource(Box<Fetched>),
+    /// A Bundle page: its resources, and the `next` link, if any.
+    Bundle {
+        resources: Vec<Fetched>,
+        next: Option<String>,
+    },
+}
+
+/// What one hook call may still read, shared by its concurrent searches.
+#[derive(Debug)]
+pub struct CallAllowance {
+    /// Entries left to read across all of the call's searches.
+    entries_left: AtomicUsize,
+    /// The cap, for the error message.
+    max_entries: usize,
+    /// Response bytes left to read across all of the call's searches.
+    bytes_left: AtomicUsize,
+    max_bytes: usize,
+}
+
+impl CallAllowance {
+    pub fn new(max_entries: usize, max_bytes: usize) -> Self {
+        CallAllowance {
+            entries_left: AtomicUsize::new(max_entries),
+            max_entries,
+            bytes_left: AtomicUsize::new(max_bytes),
+            max_bytes,
+        }
+    }
+
+    /// Takes `n` entries from the allowance, or fails when fewer are left.
+    pub(crate) fn take_entries(&self, n: usize) -> Result<(), FetchError> {
+        take(&self.entries_left, n).map_err(|()| FetchError::TooManyEntries {
+            limit: self.max_entries,
+        })
+    }
+
+    /// Takes `n` response bytes from the allowance, or fails when fewer are left.
+    pub(crate) fn take_bytes(&self, n: usize) -> Result<(), FetchError> {
+        take(&self.bytes_left, n).map_err(|()| FetchError::CallTooLarge {
+            limit: self.max_bytes,
+        })
+    }
+}
+
+fn take(left: &AtomicUsize, n: usize) -> Result<(), ()> {
+    left.fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+        left.checked_sub(n)
+    })
+    .map(drop)
+    .map_err(drop)
+}
+
+/// How often (in entries) the reader looks at the clock.
+const DEADLINE_EVERY: usize = 64;
+
+/// Reads one page. `deadline` is the call's; `allowance` is the call's entry cap.
+pub(crate) fn read_page(
+    body: &[u8],
+    first_page: bool,
+    deadline: std::time::Instant,
+    allowance: &CallAllowance,
+) -> Result<PageRead, FetchError> {
+    let Ok(page) = serde_json::from_slice::<RawPage<'_>>(body) else {
+        return read_page_as_value(body, first_page, allowance);
+    };
+    let is_bundle = page
+        .resource_type
+        .is_some_and(|raw| serde_json::from_str::<&str>(raw.get()).ok() == Some("Bundle"));
+    if !is_bundle {
+        return read_page_as_value(body, first_page, allowance);
+    }
+    let next = match page.link {
+        None => None,
+        Some(raw) => {
+            let link: Json = serde_json::from_str(raw.get()).map_err(|_| FetchError::NotJson)?;
+            next_link(&serde_json::json!({ "link": link })).map(str::to_owned)
+        }
+    };
+    let entries: Vec<&RawValue> = match page.entry {
+        None => Vec::new(),
+        Some(raw) => serde_json::from_str(raw.get()).map_err(|_| {
+            FetchError::Outcome(OutcomeSummary::note("Bundle.entry is not an array"))
+        })?,
+    };
+    allowance.take_entries(entries.len())?;
+    let mut resources = Vec::with_capacity(entries.len());
+    for (n, entry) in entries.into_iter().enumerate() {
+        if n % DEADLINE_EVERY == 0 && std::time::Instant::now() >= deadline {
+            return Err(FetchError::Deadline);
+        }
+        if let Some(resource) = read_entry(entry)? {
+            resources.push(resource);
+        }
+    }
+    Ok(PageRead::Bundle { resources, next })
+}
+
+/// A Bundle's top level, its entries left unread. Unknown elements are skipped; a repeated one
+/// fails the parse, and the page goes to the reference path (where the last one wins).
+#[derive(Deserialize)]
+struct RawPage<'a> {
+    #[serde(rename = "resourceType", borrow, default, deserialize_with = "present")]
+    resource_type: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    link: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    entry: Option<&'a RawValue>,
+}
+
+/// A Bundle entry, its resource left unread.
+#[derive(Deserialize)]
+struct RawEntry<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    resource: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    search: Option<&'a RawValue>,
+}
+
+/// `Some` for any value that is there, `null` included (serde's `Option` would read `null` as
+/// absent, and the reference path tells the two apart).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(deserializer).map(Some)
+}
+
+/// One entry: its resource, `None` to skip it (no resource, or an OperationOutcome that only
+/// warns), or the failure an error OperationOutcome reports. As [`crate::prefetch`] reads entries.
+fn read_entry(entry: &RawValue) -> Result<Option<Fetched>, FetchError> {
+    let Ok(RawEntry { resource, search }) = serde_json::from_str::<RawEntry<'_>>(entry.get())
+    else {
+        // Not an object, or a repeated key: the reference reader decides what it means.
+        let entry: Json = serde_json::from_str(entry.get()).map_err(|_| FetchError::NotJson)?;
+        return read_entry_value(entry);
+    };
+    let Some(resource) = resource else {
+        return Ok(None);
+    };
+    let is_outcome_entry = match search {
+        None => false,
+        Some(search) => {
+            let search: Json =
+                serde_json::from_str(search.get()).map_err(|_| FetchError::NotJson)?;
+            search.get("mode").and_then(Json::as_str) == Some("outcome")
+        }
+    };
+    if !is_outcome_entry && let Some(read) = read_resource_json(resource.get()) {
+        return Ok(Some(Fetched {
+            resource_type: read
+                .identity
+                .as_ref()
+                .map(|(t, _)| t.clone())
+                .unwrap_or_else(|| resource_type_of(&read)),
+            resource: read,
+            diagnostics: Vec::new(),
+            bytes: resource.get().len(),
+        }));
+    }
+    let bytes = resource.get().len();
+    let resource: Json = serde_json::from_str(resource.get()).map_err(|_| FetchError::NotJson)?;
+    check_outcome(&resource, is_outcome_entry)?;
+    if is_outcome(&resource) || is_outcome_entry {
+        return Ok(None);
+    }
+    Ok(Some(by_reference(&resource, bytes)))
+}
+
+/// An entry the typed split could not read, read as the reference path reads it.
+fn read_entry_value(entry: Json) -> Result<Option<Fetched>, FetchError> {
+    let bundle = serde_json::json!({ "entry": [entry] });
+    let bytes = entry_bytes(&bundle);
+    let mut resources = into_bundle_entries(bundle).map_err(FetchError::Outcome)?;
+    Ok(resources
+        .pop()
+        .map(|resource| by_reference(&resource, bytes)))
+}
+
+fn entry_bytes(bundle: &Json) -> usize {
+    serde_json::to_vec(bundle).map_or(0, |bytes| bytes.len())
+}
+
+fn is_outcome(resource: &Json) -> bool {
+    resource.get("resourceType").and_then(Json::as_str) == Some("OperationOutcome")
+}
+
+/// An OperationOutcome with an error or fatal issue fails the search.
+fn check_outcome(resource: &Json, is_outcome_entry: bool) -> Result<(), FetchError> {
+    if is_outcome(resource) || is_outcome_entry {
+        let summary = OutcomeSummary::from_outcome(resource);
+        if summary.is_failure() {
+            return Err(FetchError::Outcome(summary));
+        }
+    }
+    Ok(())
+}
+
+/// A resource the fast reader declined, read by the reference reader.
+fn by_reference(resource: &Json, bytes: usize) -> Fetched {
+    let resource_type = resource
+        .get("resourceType")
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let id = resource.get("id").and_then(Json::as_str);
+    let identity = (!resource_type.is_empty())
+        .then_some(id)
+        .flatten()
+        .map(|id| (resource_type.clone(), id.to_owned()));
+    let subject = resource
+        .get("subject")
+        .or_else(|| resource.get("patient"))
+        .and_then(|owner| owner.get("reference"))
+        .and_then(Json::as_str)
+        .map(str::to_owned);
+    let mut mapped = facts_from_resources([resource]);
+    let read = if let Some(record) = mapped.facts.records.pop() {
+        FastRead::Record(record)
+    } else if let Some(patient) = mapped.patient {
+        FastRead::Patient(patient)
+    } else {
+        FastRead::Ignored
+    };
+    Fetched {
+        resource_type,
+        resource: FastResource {
+            identity,
+            subject,
+            read,
+        },
+        diagnostics: mapped.diagnostics,
+        bytes,
+    }
+}
+
+/// The type of a fast-read resource without an id (the fast reader keeps the type in `identity`).
+fn resource_type_of(read: &FastResource) -> String {
+    match &read.read {
+        FastRead::Patient(_) => "Patient".to_owned(),
+        FastRead::Record(record) => match record.kind {
+            RecordKind::Condition => "Condition",
+            RecordKind::Observation => "Observation",
+            RecordKind::DiagnosticReport => "DiagnosticReport",
+        }
+        .to_owned(),
+        FastRead::Ignored => String::new(),
+    }
+}
+
+/// A page the typed split does not read (not a Bundle, or an unusual Bundle): parsed whole, as the
+/// reference path always did. Pages like these are reads, errors and rarities, never the bulk.
+fn read_page_as_value(
+    body: &[u8],
+    first_page: bool,
+    allowance: &CallAllowance,
+) -> Result<PageRead, FetchError> {
+    let bytes = body.len();
+    let body: Json = serde_json::from_slice(body).map_err(|_| FetchError::NotJson)?;
+    let resource_type = body
+        .get("resourceType")
+        .and_then(Json::as_str)
+        .unwrap_or_default();
+    if resource_type != "Bundle" {
+        // A read (`Patient/123`) returns the resource itself.
+        if first_page && !resource_type.is_empty() && resource_type != "OperationOutcome" {
+            allowance.take_entries(1)?;
+            return Ok(PageRead::Resource(Box::new(by_reference(&body, bytes))));
+        }
+        if resource_type == "OperationOutcome" {
+            return Err(FetchError::Outcome(OutcomeSummary::from_outcome(&body)));
+        }
+        return Err(FetchError::NotABundle {
+            resource_type: resource_type.chars().take(64).collect(),
+        });
+    }
+    let next = next_link(&body).map(str::to_owned);
+    let entries = into_bundle_entries(body).map_err(FetchError::Outcome)?;
+    allowance.take_entries(entries.len())?;
+    let resources = entries
+        .iter()
+        .map(|resource| by_reference(resource, entry_bytes(resource)))
+        .collect();
+    Ok(PageRead::Bundle { resources, next })
+}
+
+/// For the client's tests: a resource as the reference reader reads it from a page.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    pub(crate) fn by_reference(resource: &Json) -> Fetched {
+        super::by_reference(resource, entry_bytes(resource))
+    }
+}
+
+#[cfg(test)]
+mod tests;

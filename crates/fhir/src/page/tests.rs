@@ -1,0 +1,201 @@
+//! Tests of the page reader: it reads a page exactly as the reference path does, stops at the
+//! deadline and the entry cap, and falls back per resource, not per page.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::*;
+use crate::fast::FastRead;
+
+fn later() -> Instant {
+    Instant::now() + Duration::from_secs(30)
+}
+
+fn plenty() -> CallAllowance {
+    CallAllowance::new(100_000, usize::MAX)
+}
+
+fn observation(id: &str) -> Json {
+    json!({"resourceType": "Observation", "id": id, "status": "final",
+           "subject": {"reference": "Patient/p1"},
+           "code": {"coding": [{"system": "http://loinc.org", "code": "8665-2"}]},
+           "effectiveDateTime": "2026-01-02"})
+}
+
+fn bundle(entries: Vec<Json>) -> Vec<u8> {
+    serde_json::to_vec(&json!({"resourceType": "Bundle", "type": "searchset", "entry": entries}))
+        .expect("serialisable")
+}
+
+fn entry(resource: Json) -> Json {
+    json!({"fullUrl": "urn:x", "resource": resource, "search": {"mode": "match"}})
+}
+
+fn resources(read: PageRead) -> Vec<Fetched> {
+    match read {
+        PageRead::Bundle { resources, .. } => resources,
+        PageRead::Resource(resource) => vec![*resource],
+    }
+}
+
+/// What the reference path makes of the same resources.
+fn reference(resources: &[Json]) -> Vec<Fetched> {
+    resources
+        .iter()
+        .map(|resource| by_reference(resource, entry_bytes(resource)))
+        .collect()
+}
+
+#[test]
+fn a_page_of_usual_resources_is_read_as_the_reference_reader_reads_it() {
+    let page = [observation("a"), observation("b")];
+    let body = bundle(page.iter().cloned().map(entry).collect());
+    let read = read_page(&body, true, later(), &plenty()).expect("read");
+    assert_eq!(resources(read), reference(&page));
+}
+
+#[test]
+fn one_resource_the_fast_reader_declines_is_read_by_the_reference_reader_alone() {
+    // A primitive extension (`_status`) is outside what the fast reader models.
+    let mut odd = observation("odd");
+    odd["_status"] = json!({"extension": []});
+    let page = [observation("a"), odd, observation("b")];
+    let body = bundle(page.iter().cloned().map(entry).collect());
+    let read = resources(read_page(&body, true, later(), &plenty()).expect("read"));
+    assert_eq!(read.len(), 3);
+    assert!(matches!(read[1].resource.read, FastRead::Record(_)));
+    assert_eq!(read, reference(&page));
+}
+
+#[test]
+fn a_resource_that_is_refused_gives_its_diagnostic() {
+    let mut refused = observation("x");
+    refused["modifierExtension"] = json!([{"url": "urn:x", "valueBoolean": true}]);
+    let page = [refused];
+    let body = bundle(page.iter().cloned().map(entry).collect());
+    let read = resources(read_page(&body, true, later(), &plenty()).expect("read"));
+    assert_eq!(read, reference(&page));
+    assert!(!read[0].diagnostics.is_empty(), "{read:?}");
+}
+
+#[test]
+fn the_next_link_is_read() {
+    let mut page = json!({"resourceType": "Bundle", "entry": [entry(observation("a"))]});
+    page["link"] = json!([{"relation": "self", "url": "s"}, {"relation": "next", "url": "n2"}]);
+    let body = serde_json::to_vec(&page).expect("serialisable");
+    match read_page(&body, true, later(), &plenty()).expect("read") {
+        PageRead::Bundle { next, resources } => {
+            assert_eq!(next.as_deref(), Some("n2"));
+            assert_eq!(resources.len(), 1);
+        }
+        other => panic!("not a bundle: {other:?}"),
+    }
+}
+
+#[test]
+fn an_error_outcome_entry_fails_the_page_and_a_warning_is_skipped() {
+    let warning = json!({"resourceType": "OperationOutcome",
+        "issue": [{"severity": "warning", "code": "informational"}]});
+    let error = json!({"resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "too-costly"}]});
+    let body = bundle(vec![entry(observation("a")), entry(warning)]);
+    let read = resources(read_page(&body, true, later(), &plenty()).expect("read"));
+    assert_eq!(read.len(), 1);
+    let body = bundle(vec![entry(observation("a")), entry(error)]);
+    let failed = read_page(&body, true, later(), &plenty());
+    assert!(matches!(failed, Err(FetchError::Outcome(_))), "{failed:?}");
+}
+
+#[test]
+fn an_entry_that_is_not_an_array_fails_as_the_reference_says() {
+    for entry in [json!(null), json!({}), json!("x")] {
+        let body = serde_json::to_vec(&json!({"resourceType": "Bundle", "entry": entry}))
+            .expect("serialisable");
+        let failed = read_page(&body, true, later(), &plenty());
+        assert!(
+            matches!(failed, Err(FetchError::Outcome(_))),
+            "{entry}: {failed:?}"
+        );
+    }
+}
+
+#[test]
+fn a_repeated_key_sends_the_page_to_the_reference_path_where_the_last_one_wins() {
+    let one = serde_json::to_string(&json!([entry(observation("first"))])).expect("json");
+    let two = serde_json::to_string(&json!([entry(observation("second"))])).expect("json");
+    let body = format!(r#"{{"resourceType":"Bundle","entry":{one},"entry":{two}}}"#);
+    let read = resources(read_page(body.as_bytes(), true, later(), &plenty()).expect("read"));
+    assert_eq!(read.len(), 1);
+    assert_eq!(
+        read[0].resource.identity,
+        Some(("Observation".to_owned(), "second".to_owned()))
+    );
+}
+
+#[test]
+fn a_read_answers_with_the_resource_itself_on_the_first_page_only() {
+    let body = serde_json::to_vec(&json!({"resourceType": "Patient", "id": "p1"})).expect("json");
+    let read = read_page(&body, true, later(), &plenty()).expect("read");
+    assert!(matches!(
+        read,
+        PageRead::Resource(ref fetched) if matches!(fetched.resource.read, FastRead::Patient(_))
+    ));
+    let later_page = read_page(&body, false, later(), &plenty());
+    assert!(
+        matches!(later_page, Err(FetchError::NotABundle { .. })),
+        "{later_page:?}"
+    );
+}
+
+#[test]
+fn a_page_beyond_the_calls_entry_cap_is_refused_before_it_is_read() {
+    let body = bundle(
+        (0..50)
+            .map(|i| entry(observation(&format!("o{i}"))))
+            .collect(),
+    );
+    let allowance = CallAllowance::new(120, usize::MAX);
+    read_page(&body, true, later(), &allowance).expect("50 of 120");
+    read_page(&body, true, later(), &allowance).expect("100 of 120");
+    let refused = read_page(&body, true, later(), &allowance);
+    assert!(
+        matches!(refused, Err(FetchError::TooManyEntries { limit: 120 })),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn reading_stops_at_the_deadline() {
+    let body = bundle(
+        (0..500)
+            .map(|i| entry(observation(&format!("o{i}"))))
+            .collect(),
+    );
+    let past = Instant::now();
+    let stopped = read_page(&body, true, past, &plenty());
+    assert!(matches!(stopped, Err(FetchError::Deadline)), "{stopped:?}");
+}
+
+#[test]
+fn text_that_is_not_json_is_not_json() {
+    for body in [
+        &b"<html>"[..],
+        b"",
+        b"{\"resourceType\": \"Bundle\", \"entry\": [}",
+    ] {
+        let failed = read_page(body, true, later(), &plenty());
+        assert!(matches!(failed, Err(FetchError::NotJson)), "{failed:?}");
+    }
+}
+
+#[test]
+fn the_call_allowance_counts_bytes_across_searches() {
+    let allowance = CallAllowance::new(10, 100);
+    allowance.take_bytes(60).expect("60 of 100");
+    assert!(matches!(
+        allowance.take_bytes(41),
+        Err(FetchError::CallTooLarge { limit: 100 })
+    ));
+    allowance.take_bytes(40).expect("100 of 100");
+}
