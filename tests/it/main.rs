@@ -13,6 +13,7 @@ mod deploy;
 mod expect;
 mod fhir_sim;
 mod helpers;
+mod hostile_fhir;
 mod http_api;
 mod jwt_edges;
 mod ops;

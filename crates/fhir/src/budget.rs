@@ -21,8 +21,11 @@ use tokio::time::Instant;
 
 use crate::client::FetchError;
 
-/// What each kept record is charged beyond its size as sent: the record's own fixed part.
-pub(crate) const RECORD_OVERHEAD: usize = 256;
+/// What each kept record is charged beyond its size as sent: its fixed parts while it is read
+/// (the page's entry, then the engine's record it is moved into) and its few small strings.
+pub(crate) const RECORD_OVERHEAD: usize = std::mem::size_of::<crate::page::Fetched>()
+    + std::mem::size_of::<gravida_rules::facts::Record>()
+    + 64;
 
 /// The replica's budget. Cheap to clone: clones share it.
 #[derive(Debug, Clone)]
