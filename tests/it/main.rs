@@ -15,6 +15,7 @@ mod fhir_sim;
 mod helpers;
 mod hostile_fhir;
 mod http_api;
+mod http_front;
 mod jwt_edges;
 mod ops;
 mod real_fhir;

@@ -2,17 +2,29 @@
 //!
 //! `router(state)` builds the whole app, middleware included, so tests and `serve` run the same
 //! thing. Layers, outermost first: CORS (a preflight never reaches authentication), request id,
-//! tracing span, request timeout. The order of checks on a hook call is the design's:
-//! unknown service (404) → authentication (401) → body size (413) → request validity (400) →
-//! `fhirServer` (403) → data (412), with one check before authentication: a replica already
-//! answering `http.max_concurrent_hook_calls` calls sheds the next with 503 before reading it.
+//! tracing span, metrics, the Host check (400 unless an HTTP/1.1 request has exactly one valid
+//! Host header), request timeout. The order of checks on a hook call is then:
+//! unknown service (404) → body read, whole, within `http.body_read_timeout_ms` (408) and
+//! `http.max_body_bytes` (413) → a hook permit, or 503 at once when a replica is already
+//! answering `http.max_concurrent_hook_calls` calls → authentication (401) → request validity
+//! (400) → `fhirServer` (403) → data (412).
+//!
+//! The body is read before the permit so that a slow client holds a connection (bounded by
+//! `http.max_connections`) and never a permit: otherwise a few hundred clients sending a byte a
+//! second would hold every permit, and valid calls would get 503. The permit is taken before
+//! authentication so that a shed call costs no signature check and does not use up its JWT's
+//! `jti`: the EHR may retry with the same token.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use axum::http::uri::Authority;
+use axum::http::{
+    HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Version, header,
+};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -34,7 +46,7 @@ use crate::auth;
 use crate::call::{self, HookRequest, Network};
 use crate::error::ApiError;
 use crate::services;
-use crate::settings::Settings;
+use crate::settings::{HttpSettings, Settings};
 
 /// What every handler shares. Immutable after start-up.
 #[derive(Debug, Clone)]
@@ -114,6 +126,7 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(axum::middleware::from_fn(check_host))
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(
             TraceLayer::new_for_http()
@@ -181,16 +194,18 @@ async fn call_service(
     request: Request<Body>,
 ) -> Result<Json<ServiceResponse>, ApiError> {
     let service = services::find(&id).ok_or(ApiError::UnknownService(id))?;
+    let (parts, body) = request.into_parts();
+    // The whole body first, within its deadline: a slow body costs a connection, not a permit.
+    let body = read_body(body, &state.settings.http).await?;
     // Held until the answer is built; none free means this replica is overloaded, and waiting
-    // would only make every call late. The body is not read before a permit is had.
+    // would only make every call late.
     let Ok(_permit) = state.hook_calls.try_acquire() else {
         metrics::counter!("gravida_hook_calls_shed_total", "service" => service.id).increment(1);
         return Err(ApiError::Overloaded);
     };
     let caller = state
-        .authenticate(request.headers(), &format!("/cds-services/{}", service.id))
+        .authenticate(&parts.headers, &format!("/cds-services/{}", service.id))
         .await?;
-    let body = read_body(request.into_body(), state.settings.http.max_body_bytes).await?;
     let mut hook_request =
         HookRequest::parse(&state.kb, &body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     Span::current().record("hook_instance", hook_request.request.hook_instance.as_str());
@@ -223,7 +238,7 @@ async fn feedback(
     let caller = state
         .authenticate(request.headers(), &format!("/cds-services/{id}/feedback"))
         .await?;
-    let body = read_body(request.into_body(), state.settings.http.max_body_bytes).await?;
+    let body = read_body(request.into_body(), &state.settings.http).await?;
     let feedback =
         FeedbackRequest::parse(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     // Card and suggestion uuids are ours and carry no patient data; comments may, so they
@@ -283,9 +298,18 @@ async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 
-/// Reads the whole body, refusing more than `limit` bytes with a 413.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+/// Reads the whole body, refusing more than `http.max_body_bytes` bytes with a 413 and a body
+/// still arriving after `http.body_read_timeout_ms` with a 408.
+async fn read_body(body: Body, http: &HttpSettings) -> Result<Bytes, ApiError> {
+    let limit = http.max_body_bytes;
+    let deadline = Duration::from_millis(http.body_read_timeout_ms);
+    let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, limit));
+    let Ok(read) = read.await else {
+        return Err(ApiError::BodyTimeout {
+            timeout_ms: http.body_read_timeout_ms,
+        });
+    };
+    read.map_err(|e| {
         // `to_bytes` fails for two reasons: the limit, or a broken connection.
         let too_large = std::error::Error::source(&e)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
@@ -295,4 +319,29 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
             ApiError::BadRequest("the request body could not be read".to_owned())
         }
     })
+}
+
+/// Middleware: RFC 9112 §3.2. An HTTP/1.1 request must carry exactly one Host header, and it
+/// must be a host (with an optional port); otherwise 400, before any other check. HTTP/1.0
+/// requests may omit it. The value is not compared with `public_base_url`: behind a proxy the
+/// Host is the proxy's business, and JWTs carry the audience that matters.
+async fn check_host(request: Request<Body>, next: Next) -> Response {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let problem = match (hosts.next(), hosts.next()) {
+        (None, _) if request.version() == Version::HTTP_10 => None,
+        (None, _) => Some("an HTTP/1.1 request needs a Host header"),
+        (Some(_), Some(_)) => Some("a request may carry only one Host header"),
+        (Some(host), None) => host
+            .to_str()
+            .ok()
+            .and_then(|h| h.parse::<Authority>().ok())
+            // An authority may hold `user@`; a Host header may not.
+            .filter(|a| !a.as_str().contains('@'))
+            .is_none()
+            .then_some("the Host header is not a host name with an optional port"),
+    };
+    match problem {
+        Some(problem) => ApiError::InvalidHost(problem).into_response(),
+        None => next.run(request).await,
+    }
 }

@@ -23,9 +23,16 @@ pub enum ApiError {
     /// The body is larger than `http.max_body_bytes`.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// The body did not arrive within `http.body_read_timeout_ms` of the request's head.
+    #[error("the request body did not arrive within {timeout_ms} ms")]
+    BodyTimeout { timeout_ms: u64 },
     /// The body is not a valid request for this endpoint.
     #[error("{0}")]
     BadRequest(String),
+    /// An HTTP/1.1 request without a Host header, with more than one, or with one that is not a
+    /// host (RFC 9112 §3.2 requires a 400). Checked before anything else, authentication included.
+    #[error("{0}")]
+    InvalidHost(&'static str),
     /// The request names a FHIR server this caller may not use.
     #[error("{0}")]
     ForbiddenFhirServer(String),
@@ -51,7 +58,8 @@ impl ApiError {
             ApiError::UnknownService(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::BadRequest(_) | ApiError::InvalidHost(_) => StatusCode::BAD_REQUEST,
             ApiError::ForbiddenFhirServer(_) => StatusCode::FORBIDDEN,
             ApiError::DataUnavailable(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::StoreUnavailable | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
@@ -66,7 +74,9 @@ impl ApiError {
             ApiError::NotFound => "not-found",
             ApiError::Unauthorized => "unauthorized",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
+            ApiError::BodyTimeout { .. } => "body-timeout",
             ApiError::BadRequest(_) => "invalid-request",
+            ApiError::InvalidHost(_) => "invalid-host",
             ApiError::ForbiddenFhirServer(_) => "fhir-server-not-allowed",
             ApiError::DataUnavailable(_) => "data-unavailable",
             ApiError::StoreUnavailable => "store-unavailable",
@@ -111,6 +121,13 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if matches!(self, ApiError::BodyTimeout { .. }) {
+            // The rest of the body may still be on its way: the connection cannot carry another
+            // request, so say it closes (RFC 9110 §15.5.9), and hyper closes it.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

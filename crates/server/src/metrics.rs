@@ -22,6 +22,12 @@
 //! | `audit_dropped_total` | `kind` |
 //! | `replay_store_fallbacks_total` | |
 //! | `prefetch_reads_total` | `reader` (`fast`, or `reference` when the fast reader declined) |
+//! | `http_connections_open` (gauge), `http_connections_total` | |
+//! | `http_connections_closed_total` | `reason` (`header-timeout`, `idle-timeout`, `idle-at-cap`) |
+//! | `http_connection_cap_waits_total` | |
+//!
+//! The connection metrics are recorded by the HTTP front (`startup.rs`), not by a middleware: a
+//! connection closed for being slow never became a request.
 
 use std::sync::OnceLock;
 use std::time::Instant;

@@ -212,6 +212,28 @@ pub struct HttpSettings {
     /// shed call costs no parsing, where a queued one would wait out the EHR's patience. It
     /// must leave room for calls that wait on a slow EHR FHIR server.
     pub max_concurrent_hook_calls: usize,
+    /// The longest a client may take to send a request's head (request line and headers), from
+    /// its first byte, or from the moment the connection opened, in milliseconds; then the
+    /// connection is closed. It is what sheds slowloris clients. An EHR sends its head in one
+    /// packet, so 5 s leaves room for a congested network and no more.
+    pub header_read_timeout_ms: u64,
+    /// How long a keep-alive connection may wait between requests before it is closed, in
+    /// milliseconds. 75 s outlasts the 60 s idle timeouts of the usual proxies in front (nginx
+    /// ingress upstream keep-alive, cloud load balancers), so the proxy, not Gravida, closes a
+    /// pooled connection and never sends a request down one Gravida is closing. The cost of a
+    /// long wait is bounded by `max_connections`, and at that cap idle connections are closed
+    /// early.
+    pub idle_timeout_ms: u64,
+    /// Connections open at once on this replica. At the cap Gravida stops accepting (new
+    /// connections wait in the kernel's queue) and closes its idle keep-alive connections to
+    /// make room. A connection costs about 40 KiB (hyper's buffers, the task, the socket), so
+    /// 1024 bound that to about 40 MiB, while leaving four connections per hook permit.
+    pub max_connections: usize,
+    /// The longest a request body may take to arrive once its head has, in milliseconds; a
+    /// slower one gets 408. Bodies are read before a hook permit is taken, so this is how long
+    /// a slow client can hold a connection without holding a permit. 5 s carries a 1 MiB prefetch
+    /// at 2 Mbit/s; an EHR's body of tens of KiB arrives in milliseconds.
+    pub body_read_timeout_ms: u64,
 }
 
 impl Default for HttpSettings {
@@ -220,6 +242,10 @@ impl Default for HttpSettings {
             max_body_bytes: 8 * 1024 * 1024,
             request_timeout_ms: 10_000,
             max_concurrent_hook_calls: 256,
+            header_read_timeout_ms: 5_000,
+            idle_timeout_ms: 75_000,
+            max_connections: 1024,
+            body_read_timeout_ms: 5_000,
         }
     }
 }
@@ -503,6 +529,18 @@ impl Settings {
         if self.http.max_concurrent_hook_calls == 0 {
             return Err("http.max_concurrent_hook_calls must be at least 1".into());
         }
+        if self.http.max_connections == 0 {
+            return Err("http.max_connections must be at least 1".into());
+        }
+        for (key, ms) in [
+            ("header_read_timeout_ms", self.http.header_read_timeout_ms),
+            ("idle_timeout_ms", self.http.idle_timeout_ms),
+            ("body_read_timeout_ms", self.http.body_read_timeout_ms),
+        ] {
+            if ms == 0 {
+                return Err(format!("http.{key} must be at least 1"));
+            }
+        }
         for issuer in &self.auth.issuers {
             if issuer.jwks_url.is_some() == issuer.jwks_file.is_some() {
                 return Err(format!(
@@ -770,6 +808,39 @@ algorithms = ["RS384"]
         let err =
             Settings::load_from(None, env(&[("GRAVIDA_STORE__RETENTION_DAYS", "0")])).unwrap_err();
         assert!(err.to_string().contains("retention_days"), "{err}");
+    }
+
+    #[test]
+    fn the_http_front_has_finite_timeouts_and_a_connection_cap_by_default() {
+        let s = Settings::load_from(None, env(&[])).expect("defaults");
+        assert_eq!(s.http.header_read_timeout_ms, 5_000);
+        assert_eq!(s.http.idle_timeout_ms, 75_000);
+        assert_eq!(s.http.max_connections, 1024);
+        assert_eq!(s.http.body_read_timeout_ms, 5_000);
+
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("GRAVIDA_HTTP__HEADER_READ_TIMEOUT_MS", "300"),
+                ("GRAVIDA_HTTP__MAX_CONNECTIONS", "2"),
+            ]),
+        )
+        .expect("overrides");
+        assert_eq!(s.http.header_read_timeout_ms, 300);
+        assert_eq!(s.http.max_connections, 2);
+
+        for key in [
+            "GRAVIDA_HTTP__MAX_CONNECTIONS",
+            "GRAVIDA_HTTP__IDLE_TIMEOUT_MS",
+            "GRAVIDA_HTTP__BODY_READ_TIMEOUT_MS",
+            "GRAVIDA_HTTP__HEADER_READ_TIMEOUT_MS",
+        ] {
+            let err = Settings::load_from(None, env(&[(key, "0")])).unwrap_err();
+            let field = key
+                .trim_start_matches("GRAVIDA_HTTP__")
+                .to_ascii_lowercase();
+            assert!(err.to_string().contains(&field), "{key}: {err}");
+        }
     }
 
     #[test]
