@@ -37,7 +37,7 @@ use gravida_rules::facts::{
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
-use time::{Month, UtcOffset};
+use time::Month;
 
 use crate::diagnostic::{Diagnostic, DiagnosticKind, redact};
 
@@ -941,7 +941,8 @@ pub(crate) fn read_date_time(
     when
 }
 
-/// A FHIR date or dateTime as a `When`: partial dates keep their precision; offsets become UTC.
+/// A FHIR date or dateTime as a `When`: partial dates keep their precision; a time keeps the
+/// offset it was written with (see [`when_from_instant`]).
 pub(crate) fn when_from_date_time(date_time: &FhirDateTime) -> Option<When> {
     match date_time {
         FhirDateTime::Date(date) => when_from_date(date),
@@ -967,9 +968,13 @@ fn when_from_date(date: &FhirDate) -> Option<When> {
     })
 }
 
+/// A time as a `When`, in the offset the record was written with. Gestational age is counted on
+/// calendar dates as the record states them (knowledge.md §3.5 item 3): a bleed charted at
+/// `2025-06-15T00:30:00+02:00` happened on 15 June, although it was still 14 June in UTC. The
+/// instant is unchanged, so intervals between times (hCG 48 hours apart) are still exact.
 pub(crate) fn when_from_instant(instant: &FhirInstant) -> When {
     When {
-        at: instant.0.to_offset(UtcOffset::UTC),
+        at: instant.0,
         precision: Precision::Time,
     }
 }

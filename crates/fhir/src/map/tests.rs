@@ -703,3 +703,26 @@ fn the_ips_pregnancy_status_example_reads_its_loinc_answer() {
         Some(time::macros::date!(2020 - 01 - 10))
     );
 }
+
+#[test]
+fn a_time_is_dated_by_the_calendar_day_of_its_own_offset_not_by_utc() {
+    // 00:30 in +02:00 is 22:30 the day before in UTC: the record says 15 June, so 15 June it is.
+    let (record, _) = one_record(observation(json!({
+        "effectiveDateTime": "2025-06-15T00:30:00+02:00"
+    })));
+    let effective = record.effective.expect("dated");
+    assert_eq!(effective.date(), time::macros::date!(2025 - 06 - 15));
+    assert_eq!(
+        effective.at,
+        datetime!(2025-06-14 22:30 UTC),
+        "the instant is kept"
+    );
+    // And the other way round: 23:30 in -05:00 is the next day in UTC.
+    let (record, _) = one_record(observation(json!({
+        "effectiveDateTime": "2025-06-14T23:30:00-05:00"
+    })));
+    assert_eq!(
+        record.effective.expect("dated").date(),
+        time::macros::date!(2025 - 06 - 14)
+    );
+}
