@@ -186,6 +186,15 @@ pub struct FhirSettings {
     pub max_pages: usize,
     /// The most bytes read from one FHIR response.
     pub max_response_bytes: usize,
+    /// The most bytes of FHIR responses this replica holds at once, all hook calls together
+    /// (bodies being received and read, and the records kept from them). A call that cannot get
+    /// its share before its deadline is answered as data unavailable. See the README's memory
+    /// formula.
+    pub memory_budget_bytes: usize,
+    /// The most Bundle entries one hook call reads, all its searches together.
+    pub max_call_entries: usize,
+    /// The most response bytes one hook call reads, all its searches together.
+    pub max_call_bytes: usize,
 }
 
 impl Default for FhirSettings {
@@ -194,6 +203,12 @@ impl Default for FhirSettings {
             deadline_ms: 3_000,
             max_pages: 10,
             max_response_bytes: 10 * 1024 * 1024,
+            // A quarter of the manifests' 256 MiB limit: with the rest of the process (about
+            // 30 MB) and the sockets' buffers, peak RSS stays under half the limit.
+            memory_budget_bytes: 32 * 1024 * 1024,
+            // A year of a patient's Conditions and coded Observations is a few hundred entries.
+            max_call_entries: 10_000,
+            max_call_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -525,6 +540,22 @@ impl Settings {
         }
         if self.fhir.max_pages == 0 {
             return Err("fhir.max_pages must be at least 1".into());
+        }
+        if self.fhir.memory_budget_bytes < self.fhir.max_response_bytes {
+            return Err(format!(
+                "fhir.memory_budget_bytes ({}) must be at least fhir.max_response_bytes ({}): \
+                 otherwise a response of the allowed size could never be read",
+                self.fhir.memory_budget_bytes, self.fhir.max_response_bytes
+            ));
+        }
+        if self.fhir.max_call_bytes < self.fhir.max_response_bytes {
+            return Err(format!(
+                "fhir.max_call_bytes ({}) must be at least fhir.max_response_bytes ({})",
+                self.fhir.max_call_bytes, self.fhir.max_response_bytes
+            ));
+        }
+        if self.fhir.max_call_entries == 0 {
+            return Err("fhir.max_call_entries must be at least 1".into());
         }
         if self.http.max_concurrent_hook_calls == 0 {
             return Err("http.max_concurrent_hook_calls must be at least 1".into());

@@ -70,6 +70,9 @@ impl Application {
         let fhir = FhirClient::new(FetchLimits {
             max_pages: settings.fhir.max_pages,
             max_response_bytes: settings.fhir.max_response_bytes,
+            memory_budget_bytes: settings.fhir.memory_budget_bytes,
+            max_call_entries: settings.fhir.max_call_entries,
+            max_call_bytes: settings.fhir.max_call_bytes,
             ..FetchLimits::default()
         })
         .context("building the FHIR client")?;
