@@ -12,6 +12,7 @@ mod demo;
 mod deploy;
 mod expect;
 mod fhir_sim;
+mod fuzz_classes;
 mod helpers;
 mod hostile_fhir;
 mod http_api;

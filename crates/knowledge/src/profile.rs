@@ -167,6 +167,9 @@ struct ThresholdsToml {
     edd_passed_tolerance_days: Option<Cited<i64>>,
     ga_lookback_weeks: Option<Cited<i64>>,
     r12_enabled: Option<Cited<bool>>,
+    future_tolerance_days: Option<Cited<i64>>,
+    before_pregnancy_margin_days: Option<Cited<i64>>,
+    max_gestational_age: Option<Cited<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,14 +274,20 @@ pub struct CardsToml {
 pub const MODIFIER_KEYS: &[&str] = &[
     "bleed_date_from_recorded",
     "bleed_date_unknown",
+    "date_before_pregnancy",
+    "date_in_future",
     "hcg_fall",
     "hcg_slow_fall",
     "hcg_slow_rise",
+    "impossible_ga",
     "label_doubtful",
     "label_implausible",
     "previa_documented",
     "redated",
+    "refused_record",
+    "refused_records",
     "rh_unknown",
+    "start_in_future",
     "subchorionic_hematoma",
     "unavailable_hcg",
     "unavailable_rh_type",
@@ -318,6 +327,7 @@ const DETAIL_PLACEHOLDERS: &[&str] = &[
     "record_date",
     "edd",
     "lmp",
+    "refused",
 ];
 
 // ----- Templates -----------------------------------------------------------------------------
@@ -612,6 +622,19 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         problems,
     );
     let lookback = number(&t.ga_lookback_weeks, "ga_lookback_weeks", 20..=60, problems);
+    let future_tolerance = number(
+        &t.future_tolerance_days,
+        "future_tolerance_days",
+        0..=7,
+        problems,
+    );
+    let before_margin = number(
+        &t.before_pregnancy_margin_days,
+        "before_pregnancy_margin_days",
+        0..=90,
+        problems,
+    );
+    let max_ga = ga_threshold(&t.max_gestational_age, "max_gestational_age", problems);
     let r12 = match &t.r12_enabled {
         Some(c) => Some(c.value),
         None => {
@@ -690,6 +713,9 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         Some(edd_tol),
         Some(lookback),
         Some(r12),
+        Some(future_tolerance),
+        Some(before_margin),
+        Some(max_ga),
     ) = (
         plausible,
         doubtful,
@@ -710,6 +736,9 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         edd_tol,
         lookback,
         r12,
+        future_tolerance,
+        before_margin,
+        max_ga,
     )
     else {
         return None;
@@ -725,6 +754,12 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
     }
     if pair_min >= pair_max {
         problems.add(file, "hcg_pair_min_hours must be below hcg_pair_max_hours");
+    }
+    if max_ga < lookback * 7 {
+        problems.add(
+            file,
+            "max_gestational_age must not be below the GA lookback (ga_lookback_weeks)",
+        );
     }
     Some(Thresholds {
         implantation_plausible_max_days: plausible,
@@ -747,6 +782,9 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         edd_passed_tolerance_days: edd_tol,
         ga_lookback_days: lookback * 7,
         r12_enabled: r12,
+        future_tolerance_days: future_tolerance,
+        before_pregnancy_margin_days: before_margin,
+        max_gestational_age_days: max_ga,
     })
 }
 

@@ -16,7 +16,10 @@ use std::collections::HashMap;
 
 use gravida_cds_hooks::{Action, Card, Coding, Indicator, SelectionBehavior, Source, Suggestion};
 use gravida_rules::facts::{Field, Input, PatientFacts};
-use gravida_rules::{DatingSource, Finding, HcgTrend, IupStatus, Modifier, Role, RuleId};
+use gravida_rules::finding::kind_name;
+use gravida_rules::{
+    DateProblem, DatingSource, Finding, HcgTrend, IupStatus, Modifier, Role, RuleId,
+};
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -86,6 +89,14 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::PreviaDocumented => "previa_documented",
         Modifier::SubchorionicHematoma => "subchorionic_hematoma",
         Modifier::UnreadableRecord { .. } => "unreadable_record",
+        Modifier::ImpossibleDate { problem, .. } => match problem {
+            DateProblem::InFuture => "date_in_future",
+            DateProblem::StartInFuture => "start_in_future",
+            DateProblem::BeforePregnancy => "date_before_pregnancy",
+            DateProblem::ImpossibleGa => "impossible_ga",
+        },
+        Modifier::RefusedRecords { count: 1 } => "refused_record",
+        Modifier::RefusedRecords { .. } => "refused_records",
     }
 }
 
@@ -198,6 +209,10 @@ fn values(
 fn fact_lines(profile: &Profile, finding: &Finding, v: &HashMap<&str, String>) -> Vec<String> {
     let t = &profile.cards.facts;
     let mut lines = Vec::new();
+    // The data-problem note is about the records it names (its modifiers), not about a bleed.
+    if finding.rule == RuleId::D1 {
+        return lines;
+    }
     if finding.rule == RuleId::R6 {
         lines.push(fill(
             match finding.iup {
@@ -277,6 +292,29 @@ fn detail(
                 .unwrap_or_else(|| "a record".into());
             mv.insert("record", reference(&kind, id, markdown::escape_inline));
             mv.insert("field", field_name(*field).to_string());
+        }
+        if let Modifier::ImpossibleDate { kind, id, date, .. } = m {
+            mv.insert(
+                "record",
+                reference(kind_name(*kind), id, markdown::escape_inline),
+            );
+            // A date the service read (never chart text: `Date` displays as digits and dashes).
+            mv.insert(
+                "record_date",
+                date.map(|d| d.to_string())
+                    .unwrap_or_else(|| "(date unknown)".into()),
+            );
+            mv.insert(
+                "lmp",
+                finding
+                    .dating
+                    .as_ref()
+                    .map(|d| d.start.to_string())
+                    .unwrap_or_else(|| "(date unknown)".into()),
+            );
+        }
+        if let Modifier::RefusedRecords { count } = m {
+            mv.insert("refused", count.to_string());
         }
         if let Some(w) = &text.why {
             why.push(fill(w, &mv));
@@ -379,8 +417,10 @@ pub fn card(
     ))
     .with_url(template.source_url.clone())
     .with_topic(
-        Coding::new(RULE_SYSTEM, finding.rule.as_str())
-            .with_display(format!("Gravida decision table row {}", finding.rule)),
+        Coding::new(RULE_SYSTEM, finding.rule.as_str()).with_display(match finding.rule {
+            RuleId::D1 => "Gravida data-problem note D1".to_string(),
+            rule => format!("Gravida decision table row {rule}"),
+        }),
     );
 
     let mut suggestions = Vec::new();

@@ -11,8 +11,8 @@ use time::{Date, Duration, OffsetDateTime, UtcOffset};
 
 use crate::facts::{DraftOrder, Field, PatientFacts, Record, RecordKind, Value, When};
 use crate::finding::{
-    Dating, DatingSource, Diagnostic, Evaluation, Evidence, Finding, HcgTrend, Indicator,
-    IupStatus, Label, Modifier, Role, RuleId, kind_name,
+    DateProblem, Dating, DatingSource, Diagnostic, Evaluation, Evidence, Finding, HcgTrend,
+    Indicator, IupStatus, Label, Modifier, Role, RuleId, kind_name,
 };
 use crate::ga::{GestationalAge, TERM_DAYS};
 use crate::knowledge::{RulesKnowledge, class};
@@ -26,6 +26,8 @@ pub fn evaluate(kb: &RulesKnowledge, facts: &PatientFacts, now: OffsetDateTime) 
         facts,
         today,
         diagnostics: Vec::new(),
+        date_problems: Vec::new(),
+        bleed_set_aside: false,
     };
     engine.run()
 }
@@ -103,6 +105,8 @@ struct Bleed<'a> {
     date: Option<Date>,
     from_recorded: bool,
     label: Label,
+    /// The record's own date was impossible (named by a [`Modifier::ImpossibleDate`]).
+    date_set_aside: bool,
 }
 
 struct Engine<'a> {
@@ -111,25 +115,45 @@ struct Engine<'a> {
     /// `now` as a UTC calendar date: recency and lookbacks count whole days.
     today: Date,
     diagnostics: Vec<Diagnostic>,
+    /// Records, or dates, set aside because no record of this pregnancy can have that date
+    /// ([`Modifier::ImpossibleDate`]); every card names them.
+    date_problems: Vec<Modifier>,
+    /// A bleeding record was among them: the answer must then say so even if no rule fires.
+    bleed_set_aside: bool,
 }
 
 impl<'a> Engine<'a> {
     fn run(&mut self) -> Evaluation {
         self.report_problems();
-        let valid: Vec<Rec<'a>> = self
-            .facts
-            .records
-            .iter()
-            .filter(|r| is_valid(r))
-            .map(|record| Rec {
+        // A record the engine reads that is dated in the future is not used: its date would give
+        // an absurd gestational age, or an intrauterine pregnancy "documented" on a day that has
+        // not come. A bleeding record stays, to be evaluated as undated (see `bleed`): dropping
+        // it would pass the patient silently.
+        let mut valid: Vec<Rec<'a>> = Vec::new();
+        let mut future: Vec<Rec<'a>> = Vec::new();
+        for record in self.facts.records.iter().filter(|r| is_valid(r)) {
+            let rec = Rec {
                 record,
                 class: self.kb.classify(&record.codes),
-            })
-            .collect();
+            };
+            let in_future = record_date(record).is_some_and(|d| self.is_future(d));
+            // (Ended pregnancies and diagnoses are gates, never bleeds: those are set aside.)
+            let set_aside = in_future
+                && rec.class != 0
+                && (rec.is(class::ENDED | class::DIAGNOSED) || !self.is_bleeding(&rec));
+            if set_aside {
+                future.push(rec);
+            } else {
+                valid.push(rec);
+            }
+        }
 
         // G1: no current pregnancy evidence → nothing to say.
-        if !self.has_pregnancy_evidence(&valid) {
+        if !self.has_pregnancy_evidence(&valid, &future) {
             return self.finish(Vec::new());
+        }
+        for rec in &future {
+            self.date_problem(rec, record_date(rec), DateProblem::InFuture);
         }
         let dating = self.dating(&valid);
         let start = dating.as_ref().map(|d| d.start);
@@ -140,6 +164,7 @@ impl<'a> Engine<'a> {
         }
 
         let iup = self.iup_status(&valid, start);
+        let iup_status = iup.0;
         let mut findings = Vec::new();
         // R6 needs a current pregnancy: not one that ended (delivery, postpartum, termination).
         if !self.pregnancy_ended(&valid, start, None)
@@ -150,7 +175,23 @@ impl<'a> Engine<'a> {
         if let Some(bleed) = self.bleed(&valid, start)
             && !self.pregnancy_ended(&valid, start, bleed.date)
         {
-            findings.extend(self.bleed_findings(&valid, &bleed, dating, iup));
+            findings.extend(self.bleed_findings(&valid, &bleed, dating.clone(), iup));
+        }
+        // Nothing fired, but a bleeding record was set aside for its date, or records were
+        // refused: say so (D1) rather than answer with an unexplained silence.
+        if findings.is_empty() && (self.bleed_set_aside || self.facts.refused_records > 0) {
+            findings.push(Finding {
+                rule: RuleId::D1,
+                indicator: Indicator::Info,
+                ga: None,
+                bleed_date: None,
+                label: Label::Unspecified,
+                iup: iup_status,
+                dating,
+                evidence: Vec::new(),
+                modifiers: Vec::new(),
+                draft_order: None,
+            });
         }
         self.finish(findings)
     }
@@ -158,6 +199,20 @@ impl<'a> Engine<'a> {
     fn finish(&mut self, mut findings: Vec<Finding>) -> Evaluation {
         findings.sort_by(|a, b| b.indicator.cmp(&a.indicator).then(a.rule.cmp(&b.rule)));
         findings.dedup_by(|a, b| a.rule == b.rule);
+        // What was set aside is said on every card: each card may be read alone.
+        let mut set_aside = self.date_problems.clone();
+        if self.facts.refused_records > 0 {
+            set_aside.push(Modifier::RefusedRecords {
+                count: self.facts.refused_records,
+            });
+        }
+        for finding in &mut findings {
+            for m in &set_aside {
+                if !finding.has(m) {
+                    finding.modifiers.push(m.clone());
+                }
+            }
+        }
         Evaluation {
             findings,
             diagnostics: std::mem::take(&mut self.diagnostics),
@@ -171,6 +226,41 @@ impl<'a> Engine<'a> {
             field,
             message: message.to_string(),
         });
+    }
+
+    /// Later than today by more than the tolerance: no record of this pregnancy can be dated so.
+    fn is_future(&self, date: Date) -> bool {
+        (date - self.today).whole_days() > self.kb.thresholds.future_tolerance_days
+    }
+
+    /// A bleeding record by code, or by (non-negated) text.
+    fn is_bleeding(&self, rec: &Rec) -> bool {
+        rec.is(class::BLEEDING) || text::scan(&rec.text, &self.kb.text).bleeding
+    }
+
+    /// Sets a record (or its date) aside, to be named on every card and in the diagnostics.
+    fn date_problem(&mut self, record: &Record, date: Option<Date>, problem: DateProblem) {
+        let modifier = Modifier::ImpossibleDate {
+            kind: record.kind,
+            id: record.id.clone(),
+            date,
+            problem,
+        };
+        if self.date_problems.contains(&modifier) {
+            return;
+        }
+        let message = match problem {
+            DateProblem::InFuture => "dated in the future; the date was not used",
+            DateProblem::StartInFuture => "puts the pregnancy's start in the future; not used",
+            DateProblem::BeforePregnancy => "bleed dated before this pregnancy; not used",
+            DateProblem::ImpossibleGa => "gestational age no pregnancy can have; not used",
+        };
+        let field = match problem {
+            DateProblem::StartInFuture | DateProblem::ImpossibleGa => Field::Value,
+            DateProblem::InFuture | DateProblem::BeforePregnancy => Field::Effective,
+        };
+        self.diagnose(record, Some(field), message);
+        self.date_problems.push(modifier);
     }
 
     /// Every problem the mapper recorded becomes a diagnostic: nothing is dropped silently.
@@ -205,7 +295,10 @@ impl<'a> Engine<'a> {
     // ----- G1 -----------------------------------------------------------------------------
 
     /// §3.4 item 2. The latest positive evidence must not be older than the latest "not pregnant".
-    fn has_pregnancy_evidence(&self, valid: &[Rec<'a>]) -> bool {
+    ///
+    /// `future` holds the records set aside as dated in the future: positive evidence among them
+    /// still counts, undated (being evaluated is the cautious side); a "not pregnant" does not.
+    fn has_pregnancy_evidence(&self, valid: &[Rec<'a>], future: &[Rec<'a>]) -> bool {
         let vs = &self.kb.value_sets;
         let t = &self.kb.thresholds;
         let mut latest_negative: Option<Date> = None;
@@ -213,8 +306,19 @@ impl<'a> Engine<'a> {
         // Positive evidence dates; `None` means undated evidence.
         let mut positive: Vec<Option<Date>> = Vec::new();
 
+        for record in future {
+            let pregnant_status = record.is(class::PREGNANCY_STATUS)
+                && matches!(&record.value, Some(Value::Concept { codes, .. }) if vs.pregnant_answer.contains_any(codes));
+            let condition = record.kind == RecordKind::Condition
+                && is_active(record)
+                && record.is(class::PREGNANCY_CONDITION);
+            if pregnant_status || condition {
+                positive.push(None);
+            }
+        }
         for record in valid {
-            let date = record_date(record);
+            // A bleeding record dated in the future is kept, undated.
+            let date = record_date(record).filter(|d| !self.is_future(*d));
             if record.is(class::PREGNANCY_STATUS)
                 && let Some(Value::Concept { codes, .. }) = &record.value
             {
@@ -237,11 +341,15 @@ impl<'a> Engine<'a> {
             }
             if record.kind == RecordKind::Observation && self.is_dating_code(record) {
                 match &record.value {
-                    // An EDD that has not passed by more than the tolerance.
+                    // An EDD that has not passed by more than the tolerance, and that does not
+                    // put the pregnancy's start in the future.
                     Some(Value::DateTime(w))
                         if !record.is(class::LMP_DATE)
                             && (self.today - w.date()).whole_days()
-                                <= t.edd_passed_tolerance_days =>
+                                <= t.edd_passed_tolerance_days
+                            && w.date()
+                                .checked_sub(Duration::days(TERM_DAYS))
+                                .is_some_and(|start| start <= self.today) =>
                     {
                         positive.push(date);
                     }
@@ -291,13 +399,25 @@ impl<'a> Engine<'a> {
             Some(Value::Quantity {
                 value, unit, code, ..
             }) => {
-                let Some(ga) = ga_from_quantity(*value, code.as_deref().or(unit.as_deref())) else {
-                    self.diagnose(
-                        record,
-                        Some(Field::Value),
-                        "gestational age unit is not weeks or days",
-                    );
-                    return None;
+                let ga = match ga_from_quantity(*value, code.as_deref().or(unit.as_deref())) {
+                    GaQuantity::Ga(ga)
+                        if (0..=self.kb.thresholds.max_gestational_age_days)
+                            .contains(&ga.days()) =>
+                    {
+                        ga
+                    }
+                    GaQuantity::Ga(_) | GaQuantity::Impossible => {
+                        self.date_problem(record, None, DateProblem::ImpossibleGa);
+                        return None;
+                    }
+                    GaQuantity::BadUnit => {
+                        self.diagnose(
+                            record,
+                            Some(Field::Value),
+                            "gestational age unit is not weeks or days",
+                        );
+                        return None;
+                    }
                 };
                 let Some(on) = date else {
                     self.diagnose(
@@ -319,7 +439,12 @@ impl<'a> Engine<'a> {
             }
             None => return None,
         };
-        // Not the current pregnancy: in the future, or beyond term plus the EDD tolerance.
+        // A start after today is no pregnancy at all: a data problem, named on the card.
+        if start > self.today {
+            self.date_problem(record, Some(start), DateProblem::StartInFuture);
+            return None;
+        }
+        // Not the current pregnancy: beyond term plus the EDD tolerance.
         let ga_today = (self.today - start).whole_days();
         if ga_today < 0 || ga_today > TERM_DAYS + self.kb.thresholds.edd_passed_tolerance_days {
             return None;
@@ -423,7 +548,7 @@ impl<'a> Engine<'a> {
 
     // ----- The bleed (§3.4 items 1, 10) ------------------------------------------------------
 
-    fn bleed(&self, valid: &[Rec<'a>], start: Option<Date>) -> Option<Bleed<'a>> {
+    fn bleed(&mut self, valid: &[Rec<'a>], start: Option<Date>) -> Option<Bleed<'a>> {
         let mut dated: Vec<Bleed<'a>> = Vec::new();
         let mut undated: Vec<Bleed<'a>> = Vec::new();
         for record in valid {
@@ -452,11 +577,21 @@ impl<'a> Engine<'a> {
             if answered_no {
                 continue;
             }
-            let (date, from_recorded) = match (record.effective, record.recorded) {
-                (Some(w), _) => (Some(w.date()), false),
-                (None, Some(w)) => (Some(w.date()), true),
-                (None, None) => (None, false),
+            // A date in the future is never used: the recorded date if that one is possible,
+            // else the bleed is undated (its GA is today's), and the card names the record.
+            let effective = record.effective.map(|w| w.date());
+            let recorded = record.recorded.map(|w| w.date());
+            let possible = |d: &Date| !self.is_future(*d);
+            let (date, from_recorded) = match (effective, recorded) {
+                (Some(e), _) if possible(&e) => (Some(e), false),
+                (_, Some(r)) if possible(&r) => (Some(r), true),
+                _ => (None, false),
             };
+            let impossible = effective.or(recorded).filter(|d| !possible(d));
+            if let Some(d) = impossible {
+                self.date_problem(record, Some(d), DateProblem::InFuture);
+                self.bleed_set_aside = true;
+            }
             let label = if words.implantation {
                 Label::Implantation
             } else {
@@ -467,20 +602,29 @@ impl<'a> Engine<'a> {
                 date,
                 from_recorded,
                 label,
+                date_set_aside: impossible.is_some(),
             };
             match date {
                 Some(d) => {
-                    // G4: before this pregnancy, or resolved before it started.
-                    if let Some(s) = start {
-                        let abated_before = record.abatement.is_some_and(|a| a.date() < s);
-                        if d < s || abated_before {
-                            continue;
-                        }
-                    }
                     let recent = (self.today - d).whole_days() <= self.kb.thresholds.recency_days;
                     let active = record.kind == RecordKind::Condition
                         && record.clinical_status.is_some()
                         && is_active(record);
+                    // G4: before this pregnancy, or resolved before it started.
+                    if let Some(s) = start {
+                        let abated_before = record.abatement.is_some_and(|a| a.date() < s);
+                        if d < s || abated_before {
+                            // Still bleeding, says the chart, since well before this pregnancy
+                            // began: a wrong date or a stale status. Not this pregnancy's bleed
+                            // (G4), but named, so the chart can be corrected.
+                            let margin = self.kb.thresholds.before_pregnancy_margin_days;
+                            if active && !abated_before && (s - d).whole_days() > margin {
+                                self.date_problem(record, Some(d), DateProblem::BeforePregnancy);
+                                self.bleed_set_aside = true;
+                            }
+                            continue;
+                        }
+                    }
                     if recent || active {
                         dated.push(bleed);
                     }
@@ -740,7 +884,7 @@ impl<'a> Engine<'a> {
         let mut common = Vec::new();
         if bleed.date.is_none() {
             common.push(Modifier::BleedDateUnknown);
-        } else if bleed.from_recorded {
+        } else if bleed.from_recorded && !bleed.date_set_aside {
             common.push(Modifier::BleedDateFromRecorded);
         }
         let (rh_negative, rh_record) = self.rh(valid);
@@ -931,17 +1075,28 @@ impl<'a> Engine<'a> {
 /// Percentages are compared with this slack so that a 21.0 % fall counts as 21 %.
 const ROUNDING: f64 = 1e-9;
 
+/// A GA quantity read: a GA, a unit that is not weeks or days, or a number no GA can be.
+enum GaQuantity {
+    Ga(GestationalAge),
+    BadUnit,
+    /// Not finite, or a million days or more.
+    Impossible,
+}
+
 /// A GA quantity in days, from a UCUM code or unit text (`wk`, `d`, `week(s)`, `day(s)`).
-fn ga_from_quantity(value: f64, unit: Option<&str>) -> Option<GestationalAge> {
-    let unit = unit?.trim().to_ascii_lowercase();
-    match unit.as_str() {
+fn ga_from_quantity(value: f64, unit: Option<&str>) -> GaQuantity {
+    let Some(unit) = unit else {
+        return GaQuantity::BadUnit;
+    };
+    let ga = match unit.trim().to_ascii_lowercase().as_str() {
         "wk" | "w" | "week" | "weeks" | "/wk" => GestationalAge::from_fractional_weeks(value),
         "d" | "day" | "days" => {
             let days = value.round();
             (days.is_finite() && days.abs() < 1.0e6).then(|| GestationalAge::from_days(days as i64))
         }
-        _ => None,
-    }
+        _ => return GaQuantity::BadUnit,
+    };
+    ga.map_or(GaQuantity::Impossible, GaQuantity::Ga)
 }
 
 /// hCG in mIU/mL or the numerically equal IU/L (a missing unit is accepted as the lab's default).

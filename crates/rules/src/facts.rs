@@ -24,6 +24,10 @@ pub struct PatientFacts {
     /// The records that decide whether any card is warranted are never listed here: when those are
     /// missing the server answers 412 instead of evaluating.
     pub unavailable: BTreeSet<Input>,
+    /// How many resources the EHR sent for this call were refused before they became records:
+    /// about another patient (or no patient), or with an id that is not a FHIR id. The engine
+    /// never sees them; it only says, on every card, that they were not used.
+    pub refused_records: usize,
 }
 
 /// A group of records that is searched for separately, and can therefore be missing on its own.

@@ -27,11 +27,15 @@ pub enum RuleId {
     R11,
     R12,
     R13,
+    /// Not a row of the decision table: the data-problem note, sent when records were set aside
+    /// (an impossible date, or refused as not this patient's) and no rule fired, so that the
+    /// answer is never an unexplained silence (ARCHITECTURE.md: "never silence").
+    D1,
 }
 
 impl RuleId {
     /// Every rule, in order.
-    pub const ALL: [RuleId; 13] = [
+    pub const ALL: [RuleId; 14] = [
         RuleId::R1,
         RuleId::R2,
         RuleId::R3,
@@ -45,10 +49,11 @@ impl RuleId {
         RuleId::R11,
         RuleId::R12,
         RuleId::R13,
+        RuleId::D1,
     ];
 
     /// The rules that produce a card of their own (R1 gives none; R5 and R11 are text modifiers).
-    pub const CARD_RULES: [RuleId; 10] = [
+    pub const CARD_RULES: [RuleId; 11] = [
         RuleId::R2,
         RuleId::R3,
         RuleId::R4,
@@ -59,6 +64,7 @@ impl RuleId {
         RuleId::R10,
         RuleId::R12,
         RuleId::R13,
+        RuleId::D1,
     ];
 
     /// `"R2"`, `"R13"`, ….
@@ -77,6 +83,7 @@ impl RuleId {
             RuleId::R11 => "R11",
             RuleId::R12 => "R12",
             RuleId::R13 => "R13",
+            RuleId::D1 => "D1",
         }
     }
 }
@@ -226,6 +233,31 @@ pub enum Modifier {
     SubchorionicHematoma,
     /// A relevant record could not be fully read.
     UnreadableRecord { id: String, field: Field },
+    /// A relevant record has a date no record of this pregnancy can have; that date (or the
+    /// record) was not used. `date` is the offending date, when there is one to show.
+    ImpossibleDate {
+        kind: RecordKind,
+        id: String,
+        date: Option<Date>,
+        problem: DateProblem,
+    },
+    /// Resources the EHR sent were refused (another patient's, or a bad id): how many.
+    RefusedRecords { count: usize },
+}
+
+/// Why a record's date could not be used (tracker issue 14 item 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DateProblem {
+    /// Dated later than today plus `Thresholds::future_tolerance_days`.
+    InFuture,
+    /// A dating record whose date puts the start of the pregnancy (GA 0) after today.
+    StartInFuture,
+    /// An active bleeding record dated more than `Thresholds::before_pregnancy_margin_days`
+    /// before this pregnancy's start: G4 keeps it out, and the card says so.
+    BeforePregnancy,
+    /// A gestational-age value that no pregnancy can have (negative, or above
+    /// `Thresholds::max_gestational_age_days`).
+    ImpossibleGa,
 }
 
 /// One fired rule.

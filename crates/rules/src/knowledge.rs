@@ -283,6 +283,15 @@ pub struct Thresholds {
     pub ga_lookback_days: i64,
     /// R12 (unlabelled bleeding ≤ 4w6d) is policy-dependent and off by default.
     pub r12_enabled: bool,
+    /// A record dated more than this many days after today is dated in the future (1: a day's
+    /// slack for time zones and clocks). Its date is never used to compute a GA.
+    pub future_tolerance_days: i64,
+    /// An active bleeding record dated more than this many days before the pregnancy's start is
+    /// "dated before this pregnancy" (21: a recorded LMP is accurate to ±2–3 weeks).
+    pub before_pregnancy_margin_days: i64,
+    /// The highest gestational age a record can state (45w0d = 315 d); above it, or below 0, the
+    /// value is impossible.
+    pub max_gestational_age_days: i64,
 }
 
 impl Default for Thresholds {
@@ -309,6 +318,9 @@ impl Default for Thresholds {
             edd_passed_tolerance_days: 14,
             ga_lookback_days: 294,
             r12_enabled: false,
+            future_tolerance_days: 1,
+            before_pregnancy_margin_days: 21,
+            max_gestational_age_days: 315,
         }
     }
 }

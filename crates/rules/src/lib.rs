@@ -15,8 +15,8 @@ pub mod text;
 
 pub use engine::evaluate;
 pub use finding::{
-    Dating, DatingSource, Diagnostic, Evaluation, Evidence, Finding, HcgTrend, Indicator,
-    IupStatus, Label, Modifier, Role, RuleId,
+    DateProblem, Dating, DatingSource, Diagnostic, Evaluation, Evidence, Finding, HcgTrend,
+    Indicator, IupStatus, Label, Modifier, Role, RuleId,
 };
 pub use ga::GestationalAge;
 pub use knowledge::{BleedingText, CodeSet, RulesKnowledge, Thresholds, ValueSets};
