@@ -20,6 +20,7 @@ mod http_front;
 mod jwt_edges;
 mod ops;
 mod real_fhir;
+mod real_world;
 mod scenarios_engine;
 mod scenarios_http;
 mod store;

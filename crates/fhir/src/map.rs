@@ -122,14 +122,21 @@ pub fn facts_from_resources<'a>(resources: impl IntoIterator<Item = &'a Json>) -
 /// Reads `context.draftOrders` (a Bundle of draft request resources) into draft orders.
 ///
 /// MedicationRequest gives `medicationCodeableConcept` codings and text (and the displays), or
-/// `medicationReference.display`; ServiceRequest gives `code`. Other request types are kept with
+/// `medicationReference.display` and the code of the Medication it references: a contained one
+/// (`#id`), or one sent in the same Bundle (`Medication/id`, or its `fullUrl`) — knowledge.md
+/// §3.5 item 7; EHRs that order from a formulary send the drug this way. ServiceRequest gives
+/// `code`. A Medication entry is what an order names, not an order, so it is not one itself. Other request types are kept with
 /// their type, id, status and `code`, so the engine at least knows they are there. A draft order
 /// that fhir-sdk rejects is read element by element (with a diagnostic) rather than dropped: a
 /// missed order could be a missed warning.
 pub fn draft_orders(bundle: &Json) -> (Vec<DraftOrder>, Vec<Diagnostic>) {
     let mut orders = Vec::new();
     let mut diagnostics = Vec::new();
+    let medications = bundle_medications(bundle);
     for (index, resource) in bundle_resources(bundle).into_iter().enumerate() {
+        if resource.get("resourceType").and_then(Json::as_str) == Some("Medication") {
+            continue;
+        }
         let Some((resource_type, object)) = as_resource(resource) else {
             diagnostics.push(Diagnostic {
                 resource_type: String::new(),
@@ -162,11 +169,14 @@ pub fn draft_orders(bundle: &Json) -> (Vec<DraftOrder>, Vec<Diagnostic>) {
                                 push_text(&mut order.text, reference.display.as_deref());
                             }
                         }
+                        read_referenced_medication(object, &medications, &mut order);
                         order
                     }
                     Err(error) => {
                         diagnostics.push(order_partly_read(object, index, &error));
-                        order_from_parts(resource_type, object)
+                        let mut order = order_from_parts(resource_type, object);
+                        read_referenced_medication(object, &medications, &mut order);
+                        order
                     }
                 }
             }
@@ -197,6 +207,72 @@ pub fn draft_orders(bundle: &Json) -> (Vec<DraftOrder>, Vec<Diagnostic>) {
         orders.push(order);
     }
     (orders, diagnostics)
+}
+
+/// The Medication resources of a draftOrders Bundle, each with the names a reference may use:
+/// `Medication/{id}` and its entry's `fullUrl` (often `urn:uuid:…`).
+fn bundle_medications(bundle: &Json) -> Vec<(Vec<String>, &Json)> {
+    let Some(entries) = bundle.get("entry").and_then(Json::as_array) else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let resource = entry.get("resource")?;
+            (resource.get("resourceType")?.as_str()? == "Medication").then_some(())?;
+            let mut names = Vec::new();
+            if let Some(id) = resource.get("id").and_then(Json::as_str) {
+                names.push(format!("Medication/{id}"));
+            }
+            if let Some(full_url) = entry.get("fullUrl").and_then(Json::as_str) {
+                names.push(full_url.to_owned());
+            }
+            Some((names, resource))
+        })
+        .collect()
+}
+
+/// Adds the code and text of the Medication that `medicationReference` points at, if it is
+/// contained in the order or sent beside it. A reference to a Medication we were not sent is
+/// left at its `display`: we do not fetch it.
+fn read_referenced_medication(
+    order_object: &Map<String, Json>,
+    medications: &[(Vec<String>, &Json)],
+    order: &mut DraftOrder,
+) {
+    let Some(reference) = order_object
+        .get("medicationReference")
+        .and_then(|reference| reference.get("reference"))
+        .and_then(Json::as_str)
+    else {
+        return;
+    };
+    let medication = if let Some(id) = reference.strip_prefix('#') {
+        order_object
+            .get("contained")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .find(|resource| {
+                resource.get("resourceType").and_then(Json::as_str) == Some("Medication")
+                    && resource.get("id").and_then(Json::as_str) == Some(id)
+            })
+    } else {
+        medications
+            .iter()
+            .find(|(names, _)| {
+                names
+                    .iter()
+                    .any(|name| name == reference || reference.ends_with(&format!("/{name}")))
+            })
+            .map(|(_, medication)| *medication)
+    };
+    let concept = medication
+        .and_then(|medication| medication.get("code"))
+        .and_then(|code| serde_json::from_value::<CodeableConcept>(code.clone()).ok());
+    if let Some(concept) = concept {
+        read_concept(&concept, &mut order.codes, &mut order.text);
+    }
 }
 
 /// A draft order read element by element, for request types we do not model or resources that

@@ -726,3 +726,49 @@ fn a_time_is_dated_by_the_calendar_day_of_its_own_offset_not_by_utc() {
         time::macros::date!(2025 - 06 - 14)
     );
 }
+
+#[test]
+fn a_medication_request_names_its_drug_through_a_contained_or_a_bundled_medication() {
+    let methotrexate = json!({"resourceType": "Medication", "id": "med-1",
+        "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "6851"}],
+                 "text": "methotrexate 25 mg/mL injection"}});
+    let request = |id: &str, reference: &str| {
+        json!({"resourceType": "MedicationRequest", "id": id, "status": "draft", "intent": "order",
+               "subject": {"reference": "Patient/p1"},
+               "medicationReference": {"reference": reference}})
+    };
+    let mut contained = request("contained", "#med-1");
+    contained["contained"] = json!([methotrexate]);
+    let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": contained},
+        {"resource": request("by-id", "Medication/med-1")},
+        {"resource": request("by-full-url", "urn:uuid:5b3a2c1e-0000-4000-8000-000000000001")},
+        {"resource": request("absolute", "https://ehr.example/fhir/Medication/med-1")},
+        {"resource": request("elsewhere", "Medication/not-sent")},
+        {"fullUrl": "urn:uuid:5b3a2c1e-0000-4000-8000-000000000001", "resource": methotrexate},
+    ]});
+    let (orders, diagnostics) = draft_orders(&bundle);
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let ids: Vec<&str> = orders.iter().map(|order| order.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["contained", "by-id", "by-full-url", "absolute", "elsewhere"],
+        "the Medication itself is not an order"
+    );
+    for order in &orders[..4] {
+        assert_eq!(
+            order.codes,
+            vec![Code::new(
+                "http://www.nlm.nih.gov/research/umls/rxnorm",
+                "6851"
+            )],
+            "{}",
+            order.id
+        );
+        assert!(order.text.iter().any(|text| text.contains("methotrexate")));
+    }
+    assert!(
+        orders[4].codes.is_empty(),
+        "a Medication not sent is not guessed"
+    );
+}

@@ -1,0 +1,143 @@
+//! Data in the shapes EHRs really send (knowledge.md §3.5), end to end over HTTP, by prefetch
+//! and by fetch from wiremock standing in for the EHR's FHIR server.
+
+use serde_json::{Value, json};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use crate::fhir_sim::run_query;
+use crate::helpers::TestApp;
+use crate::scenarios_http::{Scenario, load, prefetch_for, request, scenario_files};
+
+const TOKEN: &str = "real-world-access-token-0d4e";
+
+fn scenario(name: &str) -> Scenario {
+    let path = scenario_files()
+        .into_iter()
+        .find(|path| path.ends_with(format!("{name}.json")))
+        .expect("a public scenario");
+    load(&path)
+}
+
+/// Wiremock answering every search from `resources`.
+async fn ehr(resources: Vec<Value>) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(move |request: &Request| {
+            let path = request.url.path().trim_start_matches("/fhir/");
+            let query = format!("{path}?{}", request.url.query().unwrap_or_default());
+            match run_query(&resources, &query) {
+                Some(body) => ResponseTemplate::new(200)
+                    .insert_header("content-type", "application/fhir+json")
+                    .set_body_json(body),
+                None => ResponseTemplate::new(404),
+            }
+        })
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The cards of a scenario's call, by prefetch and by fetch (both must answer 200).
+async fn cards_both_ways(app: &TestApp, scenario: &Scenario) -> [Vec<Value>; 2] {
+    let service = format!("gravida-{}", scenario.hook);
+    let prefetch = prefetch_for(app, &service, scenario).await;
+    let (status, by_prefetch) = app
+        .call(&service, &request(scenario, Some(prefetch), None))
+        .await;
+    assert_eq!(status, 200, "by prefetch: {by_prefetch}");
+    let server = ehr(scenario.resources.clone()).await;
+    let base = format!("{}/fhir", server.uri());
+    let (status, by_fetch) = app
+        .call(&service, &request(scenario, None, Some((&base, TOKEN))))
+        .await;
+    assert_eq!(status, 200, "by fetch: {by_fetch}");
+    assert!(
+        !server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty(),
+        "the fetch path asked the FHIR server"
+    );
+    [by_prefetch, by_fetch]
+        .map(|response| response["cards"].as_array().cloned().unwrap_or_default())
+}
+
+fn critical_methotrexate_card(cards: &[Value]) -> bool {
+    cards.iter().any(|card| {
+        card["indicator"] == "critical" && card.to_string().to_lowercase().contains("methotrexate")
+    })
+}
+
+#[tokio::test]
+async fn methotrexate_ordered_through_a_contained_medication_gets_the_critical_card() {
+    let app = TestApp::spawn().await;
+    let mut scenario = scenario("pub05");
+    let order = &mut scenario.context["draftOrders"]["entry"][0]["resource"];
+    let concept = order["medicationCodeableConcept"].take();
+    order
+        .as_object_mut()
+        .unwrap()
+        .remove("medicationCodeableConcept");
+    order["medicationReference"] = json!({"reference": "#mtx"});
+    order["contained"] = json!([{"resourceType": "Medication", "id": "mtx", "code": concept}]);
+    for cards in cards_both_ways(&app, &scenario).await {
+        assert!(critical_methotrexate_card(&cards), "{cards:#?}");
+    }
+}
+
+#[tokio::test]
+async fn methotrexate_ordered_through_a_medication_sent_beside_the_order_gets_the_critical_card() {
+    let app = TestApp::spawn().await;
+    let mut scenario = scenario("pub05");
+    let entries = scenario.context["draftOrders"]["entry"]
+        .as_array_mut()
+        .unwrap();
+    let order = &mut entries[0]["resource"];
+    let concept = order["medicationCodeableConcept"].take();
+    order
+        .as_object_mut()
+        .unwrap()
+        .remove("medicationCodeableConcept");
+    order["medicationReference"] =
+        json!({"reference": "urn:uuid:8f0d6c36-1d2b-4e59-9d8e-2d1f3a5b7c90"});
+    entries.push(json!({
+        "fullUrl": "urn:uuid:8f0d6c36-1d2b-4e59-9d8e-2d1f3a5b7c90",
+        "resource": {"resourceType": "Medication", "id": "formulary-mtx", "code": concept}
+    }));
+    for cards in cards_both_ways(&app, &scenario).await {
+        assert!(critical_methotrexate_card(&cards), "{cards:#?}");
+    }
+}
+
+#[tokio::test]
+async fn a_time_with_an_offset_is_dated_by_its_own_calendar_day_on_both_paths() {
+    // The motivating case's bleeding record, moved to 00:30 at +02:00 on its own day: still that
+    // day (and the same cards), not the previous day as a UTC reading would have it.
+    let app = TestApp::spawn().await;
+    let plain = scenario("pub01");
+    let mut shifted = scenario("pub01");
+    let mut moved = 0;
+    for resource in &mut shifted.resources {
+        for key in ["effectiveDateTime", "onsetDateTime"] {
+            if let Some(day) = resource[key]
+                .as_str()
+                .filter(|d| d.len() == 10)
+                .map(str::to_owned)
+            {
+                resource[key] = json!(format!("{day}T00:30:00+02:00"));
+                moved += 1;
+            }
+        }
+    }
+    assert!(moved > 0, "the scenario has day-precision dates to move");
+    let [plain_prefetch, _] = cards_both_ways(&app, &plain).await;
+    let [by_prefetch, by_fetch] = cards_both_ways(&app, &shifted).await;
+    let summaries = |cards: &[Value]| -> Vec<Value> {
+        cards.iter().map(|card| card["summary"].clone()).collect()
+    };
+    assert!(!plain_prefetch.is_empty());
+    assert_eq!(summaries(&by_prefetch), summaries(&plain_prefetch));
+    assert_eq!(summaries(&by_fetch), summaries(&plain_prefetch));
+}
