@@ -53,7 +53,7 @@ async fn discovery_lists_one_service_per_hook_with_prefetch_and_usage_requiremen
         // Conditions are never code-filtered: text-only and O-coded diagnoses must be seen.
         assert_eq!(
             prefetch["conditions"],
-            "Condition?patient={{context.patientId}}"
+            "Condition?patient={{context.patientId}}&_count=500"
         );
         for (key, template) in prefetch {
             let template = template.as_str().unwrap_or("");

@@ -141,3 +141,95 @@ async fn a_time_with_an_offset_is_dated_by_its_own_calendar_day_on_both_paths() 
     assert_eq!(summaries(&by_prefetch), summaries(&plain_prefetch));
     assert_eq!(summaries(&by_fetch), summaries(&plain_prefetch));
 }
+
+/// A FHIR server that pages as servers do: `_count` per page (20 unless asked, at most 1,000),
+/// with `next` links carrying the offset.
+async fn paging_ehr(resources: Vec<Value>) -> MockServer {
+    let server = MockServer::start().await;
+    let uri = server.uri();
+    Mock::given(method("GET"))
+        .respond_with(move |request: &Request| {
+            let path = request.url.path().trim_start_matches("/fhir/");
+            let params: Vec<(String, String)> = request.url.query_pairs().into_owned().collect();
+            let get = |name: &str| {
+                params
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            };
+            let count: usize = get("_count")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(20)
+                .min(1000);
+            let offset: usize = get("_offset").and_then(|o| o.parse().ok()).unwrap_or(0);
+            let query = format!("{path}?{}", request.url.query().unwrap_or_default());
+            let Some(mut body) = run_query(&resources, &query) else {
+                return ResponseTemplate::new(404);
+            };
+            if let Some(entries) = body["entry"].as_array().cloned() {
+                let page: Vec<Value> = entries.iter().skip(offset).take(count).cloned().collect();
+                if offset + count < entries.len() {
+                    let mut next = request.url.clone();
+                    next.query_pairs_mut()
+                        .clear()
+                        .extend_pairs(
+                            params
+                                .iter()
+                                .filter(|(k, _)| k != "_offset" && k != "_count"),
+                        )
+                        .append_pair("_count", &count.to_string())
+                        .append_pair("_offset", &(offset + count).to_string());
+                    let next = format!("{uri}{}?{}", next.path(), next.query().unwrap_or_default());
+                    body["link"] = json!([{"relation": "next", "url": next}]);
+                }
+                body["entry"] = Value::Array(page);
+            }
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "application/fhir+json")
+                .set_body_json(body)
+        })
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn a_patient_with_hundreds_of_conditions_is_answered_by_fetch_not_refused() {
+    let app = TestApp::spawn().await;
+    let mut scenario = scenario("pub01");
+    let patient = scenario.context["patientId"].as_str().unwrap().to_owned();
+    for i in 0..260 {
+        scenario.resources.push(json!({
+            "resourceType": "Condition", "id": format!("long-chart-{i}"),
+            "subject": {"reference": format!("Patient/{patient}")},
+            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "resolved"}]},
+            "code": {"text": "seasonal allergic rhinitis"}
+        }));
+    }
+    let server = paging_ehr(scenario.resources.clone()).await;
+    let base = format!("{}/fhir", server.uri());
+    let service = format!("gravida-{}", scenario.hook);
+    let (status, body) = app
+        .call(&service, &request(&scenario, None, Some((&base, TOKEN))))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        !body["cards"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .is_empty(),
+        "the motivating case still fires: {body}"
+    );
+    let condition_pages = server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|request| request.url.path().ends_with("/Condition"))
+        .count();
+    assert!(
+        condition_pages <= 2,
+        "large pages were asked for: {condition_pages} pages"
+    );
+}

@@ -29,6 +29,12 @@ pub struct PrefetchQuery {
 /// The `{{context.patientId}}` token every query is scoped by.
 const PATIENT: &str = "{{context.patientId}}";
 
+/// Every search asks for large pages (knowledge.md §3.5 item 21, long charts): with a server's
+/// default of 20 per page, `fhir.max_pages` pages would hold 200 Conditions, and a patient with
+/// more would get 412. Servers may return fewer than asked (FHIR R4 §3.1.1.5.5); the byte and
+/// entry caps, not the page count, bound what is read.
+const PAGE_SIZE: &str = "_count=500";
+
 /// `system|code,system|code,…` for the exact codes of the named value sets (deduplicated, in
 /// order). ICD-10-CM prefix filters cannot be expressed in a FHIR token search and are left out:
 /// Conditions are fetched unfiltered, and Observations are rarely coded in ICD-10-CM.
@@ -57,7 +63,7 @@ pub(crate) fn build(
 ) -> Vec<PrefetchQuery> {
     let observations = |names: &[&str]| {
         format!(
-            "Observation?patient={PATIENT}&code={}",
+            "Observation?patient={PATIENT}&code={}&{PAGE_SIZE}",
             code_list(value_sets, names)
         )
     };
@@ -69,7 +75,7 @@ pub(crate) fn build(
         },
         PrefetchQuery {
             key: "conditions".into(),
-            template: format!("Condition?patient={PATIENT}"),
+            template: format!("Condition?patient={PATIENT}&{PAGE_SIZE}"),
             need: Need::Central,
         },
         PrefetchQuery {
@@ -116,7 +122,7 @@ pub(crate) fn build(
         PrefetchQuery {
             key: "ultrasoundReports".into(),
             template: format!(
-                "DiagnosticReport?patient={PATIENT}&code={}",
+                "DiagnosticReport?patient={PATIENT}&code={}&{PAGE_SIZE}",
                 code_list(value_sets, &["ultrasound-performed"])
             ),
             need: Need::Optional(Input::Ultrasound),

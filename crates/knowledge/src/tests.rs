@@ -240,7 +240,7 @@ fn prefetch_queries_are_by_patient_and_code_and_short_enough() {
         .expect("c");
     assert_eq!(
         conditions.template,
-        "Condition?patient={{context.patientId}}"
+        "Condition?patient={{context.patientId}}&_count=500"
     );
 }
 
