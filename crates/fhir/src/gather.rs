@@ -413,6 +413,7 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
         );
     }
     gathered.refused = refusals.count;
+    gathered.facts.refused_records = refusals.count;
     gathered.diagnostics.append(&mut refusals.diagnostics);
 
     if let Some(bundle) = input.draft_orders {

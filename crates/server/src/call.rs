@@ -178,6 +178,8 @@ pub async fn answer(
     }
     let assessment = kb.evaluate(&gathered.facts, context.patient_id(), now);
     crate::metrics::count_cards(&assessment.cards);
+    // Records refused as not this patient's (or with a bad id): a count, never which patient.
+    metrics::counter!("gravida_records_refused_total").increment(gathered.refused as u64);
     tracing::info!(
         cards = assessment.cards.len(),
         rules = ?assessment.findings.iter().map(|f| f.rule.to_string()).collect::<Vec<_>>(),
