@@ -568,8 +568,93 @@ mod chart_text {
         Ok(())
     }
 
+    /// Numbers as a FHIR record may hold them, and as arithmetic may make them: ordinary, huge,
+    /// tiny, negative, zero, infinite and not a number.
+    fn number() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            0.1f64..200_000.0,
+            -1.0e6f64..1.0e6,
+            Just(0.0),
+            Just(f64::MIN_POSITIVE),
+            Just(f64::MAX),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(f64::NAN),
+            any::<f64>(),
+        ]
+    }
+
+    /// The motivating case with `text` everywhere chart text can be (bleed text, ids, a coding
+    /// display), two hCG values `hours` apart, and a GA observation of `ga_weeks`.
+    fn hostile_chart(text: &str, hcg: (f64, f64), hours: i64, ga_weeks: f64) -> PatientFacts {
+        let mut facts = with_bleed_text_and_id(text, text);
+        let bleed = facts.records.last_mut().expect("bleed");
+        bleed.codes[0].display = Some(text.to_string());
+        let first = datetime!(2025-03-28 08:00 UTC);
+        for (id, value, at) in [
+            ("hcg-1", hcg.0, first),
+            ("hcg-2", hcg.1, first + time::Duration::hours(hours)),
+        ] {
+            let mut r = Record::new(RecordKind::Observation, format!("{id}{text}"));
+            r.codes = vec![Code::new(LOINC, "21198-7")];
+            r.effective = Some(When {
+                at,
+                precision: gravida_rules::facts::Precision::Time,
+            });
+            r.value = Some(Value::Quantity {
+                value,
+                unit: Some(text.to_string()),
+                code: Some("m[IU]/mL".into()),
+            });
+            facts.records.push(r);
+        }
+        let mut ga = Record::new(RecordKind::Observation, format!("ga{text}"));
+        ga.codes = vec![Code::new(LOINC, "11884-4")];
+        ga.effective = Some(When::day(date!(2025 - 03 - 31)));
+        ga.value = Some(Value::Quantity {
+            value: ga_weeks,
+            unit: Some("wk".into()),
+            code: None,
+        });
+        facts.records.push(ga);
+        facts
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Over arbitrary chart strings and numbers, a card's summary and detail hold no `{{`,
+        /// `}}`, `NaN` or `inf` that the templates did not put there (they put none).
+        #[test]
+        fn chart_strings_and_numbers_never_put_template_syntax_or_nan_on_a_card(
+            s in hostile().prop_filter("chart text naming NaN or inf itself", |s| {
+                let lower = s.to_lowercase();
+                // ("w" too: the check below reads `12w0d` as a GA.)
+                !lower.contains("nan") && !lower.contains("inf") && !lower.contains('w')
+            }),
+            hcg in (number(), number()),
+            hours in 20i64..100,
+            ga_weeks in number(),
+        ) {
+            let a = kb().evaluate(&hostile_chart(&s, hcg, hours, ga_weeks), "p1", NOW);
+            prop_assert!(!a.cards.is_empty());
+            for card in &a.cards {
+                let detail = card.detail.as_deref().unwrap_or_default();
+                for text in [card.summary.as_str(), detail] {
+                    for marker in ["{{", "}}", "NaN", "inf", "Inf"] {
+                        prop_assert!(!text.contains(marker), "{marker:?} on a card:\n{text}");
+                    }
+                    // Every GA shown is a possible one.
+                    for (i, _) in text.match_indices('w') {
+                        let weeks: String = text[..i].chars().rev().take_while(char::is_ascii_digit).collect();
+                        if !weeks.is_empty() && text[i + 1..].starts_with(|c: char| c.is_ascii_digit()) {
+                            let weeks: i64 = weeks.chars().rev().collect::<String>().parse().unwrap_or(i64::MAX);
+                            prop_assert!(weeks <= 45, "{text}");
+                        }
+                    }
+                }
+            }
+        }
 
         #[test]
         fn escaped_text_is_one_line_with_every_punctuation_character_escaped(s in hostile()) {

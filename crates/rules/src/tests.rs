@@ -724,3 +724,253 @@ fn unavailable_inputs_are_carried_to_the_finding() {
     let e = evaluate(&knowledge(), &facts, NOW);
     assert!(e.findings[0].has(&Modifier::Unavailable(Input::Hcg)));
 }
+
+// ----- Impossible dates and refused records (issues 14 item 4, 18 item 3) ----------------------
+
+const FAR_FUTURE: Date = date!(9999 - 12 - 31);
+
+fn problems_of(e: &Evaluation, finding: usize) -> Vec<crate::DateProblem> {
+    e.findings[finding]
+        .modifiers
+        .iter()
+        .filter_map(|m| match m {
+            Modifier::ImpossibleDate { problem, .. } => Some(*problem),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every GA on every finding is between 0 and 45 weeks.
+fn assert_sane_ga(e: &Evaluation) {
+    for f in &e.findings {
+        if let Some(ga) = f.ga {
+            assert!((0..=315).contains(&ga.days()), "{ga} on {}", f.rule);
+        }
+    }
+}
+
+#[test]
+fn a_bleed_dated_in_the_future_is_evaluated_undated_and_named() {
+    let mut b = bleed_today("vaginal bleeding");
+    b.effective = Some(When::day(FAR_FUTURE));
+    let e = run(vec![pregnant(), lmp(70), b]);
+    assert_eq!(rules(&e), vec![RuleId::R2]);
+    assert_eq!(e.findings[0].bleed_date, None);
+    assert_eq!(e.findings[0].ga.map(|g| g.days()), Some(70), "today's GA");
+    assert_eq!(problems_of(&e, 0), [crate::DateProblem::InFuture]);
+    assert!(e.findings[0].has(&Modifier::BleedDateUnknown));
+    assert_sane_ga(&e);
+}
+
+#[test]
+fn a_bleed_dated_in_the_future_uses_its_recorded_date_when_that_one_is_possible() {
+    let mut b = bleed_today("vaginal bleeding");
+    b.effective = Some(When::day(FAR_FUTURE));
+    b.recorded = Some(When::day(days_ago(2)));
+    let e = run(vec![pregnant(), lmp(70), b]);
+    assert_eq!(e.findings[0].bleed_date, Some(days_ago(2)));
+    assert_eq!(problems_of(&e, 0), [crate::DateProblem::InFuture]);
+    assert!(!e.findings[0].has(&Modifier::BleedDateFromRecorded));
+}
+
+#[test]
+fn tomorrow_is_within_the_tolerance_and_not_a_data_problem() {
+    let mut b = bleed_today("vaginal bleeding");
+    b.effective = Some(When::day(TODAY + Duration::days(1)));
+    let e = run(vec![pregnant(), lmp(70), b]);
+    assert_eq!(rules(&e), vec![RuleId::R2]);
+    assert!(problems_of(&e, 0).is_empty());
+}
+
+#[test]
+fn an_intrauterine_pregnancy_dated_in_the_future_does_not_silence_the_ectopic_warning() {
+    let mut future_iup = iup();
+    future_iup.effective = Some(When::day(FAR_FUTURE));
+    let e = run(vec![
+        pregnant(),
+        lmp(70),
+        bleed_today("vaginal bleeding"),
+        future_iup,
+    ]);
+    assert_eq!(rules(&e), vec![RuleId::R2]);
+    assert_eq!(problems_of(&e, 0), [crate::DateProblem::InFuture]);
+}
+
+#[test]
+fn a_diagnosis_or_a_not_pregnant_status_dated_in_the_future_does_not_gate_the_patient() {
+    let ectopic = cond(
+        "ectopic",
+        SNOMED,
+        "34801009",
+        "Ectopic pregnancy",
+        FAR_FUTURE,
+    );
+    let not_pregnant = obs(
+        "not-pregnant",
+        LOINC,
+        "82810-3",
+        FAR_FUTURE,
+        concept(SNOMED, "60001007"),
+    );
+    for record in [ectopic, not_pregnant] {
+        let e = run(vec![
+            pregnant(),
+            lmp(70),
+            bleed_today("vaginal bleeding"),
+            record,
+        ]);
+        assert_eq!(rules(&e), vec![RuleId::R2]);
+        assert_eq!(problems_of(&e, 0), [crate::DateProblem::InFuture]);
+    }
+}
+
+#[test]
+fn dating_records_that_put_the_pregnancy_in_the_future_are_named_and_not_used() {
+    let future_lmp = obs(
+        "lmp",
+        LOINC,
+        "8665-2",
+        days_ago(1),
+        Some(Value::DateTime(When::day(FAR_FUTURE))),
+    );
+    let future_edd = obs(
+        "edd",
+        LOINC,
+        "11778-8",
+        days_ago(1),
+        Some(Value::DateTime(When::day(FAR_FUTURE))),
+    );
+    for dating in [future_lmp, future_edd] {
+        let e = run(vec![pregnant(), dating, bleed_today("vaginal bleeding")]);
+        assert_eq!(rules(&e), vec![RuleId::R13]);
+        assert_eq!(problems_of(&e, 0), [crate::DateProblem::StartInFuture]);
+    }
+}
+
+#[test]
+fn a_gestational_age_no_pregnancy_can_have_is_named_and_not_used() {
+    for weeks in [-5.0, 300.0, 1.0e12] {
+        let ga = obs(
+            "ga",
+            LOINC,
+            "11888-5",
+            days_ago(1),
+            Some(Value::Quantity {
+                value: weeks,
+                unit: Some("wk".into()),
+                code: Some("wk".into()),
+            }),
+        );
+        let e = run(vec![pregnant(), ga, bleed_today("vaginal bleeding")]);
+        assert_eq!(rules(&e), vec![RuleId::R13], "{weeks}");
+        assert_eq!(problems_of(&e, 0), [crate::DateProblem::ImpossibleGa]);
+    }
+}
+
+#[test]
+fn an_active_bleed_dated_before_this_pregnancy_gets_the_data_problem_note_only() {
+    let old = cond(
+        "old",
+        SNOMED,
+        "723665008",
+        "vaginal bleeding",
+        days_ago(70 + 730),
+    );
+    let e = run(vec![pregnant(), lmp(70), old]);
+    assert_eq!(rules(&e), vec![RuleId::D1]);
+    assert_eq!(e.findings[0].indicator, Indicator::Info);
+    assert_eq!(e.findings[0].ga, None);
+    assert_eq!(problems_of(&e, 0), [crate::DateProblem::BeforePregnancy]);
+}
+
+#[test]
+fn a_bleed_just_before_the_pregnancy_start_is_g4_without_a_note() {
+    // Within the 21-day margin: the LMP is uncertain by that much; G4 as before.
+    let near = cond(
+        "near",
+        SNOMED,
+        "723665008",
+        "vaginal bleeding",
+        days_ago(70 + 10),
+    );
+    let e = run(vec![pregnant(), lmp(70), near]);
+    assert!(e.findings.is_empty(), "{:?}", rules(&e));
+}
+
+#[test]
+fn refused_records_are_said_on_every_card_and_alone_give_the_note() {
+    let mut facts = PatientFacts {
+        records: vec![pregnant(), lmp(84), bleed_today("vaginal bleeding")],
+        refused_records: 3,
+        ..Default::default()
+    };
+    facts.records.push(obs(
+        "rh",
+        LOINC,
+        "10331-7",
+        days_ago(3),
+        concept(LOINC, "LA6577-6"),
+    ));
+    let e = evaluate(&knowledge(), &facts, NOW);
+    assert!(e.findings.len() >= 2, "{:?}", rules(&e));
+    for f in &e.findings {
+        assert!(f.has(&Modifier::RefusedRecords { count: 3 }), "{}", f.rule);
+    }
+    facts.records = vec![pregnant(), lmp(84)];
+    let e = evaluate(&knowledge(), &facts, NOW);
+    assert_eq!(rules(&e), vec![RuleId::D1]);
+    // No pregnancy evidence: Gravida has nothing to say, refused records or not.
+    facts.records = vec![lmp(84)];
+    assert!(evaluate(&knowledge(), &facts, NOW).findings.is_empty());
+}
+
+mod impossible_dates {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn shifted(days: i64) -> Date {
+        TODAY
+            .checked_add(Duration::days(days))
+            .unwrap_or(if days < 0 { Date::MIN } else { Date::MAX })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Whatever the dates of the bleed, the LMP and its charting, and a GA value, no finding
+        /// carries a GA below 0w0d or above 45w0d.
+        #[test]
+        fn no_finding_has_a_gestational_age_outside_0_to_45_weeks(
+            bleed in prop_oneof![-1_000i64..1_000, -4_000_000i64..3_000_000],
+            lmp_at in prop_oneof![-400i64..400, -4_000_000i64..3_000_000],
+            charted in -400i64..3_000_000,
+            ga_weeks in prop_oneof![Just(f64::NAN), Just(f64::INFINITY), -1.0e9f64..1.0e9, 0.0f64..45.0],
+        ) {
+            let mut b = bleed_today("vaginal bleeding");
+            b.effective = Some(When::day(shifted(bleed)));
+            let dating = obs(
+                "lmp",
+                LOINC,
+                "8665-2",
+                shifted(charted),
+                Some(Value::DateTime(When::day(shifted(lmp_at)))),
+            );
+            let ga = obs(
+                "ga",
+                LOINC,
+                "11888-5",
+                days_ago(1),
+                Some(Value::Quantity { value: ga_weeks, unit: Some("wk".into()), code: None }),
+            );
+            for records in [vec![pregnant(), dating.clone(), b.clone()], vec![pregnant(), ga, b.clone()]] {
+                let e = run(records);
+                for f in &e.findings {
+                    if let Some(g) = f.ga {
+                        prop_assert!((0..=315).contains(&g.days()), "{} on {}", g, f.rule);
+                    }
+                }
+            }
+        }
+    }
+}
