@@ -385,6 +385,17 @@ fn service_request(o: &Orderable, patient_id: &str, now: OffsetDateTime) -> Valu
     resource
 }
 
+/// The card's `extension`: the knowledge profile (name and content hash) that made it. CDS Hooks
+/// 2.0 lets a service put its own data there; the key is namespaced so that no client mistakes it.
+fn profile_extension(version: &str) -> serde_json::Map<String, Value> {
+    let mut extension = serde_json::Map::new();
+    extension.insert(
+        "org.gravida.profile".to_owned(),
+        Value::String(version.to_owned()),
+    );
+    extension
+}
+
 fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -411,8 +422,10 @@ pub fn card(
         finding,
         &values(profile, finding, facts, markdown::escape_inline),
     );
+    // The label is what the physician reads: who says it and on what authority. Which profile
+    // version said it is for the audit, `/readyz` and the card's extension, not for the label.
     let source = Source::new(format!(
-        "{} · {version} · {}",
+        "{} · {}",
         profile.cards.source.label, template.source_label
     ))
     .with_url(template.source_url.clone())
@@ -453,7 +466,8 @@ pub fn card(
     let build = |summary: String, with_suggestions: bool| {
         let mut b = Card::builder(summary, indicator(finding.indicator), source.clone())
             .uuid(uuid())
-            .detail(detail.clone());
+            .detail(detail.clone())
+            .extension(profile_extension(version));
         if with_suggestions && !suggestions.is_empty() {
             b = b.selection_behavior(SelectionBehavior::Any);
             for s in &suggestions {

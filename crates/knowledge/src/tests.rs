@@ -286,7 +286,19 @@ fn the_motivating_case_reads_like_the_sandbox_card() {
     assert!(detail.contains("LMP 2025-01-07"), "{detail}");
     assert!(detail.contains("chronologically implausible"), "{detail}");
     assert!(detail.contains("Rh type not on record"));
-    assert!(card.source.label.contains(kb.version()));
+    // The profile version is the audit's and the extension's, not the physician's to read.
+    assert!(
+        !card.source.label.contains(kb.version()),
+        "{}",
+        card.source.label
+    );
+    assert_eq!(
+        card.extension
+            .as_ref()
+            .and_then(|extension| extension.get("org.gravida.profile"))
+            .and_then(|version| version.as_str()),
+        Some(kb.version())
+    );
     assert_eq!(
         card.source.topic.as_ref().map(|t| t.code.as_str()),
         Some("R2")
