@@ -233,3 +233,48 @@ async fn a_patient_with_hundreds_of_conditions_is_answered_by_fetch_not_refused(
         "large pages were asked for: {condition_pages} pages"
     );
 }
+
+fn suggestion_labels(cards: &[Value]) -> Vec<String> {
+    cards
+        .iter()
+        .flat_map(|card| card["suggestions"].as_array().cloned().unwrap_or_default())
+        .filter_map(|suggestion| suggestion["label"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_rh_type_already_among_the_draft_orders_is_not_suggested_again() {
+    let app = TestApp::spawn().await;
+    let plain = scenario("pub05");
+    let mut drafted = scenario("pub05");
+    let patient = drafted.context["patientId"].as_str().unwrap().to_owned();
+    drafted.context["draftOrders"]["entry"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"resource": {
+            "resourceType": "ServiceRequest", "id": "draft-rh", "status": "draft",
+            "intent": "order", "subject": {"reference": format!("Patient/{patient}")},
+            "code": {"coding": [{"system": "http://loinc.org", "code": "10331-7"}],
+                     "text": "Rh type"}
+        }}));
+    let [before, _] = cards_both_ways(&app, &plain).await;
+    assert!(
+        suggestion_labels(&before)
+            .iter()
+            .any(|l| l.contains("ABO/Rh")),
+        "without the draft, an Rh type is suggested: {:?}",
+        suggestion_labels(&before)
+    );
+    for cards in cards_both_ways(&app, &drafted).await {
+        let labels = suggestion_labels(&cards);
+        assert!(!labels.iter().any(|l| l.contains("ABO/Rh")), "{labels:?}");
+        assert!(
+            critical_methotrexate_card(&cards),
+            "a suppression never hides the critical card"
+        );
+        assert!(
+            labels.iter().any(|l| l.contains("Delete")),
+            "the other suggestions stay: {labels:?}"
+        );
+    }
+}

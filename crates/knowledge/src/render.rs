@@ -396,6 +396,18 @@ fn profile_extension(version: &str) -> serde_json::Map<String, Value> {
     extension
 }
 
+/// True when a draft order of the call carries one of the orderable's codes (issue 17, item 3).
+fn already_drafted(orderable: &Orderable, facts: &PatientFacts) -> bool {
+    facts.draft_orders.iter().any(|order| {
+        order.codes.iter().any(|code| {
+            orderable
+                .codes
+                .iter()
+                .any(|wanted| wanted.system == code.system && wanted.code == code.code)
+        })
+    })
+}
+
 fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -443,6 +455,12 @@ pub fn card(
     }
     for key in keys {
         if let Some(o) = profile.orderables.get(key) {
+            // Never suggest what the clinician is ordering right now: a draft order of the call
+            // with one of the orderable's codes already is it. A timed suggestion (the repeat
+            // hCG in 48 h) is another order than a draft for now, so it stays.
+            if o.occurrence_offset_hours.is_none() && already_drafted(o, facts) {
+                continue;
+            }
             suggestions.push(
                 Suggestion::new(o.label.clone())
                     .with_uuid(uuid())
