@@ -54,9 +54,48 @@ pub(crate) fn percent(fraction: f64) -> String {
     }
 }
 
-/// `Type/id` of a chart resource, both parts quoted (the `/` is the service's own text).
-fn reference(kind: &str, id: &str, quote: Quote) -> String {
-    format!("{}/{}", quote(kind), quote(id))
+/// A chart record as a clinician knows it: its type and what it says (`Condition 'implantation
+/// bleeding'`), from the record's first text (code text or display) or the draft order's; only
+/// when it has none, its `Type/id`. Chart text is quoted (escaped and length-capped).
+fn reference(kind: &str, id: &str, facts: &PatientFacts, quote: Quote) -> String {
+    named(kind, id, facts, quote).unwrap_or_else(|| format!("{}/{}", quote(kind), quote(id)))
+}
+
+/// `Kind 'what it says'`, or `None` when the record has no text (or is not among the facts).
+fn named(kind: &str, id: &str, facts: &PatientFacts, quote: Quote) -> Option<String> {
+    let text = facts
+        .records
+        .iter()
+        .find(|record| record.id == id && kind_name(record.kind) == kind)
+        .and_then(|record| record.text.first())
+        .or_else(|| {
+            facts
+                .draft_orders
+                .iter()
+                .find(|order| order.id == id && order.resource_type == kind)
+                .and_then(|order| order.text.first())
+        })
+        .map(|text| text.trim())
+        .filter(|text| !text.is_empty());
+    text.map(|text| format!("{} '{}'", quote(kind), quote(text)))
+}
+
+/// What a record was used as, in the words of the card.
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Bleed => "bleeding",
+        Role::PregnancyEvidence => "pregnancy",
+        Role::Dating => "dating",
+        Role::Lmp => "LMP",
+        Role::IntrauterinePregnancy => "intrauterine pregnancy",
+        Role::Ultrasound => "ultrasound",
+        Role::Hcg => "hCG",
+        Role::RhType => "Rh type",
+        Role::Previa => "placenta previa",
+        Role::PlacentalLocation => "placental location",
+        Role::SubchorionicHematoma => "subchorionic hematoma",
+        Role::DraftOrder => "draft order",
+    }
 }
 
 fn field_name(field: Field) -> &'static str {
@@ -133,7 +172,7 @@ fn values(
         profile.rules.thresholds.rhig_window_weeks.to_string(),
     );
     if let Some((kind, id)) = &finding.draft_order {
-        v.insert("order", reference(kind, id, quote));
+        v.insert("order", reference(kind, id, facts, quote));
     } else {
         v.insert("order", String::new());
     }
@@ -273,6 +312,7 @@ fn detail(
     profile: &Profile,
     card: &RuleCard,
     finding: &Finding,
+    facts: &PatientFacts,
     v: &HashMap<&str, String>,
 ) -> String {
     let mut why = fact_lines(profile, finding, v);
@@ -290,13 +330,16 @@ fn detail(
                 .find(|e| &e.id == id)
                 .map(|e| e.resource_type.clone())
                 .unwrap_or_else(|| "a record".into());
-            mv.insert("record", reference(&kind, id, markdown::escape_inline));
+            mv.insert(
+                "record",
+                reference(&kind, id, facts, markdown::escape_inline),
+            );
             mv.insert("field", field_name(*field).to_string());
         }
         if let Modifier::ImpossibleDate { kind, id, date, .. } = m {
             mv.insert(
                 "record",
-                reference(kind_name(*kind), id, markdown::escape_inline),
+                reference(kind_name(*kind), id, facts, markdown::escape_inline),
             );
             // A date the service read (never chart text: `Date` displays as digits and dashes).
             mv.insert(
@@ -327,7 +370,15 @@ fn detail(
         .evidence
         .iter()
         .map(|e| {
-            let r = reference(&e.resource_type, &e.id, markdown::escape_inline);
+            let r = match named(&e.resource_type, &e.id, facts, markdown::escape_inline) {
+                Some(name) => name,
+                // A coded record with no text: what it was used as says what it is.
+                None => format!(
+                    "{} ({})",
+                    markdown::escape_inline(&e.resource_type),
+                    role_name(e.role)
+                ),
+            };
             match e.date {
                 Some(d) => format!("{r} ({d})"),
                 None => r,
@@ -432,6 +483,7 @@ pub fn card(
         profile,
         template,
         finding,
+        facts,
         &values(profile, finding, facts, markdown::escape_inline),
     );
     // The label is what the physician reads: who says it and on what authority. Which profile

@@ -286,6 +286,14 @@ fn the_motivating_case_reads_like_the_sandbox_card() {
     assert!(detail.contains("LMP 2025-01-07"), "{detail}");
     assert!(detail.contains("chronologically implausible"), "{detail}");
     assert!(detail.contains("Rh type not on record"));
+    // Records are named as a clinician knows them, not by their resource ids.
+    assert!(detail.contains("Records used: "), "{detail}");
+    let used = detail.split("Records used: ").nth(1).unwrap_or_default();
+    assert!(used.contains("'"), "records named by what they say: {used}");
+    assert!(
+        !used.contains("Condition/") && !used.contains("Observation/"),
+        "{used}"
+    );
     // The profile version is the audit's and the extension's, not the physician's to read.
     assert!(
         !card.source.label.contains(kb.version()),
