@@ -755,6 +755,7 @@ impl ObservationValue<'_> {
                     value: number,
                     unit: quantity.unit.map(Str::into_owned),
                     code: quantity.code.map(Str::into_owned),
+                    comparator: quantity.comparator.map(|c| c.to_string()),
                 }
             }
             ObservationValue::Concept(concept) => {

@@ -955,6 +955,7 @@ fn read_observation_value(
                 value: number,
                 unit: quantity.unit.clone(),
                 code: quantity.code.clone(),
+                comparator: quantity.comparator.as_ref().map(ToString::to_string),
             }
         }
         ObservationValue::CodeableConcept(concept) => {

@@ -22,7 +22,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use gravida_rules::facts::RecordKind;
 use serde::Deserialize;
 use serde_json::Value as Json;
 use serde_json::value::RawValue;
@@ -291,12 +290,7 @@ fn by_reference(resource: &Json, bytes: usize) -> Fetched {
 fn resource_type_of(read: &FastResource) -> String {
     match &read.read {
         FastRead::Patient(_) => "Patient".to_owned(),
-        FastRead::Record(record) => match record.kind {
-            RecordKind::Condition => "Condition",
-            RecordKind::Observation => "Observation",
-            RecordKind::DiagnosticReport => "DiagnosticReport",
-        }
-        .to_owned(),
+        FastRead::Record(record) => record.kind.resource_type().to_owned(),
         FastRead::Ignored => String::new(),
     }
 }

@@ -108,6 +108,9 @@ fn field_name(field: Field) -> &'static str {
         Field::Abatement => "abatement date",
         Field::Recorded => "recorded date",
         Field::Value => "value",
+        Field::Component => "component",
+        Field::Category => "category",
+        Field::Reference => "reason reference",
     }
 }
 
@@ -123,6 +126,9 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::Unavailable(Input::Hcg) => "unavailable_hcg",
         Modifier::Unavailable(Input::RhType) => "unavailable_rh_type",
         Modifier::Unavailable(Input::Ultrasound) => "unavailable_ultrasound",
+        Modifier::Unavailable(Input::Encounters) => "unavailable_encounters",
+        Modifier::Unavailable(Input::Procedures) => "unavailable_procedures",
+        Modifier::Unavailable(Input::VitalSigns) => "unavailable_vital_signs",
         Modifier::BleedDateUnknown => "bleed_date_unknown",
         Modifier::BleedDateFromRecorded => "bleed_date_from_recorded",
         Modifier::PreviaDocumented => "previa_documented",

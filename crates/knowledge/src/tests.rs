@@ -625,6 +625,7 @@ mod chart_text {
                 value,
                 unit: Some(text.to_string()),
                 code: Some("m[IU]/mL".into()),
+                comparator: None,
             });
             facts.records.push(r);
         }
@@ -635,6 +636,7 @@ mod chart_text {
             value: ga_weeks,
             unit: Some("wk".into()),
             code: None,
+            comparator: None,
         });
         facts.records.push(ga);
         facts

@@ -48,6 +48,7 @@ fn chart(n: usize) -> PatientFacts {
                     value: 1000.0 + i as f64,
                     unit: Some("m[IU]/mL".into()),
                     code: Some("m[IU]/mL".into()),
+                    comparator: None,
                 });
                 r
             }
@@ -58,6 +59,7 @@ fn chart(n: usize) -> PatientFacts {
                     value: 118.0,
                     unit: Some("mm[Hg]".into()),
                     code: Some("mm[Hg]".into()),
+                    comparator: None,
                 });
                 r
             }

@@ -16,7 +16,8 @@ use time::{Date, OffsetDateTime};
 /// Everything the engine knows about one patient for one hook call.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PatientFacts {
-    /// Conditions, Observations and DiagnosticReports of the patient, in any order.
+    /// Conditions, Observations, DiagnosticReports, Encounters and Procedures of the patient, in
+    /// any order.
     pub records: Vec<Record>,
     /// The draft orders of an order hook (`context.draftOrders`); empty on other hooks.
     pub draft_orders: Vec<DraftOrder>,
@@ -39,6 +40,12 @@ pub enum Input {
     RhType,
     /// Ultrasound reports and findings.
     Ultrasound,
+    /// Encounters (their reasons can be the only bleeding record: knowledge.md §3.5 item 8).
+    Encounters,
+    /// Procedures (an ultrasound, hCG test, Rh typing or anti-D charted as done: §3.5 item 20).
+    Procedures,
+    /// Vital signs: blood pressure and heart rate (R2E, §3.5 item 12).
+    VitalSigns,
 }
 
 /// Which kind of FHIR resource a record came from.
@@ -47,6 +54,37 @@ pub enum RecordKind {
     Condition,
     Observation,
     DiagnosticReport,
+    /// An Encounter: its `reasonCode` and `reasonReference` say why the patient came
+    /// (knowledge.md §3.5 item 8: an emergency department charts the chief complaint this way).
+    Encounter,
+    /// A Procedure: an ultrasound, hCG test, Rh typing or anti-D given, charted as done
+    /// (knowledge.md §3.5 item 20).
+    Procedure,
+}
+
+impl RecordKind {
+    /// The FHIR resource type.
+    pub fn resource_type(self) -> &'static str {
+        match self {
+            RecordKind::Condition => "Condition",
+            RecordKind::Observation => "Observation",
+            RecordKind::DiagnosticReport => "DiagnosticReport",
+            RecordKind::Encounter => "Encounter",
+            RecordKind::Procedure => "Procedure",
+        }
+    }
+
+    /// The record kind of a FHIR resource type, if the engine reads that type.
+    pub fn from_resource_type(resource_type: &str) -> Option<Self> {
+        Some(match resource_type {
+            "Condition" => RecordKind::Condition,
+            "Observation" => RecordKind::Observation,
+            "DiagnosticReport" => RecordKind::DiagnosticReport,
+            "Encounter" => RecordKind::Encounter,
+            "Procedure" => RecordKind::Procedure,
+            _ => return None,
+        })
+    }
 }
 
 /// A code from a `CodeableConcept.coding`.
@@ -115,6 +153,9 @@ pub enum Value {
         unit: Option<String>,
         /// `Quantity.code` (UCUM when `Quantity.system` is UCUM).
         code: Option<String>,
+        /// `Quantity.comparator` (`<`, `<=`, `>=`, `>`): the value is a bound ("<5"), not a
+        /// measurement. Shown as written, never used as a number (knowledge.md §3.5 item 5).
+        comparator: Option<String>,
     },
     Concept {
         codes: Vec<Code>,
@@ -141,6 +182,12 @@ pub enum Field {
     Recorded,
     /// `Observation.value[x]`.
     Value,
+    /// An `Observation.component` (its code or its value).
+    Component,
+    /// `Observation.category`, `Encounter.class`/`type`, `Procedure.category`.
+    Category,
+    /// `Encounter.reasonReference`.
+    Reference,
 }
 
 /// A field that was present in the resource but could not be read.
@@ -151,24 +198,42 @@ pub struct Problem {
     pub message: String,
 }
 
-/// One Condition, Observation or DiagnosticReport.
+/// One `Observation.component`: a code and a value inside an Observation (the systolic pressure
+/// of a blood-pressure panel; the gestational age inside a pregnancy-status Observation, as the
+/// US eCR profile sends it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Component {
+    /// `component.code.coding`.
+    pub codes: Vec<Code>,
+    /// `component.code.text` and coding displays.
+    pub text: Vec<String>,
+    /// `component.value[x]`.
+    pub value: Option<Value>,
+}
+
+/// One Condition, Observation, DiagnosticReport, Encounter or Procedure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub kind: RecordKind,
     /// The resource id, used to point at the evidence in a card.
     pub id: String,
-    /// `code.coding` (Condition, Observation) or `code.coding` + `conclusionCode` (DiagnosticReport).
+    /// `code.coding` (Condition, Observation, Procedure), `code.coding` + `conclusionCode`
+    /// (DiagnosticReport), or `reasonCode.coding` (Encounter).
     pub codes: Vec<Code>,
     /// Free text that may name what the record is: `code.text`, coding displays, `note[].text`,
     /// `valueString`, `DiagnosticReport.conclusion`. The engine searches it for bleeding words.
     pub text: Vec<String>,
-    /// `Observation.status` / `DiagnosticReport.status`.
+    /// `Observation.status` / `DiagnosticReport.status` / `Encounter.status` / `Procedure.status`.
     pub status: Option<String>,
+    /// `Observation.category`, `Procedure.category`, or `Encounter.class` and `Encounter.type`
+    /// (an emergency encounter is class `EMER`).
+    pub category: Vec<Code>,
     /// `Condition.clinicalStatus` code (condition-clinical).
     pub clinical_status: Option<String>,
     /// `Condition.verificationStatus` code (condition-ver-status).
     pub verification_status: Option<String>,
-    /// `Condition.onset[x]` or `Observation.effective[x]` / `DiagnosticReport.effective[x]`.
+    /// `Condition.onset[x]`, `Observation.effective[x]` / `DiagnosticReport.effective[x]`,
+    /// `Encounter.period.start`, `Procedure.performed[x]`.
     pub effective: Option<When>,
     /// `Condition.abatement[x]`.
     pub abatement: Option<When>,
@@ -176,6 +241,10 @@ pub struct Record {
     pub recorded: Option<When>,
     /// `Observation.value[x]`.
     pub value: Option<Value>,
+    /// `Observation.component`, in order.
+    pub components: Vec<Component>,
+    /// `Encounter.reasonReference[].reference` ("Condition/abc"), as written.
+    pub references: Vec<String>,
     /// Fields present in the resource that could not be read.
     pub problems: Vec<Problem>,
 }
@@ -189,12 +258,15 @@ impl Record {
             codes: Vec::new(),
             text: Vec::new(),
             status: None,
+            category: Vec::new(),
             clinical_status: None,
             verification_status: None,
             effective: None,
             abatement: None,
             recorded: None,
             value: None,
+            components: Vec::new(),
+            references: Vec::new(),
             problems: Vec::new(),
         }
     }

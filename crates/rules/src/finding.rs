@@ -161,11 +161,7 @@ impl Evidence {
 
 /// The FHIR resource type of a record kind.
 pub fn kind_name(kind: RecordKind) -> &'static str {
-    match kind {
-        RecordKind::Condition => "Condition",
-        RecordKind::Observation => "Observation",
-        RecordKind::DiagnosticReport => "DiagnosticReport",
-    }
+    kind.resource_type()
 }
 
 /// Which source dated the pregnancy (§3.4 item 3, in precedence order).

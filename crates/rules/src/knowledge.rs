@@ -224,6 +224,20 @@ pub struct ValueSets {
     pub methotrexate: CodeSet,
     /// Answers meaning "no" / "absent": a bleeding Observation with one of these is not a bleed.
     pub absent_answer: CodeSet,
+    /// Systolic blood pressure (8480-6), alone or as a panel component (R2E).
+    pub systolic_bp: CodeSet,
+    /// Heart rate (8867-4) (R2E).
+    pub heart_rate: CodeSet,
+    /// Blood-pressure panels whose components carry the systolic pressure (85354-9, 55284-4).
+    pub bp_panel: CodeSet,
+    /// An obstetric/transvaginal ultrasound charted as a Procedure (§3.5 item 20).
+    pub procedure_ultrasound: CodeSet,
+    /// Rh typing charted as a Procedure (§3.5 item 20).
+    pub procedure_rh_typing: CodeSet,
+    /// Anti-D immune globulin given, charted as a Procedure (§3.5 item 20).
+    pub procedure_anti_d: CodeSet,
+    /// A quantitative hCG test charted as a Procedure (§3.5 item 20).
+    pub procedure_hcg: CodeSet,
 }
 
 /// Words that make free text a bleeding record, and the cues that negate them (§3.4 item 10).

@@ -107,6 +107,13 @@ pub fn knowledge() -> RulesKnowledge {
             (SNOMED, "2667000"),
             (LOINC, "LA32-8"),
         ]),
+        systolic_bp: CodeSet::of(&[(LOINC, "8480-6")]),
+        heart_rate: CodeSet::of(&[(LOINC, "8867-4")]),
+        bp_panel: CodeSet::of(&[(LOINC, "85354-9"), (LOINC, "55284-4")]),
+        procedure_ultrasound: CodeSet::of(&[(SNOMED, "169230002")]),
+        procedure_rh_typing: CodeSet::of(&[(SNOMED, "44608003")]),
+        procedure_anti_d: CodeSet::of(&[("urn:gravida:local", "anti-d-given")]),
+        procedure_hcg: CodeSet::of(&[("http://www.ama-assn.org/go/cpt", "84702")]),
     };
     let text = BleedingText {
         bleeding_terms: words(&["bleed", "spotting", "hemorrhag", "haemorrhag"]),

@@ -87,6 +87,7 @@ fn hcg(id: &str, value: f64, at: OffsetDateTime) -> Record {
             value,
             unit: Some("m[IU]/mL".into()),
             code: Some("m[IU]/mL".into()),
+            comparator: None,
         }),
     );
     r.effective = Some(When {
@@ -465,6 +466,7 @@ fn us_ga(on: Date, weeks: f64) -> Record {
             value: weeks,
             unit: Some("wk".into()),
             code: Some("wk".into()),
+            comparator: None,
         }),
     )
 }
@@ -511,6 +513,7 @@ fn mean_sac_diameter_never_dates_the_pregnancy() {
             value: 6.0,
             unit: Some("wk".into()),
             code: Some("wk".into()),
+            comparator: None,
         }),
     );
     let e = run(vec![pregnant(), msd, bleed_today("bleeding")]);
@@ -528,6 +531,7 @@ fn a_ga_observation_in_days_dates_the_pregnancy() {
             value: 59.0,
             unit: Some("d".into()),
             code: Some("d".into()),
+            comparator: None,
         }),
     );
     let e = run(vec![pregnant(), ga, bleed_today("implantation bleeding")]);
@@ -859,6 +863,7 @@ fn a_gestational_age_no_pregnancy_can_have_is_named_and_not_used() {
                 value: weeks,
                 unit: Some("wk".into()),
                 code: Some("wk".into()),
+                comparator: None,
             }),
         );
         let e = run(vec![pregnant(), ga, bleed_today("vaginal bleeding")]);
@@ -961,7 +966,7 @@ mod impossible_dates {
                 LOINC,
                 "11888-5",
                 days_ago(1),
-                Some(Value::Quantity { value: ga_weeks, unit: Some("wk".into()), code: None }),
+                Some(Value::Quantity { value: ga_weeks, unit: Some("wk".into()), code: None, comparator: None }),
             );
             for records in [vec![pregnant(), dating.clone(), b.clone()], vec![pregnant(), ga, b.clone()]] {
                 let e = run(records);

@@ -104,7 +104,8 @@ fn a_well_formed_observation_gives_codes_text_status_dates_and_a_quantity() {
         Some(Value::Quantity {
             value: 1234.5,
             unit: Some("mIU/mL".into()),
-            code: Some("m[IU]/mL".into())
+            code: Some("m[IU]/mL".into()),
+            comparator: None,
         })
     );
     assert!(record.problems.is_empty());
