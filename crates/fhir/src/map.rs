@@ -104,6 +104,8 @@ pub fn facts_from_resources<'a>(resources: impl IntoIterator<Item = &'a Json>) -
             RecordKind::DiagnosticReport => {
                 map_diagnostic_report(object, index, &mut mapped.diagnostics)
             }
+            // Not produced by the match above: these resource types are not read yet.
+            RecordKind::Encounter | RecordKind::Procedure => continue,
         };
         if let Some(record) = record {
             mapped.facts.records.push(record);
