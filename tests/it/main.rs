@@ -23,4 +23,5 @@ mod real_fhir;
 mod real_world;
 mod scenarios_engine;
 mod scenarios_http;
+mod site_time;
 mod store;

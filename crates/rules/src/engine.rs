@@ -7,7 +7,7 @@
 //!
 //! Everything is a function of `(knowledge, facts, now)`: no clock, no I/O.
 
-use time::{Date, Duration, OffsetDateTime, UtcOffset};
+use time::{Date, Duration, OffsetDateTime};
 
 use crate::facts::{DraftOrder, Field, PatientFacts, Record, RecordKind, Value, When};
 use crate::finding::{
@@ -20,7 +20,9 @@ use crate::text;
 
 /// Evaluates one patient's facts at `now`.
 pub fn evaluate(kb: &RulesKnowledge, facts: &PatientFacts, now: OffsetDateTime) -> Evaluation {
-    let today = now.to_offset(UtcOffset::UTC).date();
+    // Today in the offset `now` was given in: the server passes the site's time zone
+    // (knowledge.md §3.5 item 3), so this is the ward's calendar day, not UTC's.
+    let today = now.date();
     let mut engine = Engine {
         kb,
         facts,

@@ -214,7 +214,8 @@ async fn call_service(
         deadline: Duration::from_millis(state.settings.fhir.deadline_ms),
         trust: state.auth.as_ref().zip(caller.as_ref()),
     };
-    let now = OffsetDateTime::now_utc();
+    // The site's today, not UTC's: gestational age is counted in the ward's calendar days.
+    let now = state.settings.time_zone.now();
     let response = call::answer(&state.kb, service, &mut hook_request, network, now).await?;
     if let Some(audit) = &state.audit {
         audit.record_cards(

@@ -41,6 +41,9 @@ enum Command {
         /// Evaluate as of this moment (RFC 3339), instead of now.
         #[arg(long)]
         now: Option<String>,
+        /// The site's IANA time zone, whose calendar day is "today" (as the `time_zone` setting).
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
         /// A knowledge profile folder instead of the embedded default.
         #[arg(long)]
         profiles: Option<PathBuf>,
@@ -98,8 +101,9 @@ pub fn main() -> ExitCode {
         Command::Evaluate {
             request,
             now,
+            time_zone,
             profiles,
-        } => evaluate(&request, now.as_deref(), profiles.as_deref()),
+        } => evaluate(&request, now.as_deref(), &time_zone, profiles.as_deref()),
         Command::Demo(args) => demo(args),
         Command::Report { since, config } => {
             crate::report::main(since.as_deref(), config.as_deref())
@@ -202,7 +206,19 @@ where
     }
 }
 
-fn evaluate(request: &Path, now: Option<&str>, profiles: Option<&Path>) -> ExitCode {
+fn evaluate(
+    request: &Path,
+    now: Option<&str>,
+    time_zone: &str,
+    profiles: Option<&Path>,
+) -> ExitCode {
+    let zone = match crate::clock::SiteTimeZone::named(time_zone) {
+        Ok(zone) => zone,
+        Err(e) => {
+            eprintln!("gravida: --time-zone: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let body = if request == Path::new("-") {
         let mut buf = Vec::new();
         std::io::stdin().read_to_end(&mut buf).map(|_| buf)
@@ -217,9 +233,9 @@ fn evaluate(request: &Path, now: Option<&str>, profiles: Option<&Path>) -> ExitC
         }
     };
     let now = match now {
-        None => OffsetDateTime::now_utc(),
+        None => zone.now(),
         Some(text) => match OffsetDateTime::parse(text, &Rfc3339) {
-            Ok(t) => t,
+            Ok(t) => zone.at(t),
             Err(e) => {
                 eprintln!("gravida: --now must be an RFC 3339 date-time: {e}");
                 return ExitCode::from(2);

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod call;
 pub mod cli;
+pub mod clock;
 pub mod demo;
 pub mod error;
 pub mod metrics;

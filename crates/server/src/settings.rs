@@ -40,6 +40,9 @@ pub struct Settings {
     /// Allow a non-loopback listen address with no trusted issuers. Never in production.
     #[serde(default)]
     pub insecure_no_auth: bool,
+    /// The site's IANA time zone: "today" for gestational age (knowledge.md §3.5 item 3).
+    #[serde(default)]
+    pub time_zone: crate::clock::SiteTimeZone,
     #[serde(default)]
     pub fhir: FhirSettings,
     #[serde(default)]
@@ -70,7 +73,13 @@ pub struct IgnoredVariable {
 }
 
 /// The keys at the top of the settings document that are not sections.
-const TOP_LEVEL_KEYS: &[&str] = &["listen", "public_base_url", "profiles", "insecure_no_auth"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "listen",
+    "public_base_url",
+    "profiles",
+    "insecure_no_auth",
+    "time_zone",
+];
 /// The sections (`[fhir]`, …) of the settings document.
 const SECTIONS: &[&str] = &["fhir", "http", "cors", "log", "auth", "store", "metrics"];
 
