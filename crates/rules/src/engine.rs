@@ -572,7 +572,7 @@ impl<'a> Engine<'a> {
             return false;
         };
         match start {
-            Some(s) => date >= s && !record.abatement.is_some_and(|a| a.date() < s),
+            Some(s) => date >= s && record.abatement.is_none_or(|a| a.date() >= s),
             // Undated pregnancy: only a diagnosis within the GA lookback can be this one's.
             None => self.within_lookback(Some(date)),
         }
