@@ -298,7 +298,8 @@ pub struct Thresholds {
     pub anti_d_from_days: i64,
     /// From this GA, R9 (no digital exam before previa is excluded) applies (14w0d = 98 d).
     pub previa_check_from_days: i64,
-    /// From this GA, R9 is a warning rather than info (20w0d = 140 d).
+    /// From this GA, R9 is a warning rather than info (20w0d = 140 d). With the default
+    /// `obstetric_triage_from_days` (also 20w0d) R9 folds into R14 there, so R9 is info only.
     pub previa_warning_from_days: i64,
     /// A bleed is recent when dated within this many days (14).
     pub recency_days: i64,
