@@ -297,6 +297,19 @@ fn a_removed_iud_is_not_a_risk_factor() {
 }
 
 #[test]
+fn an_ivf_pregnancy_of_two_years_ago_is_not_this_pregnancys_art_conception() {
+    let earlier = cond(
+        "ivf-2023",
+        ICD10CM,
+        "O09.811",
+        "IVF pregnancy",
+        Some(date!(2023 - 02 - 01)),
+    );
+    let e = run(vec![pregnant(), lmp(45), earlier, bleed("bleeding")]);
+    assert!(!finding(&e, RuleId::R2).has(&Modifier::RiskFactor(RiskFactor::ArtConception)));
+}
+
+#[test]
 fn art_dating_makes_the_pregnancy_an_art_conception() {
     let art = obs(
         "art",
