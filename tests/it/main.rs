@@ -10,6 +10,7 @@ mod auth;
 mod binary;
 mod demo;
 mod deploy;
+mod escalation;
 mod expect;
 mod fhir_sim;
 mod fuzz_classes;

@@ -88,6 +88,8 @@ pub(crate) fn build(
                 "dating-lmp",
                 "lmp-date",
                 "dating-other",
+                // The obstetric history's count of miscarriages (R15, knowledge.md §3.5 item 15).
+                "miscarriage-count",
             ]),
             need: Need::Central,
         },

@@ -25,6 +25,7 @@ pub const KNOWN_SYSTEMS: &[&str] = &[SNOMED, LOINC, ICD10CM, RXNORM, CPT, LOCAL]
 pub const VALUE_SET_NAMES: &[&str] = &[
     "absent-answer",
     "already-diagnosed",
+    "art-conception",
     "bleeding",
     "bp-panel",
     "crown-rump-length",
@@ -33,12 +34,15 @@ pub const VALUE_SET_NAMES: &[&str] = &[
     "dating-lmp",
     "dating-other",
     "dating-ultrasound",
+    "ectopic-pregnancy",
     "fetal-heart-activity",
     "hcg-quantitative",
     "heart-rate",
+    "iud",
     "iup",
     "lmp-date",
     "methotrexate",
+    "miscarriage-count",
     "not-pregnant-answer",
     "placenta-previa",
     "placental-location",
@@ -47,10 +51,12 @@ pub const VALUE_SET_NAMES: &[&str] = &[
     "pregnancy-status",
     "pregnant-answer",
     "present-answer",
+    "previous-miscarriage",
     "procedure-anti-d",
     "procedure-hcg",
     "procedure-rh-typing",
     "procedure-ultrasound",
+    "recurrent-pregnancy-loss",
     "rh-negative",
     "rh-positive",
     "rh-sensitised",
@@ -177,6 +183,18 @@ struct ThresholdsToml {
     future_tolerance_days: Option<Cited<i64>>,
     before_pregnancy_margin_days: Option<Cited<i64>>,
     max_gestational_age: Option<Cited<String>>,
+    vital_signs_window_hours: Option<Cited<i64>>,
+    systolic_bp_below: Option<Cited<f64>>,
+    heart_rate_above: Option<Cited<f64>>,
+    shock_index_from: Option<Cited<f64>>,
+    shock_index_pairing_minutes: Option<Cited<i64>>,
+    obstetric_triage_from: Option<Cited<String>>,
+    progesterone_before: Option<Cited<String>>,
+    r15_order_enabled: Option<Cited<bool>>,
+    nice_rise_above: Option<Cited<f64>>,
+    nice_fall_above: Option<Cited<f64>>,
+    nice_pair_max_hours: Option<Cited<f64>>,
+    hcg_trend_lead: Option<Cited<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,6 +206,7 @@ struct TextToml {
     negation_window_words: usize,
     hedge_terms: Vec<String>,
     methotrexate_terms: Vec<String>,
+    heavy_bleeding_terms: Vec<String>,
 }
 
 /// A coding in TOML (orderables, override reasons).
@@ -211,6 +230,21 @@ pub struct Orderable {
     pub occurrence_offset_hours: Option<i64>,
     #[serde(default)]
     pub note: Option<String>,
+    /// The resource the suggestion creates: `ServiceRequest` (default) or `MedicationRequest`
+    /// (R15's progesterone), whose `codes` are the medication's.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// A MedicationRequest's `dosageInstruction` text.
+    #[serde(default)]
+    pub dosage: Option<String>,
+}
+
+/// A link a card carries to a guideline it cites (knowledge.md §3.5 item 17).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkToml {
+    pub label: String,
+    pub url: String,
 }
 
 /// The card text of one rule.
@@ -229,6 +263,9 @@ pub struct RuleCard {
     pub delete_label: Option<String>,
     pub source_label: String,
     pub source_url: String,
+    /// Further guidelines the card cites, as links.
+    #[serde(default)]
+    pub links: Vec<LinkToml>,
 }
 
 /// Text a modifier adds to a card.
@@ -239,6 +276,10 @@ pub struct ModifierText {
     pub why: Option<String>,
     #[serde(default)]
     pub what_to_do: Option<String>,
+    /// Orderables the modifier adds to the card's suggestions (e.g. Kleihauer–Betke when RhD
+    /// negative, R14).
+    #[serde(default)]
+    pub suggestions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -257,6 +298,8 @@ pub struct FactsText {
     pub undated: String,
     pub iup_documented: String,
     pub pul: String,
+    /// `pul` from 14w0d or at an unknown GA: without "pregnancy of unknown location".
+    pub pul_late: String,
     pub no_ultrasound: String,
     pub dating_art: String,
     pub dating_edd: String,
@@ -283,17 +326,31 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "bleed_date_unknown",
     "date_before_pregnancy",
     "date_in_future",
+    "diagnosed_in_this_pregnancy",
+    "hcg_adequate_rise",
     "hcg_fall",
+    "hcg_nice_between",
+    "hcg_nice_fall",
+    "hcg_nice_rise",
+    "hcg_readings_differ",
     "hcg_slow_fall",
     "hcg_slow_rise",
+    "heavy_bleeding",
     "impossible_ga",
+    "kleihauer_betke",
     "label_doubtful",
     "label_implausible",
+    "placenta_not_located",
     "previa_documented",
+    "progesterone_order",
     "redated",
     "refused_record",
     "refused_records",
     "rh_unknown",
+    "risk_art",
+    "risk_iud",
+    "risk_prior_ectopic",
+    "ruptured_ectopic_possible",
     "start_in_future",
     "subchorionic_hematoma",
     "unavailable_encounters",
@@ -303,6 +360,10 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "unavailable_ultrasound",
     "unavailable_vital_signs",
     "unreadable_record",
+    "unreadable_vital_sign",
+    "vital_heart_rate",
+    "vital_shock_index",
+    "vital_systolic_bp",
 ];
 
 /// Variant summaries a rule may define, by rule.
@@ -310,6 +371,7 @@ const VARIANTS: &[(&str, &str)] = &[
     ("R3", "label_doubtful"),
     ("R6", "documented_iup"),
     ("R9", "previa_documented"),
+    ("R14", "previa_documented"),
 ];
 
 /// Placeholders allowed in summaries, with the longest value each can take.
@@ -338,6 +400,11 @@ const DETAIL_PLACEHOLDERS: &[&str] = &[
     "edd",
     "lmp",
     "refused",
+    "vital_value",
+    "vital_time",
+    "nice_rise",
+    "nice_fall",
+    "hcg_direction",
 ];
 
 // ----- Templates -----------------------------------------------------------------------------
@@ -645,6 +712,64 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         problems,
     );
     let max_ga = ga_threshold(&t.max_gestational_age, "max_gestational_age", problems);
+    // Escalation and the rules of knowledge.md §3.5 items 12–16.
+    let vitals_window = number(
+        &t.vital_signs_window_hours,
+        "vital_signs_window_hours",
+        1..=72,
+        problems,
+    );
+    let sbp_below = number(
+        &t.systolic_bp_below,
+        "systolic_bp_below",
+        50.0..=120.0,
+        problems,
+    );
+    let hr_above = number(
+        &t.heart_rate_above,
+        "heart_rate_above",
+        80.0..=180.0,
+        problems,
+    );
+    let shock_index = number(&t.shock_index_from, "shock_index_from", 0.5..=2.0, problems);
+    let shock_pairing = number(
+        &t.shock_index_pairing_minutes,
+        "shock_index_pairing_minutes",
+        0..=120,
+        problems,
+    );
+    let triage = ga_threshold(&t.obstetric_triage_from, "obstetric_triage_from", problems);
+    let progesterone = ga_threshold(&t.progesterone_before, "progesterone_before", problems);
+    let nice_rise = number(&t.nice_rise_above, "nice_rise_above", 0.0..=2.0, problems);
+    let nice_fall = number(&t.nice_fall_above, "nice_fall_above", 0.0..=1.0, problems);
+    let nice_max = number(
+        &t.nice_pair_max_hours,
+        "nice_pair_max_hours",
+        1.0..=240.0,
+        problems,
+    );
+    let r15_order = match &t.r15_order_enabled {
+        Some(c) => Some(c.value),
+        None => {
+            problems.add(file, "threshold r15_order_enabled is missing");
+            None
+        }
+    };
+    let lead = match t.hcg_trend_lead.as_ref().map(|c| c.value.as_str()) {
+        Some("barnhart") => Some(gravida_rules::HcgLead::Barnhart),
+        Some("nice") => Some(gravida_rules::HcgLead::Nice),
+        Some(other) => {
+            problems.add(
+                file,
+                format!("hcg_trend_lead = {other:?} is neither \"barnhart\" nor \"nice\""),
+            );
+            None
+        }
+        None => {
+            problems.add(file, "threshold hcg_trend_lead is missing");
+            None
+        }
+    };
     let r12 = match &t.r12_enabled {
         Some(c) => Some(c.value),
         None => {
@@ -753,6 +878,48 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
     else {
         return None;
     };
+    let (
+        Some(vitals_window),
+        Some(sbp_below),
+        Some(hr_above),
+        Some(shock_index),
+        Some(shock_pairing),
+        Some(triage),
+        Some(progesterone),
+        Some(r15_order),
+        Some(nice_rise),
+        Some(nice_fall),
+        Some(nice_max),
+        Some(lead),
+    ) = (
+        vitals_window,
+        sbp_below,
+        hr_above,
+        shock_index,
+        shock_pairing,
+        triage,
+        progesterone,
+        r15_order,
+        nice_rise,
+        nice_fall,
+        nice_max,
+        lead,
+    )
+    else {
+        return None;
+    };
+    if triage < previa {
+        problems.add(
+            file,
+            "obstetric_triage_from must not be below previa_check_from (R9 folds into R14)",
+        );
+    }
+    if nice_max < pair_min || nice_max > pair_max {
+        problems.add(
+            file,
+            "nice_pair_max_hours must lie within hcg_pair_min_hours..=hcg_pair_max_hours",
+        );
+    }
     if !(plausible < doubtful && doubtful < early && early < previa && previa <= previa_warning) {
         problems.add(
             file,
@@ -795,6 +962,18 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         future_tolerance_days: future_tolerance,
         before_pregnancy_margin_days: before_margin,
         max_gestational_age_days: max_ga,
+        vital_signs_window_hours: vitals_window,
+        systolic_bp_below: sbp_below,
+        heart_rate_above: hr_above,
+        shock_index_from: shock_index,
+        shock_index_pairing_minutes: shock_pairing,
+        obstetric_triage_from_days: triage,
+        progesterone_before_days: progesterone,
+        r15_order_enabled: r15_order,
+        nice_rise_above: nice_rise,
+        nice_fall_above: nice_fall,
+        nice_pair_max_hours: nice_max,
+        hcg_trend_lead: lead,
     })
 }
 
@@ -816,6 +995,7 @@ fn text(t: TextToml, problems: &mut Problems) -> BleedingText {
         negation_window_words: t.negation_window_words,
         hedge_terms: lower(t.hedge_terms, "hedge_terms", problems),
         methotrexate_terms: lower(t.methotrexate_terms, "methotrexate_terms", problems),
+        heavy_bleeding_terms: lower(t.heavy_bleeding_terms, "heavy_bleeding_terms", problems),
     }
 }
 
@@ -916,6 +1096,17 @@ fn check_cards(
         if !card.source_url.starts_with("https://") && !card.source_url.starts_with("http://") {
             problems.add(file, format!("{name} source_url is not an http(s) URL"));
         }
+        for link in &card.links {
+            if link.label.trim().is_empty() {
+                problems.add(file, format!("{name} has a link without a label"));
+            }
+            if !link.url.starts_with("https://") && !link.url.starts_with("http://") {
+                problems.add(
+                    file,
+                    format!("{name} link {} is not an http(s) URL", link.url),
+                );
+            }
+        }
     }
     if cards
         .rules
@@ -933,6 +1124,14 @@ fn check_cards(
                 }
                 for text in m.why.iter().chain(&m.what_to_do) {
                     check_template(file, key, text, DETAIL_PLACEHOLDERS, problems);
+                }
+                for orderable in &m.suggestions {
+                    if !orderables.contains_key(orderable) {
+                        problems.add(
+                            file,
+                            format!("modifier {key} suggests unknown orderable {orderable}"),
+                        );
+                    }
                 }
             }
         }
@@ -968,6 +1167,7 @@ fn check_cards(
         &f.undated,
         &f.iup_documented,
         &f.pul,
+        &f.pul_late,
         &f.no_ultrasound,
         &f.dating_art,
         &f.dating_edd,
@@ -1001,6 +1201,21 @@ fn check_orderables(orderables: &BTreeMap<String, Orderable>, problems: &mut Pro
             if code.code.trim().is_empty() {
                 problems.add(file, format!("{key}: empty code"));
             }
+        }
+        if !matches!(
+            o.resource.as_deref(),
+            None | Some("ServiceRequest" | "MedicationRequest")
+        ) {
+            problems.add(
+                file,
+                format!("{key}: resource must be ServiceRequest or MedicationRequest"),
+            );
+        }
+        if o.dosage.is_some() && o.resource.as_deref() != Some("MedicationRequest") {
+            problems.add(
+                file,
+                format!("{key}: dosage is for a MedicationRequest only"),
+            );
         }
         if o.occurrence_offset_hours
             .is_some_and(|h| !(0..=24 * 14).contains(&h))
@@ -1115,6 +1330,12 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<Profile, Vec<crate::Pro
         procedure_rh_typing: set("procedure-rh-typing"),
         procedure_anti_d: set("procedure-anti-d"),
         procedure_hcg: set("procedure-hcg"),
+        ectopic_pregnancy: set("ectopic-pregnancy"),
+        iud: set("iud"),
+        art_conception: set("art-conception"),
+        previous_miscarriage: set("previous-miscarriage"),
+        recurrent_pregnancy_loss: set("recurrent-pregnancy-loss"),
+        miscarriage_count: set("miscarriage-count"),
     };
     Ok(Profile {
         name: profile.name,

@@ -14,11 +14,14 @@
 
 use std::collections::HashMap;
 
-use gravida_cds_hooks::{Action, Card, Coding, Indicator, SelectionBehavior, Source, Suggestion};
+use gravida_cds_hooks::{
+    Action, Card, Coding, Indicator, Link, SelectionBehavior, Source, Suggestion,
+};
 use gravida_rules::facts::{Field, Input, PatientFacts};
 use gravida_rules::finding::kind_name;
 use gravida_rules::{
-    DateProblem, DatingSource, Finding, HcgTrend, IupStatus, Modifier, Role, RuleId,
+    DateProblem, DatingSource, Finding, HcgTrend, IupStatus, Modifier, NiceReading, RiskFactor,
+    Role, RuleId, VitalSign,
 };
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
@@ -95,6 +98,10 @@ fn role_name(role: Role) -> &'static str {
         Role::PlacentalLocation => "placental location",
         Role::SubchorionicHematoma => "subchorionic hematoma",
         Role::DraftOrder => "draft order",
+        Role::RiskFactor => "risk factor",
+        Role::VitalSign => "vital sign",
+        Role::PreviousMiscarriage => "previous miscarriage",
+        Role::Diagnosis => "diagnosis",
     }
 }
 
@@ -119,6 +126,11 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::HcgTrend(HcgTrend::Fall { .. }) => "hcg_fall",
         Modifier::HcgTrend(HcgTrend::SlowFall { .. }) => "hcg_slow_fall",
         Modifier::HcgTrend(HcgTrend::SlowRise { .. }) => "hcg_slow_rise",
+        Modifier::HcgTrend(HcgTrend::AdequateRise { .. }) => "hcg_adequate_rise",
+        Modifier::HcgNice(NiceReading::Rise { .. }) => "hcg_nice_rise",
+        Modifier::HcgNice(NiceReading::Fall { .. }) => "hcg_nice_fall",
+        Modifier::HcgNice(NiceReading::Between { .. }) => "hcg_nice_between",
+        Modifier::HcgReadingsDiffer => "hcg_readings_differ",
         Modifier::Redated { .. } => "redated",
         Modifier::LabelImplausible => "label_implausible",
         Modifier::LabelDoubtful => "label_doubtful",
@@ -142,7 +154,64 @@ fn modifier_key(m: &Modifier) -> &'static str {
         },
         Modifier::RefusedRecords { count: 1 } => "refused_record",
         Modifier::RefusedRecords { .. } => "refused_records",
+        Modifier::RiskFactor(RiskFactor::PriorEctopic) => "risk_prior_ectopic",
+        Modifier::RiskFactor(RiskFactor::Iud) => "risk_iud",
+        Modifier::RiskFactor(RiskFactor::ArtConception) => "risk_art",
+        Modifier::DiagnosedInThisPregnancy => "diagnosed_in_this_pregnancy",
+        Modifier::Vital {
+            sign: VitalSign::SystolicBp,
+            ..
+        } => "vital_systolic_bp",
+        Modifier::Vital {
+            sign: VitalSign::HeartRate,
+            ..
+        } => "vital_heart_rate",
+        Modifier::Vital {
+            sign: VitalSign::ShockIndex,
+            ..
+        } => "vital_shock_index",
+        Modifier::HeavyBleeding => "heavy_bleeding",
+        Modifier::RupturedEctopicPossible => "ruptured_ectopic_possible",
+        // No text of its own: the escalated card's advice is added to R2E's (see `detail`).
+        Modifier::EscalatedFrom(_) => "escalated_from",
+        Modifier::UnreadableVitalSign { .. } => "unreadable_vital_sign",
+        Modifier::PlacentaNotLocated => "placenta_not_located",
+        Modifier::KleihauerBetke => "kleihauer_betke",
+        Modifier::ProgesteroneOrder => "progesterone_order",
     }
+}
+
+/// A number the service computed, with `decimals`; [`UNREADABLE_NUMBER`] if not finite.
+fn number(value: f64, decimals: usize) -> String {
+    if value.is_finite() {
+        format!("{value:.decimals$}")
+    } else {
+        UNREADABLE_NUMBER.to_string()
+    }
+}
+
+/// When a vital sign was taken, in the record's own offset (`2025-06-15 10:20 +02:00`, or
+/// `UTC`): the clinician compares it with the chart, which shows it so.
+fn instant(at: OffsetDateTime) -> String {
+    let offset = at.offset();
+    let zone = if offset.is_utc() {
+        "UTC".to_string()
+    } else {
+        let (hours, minutes, _) = offset.as_hms();
+        let sign = if offset.is_negative() { '-' } else { '+' };
+        format!("{sign}{:02}:{:02}", hours.abs(), minutes.abs())
+    };
+    format!("{} {:02}:{:02} {zone}", at.date(), at.hour(), at.minute())
+}
+
+/// The type of a record among the facts, for naming it (`Observation` if it is not there).
+fn kind_of(id: &str, facts: &PatientFacts) -> &'static str {
+    facts
+        .records
+        .iter()
+        .find(|r| r.id == id)
+        .map(|r| kind_name(r.kind))
+        .unwrap_or("Observation")
 }
 
 /// Placeholder values common to every text of a finding; chart text is passed through `quote`.
@@ -176,6 +245,14 @@ fn values(
     v.insert(
         "rhig_window_weeks",
         profile.rules.thresholds.rhig_window_weeks.to_string(),
+    );
+    v.insert(
+        "nice_rise",
+        percent(profile.rules.thresholds.nice_rise_above),
+    );
+    v.insert(
+        "nice_fall",
+        percent(profile.rules.thresholds.nice_fall_above),
     );
     if let Some((kind, id)) = &finding.draft_order {
         v.insert("order", reference(kind, id, facts, quote));
@@ -237,9 +314,22 @@ fn values(
                     percent(profile.rules.thresholds.hcg_min_decline),
                 );
             }
-            Modifier::HcgTrend(HcgTrend::SlowRise { change, minimum }) => {
+            Modifier::HcgTrend(
+                HcgTrend::SlowRise { change, minimum } | HcgTrend::AdequateRise { change, minimum },
+            ) => {
                 v.insert("hcg_change", percent(*change));
                 v.insert("hcg_minimum", percent(*minimum));
+            }
+            Modifier::HcgNice(
+                NiceReading::Rise { change }
+                | NiceReading::Fall { change }
+                | NiceReading::Between { change },
+            ) => {
+                v.insert("hcg_change", percent(*change));
+                v.insert(
+                    "hcg_direction",
+                    if *change < 0.0 { "fell" } else { "rose" }.to_string(),
+                );
             }
             Modifier::Redated { days } => {
                 v.insert("redate_days", days.to_string());
@@ -285,10 +375,16 @@ fn fact_lines(profile: &Profile, finding: &Finding, v: &HashMap<&str, String>) -
         },
         v,
     ));
+    // "Pregnancy of unknown location" is an early-pregnancy term: never from 14w0d, nor when the
+    // GA is unknown (knowledge.md §3.5 item 13).
+    let early = finding
+        .ga
+        .is_some_and(|g| g.days() <= profile.rules.thresholds.early_window_max_days);
     lines.push(fill(
         match finding.iup {
             IupStatus::Documented(_) => &t.iup_documented,
-            IupStatus::Pul => &t.pul,
+            IupStatus::Pul if early => &t.pul,
+            IupStatus::Pul => &t.pul_late,
             IupStatus::NoUltrasound => &t.no_ultrasound,
         },
         v,
@@ -304,7 +400,7 @@ fn summary(card: &RuleCard, finding: &Finding, v: &HashMap<&str, String>) -> Str
         RuleId::R6 if matches!(finding.iup, IupStatus::Documented(_)) => {
             card.variants.get("documented_iup")
         }
-        RuleId::R9 if finding.has(&Modifier::PreviaDocumented) => {
+        RuleId::R9 | RuleId::R14 if finding.has(&Modifier::PreviaDocumented) => {
             card.variants.get("previa_documented")
         }
         _ => None,
@@ -324,6 +420,19 @@ fn detail(
     let mut why = fact_lines(profile, finding, v);
     why.extend(card.why.iter().map(|t| fill(t, v)));
     let mut todo: Vec<String> = card.what_to_do.iter().map(|t| fill(t, v)).collect();
+    // R2E leads with the emergency steps; the advice of the card it escalates follows them.
+    // A step an emergency step already says ("CBC." after "CBC; type and crossmatch.") is not
+    // repeated.
+    if let Some(escalated) = escalated_template(profile, finding) {
+        for line in escalated.what_to_do.iter().map(|t| fill(t, v)) {
+            let said = todo
+                .iter()
+                .any(|step| step.starts_with(line.trim_end_matches('.')));
+            if !said {
+                todo.push(line);
+            }
+        }
+    }
     for m in &finding.modifiers {
         let Some(text) = profile.cards.modifiers.get(modifier_key(m)) else {
             continue;
@@ -364,6 +473,20 @@ fn detail(
         }
         if let Modifier::RefusedRecords { count } = m {
             mv.insert("refused", count.to_string());
+        }
+        if let Modifier::UnreadableVitalSign { id } = m {
+            mv.insert(
+                "record",
+                reference(kind_of(id, facts), id, facts, markdown::escape_inline),
+            );
+        }
+        if let Modifier::Vital {
+            sign, value, at, ..
+        } = m
+        {
+            let decimals = if *sign == VitalSign::ShockIndex { 2 } else { 0 };
+            mv.insert("vital_value", number(*value, decimals));
+            mv.insert("vital_time", instant(*at));
         }
         if let Some(w) = &text.why {
             why.push(fill(w, &mv));
@@ -413,7 +536,19 @@ fn detail(
     out
 }
 
-/// A draft ServiceRequest for an orderable.
+/// The card template of the rule an R2E card escalates, if it is one.
+fn escalated_template<'p>(profile: &'p Profile, finding: &Finding) -> Option<&'p RuleCard> {
+    if finding.rule != RuleId::R2E {
+        return None;
+    }
+    finding.modifiers.iter().find_map(|m| match m {
+        Modifier::EscalatedFrom(rule) => profile.cards.rules.get(rule.as_str()),
+        _ => None,
+    })
+}
+
+/// A draft ServiceRequest for an orderable, or a draft MedicationRequest when the orderable is
+/// a medication (R15's progesterone).
 fn service_request(o: &Orderable, patient_id: &str, now: OffsetDateTime) -> Value {
     let codings: Vec<Value> = o
         .codes
@@ -423,13 +558,29 @@ fn service_request(o: &Orderable, patient_id: &str, now: OffsetDateTime) -> Valu
             None => json!({ "system": c.system, "code": c.code }),
         })
         .collect();
-    let mut resource = json!({
-        "resourceType": "ServiceRequest",
-        "status": "draft",
-        "intent": o.intent,
-        "code": { "coding": codings, "text": o.text },
-        "subject": { "reference": format!("Patient/{patient_id}") },
-    });
+    let concept = json!({ "coding": codings, "text": o.text });
+    let subject = json!({ "reference": format!("Patient/{patient_id}") });
+    let mut resource = if o.resource.as_deref() == Some("MedicationRequest") {
+        let mut request = json!({
+            "resourceType": "MedicationRequest",
+            "status": "draft",
+            "intent": o.intent,
+            "medicationCodeableConcept": concept,
+            "subject": subject,
+        });
+        if let Some(dosage) = &o.dosage {
+            request["dosageInstruction"] = json!([{ "text": dosage }]);
+        }
+        request
+    } else {
+        json!({
+            "resourceType": "ServiceRequest",
+            "status": "draft",
+            "intent": o.intent,
+            "code": concept,
+            "subject": subject,
+        })
+    };
     if let Some(hours) = o.occurrence_offset_hours
         && let Some(at) = now.checked_add(Duration::hours(hours))
         && let Ok(text) = at.format(&Rfc3339)
@@ -511,6 +662,18 @@ pub fn card(
     if finding.has(&Modifier::RhUnknown) {
         keys.extend(template.suggestions_if_rh_unknown.iter());
     }
+    // R2E: the escalated card's suggestions follow the emergency ones.
+    // (Its Rh-unknown suggestions are not: the crossmatch types the blood.)
+    if let Some(escalated) = escalated_template(profile, finding) {
+        keys.extend(escalated.suggestions.iter());
+    }
+    for m in &finding.modifiers {
+        if let Some(text) = profile.cards.modifiers.get(modifier_key(m)) {
+            keys.extend(text.suggestions.iter());
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    keys.retain(|key| seen.insert(key.as_str()));
     for key in keys {
         if let Some(o) = profile.orderables.get(key) {
             // Never suggest what the clinician is ordering right now: a draft order of the call
@@ -549,6 +712,9 @@ pub fn card(
             for s in &suggestions {
                 b = b.suggestion(s.clone());
             }
+        }
+        for link in &template.links {
+            b = b.link(Link::absolute(link.label.clone(), link.url.clone()));
         }
         for r in &profile.cards.override_reasons {
             let mut c = Coding::new(r.system.clone(), r.code.clone());

@@ -712,3 +712,6 @@ mod chart_text {
         }
     }
 }
+
+// Escalation and the rules of knowledge.md §3.5 items 9 and 12–16, rendered.
+mod escalation;

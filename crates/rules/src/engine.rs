@@ -1,4 +1,5 @@
-//! The decision table: gates G1–G5, rules R1–R13, read with knowledge.md §3.4 (binding) and §8.
+//! The decision table: gates G1–G5, rules R1–R15, read with knowledge.md §3.4 and §3.5 (binding)
+//! and §8.
 //!
 //! The engine works in three steps:
 //! 1. classify the records once (valid or not, what each one is) using the value sets;
@@ -12,10 +13,11 @@ use time::{Date, Duration, OffsetDateTime};
 use crate::facts::{DraftOrder, Field, PatientFacts, Record, RecordKind, Value, When};
 use crate::finding::{
     DateProblem, Dating, DatingSource, Diagnostic, Evaluation, Evidence, Finding, HcgTrend,
-    Indicator, IupStatus, Label, Modifier, Role, RuleId, kind_name,
+    Indicator, IupStatus, Label, Modifier, NiceReading, RiskFactor, Role, RuleId, VitalSign,
+    kind_name,
 };
 use crate::ga::{GestationalAge, TERM_DAYS};
-use crate::knowledge::{RulesKnowledge, class};
+use crate::knowledge::{HcgLead, RulesKnowledge, class};
 use crate::text;
 
 /// Evaluates one patient's facts at `now`.
@@ -26,6 +28,7 @@ pub fn evaluate(kb: &RulesKnowledge, facts: &PatientFacts, now: OffsetDateTime) 
     let mut engine = Engine {
         kb,
         facts,
+        now,
         today,
         diagnostics: Vec::new(),
         date_problems: Vec::new(),
@@ -114,6 +117,8 @@ struct Bleed<'a> {
 struct Engine<'a> {
     kb: &'a RulesKnowledge,
     facts: &'a PatientFacts,
+    /// The instant of the call: vital signs count within a window of hours before it (R2E).
+    now: OffsetDateTime,
     /// `now` as a UTC calendar date: recency and lookbacks count whole days.
     today: Date,
     diagnostics: Vec<Diagnostic>,
@@ -160,9 +165,34 @@ impl<'a> Engine<'a> {
         let dating = self.dating(&valid);
         let start = dating.as_ref().map(|d| d.start);
 
-        // G5: already diagnosed ectopic / molar / EPL → the managing team owns it; no card at all.
-        if self.already_diagnosed(&valid, start) {
-            return self.finish(Vec::new());
+        // Risk factors of ectopic and heterotopic pregnancy go on the card (§3.5 item 9).
+        let risks = self.risk_factors(&valid, start, dating.as_ref());
+
+        // G5: ectopic / molar / EPL already diagnosed in this pregnancy → the managing team owns
+        // it; no card at all, except R6 when an IUP coexists or the pregnancy is an ART
+        // conception: methotrexate is then absolutely contraindicated (§3.5 items 9 and 14).
+        let diagnoses = self.diagnoses_in_pregnancy(&valid, start);
+        if !diagnoses.is_empty() {
+            let (iup_status, iup_evidence) = self.iup_status(&valid, start);
+            let art = risks.iter().any(|(r, _)| *r == RiskFactor::ArtConception);
+            let mut findings = Vec::new();
+            if (matches!(iup_status, IupStatus::Documented(_)) || art)
+                && !self.pregnancy_ended(&valid, start, None)
+                && let Some(mut finding) = self.methotrexate(iup_status, &iup_evidence)
+            {
+                finding.modifiers.push(Modifier::DiagnosedInThisPregnancy);
+                for r in &diagnoses {
+                    finding.evidence.push(Evidence::record(
+                        Role::Diagnosis,
+                        r.kind,
+                        &r.id,
+                        record_date(r),
+                    ));
+                }
+                add_risk_factors(&mut finding, &risks);
+                findings.push(finding);
+            }
+            return self.finish(findings);
         }
 
         let iup = self.iup_status(&valid, start);
@@ -170,14 +200,17 @@ impl<'a> Engine<'a> {
         let mut findings = Vec::new();
         // R6 needs a current pregnancy: not one that ended (delivery, postpartum, termination).
         if !self.pregnancy_ended(&valid, start, None)
-            && let Some(finding) = self.methotrexate(iup.0, &iup.1)
+            && let Some(mut finding) = self.methotrexate(iup.0, &iup.1)
         {
+            add_risk_factors(&mut finding, &risks);
             findings.push(finding);
         }
         if let Some(bleed) = self.bleed(&valid, start)
             && !self.pregnancy_ended(&valid, start, bleed.date)
         {
-            findings.extend(self.bleed_findings(&valid, &bleed, dating.clone(), iup));
+            let mut cards = self.bleed_findings(&valid, &bleed, dating.clone(), iup);
+            self.refine(&valid, &bleed, start, iup_status, &risks, &mut cards);
+            findings.extend(cards);
         }
         // Nothing fired, but a bleeding record was set aside for its date, or records were
         // refused: say so (D1) rather than answer with an unexplained silence.
@@ -521,10 +554,30 @@ impl<'a> Engine<'a> {
 
     // ----- G5, G2 ----------------------------------------------------------------------------
 
-    fn already_diagnosed(&self, valid: &[Rec<'a>], start: Option<Date>) -> bool {
-        valid.iter().any(|r| {
-            r.is(class::DIAGNOSED) && is_confirmed(r) && self.in_pregnancy(record_date(r), start)
-        })
+    /// G5: the confirmed ectopic, molar or EPL diagnoses of *this* pregnancy (§3.4 item 6, §3.5
+    /// item 9). A diagnosis counts only when its onset (else its recorded date) is on or after
+    /// the pregnancy's start and it did not resolve before it: a resolved ectopic from 2021 is a
+    /// risk factor, not a reason for silence. An undated diagnosis never silences the cards.
+    fn diagnoses_in_pregnancy(&self, valid: &[Rec<'a>], start: Option<Date>) -> Vec<&'a Record> {
+        valid
+            .iter()
+            .filter(|r| {
+                r.is(class::DIAGNOSED) && is_confirmed(r) && self.diagnosed_in_pregnancy(r, start)
+            })
+            .map(|r| r.record)
+            .collect()
+    }
+
+    /// Whether a diagnosis is dated within the current pregnancy (see `diagnoses_in_pregnancy`).
+    fn diagnosed_in_pregnancy(&self, record: &Record, start: Option<Date>) -> bool {
+        let Some(date) = record_date(record) else {
+            return false;
+        };
+        match start {
+            Some(s) => date >= s && record.abatement.is_none_or(|a| a.date() >= s),
+            // Undated pregnancy: only a diagnosis within the GA lookback can be this one's.
+            None => self.within_lookback(Some(date)),
+        }
     }
 
     /// G2: delivery, postpartum, postpartum haemorrhage or induced abortion on or before the bleed.
@@ -1020,7 +1073,8 @@ impl<'a> Engine<'a> {
             }
         }
 
-        // R9: placenta previa not excluded from 14w0d.
+        // R9: placenta previa not excluded from 14w0d. R14: from 20w0d, obstetric triage, into
+        // which R9 folds (§3.5 item 13).
         if g >= t.previa_check_from_days {
             let previa: Vec<&Rec<'a>> = valid
                 .iter()
@@ -1032,7 +1086,35 @@ impl<'a> Engine<'a> {
                 .filter(|r| r.is(class::PLACENTAL_LOCATION))
                 .filter(in_pregnancy)
                 .collect();
-            if !previa.is_empty() || location.is_empty() {
+            if g >= t.obstetric_triage_from_days {
+                let not_located = previa.is_empty() && location.is_empty();
+                let mut f = with(
+                    base(RuleId::R14, Indicator::Warning, Some(ga)),
+                    &[
+                        label_modifier.clone(),
+                        (!previa.is_empty()).then_some(Modifier::PreviaDocumented),
+                        not_located.then_some(Modifier::PlacentaNotLocated),
+                        (rh_negative == Some(true)).then_some(Modifier::KleihauerBetke),
+                    ],
+                );
+                for r in previa {
+                    f.evidence.push(Evidence::record(
+                        Role::Previa,
+                        r.kind,
+                        &r.id,
+                        record_date(r),
+                    ));
+                }
+                for r in location {
+                    f.evidence.push(Evidence::record(
+                        Role::PlacentalLocation,
+                        r.kind,
+                        &r.id,
+                        record_date(r),
+                    ));
+                }
+                findings.push(f);
+            } else if !previa.is_empty() || location.is_empty() {
                 let indicator = if g >= t.previa_warning_from_days {
                     Indicator::Warning
                 } else {
@@ -1070,7 +1152,492 @@ impl<'a> Engine<'a> {
             }
             findings.push(f);
         }
+
+        // R15: bleeding before 16w0d in a documented IUP after a previous miscarriage: NICE
+        // offers vaginal progesterone, ACOG does not routinely (§3.5 item 15). Never without a
+        // documented IUP, so never for a PUL.
+        if documented_iup
+            && g < t.progesterone_before_days
+            && let Some(previous) = self.previous_miscarriage(valid, start)
+        {
+            let mut f = with(
+                base(RuleId::R15, Indicator::Info, Some(ga)),
+                &[t.r15_order_enabled.then_some(Modifier::ProgesteroneOrder)],
+            );
+            f.evidence.push(Evidence::record(
+                Role::PreviousMiscarriage,
+                previous.kind,
+                &previous.id,
+                record_date(previous),
+            ));
+            findings.push(f);
+        }
         findings
+    }
+}
+
+// ----- Risk factors, escalation and the rules of §3.5 items 9 and 12–16 ------------------------
+
+/// The bleeding cards an R2E card escalates, in order of preference: the card about the bleed
+/// itself (R2–R4, R12, R13, R14, R9), not the Rh or hematoma notes beside it.
+const ESCALATES: [RuleId; 7] = [
+    RuleId::R2,
+    RuleId::R3,
+    RuleId::R4,
+    RuleId::R13,
+    RuleId::R14,
+    RuleId::R9,
+    RuleId::R12,
+];
+
+/// One systolic pressure or heart rate read from a record or a panel component.
+#[derive(Debug, Clone, Copy)]
+struct Reading<'a> {
+    at: OffsetDateTime,
+    value: f64,
+    record: &'a Record,
+}
+
+/// Adds the risk factors (and the records that show them) to a finding.
+fn add_risk_factors(finding: &mut Finding, risks: &[(RiskFactor, Option<&Record>)]) {
+    for (risk, record) in risks {
+        let modifier = Modifier::RiskFactor(*risk);
+        if !finding.has(&modifier) {
+            finding.modifiers.push(modifier);
+        }
+        if let Some(r) = record
+            && !finding.evidence.iter().any(|e| e.id == r.id)
+        {
+            finding.evidence.push(Evidence::record(
+                Role::RiskFactor,
+                r.kind,
+                &r.id,
+                record_date(r),
+            ));
+        }
+    }
+}
+
+/// A quantity the engine may use as a number: no comparator (a bound is not a measurement,
+/// §3.5 item 5), finite, positive and below `max`, with one of `units` (or none: the lab's
+/// default).
+fn measured(value: &Option<Value>, units: &[&str], max: f64) -> Option<f64> {
+    let (v, unit) = match value {
+        Some(Value::Quantity {
+            value,
+            unit,
+            code,
+            comparator: None,
+        }) => (*value, code.as_deref().or(unit.as_deref())),
+        Some(Value::Integer(i)) => (*i as f64, None),
+        _ => return None,
+    };
+    let unit_ok = unit.is_none_or(|u| units.contains(&u.trim().to_ascii_lowercase().as_str()));
+    (unit_ok && v.is_finite() && v > 0.0 && v < max).then_some(v)
+}
+
+/// No blood pressure or heart rate reaches this: a larger number is a charting error.
+const VITAL_MAX: f64 = 400.0;
+
+const PRESSURE_UNITS: &[&str] = &["mm[hg]", "mmhg", "mm hg"];
+const RATE_UNITS: &[&str] = &[
+    "/min",
+    "1/min",
+    "{beats}/min",
+    "{beat}/min",
+    "beats/min",
+    "bpm",
+];
+
+/// Barnhart 2016 and NICE NG126 agree when both say "rising as an ongoing IUP would", both say
+/// "falling", or both leave it open (a slow rise or slow fall, a change between NICE's limits).
+fn same_reading(barnhart: HcgTrend, nice: NiceReading) -> bool {
+    matches!(
+        (barnhart, nice),
+        (HcgTrend::AdequateRise { .. }, NiceReading::Rise { .. })
+            | (HcgTrend::Fall { .. }, NiceReading::Fall { .. })
+            | (
+                HcgTrend::SlowRise { .. } | HcgTrend::SlowFall { .. },
+                NiceReading::Between { .. }
+            )
+    )
+}
+
+impl<'a> Engine<'a> {
+    /// §3.5 item 9: a prior ectopic (dated before this pregnancy, or undated), an IUD in situ, or
+    /// an ART conception (coded, or the pregnancy dated by ART), each with the record that shows
+    /// it (`None` for ART dating, which the card states already).
+    fn risk_factors(
+        &self,
+        valid: &[Rec<'a>],
+        start: Option<Date>,
+        dating: Option<&Dating>,
+    ) -> Vec<(RiskFactor, Option<&'a Record>)> {
+        let vs = &self.kb.value_sets;
+        let margin = self.kb.thresholds.before_pregnancy_margin_days;
+        let mut risks: Vec<(RiskFactor, Option<&'a Record>)> = Vec::new();
+        let mut add = |risk: RiskFactor, record: Option<&'a Record>| {
+            if !risks.iter().any(|(r, _)| *r == risk) {
+                risks.push((risk, record));
+            }
+        };
+        for r in valid {
+            if vs.ectopic_pregnancy.contains_any(&r.codes) && !self.diagnosed_in_pregnancy(r, start)
+            {
+                add(RiskFactor::PriorEctopic, Some(r.record));
+            }
+            if vs.iud.contains_any(&r.codes) && is_active(r) && r.abatement.is_none() {
+                add(RiskFactor::Iud, Some(r.record));
+            }
+            // Conception comes about two weeks after the pregnancy's start; ART records shortly
+            // before it (stimulation, transfer) are this pregnancy's.
+            let this_pregnancy = match (record_date(r), start) {
+                (Some(d), Some(s)) => (s - d).whole_days() <= margin,
+                (date, None) => self.within_lookback(date),
+                (None, Some(_)) => true,
+            };
+            if vs.art_conception.contains_any(&r.codes) && this_pregnancy {
+                add(RiskFactor::ArtConception, Some(r.record));
+            }
+        }
+        if dating.is_some_and(|d| d.source == DatingSource::Art) {
+            add(RiskFactor::ArtConception, None);
+        }
+        risks
+    }
+
+    /// R15's previous miscarriage: a count of previous spontaneous abortions ≥ 1, a miscarriage
+    /// diagnosed before this pregnancy's start, or recurrent pregnancy loss (§3.5 item 15).
+    fn previous_miscarriage(&self, valid: &[Rec<'a>], start: Option<Date>) -> Option<&'a Record> {
+        let vs = &self.kb.value_sets;
+        valid
+            .iter()
+            .find(|r| {
+                // A count is a count whatever its unit ({#}, none); a bound ("<1") is not one.
+                let count = match &r.value {
+                    Some(Value::Integer(n)) => Some(*n as f64),
+                    Some(Value::Quantity {
+                        value,
+                        comparator: None,
+                        ..
+                    }) => Some(*value),
+                    _ => None,
+                };
+                let counted =
+                    vs.miscarriage_count.contains_any(&r.codes) && count.is_some_and(|n| n >= 1.0);
+                let before = vs.previous_miscarriage.contains_any(&r.codes)
+                    && matches!((record_date(r), start), (Some(d), Some(s)) if d < s);
+                counted || before || vs.recurrent_pregnancy_loss.contains_any(&r.codes)
+            })
+            .map(|r| r.record)
+    }
+
+    /// What §3.5 adds to the bleeding cards once they are made: risk factors on R2 (item 9), the
+    /// NICE reading of the hCG pair in a PUL (R5N, item 16), then escalation (R2E, item 12).
+    fn refine(
+        &mut self,
+        valid: &[Rec<'a>],
+        bleed: &Bleed<'a>,
+        start: Option<Date>,
+        iup: IupStatus,
+        risks: &[(RiskFactor, Option<&'a Record>)],
+        findings: &mut Vec<Finding>,
+    ) {
+        if let Some(r2) = findings.iter_mut().find(|f| f.rule == RuleId::R2) {
+            add_risk_factors(r2, risks);
+            if iup == IupStatus::Pul {
+                self.nice_hcg(valid, start, r2);
+            }
+        }
+        self.escalate(valid, bleed, findings);
+    }
+
+    /// The last two quantitative hCG values of this pregnancy 24–96 h apart (as R5 reads them),
+    /// measured values only: `(first, second, hours apart)`.
+    fn hcg_pair(
+        &self,
+        valid: &[Rec<'a>],
+        start: Option<Date>,
+    ) -> Option<(Reading<'a>, Reading<'a>, f64)> {
+        let t = &self.kb.thresholds;
+        let mut values: Vec<Reading<'a>> = valid
+            .iter()
+            .filter(|r| r.is(class::HCG))
+            .filter(|r| self.in_pregnancy(record_date(r), start))
+            .filter_map(|r| {
+                let at = r.effective?.at;
+                let value = measured(
+                    &r.value,
+                    &["m[iu]/ml", "miu/ml", "[iu]/l", "iu/l", "mu/ml", "u/l"],
+                    f64::MAX,
+                )?;
+                Some(Reading {
+                    at,
+                    value,
+                    record: r.record,
+                })
+            })
+            .collect();
+        values.sort_by_key(|v| v.at);
+        let second = *values.last()?;
+        let hours = |first: &Reading| (second.at - first.at).as_seconds_f64() / 3600.0;
+        let first = values
+            .iter()
+            .rev()
+            .skip(1)
+            .find(|v| (t.hcg_pair_min_hours..=t.hcg_pair_max_hours).contains(&hours(v)))?;
+        Some((*first, second, hours(first)))
+    }
+
+    /// R5N: the NICE NG126 reading of a pair 24–72 h apart beside Barnhart's (R5). The profile's
+    /// `hcg_trend_lead` says which reading the card gives first; when the two read the pair
+    /// differently, the card states both.
+    fn nice_hcg(&self, valid: &[Rec<'a>], start: Option<Date>, r2: &mut Finding) {
+        let t = &self.kb.thresholds;
+        let Some((first, second, hours)) = self.hcg_pair(valid, start) else {
+            return;
+        };
+        if hours > t.nice_pair_max_hours {
+            return;
+        }
+        let change = (second.value / first.value).powf(48.0 / hours) - 1.0;
+        let nice = if change > t.nice_rise_above + ROUNDING {
+            NiceReading::Rise { change }
+        } else if -change > t.nice_fall_above + ROUNDING {
+            NiceReading::Fall { change }
+        } else {
+            NiceReading::Between { change }
+        };
+        let minimum = t.min_rise_for(first.value);
+        let barnhart = if change < 0.0 {
+            if -change >= t.hcg_min_decline - ROUNDING {
+                HcgTrend::Fall { change }
+            } else {
+                HcgTrend::SlowFall { change }
+            }
+        } else if change < minimum - ROUNDING {
+            HcgTrend::SlowRise { change, minimum }
+        } else {
+            HcgTrend::AdequateRise { change, minimum }
+        };
+        let differ = !same_reading(barnhart, nice);
+        let has_barnhart = r2
+            .modifiers
+            .iter()
+            .any(|m| matches!(m, Modifier::HcgTrend(_)));
+        match t.hcg_trend_lead {
+            HcgLead::Barnhart => {
+                if !differ {
+                    return;
+                }
+                if !has_barnhart {
+                    r2.modifiers.push(Modifier::HcgTrend(barnhart));
+                }
+                r2.modifiers.push(Modifier::HcgReadingsDiffer);
+                r2.modifiers.push(Modifier::HcgNice(nice));
+            }
+            HcgLead::Nice => {
+                r2.modifiers.retain(|m| !matches!(m, Modifier::HcgTrend(_)));
+                r2.modifiers.push(Modifier::HcgNice(nice));
+                if differ {
+                    r2.modifiers.push(Modifier::HcgReadingsDiffer);
+                    r2.modifiers.push(Modifier::HcgTrend(barnhart));
+                }
+            }
+        }
+        for reading in [first, second] {
+            if !r2.evidence.iter().any(|e| e.id == reading.record.id) {
+                r2.evidence.push(Evidence::record(
+                    Role::Hcg,
+                    reading.record.kind,
+                    &reading.record.id,
+                    Some(reading.at.date()),
+                ));
+            }
+        }
+    }
+
+    /// R2E (§3.5 item 12): with any bleeding card, a vital sign of the last 24 h showing
+    /// instability, or a bleeding record worded heavy, turns the card about the bleed into a
+    /// critical one that leads with the emergency steps and keeps that card's advice after them.
+    /// A vital sign that cannot be read is named on every card; alone it changes nothing.
+    fn escalate(&self, valid: &[Rec<'a>], bleed: &Bleed<'a>, findings: &mut Vec<Finding>) {
+        if findings.is_empty() {
+            return;
+        }
+        let (signs, evidence, unreadable) = self.instability(valid);
+        for finding in findings.iter_mut() {
+            for id in &unreadable {
+                finding
+                    .modifiers
+                    .push(Modifier::UnreadableVitalSign { id: id.clone() });
+            }
+        }
+        let heavy = text::mentions(
+            &bleed.record.text,
+            &self.kb.text.heavy_bleeding_terms,
+            &self.kb.text,
+        );
+        if signs.is_empty() && !heavy {
+            return;
+        }
+        let primary = ESCALATES
+            .iter()
+            .find_map(|rule| findings.iter().position(|f| f.rule == *rule));
+        let mut card = match primary {
+            Some(i) => findings.remove(i),
+            None => {
+                let mut f = findings[0].clone();
+                f.modifiers
+                    .retain(|m| !matches!(m, Modifier::ProgesteroneOrder));
+                f
+            }
+        };
+        let mut lead = vec![Modifier::EscalatedFrom(card.rule)];
+        if card
+            .ga
+            .is_none_or(|g| g.days() <= self.kb.thresholds.early_window_max_days)
+        {
+            lead.push(Modifier::RupturedEctopicPossible);
+        }
+        lead.extend(signs);
+        if heavy {
+            lead.push(Modifier::HeavyBleeding);
+        }
+        card.rule = RuleId::R2E;
+        card.indicator = Indicator::Critical;
+        card.modifiers.splice(0..0, lead);
+        card.evidence.extend(evidence);
+        findings.insert(0, card);
+    }
+
+    /// The vital signs of the last `vital_signs_window_hours` that show instability (the latest
+    /// of each sign), their records as evidence, and the ids of vital signs that could not be
+    /// read (no usable value, unit or date).
+    fn instability(&self, valid: &[Rec<'a>]) -> (Vec<Modifier>, Vec<Evidence>, Vec<String>) {
+        let vs = &self.kb.value_sets;
+        let t = &self.kb.thresholds;
+        let from = self.now - Duration::hours(t.vital_signs_window_hours);
+        let until = self.now + Duration::days(t.future_tolerance_days);
+        let mut pressures: Vec<Reading<'a>> = Vec::new();
+        let mut rates: Vec<Reading<'a>> = Vec::new();
+        let mut unreadable = Vec::new();
+        for r in valid {
+            let systolic = vs.systolic_bp.contains_any(&r.codes);
+            let rate = vs.heart_rate.contains_any(&r.codes);
+            if !(systolic || rate || vs.bp_panel.contains_any(&r.codes)) {
+                continue;
+            }
+            let Some(at) = r.effective.or(r.recorded).map(|w| w.at) else {
+                unreadable.push(r.id.clone());
+                continue;
+            };
+            if at < from {
+                continue;
+            }
+            if at > until {
+                unreadable.push(r.id.clone());
+                continue;
+            }
+            let before = pressures.len() + rates.len();
+            let mut read = |value: &Option<Value>, systolic: bool, rate: bool| {
+                if systolic && let Some(value) = measured(value, PRESSURE_UNITS, VITAL_MAX) {
+                    pressures.push(Reading {
+                        at,
+                        value,
+                        record: r.record,
+                    });
+                }
+                if rate && let Some(value) = measured(value, RATE_UNITS, VITAL_MAX) {
+                    rates.push(Reading {
+                        at,
+                        value,
+                        record: r.record,
+                    });
+                }
+            };
+            read(&r.value, systolic, rate);
+            for c in &r.components {
+                read(
+                    &c.value,
+                    vs.systolic_bp.contains_any(&c.codes),
+                    vs.heart_rate.contains_any(&c.codes),
+                );
+            }
+            if pressures.len() + rates.len() == before {
+                unreadable.push(r.id.clone());
+            }
+        }
+        let latest = |readings: &mut Vec<Reading<'a>>| {
+            readings.sort_by_key(|r| r.at);
+            readings.last().copied()
+        };
+        let mut low: Vec<Reading<'a>> = pressures
+            .iter()
+            .copied()
+            .filter(|p| p.value < t.systolic_bp_below)
+            .collect();
+        let mut fast: Vec<Reading<'a>> = rates
+            .iter()
+            .copied()
+            .filter(|r| r.value > t.heart_rate_above)
+            .collect();
+        // A shock index needs a heart rate and a systolic pressure taken together.
+        let pairing = Duration::minutes(t.shock_index_pairing_minutes);
+        let mut shock: Vec<(Reading<'a>, Reading<'a>)> = rates
+            .iter()
+            .filter_map(|rate| {
+                let pressure = pressures
+                    .iter()
+                    .filter(|p| (p.at - rate.at).abs() <= pairing)
+                    .min_by_key(|p| (p.at - rate.at).abs())?;
+                (rate.value / pressure.value >= t.shock_index_from - ROUNDING)
+                    .then_some((*rate, *pressure))
+            })
+            .collect();
+        shock.sort_by_key(|(rate, _)| rate.at);
+
+        let mut signs = Vec::new();
+        let mut evidence: Vec<Evidence> = Vec::new();
+        let mut cite = |reading: &Reading<'a>| {
+            if !evidence.iter().any(|e| e.id == reading.record.id) {
+                evidence.push(Evidence::record(
+                    Role::VitalSign,
+                    reading.record.kind,
+                    &reading.record.id,
+                    Some(reading.at.date()),
+                ));
+            }
+        };
+        if let Some(p) = latest(&mut low) {
+            cite(&p);
+            signs.push(Modifier::Vital {
+                sign: VitalSign::SystolicBp,
+                value: p.value,
+                at: p.at,
+                id: p.record.id.clone(),
+            });
+        }
+        if let Some(r) = latest(&mut fast) {
+            cite(&r);
+            signs.push(Modifier::Vital {
+                sign: VitalSign::HeartRate,
+                value: r.value,
+                at: r.at,
+                id: r.record.id.clone(),
+            });
+        }
+        if let Some((rate, pressure)) = shock.last() {
+            cite(rate);
+            cite(pressure);
+            signs.push(Modifier::Vital {
+                sign: VitalSign::ShockIndex,
+                value: rate.value / pressure.value,
+                at: rate.at,
+                id: rate.record.id.clone(),
+            });
+        }
+        (signs, evidence, unreadable)
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use time::Date;
+use time::{Date, OffsetDateTime};
 
 use crate::facts::{Field, Input, RecordKind};
 use crate::ga::GestationalAge;
@@ -16,6 +16,9 @@ use crate::ga::GestationalAge;
 pub enum RuleId {
     R1,
     R2,
+    /// R2 escalated (knowledge.md §3.5 item 12): a bleeding card with signs of haemodynamic
+    /// instability, or heavy bleeding, becomes this critical card.
+    R2E,
     R3,
     R4,
     R5,
@@ -27,6 +30,11 @@ pub enum RuleId {
     R11,
     R12,
     R13,
+    /// Bleeding at ≥ 20w0d: obstetric triage (§3.5 item 13). R9 folds into it.
+    R14,
+    /// Bleeding before 16w0d in a documented IUP after a previous miscarriage: progesterone
+    /// (§3.5 item 15).
+    R15,
     /// Not a row of the decision table: the data-problem note, sent when records were set aside
     /// (an impossible date, or refused as not this patient's) and no rule fired, so that the
     /// answer is never an unexplained silence (ARCHITECTURE.md: "never silence").
@@ -35,9 +43,10 @@ pub enum RuleId {
 
 impl RuleId {
     /// Every rule, in order.
-    pub const ALL: [RuleId; 14] = [
+    pub const ALL: [RuleId; 17] = [
         RuleId::R1,
         RuleId::R2,
+        RuleId::R2E,
         RuleId::R3,
         RuleId::R4,
         RuleId::R5,
@@ -49,12 +58,16 @@ impl RuleId {
         RuleId::R11,
         RuleId::R12,
         RuleId::R13,
+        RuleId::R14,
+        RuleId::R15,
         RuleId::D1,
     ];
 
-    /// The rules that produce a card of their own (R1 gives none; R5 and R11 are text modifiers).
-    pub const CARD_RULES: [RuleId; 11] = [
+    /// The rules that produce a card of their own (R1 gives none; R5, R5N and R11 are text
+    /// modifiers).
+    pub const CARD_RULES: [RuleId; 14] = [
         RuleId::R2,
+        RuleId::R2E,
         RuleId::R3,
         RuleId::R4,
         RuleId::R6,
@@ -64,6 +77,8 @@ impl RuleId {
         RuleId::R10,
         RuleId::R12,
         RuleId::R13,
+        RuleId::R14,
+        RuleId::R15,
         RuleId::D1,
     ];
 
@@ -72,6 +87,7 @@ impl RuleId {
         match self {
             RuleId::R1 => "R1",
             RuleId::R2 => "R2",
+            RuleId::R2E => "R2E",
             RuleId::R3 => "R3",
             RuleId::R4 => "R4",
             RuleId::R5 => "R5",
@@ -83,6 +99,8 @@ impl RuleId {
             RuleId::R11 => "R11",
             RuleId::R12 => "R12",
             RuleId::R13 => "R13",
+            RuleId::R14 => "R14",
+            RuleId::R15 => "R15",
             RuleId::D1 => "D1",
         }
     }
@@ -136,6 +154,15 @@ pub enum Role {
     PlacentalLocation,
     SubchorionicHematoma,
     DraftOrder,
+    /// A prior ectopic, an IUD in situ, or an ART conception (§3.5 item 9).
+    RiskFactor,
+    /// A blood pressure or heart rate (R2E).
+    VitalSign,
+    /// A previous miscarriage (R15).
+    PreviousMiscarriage,
+    /// A diagnosis of this pregnancy that would otherwise silence every card (G5): named when
+    /// R6 is evaluated across it (§3.5 item 14).
+    Diagnosis,
 }
 
 /// One record used as evidence for a finding.
@@ -202,6 +229,41 @@ pub enum HcgTrend {
     SlowFall { change: f64 },
     /// A rise below the Barnhart 2016 minimum for the first value.
     SlowRise { change: f64, minimum: f64 },
+    /// A rise at or above the Barnhart 2016 minimum. Said only beside a NICE reading that
+    /// differs (R5N); alone it needs no text.
+    AdequateRise { change: f64, minimum: f64 },
+}
+
+/// A risk factor of ectopic and heterotopic pregnancy (knowledge.md §3.5 item 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RiskFactor {
+    /// An ectopic pregnancy dated before this pregnancy (or undated).
+    PriorEctopic,
+    /// An intrauterine device in situ.
+    Iud,
+    /// Conception by assisted reproduction (IVF).
+    ArtConception,
+}
+
+/// A vital sign that shows haemodynamic instability (R2E).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VitalSign {
+    SystolicBp,
+    HeartRate,
+    /// Heart rate ÷ systolic pressure, taken together.
+    ShockIndex,
+}
+
+/// The NICE NG126 reading of an hCG pair 24–72 h apart in a PUL (R5N, §3.5 item 16), with the
+/// change normalised to 48 h.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NiceReading {
+    /// A rise above 63 %: a developing IUP is likely; ectopic not excluded.
+    Rise { change: f64 },
+    /// A fall above 50 %: the pregnancy is unlikely to continue.
+    Fall { change: f64 },
+    /// Anything between: review within 24 h.
+    Between { change: f64 },
 }
 
 /// Something a card must add to its text.
@@ -239,6 +301,36 @@ pub enum Modifier {
     },
     /// Resources the EHR sent were refused (another patient's, or a bad id): how many.
     RefusedRecords { count: usize },
+    /// A risk factor of ectopic and heterotopic pregnancy (R2, R6; §3.5 item 9).
+    RiskFactor(RiskFactor),
+    /// R6 across G5: an ectopic (or other) diagnosis of this pregnancy beside a documented IUP
+    /// or an ART conception (§3.5 item 14).
+    DiagnosedInThisPregnancy,
+    /// R2E: a vital sign within the window showing instability, its value and when it was taken.
+    Vital {
+        sign: VitalSign,
+        value: f64,
+        at: OffsetDateTime,
+        id: String,
+    },
+    /// R2E: the bleeding record is worded heavy.
+    HeavyBleeding,
+    /// R2E before 14w0d (or at an unknown GA): ruptured ectopic pregnancy is possible.
+    RupturedEctopicPossible,
+    /// R2E: the bleeding card this one escalates; its advice follows the emergency steps.
+    EscalatedFrom(RuleId),
+    /// A vital sign that could not be read (value, unit or date): not used, named.
+    UnreadableVitalSign { id: String },
+    /// R14: no placental location is coded: no digital exam until previa is excluded.
+    PlacentaNotLocated,
+    /// R14: RhD negative: Kleihauer–Betke test.
+    KleihauerBetke,
+    /// R5N: the NICE NG126 reading of the hCG pair.
+    HcgNice(NiceReading),
+    /// R5N: Barnhart 2016 and NICE NG126 read the pair differently; both are stated.
+    HcgReadingsDiffer,
+    /// R15: the site enabled the vaginal progesterone order suggestion.
+    ProgesteroneOrder,
 }
 
 /// Why a record's date could not be used (tracker issue 14 item 4).

@@ -238,6 +238,22 @@ pub struct ValueSets {
     pub procedure_anti_d: CodeSet,
     /// A quantitative hCG test charted as a Procedure (§3.5 item 20).
     pub procedure_hcg: CodeSet,
+    /// Ectopic pregnancy (34801009, 79586000, O00.x): dated before this pregnancy, a risk factor
+    /// on R2 and R6 (knowledge.md §3.5 item 9).
+    pub ectopic_pregnancy: CodeSet,
+    /// An intrauterine device in situ (268460000, Z97.5, O26.3-): a risk factor (§3.5 item 9).
+    pub iud: CodeSet,
+    /// A pregnancy conceived by assisted reproduction (IVF; O09.81-): a risk factor of ectopic and
+    /// heterotopic pregnancy (§3.5 item 9), and R6 is evaluated across G5 (§3.5 item 14).
+    pub art_conception: CodeSet,
+    /// A miscarriage diagnosis (17369002, O03.x): dated before this pregnancy, a previous
+    /// miscarriage for R15 (§3.5 item 15).
+    pub previous_miscarriage: CodeSet,
+    /// Recurrent pregnancy loss (O26.2-, 102878001): a previous miscarriage at any date (R15).
+    pub recurrent_pregnancy_loss: CodeSet,
+    /// The count of previous spontaneous abortions (LOINC 11614-5): ≥ 1 is a previous
+    /// miscarriage (R15).
+    pub miscarriage_count: CodeSet,
 }
 
 /// Words that make free text a bleeding record, and the cues that negate them (§3.4 item 10).
@@ -255,6 +271,18 @@ pub struct BleedingText {
     pub hedge_terms: Vec<String>,
     /// Words that name methotrexate in a draft order's text (fallback when it is not coded).
     pub methotrexate_terms: Vec<String>,
+    /// Word stems that make a bleeding record heavy ("heavy", "soaking", "clots", "shock"):
+    /// R2E escalates the card (knowledge.md §3.5 item 12).
+    pub heavy_bleeding_terms: Vec<String>,
+}
+
+/// Which reading of an hCG pair leads on the card when Barnhart 2016 and NICE NG126 differ
+/// (knowledge.md §3.5 item 16: the profile chooses; Barnhart by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum HcgLead {
+    #[default]
+    Barnhart,
+    Nice,
 }
 
 /// Every threshold the engine uses, in days unless the name says otherwise.
@@ -270,7 +298,8 @@ pub struct Thresholds {
     pub anti_d_from_days: i64,
     /// From this GA, R9 (no digital exam before previa is excluded) applies (14w0d = 98 d).
     pub previa_check_from_days: i64,
-    /// From this GA, R9 is a warning rather than info (20w0d = 140 d).
+    /// From this GA, R9 is a warning rather than info (20w0d = 140 d). With the default
+    /// `obstetric_triage_from_days` (also 20w0d) R9 folds into R14 there, so R9 is info only.
     pub previa_warning_from_days: i64,
     /// A bleed is recent when dated within this many days (14).
     pub recency_days: i64,
@@ -306,6 +335,31 @@ pub struct Thresholds {
     /// The highest gestational age a record can state (45w0d = 315 d); above it, or below 0, the
     /// value is impossible.
     pub max_gestational_age_days: i64,
+    /// R2E: vital signs count when taken within this many hours before now (24).
+    pub vital_signs_window_hours: i64,
+    /// R2E: a systolic blood pressure below this (mmHg) is instability (90).
+    pub systolic_bp_below: f64,
+    /// R2E: a heart rate above this (/min) is instability (120).
+    pub heart_rate_above: f64,
+    /// R2E: a shock index (heart rate ÷ systolic pressure) of at least this is instability (0.9).
+    pub shock_index_from: f64,
+    /// R2E: a heart rate and a systolic pressure this many minutes apart or less make one shock
+    /// index (15).
+    pub shock_index_pairing_minutes: i64,
+    /// R14: from this GA, bleeding gets obstetric triage, and R9 folds into it (20w0d = 140 d).
+    pub obstetric_triage_from_days: i64,
+    /// R15: bleeding before this GA (16w0d = 112 d) in a documented IUP after a miscarriage.
+    pub progesterone_before_days: i64,
+    /// R15: the card suggests a vaginal progesterone order only when the site enables it.
+    pub r15_order_enabled: bool,
+    /// R5N: NICE NG126 reads a 48-h rise above this (0.63) as a likely developing IUP.
+    pub nice_rise_above: f64,
+    /// R5N: NICE NG126 reads a 48-h fall above this (0.50) as a pregnancy unlikely to continue.
+    pub nice_fall_above: f64,
+    /// R5N: NICE reads hCG pairs up to this many hours apart (72; from `hcg_pair_min_hours`).
+    pub nice_pair_max_hours: f64,
+    /// R5N: which reading leads when both apply.
+    pub hcg_trend_lead: HcgLead,
 }
 
 impl Default for Thresholds {
@@ -335,6 +389,18 @@ impl Default for Thresholds {
             future_tolerance_days: 1,
             before_pregnancy_margin_days: 21,
             max_gestational_age_days: 315,
+            vital_signs_window_hours: 24,
+            systolic_bp_below: 90.0,
+            heart_rate_above: 120.0,
+            shock_index_from: 0.9,
+            shock_index_pairing_minutes: 15,
+            obstetric_triage_from_days: 140,
+            progesterone_before_days: 112,
+            r15_order_enabled: false,
+            nice_rise_above: 0.63,
+            nice_fall_above: 0.50,
+            nice_pair_max_hours: 72.0,
+            hcg_trend_lead: HcgLead::Barnhart,
         }
     }
 }

@@ -16,10 +16,12 @@ pub mod text;
 pub use engine::evaluate;
 pub use finding::{
     DateProblem, Dating, DatingSource, Diagnostic, Evaluation, Evidence, Finding, HcgTrend,
-    Indicator, IupStatus, Label, Modifier, Role, RuleId,
+    Indicator, IupStatus, Label, Modifier, NiceReading, RiskFactor, Role, RuleId, VitalSign,
 };
 pub use ga::GestationalAge;
-pub use knowledge::{BleedingText, CodeSet, RulesKnowledge, Thresholds, ValueSets};
+pub use knowledge::{BleedingText, CodeSet, HcgLead, RulesKnowledge, Thresholds, ValueSets};
 
+#[cfg(test)]
+mod escalation_tests;
 #[cfg(test)]
 mod tests;

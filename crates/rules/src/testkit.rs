@@ -52,6 +52,17 @@ pub fn knowledge() -> RulesKnowledge {
     for prefix in ["O00", "O01", "O03"] {
         already_diagnosed.insert_prefix(ICD10CM, prefix);
     }
+    // Risk factors and previous miscarriage (knowledge.md §3.5 items 9 and 15).
+    let mut ectopic_pregnancy = CodeSet::of(&[(SNOMED, "34801009"), (SNOMED, "79586000")]);
+    ectopic_pregnancy.insert_prefix(ICD10CM, "O00");
+    let mut iud = CodeSet::of(&[(SNOMED, "268460000"), (ICD10CM, "Z97.5")]);
+    iud.insert_prefix(ICD10CM, "O26.3");
+    let mut art_conception = CodeSet::of(&[(SNOMED, "10231000132102")]);
+    art_conception.insert_prefix(ICD10CM, "O09.81");
+    let mut previous_miscarriage = CodeSet::of(&[(SNOMED, "17369002")]);
+    previous_miscarriage.insert_prefix(ICD10CM, "O03");
+    let mut recurrent_pregnancy_loss = CodeSet::of(&[(SNOMED, "102878001")]);
+    recurrent_pregnancy_loss.insert_prefix(ICD10CM, "O26.2");
     let mut rh_sensitised = CodeSet::of(&[(SNOMED, "44795003")]);
     rh_sensitised.insert_prefix(ICD10CM, "O36.01");
 
@@ -114,6 +125,12 @@ pub fn knowledge() -> RulesKnowledge {
         procedure_rh_typing: CodeSet::of(&[(SNOMED, "44608003")]),
         procedure_anti_d: CodeSet::of(&[("urn:gravida:local", "anti-d-given")]),
         procedure_hcg: CodeSet::of(&[("http://www.ama-assn.org/go/cpt", "84702")]),
+        ectopic_pregnancy,
+        iud,
+        art_conception,
+        previous_miscarriage,
+        recurrent_pregnancy_loss,
+        miscarriage_count: CodeSet::of(&[(LOINC, "11614-5")]),
     };
     let text = BleedingText {
         bleeding_terms: words(&["bleed", "spotting", "hemorrhag", "haemorrhag"]),
@@ -130,6 +147,7 @@ pub fn knowledge() -> RulesKnowledge {
         negation_window_words: 4,
         hedge_terms: words(&["probable", "possible", "suspected"]),
         methotrexate_terms: words(&["methotrexate"]),
+        heavy_bleeding_terms: words(&["heavy", "heavily", "soak", "clot", "shock"]),
     };
     RulesKnowledge::from_parts(value_sets, text, Thresholds::default())
 }
