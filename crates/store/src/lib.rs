@@ -12,6 +12,10 @@
 //! them and counts it); feedback waits for its commit, so feedback that was acknowledged is
 //! on disk.
 //!
+//! The same queue answers the one read the hook path makes, "was this card shown or dismissed
+//! already?" ([`AuditWriter::check_suppression`]): asked through the queue, it is answered after
+//! every card record queued before it, so a replica always sees the cards it has just issued.
+//!
 //! Nothing here stores a raw patient id: callers pass a keyed hash ([`PatientHasher`]).
 
 mod patient;
@@ -37,7 +41,10 @@ use sqlx::sqlite::{
 };
 
 pub use patient::PatientHasher;
-pub use records::{CardRecord, FeedbackRecord, FeedbackStored, SuggestionRecord};
+pub use records::{
+    CardRecord, FeedbackRecord, FeedbackStored, SuggestionRecord, SuppressedRecord,
+    SuppressionQuery, SuppressionReason,
+};
 pub use replay::SqlReplayStore;
 pub use report::{Purged, Report, RuleReport};
 pub use writer::{AuditWriter, WriterConfig};
@@ -162,16 +169,30 @@ impl Store {
 /// The migrations, compiled into the binary: `(version, description, SQL)`.
 type Migrations = &'static [(i64, &'static str, &'static str)];
 
-const SQLITE_MIGRATIONS: Migrations = &[(
-    1,
-    "audit",
-    include_str!("../migrations/sqlite/0001_audit.sql"),
-)];
-const POSTGRES_MIGRATIONS: Migrations = &[(
-    1,
-    "audit",
-    include_str!("../migrations/postgres/0001_audit.sql"),
-)];
+const SQLITE_MIGRATIONS: Migrations = &[
+    (
+        1,
+        "audit",
+        include_str!("../migrations/sqlite/0001_audit.sql"),
+    ),
+    (
+        2,
+        "card repeats",
+        include_str!("../migrations/sqlite/0002_card_repeats.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: Migrations = &[
+    (
+        1,
+        "audit",
+        include_str!("../migrations/postgres/0001_audit.sql"),
+    ),
+    (
+        2,
+        "card repeats",
+        include_str!("../migrations/postgres/0002_card_repeats.sql"),
+    ),
+];
 
 /// A sqlx migrator over embedded migrations (sqlx's `migrate!` macro would need the `macros`
 /// feature and a proc-macro build; these few lines do the same).
