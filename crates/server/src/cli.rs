@@ -262,7 +262,7 @@ fn evaluate(request: &Path, now: Option<&str>, profiles: Option<&Path>) -> ExitC
         now,
     ));
     match answer {
-        Ok(response) => match serde_json::to_string_pretty(&response) {
+        Ok(answer) => match serde_json::to_string_pretty(&answer.response) {
             Ok(json) => {
                 println!("{json}");
                 ExitCode::SUCCESS

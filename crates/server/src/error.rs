@@ -17,6 +17,10 @@ pub enum ApiError {
     /// No endpoint at this path.
     #[error("no such endpoint")]
     NotFound,
+    /// No card long form with this id: it expired, was never issued, or was issued by another
+    /// replica (long forms are kept in memory).
+    #[error("this card's long form has expired or does not exist")]
+    LongFormNotFound,
     /// The caller did not authenticate, or its token failed a check. No detail is given.
     #[error("authentication required")]
     Unauthorized,
@@ -55,7 +59,9 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::UnknownService(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::UnknownService(_) | ApiError::NotFound | ApiError::LongFormNotFound => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -72,6 +78,7 @@ impl ApiError {
         match self {
             ApiError::UnknownService(_) => "unknown-service",
             ApiError::NotFound => "not-found",
+            ApiError::LongFormNotFound => "long-form-not-found",
             ApiError::Unauthorized => "unauthorized",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::BodyTimeout { .. } => "body-timeout",

@@ -54,6 +54,8 @@ pub struct Settings {
     pub store: StoreSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub cards: CardSettings,
     /// `GRAVIDA_` variables that are not settings, by name only (see the module doc), for the
     /// caller to log once logging is set up.
     #[serde(skip)]
@@ -72,7 +74,9 @@ pub struct IgnoredVariable {
 /// The keys at the top of the settings document that are not sections.
 const TOP_LEVEL_KEYS: &[&str] = &["listen", "public_base_url", "profiles", "insecure_no_auth"];
 /// The sections (`[fhir]`, …) of the settings document.
-const SECTIONS: &[&str] = &["fhir", "http", "cors", "log", "auth", "store", "metrics"];
+const SECTIONS: &[&str] = &[
+    "fhir", "http", "cors", "log", "auth", "store", "metrics", "cards",
+];
 
 /// What one `GRAVIDA_` variable is, by its name after the prefix.
 #[derive(Debug, PartialEq, Eq)]
@@ -405,6 +409,30 @@ impl Default for MetricsSettings {
     }
 }
 
+/// How cards are kept from repeating, and their long form (README "Cards shown once").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CardSettings {
+    /// At order-select and order-sign, a card not about the orders is not shown again when the
+    /// same card (rule and evidence) was shown for the patient within this many hours (or in the
+    /// same encounter, whatever the time). 0: the encounter alone decides. Needs the store.
+    pub repeat_window_hours: u32,
+    /// How long a card's long-form link (`GET /cards/{id}`) works, in seconds.
+    pub long_form_ttl_s: u64,
+    /// Long forms kept at once by a replica; beyond it the oldest are dropped first.
+    pub long_form_capacity: usize,
+}
+
+impl Default for CardSettings {
+    fn default() -> Self {
+        CardSettings {
+            repeat_window_hours: 12,
+            long_form_ttl_s: 1800,
+            long_form_capacity: 10_000,
+        }
+    }
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
@@ -537,6 +565,15 @@ impl Settings {
             return Err(
                 "store.retention_days must be at least 1 (leave it unset to keep rows)".into(),
             );
+        }
+        if self.cards.long_form_ttl_s == 0 || self.cards.long_form_ttl_s > 86_400 {
+            return Err("cards.long_form_ttl_s must be between 1 and 86400 (a day)".into());
+        }
+        if self.cards.long_form_capacity == 0 {
+            return Err("cards.long_form_capacity must be at least 1".into());
+        }
+        if self.cards.repeat_window_hours > 24 * 14 {
+            return Err("cards.repeat_window_hours must be at most 336 (14 days)".into());
         }
         if self.fhir.max_pages == 0 {
             return Err("fhir.max_pages must be at least 1".into());
