@@ -79,7 +79,7 @@ fn protected(finding: &Finding) -> bool {
 }
 
 /// Pairs each card with the finding it was rendered from (one card per rule, by its topic).
-pub fn pair<'f>(cards: Vec<Card>, findings: &'f [Finding]) -> Vec<(Card, Option<&'f Finding>)> {
+pub fn pair(cards: Vec<Card>, findings: &[Finding]) -> Vec<(Card, Option<&Finding>)> {
     cards
         .into_iter()
         .map(|card| {

@@ -105,12 +105,9 @@ impl Store {
     pub async fn report(&self, since_ms: i64) -> Result<Report, StoreError> {
         // (rule, label, count) rows from each grouped query.
         type Triples = Vec<(String, String, i64)>;
-        let (fired, outcomes, reasons, suggestions, suppressed, unmatched, feedback_rows): (
+        let (fired, mut triples, unmatched, feedback_rows): (
             Vec<(String, i64)>,
-            Triples,
-            Triples,
-            Triples,
-            Triples,
+            Vec<Triples>,
             i64,
             i64,
         ) = on_pool!(self, pool => {
@@ -129,12 +126,13 @@ impl Store {
             }
             let unmatched: i64 = sqlx::query_scalar(UNMATCHED).bind(since_ms).fetch_one(pool).await?;
             let rows: i64 = sqlx::query_scalar(FEEDBACK_ROWS).bind(since_ms).fetch_one(pool).await?;
-            let suppressed = triples.pop().unwrap_or_default();
-            let suggestions = triples.pop().unwrap_or_default();
-            let reasons = triples.pop().unwrap_or_default();
-            let outcomes = triples.pop().unwrap_or_default();
-            (fired, outcomes, reasons, suggestions, suppressed, unmatched, rows)
+            (fired, triples, unmatched, rows)
         });
+        // In the order of the queries above.
+        let suppressed = triples.pop().unwrap_or_default();
+        let suggestions = triples.pop().unwrap_or_default();
+        let reasons = triples.pop().unwrap_or_default();
+        let outcomes = triples.pop().unwrap_or_default();
 
         let mut rules: Vec<RuleReport> = fired
             .into_iter()
