@@ -1,8 +1,10 @@
 //! The long form of a card (issue 17 item 4), over HTTP: every card links to a page Gravida
 //! serves with the card's full text, the records used and the profile version; the link names
 //! no patient and is unguessable; the page is not cached, allows no script, and is gone after
-//! its time to live; an unknown id gets 404.
+//! its time to live; an unknown id gets 404; another replica of the same store serves it, and
+//! the store holds it sealed.
 
+use gravida_store::sqlite_url_in;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, fixture_path};
@@ -186,4 +188,40 @@ async fn a_deployment_without_a_store_serves_long_forms_from_memory() {
     let url = long_form_url(&cards(&app).await[0]);
     let response = app.client.get(&url).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn another_replica_of_the_same_store_serves_the_long_form_and_the_store_cannot_read_it() {
+    let first = TestApp::spawn().await;
+    let store_url = sqlite_url_in(&first.data_dir);
+    let second = TestApp::spawn_with(&[("GRAVIDA_STORE__URL", &store_url)]).await;
+    let card = cards(&first).await.remove(0);
+    let url = long_form_url(&card);
+    let path = &url[first.address.len()..];
+
+    // The sealed page is written behind the answer: give the writer a moment.
+    let mut page = None;
+    for _ in 0..60 {
+        let response = second.client.get(second.url(path)).send().await.unwrap();
+        if response.status().as_u16() == 200 {
+            page = Some(response.text().await.unwrap());
+            break;
+        }
+        assert_eq!(response.status().as_u16(), 404);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let page = page.expect("the other replica serves the long form");
+    let summary = collapse(card["summary"].as_str().unwrap());
+    assert!(visible_text(&page).contains(&summary));
+
+    // What is on disk holds neither the card's text nor the link's id.
+    let id = &path["/cards/".len()..];
+    for file in ["gravida.db", "gravida.db-wal"] {
+        let Ok(bytes) = std::fs::read(first.data_dir.join(file)) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(&summary), "{file} holds the summary");
+        assert!(!text.contains(id), "{file} holds the link's id");
+    }
 }

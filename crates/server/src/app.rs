@@ -260,6 +260,7 @@ async fn call_service(
             .iter()
             .find(|f| f.rule.as_str() == crate::metrics::rule_of(&item.card));
         state.long_forms.attach(
+            state.audit.as_ref(),
             &state.public_base,
             &mut item.card,
             finding,
@@ -284,15 +285,20 @@ async fn call_service(
 
 /// `GET /cards/{id}`: a card's long form, while it lasts. No bearer token (a browser link
 /// cannot carry one): the id is the credential. Unknown, malformed and expired ids get the
-/// same 404.
-async fn long_form(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let page = crate::long_form::is_well_formed(&id)
-        .then(|| state.long_forms.get(&id))
-        .flatten();
-    match page {
-        Some(page) => crate::long_form::response(page),
-        None => ApiError::LongFormNotFound.into_response(),
+/// same 404; a store that cannot be read, 503.
+async fn long_form(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if !crate::long_form::is_well_formed(&id) {
+        return Err(ApiError::LongFormNotFound);
     }
+    let page = state
+        .long_forms
+        .get(state.audit.as_ref(), &id, OffsetDateTime::now_utc())
+        .await?;
+    page.map(crate::long_form::response)
+        .ok_or(ApiError::LongFormNotFound)
 }
 
 async fn feedback(

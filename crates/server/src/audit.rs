@@ -12,8 +12,8 @@ use anyhow::Context as _;
 use gravida_auth::Caller;
 use gravida_cds_hooks::{FeedbackRequest, ServiceRequest};
 use gravida_store::{
-    AuditWriter, CardRecord, FeedbackRecord, PatientHasher, Store, SuggestionRecord,
-    SuppressedRecord, SuppressionQuery, SuppressionReason, WriterConfig,
+    AuditWriter, CardRecord, FeedbackRecord, LongFormRecord, PatientHasher, Store,
+    SuggestionRecord, SuppressedRecord, SuppressionQuery, SuppressionReason, WriterConfig,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -114,6 +114,20 @@ impl Audit {
         query: SuppressionQuery,
     ) -> Result<Vec<Option<SuppressionReason>>, gravida_store::StoreError> {
         self.writer.check_suppression(query).await
+    }
+
+    /// Stores a sealed long form for the other replicas (without waiting for the disk).
+    pub fn record_long_form(&self, record: LongFormRecord) {
+        self.writer.offer_long_forms(vec![record]);
+    }
+
+    /// A sealed long form by its lookup hash, unless expired.
+    pub async fn read_long_form(
+        &self,
+        lookup: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>, gravida_store::StoreError> {
+        self.store.long_form(lookup, unix_ms(now)).await
     }
 
     /// Records cards that were not shown (without waiting for the disk).
@@ -254,6 +268,7 @@ async fn purge_periodically(store: Store, retention_days: Option<u32>) {
                 feedback = purged.feedback,
                 replay = purged.replay,
                 suppressed = purged.suppressed,
+                long_forms = purged.long_forms,
                 "retention purge done"
             ),
             Err(e) => tracing::warn!(error = %e, "retention purge failed"),

@@ -21,6 +21,9 @@ pub enum ApiError {
     /// replica (long forms are kept in memory).
     #[error("this card's long form has expired or does not exist")]
     LongFormNotFound,
+    /// The store that keeps long forms for every replica could not be read just now.
+    #[error("this card's long form cannot be read right now; retry later")]
+    LongFormUnavailable,
     /// The caller did not authenticate, or its token failed a check. No detail is given.
     #[error("authentication required")]
     Unauthorized,
@@ -68,7 +71,9 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::InvalidHost(_) => StatusCode::BAD_REQUEST,
             ApiError::ForbiddenFhirServer(_) => StatusCode::FORBIDDEN,
             ApiError::DataUnavailable(_) => StatusCode::PRECONDITION_FAILED,
-            ApiError::StoreUnavailable | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StoreUnavailable | ApiError::Overloaded | ApiError::LongFormUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,6 +84,7 @@ impl ApiError {
             ApiError::UnknownService(_) => "unknown-service",
             ApiError::NotFound => "not-found",
             ApiError::LongFormNotFound => "long-form-not-found",
+            ApiError::LongFormUnavailable => "long-form-unavailable",
             ApiError::Unauthorized => "unauthorized",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::BodyTimeout { .. } => "body-timeout",

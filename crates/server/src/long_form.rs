@@ -2,14 +2,17 @@
 //!
 //! A card must be short (issue 17), so everything that does not fit is one click away: the card
 //! carries a `links` entry to this page. The page is rendered when the card is issued and kept
-//! for `cards.long_form_ttl_s`, in a bounded map in this replica's memory:
+//! for `cards.long_form_ttl_s`: in a bounded map in this replica's memory, and, with a store,
+//! sealed in the store for the other replicas.
 //!
 //! - **The id is the credential.** A browser opening a card link cannot present the EHR's
 //!   bearer JWT, so the URL is a capability: 256 random bits, base64url, naming nothing about the
-//!   patient. It works only until it expires, and only on the replica that issued it.
-//! - **Nothing at rest.** The page holds chart text (what the records say, their dates), which
-//!   the audit store never holds; so it lives in memory only, and is gone at expiry, eviction
-//!   or restart. A link opened after that gets 404, and the card itself still says what to do.
+//!   patient. It works until it expires (or, without a store, until the replica restarts).
+//! - **Nothing readable at rest.** The page holds chart text (what the records say, their
+//!   dates), which the audit store never holds in the clear. So the store gets it *sealed*:
+//!   ChaCha20-Poly1305 under a key derived from the id, found by another hash of the id. The id
+//!   itself is never stored or logged, so a row can be neither found nor read without the link.
+//!   Each key seals one page only, which is why a fixed nonce is safe here.
 //! - **Safe to open from an EHR:** `Cache-Control: no-store`, a Content-Security-Policy that
 //!   allows no script, no image, no frame, no form and only the page's own inline style (by
 //!   hash), `Referrer-Policy: no-referrer` (so the capability never leaks to a guideline site),
@@ -24,7 +27,12 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use gravida_cds_hooks::{Card, Link};
 use gravida_rules::finding::Finding;
+use gravida_store::LongFormRecord;
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use sha2::{Digest, Sha256};
+
+use crate::audit::{Audit, unix_ms};
+use crate::error::ApiError;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -66,9 +74,15 @@ impl LongForms {
         }
     }
 
-    /// Keeps `page` and returns its new id.
+    /// Keeps `page` in memory and returns its new id.
+    #[cfg(test)]
     fn keep(&self, page: String) -> Option<String> {
         let id = new_id()?;
+        self.keep_as(&id, Arc::from(page));
+        Some(id)
+    }
+
+    fn keep_as(&self, id: &str, page: Arc<str>) {
         let now = Instant::now();
         let mut kept = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         // Drop what has expired, then the oldest while at capacity.
@@ -84,14 +98,17 @@ impl LongForms {
                 break;
             }
         }
-        kept.pages
-            .insert(id.clone(), (Arc::from(page), now + self.ttl));
-        kept.order.push_back(id.clone());
-        Some(id)
+        if kept
+            .pages
+            .insert(id.to_owned(), (page, now + self.ttl))
+            .is_none()
+        {
+            kept.order.push_back(id.to_owned());
+        }
     }
 
-    /// The page with this id, unless it expired or was never kept.
-    pub fn get(&self, id: &str) -> Option<Arc<str>> {
+    /// The page with this id from this replica's memory, unless it expired or was never kept.
+    fn get_local(&self, id: &str) -> Option<Arc<str>> {
         let kept = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         kept.pages
             .get(id)
@@ -99,10 +116,39 @@ impl LongForms {
             .map(|(page, _)| page.clone())
     }
 
-    /// Renders the long form of `card`, keeps it, and adds the card's link to it. A card whose
-    /// page cannot be kept (no randomness) is left without the link.
+    /// The page with this id: from memory, or else (with a store) from the store, where another
+    /// replica may have put it. `Ok(None)` when it expired or never existed.
+    pub async fn get(
+        &self,
+        audit: Option<&Audit>,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Arc<str>>, ApiError> {
+        if let Some(page) = self.get_local(id) {
+            return Ok(Some(page));
+        }
+        let (Some(audit), Some(secret)) = (audit, decode_id(id)) else {
+            return Ok(None);
+        };
+        let (lookup, key) = derive(&secret);
+        let sealed = match audit.read_long_form(&lookup, now).await {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                tracing::warn!(error = %e, "a long form could not be read from the store");
+                return Err(ApiError::LongFormUnavailable);
+            }
+        };
+        // A row that does not open was not sealed with this id's key: as good as absent.
+        Ok(sealed
+            .and_then(|sealed| open(&key, &lookup, &sealed))
+            .map(Arc::from))
+    }
+
+    /// Renders the long form of `card`, keeps it (and, with a store, stores it sealed), and adds
+    /// the card's link to it. A card whose page cannot be kept (no randomness) gets no link.
     pub fn attach(
         &self,
+        audit: Option<&Audit>,
         public_base: &str,
         card: &mut Card,
         finding: Option<&Finding>,
@@ -111,25 +157,107 @@ impl LongForms {
     ) {
         let expires = now + self.ttl;
         let page = render(card, finding, profile_version, now, expires);
-        if let Some(id) = self.keep(page) {
-            card.links.push(Link::absolute(
-                LINK_LABEL,
-                format!("{public_base}{PATH_PREFIX}{id}"),
-            ));
+        let Some(secret) = new_secret() else {
+            return;
+        };
+        if let Some(audit) = audit {
+            let (lookup, key) = derive(&secret);
+            if let Some(sealed) = seal(&key, &lookup, &page) {
+                audit.record_long_form(LongFormRecord {
+                    lookup,
+                    expires_at_ms: unix_ms(expires),
+                    sealed,
+                });
+            }
         }
+        let id = encode_id(&secret);
+        self.keep_as(&id, Arc::from(page));
+        card.links.push(Link::absolute(
+            LINK_LABEL,
+            format!("{public_base}{PATH_PREFIX}{id}"),
+        ));
     }
 }
 
-/// 32 random bytes, base64url without padding (43 characters).
-fn new_id() -> Option<String> {
+/// The lookup hash (hex) and the sealing key of a long form, both derived from its id's bytes
+/// (256 random bits, so one SHA-256 each is a sound derivation), with different prefixes so
+/// that neither tells anything about the other.
+fn derive(secret: &[u8; 32]) -> (String, [u8; 32]) {
+    let hash = |purpose: &[u8]| -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(purpose);
+        hasher.update(secret);
+        hasher.finalize().into()
+    };
+    let lookup = hash(b"gravida long-form lookup v1\0")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (lookup, hash(b"gravida long-form key v1\0"))
+}
+
+/// Seals `page` under `key`, bound to its lookup hash; base64.
+fn seal(key: &[u8; 32], lookup: &str, page: &str) -> Option<String> {
+    let key = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, key).ok()?);
+    let mut buffer = page.as_bytes().to_vec();
+    // Every key seals exactly one page, so the all-zero nonce is never reused under a key.
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key([0; 12]),
+        Aad::from(lookup.as_bytes()),
+        &mut buffer,
+    )
+    .ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(buffer))
+}
+
+/// Opens what [`seal`] made; `None` if it was not sealed with this key and lookup.
+fn open(key: &[u8; 32], lookup: &str, sealed: &str) -> Option<String> {
+    let key = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, key).ok()?);
+    let mut buffer = base64::engine::general_purpose::STANDARD
+        .decode(sealed)
+        .ok()?;
+    let plain = key
+        .open_in_place(
+            Nonce::assume_unique_for_key([0; 12]),
+            Aad::from(lookup.as_bytes()),
+            &mut buffer,
+        )
+        .ok()?;
+    String::from_utf8(plain.to_vec()).ok()
+}
+
+/// 32 random bytes: a long form's id, before encoding.
+fn new_secret() -> Option<[u8; 32]> {
     let mut bytes = [0u8; 32];
     match getrandom::getrandom(&mut bytes) {
-        Ok(()) => Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)),
+        Ok(()) => Some(bytes),
         Err(e) => {
             tracing::error!(error = %e, "no randomness for a long-form id: the card has no link");
             None
         }
     }
+}
+
+/// A new id: 32 random bytes, base64url without padding (43 characters).
+#[cfg(test)]
+fn new_id() -> Option<String> {
+    new_secret().map(|secret| encode_id(&secret))
+}
+
+fn encode_id(secret: &[u8; 32]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+}
+
+/// The id's 32 bytes, if it is one of ours in shape.
+fn decode_id(id: &str) -> Option<[u8; 32]> {
+    if !is_well_formed(id) {
+        return None;
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(id)
+        .ok()?
+        .try_into()
+        .ok()
 }
 
 /// Whether `id` has the shape of an id we make (so anything else is refused before a lookup).
@@ -399,14 +527,31 @@ mod tests {
     }
 
     #[test]
+    fn a_sealed_page_opens_only_with_its_own_id() {
+        let secret = new_secret().unwrap();
+        let (lookup, key) = derive(&secret);
+        let sealed = seal(&key, &lookup, "Bleeding at 10w0d").unwrap();
+        assert!(!sealed.contains("Bleeding"));
+        assert_eq!(
+            open(&key, &lookup, &sealed).as_deref(),
+            Some("Bleeding at 10w0d")
+        );
+        let (other_lookup, other_key) = derive(&new_secret().unwrap());
+        assert_eq!(open(&other_key, &lookup, &sealed), None);
+        assert_eq!(open(&key, &other_lookup, &sealed), None);
+        assert_ne!(lookup, other_lookup);
+        assert_eq!(decode_id(&encode_id(&secret)), Some(secret));
+    }
+
+    #[test]
     fn the_oldest_page_goes_first_when_the_map_is_full() {
         let forms = LongForms::new(Duration::from_secs(60), 2);
         let first = forms.keep("one".into()).unwrap();
         let second = forms.keep("two".into()).unwrap();
         let third = forms.keep("three".into()).unwrap();
-        assert!(forms.get(&first).is_none());
-        assert_eq!(forms.get(&second).as_deref(), Some("two"));
-        assert_eq!(forms.get(&third).as_deref(), Some("three"));
+        assert!(forms.get_local(&first).is_none());
+        assert_eq!(forms.get_local(&second).as_deref(), Some("two"));
+        assert_eq!(forms.get_local(&third).as_deref(), Some("three"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Gravida's durable storage: the audit trail of issued cards, clinician feedback, the
-//! governance report, retention, and the JWT replay guard shared between replicas.
+//! governance report, retention, the JWT replay guard shared between replicas, and cards' long
+//! forms (sealed: the store cannot read them).
 //!
 //! Two backends sit behind one [`Store`]: **SQLite** (the embedded default: one file in WAL
 //! mode) and **PostgreSQL** (for several replicas). Both run the *same SQL text*: times are
@@ -42,7 +43,7 @@ use sqlx::sqlite::{
 
 pub use patient::PatientHasher;
 pub use records::{
-    CardRecord, FeedbackRecord, FeedbackStored, SuggestionRecord, SuppressedRecord,
+    CardRecord, FeedbackRecord, FeedbackStored, LongFormRecord, SuggestionRecord, SuppressedRecord,
     SuppressionQuery, SuppressionReason,
 };
 pub use replay::SqlReplayStore;
@@ -180,6 +181,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "card repeats",
         include_str!("../migrations/sqlite/0002_card_repeats.sql"),
     ),
+    (
+        3,
+        "card long forms",
+        include_str!("../migrations/sqlite/0003_card_long_forms.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: Migrations = &[
     (
@@ -191,6 +197,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         2,
         "card repeats",
         include_str!("../migrations/postgres/0002_card_repeats.sql"),
+    ),
+    (
+        3,
+        "card long forms",
+        include_str!("../migrations/postgres/0003_card_long_forms.sql"),
     ),
 ];
 

@@ -119,3 +119,12 @@ pub struct SuppressedRecord {
     pub tenant: Option<String>,
     pub patient_hash: String,
 }
+
+/// A card's long form, sealed by the server: found by a hash of its link's id and readable only
+/// with the id, which is not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LongFormRecord {
+    pub lookup: String,
+    pub expires_at_ms: i64,
+    pub sealed: String,
+}

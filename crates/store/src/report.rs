@@ -69,6 +69,7 @@ pub struct Purged {
     pub feedback: u64,
     pub replay: u64,
     pub suppressed: u64,
+    pub long_forms: u64,
 }
 
 const FIRED: &str = "SELECT rule_id, COUNT(*) FROM audit_cards WHERE issued_at_ms >= $1 \
@@ -193,8 +194,22 @@ impl Store {
         })
     }
 
-    /// Deletes audit and feedback rows older than `before_ms`, and replay entries that have
-    /// expired by `now_ms`.
+    /// A sealed long form by its lookup hash, unless it has expired by `now_ms`.
+    pub async fn long_form(&self, lookup: &str, now_ms: i64) -> Result<Option<String>, StoreError> {
+        let sealed = on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT sealed FROM card_long_forms WHERE lookup = $1 AND expires_at_ms > $2",
+            )
+            .bind(lookup)
+            .bind(now_ms)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(sealed)
+    }
+
+    /// Deletes audit and feedback rows older than `before_ms`, and replay entries and long forms
+    /// that have expired by `now_ms`.
     pub async fn purge(&self, before_ms: i64, now_ms: i64) -> Result<Purged, StoreError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -229,13 +244,24 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            let long_forms = sqlx::query("DELETE FROM card_long_forms WHERE expires_at_ms <= $1")
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             let replay = sqlx::query("DELETE FROM jwt_replay WHERE expires_at_ms <= $1")
                 .bind(now_ms)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
             tx.commit().await?;
-            Ok(Purged { cards, feedback, replay, suppressed })
+            Ok(Purged {
+                cards,
+                feedback,
+                replay,
+                suppressed,
+                long_forms,
+            })
         })
     }
 }

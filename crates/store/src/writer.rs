@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::records::{
-    CardRecord, FeedbackRecord, FeedbackStored, SuggestionRecord, SuppressedRecord,
+    CardRecord, FeedbackRecord, FeedbackStored, LongFormRecord, SuggestionRecord, SuppressedRecord,
     SuppressionQuery, SuppressionReason,
 };
 use crate::{Store, StoreError, on_pool};
@@ -49,6 +49,9 @@ enum Job {
     Cards(Vec<CardRecord>),
     /// Cards hidden by a suppression rule: fire-and-forget, like card records.
     Suppressed(Vec<SuppressedRecord>),
+    /// Cards' sealed long forms: fire-and-forget too (the replica that made them keeps them in
+    /// memory as well).
+    LongForms(Vec<LongFormRecord>),
     Feedback {
         items: Vec<FeedbackRecord>,
         done: oneshot::Sender<Result<Vec<FeedbackStored>, String>>,
@@ -115,6 +118,22 @@ impl AuditWriter {
             Ok(()) => true,
             Err(_) => {
                 metrics::counter!("gravida_audit_dropped_total", "kind" => "suppressed")
+                    .increment(count);
+                false
+            }
+        }
+    }
+
+    /// Queues sealed long forms without waiting (dropped and counted when the queue is full).
+    pub fn offer_long_forms(&self, records: Vec<LongFormRecord>) -> bool {
+        if records.is_empty() {
+            return true;
+        }
+        let count = records.len() as u64;
+        match self.queue.try_send(Job::LongForms(records)) {
+            Ok(()) => true,
+            Err(_) => {
+                metrics::counter!("gravida_audit_dropped_total", "kind" => "long-form")
                     .increment(count);
                 false
             }
@@ -223,7 +242,7 @@ fn finish(batch: Vec<Job>, result: Result<Vec<Answer>, StoreError>) {
                             _ => Err(OUT_OF_ORDER.to_owned()),
                         });
                     }
-                    Job::Cards(_) | Job::Suppressed(_) => {}
+                    Job::Cards(_) | Job::Suppressed(_) | Job::LongForms(_) => {}
                 }
             }
         }
@@ -237,6 +256,10 @@ fn finish(batch: Vec<Job>, result: Result<Vec<Answer>, StoreError>) {
                     }
                     Job::Suppressed(records) => {
                         metrics::counter!("gravida_audit_dropped_total", "kind" => "suppressed")
+                            .increment(records.len() as u64);
+                    }
+                    Job::LongForms(records) => {
+                        metrics::counter!("gravida_audit_dropped_total", "kind" => "long-form")
                             .increment(records.len() as u64);
                     }
                     Job::Feedback { done, .. } => {
@@ -453,15 +476,31 @@ impl Store {
                 insert_cards!(tx, chunk);
             }
             for job in batch {
-                if let Job::Suppressed(records) = job {
-                    for record in records {
-                        insert_suppressed!(&mut *tx, record);
+                match job {
+                    Job::Suppressed(records) => {
+                        for record in records {
+                            insert_suppressed!(&mut *tx, record);
+                        }
                     }
+                    Job::LongForms(records) => {
+                        for record in records {
+                            sqlx::query(
+                                "INSERT INTO card_long_forms (lookup, expires_at_ms, sealed) \
+                                 VALUES ($1, $2, $3) ON CONFLICT (lookup) DO NOTHING",
+                            )
+                            .bind(&record.lookup)
+                            .bind(record.expires_at_ms)
+                            .bind(&record.sealed)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                    _ => {}
                 }
             }
             for job in batch {
                 match job {
-                    Job::Cards(_) | Job::Suppressed(_) => {}
+                    Job::Cards(_) | Job::Suppressed(_) | Job::LongForms(_) => {}
                     Job::Feedback { items, .. } => {
                         let mut stored = Vec::with_capacity(items.len());
                         for item in items {
