@@ -2,13 +2,17 @@
 //! shown at patient-view is not shown again at order-sign in the same encounter or window; a
 //! card dismissed as "already addressed" stays hidden until its evidence changes; critical
 //! cards are never hidden; feedback about an unknown card hides nothing; and a deployment
-//! with no store shows every card, as before.
+//! with no store shows every card, as before. The rules run on SQLite always, and on
+//! PostgreSQL too when `GRAVIDA_TEST_POSTGRES_URL` is set.
 
 use serde_json::{Value, json};
 use time::{Duration as TimeDuration, OffsetDateTime};
 
+use gravida_store::testing::fresh_postgres_url;
+
 use crate::helpers::{TestApp, fixture_path, get_text};
 use crate::scenarios_http::{Scenario, load, prefetch_for, request, rules_of};
+use crate::store::postgres_admin_url;
 
 /// A draft order that is not about anything the cards advise: order-sign needs one.
 fn draft_orders(patient: &str) -> Value {
@@ -339,4 +343,63 @@ async fn a_deployment_without_a_store_shows_every_card_as_before() {
     dismiss(&app, "gravida-patient-view", card, "already-addressed").await;
     let again = call(&app, "patient-view", &scenario, Some("enc-1")).await;
     assert_eq!(hideable(&again), shown, "dismissed without a store");
+}
+
+#[tokio::test]
+async fn repeats_and_dismissals_are_decided_the_same_on_postgresql_and_between_its_replicas() {
+    let Some(admin) = postgres_admin_url("suppression") else {
+        return;
+    };
+    let url = fresh_postgres_url(&admin).await;
+    // Two replicas of one database, with the same patient key (as the README requires): what
+    // one shows or hears about, the other knows.
+    let env = [
+        ("GRAVIDA_STORE__URL", url.as_str()),
+        (
+            "GRAVIDA_STORE__PATIENT_KEY",
+            "suppression-test-key-0123456789",
+        ),
+    ];
+    let first = TestApp::spawn_with(&env).await;
+    let second = TestApp::spawn_with(&env).await;
+    let scenario = pub01();
+    let at_view = call(&first, "patient-view", &scenario, Some("enc-pg")).await;
+    let shown = hideable(&at_view);
+    assert!(!shown.is_empty());
+
+    // The card record is written behind the answer: the other replica sees it soon after.
+    let mut repeated = shown.clone();
+    for _ in 0..40 {
+        repeated = hideable(&call(&second, "order-sign", &scenario, Some("enc-pg")).await);
+        if repeated.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        repeated.is_empty(),
+        "repeated at the other replica: {repeated:?}"
+    );
+
+    let card = at_view
+        .iter()
+        .find(|c| c["indicator"] == "warning")
+        .unwrap();
+    let rule = card["source"]["topic"]["code"].as_str().unwrap().to_owned();
+    dismiss(&first, "gravida-patient-view", card, "already-addressed").await;
+    let again = call(&second, "patient-view", &scenario, None).await;
+    assert!(!rules(&again).contains(&rule), "{:?}", rules_of(&again));
+
+    // The long form too is served by the other replica.
+    let link = card["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["label"] == "Why this card (full reasoning)")
+        .and_then(|l| l["url"].as_str())
+        .unwrap()
+        .to_owned();
+    let path = &link[first.address.len()..];
+    let (status, _) = second.get(path).await;
+    assert_eq!(status, 200);
 }
