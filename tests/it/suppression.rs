@@ -232,6 +232,16 @@ async fn a_card_dismissed_as_already_addressed_is_not_shown_again_for_the_same_e
         .find(|c| c["indicator"] == "warning")
         .expect("a warning card");
     let rule = card["source"]["topic"]["code"].as_str().unwrap().to_owned();
+    // The card offers the dismissing reason (CDS Hooks 2.0 `overrideReasons`).
+    let offered = card["overrideReasons"].as_array().unwrap();
+    assert!(
+        offered
+            .iter()
+            .any(|r| r["system"] == "urn:gravida:override-reason"
+                && r["code"] == "already-addressed"
+                && r["display"].is_string()),
+        "{offered:?}"
+    );
     let before = counter(
         &app,
         "gravida_cards_suppressed_total",
