@@ -147,7 +147,7 @@ async fn every_card_links_to_a_page_with_its_full_text_and_no_patient_id_in_the_
                 "detail line {line:?} missing from {text}"
             );
         }
-        assert!(text.contains("Records used"), "{text}");
+        assert!(text.contains("The records the card rests on"), "{text}");
         assert!(
             text.contains(&profile),
             "profile version missing from {text}"

@@ -321,7 +321,7 @@ fn render(
     }
 
     if let Some(finding) = finding {
-        html.push_str("<h2>Records used</h2><ul>");
+        html.push_str("<h2>The records the card rests on</h2><ul>");
         for e in &finding.evidence {
             let date = e
                 .date
@@ -376,7 +376,12 @@ fn render(
         html.push_str("</ul>");
     }
 
-    let stamp = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    let stamp = |t: OffsetDateTime| {
+        t.replace_nanosecond(0)
+            .unwrap_or(t)
+            .format(&Rfc3339)
+            .unwrap_or_default()
+    };
     html.push_str(&format!(
         "<p class=\"meta\">Rule {} · knowledge profile {} · issued {} · this page expires {}.</p>",
         escape(crate::metrics::rule_of(card)),
@@ -385,8 +390,8 @@ fn render(
         stamp(expires)
     ));
     html.push_str(
-        "<p class=\"meta\">Advice for the clinician, not a diagnosis. This page is kept in \
-         memory only, and is not stored.</p></body></html>",
+        "<p class=\"meta\">Advice for the clinician, not a diagnosis. This page is not cached, \
+         and its link stops working when it expires.</p></body></html>",
     );
     html
 }
@@ -410,14 +415,27 @@ fn role_name(role: gravida_rules::finding::Role) -> String {
 }
 
 fn role_name_of(debug: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in debug.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push(' ');
+    let mut words: Vec<String> = Vec::new();
+    for c in debug.chars() {
+        match words.last_mut() {
+            Some(word) if !c.is_ascii_uppercase() => word.push(c),
+            _ => words.push(c.to_string()),
         }
-        out.push(c.to_ascii_lowercase());
     }
-    out
+    words
+        .iter()
+        .map(|word| match word.as_str() {
+            // Abbreviations clinicians write in capitals (or as hCG).
+            "Lmp" => "LMP".to_owned(),
+            "Edd" => "EDD".to_owned(),
+            "Art" => "ART".to_owned(),
+            "Hcg" => "hCG".to_owned(),
+            "Rh" => "Rh".to_owned(),
+            "Ga" => "gestational-age".to_owned(),
+            other => other.to_ascii_lowercase(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Escapes text for HTML content and attribute values.
@@ -558,5 +576,9 @@ mod tests {
     fn role_names_are_read_aloud() {
         assert_eq!(role_name_of("PregnancyEvidence"), "pregnancy evidence");
         assert_eq!(role_name_of("Bleed"), "bleed");
+        assert_eq!(role_name_of("Lmp"), "LMP");
+        assert_eq!(role_name_of("ChartedEdd"), "charted EDD");
+        assert_eq!(role_name_of("RhType"), "Rh type");
+        assert_eq!(role_name_of("GaObservation"), "gestational-age observation");
     }
 }
