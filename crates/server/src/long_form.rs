@@ -442,16 +442,20 @@ fn role_name_of(debug: &str) -> String {
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
+        push_escaped(&mut out, c);
     }
     out
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        '"' => out.push_str("&quot;"),
+        '\'' => out.push_str("&#39;"),
+        _ => out.push(c),
+    }
 }
 
 /// The card detail's Markdown, as far as cards use it: paragraphs, `- ` list items, `**bold**`,
@@ -496,7 +500,7 @@ fn inline(line: &str) -> String {
         match c {
             '\\' if chars.peek().is_some_and(|n| n.is_ascii_punctuation()) => {
                 if let Some(n) = chars.next() {
-                    out.push_str(&escape(&n.to_string()));
+                    push_escaped(&mut out, n);
                 }
             }
             '*' if chars.peek() == Some(&'*') => {
@@ -508,7 +512,7 @@ fn inline(line: &str) -> String {
                 out.push_str(if em { "</em>" } else { "<em>" });
                 em = !em;
             }
-            _ => out.push_str(&escape(&c.to_string())),
+            _ => push_escaped(&mut out, c),
         }
     }
     if em {
