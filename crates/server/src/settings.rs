@@ -419,7 +419,8 @@ pub struct CardSettings {
     pub repeat_window_hours: u32,
     /// How long a card's long-form link (`GET /cards/{id}`) works, in seconds.
     pub long_form_ttl_s: u64,
-    /// Long forms kept at once by a replica; beyond it the oldest are dropped first.
+    /// Long forms kept in memory at once by a replica (about 4 kB each); beyond it the oldest
+    /// are dropped first (with a store, they are still served from it).
     pub long_form_capacity: usize,
 }
 
@@ -428,7 +429,7 @@ impl Default for CardSettings {
         CardSettings {
             repeat_window_hours: 12,
             long_form_ttl_s: 1800,
-            long_form_capacity: 10_000,
+            long_form_capacity: 2_000,
         }
     }
 }
@@ -833,6 +834,25 @@ algorithms = ["RS384"]
         );
         let default = Settings::load_from(None, env(&[])).expect("defaults");
         assert_eq!(default.http.max_concurrent_hook_calls, 256);
+    }
+
+    #[test]
+    fn card_settings_have_safe_defaults_and_refuse_a_link_that_never_works_or_lasts_for_days() {
+        let default = Settings::load_from(None, env(&[])).expect("defaults");
+        assert_eq!(default.cards.repeat_window_hours, 12);
+        assert_eq!(default.cards.long_form_ttl_s, 1800);
+        let set = Settings::load_from(None, env(&[("GRAVIDA_CARDS__REPEAT_WINDOW_HOURS", "0")]))
+            .expect("a window of 0 is allowed");
+        assert_eq!(set.cards.repeat_window_hours, 0);
+        for (key, value) in [
+            ("GRAVIDA_CARDS__LONG_FORM_TTL_S", "0"),
+            ("GRAVIDA_CARDS__LONG_FORM_TTL_S", "604800"),
+            ("GRAVIDA_CARDS__LONG_FORM_CAPACITY", "0"),
+            ("GRAVIDA_CARDS__REPEAT_WINDOW_HOURS", "720"),
+        ] {
+            let err = Settings::load_from(None, env(&[(key, value)])).unwrap_err();
+            assert!(err.to_string().contains("cards."), "{key}={value}: {err}");
+        }
     }
 
     #[test]
