@@ -105,9 +105,11 @@ try {
   check(rendered.html.includes("<strong>bold</strong>"), "markdown bold is rendered");
   check(rendered.links.length === 1 && rendered.links[0] === "https://example.org/", "only http(s) links survive");
 
-  // Overriding posts the card's override reason as feedback.
+  // Overriding posts the card's override reason as feedback. Not the first reason, "already
+  // addressed": that would hide this card when demo01 is opened again below (README "Cards shown
+  // once").
   await card.locator("button.override").click();
-  await card.locator("select").selectOption({ index: 1 });
+  await card.locator("select").selectOption({ index: 2 });
   await card.getByRole("button", { name: "Override" }).click();
   await card.getByText("Feedback (overridden) recorded.").waitFor({ timeout: 5000 });
   check(true, "overriding with a reason posts real feedback");

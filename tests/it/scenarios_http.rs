@@ -149,7 +149,9 @@ pub fn rules_of(cards: &[Value]) -> Vec<String> {
 
 #[tokio::test]
 async fn every_scenario_gives_the_expected_cards_by_prefetch_and_the_same_cards_by_fetching() {
-    let app = TestApp::spawn().await;
+    // Each scenario is called more than once for the same patient: with no repeat window (and
+    // no encounter), an order hook's second call is not taken for a repeat of the first.
+    let app = TestApp::spawn_with(&[("GRAVIDA_CARDS__REPEAT_WINDOW_HOURS", "0")]).await;
     let mut problems = Vec::new();
     let mut skipped = Vec::new();
     for path in scenario_files() {
@@ -271,13 +273,19 @@ async fn every_scenario_gives_the_expected_cards_by_prefetch_and_the_same_cards_
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// Cards without what differs from call to call (every `uuid`, and the time of the repeat hCG
-/// order, which is the call's time plus 48 h), for comparing two calls.
+/// Cards without what differs from call to call (every `uuid`, the long-form link's id, and the
+/// time of the repeat hCG order, which is the call's time plus 48 h), for comparing two calls.
 fn without_uuids(cards: &Value) -> Value {
     fn strip(value: &mut Value) {
         match value {
             Value::Object(object) => {
                 object.remove("uuid");
+                // The long-form link's id is new on every call.
+                if object.get("label").and_then(Value::as_str)
+                    == Some("Why this card (full reasoning)")
+                {
+                    object.remove("url");
+                }
                 object.remove("occurrenceDateTime");
                 object.values_mut().for_each(strip);
             }
@@ -292,7 +300,9 @@ fn without_uuids(cards: &Value) -> Value {
 
 #[tokio::test]
 async fn every_scenario_gives_the_same_cards_whether_the_fast_or_the_reference_reader_reads_it() {
-    let app = TestApp::spawn().await;
+    // Each scenario is called more than once for the same patient: with no repeat window (and
+    // no encounter), an order hook's second call is not taken for a repeat of the first.
+    let app = TestApp::spawn_with(&[("GRAVIDA_CARDS__REPEAT_WINDOW_HOURS", "0")]).await;
     let mut compared = 0;
     for path in scenario_files() {
         let scenario = load(&path);

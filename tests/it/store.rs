@@ -58,6 +58,8 @@ fn card(uuid: &str, rule: &str, at: i64) -> CardRecord {
         issuer: Some("https://ehr.example.org".to_owned()),
         tenant: None,
         patient_hash: PatientHasher::new(b"k").hash("p1"),
+        fingerprint: None,
+        encounter_hash: None,
         suggestions: vec![SuggestionRecord {
             uuid: format!("{uuid}-s1"),
             label: "Order ultrasound".to_owned(),

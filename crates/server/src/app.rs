@@ -9,6 +9,11 @@
 //! answering `http.max_concurrent_hook_calls` calls → authentication (401) → request validity
 //! (400) → `fhirServer` (403) → data (412).
 //!
+//! After the answer is built, [`crate::suppress::screen`] hides the cards already shown or
+//! dismissed (with a store), and each card shown gets its long form ([`crate::long_form`]),
+//! served at `GET /cards/{id}` without a bearer token: its unguessable, short-lived id is the
+//! credential, because a browser opening a link cannot present the EHR's JWT.
+//!
 //! The body is read before the permit so that a slow client holds a connection (bounded by
 //! `http.max_connections`) and never a permit: otherwise a few hundred clients sending a byte a
 //! second would hold every permit, and valid calls would get 503. The permit is taken before
@@ -45,8 +50,10 @@ use crate::audit::Audit;
 use crate::auth;
 use crate::call::{self, HookRequest, Network};
 use crate::error::ApiError;
+use crate::long_form::LongForms;
 use crate::services;
 use crate::settings::{HttpSettings, Settings};
+use crate::suppress;
 
 /// What every handler shares. Immutable after start-up.
 #[derive(Debug, Clone)]
@@ -64,6 +71,8 @@ pub struct AppState {
     pub audit: Option<Audit>,
     /// One permit per hook call being answered (`http.max_concurrent_hook_calls`).
     pub hook_calls: Arc<Semaphore>,
+    /// The cards' long forms, kept in this replica's memory for `cards.long_form_ttl_s`.
+    pub long_forms: LongForms,
 }
 
 impl AppState {
@@ -74,7 +83,12 @@ impl AppState {
         settings: Settings,
     ) -> Self {
         let discovery = Arc::new(services::discovery(&kb));
+        let long_forms = LongForms::new(
+            Duration::from_secs(settings.cards.long_form_ttl_s),
+            settings.cards.long_form_capacity,
+        );
         AppState {
+            long_forms,
             kb: Arc::new(kb),
             fhir,
             auth,
@@ -117,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         .route("/cds-services", get(discovery))
         .route("/cds-services/{id}", post(call_service))
         .route("/cds-services/{id}/feedback", post(feedback))
+        .route("/cards/{id}", get(long_form))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -137,11 +152,18 @@ pub fn router(state: AppState) -> Router {
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
                     // The path holds only a service id; no patient data travels in URLs here.
+                    // A long form's id is a credential: it is never logged.
+                    let path = request.uri().path();
+                    let path = if path.starts_with(crate::long_form::PATH_PREFIX) {
+                        "/cards/{id}"
+                    } else {
+                        path
+                    };
                     tracing::info_span!(
                         "request",
                         request_id,
                         method = %request.method(),
-                        path = %request.uri().path(),
+                        path = %path,
                         hook_instance = tracing::field::Empty,
                     )
                 })
@@ -216,18 +238,68 @@ async fn call_service(
     };
     // The site's today, not UTC's: gestational age is counted in the ward's calendar days.
     let now = state.settings.time_zone.now();
-    let response = call::answer(&state.kb, service, &mut hook_request, network, now).await?;
+    let call::Answer {
+        mut response,
+        findings,
+    } = call::answer(&state.kb, service, &mut hook_request, network, now).await?;
+
+    // Hide what was shown already or dismissed as already addressed (with a store only).
+    let cards = suppress::pair(std::mem::take(&mut response.cards), &findings);
+    let mut shown = suppress::screen(
+        state.audit.as_ref(),
+        service,
+        &hook_request.request,
+        caller.as_ref(),
+        cards,
+        state.settings.cards.repeat_window_hours,
+        now,
+    )
+    .await;
+    // Each card shown gets its long form and a link to it.
+    for item in &mut shown {
+        let finding = findings
+            .iter()
+            .find(|f| f.rule.as_str() == crate::metrics::rule_of(&item.card));
+        state.long_forms.attach(
+            state.audit.as_ref(),
+            &state.public_base,
+            &mut item.card,
+            finding,
+            state.kb.version(),
+            now,
+        );
+    }
+    crate::metrics::count_cards(shown.iter().map(|s| &s.card));
     if let Some(audit) = &state.audit {
         audit.record_cards(
             service,
             &hook_request.request,
             caller.as_ref(),
             state.kb.version(),
-            &response.cards,
+            &shown,
             now,
         );
     }
+    response.cards = shown.into_iter().map(|s| s.card).collect();
     Ok(Json(response))
+}
+
+/// `GET /cards/{id}`: a card's long form, while it lasts. No bearer token (a browser link
+/// cannot carry one): the id is the credential. Unknown, malformed and expired ids get the
+/// same 404; a store that cannot be read, 503.
+async fn long_form(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if !crate::long_form::is_well_formed(&id) {
+        return Err(ApiError::LongFormNotFound);
+    }
+    let page = state
+        .long_forms
+        .get(state.audit.as_ref(), &id, OffsetDateTime::now_utc())
+        .await?;
+    page.map(crate::long_form::response)
+        .ok_or(ApiError::LongFormNotFound)
 }
 
 async fn feedback(

@@ -1,5 +1,6 @@
 //! The audit trail as the server sees it: opening the store at start-up, recording the cards
-//! of each hook call, storing feedback, and the hourly retention purge.
+//! of each hook call, storing feedback, the hourly retention purge, and the keyed hashes that
+//! stand in for patients, encounters and cards (see [`crate::suppress`], which uses them).
 //!
 //! Card records are offered to the [`AuditWriter`]'s queue and never delay an answer; feedback
 //! is acknowledged only once committed, and gets 503 when it cannot be (the store is down or
@@ -9,9 +10,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use gravida_auth::Caller;
-use gravida_cds_hooks::{Card, FeedbackRequest, ServiceRequest};
+use gravida_cds_hooks::{FeedbackRequest, ServiceRequest};
 use gravida_store::{
-    AuditWriter, CardRecord, FeedbackRecord, PatientHasher, Store, SuggestionRecord, WriterConfig,
+    AuditWriter, CardRecord, FeedbackRecord, LongFormRecord, PatientHasher, Store,
+    SuggestionRecord, SuppressedRecord, SuppressionQuery, SuppressionReason, WriterConfig,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -20,6 +22,7 @@ use crate::error::ApiError;
 use crate::metrics::{bounded_label, indicator_of, rule_of};
 use crate::services::ServiceDef;
 use crate::settings::StoreSettings;
+use crate::suppress::Shown;
 
 /// How often the retention purge runs.
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -88,14 +91,59 @@ impl Audit {
         &self.store
     }
 
-    /// Records the cards of one answer (without waiting for the disk).
+    /// The keyed hash of a patient id, as stored.
+    pub fn patient_hash(&self, patient_id: &str) -> String {
+        self.hasher.hash(patient_id)
+    }
+
+    /// The keyed hash of an encounter id (domain-separated from patient ids).
+    pub fn encounter_hash(&self, encounter_id: &str) -> String {
+        self.hasher.hash(&format!("encounter\0{encounter_id}"))
+    }
+
+    /// The keyed hash of a card's canonical description (see [`crate::suppress::fingerprint`]).
+    /// Keyed, because the description holds resource ids and dates.
+    pub fn card_hash(&self, canonical: &str) -> String {
+        self.hasher.hash(&format!("card\0{canonical}"))
+    }
+
+    /// Asks the store which candidates a suppression rule hides (through the writer's queue,
+    /// so it sees every card this replica issued before).
+    pub async fn check_suppression(
+        &self,
+        query: SuppressionQuery,
+    ) -> Result<Vec<Option<SuppressionReason>>, gravida_store::StoreError> {
+        self.writer.check_suppression(query).await
+    }
+
+    /// Stores a sealed long form for the other replicas (without waiting for the disk).
+    pub fn record_long_form(&self, record: LongFormRecord) {
+        self.writer.offer_long_forms(vec![record]);
+    }
+
+    /// A sealed long form by its lookup hash, unless expired.
+    pub async fn read_long_form(
+        &self,
+        lookup: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>, gravida_store::StoreError> {
+        self.store.long_form(lookup, unix_ms(now)).await
+    }
+
+    /// Records cards that were not shown (without waiting for the disk).
+    pub fn record_suppressed(&self, records: Vec<SuppressedRecord>) {
+        self.writer.offer_suppressed(records);
+    }
+
+    /// Records the cards of one answer (without waiting for the disk), each with its
+    /// fingerprint.
     pub fn record_cards(
         &self,
         service: &ServiceDef,
         request: &ServiceRequest,
         caller: Option<&Caller>,
         profile_version: &str,
-        cards: &[Card],
+        cards: &[Shown],
         now: OffsetDateTime,
     ) {
         if cards.is_empty() {
@@ -106,9 +154,10 @@ impl Audit {
             return;
         };
         let patient_hash = self.hasher.hash(context.patient_id());
+        let encounter_hash = context.encounter_id().map(|id| self.encounter_hash(id));
         let records = cards
             .iter()
-            .filter_map(|card| {
+            .filter_map(|Shown { card, fingerprint }| {
                 Some(CardRecord {
                     card_uuid: card.uuid.clone()?,
                     rule_id: rule_of(card).to_owned(),
@@ -121,6 +170,8 @@ impl Audit {
                     issuer: caller.map(|c| c.iss.clone()),
                     tenant: caller.and_then(|c| c.tenant.clone()),
                     patient_hash: patient_hash.clone(),
+                    fingerprint: fingerprint.clone(),
+                    encounter_hash: encounter_hash.clone(),
                     suggestions: card
                         .suggestions
                         .iter()
@@ -216,6 +267,8 @@ async fn purge_periodically(store: Store, retention_days: Option<u32>) {
                 cards = purged.cards,
                 feedback = purged.feedback,
                 replay = purged.replay,
+                suppressed = purged.suppressed,
+                long_forms = purged.long_forms,
                 "retention purge done"
             ),
             Err(e) => tracing::warn!(error = %e, "retention purge failed"),

@@ -83,6 +83,14 @@ impl HookRequest {
     }
 }
 
+/// What one hook call concluded: the response, and the findings its cards were rendered from
+/// (one card per rule; [`crate::suppress::pair`] pairs them).
+#[derive(Debug)]
+pub struct Answer {
+    pub response: ServiceResponse,
+    pub findings: Vec<gravida_rules::finding::Finding>,
+}
+
 /// Answers one hook call.
 pub async fn answer(
     kb: &KnowledgeBase,
@@ -90,7 +98,7 @@ pub async fn answer(
     hook_request: &mut HookRequest,
     network: Network<'_>,
     now: OffsetDateTime,
-) -> Result<ServiceResponse, ApiError> {
+) -> Result<Answer, ApiError> {
     let HookRequest {
         request,
         fast_prefetch,
@@ -177,7 +185,6 @@ pub async fn answer(
         );
     }
     let assessment = kb.evaluate(&gathered.facts, context.patient_id(), now);
-    crate::metrics::count_cards(&assessment.cards);
     // Records refused as not this patient's (or with a bad id): a count, never which patient.
     metrics::counter!("gravida_records_refused_total").increment(gathered.refused as u64);
     tracing::info!(
@@ -188,8 +195,11 @@ pub async fn answer(
         profile = kb.version(),
         "hook answered"
     );
-    Ok(ServiceResponse {
-        cards: assessment.cards,
-        system_actions: Vec::new(),
+    Ok(Answer {
+        response: ServiceResponse {
+            cards: assessment.cards,
+            system_actions: Vec::new(),
+        },
+        findings: assessment.findings,
     })
 }

@@ -278,7 +278,7 @@ fn evaluate(
         now,
     ));
     match answer {
-        Ok(response) => match serde_json::to_string_pretty(&response) {
+        Ok(answer) => match serde_json::to_string_pretty(&answer.response) {
             Ok(json) => {
                 println!("{json}");
                 ExitCode::SUCCESS

@@ -17,6 +17,13 @@ pub enum ApiError {
     /// No endpoint at this path.
     #[error("no such endpoint")]
     NotFound,
+    /// No card long form with this id: it expired, was never issued, or was issued by another
+    /// replica (long forms are kept in memory).
+    #[error("this card's long form has expired or does not exist")]
+    LongFormNotFound,
+    /// The store that keeps long forms for every replica could not be read just now.
+    #[error("this card's long form cannot be read right now; retry later")]
+    LongFormUnavailable,
     /// The caller did not authenticate, or its token failed a check. No detail is given.
     #[error("authentication required")]
     Unauthorized,
@@ -55,14 +62,18 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::UnknownService(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::UnknownService(_) | ApiError::NotFound | ApiError::LongFormNotFound => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::BadRequest(_) | ApiError::InvalidHost(_) => StatusCode::BAD_REQUEST,
             ApiError::ForbiddenFhirServer(_) => StatusCode::FORBIDDEN,
             ApiError::DataUnavailable(_) => StatusCode::PRECONDITION_FAILED,
-            ApiError::StoreUnavailable | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StoreUnavailable | ApiError::Overloaded | ApiError::LongFormUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -72,6 +83,8 @@ impl ApiError {
         match self {
             ApiError::UnknownService(_) => "unknown-service",
             ApiError::NotFound => "not-found",
+            ApiError::LongFormNotFound => "long-form-not-found",
+            ApiError::LongFormUnavailable => "long-form-unavailable",
             ApiError::Unauthorized => "unauthorized",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::BodyTimeout { .. } => "body-timeout",

@@ -21,6 +21,8 @@
 //! | `feedback_duplicates_total`, `feedback_unavailable_total` | |
 //! | `audit_dropped_total` | `kind` |
 //! | `replay_store_fallbacks_total` | |
+//! | `cards_suppressed_total` | `reason` (`repeat`, `already-addressed`), `rule` |
+//! | `suppression_checks_failed_total` | |
 //! | `prefetch_reads_total` | `reader` (`fast`, or `reference` when the fast reader declined) |
 //! | `http_connections_open` (gauge), `http_connections_total` | |
 //! | `http_connections_closed_total` | `reason` (`header-timeout`, `idle-timeout`, `idle-at-cap`) |
@@ -111,13 +113,14 @@ fn classify(path: &str) -> (&'static str, &'static str) {
         None => match path {
             "/metrics" => ("metrics", ""),
             "/healthz" | "/readyz" => ("health", ""),
+            _ if path.starts_with(crate::long_form::PATH_PREFIX) => ("long-form", ""),
             _ => ("other", ""),
         },
     }
 }
 
-/// Counts the cards of one answer by rule and indicator.
-pub fn count_cards(cards: &[Card]) {
+/// Counts the cards of one answer (those shown) by rule and indicator.
+pub fn count_cards<'a>(cards: impl IntoIterator<Item = &'a Card>) {
     for card in cards {
         metrics::counter!("gravida_cards_total",
             "rule" => rule_of(card).to_owned(), "indicator" => indicator_of(card))
@@ -174,6 +177,7 @@ mod tests {
         assert_eq!(classify("/cds-services/made-up-123"), ("hook", "unknown"));
         assert_eq!(classify("/metrics"), ("metrics", ""));
         assert_eq!(classify("/nope"), ("other", ""));
+        assert_eq!(classify("/cards/abc"), ("long-form", ""));
     }
 
     #[test]

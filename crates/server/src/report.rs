@@ -82,23 +82,28 @@ pub fn render(report: &Report, since: Option<OffsetDateTime>) -> String {
     } else {
         let _ = writeln!(
             out,
-            "{:<6} {:>7} {:>9} {:>11} {:>11} {:>10}",
-            "rule", "fired", "accepted", "overridden", "acceptance", "override"
+            "{:<6} {:>7} {:>9} {:>11} {:>11} {:>10} {:>10}",
+            "rule", "fired", "accepted", "overridden", "acceptance", "override", "suppressed"
         );
         for rule in &report.rules {
             let _ = writeln!(
                 out,
-                "{:<6} {:>7} {:>9} {:>11} {:>10.1}% {:>9.1}%",
+                "{:<6} {:>7} {:>9} {:>11} {:>10.1}% {:>9.1}% {:>10}",
                 rule.rule_id,
                 rule.fired,
                 rule.accepted,
                 rule.overridden,
                 rule.acceptance_rate() * 100.0,
-                rule.override_rate() * 100.0
+                rule.override_rate() * 100.0,
+                rule.suppressed_repeat + rule.suppressed_already_addressed
             );
         }
         for rule in &report.rules {
-            if rule.override_reasons.is_empty() && rule.suggestions_taken.is_empty() {
+            let suppressed = rule.suppressed_repeat + rule.suppressed_already_addressed;
+            if rule.override_reasons.is_empty()
+                && rule.suggestions_taken.is_empty()
+                && suppressed == 0
+            {
                 continue;
             }
             let _ = writeln!(out, "\n{}", rule.rule_id);
@@ -114,6 +119,13 @@ pub fn render(report: &Report, since: Option<OffsetDateTime>) -> String {
                     out,
                     "  suggestions taken:    {}",
                     list(&rule.suggestions_taken)
+                );
+            }
+            if suppressed > 0 {
+                let _ = writeln!(
+                    out,
+                    "  not shown again:      {} as repeats at order hooks, {} dismissed as already addressed",
+                    rule.suppressed_repeat, rule.suppressed_already_addressed
                 );
             }
         }
@@ -161,6 +173,8 @@ mod tests {
                 overridden: 2,
                 override_reasons: vec![("already-done".into(), 2)],
                 suggestions_taken: vec![("Order TVUS".into(), 1)],
+                suppressed_repeat: 3,
+                suppressed_already_addressed: 2,
             }],
             unmatched_feedback: 1,
             feedback_rows: 4,
@@ -170,6 +184,10 @@ mod tests {
         assert!(text.contains("25.0%") && text.contains("50.0%"), "{text}");
         assert!(text.contains("already-done (2)"), "{text}");
         assert!(text.contains("Order TVUS (1)"), "{text}");
+        assert!(
+            text.contains("3 as repeats at order hooks, 2 dismissed as already addressed"),
+            "{text}"
+        );
         assert!(text.contains("not counted above): 1"), "{text}");
     }
 }

@@ -57,6 +57,8 @@ pub struct Settings {
     pub store: StoreSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub cards: CardSettings,
     /// `GRAVIDA_` variables that are not settings, by name only (see the module doc), for the
     /// caller to log once logging is set up.
     #[serde(skip)]
@@ -81,7 +83,9 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "time_zone",
 ];
 /// The sections (`[fhir]`, …) of the settings document.
-const SECTIONS: &[&str] = &["fhir", "http", "cors", "log", "auth", "store", "metrics"];
+const SECTIONS: &[&str] = &[
+    "fhir", "http", "cors", "log", "auth", "store", "metrics", "cards",
+];
 
 /// What one `GRAVIDA_` variable is, by its name after the prefix.
 #[derive(Debug, PartialEq, Eq)]
@@ -414,6 +418,31 @@ impl Default for MetricsSettings {
     }
 }
 
+/// How cards are kept from repeating, and their long form (README "Cards shown once").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CardSettings {
+    /// At order-select and order-sign, a card not about the orders is not shown again when the
+    /// same card (rule and evidence) was shown for the patient within this many hours (or in the
+    /// same encounter, whatever the time). 0: the encounter alone decides. Needs the store.
+    pub repeat_window_hours: u32,
+    /// How long a card's long-form link (`GET /cards/{id}`) works, in seconds.
+    pub long_form_ttl_s: u64,
+    /// Long forms kept in memory at once by a replica (about 4 kB each); beyond it the oldest
+    /// are dropped first (with a store, they are still served from it).
+    pub long_form_capacity: usize,
+}
+
+impl Default for CardSettings {
+    fn default() -> Self {
+        CardSettings {
+            repeat_window_hours: 12,
+            long_form_ttl_s: 1800,
+            long_form_capacity: 2_000,
+        }
+    }
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
@@ -546,6 +575,15 @@ impl Settings {
             return Err(
                 "store.retention_days must be at least 1 (leave it unset to keep rows)".into(),
             );
+        }
+        if self.cards.long_form_ttl_s == 0 || self.cards.long_form_ttl_s > 86_400 {
+            return Err("cards.long_form_ttl_s must be between 1 and 86400 (a day)".into());
+        }
+        if self.cards.long_form_capacity == 0 {
+            return Err("cards.long_form_capacity must be at least 1".into());
+        }
+        if self.cards.repeat_window_hours > 24 * 14 {
+            return Err("cards.repeat_window_hours must be at most 336 (14 days)".into());
         }
         if self.fhir.max_pages == 0 {
             return Err("fhir.max_pages must be at least 1".into());
@@ -805,6 +843,25 @@ algorithms = ["RS384"]
         );
         let default = Settings::load_from(None, env(&[])).expect("defaults");
         assert_eq!(default.http.max_concurrent_hook_calls, 256);
+    }
+
+    #[test]
+    fn card_settings_have_safe_defaults_and_refuse_a_link_that_never_works_or_lasts_for_days() {
+        let default = Settings::load_from(None, env(&[])).expect("defaults");
+        assert_eq!(default.cards.repeat_window_hours, 12);
+        assert_eq!(default.cards.long_form_ttl_s, 1800);
+        let set = Settings::load_from(None, env(&[("GRAVIDA_CARDS__REPEAT_WINDOW_HOURS", "0")]))
+            .expect("a window of 0 is allowed");
+        assert_eq!(set.cards.repeat_window_hours, 0);
+        for (key, value) in [
+            ("GRAVIDA_CARDS__LONG_FORM_TTL_S", "0"),
+            ("GRAVIDA_CARDS__LONG_FORM_TTL_S", "604800"),
+            ("GRAVIDA_CARDS__LONG_FORM_CAPACITY", "0"),
+            ("GRAVIDA_CARDS__REPEAT_WINDOW_HOURS", "720"),
+        ] {
+            let err = Settings::load_from(None, env(&[(key, value)])).unwrap_err();
+            assert!(err.to_string().contains("cards."), "{key}={value}: {err}");
+        }
     }
 
     #[test]

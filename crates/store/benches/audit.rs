@@ -35,6 +35,8 @@ fn card(hasher: &PatientHasher) -> CardRecord {
         issuer: None,
         tenant: None,
         patient_hash: hasher.hash("patient-1"),
+        fingerprint: None,
+        encounter_hash: None,
         suggestions: vec![SuggestionRecord {
             uuid: next_uuid(),
             label: "Transvaginal ultrasound".to_owned(),

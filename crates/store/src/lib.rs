@@ -1,5 +1,6 @@
 //! Gravida's durable storage: the audit trail of issued cards, clinician feedback, the
-//! governance report, retention, and the JWT replay guard shared between replicas.
+//! governance report, retention, the JWT replay guard shared between replicas, and cards' long
+//! forms (sealed: the store cannot read them).
 //!
 //! Two backends sit behind one [`Store`]: **SQLite** (the embedded default: one file in WAL
 //! mode) and **PostgreSQL** (for several replicas). Both run the *same SQL text*: times are
@@ -11,6 +12,10 @@
 //! one task that commits in batches. Card records are fire-and-forget (a full queue drops
 //! them and counts it); feedback waits for its commit, so feedback that was acknowledged is
 //! on disk.
+//!
+//! The same queue answers the one read the hook path makes, "was this card shown or dismissed
+//! already?" ([`AuditWriter::check_suppression`]): asked through the queue, it is answered after
+//! every card record queued before it, so a replica always sees the cards it has just issued.
 //!
 //! Nothing here stores a raw patient id: callers pass a keyed hash ([`PatientHasher`]).
 
@@ -37,7 +42,10 @@ use sqlx::sqlite::{
 };
 
 pub use patient::PatientHasher;
-pub use records::{CardRecord, FeedbackRecord, FeedbackStored, SuggestionRecord};
+pub use records::{
+    CardRecord, FeedbackRecord, FeedbackStored, LongFormRecord, SuggestionRecord, SuppressedRecord,
+    SuppressionQuery, SuppressionReason,
+};
 pub use replay::SqlReplayStore;
 pub use report::{Purged, Report, RuleReport};
 pub use writer::{AuditWriter, WriterConfig};
@@ -162,16 +170,40 @@ impl Store {
 /// The migrations, compiled into the binary: `(version, description, SQL)`.
 type Migrations = &'static [(i64, &'static str, &'static str)];
 
-const SQLITE_MIGRATIONS: Migrations = &[(
-    1,
-    "audit",
-    include_str!("../migrations/sqlite/0001_audit.sql"),
-)];
-const POSTGRES_MIGRATIONS: Migrations = &[(
-    1,
-    "audit",
-    include_str!("../migrations/postgres/0001_audit.sql"),
-)];
+const SQLITE_MIGRATIONS: Migrations = &[
+    (
+        1,
+        "audit",
+        include_str!("../migrations/sqlite/0001_audit.sql"),
+    ),
+    (
+        2,
+        "card repeats",
+        include_str!("../migrations/sqlite/0002_card_repeats.sql"),
+    ),
+    (
+        3,
+        "card long forms",
+        include_str!("../migrations/sqlite/0003_card_long_forms.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: Migrations = &[
+    (
+        1,
+        "audit",
+        include_str!("../migrations/postgres/0001_audit.sql"),
+    ),
+    (
+        2,
+        "card repeats",
+        include_str!("../migrations/postgres/0002_card_repeats.sql"),
+    ),
+    (
+        3,
+        "card long forms",
+        include_str!("../migrations/postgres/0003_card_long_forms.sql"),
+    ),
+];
 
 /// A sqlx migrator over embedded migrations (sqlx's `migrate!` macro would need the `macros`
 /// feature and a proc-macro build; these few lines do the same).

@@ -22,6 +22,11 @@ pub struct CardRecord {
     pub tenant: Option<String>,
     /// [`crate::PatientHasher::hash`] of the patient id.
     pub patient_hash: String,
+    /// A keyed hash of the card's rule and the records it rests on (identities and dates), the
+    /// same for the same card on the same evidence; `None` when the caller did not compute one.
+    pub fingerprint: Option<String>,
+    /// A keyed hash of `context.encounterId`, when the call named an encounter.
+    pub encounter_hash: Option<String>,
     pub suggestions: Vec<SuggestionRecord>,
 }
 
@@ -60,4 +65,66 @@ pub struct FeedbackStored {
     pub rule_id: Option<String>,
     /// The same card, outcome and timestamp had been stored before: nothing was written.
     pub duplicate: bool,
+}
+
+/// Why a card was not shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SuppressionReason {
+    /// At an order hook: the same card was shown for this patient in the same encounter or
+    /// within the repeat window.
+    Repeat,
+    /// A clinician overrode the same card (same evidence) as "already addressed".
+    AlreadyAddressed,
+}
+
+impl SuppressionReason {
+    /// `repeat` or `already-addressed`: the metric label and the stored value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuppressionReason::Repeat => "repeat",
+            SuppressionReason::AlreadyAddressed => "already-addressed",
+        }
+    }
+}
+
+/// "Should these cards be hidden?": one question per hook call, about its candidate cards.
+/// The caller (issuer and tenant, empty when unauthenticated) and the patient hash scope it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuppressionQuery {
+    pub patient_hash: String,
+    pub issuer: Option<String>,
+    pub tenant: Option<String>,
+    /// The encounter of this call (a keyed hash), if it named one.
+    pub encounter_hash: Option<String>,
+    /// Cards issued at or after this time (Unix ms) count as repeats.
+    pub repeat_since_ms: i64,
+    /// The override reason that dismisses a card: its system and code.
+    pub dismiss_system: String,
+    pub dismiss_code: String,
+    /// One entry per candidate card: its fingerprint, and whether a repeat hides it (only at the
+    /// order hooks) or only a dismissal does.
+    pub candidates: Vec<(String, bool)>,
+}
+
+/// A card that was not shown, for the audit trail and the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuppressedRecord {
+    pub rule_id: String,
+    pub reason: SuppressionReason,
+    pub fingerprint: String,
+    pub service: String,
+    pub hook_instance: String,
+    pub suppressed_at_ms: i64,
+    pub issuer: Option<String>,
+    pub tenant: Option<String>,
+    pub patient_hash: String,
+}
+
+/// A card's long form, sealed by the server: found by a hash of its link's id and readable only
+/// with the id, which is not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LongFormRecord {
+    pub lookup: String,
+    pub expires_at_ms: i64,
+    pub sealed: String,
 }

@@ -34,6 +34,12 @@ pub struct RuleReport {
     pub override_reasons: Vec<(String, i64)>,
     /// Suggestion labels accepted, most frequent first.
     pub suggestions_taken: Vec<(String, i64)>,
+    /// Cards of this rule not shown because the same card had been shown already (in the
+    /// encounter or the repeat window, at an order hook), since the same moment.
+    pub suppressed_repeat: i64,
+    /// Cards of this rule not shown because a clinician had dismissed the same card, on the same
+    /// evidence, as already addressed.
+    pub suppressed_already_addressed: i64,
 }
 
 impl RuleReport {
@@ -62,6 +68,8 @@ pub struct Purged {
     pub cards: u64,
     pub feedback: u64,
     pub replay: u64,
+    pub suppressed: u64,
+    pub long_forms: u64,
 }
 
 const FIRED: &str = "SELECT rule_id, COUNT(*) FROM audit_cards WHERE issued_at_ms >= $1 \
@@ -88,6 +96,9 @@ const SUGGESTIONS: &str = "SELECT c.rule_id, COALESCE(s.label, '(unknown suggest
 const UNMATCHED: &str = "SELECT COUNT(*) FROM feedback f WHERE f.received_at_ms >= $1 \
      AND NOT EXISTS (SELECT 1 FROM audit_cards c WHERE c.card_uuid = f.card_uuid)";
 
+const SUPPRESSED: &str = "SELECT rule_id, reason, COUNT(*) FROM audit_suppressed \
+     WHERE suppressed_at_ms >= $1 GROUP BY rule_id, reason";
+
 const FEEDBACK_ROWS: &str = "SELECT COUNT(*) FROM feedback WHERE received_at_ms >= $1";
 
 impl Store {
@@ -95,11 +106,9 @@ impl Store {
     pub async fn report(&self, since_ms: i64) -> Result<Report, StoreError> {
         // (rule, label, count) rows from each grouped query.
         type Triples = Vec<(String, String, i64)>;
-        let (fired, outcomes, reasons, suggestions, unmatched, feedback_rows): (
+        let (fired, mut triples, unmatched, feedback_rows): (
             Vec<(String, i64)>,
-            Triples,
-            Triples,
-            Triples,
+            Vec<Triples>,
             i64,
             i64,
         ) = on_pool!(self, pool => {
@@ -108,7 +117,7 @@ impl Store {
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
                 .collect::<Result<Vec<_>, sqlx::Error>>()?;
             let mut triples = Vec::new();
-            for sql in [OUTCOMES, REASONS, SUGGESTIONS] {
+            for sql in [OUTCOMES, REASONS, SUGGESTIONS, SUPPRESSED] {
                 triples.push(
                     sqlx::query(sql).bind(since_ms).fetch_all(pool).await?
                         .iter()
@@ -118,11 +127,13 @@ impl Store {
             }
             let unmatched: i64 = sqlx::query_scalar(UNMATCHED).bind(since_ms).fetch_one(pool).await?;
             let rows: i64 = sqlx::query_scalar(FEEDBACK_ROWS).bind(since_ms).fetch_one(pool).await?;
-            let suggestions = triples.pop().unwrap_or_default();
-            let reasons = triples.pop().unwrap_or_default();
-            let outcomes = triples.pop().unwrap_or_default();
-            (fired, outcomes, reasons, suggestions, unmatched, rows)
+            (fired, triples, unmatched, rows)
         });
+        // In the order of the queries above.
+        let suppressed = triples.pop().unwrap_or_default();
+        let suggestions = triples.pop().unwrap_or_default();
+        let reasons = triples.pop().unwrap_or_default();
+        let outcomes = triples.pop().unwrap_or_default();
 
         let mut rules: Vec<RuleReport> = fired
             .into_iter()
@@ -151,6 +162,22 @@ impl Store {
                 r.suggestions_taken.push((label, count));
             }
         }
+        for (rule, reason, count) in suppressed {
+            // A rule may have been only suppressed since the moment: it gets a row too.
+            if !rules.iter().any(|r| r.rule_id == rule) {
+                rules.push(RuleReport {
+                    rule_id: rule.clone(),
+                    ..RuleReport::default()
+                });
+            }
+            if let Some(r) = rules.iter_mut().find(|r| r.rule_id == rule) {
+                match reason.as_str() {
+                    "repeat" => r.suppressed_repeat += count,
+                    "already-addressed" => r.suppressed_already_addressed += count,
+                    _ => {}
+                }
+            }
+        }
         // R2 before R10: shorter ids first, then by name.
         rules.sort_by(|a, b| (a.rule_id.len(), &a.rule_id).cmp(&(b.rule_id.len(), &b.rule_id)));
         for r in &mut rules {
@@ -167,8 +194,22 @@ impl Store {
         })
     }
 
-    /// Deletes audit and feedback rows older than `before_ms`, and replay entries that have
-    /// expired by `now_ms`.
+    /// A sealed long form by its lookup hash, unless it has expired by `now_ms`.
+    pub async fn long_form(&self, lookup: &str, now_ms: i64) -> Result<Option<String>, StoreError> {
+        let sealed = on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT sealed FROM card_long_forms WHERE lookup = $1 AND expires_at_ms > $2",
+            )
+            .bind(lookup)
+            .bind(now_ms)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(sealed)
+    }
+
+    /// Deletes audit and feedback rows older than `before_ms`, and replay entries and long forms
+    /// that have expired by `now_ms`.
     pub async fn purge(&self, before_ms: i64, now_ms: i64) -> Result<Purged, StoreError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -198,13 +239,29 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            let suppressed = sqlx::query("DELETE FROM audit_suppressed WHERE suppressed_at_ms < $1")
+                .bind(before_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let long_forms = sqlx::query("DELETE FROM card_long_forms WHERE expires_at_ms <= $1")
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             let replay = sqlx::query("DELETE FROM jwt_replay WHERE expires_at_ms <= $1")
                 .bind(now_ms)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
             tx.commit().await?;
-            Ok(Purged { cards, feedback, replay })
+            Ok(Purged {
+                cards,
+                feedback,
+                replay,
+                suppressed,
+                long_forms,
+            })
         })
     }
 }

@@ -86,6 +86,8 @@ fn card(card_uuid: &str) -> CardRecord {
         issuer: None,
         tenant: None,
         patient_hash: PatientHasher::new(b"k").hash("p"),
+        fingerprint: None,
+        encounter_hash: None,
         suggestions: vec![],
     }
 }

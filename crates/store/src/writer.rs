@@ -12,12 +12,20 @@
 //! urgent, and one transaction per hook call would cost each call an fsync and a round of wakeups
 //! on the cores that answer hooks. Feedback never waits: it ends the linger and is committed at
 //! once. The cards of a batch go in with one multi-row INSERT, and their suggestions with another.
+//!
+//! The queue also carries the hook path's one read, the suppression check: it waits for its
+//! batch like feedback does, and runs after the batch's writes, in the same transaction. So a
+//! card issued by this replica a millisecond ago is seen by the next call's check, which a read
+//! straight from the pool could miss while the card record lingers in the queue.
 
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::records::{CardRecord, FeedbackRecord, FeedbackStored, SuggestionRecord};
+use crate::records::{
+    CardRecord, FeedbackRecord, FeedbackStored, LongFormRecord, SuggestionRecord, SuppressedRecord,
+    SuppressionQuery, SuppressionReason,
+};
 use crate::{Store, StoreError, on_pool};
 
 /// The most jobs written in one transaction.
@@ -39,10 +47,32 @@ pub struct WriterConfig {
 /// A unit of work for the writer task.
 enum Job {
     Cards(Vec<CardRecord>),
+    /// Cards hidden by a suppression rule: fire-and-forget, like card records.
+    Suppressed(Vec<SuppressedRecord>),
+    /// Cards' sealed long forms: fire-and-forget too (the replica that made them keeps them in
+    /// memory as well).
+    LongForms(Vec<LongFormRecord>),
     Feedback {
         items: Vec<FeedbackRecord>,
         done: oneshot::Sender<Result<Vec<FeedbackStored>, String>>,
     },
+    Check {
+        query: SuppressionQuery,
+        done: oneshot::Sender<Result<Vec<Option<SuppressionReason>>, String>>,
+    },
+}
+
+impl Job {
+    /// Someone waits for this job: the batch holding it is written at once.
+    fn is_awaited(&self) -> bool {
+        matches!(self, Job::Feedback { .. } | Job::Check { .. })
+    }
+}
+
+/// What a batch wrote and read, in the order of its awaited jobs.
+enum Answer {
+    Feedback(Vec<FeedbackStored>),
+    Check(Vec<Option<SuppressionReason>>),
 }
 
 /// The sending side of the audit queue. Cheap to clone; the task stops when every clone is
@@ -77,6 +107,59 @@ impl AuditWriter {
         }
     }
 
+    /// Queues the records of suppressed cards without waiting (dropped and counted when the
+    /// queue is full).
+    pub fn offer_suppressed(&self, records: Vec<SuppressedRecord>) -> bool {
+        if records.is_empty() {
+            return true;
+        }
+        let count = records.len() as u64;
+        match self.queue.try_send(Job::Suppressed(records)) {
+            Ok(()) => true,
+            Err(_) => {
+                metrics::counter!("gravida_audit_dropped_total", "kind" => "suppressed")
+                    .increment(count);
+                false
+            }
+        }
+    }
+
+    /// Queues sealed long forms without waiting (dropped and counted when the queue is full).
+    pub fn offer_long_forms(&self, records: Vec<LongFormRecord>) -> bool {
+        if records.is_empty() {
+            return true;
+        }
+        let count = records.len() as u64;
+        match self.queue.try_send(Job::LongForms(records)) {
+            Ok(()) => true,
+            Err(_) => {
+                metrics::counter!("gravida_audit_dropped_total", "kind" => "long-form")
+                    .increment(count);
+                false
+            }
+        }
+    }
+
+    /// For each candidate of `query`, whether a suppression rule hides it, and which. Answered
+    /// after every record queued before it; fails at once when the queue is full.
+    pub async fn check_suppression(
+        &self,
+        query: SuppressionQuery,
+    ) -> Result<Vec<Option<SuppressionReason>>, StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.queue
+            .try_send(Job::Check { query, done })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => StoreError::WriterStopped,
+            })?;
+        match answer.await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(message)) => Err(StoreError::Database(sqlx::Error::Protocol(message))),
+            Err(_) => Err(StoreError::WriterStopped),
+        }
+    }
+
     /// Stores feedback and waits until it is committed.
     pub async fn store_feedback(
         &self,
@@ -108,7 +191,7 @@ async fn run(store: Store, mut jobs: mpsc::Receiver<Job>) {
             let job = match jobs.try_recv() {
                 Ok(job) => job,
                 // Nothing queued: feedback is written now, card records wait a little for company.
-                Err(_) if batch.iter().any(|job| matches!(job, Job::Feedback { .. })) => break,
+                Err(_) if batch.iter().any(Job::is_awaited) => break,
                 Err(_) => match tokio::time::timeout_at(linger_until, jobs.recv()).await {
                     Ok(Some(job)) => job,
                     // Every sender is gone (shutting down), or the linger is over.
@@ -138,14 +221,28 @@ async fn run(store: Store, mut jobs: mpsc::Receiver<Job>) {
     store.close().await;
 }
 
-/// Answers every feedback job of a batch, and counts the card records a failed batch lost.
-fn finish(batch: Vec<Job>, result: Result<Vec<Vec<FeedbackStored>>, StoreError>) {
+/// Answers every awaited job of a batch, and counts the card records a failed batch lost.
+fn finish(batch: Vec<Job>, result: Result<Vec<Answer>, StoreError>) {
     match result {
-        Ok(stored) => {
-            let mut stored = stored.into_iter();
+        Ok(answers) => {
+            // One answer per awaited job, in the batch's order.
+            let mut answers = answers.into_iter();
+            const OUT_OF_ORDER: &str = "an audit batch answered out of order";
             for job in batch {
-                if let Job::Feedback { done, .. } = job {
-                    let _ = done.send(Ok(stored.next().unwrap_or_default()));
+                match job {
+                    Job::Feedback { done, .. } => {
+                        let _ = done.send(match answers.next() {
+                            Some(Answer::Feedback(stored)) => Ok(stored),
+                            _ => Err(OUT_OF_ORDER.to_owned()),
+                        });
+                    }
+                    Job::Check { done, .. } => {
+                        let _ = done.send(match answers.next() {
+                            Some(Answer::Check(found)) => Ok(found),
+                            _ => Err(OUT_OF_ORDER.to_owned()),
+                        });
+                    }
+                    Job::Cards(_) | Job::Suppressed(_) | Job::LongForms(_) => {}
                 }
             }
         }
@@ -157,7 +254,18 @@ fn finish(batch: Vec<Job>, result: Result<Vec<Vec<FeedbackStored>>, StoreError>)
                         metrics::counter!("gravida_audit_dropped_total", "kind" => "card")
                             .increment(cards.len() as u64);
                     }
+                    Job::Suppressed(records) => {
+                        metrics::counter!("gravida_audit_dropped_total", "kind" => "suppressed")
+                            .increment(records.len() as u64);
+                    }
+                    Job::LongForms(records) => {
+                        metrics::counter!("gravida_audit_dropped_total", "kind" => "long-form")
+                            .increment(records.len() as u64);
+                    }
                     Job::Feedback { done, .. } => {
+                        let _ = done.send(Err(e.to_string()));
+                    }
+                    Job::Check { done, .. } => {
                         let _ = done.send(Err(e.to_string()));
                     }
                 }
@@ -174,7 +282,8 @@ macro_rules! insert_cards {
         let cards: &[&CardRecord] = $cards;
         let mut insert = sqlx::QueryBuilder::new(
             "INSERT INTO audit_cards (card_uuid, rule_id, indicator, profile_version, service, \
-             hook, hook_instance, issued_at_ms, issuer, tenant, patient_hash) ",
+             hook, hook_instance, issued_at_ms, issuer, tenant, patient_hash, fingerprint, \
+             encounter_hash) ",
         );
         insert.push_values(cards, |mut row, card| {
             row.push_bind(&card.card_uuid)
@@ -187,7 +296,9 @@ macro_rules! insert_cards {
                 .push_bind(card.issued_at_ms)
                 .push_bind(&card.issuer)
                 .push_bind(&card.tenant)
-                .push_bind(&card.patient_hash);
+                .push_bind(&card.patient_hash)
+                .push_bind(&card.fingerprint)
+                .push_bind(&card.encounter_hash);
         });
         insert.push(" ON CONFLICT (card_uuid) DO NOTHING");
         insert.build().execute(&mut *$tx).await?;
@@ -211,9 +322,90 @@ macro_rules! insert_cards {
     }};
 }
 
-/// Card records per INSERT: 11 bound values each, and their suggestions 3 each, well within
+/// Card records per INSERT: 13 bound values each, and their suggestions 3 each, well within
 /// SQLite's 32,766 and PostgreSQL's 65,535 bound values per statement.
 const MAX_CARDS_PER_INSERT: usize = 200;
+
+/// Inserts the records of suppressed cards, one statement each (they are few).
+macro_rules! insert_suppressed {
+    ($tx:expr, $record:expr) => {{
+        let record: &SuppressedRecord = $record;
+        sqlx::query(
+            "INSERT INTO audit_suppressed (rule_id, reason, fingerprint, service, hook_instance, \
+             suppressed_at_ms, issuer, tenant, patient_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&record.rule_id)
+        .bind(record.reason.as_str())
+        .bind(&record.fingerprint)
+        .bind(&record.service)
+        .bind(&record.hook_instance)
+        .bind(record.suppressed_at_ms)
+        .bind(&record.issuer)
+        .bind(&record.tenant)
+        .bind(&record.patient_hash)
+        .execute($tx)
+        .await?;
+    }};
+}
+
+/// A card with this fingerprint, for this patient and caller, that a clinician overrode with
+/// the dismissing reason. Feedback about a card with no audit record joins nothing, so it
+/// dismisses nothing.
+const DISMISSED: &str = "SELECT COUNT(*) FROM audit_cards c \
+     JOIN feedback f ON f.card_uuid = c.card_uuid \
+     WHERE c.patient_hash = $1 AND COALESCE(c.issuer, '') = $2 AND COALESCE(c.tenant, '') = $3 \
+     AND c.fingerprint = $4 AND f.outcome = 'overridden' \
+     AND f.override_system = $5 AND f.override_code = $6";
+
+/// A card with this fingerprint, for this patient and caller, shown in the same encounter or
+/// since the start of the repeat window. A NULL encounter matches no row.
+const SHOWN: &str = "SELECT COUNT(*) FROM audit_cards c \
+     WHERE c.patient_hash = $1 AND COALESCE(c.issuer, '') = $2 AND COALESCE(c.tenant, '') = $3 \
+     AND c.fingerprint = $4 AND (c.issued_at_ms >= $5 OR c.encounter_hash = $6)";
+
+/// Answers a suppression query: a dismissal first (it hides a card at every hook), then a
+/// repeat (only where the candidate allows it).
+macro_rules! check_suppression {
+    ($tx:expr, $query:expr) => {{
+        let query: &SuppressionQuery = $query;
+        let issuer = query.issuer.as_deref().unwrap_or("");
+        let tenant = query.tenant.as_deref().unwrap_or("");
+        let mut found = Vec::with_capacity(query.candidates.len());
+        for (fingerprint, repeat_hides) in &query.candidates {
+            let dismissed: i64 = sqlx::query_scalar(DISMISSED)
+                .bind(&query.patient_hash)
+                .bind(issuer)
+                .bind(tenant)
+                .bind(fingerprint)
+                .bind(&query.dismiss_system)
+                .bind(&query.dismiss_code)
+                .fetch_one(&mut *$tx)
+                .await?;
+            if dismissed > 0 {
+                found.push(Some(SuppressionReason::AlreadyAddressed));
+                continue;
+            }
+            if *repeat_hides {
+                let shown: i64 = sqlx::query_scalar(SHOWN)
+                    .bind(&query.patient_hash)
+                    .bind(issuer)
+                    .bind(tenant)
+                    .bind(fingerprint)
+                    .bind(query.repeat_since_ms)
+                    .bind(&query.encounter_hash)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                if shown > 0 {
+                    found.push(Some(SuppressionReason::Repeat));
+                    continue;
+                }
+            }
+            found.push(None);
+        }
+        found
+    }};
+}
 
 /// Inserts one feedback item unless it is a duplicate, and finds the rule of its card.
 macro_rules! insert_feedback {
@@ -264,9 +456,10 @@ macro_rules! insert_feedback {
 }
 
 impl Store {
-    /// Writes a batch in one transaction. Returns, for each feedback job in order, what
-    /// storing each of its items found.
-    async fn write_batch(&self, batch: &[Job]) -> Result<Vec<Vec<FeedbackStored>>, StoreError> {
+    /// Writes a batch in one transaction, then answers its checks in the same transaction.
+    /// Returns one answer per awaited job, in order: for feedback, what storing each of its
+    /// items found; for a check, what it found.
+    async fn write_batch(&self, batch: &[Job]) -> Result<Vec<Answer>, StoreError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut answers = Vec::new();
@@ -275,7 +468,7 @@ impl Store {
                 .iter()
                 .filter_map(|job| match job {
                     Job::Cards(cards) => Some(cards),
-                    Job::Feedback { .. } => None,
+                    _ => None,
                 })
                 .flatten()
                 .collect();
@@ -284,13 +477,40 @@ impl Store {
             }
             for job in batch {
                 match job {
-                    Job::Cards(_) => {}
+                    Job::Suppressed(records) => {
+                        for record in records {
+                            insert_suppressed!(&mut *tx, record);
+                        }
+                    }
+                    Job::LongForms(records) => {
+                        for record in records {
+                            sqlx::query(
+                                "INSERT INTO card_long_forms (lookup, expires_at_ms, sealed) \
+                                 VALUES ($1, $2, $3) ON CONFLICT (lookup) DO NOTHING",
+                            )
+                            .bind(&record.lookup)
+                            .bind(record.expires_at_ms)
+                            .bind(&record.sealed)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for job in batch {
+                match job {
+                    Job::Cards(_) | Job::Suppressed(_) | Job::LongForms(_) => {}
                     Job::Feedback { items, .. } => {
                         let mut stored = Vec::with_capacity(items.len());
                         for item in items {
                             stored.push(insert_feedback!(&mut *tx, item));
                         }
-                        answers.push(stored);
+                        answers.push(Answer::Feedback(stored));
+                    }
+                    // After the writes, so that it sees them.
+                    Job::Check { query, .. } => {
+                        answers.push(Answer::Check(check_suppression!(tx, query)));
                     }
                 }
             }

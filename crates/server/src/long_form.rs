@@ -1,0 +1,588 @@
+//! The long form of a card: `GET /cards/{id}`, a small HTML page with the card's full reasoning.
+//!
+//! A card must be short (issue 17), so everything that does not fit is one click away: the card
+//! carries a `links` entry to this page. The page is rendered when the card is issued and kept
+//! for `cards.long_form_ttl_s`: in a bounded map in this replica's memory, and, with a store,
+//! sealed in the store for the other replicas.
+//!
+//! - **The id is the credential.** A browser opening a card link cannot present the EHR's
+//!   bearer JWT, so the URL is a capability: 256 random bits, base64url, naming nothing about the
+//!   patient. It works until it expires (or, without a store, until the replica restarts).
+//! - **Nothing readable at rest.** The page holds chart text (what the records say, their
+//!   dates), which the audit store never holds in the clear. So the store gets it *sealed*:
+//!   ChaCha20-Poly1305 under a key derived from the id, found by another hash of the id. The id
+//!   itself is never stored or logged, so a row can be neither found nor read without the link.
+//!   Each key seals one page only, which is why a fixed nonce is safe here.
+//! - **Safe to open from an EHR:** `Cache-Control: no-store`, a Content-Security-Policy that
+//!   allows no script, no image, no frame, no form and only the page's own inline style (by
+//!   hash), `Referrer-Policy: no-referrer` (so the capability never leaks to a guideline site),
+//!   and every value HTML-escaped.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use gravida_cds_hooks::{Card, Link};
+use gravida_rules::finding::Finding;
+use gravida_store::LongFormRecord;
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use sha2::{Digest, Sha256};
+
+use crate::audit::{Audit, unix_ms};
+use crate::error::ApiError;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The label of the link each card carries to its long form.
+pub const LINK_LABEL: &str = "Why this card (full reasoning)";
+
+/// The path prefix of long forms.
+pub const PATH_PREFIX: &str = "/cards/";
+
+/// The page's one stylesheet, inline and allowed by its hash in the CSP.
+const STYLE: &str = "body{font:16px/1.45 system-ui,sans-serif;max-width:44rem;margin:2rem auto;\
+padding:0 1rem;color:#1b1b1b}h1{font-size:1.3rem}h2{font-size:1.05rem;margin-top:1.6rem}\
+.indicator{display:inline-block;padding:.1rem .5rem;border-radius:.3rem;background:#eee;\
+font-size:.85rem;text-transform:uppercase}.critical{background:#f8d7da}.warning{background:#fff3cd}\
+.info{background:#d1ecf1}.meta{color:#555;font-size:.85rem}li{margin:.2rem 0}";
+
+/// Long forms kept by this replica. Cheap to share (`Arc` inside).
+#[derive(Debug, Clone)]
+pub struct LongForms {
+    inner: Arc<Mutex<Kept>>,
+    ttl: Duration,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    pages: HashMap<String, (Arc<str>, Instant)>,
+    /// Ids in the order they were kept: every page has the same lifetime, so the front is both
+    /// the oldest and the first to expire.
+    order: VecDeque<String>,
+}
+
+impl LongForms {
+    pub fn new(ttl: Duration, capacity: usize) -> LongForms {
+        LongForms {
+            inner: Arc::new(Mutex::new(Kept::default())),
+            ttl,
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Keeps `page` in memory and returns its new id.
+    #[cfg(test)]
+    fn keep(&self, page: String) -> Option<String> {
+        let id = new_id()?;
+        self.keep_as(&id, Arc::from(page));
+        Some(id)
+    }
+
+    fn keep_as(&self, id: &str, page: Arc<str>) {
+        let now = Instant::now();
+        let mut kept = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        // Drop what has expired, then the oldest while at capacity.
+        while let Some(front) = kept.order.front().cloned() {
+            let expired = kept
+                .pages
+                .get(&front)
+                .is_none_or(|(_, until)| *until <= now);
+            if expired || kept.pages.len() >= self.capacity {
+                kept.pages.remove(&front);
+                kept.order.pop_front();
+            } else {
+                break;
+            }
+        }
+        if kept
+            .pages
+            .insert(id.to_owned(), (page, now + self.ttl))
+            .is_none()
+        {
+            kept.order.push_back(id.to_owned());
+        }
+    }
+
+    /// The page with this id from this replica's memory, unless it expired or was never kept.
+    fn get_local(&self, id: &str) -> Option<Arc<str>> {
+        let kept = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        kept.pages
+            .get(id)
+            .filter(|(_, until)| *until > Instant::now())
+            .map(|(page, _)| page.clone())
+    }
+
+    /// The page with this id: from memory, or else (with a store) from the store, where another
+    /// replica may have put it. `Ok(None)` when it expired or never existed.
+    pub async fn get(
+        &self,
+        audit: Option<&Audit>,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Arc<str>>, ApiError> {
+        if let Some(page) = self.get_local(id) {
+            return Ok(Some(page));
+        }
+        let (Some(audit), Some(secret)) = (audit, decode_id(id)) else {
+            return Ok(None);
+        };
+        let (lookup, key) = derive(&secret);
+        let sealed = match audit.read_long_form(&lookup, now).await {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                tracing::warn!(error = %e, "a long form could not be read from the store");
+                return Err(ApiError::LongFormUnavailable);
+            }
+        };
+        // A row that does not open was not sealed with this id's key: as good as absent.
+        Ok(sealed
+            .and_then(|sealed| open(&key, &lookup, &sealed))
+            .map(Arc::from))
+    }
+
+    /// Renders the long form of `card`, keeps it (and, with a store, stores it sealed), and adds
+    /// the card's link to it. A card whose page cannot be kept (no randomness) gets no link.
+    pub fn attach(
+        &self,
+        audit: Option<&Audit>,
+        public_base: &str,
+        card: &mut Card,
+        finding: Option<&Finding>,
+        profile_version: &str,
+        now: OffsetDateTime,
+    ) {
+        let expires = now + self.ttl;
+        let page = render(card, finding, profile_version, now, expires);
+        let Some(secret) = new_secret() else {
+            return;
+        };
+        if let Some(audit) = audit {
+            let (lookup, key) = derive(&secret);
+            if let Some(sealed) = seal(&key, &lookup, &page) {
+                audit.record_long_form(LongFormRecord {
+                    lookup,
+                    expires_at_ms: unix_ms(expires),
+                    sealed,
+                });
+            }
+        }
+        let id = encode_id(&secret);
+        self.keep_as(&id, Arc::from(page));
+        card.links.push(Link::absolute(
+            LINK_LABEL,
+            format!("{public_base}{PATH_PREFIX}{id}"),
+        ));
+    }
+}
+
+/// The lookup hash (hex) and the sealing key of a long form, both derived from its id's bytes
+/// (256 random bits, so one SHA-256 each is a sound derivation), with different prefixes so
+/// that neither tells anything about the other.
+fn derive(secret: &[u8; 32]) -> (String, [u8; 32]) {
+    let hash = |purpose: &[u8]| -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(purpose);
+        hasher.update(secret);
+        hasher.finalize().into()
+    };
+    let lookup = hash(b"gravida long-form lookup v1\0")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (lookup, hash(b"gravida long-form key v1\0"))
+}
+
+/// Seals `page` under `key`, bound to its lookup hash; base64.
+fn seal(key: &[u8; 32], lookup: &str, page: &str) -> Option<String> {
+    let key = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, key).ok()?);
+    let mut buffer = page.as_bytes().to_vec();
+    // Every key seals exactly one page, so the all-zero nonce is never reused under a key.
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key([0; 12]),
+        Aad::from(lookup.as_bytes()),
+        &mut buffer,
+    )
+    .ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(buffer))
+}
+
+/// Opens what [`seal`] made; `None` if it was not sealed with this key and lookup.
+fn open(key: &[u8; 32], lookup: &str, sealed: &str) -> Option<String> {
+    let key = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, key).ok()?);
+    let mut buffer = base64::engine::general_purpose::STANDARD
+        .decode(sealed)
+        .ok()?;
+    let plain = key
+        .open_in_place(
+            Nonce::assume_unique_for_key([0; 12]),
+            Aad::from(lookup.as_bytes()),
+            &mut buffer,
+        )
+        .ok()?;
+    String::from_utf8(plain.to_vec()).ok()
+}
+
+/// 32 random bytes: a long form's id, before encoding.
+fn new_secret() -> Option<[u8; 32]> {
+    let mut bytes = [0u8; 32];
+    match getrandom::getrandom(&mut bytes) {
+        Ok(()) => Some(bytes),
+        Err(e) => {
+            tracing::error!(error = %e, "no randomness for a long-form id: the card has no link");
+            None
+        }
+    }
+}
+
+/// A new id: 32 random bytes, base64url without padding (43 characters).
+#[cfg(test)]
+fn new_id() -> Option<String> {
+    new_secret().map(|secret| encode_id(&secret))
+}
+
+fn encode_id(secret: &[u8; 32]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+}
+
+/// The id's 32 bytes, if it is one of ours in shape.
+fn decode_id(id: &str) -> Option<[u8; 32]> {
+    if !is_well_formed(id) {
+        return None;
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(id)
+        .ok()?
+        .try_into()
+        .ok()
+}
+
+/// Whether `id` has the shape of an id we make (so anything else is refused before a lookup).
+pub fn is_well_formed(id: &str) -> bool {
+    id.len() == 43
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The page as a response, with the headers that make it safe to open from an EHR.
+pub fn response(page: Arc<str>) -> Response {
+    let mut response = page.to_string().into_response();
+    let headers = response.headers_mut();
+    let csp = format!(
+        "default-src 'none'; style-src 'sha256-{}'; base-uri 'none'; form-action 'none'",
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(STYLE.as_bytes()))
+    );
+    for (name, value) in [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+        (header::CACHE_CONTROL, "no-store".to_owned()),
+        (header::CONTENT_SECURITY_POLICY, csp),
+        (header::REFERRER_POLICY, "no-referrer".to_owned()),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        (
+            header::HeaderName::from_static("x-robots-tag"),
+            "noindex".to_owned(),
+        ),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    response
+}
+
+/// The page: summary, the whole detail, the records used, the links and source, the
+/// suggestions offered, and the profile version.
+fn render(
+    card: &Card,
+    finding: Option<&Finding>,
+    profile_version: &str,
+    issued: OffsetDateTime,
+    expires: OffsetDateTime,
+) -> String {
+    let indicator = crate::metrics::indicator_of(card);
+    let mut html = String::with_capacity(4096);
+    html.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">");
+    html.push_str("<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">");
+    html.push_str("<meta name=\"referrer\" content=\"no-referrer\">");
+    html.push_str("<title>Gravida: why this card</title><style>");
+    html.push_str(STYLE);
+    html.push_str("</style></head><body>");
+    html.push_str(&format!(
+        "<p><span class=\"indicator {indicator}\">{indicator}</span></p><h1>{}</h1>",
+        escape(&card.summary)
+    ));
+    if let Some(detail) = &card.detail {
+        html.push_str("<h2>The card in full</h2>");
+        html.push_str(&markdown_to_html(detail));
+    }
+
+    if let Some(finding) = finding {
+        html.push_str("<h2>The records the card rests on</h2><ul>");
+        for e in &finding.evidence {
+            let date = e
+                .date
+                .map_or_else(|| "no date".to_owned(), |d| d.to_string());
+            html.push_str(&format!(
+                "<li>{}: {} record, {}</li>",
+                escape(&role_name(e.role)),
+                escape(&e.resource_type),
+                escape(&date)
+            ));
+        }
+        if finding.evidence.is_empty() {
+            html.push_str("<li>No record: the card is about what is missing.</li>");
+        }
+        html.push_str("</ul>");
+        if let Some(dating) = &finding.dating {
+            let date = dating
+                .record_date
+                .map_or_else(|| "no date".to_owned(), |d| d.to_string());
+            html.push_str(&format!(
+                "<p>Pregnancy dated by {} (record of {}); gestational age 0 on {}.</p>",
+                escape(&role_name_of(&format!("{:?}", dating.source))),
+                escape(&date),
+                dating.start
+            ));
+        }
+    }
+
+    let links: Vec<&Link> = card
+        .links
+        .iter()
+        .filter(|l| l.label != LINK_LABEL)
+        .collect();
+    html.push_str("<h2>Guidelines and sources</h2><ul>");
+    html.push_str(&format!(
+        "<li>{}</li>",
+        link_html(&card.source.label, card.source.url.as_deref())
+    ));
+    for link in links {
+        html.push_str(&format!(
+            "<li>{}</li>",
+            link_html(&link.label, Some(&link.url))
+        ));
+    }
+    html.push_str("</ul>");
+
+    if !card.suggestions.is_empty() {
+        html.push_str("<h2>Suggestions offered on the card</h2><ul>");
+        for s in &card.suggestions {
+            html.push_str(&format!("<li>{}</li>", escape(&s.label)));
+        }
+        html.push_str("</ul>");
+    }
+
+    let stamp = |t: OffsetDateTime| {
+        t.replace_nanosecond(0)
+            .unwrap_or(t)
+            .format(&Rfc3339)
+            .unwrap_or_default()
+    };
+    html.push_str(&format!(
+        "<p class=\"meta\">Rule {} · knowledge profile {} · issued {} · this page expires {}.</p>",
+        escape(crate::metrics::rule_of(card)),
+        escape(profile_version),
+        stamp(issued),
+        stamp(expires)
+    ));
+    html.push_str(
+        "<p class=\"meta\">Advice for the clinician, not a diagnosis. This page is not cached, \
+         and its link stops working when it expires.</p></body></html>",
+    );
+    html
+}
+
+/// A link, if its URL is http(s); otherwise the label alone.
+fn link_html(label: &str, url: Option<&str>) -> String {
+    match url {
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => format!(
+            "<a href=\"{}\" rel=\"noopener noreferrer\" target=\"_blank\">{}</a>",
+            escape(url),
+            escape(label)
+        ),
+        _ => escape(label),
+    }
+}
+
+/// `PregnancyEvidence` → `pregnancy evidence`: the engine's role names, read aloud. (Written
+/// from the `Debug` name, so a role added to the engine needs nothing here.)
+fn role_name(role: gravida_rules::finding::Role) -> String {
+    role_name_of(&format!("{role:?}"))
+}
+
+fn role_name_of(debug: &str) -> String {
+    let mut words: Vec<String> = Vec::new();
+    for c in debug.chars() {
+        match words.last_mut() {
+            Some(word) if !c.is_ascii_uppercase() => word.push(c),
+            _ => words.push(c.to_string()),
+        }
+    }
+    words
+        .iter()
+        .map(|word| match word.as_str() {
+            // Abbreviations clinicians write in capitals (or as hCG).
+            "Lmp" => "LMP".to_owned(),
+            "Edd" => "EDD".to_owned(),
+            "Art" => "ART".to_owned(),
+            "Hcg" => "hCG".to_owned(),
+            "Rh" => "Rh".to_owned(),
+            "Ga" => "gestational-age".to_owned(),
+            other => other.to_ascii_lowercase(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        push_escaped(&mut out, c);
+    }
+    out
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        '"' => out.push_str("&quot;"),
+        '\'' => out.push_str("&#39;"),
+        _ => out.push(c),
+    }
+}
+
+/// The card detail's Markdown, as far as cards use it: paragraphs, `- ` list items, `**bold**`,
+/// `*emphasis*` and backslash escapes. Everything else is text, escaped; no link, image or HTML
+/// from the detail becomes live (chart text in it is escaped for CommonMark already).
+fn markdown_to_html(markdown: &str) -> String {
+    let mut html = String::new();
+    let mut in_list = false;
+    for block in markdown.split("\n\n") {
+        for line in block.lines() {
+            let line = line.trim_end();
+            if let Some(item) = line.strip_prefix("- ").or_else(|| line.strip_prefix("* ")) {
+                if !in_list {
+                    html.push_str("<ul>");
+                    in_list = true;
+                }
+                html.push_str(&format!("<li>{}</li>", inline(item)));
+            } else {
+                if in_list {
+                    html.push_str("</ul>");
+                    in_list = false;
+                }
+                if !line.trim().is_empty() {
+                    html.push_str(&format!("<p>{}</p>", inline(line)));
+                }
+            }
+        }
+        if in_list {
+            html.push_str("</ul>");
+            in_list = false;
+        }
+    }
+    html
+}
+
+/// One line of Markdown: backslash escapes, `**`, `*`; every tag opened is closed.
+fn inline(line: &str) -> String {
+    let mut out = String::new();
+    let (mut strong, mut em) = (false, false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek().is_some_and(|n| n.is_ascii_punctuation()) => {
+                if let Some(n) = chars.next() {
+                    push_escaped(&mut out, n);
+                }
+            }
+            '*' if chars.peek() == Some(&'*') => {
+                chars.next();
+                out.push_str(if strong { "</strong>" } else { "<strong>" });
+                strong = !strong;
+            }
+            '*' => {
+                out.push_str(if em { "</em>" } else { "<em>" });
+                em = !em;
+            }
+            _ => push_escaped(&mut out, c),
+        }
+    }
+    if em {
+        out.push_str("</em>");
+    }
+    if strong {
+        out.push_str("</strong>");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_from_the_chart_cannot_become_html_or_a_link() {
+        let html = markdown_to_html(
+            "**Why**: \"<script>x</script>\" \\[Re-enter your password\\](https://evil.example)\n\n- one *two*",
+        );
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("<a "), "{html}");
+        assert!(html.contains("<strong>Why</strong>"), "{html}");
+        assert!(html.contains("<li>one <em>two</em></li>"), "{html}");
+    }
+
+    #[test]
+    fn ids_are_long_random_and_url_safe() {
+        let a = new_id().unwrap();
+        let b = new_id().unwrap();
+        assert_ne!(a, b);
+        assert!(is_well_formed(&a), "{a}");
+        assert!(!is_well_formed("../etc/passwd"));
+    }
+
+    #[test]
+    fn a_sealed_page_opens_only_with_its_own_id() {
+        let secret = new_secret().unwrap();
+        let (lookup, key) = derive(&secret);
+        let sealed = seal(&key, &lookup, "Bleeding at 10w0d").unwrap();
+        assert!(!sealed.contains("Bleeding"));
+        assert_eq!(
+            open(&key, &lookup, &sealed).as_deref(),
+            Some("Bleeding at 10w0d")
+        );
+        let (other_lookup, other_key) = derive(&new_secret().unwrap());
+        assert_eq!(open(&other_key, &lookup, &sealed), None);
+        assert_eq!(open(&key, &other_lookup, &sealed), None);
+        assert_ne!(lookup, other_lookup);
+        assert_eq!(decode_id(&encode_id(&secret)), Some(secret));
+    }
+
+    #[test]
+    fn the_oldest_page_goes_first_when_the_map_is_full() {
+        let forms = LongForms::new(Duration::from_secs(60), 2);
+        let first = forms.keep("one".into()).unwrap();
+        let second = forms.keep("two".into()).unwrap();
+        let third = forms.keep("three".into()).unwrap();
+        assert!(forms.get_local(&first).is_none());
+        assert_eq!(forms.get_local(&second).as_deref(), Some("two"));
+        assert_eq!(forms.get_local(&third).as_deref(), Some("three"));
+    }
+
+    #[test]
+    fn role_names_are_read_aloud() {
+        assert_eq!(role_name_of("PregnancyEvidence"), "pregnancy evidence");
+        assert_eq!(role_name_of("Bleed"), "bleed");
+        assert_eq!(role_name_of("Lmp"), "LMP");
+        assert_eq!(role_name_of("ChartedEdd"), "charted EDD");
+        assert_eq!(role_name_of("RhType"), "Rh type");
+        assert_eq!(role_name_of("GaObservation"), "gestational-age observation");
+    }
+}

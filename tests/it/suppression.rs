@@ -1,0 +1,415 @@
+//! Cards never repeated and never asking for what is done (issue 17 item 3), over HTTP: a card
+//! shown at patient-view is not shown again at order-sign in the same encounter or window; a
+//! card dismissed as "already addressed" stays hidden until its evidence changes; critical
+//! cards are never hidden; feedback about an unknown card hides nothing; and a deployment
+//! with no store shows every card, as before. The rules run on SQLite always, and on
+//! PostgreSQL too when `GRAVIDA_TEST_POSTGRES_URL` is set.
+
+use serde_json::{Value, json};
+use time::{Duration as TimeDuration, OffsetDateTime};
+
+use gravida_store::testing::fresh_postgres_url;
+
+use crate::helpers::{TestApp, fixture_path, get_text};
+use crate::scenarios_http::{Scenario, load, prefetch_for, request, rules_of};
+use crate::store::postgres_admin_url;
+
+/// A draft order that is not about anything the cards advise: order-sign needs one.
+fn draft_orders(patient: &str) -> Value {
+    json!({
+        "resourceType": "Bundle", "type": "collection",
+        "entry": [{"resource": {
+            "resourceType": "ServiceRequest", "id": "draft-urinalysis", "status": "draft",
+            "intent": "order",
+            "code": {"text": "Urinalysis", "coding": [{"system": "http://loinc.org", "code": "24356-8"}]},
+            "subject": {"reference": format!("Patient/{patient}")}
+        }}]
+    })
+}
+
+/// Scenario pub01 ("implantation bleeding" at 10w0d, no ultrasound: a warning card).
+fn pub01() -> Scenario {
+    load(&fixture_path("scenarios/pub01.json"))
+}
+
+/// Calls `hook` for `scenario`'s patient with everything prefetched, in `encounter` (if any),
+/// and returns the cards. Order hooks get [`draft_orders`].
+async fn call(
+    app: &TestApp,
+    hook: &str,
+    scenario: &Scenario,
+    encounter: Option<&str>,
+) -> Vec<Value> {
+    let service = format!("gravida-{hook}");
+    let patient = scenario.context["patientId"].as_str().unwrap().to_owned();
+    let mut context = scenario.context.clone();
+    if let Some(encounter) = encounter {
+        context["encounterId"] = json!(encounter);
+    }
+    if hook == "order-sign" && context.get("draftOrders").is_none() {
+        context["draftOrders"] = draft_orders(&patient);
+    }
+    let scenario = Scenario {
+        name: scenario.name.clone(),
+        hook: hook.to_owned(),
+        context,
+        resources: scenario.resources.clone(),
+        expect: scenario.expect.clone(),
+    };
+    let prefetch = prefetch_for(app, &service, &scenario).await;
+    let (status, body) = app
+        .call(&service, &request(&scenario, Some(prefetch), None))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["cards"].as_array().cloned().unwrap_or_default()
+}
+
+/// The rules of the cards that are not critical (the ones a suppression may hide).
+fn hideable(cards: &[Value]) -> Vec<String> {
+    let mut rules: Vec<String> = cards
+        .iter()
+        .filter(|c| c["indicator"] != "critical")
+        .map(|c| c["source"]["topic"]["code"].as_str().unwrap().to_owned())
+        .collect();
+    rules.sort();
+    rules
+}
+
+fn rules(cards: &[Value]) -> Vec<String> {
+    let mut rules: Vec<String> = cards
+        .iter()
+        .map(|c| c["source"]["topic"]["code"].as_str().unwrap().to_owned())
+        .collect();
+    rules.sort();
+    rules
+}
+
+/// Overrides `card` at `service` with the given override reason code; expects 200.
+async fn dismiss(app: &TestApp, service: &str, card: &Value, code: &str) {
+    let uuid = card["uuid"].as_str().unwrap();
+    dismiss_uuid(app, service, uuid, code).await;
+}
+
+async fn dismiss_uuid(app: &TestApp, service: &str, uuid: &str, code: &str) {
+    let now = OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (status, body) = app
+        .post_raw(
+            &format!("/cds-services/{service}/feedback"),
+            json!({"feedback": [{
+                "card": uuid, "outcome": "overridden", "outcomeTimestamp": now,
+                "overrideReason": {"reason": {"system": "urn:gravida:override-reason", "code": code}}
+            }]})
+            .to_string()
+            .into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// The value of a counter line of `/metrics` with all of `labels`, or 0.
+async fn counter(app: &TestApp, name: &str, labels: &[&str]) -> f64 {
+    let text = get_text(&app.client, &app.url("/metrics")).await;
+    text.lines()
+        .filter(|l| l.starts_with(name) && labels.iter().all(|label| l.contains(label)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// pub01 with its bleed moved `days` earlier (a day before today, say).
+fn with_bleed_days_ago(scenario: &Scenario, days: i64) -> Scenario {
+    let date = (OffsetDateTime::now_utc().date() - TimeDuration::days(days)).to_string();
+    let mut resources = scenario.resources.clone();
+    for r in &mut resources {
+        if r["id"] == "pub01-cond-3" {
+            r["onsetDateTime"] = json!(date);
+            r["recordedDate"] = json!(date);
+        }
+    }
+    Scenario {
+        name: scenario.name.clone(),
+        hook: scenario.hook.clone(),
+        context: scenario.context.clone(),
+        resources,
+        expect: scenario.expect.clone(),
+    }
+}
+
+#[tokio::test]
+async fn the_bleeding_card_shown_at_patient_view_is_not_repeated_at_order_sign_in_the_same_encounter()
+ {
+    let app = TestApp::spawn().await;
+    let scenario = pub01();
+    let before = counter(
+        &app,
+        "gravida_cards_suppressed_total",
+        &["reason=\"repeat\""],
+    )
+    .await;
+    let at_view = call(&app, "patient-view", &scenario, Some("enc-1")).await;
+    let shown = hideable(&at_view);
+    assert!(!shown.is_empty(), "pub01 gives a warning card");
+
+    let at_sign = call(&app, "order-sign", &scenario, Some("enc-1")).await;
+    let repeated: Vec<String> = hideable(&at_sign)
+        .into_iter()
+        .filter(|r| shown.contains(r))
+        .collect();
+    assert!(repeated.is_empty(), "repeated at order-sign: {repeated:?}");
+    let after = counter(
+        &app,
+        "gravida_cards_suppressed_total",
+        &["reason=\"repeat\""],
+    )
+    .await;
+    assert!(after >= before + shown.len() as f64, "{before} -> {after}");
+
+    // Patient-view itself is not an order hook: opening the chart again shows the card again.
+    let again = call(&app, "patient-view", &scenario, Some("enc-1")).await;
+    assert_eq!(hideable(&again), shown);
+}
+
+#[tokio::test]
+async fn a_different_encounter_beyond_the_window_shows_the_card_again_and_within_it_does_not() {
+    // A window of 0 hours: only the encounter decides.
+    let app = TestApp::spawn_with(&[("GRAVIDA_CARDS__REPEAT_WINDOW_HOURS", "0")]).await;
+    let scenario = pub01();
+    let shown = hideable(&call(&app, "patient-view", &scenario, Some("enc-1")).await);
+    assert!(!shown.is_empty());
+    let other_encounter = call(&app, "order-sign", &scenario, Some("enc-2")).await;
+    assert_eq!(hideable(&other_encounter), shown, "beyond the window");
+    // ...while the same encounter still hides it.
+    let same_encounter = call(&app, "order-sign", &scenario, Some("enc-1")).await;
+    assert!(hideable(&same_encounter).is_empty(), "{same_encounter:?}");
+
+    // With the default window (12 h), another encounter a moment later is within it.
+    let app = TestApp::spawn().await;
+    let shown = hideable(&call(&app, "patient-view", &scenario, Some("enc-1")).await);
+    assert!(!shown.is_empty());
+    let within = call(&app, "order-sign", &scenario, Some("enc-2")).await;
+    assert!(hideable(&within).is_empty(), "{within:?}");
+}
+
+#[tokio::test]
+async fn the_critical_methotrexate_card_is_never_suppressed_not_even_when_dismissed() {
+    let app = TestApp::spawn().await;
+    let scenario = load(&fixture_path("scenarios/pub05.json"));
+    let first = call(&app, "order-select", &scenario, Some("enc-1")).await;
+    let critical: Vec<&Value> = first
+        .iter()
+        .filter(|c| c["indicator"] == "critical")
+        .collect();
+    assert!(!critical.is_empty(), "pub05 gives the methotrexate card");
+    for card in &critical {
+        dismiss(&app, "gravida-order-select", card, "already-addressed").await;
+    }
+    let again = call(&app, "order-select", &scenario, Some("enc-1")).await;
+    let critical_rules = |cards: &[Value]| {
+        let mut rules: Vec<String> = cards
+            .iter()
+            .filter(|c| c["indicator"] == "critical")
+            .map(|c| c["source"]["topic"]["code"].to_string())
+            .collect();
+        rules.sort();
+        rules
+    };
+    assert_eq!(critical_rules(&again), critical_rules(&first));
+    assert!(
+        critical_rules(&again).contains(&"\"R6\"".to_owned()),
+        "{:?}",
+        rules_of(&again)
+    );
+}
+
+#[tokio::test]
+async fn a_card_dismissed_as_already_addressed_is_not_shown_again_for_the_same_evidence() {
+    let app = TestApp::spawn().await;
+    let scenario = pub01();
+    let cards = call(&app, "patient-view", &scenario, None).await;
+    let card = cards
+        .iter()
+        .find(|c| c["indicator"] == "warning")
+        .expect("a warning card");
+    let rule = card["source"]["topic"]["code"].as_str().unwrap().to_owned();
+    // The card offers the dismissing reason (CDS Hooks 2.0 `overrideReasons`).
+    let offered = card["overrideReasons"].as_array().unwrap();
+    assert!(
+        offered
+            .iter()
+            .any(|r| r["system"] == "urn:gravida:override-reason"
+                && r["code"] == "already-addressed"
+                && r["display"].is_string()),
+        "{offered:?}"
+    );
+    let before = counter(
+        &app,
+        "gravida_cards_suppressed_total",
+        &["reason=\"already-addressed\""],
+    )
+    .await;
+    dismiss(&app, "gravida-patient-view", card, "already-addressed").await;
+
+    // At every hook, in any encounter.
+    for (hook, encounter) in [
+        ("patient-view", None),
+        ("patient-view", Some("enc-9")),
+        ("order-sign", Some("enc-9")),
+    ] {
+        let cards = call(&app, hook, &scenario, encounter).await;
+        assert!(
+            !rules(&cards).contains(&rule),
+            "{hook}: {rule} shown again: {:?}",
+            rules_of(&cards)
+        );
+    }
+    let after = counter(
+        &app,
+        "gravida_cards_suppressed_total",
+        &["reason=\"already-addressed\""],
+    )
+    .await;
+    assert!(after >= before + 3.0, "{before} -> {after}");
+}
+
+#[tokio::test]
+async fn another_override_reason_hides_nothing() {
+    let app = TestApp::spawn().await;
+    let scenario = pub01();
+    let cards = call(&app, "patient-view", &scenario, None).await;
+    let card = cards.iter().find(|c| c["indicator"] == "warning").unwrap();
+    dismiss(&app, "gravida-patient-view", card, "not-applicable").await;
+    let again = call(&app, "patient-view", &scenario, None).await;
+    assert_eq!(rules(&again), rules(&cards));
+}
+
+#[tokio::test]
+async fn a_new_bleed_after_a_dismissal_shows_the_card_again() {
+    let app = TestApp::spawn().await;
+    // The first bleed was yesterday; the card about it is dismissed.
+    let earlier = with_bleed_days_ago(&pub01(), 1);
+    let cards = call(&app, "patient-view", &earlier, None).await;
+    let card = cards.iter().find(|c| c["indicator"] == "warning").unwrap();
+    let rule = card["source"]["topic"]["code"].as_str().unwrap().to_owned();
+    dismiss(&app, "gravida-patient-view", card, "already-addressed").await;
+    assert!(!rules(&call(&app, "patient-view", &earlier, None).await).contains(&rule));
+
+    // Today the patient bleeds again: new evidence, so the card is shown.
+    let mut with_new_bleed = with_bleed_days_ago(&pub01(), 1);
+    let mut new_bleed = with_new_bleed
+        .resources
+        .iter()
+        .find(|r| r["id"] == "pub01-cond-3")
+        .unwrap()
+        .clone();
+    let today = OffsetDateTime::now_utc().date().to_string();
+    new_bleed["id"] = json!("pub01-cond-new-bleed");
+    new_bleed["code"]["text"] = json!("vaginal bleeding");
+    new_bleed["onsetDateTime"] = json!(today);
+    new_bleed["recordedDate"] = json!(today);
+    with_new_bleed.resources.push(new_bleed);
+    let after = call(&app, "patient-view", &with_new_bleed, None).await;
+    assert!(
+        rules(&after).contains(&rule),
+        "{rule} not shown after a new bleed: {:?}",
+        rules_of(&after)
+    );
+}
+
+#[tokio::test]
+async fn feedback_about_an_unknown_card_suppresses_nothing() {
+    let app = TestApp::spawn().await;
+    let scenario = pub01();
+    let cards = call(&app, "patient-view", &scenario, None).await;
+    assert!(!cards.is_empty());
+    dismiss_uuid(
+        &app,
+        "gravida-patient-view",
+        "7d1f0b8e-0000-4000-8000-000000000000",
+        "already-addressed",
+    )
+    .await;
+    let again = call(&app, "patient-view", &scenario, None).await;
+    assert_eq!(rules(&again), rules(&cards));
+    let at_sign = call(&app, "order-sign", &scenario, Some("enc-new")).await;
+    // Within the window the order-sign card is a repeat, which proves the store is on; but the
+    // unknown dismissal hid nothing at patient-view above.
+    assert!(hideable(&at_sign).is_empty(), "{at_sign:?}");
+}
+
+#[tokio::test]
+async fn a_deployment_without_a_store_shows_every_card_as_before() {
+    let app = TestApp::spawn_with(&[("GRAVIDA_STORE__ENABLED", "false")]).await;
+    let scenario = pub01();
+    let at_view = call(&app, "patient-view", &scenario, Some("enc-1")).await;
+    let shown = hideable(&at_view);
+    assert!(!shown.is_empty());
+    let at_sign = call(&app, "order-sign", &scenario, Some("enc-1")).await;
+    assert_eq!(hideable(&at_sign), shown, "repeated without a store");
+    let card = at_view
+        .iter()
+        .find(|c| c["indicator"] == "warning")
+        .unwrap();
+    dismiss(&app, "gravida-patient-view", card, "already-addressed").await;
+    let again = call(&app, "patient-view", &scenario, Some("enc-1")).await;
+    assert_eq!(hideable(&again), shown, "dismissed without a store");
+}
+
+#[tokio::test]
+async fn repeats_and_dismissals_are_decided_the_same_on_postgresql_and_between_its_replicas() {
+    let Some(admin) = postgres_admin_url("suppression") else {
+        return;
+    };
+    let url = fresh_postgres_url(&admin).await;
+    // Two replicas of one database, with the same patient key (as the README requires): what
+    // one shows or hears about, the other knows.
+    let env = [
+        ("GRAVIDA_STORE__URL", url.as_str()),
+        (
+            "GRAVIDA_STORE__PATIENT_KEY",
+            "suppression-test-key-0123456789",
+        ),
+    ];
+    let first = TestApp::spawn_with(&env).await;
+    let second = TestApp::spawn_with(&env).await;
+    let scenario = pub01();
+    let at_view = call(&first, "patient-view", &scenario, Some("enc-pg")).await;
+    let shown = hideable(&at_view);
+    assert!(!shown.is_empty());
+
+    // The card record is written behind the answer: the other replica sees it soon after.
+    let mut repeated = shown.clone();
+    for _ in 0..40 {
+        repeated = hideable(&call(&second, "order-sign", &scenario, Some("enc-pg")).await);
+        if repeated.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        repeated.is_empty(),
+        "repeated at the other replica: {repeated:?}"
+    );
+
+    let card = at_view
+        .iter()
+        .find(|c| c["indicator"] == "warning")
+        .unwrap();
+    let rule = card["source"]["topic"]["code"].as_str().unwrap().to_owned();
+    dismiss(&first, "gravida-patient-view", card, "already-addressed").await;
+    let again = call(&second, "patient-view", &scenario, None).await;
+    assert!(!rules(&again).contains(&rule), "{:?}", rules_of(&again));
+
+    // The long form too is served by the other replica.
+    let link = card["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["label"] == "Why this card (full reasoning)")
+        .and_then(|l| l["url"].as_str())
+        .unwrap()
+        .to_owned();
+    let path = &link[first.address.len()..];
+    let (status, _) = second.get(path).await;
+    assert_eq!(status, 200);
+}
