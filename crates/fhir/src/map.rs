@@ -958,36 +958,32 @@ fn notes(notes: &[Option<Annotation>]) -> Vec<element::Annotation<'_>> {
         .collect()
 }
 
+/// A `value[x]` as its view. fhir-sdk has one enum per element (the Observation's, a
+/// component's) with the same variants, hence a macro rather than a function.
+macro_rules! value_x {
+    ($value:expr, $enum:ident) => {
+        match $value {
+            $enum::Quantity(q) => ValueX::Quantity(quantity(q)),
+            $enum::CodeableConcept(c) => ValueX::Concept(concept(c)),
+            $enum::String(string) => ValueX::String(Cow::Borrowed(string)),
+            $enum::Boolean(boolean) => ValueX::Boolean(*boolean),
+            $enum::Integer(integer) => ValueX::Integer(*integer),
+            $enum::DateTime(date_time) => ValueX::DateTime(date_time.clone()),
+            $enum::Range(_) => ValueX::Other("Range"),
+            $enum::Ratio(_) => ValueX::Other("Ratio"),
+            $enum::SampledData(_) => ValueX::Other("SampledData"),
+            $enum::Time(_) => ValueX::Other("Time"),
+            $enum::Period(_) => ValueX::Other("Period"),
+        }
+    };
+}
+
 fn observation_value(value: &ObservationValue) -> ValueX<'_> {
-    match value {
-        ObservationValue::Quantity(q) => ValueX::Quantity(quantity(q)),
-        ObservationValue::CodeableConcept(c) => ValueX::Concept(concept(c)),
-        ObservationValue::String(string) => ValueX::String(Cow::Borrowed(string)),
-        ObservationValue::Boolean(boolean) => ValueX::Boolean(*boolean),
-        ObservationValue::Integer(integer) => ValueX::Integer(*integer),
-        ObservationValue::DateTime(date_time) => ValueX::DateTime(date_time.clone()),
-        ObservationValue::Range(_) => ValueX::Other("Range"),
-        ObservationValue::Ratio(_) => ValueX::Other("Ratio"),
-        ObservationValue::SampledData(_) => ValueX::Other("SampledData"),
-        ObservationValue::Time(_) => ValueX::Other("Time"),
-        ObservationValue::Period(_) => ValueX::Other("Period"),
-    }
+    value_x!(value, ObservationValue)
 }
 
 fn component_value(value: &ObservationComponentValue) -> ValueX<'_> {
-    match value {
-        ObservationComponentValue::Quantity(q) => ValueX::Quantity(quantity(q)),
-        ObservationComponentValue::CodeableConcept(c) => ValueX::Concept(concept(c)),
-        ObservationComponentValue::String(string) => ValueX::String(Cow::Borrowed(string)),
-        ObservationComponentValue::Boolean(boolean) => ValueX::Boolean(*boolean),
-        ObservationComponentValue::Integer(integer) => ValueX::Integer(*integer),
-        ObservationComponentValue::DateTime(date_time) => ValueX::DateTime(date_time.clone()),
-        ObservationComponentValue::Range(_) => ValueX::Other("Range"),
-        ObservationComponentValue::Ratio(_) => ValueX::Other("Ratio"),
-        ObservationComponentValue::SampledData(_) => ValueX::Other("SampledData"),
-        ObservationComponentValue::Time(_) => ValueX::Other("Time"),
-        ObservationComponentValue::Period(_) => ValueX::Other("Period"),
-    }
+    value_x!(value, ObservationComponentValue)
 }
 
 /// Adds a concept's codings and text (for draft orders).
