@@ -18,6 +18,7 @@ mod hostile_fhir;
 mod http_api;
 mod http_front;
 mod jwt_edges;
+mod new_reads;
 mod ops;
 mod real_fhir;
 mod real_world;
