@@ -942,7 +942,7 @@ fn period(period: &Period) -> element::Period {
 fn quantity(quantity: &Quantity) -> element::Quantity<'_> {
     element::Quantity {
         value: quantity.value,
-        comparator: quantity.comparator.clone(),
+        comparator: quantity.comparator,
         unit: borrowed(&quantity.unit),
         code: borrowed(&quantity.code),
     }
