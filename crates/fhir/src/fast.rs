@@ -590,46 +590,45 @@ from_object!(Annotation, "an Annotation", |map| {
     Ok(Annotation { text })
 });
 
-/// A `value[x]` key of an Observation or a component, read into `slot`; `Ok(false)` when `key`
-/// is not one of the value types modelled here.
-fn value_x<'de, A: MapAccess<'de>>(
-    key: &str,
-    map: &mut A,
-    slot: &mut Option<ValueX<'de>>,
-) -> Result<bool, A::Error> {
-    let value = match key {
+/// The `value[x]` keys the fast reader models, for an Observation and a component alike.
+const VALUE_KEYS: [&str; 6] = [
+    "valueQuantity",
+    "valueCodeableConcept",
+    "valueString",
+    "valueBoolean",
+    "valueInteger",
+    "valueDateTime",
+];
+
+/// The value of one of [`VALUE_KEYS`].
+fn value_x<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<ValueX<'de>, A::Error> {
+    Ok(match key {
         "valueQuantity" => ValueX::Quantity(map.next_value()?),
         "valueCodeableConcept" => ValueX::Concept(map.next_value()?),
         "valueString" => ValueX::String(text(map)?),
         "valueBoolean" => ValueX::Boolean(map.next_value()?),
         "valueInteger" => ValueX::Integer(map.next_value()?),
         "valueDateTime" => ValueX::DateTime(date_time(map)?),
-        _ => return Ok(false),
-    };
-    once(slot, value)?;
-    Ok(true)
+        _ => return Err(de::Error::custom("a value[x] not modelled")),
+    })
 }
 
 from_object!(Component, "an Observation component", |map| {
     let mut code = None;
     let mut value = None;
     let (mut absent, mut interpretation) = (None, None);
-    object(map, |key, map| {
-        if value_x(key, map, &mut value)? {
-            return Ok(());
-        }
-        match key {
-            "code" => once(&mut code, map.next_value::<Concept<'de>>()?),
-            // Read to be checked (the reference reader's model has them), then dropped.
-            "dataAbsentReason" => once(&mut absent, map.next_value::<Concept<'de>>().map(drop)?),
-            "interpretation" => once(
-                &mut interpretation,
-                map.next_value::<Vec<Concept<'de>>>().map(drop)?,
-            ),
-            "referenceRange" => Err(de::Error::custom("component.referenceRange")),
-            _ if is_choice_of(key, "value") => Err(de::Error::custom("a value[x] not modelled")),
-            _ => unread_in_element(key, map),
-        }
+    object(map, |key, map| match key {
+        _ if VALUE_KEYS.contains(&key) => once(&mut value, value_x(key, map)?),
+        "code" => once(&mut code, map.next_value::<Concept<'de>>()?),
+        // Read to be checked (the reference reader's model has them), then dropped.
+        "dataAbsentReason" => once(&mut absent, map.next_value::<Concept<'de>>().map(drop)?),
+        "interpretation" => once(
+            &mut interpretation,
+            map.next_value::<Vec<Concept<'de>>>().map(drop)?,
+        ),
+        "referenceRange" => Err(de::Error::custom("component.referenceRange")),
+        _ if is_choice_of(key, "value") => Err(de::Error::custom("a value[x] not modelled")),
+        _ => unread_in_element(key, map),
     })?;
     let code = code.ok_or_else(|| de::Error::custom("component.code is missing"))?;
     Ok(Component { code, value })
@@ -799,57 +798,58 @@ struct Resource<'de> {
 
 from_object!(Resource, "a FHIR resource", |map| {
     let mut r = Resource::default();
-    object(map, |key, map| {
-        if value_x(key, map, &mut r.value)? {
-            return Ok(());
+    object(map, |key, map| match key {
+        "resourceType" => once(&mut r.resource_type, map.next_value()?),
+        "id" => once(&mut r.id, map.next_value()?),
+        "subject" => once(&mut r.subject, map.next_value()?),
+        "patient" => once(&mut r.patient, map.next_value()?),
+        "status" => once(&mut r.status, map.next_value()?),
+        "code" => once(&mut r.code, map.next_value()?),
+        "category" => once(&mut r.category, map.next_value()?),
+        "issued" => once(&mut r.issued, instant(map)?),
+        "valueQuantity"
+        | "valueCodeableConcept"
+        | "valueString"
+        | "valueBoolean"
+        | "valueInteger"
+        | "valueDateTime" => once(&mut r.value, value_x(key, map)?),
+        "effectiveDateTime" => once(&mut r.effective, Dated::DateTime(date_time(map)?)),
+        "effectivePeriod" => once(&mut r.effective, Dated::Period(period(map)?)),
+        "effectiveInstant" => once(&mut r.effective, Dated::Instant(instant(map)?)),
+        "component" => once(&mut r.component, map.next_value()?),
+        "note" => once(&mut r.note, map.next_value()?),
+        "conclusion" => once(&mut r.conclusion, map.next_value()?),
+        "conclusionCode" => once(&mut r.conclusion_code, map.next_value()?),
+        "clinicalStatus" => once(&mut r.clinical_status, map.next_value()?),
+        "verificationStatus" => once(&mut r.verification_status, map.next_value()?),
+        "onsetDateTime" => once(&mut r.onset, Dated::DateTime(date_time(map)?)),
+        "onsetPeriod" => once(&mut r.onset, Dated::Period(period(map)?)),
+        "onsetString" => once(&mut r.onset, Dated::String(text(map)?)),
+        "abatementDateTime" => once(&mut r.abatement, Dated::DateTime(date_time(map)?)),
+        "abatementPeriod" => once(&mut r.abatement, Dated::Period(period(map)?)),
+        "abatementString" => once(&mut r.abatement, Dated::String(text(map)?)),
+        "recordedDate" => once(&mut r.recorded_date, date_time(map)?),
+        "class" => once(&mut r.class, map.next_value()?),
+        "type" => once(&mut r.kind, map.next_value()?),
+        "reasonCode" => once(&mut r.reason_code, map.next_value()?),
+        "reasonReference" => once(&mut r.reason_reference, map.next_value()?),
+        "period" => once(&mut r.period, period(map)?),
+        "performedDateTime" => once(&mut r.performed, Dated::DateTime(date_time(map)?)),
+        "performedPeriod" => once(&mut r.performed, Dated::Period(period(map)?)),
+        "performedString" => once(&mut r.performed, Dated::String(text(map)?)),
+        "entry" => once(&mut r.entry, map.next_value()?),
+        "link" => once(&mut r.link, map.next_value()?),
+        "modifierExtension" => Err(de::Error::custom("modifierExtension")),
+        // Contained resources are not read (nor checked for modifiers, as by the reference).
+        "contained" => map.next_value::<IgnoredAny>().map(drop),
+        _ if key.starts_with('_') => Err(de::Error::custom("primitive extension")),
+        _ if ["value", "effective", "onset", "abatement", "performed"]
+            .iter()
+            .any(|prefix| is_choice_of(key, prefix)) =>
+        {
+            Err(de::Error::custom("a choice type not modelled"))
         }
-        match key {
-            "resourceType" => once(&mut r.resource_type, map.next_value()?),
-            "id" => once(&mut r.id, map.next_value()?),
-            "subject" => once(&mut r.subject, map.next_value()?),
-            "patient" => once(&mut r.patient, map.next_value()?),
-            "status" => once(&mut r.status, map.next_value()?),
-            "code" => once(&mut r.code, map.next_value()?),
-            "category" => once(&mut r.category, map.next_value()?),
-            "issued" => once(&mut r.issued, instant(map)?),
-            "effectiveDateTime" => once(&mut r.effective, Dated::DateTime(date_time(map)?)),
-            "effectivePeriod" => once(&mut r.effective, Dated::Period(period(map)?)),
-            "effectiveInstant" => once(&mut r.effective, Dated::Instant(instant(map)?)),
-            "component" => once(&mut r.component, map.next_value()?),
-            "note" => once(&mut r.note, map.next_value()?),
-            "conclusion" => once(&mut r.conclusion, map.next_value()?),
-            "conclusionCode" => once(&mut r.conclusion_code, map.next_value()?),
-            "clinicalStatus" => once(&mut r.clinical_status, map.next_value()?),
-            "verificationStatus" => once(&mut r.verification_status, map.next_value()?),
-            "onsetDateTime" => once(&mut r.onset, Dated::DateTime(date_time(map)?)),
-            "onsetPeriod" => once(&mut r.onset, Dated::Period(period(map)?)),
-            "onsetString" => once(&mut r.onset, Dated::String(text(map)?)),
-            "abatementDateTime" => once(&mut r.abatement, Dated::DateTime(date_time(map)?)),
-            "abatementPeriod" => once(&mut r.abatement, Dated::Period(period(map)?)),
-            "abatementString" => once(&mut r.abatement, Dated::String(text(map)?)),
-            "recordedDate" => once(&mut r.recorded_date, date_time(map)?),
-            "class" => once(&mut r.class, map.next_value()?),
-            "type" => once(&mut r.kind, map.next_value()?),
-            "reasonCode" => once(&mut r.reason_code, map.next_value()?),
-            "reasonReference" => once(&mut r.reason_reference, map.next_value()?),
-            "period" => once(&mut r.period, period(map)?),
-            "performedDateTime" => once(&mut r.performed, Dated::DateTime(date_time(map)?)),
-            "performedPeriod" => once(&mut r.performed, Dated::Period(period(map)?)),
-            "performedString" => once(&mut r.performed, Dated::String(text(map)?)),
-            "entry" => once(&mut r.entry, map.next_value()?),
-            "link" => once(&mut r.link, map.next_value()?),
-            "modifierExtension" => Err(de::Error::custom("modifierExtension")),
-            // Contained resources are not read (nor checked for modifiers, as by the reference).
-            "contained" => map.next_value::<IgnoredAny>().map(drop),
-            _ if key.starts_with('_') => Err(de::Error::custom("primitive extension")),
-            _ if ["value", "effective", "onset", "abatement", "performed"]
-                .iter()
-                .any(|prefix| is_choice_of(key, prefix)) =>
-            {
-                Err(de::Error::custom("a choice type not modelled"))
-            }
-            _ => map.next_value::<Scan>().map(drop),
-        }
+        _ => map.next_value::<Scan>().map(drop),
     })?;
     Ok(r)
 });
