@@ -928,3 +928,76 @@ fn an_unreadable_component_value_is_a_component_problem() {
         )]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Whose record: the new kinds are checked like the others, on both paths
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn an_encounter_or_procedure_of_another_patient_is_refused_on_both_paths() {
+    use crate::fast::PrefetchSeed;
+    use crate::gather::{GatherInput, Prefetch, gather};
+    use gravida_knowledge::prefetch::{Need, PrefetchQuery};
+    use gravida_rules::facts::Input;
+    use serde::de::DeserializeSeed;
+
+    let queries = vec![
+        PrefetchQuery {
+            key: "encounters".into(),
+            template: "Encounter?patient={{context.patientId}}".into(),
+            need: Need::Optional(Input::Encounters),
+        },
+        PrefetchQuery {
+            key: "procedures".into(),
+            template: "Procedure?patient={{context.patientId}}".into(),
+            need: Need::Optional(Input::Procedures),
+        },
+    ];
+    let mut other = resource("Procedure", json!({"id": "theirs"}));
+    other["subject"] = json!({"reference": "Patient/someone-else"});
+    let bundle = |resources: Vec<Json>| {
+        let entries: Vec<Json> = resources
+            .into_iter()
+            .map(|resource| json!({"resource": resource}))
+            .collect();
+        json!({"resourceType": "Bundle", "type": "searchset", "entry": entries})
+    };
+    let prefetch = json!({
+        "encounters": bundle(vec![resource("Encounter", json!({"id": "mine"}))]),
+        "procedures": bundle(vec![resource("Procedure", json!({})), other]),
+    });
+    let context = serde_json::Map::from_iter([("patientId".to_owned(), json!("p1"))]);
+    let run = |prefetch: Prefetch<'_>| {
+        let input = GatherInput {
+            queries: &queries,
+            context: &context,
+            prefetch,
+            fhir: None,
+            draft_orders: None,
+            deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(5),
+        };
+        futures::executor::block_on(gather(input)).expect("gathered")
+    };
+    let text = prefetch.to_string();
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
+    let fast = PrefetchSeed { queries: &queries }
+        .deserialize(&mut deserializer)
+        .expect("the fast reader accepts");
+    let by_fast = run(Prefetch::Fast(fast));
+    let by_reference = run(Prefetch::Json(prefetch.as_object().expect("an object")));
+    assert_eq!(by_fast, by_reference);
+    let ids: Vec<(RecordKind, &str)> = by_fast
+        .facts
+        .records
+        .iter()
+        .map(|record| (record.kind, record.id.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            (RecordKind::Encounter, "mine"),
+            (RecordKind::Procedure, "r1")
+        ]
+    );
+    assert_eq!(by_fast.refused, 1);
+}
