@@ -670,7 +670,7 @@ fn map_observation(
         id: borrowed(&observation.id),
         status: observation.status.to_string(),
         code: concept(&observation.code),
-        category: observation.category.iter().flatten().map(concept).collect(),
+        category: concepts(&observation.category),
         effective: observation
             .effective
             .as_ref()
@@ -793,12 +793,7 @@ fn map_diagnostic_report(
         id: borrowed(&report.id),
         status: report.status.to_string(),
         code: concept(&report.code),
-        conclusion_code: report
-            .conclusion_code
-            .iter()
-            .flatten()
-            .map(concept)
-            .collect(),
+        conclusion_code: concepts(&report.conclusion_code),
         conclusion: borrowed(&report.conclusion),
         effective: report.effective.as_ref().map(|effective| match effective {
             DiagnosticReportEffective::DateTime(date_time) => Dated::DateTime(date_time.clone()),
@@ -834,13 +829,8 @@ fn map_encounter(
         id: borrowed(&encounter.id),
         status: encounter.status.to_string(),
         class: Some(coding(&encounter.class)),
-        types: encounter.r#type.iter().flatten().map(concept).collect(),
-        reason_code: encounter
-            .reason_code
-            .iter()
-            .flatten()
-            .map(concept)
-            .collect(),
+        types: concepts(&encounter.r#type),
+        reason_code: concepts(&encounter.reason_code),
         reason_reference: encounter
             .reason_reference
             .iter()
@@ -930,6 +920,10 @@ fn concept(concept: &CodeableConcept) -> element::Concept<'_> {
         text: borrowed(&concept.text),
         coding: concept.coding.iter().flatten().map(coding).collect(),
     }
+}
+
+fn concepts(concepts: &[Option<CodeableConcept>]) -> Vec<element::Concept<'_>> {
+    concepts.iter().flatten().map(concept).collect()
 }
 
 fn period(period: &Period) -> element::Period {
