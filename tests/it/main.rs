@@ -20,6 +20,7 @@ mod http_api;
 mod http_front;
 mod jwt_edges;
 mod long_form;
+mod new_reads;
 mod ops;
 mod real_fhir;
 mod real_world;

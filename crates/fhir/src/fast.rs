@@ -13,15 +13,20 @@
 //!
 //! * a `modifierExtension` anywhere in a resource, primitive extensions (`_status`), and
 //!   `extension` or `id` inside an element the engine reads;
-//! * a choice element (`value[x]`, `effective[x]`, `onset[x]`, `abatement[x]`) of a type it does
-//!   not model, or two of them;
+//! * a choice element (`value[x]`, `effective[x]`, `onset[x]`, `abatement[x]`, `performed[x]`)
+//!   of a type it does not model (Timing, Age, Range, …), or two of them;
+//! * an element in the other of its two shapes (`category` is an array in an Observation and one
+//!   concept in a Procedure), an Encounter `type` that is not an array;
 //! * `null`, a wrong JSON type, or a repeated key in anything it reads;
 //! * an OperationOutcome (alone or as an entry), a value that is not a resource or Bundle;
 //! * a missing required element, a status that is not a code, a date fhir-sdk cannot read.
 //!
-//! So when it accepts, what it gives must be exactly what the reference reader gives for the
-//! same request (records, in the same order, with the same problems), and it reads dates, statuses
-//! and comparators with fhir-sdk's own parsers to make sure of it. The tests in `fast/tests.rs`
+//! It holds no rule of its own: it reads the JSON into the element views of [`crate::element`]
+//! (its `Deserialize` impls below are the JSON shapes of those views) and [`crate::element`]'s
+//! functions make the record, as they do for the reference reader. So when it accepts, what it
+//! gives is exactly what the reference reader gives for the same request (records, in the same
+//! order, with the same problems), and it reads dates, statuses and comparators with fhir-sdk's
+//! own parsers to make sure of it. The tests in `fast/tests.rs`
 //! hold it to that: on every fixture and on mutations of each, the fast reader either declines
 //! or agrees with the reference reader.
 //!
@@ -35,14 +40,19 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use fhir_sdk::r4b::codes::{DiagnosticReportStatus, ObservationStatus, QuantityComparator};
+use fhir_sdk::r4b::codes::{
+    DiagnosticReportStatus, EncounterStatus, EventStatus, ObservationStatus, QuantityComparator,
+};
 use fhir_sdk::{DateTime as FhirDateTime, Instant as FhirInstant};
 use gravida_knowledge::prefetch::PrefetchQuery;
-use gravida_rules::facts::{Code, Field, Record, RecordKind, Value, When};
+use gravida_rules::facts::Record;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::map::{PatientSummary, problem, push_text, read_date_time, when_from_instant};
+use crate::element::{
+    self, Annotation, Coding, Component, Concept, Dated, Period, Quantity, Reference, Text, ValueX,
+};
+use crate::map::PatientSummary;
 
 /// The prefetch of one request, as the fast reader read it: one entry per prefetch key the
 /// service declares (other keys are skipped).
@@ -185,9 +195,9 @@ fn read(resource: Resource<'_>) -> Result<FastResource, Decline> {
         "Observation" => FastRead::Record(observation(resource)?),
         "Condition" => FastRead::Record(condition(resource)),
         "DiagnosticReport" => FastRead::Record(diagnostic_report(resource)?),
-        "Patient" => FastRead::Patient(PatientSummary {
-            id: resource.id.map(Str::into_owned),
-        }),
+        "Encounter" => FastRead::Record(encounter(resource)?),
+        "Procedure" => FastRead::Record(procedure(resource)?),
+        "Patient" => FastRead::Patient(element::patient(resource.id.map(Str::text))),
         _ => FastRead::Ignored,
     };
     Ok(FastResource {
@@ -205,133 +215,106 @@ pub(crate) fn read_resource_json(json: &str) -> Option<FastResource> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// From the read elements to a record, as crate::map does it (same order of text and problems)
+// From the modelled elements to the views of crate::element, which make the record
 // ---------------------------------------------------------------------------------------------
 
+/// A status code, checked with fhir-sdk's own parser (so that both readers accept the same codes).
+fn status_code<T: FromStr + ToString>(
+    status: Option<Str<'_>>,
+    what: Decline,
+) -> Result<String, Decline> {
+    let status = status.ok_or(what)?;
+    T::from_str(&status)
+        .map(|status| status.to_string())
+        .map_err(|_| what)
+}
+
 fn observation(resource: Resource<'_>) -> Result<Record, Decline> {
-    let status = resource.status.ok_or("Observation.status is missing")?;
-    let status = ObservationStatus::from_str(&status).map_err(|_| "not an Observation status")?;
+    let status = status_code::<ObservationStatus>(resource.status, "Observation.status")?;
     let code = resource.code.ok_or("Observation.code is missing")?;
-    let mut record = Record::new(
-        RecordKind::Observation,
-        resource.id.map(Str::into_owned).unwrap_or_default(),
-    );
-    code.read_into(&mut record.codes, &mut record.text);
-    record.status = Some(status.to_string());
-    record.effective = match resource.effective {
-        None => None,
-        Some(effective) => effective.read(&mut record.problems),
+    let category = match resource.category {
+        None => Vec::new(),
+        Some(OneOrMany::Many(concepts)) => concepts,
+        // Not an Observation's shape: the reference reader reports it as unreadable.
+        Some(OneOrMany::One(_)) => return Err("Observation.category is not an array"),
     };
-    record.recorded = resource.issued.as_ref().map(when_from_instant);
-    if let Some(value) = resource.value {
-        record.value = value.read(&mut record.text, &mut record.problems);
-    }
-    read_notes(resource.note, &mut record.text);
-    Ok(record)
+    Ok(element::observation(element::Observation {
+        id: resource.id.map(Str::text),
+        status,
+        code,
+        category,
+        effective: resource.effective,
+        issued: resource.issued,
+        value: resource.value,
+        components: resource.component.unwrap_or_default(),
+        notes: resource.note.unwrap_or_default(),
+    }))
 }
 
 fn condition(resource: Resource<'_>) -> Record {
-    let mut record = Record::new(
-        RecordKind::Condition,
-        resource.id.map(Str::into_owned).unwrap_or_default(),
-    );
-    if let Some(code) = &resource.code {
-        code.read_into(&mut record.codes, &mut record.text);
-    }
-    record.clinical_status = read_status_concept(
-        resource.clinical_status.as_ref(),
-        "condition-clinical",
-        Field::ClinicalStatus,
-        &mut record.problems,
-    );
-    record.verification_status = read_status_concept(
-        resource.verification_status.as_ref(),
-        "condition-ver-status",
-        Field::VerificationStatus,
-        &mut record.problems,
-    );
-    record.effective = resource.onset.and_then(|onset| {
-        onset.read(
-            ("onsetDateTime", "onsetPeriod"),
-            Field::Effective,
-            &mut record.problems,
-        )
-    });
-    record.abatement = resource.abatement.and_then(|abatement| {
-        abatement.read(
-            ("abatementDateTime", "abatementPeriod"),
-            Field::Abatement,
-            &mut record.problems,
-        )
-    });
-    record.recorded = resource.recorded_date.as_ref().and_then(|date_time| {
-        read_date_time(
-            date_time,
-            "recordedDate",
-            Field::Recorded,
-            &mut record.problems,
-        )
-    });
-    read_notes(resource.note, &mut record.text);
-    record
+    element::condition(element::Condition {
+        id: resource.id.map(Str::text),
+        code: resource.code,
+        clinical_status: resource.clinical_status,
+        verification_status: resource.verification_status,
+        onset: resource.onset,
+        abatement: resource.abatement,
+        recorded_date: resource.recorded_date,
+        notes: resource.note.unwrap_or_default(),
+    })
 }
 
 fn diagnostic_report(resource: Resource<'_>) -> Result<Record, Decline> {
-    let status = resource
-        .status
-        .ok_or("DiagnosticReport.status is missing")?;
-    let status =
-        DiagnosticReportStatus::from_str(&status).map_err(|_| "not a DiagnosticReport status")?;
+    let status = status_code::<DiagnosticReportStatus>(resource.status, "DiagnosticReport.status")?;
     let code = resource.code.ok_or("DiagnosticReport.code is missing")?;
-    let mut record = Record::new(
-        RecordKind::DiagnosticReport,
-        resource.id.map(Str::into_owned).unwrap_or_default(),
-    );
-    code.read_into(&mut record.codes, &mut record.text);
-    for concept in resource.conclusion_code.iter().flatten() {
-        concept.read_into(&mut record.codes, &mut record.text);
+    // Not a DiagnosticReport choice: the reference reader reports it as unreadable.
+    if matches!(resource.effective, Some(Dated::Instant(_))) {
+        return Err("DiagnosticReport.effectiveInstant");
     }
-    push_text(&mut record.text, resource.conclusion.as_deref());
-    record.status = Some(status.to_string());
-    record.effective = match resource.effective {
-        None => None,
-        // Not a DiagnosticReport choice: the reference reader reports it as unreadable.
-        Some(Effective::Instant(_)) => return Err("DiagnosticReport.effectiveInstant"),
-        Some(effective) => effective.read(&mut record.problems),
+    Ok(element::diagnostic_report(element::DiagnosticReport {
+        id: resource.id.map(Str::text),
+        status,
+        code,
+        conclusion_code: resource.conclusion_code.unwrap_or_default(),
+        conclusion: resource.conclusion.map(Str::text),
+        effective: resource.effective,
+        issued: resource.issued,
+    }))
+}
+
+fn encounter(resource: Resource<'_>) -> Result<Record, Decline> {
+    let status = status_code::<EncounterStatus>(resource.status, "Encounter.status")?;
+    let types = match resource.kind {
+        None => Vec::new(),
+        Some(TypeElement::Concepts(concepts)) => concepts,
+        Some(TypeElement::Code) => return Err("Encounter.type is not an array"),
     };
-    record.recorded = resource.issued.as_ref().map(when_from_instant);
-    Ok(record)
+    Ok(element::encounter(element::Encounter {
+        id: resource.id.map(Str::text),
+        status,
+        class: resource.class,
+        types,
+        reason_code: resource.reason_code.unwrap_or_default(),
+        reason_reference: resource.reason_reference.unwrap_or_default(),
+        period: resource.period,
+    }))
 }
 
-fn read_notes(notes: Option<Vec<Annotation<'_>>>, text: &mut Vec<String>) {
-    for note in notes.iter().flatten() {
-        push_text(text, Some(&note.text));
-    }
-}
-
-/// The code of a status concept, preferring the coding from the expected code system.
-fn read_status_concept(
-    concept: Option<&Concept<'_>>,
-    system_suffix: &str,
-    field: Field,
-    problems: &mut Vec<gravida_rules::facts::Problem>,
-) -> Option<String> {
-    let concept = concept?;
-    let preferred = concept
-        .coding
-        .iter()
-        .find(|coding| {
-            coding
-                .system
-                .as_deref()
-                .is_some_and(|system| system.ends_with(system_suffix))
-        })
-        .or_else(|| concept.coding.first())
-        .and_then(|coding| coding.code.as_deref().map(str::to_owned));
-    if preferred.is_none() {
-        problem(problems, field, "status concept has no code");
-    }
-    preferred
+fn procedure(resource: Resource<'_>) -> Result<Record, Decline> {
+    let status = status_code::<EventStatus>(resource.status, "Procedure.status")?;
+    let category = match resource.category {
+        None => None,
+        Some(OneOrMany::One(concept)) => Some(concept),
+        Some(OneOrMany::Many(_)) => return Err("Procedure.category is an array"),
+    };
+    Ok(element::procedure(element::Procedure {
+        id: resource.id.map(Str::text),
+        status,
+        code: resource.code,
+        category,
+        performed: resource.performed,
+        notes: resource.note.unwrap_or_default(),
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -345,6 +328,10 @@ struct Str<'de>(Cow<'de, str>);
 impl<'de> Str<'de> {
     fn into_owned(self) -> String {
         self.0.into_owned()
+    }
+
+    fn text(self) -> Text<'de> {
+        self.0
     }
 }
 
@@ -492,20 +479,18 @@ fn instant<'de, A: MapAccess<'de>>(map: &mut A) -> Result<FhirInstant, A::Error>
     FhirInstant::from_str(&text).map_err(|_| de::Error::custom("unreadable instant"))
 }
 
-#[derive(Debug, Default)]
-struct Coding<'de> {
-    system: Option<Str<'de>>,
-    code: Option<Str<'de>>,
-    display: Option<Str<'de>>,
+/// A JSON string as an element's text.
+fn text<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Text<'de>, A::Error> {
+    map.next_value::<Str<'de>>().map(Str::text)
 }
 
 from_object!(Coding, "a Coding", |map| {
     let mut coding = Coding::default();
     let (mut version, mut user_selected) = (None, None);
     object(map, |key, map| match key {
-        "system" => once(&mut coding.system, map.next_value()?),
-        "code" => once(&mut coding.code, map.next_value()?),
-        "display" => once(&mut coding.display, map.next_value()?),
+        "system" => once(&mut coding.system, text(map)?),
+        "code" => once(&mut coding.code, text(map)?),
+        "display" => once(&mut coding.display, text(map)?),
         "version" => once(&mut version, map.next_value::<Str<'de>>()?),
         "userSelected" => once(&mut user_selected, map.next_value::<bool>()?),
         _ => unread_in_element(key, map),
@@ -513,50 +498,19 @@ from_object!(Coding, "a Coding", |map| {
     Ok(coding)
 });
 
-#[derive(Debug, Default)]
-struct Concept<'de> {
-    coding: Vec<Coding<'de>>,
-    text: Option<Str<'de>>,
-}
-
 from_object!(Concept, "a CodeableConcept", |map| {
     let mut coding = None;
-    let mut text = None;
+    let mut concept_text = None;
     object(map, |key, map| match key {
         "coding" => once(&mut coding, map.next_value::<Vec<Coding<'de>>>()?),
-        "text" => once(&mut text, map.next_value()?),
+        "text" => once(&mut concept_text, text(map)?),
         _ => unread_in_element(key, map),
     })?;
     Ok(Concept {
         coding: coding.unwrap_or_default(),
-        text,
+        text: concept_text,
     })
 });
-
-impl Concept<'_> {
-    /// Adds the codings to `codes` and the text and displays to `text` (as `map::read_concept`).
-    fn read_into(&self, codes: &mut Vec<Code>, text: &mut Vec<String>) {
-        push_text(text, self.text.as_deref());
-        for coding in &self.coding {
-            push_text(text, coding.display.as_deref());
-            if let Some(code) = &coding.code {
-                codes.push(Code {
-                    system: coding.system.as_deref().unwrap_or_default().to_owned(),
-                    code: code.to_string(),
-                    display: coding.display.as_deref().map(str::to_owned),
-                });
-            }
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct Quantity<'de> {
-    value: Option<f64>,
-    comparator: Option<QuantityComparator>,
-    unit: Option<Str<'de>>,
-    code: Option<Str<'de>>,
-}
 
 from_object!(Quantity, "a Quantity", |map| {
     let mut quantity = Quantity::default();
@@ -569,217 +523,166 @@ from_object!(Quantity, "a Quantity", |map| {
                 .map_err(|_| de::Error::custom("not a comparator"))?;
             once(&mut quantity.comparator, comparator)
         }
-        "unit" => once(&mut quantity.unit, map.next_value()?),
+        "unit" => once(&mut quantity.unit, text(map)?),
         "system" => once(&mut system, map.next_value::<Str<'de>>()?),
-        "code" => once(&mut quantity.code, map.next_value()?),
+        "code" => once(&mut quantity.code, text(map)?),
         _ => unread_in_element(key, map),
     })?;
     Ok(quantity)
 });
 
-#[derive(Debug, Default)]
-struct Period {
-    start: Option<FhirDateTime>,
-    end: Option<FhirDateTime>,
-}
+/// A Period. Not a `from_object!` type: it holds no text, so it has no lifetime.
+struct FastPeriod(Period);
 
-impl<'de> Deserialize<'de> for Period {
+impl<'de> Deserialize<'de> for FastPeriod {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct PeriodVisitor;
         impl<'de> Visitor<'de> for PeriodVisitor {
-            type Value = Period;
+            type Value = FastPeriod;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a Period")
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Period, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FastPeriod, A::Error> {
                 let mut period = Period::default();
                 object(map, |key, map| match key {
                     "start" => once(&mut period.start, date_time(map)?),
                     "end" => once(&mut period.end, date_time(map)?),
                     _ => unread_in_element(key, map),
                 })?;
-                Ok(period)
+                Ok(FastPeriod(period))
             }
         }
         deserializer.deserialize_map(PeriodVisitor)
     }
 }
 
-impl Period {
-    /// The start (or the end when there is no start), as `map::read_period`.
-    fn read(
-        &self,
-        name: &str,
-        field: Field,
-        problems: &mut Vec<gravida_rules::facts::Problem>,
-    ) -> Option<When> {
-        let Some(date_time) = self.start.as_ref().or(self.end.as_ref()) else {
-            problem(
-                problems,
-                field,
-                &format!("{name} has neither start nor end"),
-            );
-            return None;
-        };
-        read_date_time(date_time, name, field, problems)
-    }
+fn period<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Period, A::Error> {
+    map.next_value::<FastPeriod>().map(|period| period.0)
 }
 
-/// A Reference, checked and dropped (only an Annotation's author has one here).
-struct Reference;
-
-impl<'de> Deserialize<'de> for Reference {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ReferenceVisitor;
-        impl<'de> Visitor<'de> for ReferenceVisitor {
-            type Value = Reference;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a Reference")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Reference, A::Error> {
-                let (mut reference, mut kind, mut display) = (None, None, None);
-                object(map, |key, map| match key {
-                    "reference" => once(&mut reference, map.next_value::<Str<'de>>()?),
-                    "type" => once(&mut kind, map.next_value::<Str<'de>>()?),
-                    "display" => once(&mut display, map.next_value::<Str<'de>>()?),
-                    // `identifier` is a whole datatype of its own: not modelled.
-                    "identifier" => Err(de::Error::custom("Reference.identifier")),
-                    _ => unread_in_element(key, map),
-                })?;
-                Ok(Reference)
-            }
-        }
-        deserializer.deserialize_map(ReferenceVisitor)
-    }
-}
-
-#[derive(Debug)]
-struct Annotation<'de> {
-    text: Str<'de>,
-}
+from_object!(Reference, "a Reference", |map| {
+    let mut reference = Reference::default();
+    let (mut kind, mut display) = (None, None);
+    object(map, |key, map| match key {
+        "reference" => once(&mut reference.reference, text(map)?),
+        "type" => once(&mut kind, map.next_value::<Str<'de>>()?),
+        "display" => once(&mut display, map.next_value::<Str<'de>>()?),
+        // `identifier` is a whole datatype of its own: not modelled.
+        "identifier" => Err(de::Error::custom("Reference.identifier")),
+        _ => unread_in_element(key, map),
+    })?;
+    Ok(reference)
+});
 
 from_object!(Annotation, "an Annotation", |map| {
-    let mut text = None;
+    let mut note = None;
     let (mut author, mut time) = (None, None);
     object(map, |key, map| match key {
-        "text" => once(&mut text, map.next_value::<Str<'de>>()?),
+        "text" => once(&mut note, text(map)?),
         "time" => once(&mut time, date_time(map)?),
         // author[x]: one slot, so that two of them are declined.
         "authorString" => once(&mut author, map.next_value::<Str<'de>>().map(drop)?),
-        "authorReference" => once(&mut author, map.next_value::<Reference>().map(drop)?),
+        "authorReference" => once(&mut author, map.next_value::<Reference<'de>>().map(drop)?),
         _ if is_choice_of(key, "author") => Err(de::Error::custom("unknown author[x]")),
         _ => unread_in_element(key, map),
     })?;
-    let text = text.ok_or_else(|| de::Error::custom("Annotation.text is missing"))?;
+    let text = note.ok_or_else(|| de::Error::custom("Annotation.text is missing"))?;
     Ok(Annotation { text })
 });
 
-#[derive(Debug)]
-enum Effective {
-    DateTime(FhirDateTime),
-    Period(Period),
-    Instant(FhirInstant),
+/// The `value[x]` keys the fast reader models, for an Observation and a component alike.
+const VALUE_KEYS: [&str; 6] = [
+    "valueQuantity",
+    "valueCodeableConcept",
+    "valueString",
+    "valueBoolean",
+    "valueInteger",
+    "valueDateTime",
+];
+
+/// The value of one of [`VALUE_KEYS`].
+fn value_x<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<ValueX<'de>, A::Error> {
+    Ok(match key {
+        "valueQuantity" => ValueX::Quantity(map.next_value()?),
+        "valueCodeableConcept" => ValueX::Concept(map.next_value()?),
+        "valueString" => ValueX::String(text(map)?),
+        "valueBoolean" => ValueX::Boolean(map.next_value()?),
+        "valueInteger" => ValueX::Integer(map.next_value()?),
+        "valueDateTime" => ValueX::DateTime(date_time(map)?),
+        _ => return Err(de::Error::custom("a value[x] not modelled")),
+    })
 }
 
-impl Effective {
-    /// An Observation's or DiagnosticReport's `effective[x]` as a date (as `map.rs` reads it).
-    fn read(self, problems: &mut Vec<gravida_rules::facts::Problem>) -> Option<When> {
-        let date_or_period = match self {
-            Effective::Instant(instant) => return Some(when_from_instant(&instant)),
-            Effective::DateTime(date_time) => DateOrPeriod::DateTime(date_time),
-            Effective::Period(period) => DateOrPeriod::Period(period),
-        };
-        date_or_period.read(
-            ("effectiveDateTime", "effectivePeriod"),
-            Field::Effective,
-            problems,
-        )
-    }
+from_object!(Component, "an Observation component", |map| {
+    let mut code = None;
+    let mut value = None;
+    let (mut absent, mut interpretation) = (None, None);
+    object(map, |key, map| match key {
+        _ if VALUE_KEYS.contains(&key) => once(&mut value, value_x(key, map)?),
+        "code" => once(&mut code, map.next_value::<Concept<'de>>()?),
+        // Read to be checked (the reference reader's model has them), then dropped.
+        "dataAbsentReason" => once(&mut absent, map.next_value::<Concept<'de>>().map(drop)?),
+        "interpretation" => once(
+            &mut interpretation,
+            map.next_value::<Vec<Concept<'de>>>().map(drop)?,
+        ),
+        "referenceRange" => Err(de::Error::custom("component.referenceRange")),
+        _ if is_choice_of(key, "value") => Err(de::Error::custom("a value[x] not modelled")),
+        _ => unread_in_element(key, map),
+    })?;
+    let code = code.ok_or_else(|| de::Error::custom("component.code is missing"))?;
+    Ok(Component { code, value })
+});
+
+/// `category`: an array of concepts in an Observation, one concept in a Procedure (FHIR R4).
+/// Which one is right is only known from `resourceType`, which may come last.
+enum OneOrMany<'de> {
+    One(Concept<'de>),
+    Many(Vec<Concept<'de>>),
 }
 
-#[derive(Debug)]
-enum DateOrPeriod {
-    DateTime(FhirDateTime),
-    Period(Period),
-}
-
-impl DateOrPeriod {
-    /// The date, or the period's start (its end without a start); `names` are the element names
-    /// (`…DateTime`, `…Period`) the problems name.
-    fn read(
-        self,
-        names: (&str, &str),
-        field: Field,
-        problems: &mut Vec<gravida_rules::facts::Problem>,
-    ) -> Option<When> {
-        match self {
-            DateOrPeriod::DateTime(date_time) => {
-                read_date_time(&date_time, names.0, field, problems)
+impl<'de> Deserialize<'de> for OneOrMany<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OneOrManyVisitor;
+        impl<'de> Visitor<'de> for OneOrManyVisitor {
+            type Value = OneOrMany<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a CodeableConcept or an array of them")
             }
-            DateOrPeriod::Period(period) => period.read(names.1, field, problems),
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<OneOrMany<'de>, A::Error> {
+                Concept::deserialize(de::value::MapAccessDeserializer::new(map)).map(OneOrMany::One)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<OneOrMany<'de>, A::Error> {
+                Vec::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(OneOrMany::Many)
+            }
         }
+        deserializer.deserialize_any(OneOrManyVisitor)
     }
 }
 
-#[derive(Debug)]
-enum ObservationValue<'de> {
-    Quantity(Quantity<'de>),
-    Concept(Concept<'de>),
-    String(Str<'de>),
-    Boolean(bool),
-    Integer(i32),
-    DateTime(FhirDateTime),
+/// `type`: a code in a Bundle (not read), an array of concepts in an Encounter.
+enum TypeElement<'de> {
+    Code,
+    Concepts(Vec<Concept<'de>>),
 }
 
-impl ObservationValue<'_> {
-    /// As `map::read_observation_value`.
-    fn read(
-        self,
-        text: &mut Vec<String>,
-        problems: &mut Vec<gravida_rules::facts::Problem>,
-    ) -> Option<Value> {
-        Some(match self {
-            ObservationValue::Quantity(quantity) => {
-                let Some(number) = quantity.value else {
-                    problem(problems, Field::Value, "valueQuantity has no value");
-                    return None;
-                };
-                if let Some(comparator) = &quantity.comparator {
-                    problem(
-                        problems,
-                        Field::Value,
-                        &format!("valueQuantity is a bound ({comparator}), not an exact value"),
-                    );
-                }
-                Value::Quantity {
-                    value: number,
-                    unit: quantity.unit.map(Str::into_owned),
-                    code: quantity.code.map(Str::into_owned),
-                    comparator: quantity.comparator.map(|c| c.to_string()),
-                }
+impl<'de> Deserialize<'de> for TypeElement<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TypeVisitor;
+        impl<'de> Visitor<'de> for TypeVisitor {
+            type Value = TypeElement<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a code or an array of CodeableConcepts")
             }
-            ObservationValue::Concept(concept) => {
-                let mut codes = Vec::new();
-                let mut ignored = Vec::new();
-                concept.read_into(&mut codes, &mut ignored);
-                Value::Concept {
-                    codes,
-                    text: concept.text.map(Str::into_owned),
-                }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(TypeElement::Code)
             }
-            ObservationValue::String(string) => {
-                push_text(text, Some(&string));
-                Value::String(string.into_owned())
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Vec::deserialize(de::value::SeqAccessDeserializer::new(seq))
+                    .map(TypeElement::Concepts)
             }
-            ObservationValue::Boolean(boolean) => Value::Boolean(boolean),
-            ObservationValue::Integer(integer) => Value::Integer(i64::from(integer)),
-            ObservationValue::DateTime(date_time) => Value::DateTime(read_date_time(
-                &date_time,
-                "valueDateTime",
-                Field::Value,
-                problems,
-            )?),
-        })
+        }
+        deserializer.deserialize_any(TypeVisitor)
     }
 }
 
@@ -854,7 +757,8 @@ from_object!(Link, "a Bundle link", |map| {
 
 /// Any resource, or a Bundle: the union of the elements the engine reads from each type it
 /// reads. `resourceType` may come last in the JSON, so the type is only known at the end; each
-/// element is read in the one shape it has wherever it occurs.
+/// element is read in the one shape it has wherever it occurs (`category` and `type`, which have
+/// two, are read in either and checked once the type is known).
 #[derive(Default)]
 struct Resource<'de> {
     resource_type: Option<Str<'de>>,
@@ -862,21 +766,31 @@ struct Resource<'de> {
     // Whose record it is
     subject: Option<OwnerReference<'de>>,
     patient: Option<OwnerReference<'de>>,
-    // Observation, DiagnosticReport
+    // Observation, DiagnosticReport, Encounter, Procedure
     status: Option<Str<'de>>,
     code: Option<Concept<'de>>,
+    category: Option<OneOrMany<'de>>,
     issued: Option<FhirInstant>,
-    effective: Option<Effective>,
-    value: Option<ObservationValue<'de>>,
+    effective: Option<Dated<'de>>,
+    value: Option<ValueX<'de>>,
+    component: Option<Vec<Component<'de>>>,
     note: Option<Vec<Annotation<'de>>>,
     conclusion: Option<Str<'de>>,
     conclusion_code: Option<Vec<Concept<'de>>>,
     // Condition
     clinical_status: Option<Concept<'de>>,
     verification_status: Option<Concept<'de>>,
-    onset: Option<DateOrPeriod>,
-    abatement: Option<DateOrPeriod>,
+    onset: Option<Dated<'de>>,
+    abatement: Option<Dated<'de>>,
     recorded_date: Option<FhirDateTime>,
+    // Encounter
+    class: Option<Coding<'de>>,
+    kind: Option<TypeElement<'de>>,
+    reason_code: Option<Vec<Concept<'de>>>,
+    reason_reference: Option<Vec<Reference<'de>>>,
+    period: Option<Period>,
+    // Procedure
+    performed: Option<Dated<'de>>,
     // Bundle
     entry: Option<Vec<Entry<'de>>>,
     link: Option<Vec<Link<'de>>>,
@@ -891,33 +805,45 @@ from_object!(Resource, "a FHIR resource", |map| {
         "patient" => once(&mut r.patient, map.next_value()?),
         "status" => once(&mut r.status, map.next_value()?),
         "code" => once(&mut r.code, map.next_value()?),
+        "category" => once(&mut r.category, map.next_value()?),
         "issued" => once(&mut r.issued, instant(map)?),
-        "effectiveDateTime" => once(&mut r.effective, Effective::DateTime(date_time(map)?)),
-        "effectivePeriod" => once(&mut r.effective, Effective::Period(map.next_value()?)),
-        "effectiveInstant" => once(&mut r.effective, Effective::Instant(instant(map)?)),
-        "valueQuantity" => once(&mut r.value, ObservationValue::Quantity(map.next_value()?)),
-        "valueCodeableConcept" => once(&mut r.value, ObservationValue::Concept(map.next_value()?)),
-        "valueString" => once(&mut r.value, ObservationValue::String(map.next_value()?)),
-        "valueBoolean" => once(&mut r.value, ObservationValue::Boolean(map.next_value()?)),
-        "valueInteger" => once(&mut r.value, ObservationValue::Integer(map.next_value()?)),
-        "valueDateTime" => once(&mut r.value, ObservationValue::DateTime(date_time(map)?)),
+        "valueQuantity"
+        | "valueCodeableConcept"
+        | "valueString"
+        | "valueBoolean"
+        | "valueInteger"
+        | "valueDateTime" => once(&mut r.value, value_x(key, map)?),
+        "effectiveDateTime" => once(&mut r.effective, Dated::DateTime(date_time(map)?)),
+        "effectivePeriod" => once(&mut r.effective, Dated::Period(period(map)?)),
+        "effectiveInstant" => once(&mut r.effective, Dated::Instant(instant(map)?)),
+        "component" => once(&mut r.component, map.next_value()?),
         "note" => once(&mut r.note, map.next_value()?),
         "conclusion" => once(&mut r.conclusion, map.next_value()?),
         "conclusionCode" => once(&mut r.conclusion_code, map.next_value()?),
         "clinicalStatus" => once(&mut r.clinical_status, map.next_value()?),
         "verificationStatus" => once(&mut r.verification_status, map.next_value()?),
-        "onsetDateTime" => once(&mut r.onset, DateOrPeriod::DateTime(date_time(map)?)),
-        "onsetPeriod" => once(&mut r.onset, DateOrPeriod::Period(map.next_value()?)),
-        "abatementDateTime" => once(&mut r.abatement, DateOrPeriod::DateTime(date_time(map)?)),
-        "abatementPeriod" => once(&mut r.abatement, DateOrPeriod::Period(map.next_value()?)),
+        "onsetDateTime" => once(&mut r.onset, Dated::DateTime(date_time(map)?)),
+        "onsetPeriod" => once(&mut r.onset, Dated::Period(period(map)?)),
+        "onsetString" => once(&mut r.onset, Dated::String(text(map)?)),
+        "abatementDateTime" => once(&mut r.abatement, Dated::DateTime(date_time(map)?)),
+        "abatementPeriod" => once(&mut r.abatement, Dated::Period(period(map)?)),
+        "abatementString" => once(&mut r.abatement, Dated::String(text(map)?)),
         "recordedDate" => once(&mut r.recorded_date, date_time(map)?),
+        "class" => once(&mut r.class, map.next_value()?),
+        "type" => once(&mut r.kind, map.next_value()?),
+        "reasonCode" => once(&mut r.reason_code, map.next_value()?),
+        "reasonReference" => once(&mut r.reason_reference, map.next_value()?),
+        "period" => once(&mut r.period, period(map)?),
+        "performedDateTime" => once(&mut r.performed, Dated::DateTime(date_time(map)?)),
+        "performedPeriod" => once(&mut r.performed, Dated::Period(period(map)?)),
+        "performedString" => once(&mut r.performed, Dated::String(text(map)?)),
         "entry" => once(&mut r.entry, map.next_value()?),
         "link" => once(&mut r.link, map.next_value()?),
         "modifierExtension" => Err(de::Error::custom("modifierExtension")),
         // Contained resources are not read (nor checked for modifiers, as by the reference).
         "contained" => map.next_value::<IgnoredAny>().map(drop),
         _ if key.starts_with('_') => Err(de::Error::custom("primitive extension")),
-        _ if ["value", "effective", "onset", "abatement"]
+        _ if ["value", "effective", "onset", "abatement", "performed"]
             .iter()
             .any(|prefix| is_choice_of(key, prefix)) =>
         {

@@ -19,7 +19,7 @@ use std::fmt;
 use futures::future::join_all;
 use gravida_cds_hooks::prefetch::{TemplateError, render};
 use gravida_knowledge::prefetch::{Need, PrefetchQuery};
-use gravida_rules::facts::PatientFacts;
+use gravida_rules::facts::{PatientFacts, RecordKind};
 use serde_json::{Map, Value as Json};
 use thiserror::Error;
 use tokio::time::Instant;
@@ -313,12 +313,8 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
         let mut kept = Vec::with_capacity(total);
         for (index, resource) in resources.into_iter().enumerate() {
             let resource_type = resource.get("resourceType").and_then(Json::as_str);
-            if let (
-                Some(patient),
-                Some(
-                    resource_type @ ("Observation" | "Condition" | "DiagnosticReport" | "Patient"),
-                ),
-            ) = (call_patient, resource_type)
+            if let (Some(patient), Some(resource_type)) = (call_patient, resource_type)
+                && is_read(resource_type)
             {
                 let id = resource.get("id").and_then(Json::as_str);
                 if let Err(refusal) = patient.check(resource_type, id, subject_of(resource)) {
@@ -363,10 +359,7 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
             } = fetched;
             let (resource_type, resource): (&String, &mut FastResource) = (resource_type, resource);
             if let Some(patient) = call_patient
-                && matches!(
-                    resource_type.as_str(),
-                    "Observation" | "Condition" | "DiagnosticReport" | "Patient"
-                )
+                && is_read(resource_type)
             {
                 let id = resource.identity.as_ref().map(|(_, id)| id.as_str());
                 if let Err(refusal) = patient.check(resource_type, id, resource.subject.as_deref())
@@ -470,6 +463,12 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
         "facts gathered"
     );
     Ok(gathered)
+}
+
+/// True for the resource types the engine reads (records and the Patient): only those are checked
+/// to be about the call's patient, as the fast reader checks what it reads.
+fn is_read(resource_type: &str) -> bool {
+    resource_type == "Patient" || RecordKind::from_resource_type(resource_type).is_some()
 }
 
 /// `subject.reference`, else `patient.reference` (as the fast reader reads it).

@@ -4,6 +4,8 @@
 //! This is the only crate that names fhir-sdk. Everything it hands out is either raw JSON or the
 //! engine's own fact types ([`gravida_rules::facts`]), so the engine stays free of FHIR libraries.
 //!
+//! * [`element`]: the one reading of each element the engine reads, and one function per
+//!   resource kind from those elements to a record; both readers below feed it.
 //! * [`map`]: resources → [`gravida_rules::facts::PatientFacts`], one resource at a time, with the
 //!   strictness fhir-sdk lacks. The reference reader.
 //! * [`fast`]: the same facts read straight from the request bytes for the common case; it
@@ -18,6 +20,7 @@
 pub mod budget;
 pub mod client;
 pub mod diagnostic;
+mod element;
 pub mod fast;
 pub mod gather;
 pub mod map;

@@ -15,31 +15,33 @@
 //!   string) cannot change a card and is dropped without a report. If the resource still does
 //!   not parse, it is skipped with a [`Diagnostic`]. A record that might be a bleed is never
 //!   dropped silently.
-//!
-//! This is the reference reader. Most requests are read by [`crate::fast`], which must give
-//! exactly what this module gives whenever it accepts a request.
 //! * A `modifierExtension` can change what a resource means (e.g. "this did NOT happen"). We
 //!   understand none, so a resource that carries one is refused with a diagnostic.
-//! * Only Condition, Observation, DiagnosticReport and Patient are parsed; other types (including
-//!   R4-only ones fhir-sdk's R4B models do not know, like `MedicinalProduct`) are counted and skipped.
+//! * Only Condition, Observation, DiagnosticReport, Encounter, Procedure and Patient are parsed;
+//!   other types (including R4-only ones fhir-sdk's R4B models do not know, like
+//!   `MedicinalProduct`) are counted and skipped.
+//!
+//! This is the reference reader. Most resources are read by [`crate::fast`], which must give
+//! exactly what this module gives whenever it accepts one. Neither holds the rules of an element:
+//! this module turns fhir-sdk's model into the views of [`crate::element`], whose functions make
+//! the record; what is here is parsing, salvage and the checks fhir-sdk does not make.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use fhir_sdk::r4b::resources::{
     Condition, ConditionAbatement, ConditionOnset, DiagnosticReport, DiagnosticReportEffective,
-    MedicationRequest, MedicationRequestMedication, Observation, ObservationEffective,
-    ObservationValue, Patient, ServiceRequest,
+    Encounter, MedicationRequest, MedicationRequestMedication, Observation,
+    ObservationComponentValue, ObservationEffective, ObservationValue, Patient, Procedure,
+    ProcedurePerformed, ServiceRequest,
 };
-use fhir_sdk::r4b::types::{Annotation, CodeableConcept, Period};
-use fhir_sdk::{Date as FhirDate, DateTime as FhirDateTime, Instant as FhirInstant};
-use gravida_rules::facts::{
-    Code, DraftOrder, Field, PatientFacts, Precision, Problem, Record, RecordKind, Value, When,
-};
+use fhir_sdk::r4b::types::{Annotation, CodeableConcept, Coding, Period, Quantity};
+use gravida_rules::facts::{Code, DraftOrder, Field, PatientFacts, Problem, Record, RecordKind};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
-use time::Month;
 
 use crate::diagnostic::{Diagnostic, DiagnosticKind, redact};
+use crate::element::{self, Dated, Text, ValueX, problem, push_text};
 
 /// The result of mapping a list of resources.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -59,7 +61,8 @@ pub struct PatientSummary {
     pub id: Option<String>,
 }
 
-/// Maps each resource to a record (Condition, Observation, DiagnosticReport) or a patient summary.
+/// Maps each resource to a record (Condition, Observation, DiagnosticReport, Encounter, Procedure)
+/// or a patient summary.
 /// Never panics; everything unreadable becomes a diagnostic or a record `Problem`.
 ///
 /// Takes any sequence of borrowed resources (a slice, or a filtered view of a prefetch) so that
@@ -77,11 +80,9 @@ pub fn facts_from_resources<'a>(resources: impl IntoIterator<Item = &'a Json>) -
             });
             continue;
         };
-        let kind = match resource_type {
-            "Condition" => RecordKind::Condition,
-            "Observation" => RecordKind::Observation,
-            "DiagnosticReport" => RecordKind::DiagnosticReport,
-            "Patient" => {
+        let kind = match RecordKind::from_resource_type(resource_type) {
+            Some(kind) => kind,
+            None if resource_type == "Patient" => {
                 if let Some(patient) = map_patient(object, index, &mut mapped.diagnostics)
                     && mapped.patient.is_none()
                 {
@@ -89,8 +90,8 @@ pub fn facts_from_resources<'a>(resources: impl IntoIterator<Item = &'a Json>) -
                 }
                 continue;
             }
-            other => {
-                *ignored.entry(other.to_owned()).or_default() += 1;
+            None => {
+                *ignored.entry(resource_type.to_owned()).or_default() += 1;
                 continue;
             }
         };
@@ -104,8 +105,8 @@ pub fn facts_from_resources<'a>(resources: impl IntoIterator<Item = &'a Json>) -
             RecordKind::DiagnosticReport => {
                 map_diagnostic_report(object, index, &mut mapped.diagnostics)
             }
-            // Not produced by the match above: these resource types are not read yet.
-            RecordKind::Encounter | RecordKind::Procedure => continue,
+            RecordKind::Encounter => map_encounter(object, index, &mut mapped.diagnostics),
+            RecordKind::Procedure => map_procedure(object, index, &mut mapped.diagnostics),
         };
         if let Some(record) = record {
             mapped.facts.records.push(record);
@@ -346,257 +347,6 @@ fn bundle_resources(value: &Json) -> Vec<&Json> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// One resource type at a time
-// ---------------------------------------------------------------------------------------------
-
-fn map_observation(
-    object: &Map<String, Json>,
-    index: usize,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<Record> {
-    let required = [
-        ("status", Json::from("unknown")),
-        ("code", Json::Object(Map::new())),
-    ];
-    let (observation, salvaged) =
-        parse_salvaging::<Observation>(object, index, &required, diagnostics)?;
-    let mut record = Record::new(
-        RecordKind::Observation,
-        observation.id.clone().unwrap_or_default(),
-    );
-    read_concept(&observation.code, &mut record.codes, &mut record.text);
-    record.status = Some(observation.status.to_string());
-    record.effective = observation
-        .effective
-        .as_ref()
-        .and_then(|effective| read_observation_effective(effective, &mut record.problems));
-    record.recorded = observation.issued.as_ref().map(when_from_instant);
-    if let Some(value) = &observation.value {
-        record.value = read_observation_value(value, &mut record.text, &mut record.problems);
-    }
-    read_notes(&observation.note, &mut record.text);
-    check_choice(
-        object,
-        "effective",
-        observation.effective.is_some(),
-        Field::Effective,
-        &mut record.problems,
-    );
-    check_choice(
-        object,
-        "value",
-        observation.value.is_some(),
-        Field::Value,
-        &mut record.problems,
-    );
-    apply_salvage(&mut record, object, &salvaged, "Observation", index);
-    Some(record)
-}
-
-fn map_condition(
-    object: &Map<String, Json>,
-    index: usize,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<Record> {
-    // `subject` is required by the model but irrelevant to us: the searches are patient-scoped.
-    let required = [("subject", Json::Object(Map::new()))];
-    let (condition, salvaged) =
-        parse_salvaging::<Condition>(object, index, &required, diagnostics)?;
-    let mut record = Record::new(
-        RecordKind::Condition,
-        condition.id.clone().unwrap_or_default(),
-    );
-    if let Some(code) = &condition.code {
-        read_concept(code, &mut record.codes, &mut record.text);
-    }
-    record.clinical_status = read_status_concept(
-        condition.clinical_status.as_ref(),
-        "condition-clinical",
-        Field::ClinicalStatus,
-        &mut record.problems,
-    );
-    record.verification_status = read_status_concept(
-        condition.verification_status.as_ref(),
-        "condition-ver-status",
-        Field::VerificationStatus,
-        &mut record.problems,
-    );
-    record.effective = match &condition.onset {
-        None => None,
-        Some(ConditionOnset::DateTime(date_time)) => read_date_time(
-            date_time,
-            "onsetDateTime",
-            Field::Effective,
-            &mut record.problems,
-        ),
-        Some(ConditionOnset::Period(period)) => read_period(
-            period,
-            "onsetPeriod",
-            Field::Effective,
-            &mut record.problems,
-        ),
-        Some(ConditionOnset::Age(_)) => {
-            problem(
-                &mut record.problems,
-                Field::Effective,
-                "onsetAge is an age, not a date",
-            );
-            None
-        }
-        Some(ConditionOnset::Range(_)) => {
-            problem(
-                &mut record.problems,
-                Field::Effective,
-                "onsetRange is an age range, not a date",
-            );
-            None
-        }
-        Some(ConditionOnset::String(text)) => {
-            // Valid FHIR, but no date: keep the words (they may name the problem) and say the
-            // onset could not be placed in time.
-            push_text(&mut record.text, Some(text));
-            problem(
-                &mut record.problems,
-                Field::Effective,
-                "onsetString is free text, not a date",
-            );
-            None
-        }
-    };
-    record.abatement = match &condition.abatement {
-        None => None,
-        Some(ConditionAbatement::DateTime(date_time)) => read_date_time(
-            date_time,
-            "abatementDateTime",
-            Field::Abatement,
-            &mut record.problems,
-        ),
-        Some(ConditionAbatement::Period(period)) => read_period(
-            period,
-            "abatementPeriod",
-            Field::Abatement,
-            &mut record.problems,
-        ),
-        Some(ConditionAbatement::Age(_)) => {
-            problem(
-                &mut record.problems,
-                Field::Abatement,
-                "abatementAge is an age, not a date",
-            );
-            None
-        }
-        Some(ConditionAbatement::Range(_)) => {
-            problem(
-                &mut record.problems,
-                Field::Abatement,
-                "abatementRange is an age range, not a date",
-            );
-            None
-        }
-        Some(ConditionAbatement::String(_)) => {
-            // Abated, at no readable date. The words are not added to `text`: "bleeding stopped"
-            // is not a bleed.
-            problem(
-                &mut record.problems,
-                Field::Abatement,
-                "abatementString is free text, not a date",
-            );
-            None
-        }
-    };
-    record.recorded = condition.recorded_date.as_ref().and_then(|date_time| {
-        read_date_time(
-            date_time,
-            "recordedDate",
-            Field::Recorded,
-            &mut record.problems,
-        )
-    });
-    read_notes(&condition.note, &mut record.text);
-    check_choice(
-        object,
-        "onset",
-        condition.onset.is_some(),
-        Field::Effective,
-        &mut record.problems,
-    );
-    check_choice(
-        object,
-        "abatement",
-        condition.abatement.is_some(),
-        Field::Abatement,
-        &mut record.problems,
-    );
-    apply_salvage(&mut record, object, &salvaged, "Condition", index);
-    Some(record)
-}
-
-fn map_diagnostic_report(
-    object: &Map<String, Json>,
-    index: usize,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<Record> {
-    let required = [
-        ("status", Json::from("unknown")),
-        ("code", Json::Object(Map::new())),
-    ];
-    let (report, salvaged) =
-        parse_salvaging::<DiagnosticReport>(object, index, &required, diagnostics)?;
-    let mut record = Record::new(
-        RecordKind::DiagnosticReport,
-        report.id.clone().unwrap_or_default(),
-    );
-    read_concept(&report.code, &mut record.codes, &mut record.text);
-    for concept in report.conclusion_code.iter().flatten() {
-        read_concept(concept, &mut record.codes, &mut record.text);
-    }
-    push_text(&mut record.text, report.conclusion.as_deref());
-    record.status = Some(report.status.to_string());
-    record.effective = match &report.effective {
-        None => None,
-        Some(DiagnosticReportEffective::DateTime(date_time)) => read_date_time(
-            date_time,
-            "effectiveDateTime",
-            Field::Effective,
-            &mut record.problems,
-        ),
-        Some(DiagnosticReportEffective::Period(period)) => read_period(
-            period,
-            "effectivePeriod",
-            Field::Effective,
-            &mut record.problems,
-        ),
-    };
-    record.recorded = report.issued.as_ref().map(when_from_instant);
-    check_choice(
-        object,
-        "effective",
-        report.effective.is_some(),
-        Field::Effective,
-        &mut record.problems,
-    );
-    apply_salvage(&mut record, object, &salvaged, "DiagnosticReport", index);
-    Some(record)
-}
-
-fn map_patient(
-    object: &Map<String, Json>,
-    index: usize,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<PatientSummary> {
-    if let Some(refusal) = refuse_modifier_extension("Patient", object, index) {
-        diagnostics.push(refusal);
-        return None;
-    }
-    // Salvaged like the other resources: nothing the engine reads comes from the Patient, so a
-    // bad element (a `gender` that is not a code, say) does not make the patient unknown.
-    let (patient, _) = parse_salvaging::<Patient>(object, index, &[], diagnostics)?;
-    Some(PatientSummary {
-        id: patient.id.clone(),
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
 // Parsing with fhir-sdk, plus salvage
 // ---------------------------------------------------------------------------------------------
 
@@ -674,6 +424,34 @@ struct Salvaged {
     missing: bool,
 }
 
+/// An element fhir-sdk's model requires, with the neutral placeholder that stands in for it when
+/// it is missing or unreadable.
+struct Required {
+    key: &'static str,
+    placeholder: Json,
+    /// Whether a missing one is a problem on the record (a missing `status` is; a missing
+    /// `subject` or `Encounter.class` is not: nothing the engine reads is lost).
+    report_missing: bool,
+}
+
+impl Required {
+    fn reported(key: &'static str, placeholder: Json) -> Self {
+        Required {
+            key,
+            placeholder,
+            report_missing: true,
+        }
+    }
+
+    fn silent(key: &'static str, placeholder: Json) -> Self {
+        Required {
+            key,
+            placeholder,
+            report_missing: false,
+        }
+    }
+}
+
 /// Parses a resource with fhir-sdk. If that fails, finds the top-level elements that break it
 /// and parses the resource without them (a required element is replaced by a neutral placeholder).
 ///
@@ -686,28 +464,35 @@ struct Salvaged {
 fn parse_salvaging<T: DeserializeOwned>(
     object: &Map<String, Json>,
     index: usize,
-    required: &[(&str, Json)],
+    required: &[Required],
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<(T, Vec<Salvaged>)> {
     let placeholder = |key: &str| {
         required
             .iter()
-            .find(|(name, _)| *name == key)
-            .map(|(_, placeholder)| placeholder.clone())
+            .find(|required| required.key == key)
+            .map(|required| required.placeholder.clone())
     };
     // The resource with its missing required elements filled in. Usually none is missing, and
     // the resource is read where it lies, without a copy: this is the hot path of every call.
     let mut filled: Option<Map<String, Json>> = None;
     let mut salvaged = Vec::new();
-    for (key, value) in required {
+    for Required {
+        key,
+        placeholder,
+        report_missing,
+    } in required
+    {
         if !object.contains_key(*key) {
             filled
                 .get_or_insert_with(|| object.clone())
-                .insert((*key).to_owned(), value.clone());
-            salvaged.push(Salvaged {
-                key: (*key).to_owned(),
-                missing: true,
-            });
+                .insert((*key).to_owned(), placeholder.clone());
+            if *report_missing {
+                salvaged.push(Salvaged {
+                    key: (*key).to_owned(),
+                    missing: true,
+                });
+            }
         }
     }
     let first_error = match T::deserialize(filled.as_ref().unwrap_or(object)) {
@@ -718,8 +503,8 @@ fn parse_salvaging<T: DeserializeOwned>(
 
     let mut minimal = Map::new();
     minimal.insert("resourceType".to_owned(), base["resourceType"].clone());
-    for (key, value) in required {
-        minimal.insert((*key).to_owned(), value.clone());
+    for required in required {
+        minimal.insert(required.key.to_owned(), required.placeholder.clone());
     }
     let breaks = |key: &String, value: &Json| {
         let mut probe = minimal.clone();
@@ -753,17 +538,27 @@ fn parse_salvaging<T: DeserializeOwned>(
     }
 }
 
-/// Which record field a top-level element feeds, if any.
-fn field_of(key: &str) -> Option<Field> {
-    Some(match key {
-        "code" | "conclusionCode" | "conclusion" | "note" => Field::Code,
-        "status" => Field::Status,
-        "clinicalStatus" => Field::ClinicalStatus,
-        "verificationStatus" => Field::VerificationStatus,
-        "issued" | "recordedDate" => Field::Recorded,
-        _ if is_choice_of(key, "effective") || is_choice_of(key, "onset") => Field::Effective,
-        _ if is_choice_of(key, "abatement") => Field::Abatement,
-        _ if is_choice_of(key, "value") => Field::Value,
+/// Which record field a top-level element of a resource kind feeds, if any (see
+/// [`crate::element`] for what each kind reads).
+fn field_of(kind: RecordKind, key: &str) -> Option<Field> {
+    use RecordKind::{Condition, DiagnosticReport, Encounter, Observation, Procedure};
+    Some(match (kind, key) {
+        (Observation | DiagnosticReport | Encounter | Procedure, "status") => Field::Status,
+        (Observation | Condition | Procedure, "code" | "note") => Field::Code,
+        (DiagnosticReport, "code" | "conclusionCode" | "conclusion") => Field::Code,
+        (Encounter, "reasonCode") => Field::Code,
+        (Condition, "clinicalStatus") => Field::ClinicalStatus,
+        (Condition, "verificationStatus") => Field::VerificationStatus,
+        (Observation | DiagnosticReport, "issued") | (Condition, "recordedDate") => Field::Recorded,
+        (Observation | DiagnosticReport, _) if is_choice_of(key, "effective") => Field::Effective,
+        (Condition, _) if is_choice_of(key, "onset") => Field::Effective,
+        (Procedure, _) if is_choice_of(key, "performed") => Field::Effective,
+        (Encounter, "period") => Field::Effective,
+        (Condition, _) if is_choice_of(key, "abatement") => Field::Abatement,
+        (Observation, _) if is_choice_of(key, "value") => Field::Value,
+        (Observation, "component") => Field::Component,
+        (Observation | Procedure, "category") | (Encounter, "class" | "type") => Field::Category,
+        (Encounter, "reasonReference") => Field::Reference,
         _ => return None,
     })
 }
@@ -777,7 +572,7 @@ fn apply_salvage(
     index: usize,
 ) {
     for Salvaged { key, missing } in salvaged {
-        let field = field_of(key);
+        let field = field_of(record.kind, key);
         match field {
             Some(Field::Status) => record.status = None,
             Some(Field::Code) if key == "code" => {
@@ -828,234 +623,366 @@ fn check_choice(
     field: Field,
     problems: &mut Vec<Problem>,
 ) {
+    check_choice_in(object, "", prefix, parsed, field, problems);
+}
+
+/// [`check_choice`] inside an element; `path` (`component.`) prefixes the names in problems.
+fn check_choice_in(
+    object: &Map<String, Json>,
+    path: &str,
+    prefix: &str,
+    parsed: bool,
+    field: Field,
+    problems: &mut Vec<Problem>,
+) {
     let keys: Vec<&String> = object
         .keys()
         .filter(|key| is_choice_of(key, prefix))
         .collect();
     match keys.as_slice() {
         [] => {}
-        [key] if !parsed => problem(problems, field, &format!("{key} could not be read")),
+        [key] if !parsed => problem(problems, field, &format!("{path}{key} could not be read")),
         [_] => {}
         _ => problem(
             problems,
             field,
-            &format!("more than one {prefix}[x] element"),
+            &format!("more than one {path}{prefix}[x] element"),
         ),
     }
 }
 
-pub(crate) fn problem(problems: &mut Vec<Problem>, field: Field, message: &str) {
-    problems.push(Problem {
-        field,
-        message: message.to_owned(),
+// ---------------------------------------------------------------------------------------------
+// One resource type at a time: fhir-sdk's model into the element views, then crate::element
+// ---------------------------------------------------------------------------------------------
+
+fn map_observation(
+    object: &Map<String, Json>,
+    index: usize,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Record> {
+    let required = [
+        Required::reported("status", Json::from("unknown")),
+        Required::reported("code", Json::Object(Map::new())),
+    ];
+    let (observation, salvaged) =
+        parse_salvaging::<Observation>(object, index, &required, diagnostics)?;
+    let mut record = element::observation(element::Observation {
+        id: borrowed(&observation.id),
+        status: observation.status.to_string(),
+        code: concept(&observation.code),
+        category: concepts(&observation.category),
+        effective: observation
+            .effective
+            .as_ref()
+            .map(|effective| match effective {
+                ObservationEffective::DateTime(date_time) => Dated::DateTime(date_time.clone()),
+                ObservationEffective::Period(p) => Dated::Period(period(p)),
+                ObservationEffective::Instant(instant) => Dated::Instant(instant.clone()),
+                ObservationEffective::Timing(_) => Dated::Timing,
+            }),
+        issued: observation.issued.clone(),
+        value: observation.value.as_ref().map(observation_value),
+        components: observation
+            .component
+            .iter()
+            .flatten()
+            .map(|component| element::Component {
+                code: concept(&component.code),
+                value: component.value.as_ref().map(component_value),
+            })
+            .collect(),
+        notes: notes(&observation.note),
     });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Elements
-// ---------------------------------------------------------------------------------------------
-
-/// Adds a concept's codings to `codes` and its text and coding displays to `text`.
-fn read_concept(concept: &CodeableConcept, codes: &mut Vec<Code>, text: &mut Vec<String>) {
-    push_text(text, concept.text.as_deref());
-    for coding in concept.coding.iter().flatten() {
-        push_text(text, coding.display.as_deref());
-        if let Some(code) = &coding.code {
-            codes.push(Code {
-                system: coding.system.clone().unwrap_or_default(),
-                code: code.clone(),
-                display: coding.display.clone(),
-            });
-        }
-    }
-}
-
-/// Adds non-empty text once.
-pub(crate) fn push_text(text: &mut Vec<String>, value: Option<&str>) {
-    if let Some(value) = value.map(str::trim).filter(|value| !value.is_empty())
-        && !text.iter().any(|existing| existing == value)
-    {
-        text.push(value.to_owned());
-    }
-}
-
-fn read_notes(notes: &[Option<Annotation>], text: &mut Vec<String>) {
-    for note in notes.iter().flatten() {
-        push_text(text, Some(&note.text));
-    }
-}
-
-/// The code of a status CodeableConcept, preferring the coding from the expected code system.
-fn read_status_concept(
-    concept: Option<&CodeableConcept>,
-    system_suffix: &str,
-    field: Field,
-    problems: &mut Vec<Problem>,
-) -> Option<String> {
-    let concept = concept?;
-    let codings: Vec<_> = concept.coding.iter().flatten().collect();
-    let preferred = codings
-        .iter()
-        .find(|coding| {
-            coding
-                .system
-                .as_deref()
-                .is_some_and(|system| system.ends_with(system_suffix))
-        })
-        .or_else(|| codings.first())
-        .and_then(|coding| coding.code.clone());
-    if preferred.is_none() {
-        problem(problems, field, "status concept has no code");
-    }
-    preferred
-}
-
-fn read_observation_effective(
-    effective: &ObservationEffective,
-    problems: &mut Vec<Problem>,
-) -> Option<When> {
-    match effective {
-        ObservationEffective::DateTime(date_time) => {
-            read_date_time(date_time, "effectiveDateTime", Field::Effective, problems)
-        }
-        ObservationEffective::Period(period) => {
-            read_period(period, "effectivePeriod", Field::Effective, problems)
-        }
-        ObservationEffective::Instant(instant) => Some(when_from_instant(instant)),
-        ObservationEffective::Timing(_) => {
-            problem(
-                problems,
-                Field::Effective,
-                "effectiveTiming is a schedule, not a date",
-            );
-            None
-        }
-    }
-}
-
-fn read_observation_value(
-    value: &ObservationValue,
-    text: &mut Vec<String>,
-    problems: &mut Vec<Problem>,
-) -> Option<Value> {
-    Some(match value {
-        ObservationValue::Quantity(quantity) => {
-            let Some(number) = quantity.value else {
-                problem(problems, Field::Value, "valueQuantity has no value");
-                return None;
-            };
-            // `<5` or `>10000` is a bound, not a measurement; facts::Value has no comparator, so
-            // the number is kept and the engine is told it is not exact.
-            if let Some(comparator) = &quantity.comparator {
-                problem(
-                    problems,
-                    Field::Value,
-                    &format!("valueQuantity is a bound ({comparator}), not an exact value"),
+    check_choice(
+        object,
+        "effective",
+        observation.effective.is_some(),
+        Field::Effective,
+        &mut record.problems,
+    );
+    check_choice(
+        object,
+        "value",
+        observation.value.is_some(),
+        Field::Value,
+        &mut record.problems,
+    );
+    // A component's `value[x]` is as lenient in fhir-sdk as the Observation's own.
+    if let Some(Json::Array(components)) = object.get("component") {
+        for (json, parsed) in components.iter().zip(&observation.component) {
+            if let (Json::Object(json), Some(parsed)) = (json, parsed) {
+                check_choice_in(
+                    json,
+                    "component.",
+                    "value",
+                    parsed.value.is_some(),
+                    Field::Component,
+                    &mut record.problems,
                 );
             }
-            Value::Quantity {
-                value: number,
-                unit: quantity.unit.clone(),
-                code: quantity.code.clone(),
-                comparator: quantity.comparator.as_ref().map(ToString::to_string),
-            }
         }
-        ObservationValue::CodeableConcept(concept) => {
-            let mut codes = Vec::new();
-            let mut ignored = Vec::new();
-            read_concept(concept, &mut codes, &mut ignored);
-            Value::Concept {
-                codes,
-                text: concept.text.clone(),
-            }
-        }
-        ObservationValue::String(string) => {
-            push_text(text, Some(string));
-            Value::String(string.clone())
-        }
-        ObservationValue::Boolean(boolean) => Value::Boolean(*boolean),
-        ObservationValue::Integer(integer) => Value::Integer(i64::from(*integer)),
-        ObservationValue::DateTime(date_time) => Value::DateTime(read_date_time(
-            date_time,
-            "valueDateTime",
-            Field::Value,
-            problems,
-        )?),
-        ObservationValue::Range(_) => Value::Other("Range"),
-        ObservationValue::Ratio(_) => Value::Other("Ratio"),
-        ObservationValue::SampledData(_) => Value::Other("SampledData"),
-        ObservationValue::Time(_) => Value::Other("Time"),
-        ObservationValue::Period(_) => Value::Other("Period"),
-    })
+    }
+    apply_salvage(&mut record, object, &salvaged, "Observation", index);
+    Some(record)
 }
 
-/// A Period's start (or its end when it has no start).
-fn read_period(
-    period: &Period,
-    name: &str,
-    field: Field,
-    problems: &mut Vec<Problem>,
-) -> Option<When> {
-    let Some(date_time) = period.start.as_ref().or(period.end.as_ref()) else {
-        problem(
-            problems,
-            field,
-            &format!("{name} has neither start nor end"),
-        );
+fn map_condition(
+    object: &Map<String, Json>,
+    index: usize,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Record> {
+    // `subject` is required by the model but irrelevant to us: the searches are patient-scoped.
+    let required = [Required::silent("subject", Json::Object(Map::new()))];
+    let (condition, salvaged) =
+        parse_salvaging::<Condition>(object, index, &required, diagnostics)?;
+    let mut record = element::condition(element::Condition {
+        id: borrowed(&condition.id),
+        code: condition.code.as_ref().map(concept),
+        clinical_status: condition.clinical_status.as_ref().map(concept),
+        verification_status: condition.verification_status.as_ref().map(concept),
+        onset: condition.onset.as_ref().map(|onset| match onset {
+            ConditionOnset::DateTime(date_time) => Dated::DateTime(date_time.clone()),
+            ConditionOnset::Period(p) => Dated::Period(period(p)),
+            ConditionOnset::Age(_) => Dated::Age,
+            ConditionOnset::Range(_) => Dated::Range,
+            ConditionOnset::String(words) => Dated::String(Cow::Borrowed(words)),
+        }),
+        abatement: condition
+            .abatement
+            .as_ref()
+            .map(|abatement| match abatement {
+                ConditionAbatement::DateTime(date_time) => Dated::DateTime(date_time.clone()),
+                ConditionAbatement::Period(p) => Dated::Period(period(p)),
+                ConditionAbatement::Age(_) => Dated::Age,
+                ConditionAbatement::Range(_) => Dated::Range,
+                ConditionAbatement::String(words) => Dated::String(Cow::Borrowed(words)),
+            }),
+        recorded_date: condition.recorded_date.clone(),
+        notes: notes(&condition.note),
+    });
+    check_choice(
+        object,
+        "onset",
+        condition.onset.is_some(),
+        Field::Effective,
+        &mut record.problems,
+    );
+    check_choice(
+        object,
+        "abatement",
+        condition.abatement.is_some(),
+        Field::Abatement,
+        &mut record.problems,
+    );
+    apply_salvage(&mut record, object, &salvaged, "Condition", index);
+    Some(record)
+}
+
+fn map_diagnostic_report(
+    object: &Map<String, Json>,
+    index: usize,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Record> {
+    let required = [
+        Required::reported("status", Json::from("unknown")),
+        Required::reported("code", Json::Object(Map::new())),
+    ];
+    let (report, salvaged) =
+        parse_salvaging::<DiagnosticReport>(object, index, &required, diagnostics)?;
+    let mut record = element::diagnostic_report(element::DiagnosticReport {
+        id: borrowed(&report.id),
+        status: report.status.to_string(),
+        code: concept(&report.code),
+        conclusion_code: concepts(&report.conclusion_code),
+        conclusion: borrowed(&report.conclusion),
+        effective: report.effective.as_ref().map(|effective| match effective {
+            DiagnosticReportEffective::DateTime(date_time) => Dated::DateTime(date_time.clone()),
+            DiagnosticReportEffective::Period(p) => Dated::Period(period(p)),
+        }),
+        issued: report.issued.clone(),
+    });
+    check_choice(
+        object,
+        "effective",
+        report.effective.is_some(),
+        Field::Effective,
+        &mut record.problems,
+    );
+    apply_salvage(&mut record, object, &salvaged, "DiagnosticReport", index);
+    Some(record)
+}
+
+fn map_encounter(
+    object: &Map<String, Json>,
+    index: usize,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Record> {
+    // `class` is required in R4, but many feeds leave it out; without it there is simply no
+    // category, and nothing to report.
+    let required = [
+        Required::reported("status", Json::from("unknown")),
+        Required::silent("class", Json::Object(Map::new())),
+    ];
+    let (encounter, salvaged) =
+        parse_salvaging::<Encounter>(object, index, &required, diagnostics)?;
+    let mut record = element::encounter(element::Encounter {
+        id: borrowed(&encounter.id),
+        status: encounter.status.to_string(),
+        class: Some(coding(&encounter.class)),
+        types: concepts(&encounter.r#type),
+        reason_code: concepts(&encounter.reason_code),
+        reason_reference: encounter
+            .reason_reference
+            .iter()
+            .flatten()
+            .map(|reference| element::Reference {
+                reference: borrowed(&reference.reference),
+            })
+            .collect(),
+        period: encounter.period.as_ref().map(period),
+    });
+    apply_salvage(&mut record, object, &salvaged, "Encounter", index);
+    Some(record)
+}
+
+fn map_procedure(
+    object: &Map<String, Json>,
+    index: usize,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Record> {
+    let required = [
+        Required::reported("status", Json::from("unknown")),
+        Required::silent("subject", Json::Object(Map::new())),
+    ];
+    let (procedure, salvaged) =
+        parse_salvaging::<Procedure>(object, index, &required, diagnostics)?;
+    let mut record = element::procedure(element::Procedure {
+        id: borrowed(&procedure.id),
+        status: procedure.status.to_string(),
+        code: procedure.code.as_ref().map(concept),
+        category: procedure.category.as_ref().map(concept),
+        performed: procedure
+            .performed
+            .as_ref()
+            .map(|performed| match performed {
+                ProcedurePerformed::DateTime(date_time) => Dated::DateTime(date_time.clone()),
+                ProcedurePerformed::Period(p) => Dated::Period(period(p)),
+                ProcedurePerformed::String(words) => Dated::String(Cow::Borrowed(words)),
+                ProcedurePerformed::Age(_) => Dated::Age,
+                ProcedurePerformed::Range(_) => Dated::Range,
+            }),
+        notes: notes(&procedure.note),
+    });
+    check_choice(
+        object,
+        "performed",
+        procedure.performed.is_some(),
+        Field::Effective,
+        &mut record.problems,
+    );
+    apply_salvage(&mut record, object, &salvaged, "Procedure", index);
+    Some(record)
+}
+
+fn map_patient(
+    object: &Map<String, Json>,
+    index: usize,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<PatientSummary> {
+    if let Some(refusal) = refuse_modifier_extension("Patient", object, index) {
+        diagnostics.push(refusal);
         return None;
+    }
+    // Salvaged like the other resources: nothing the engine reads comes from the Patient, so a
+    // bad element (a `gender` that is not a code, say) does not make the patient unknown.
+    let (patient, _) = parse_salvaging::<Patient>(object, index, &[], diagnostics)?;
+    Some(element::patient(borrowed(&patient.id)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// fhir-sdk's elements as the element views
+// ---------------------------------------------------------------------------------------------
+
+fn borrowed(text: &Option<String>) -> Option<Text<'_>> {
+    text.as_deref().map(Cow::Borrowed)
+}
+
+fn coding(coding: &Coding) -> element::Coding<'_> {
+    element::Coding {
+        system: borrowed(&coding.system),
+        code: borrowed(&coding.code),
+        display: borrowed(&coding.display),
+    }
+}
+
+fn concept(concept: &CodeableConcept) -> element::Concept<'_> {
+    element::Concept {
+        text: borrowed(&concept.text),
+        coding: concept.coding.iter().flatten().map(coding).collect(),
+    }
+}
+
+fn concepts(concepts: &[Option<CodeableConcept>]) -> Vec<element::Concept<'_>> {
+    concepts.iter().flatten().map(concept).collect()
+}
+
+fn period(period: &Period) -> element::Period {
+    element::Period {
+        start: period.start.clone(),
+        end: period.end.clone(),
+    }
+}
+
+fn quantity(quantity: &Quantity) -> element::Quantity<'_> {
+    element::Quantity {
+        value: quantity.value,
+        comparator: quantity.comparator,
+        unit: borrowed(&quantity.unit),
+        code: borrowed(&quantity.code),
+    }
+}
+
+fn notes(notes: &[Option<Annotation>]) -> Vec<element::Annotation<'_>> {
+    notes
+        .iter()
+        .flatten()
+        .map(|note| element::Annotation {
+            text: Cow::Borrowed(&note.text),
+        })
+        .collect()
+}
+
+/// A `value[x]` as its view. fhir-sdk has one enum per element (the Observation's, a
+/// component's) with the same variants, hence a macro rather than a function.
+macro_rules! value_x {
+    ($value:expr, $enum:ident) => {
+        match $value {
+            $enum::Quantity(q) => ValueX::Quantity(quantity(q)),
+            $enum::CodeableConcept(c) => ValueX::Concept(concept(c)),
+            $enum::String(string) => ValueX::String(Cow::Borrowed(string)),
+            $enum::Boolean(boolean) => ValueX::Boolean(*boolean),
+            $enum::Integer(integer) => ValueX::Integer(*integer),
+            $enum::DateTime(date_time) => ValueX::DateTime(date_time.clone()),
+            $enum::Range(_) => ValueX::Other("Range"),
+            $enum::Ratio(_) => ValueX::Other("Ratio"),
+            $enum::SampledData(_) => ValueX::Other("SampledData"),
+            $enum::Time(_) => ValueX::Other("Time"),
+            $enum::Period(_) => ValueX::Other("Period"),
+        }
     };
-    read_date_time(date_time, name, field, problems)
 }
 
-pub(crate) fn read_date_time(
-    date_time: &FhirDateTime,
-    name: &str,
-    field: Field,
-    problems: &mut Vec<Problem>,
-) -> Option<When> {
-    let when = when_from_date_time(date_time);
-    if when.is_none() {
-        problem(problems, field, &format!("{name} is out of range"));
-    }
-    when
+fn observation_value(value: &ObservationValue) -> ValueX<'_> {
+    value_x!(value, ObservationValue)
 }
 
-/// A FHIR date or dateTime as a `When`: partial dates keep their precision; a time keeps the
-/// offset it was written with (see [`when_from_instant`]).
-pub(crate) fn when_from_date_time(date_time: &FhirDateTime) -> Option<When> {
-    match date_time {
-        FhirDateTime::Date(date) => when_from_date(date),
-        FhirDateTime::DateTime(instant) => Some(when_from_instant(instant)),
-    }
+fn component_value(value: &ObservationComponentValue) -> ValueX<'_> {
+    value_x!(value, ObservationComponentValue)
 }
 
-fn when_from_date(date: &FhirDate) -> Option<When> {
-    let (day, precision) = match date {
-        FhirDate::Year(year) => (
-            time::Date::from_calendar_date(*year, Month::January, 1).ok()?,
-            Precision::Year,
-        ),
-        FhirDate::YearMonth(year, month) => (
-            time::Date::from_calendar_date(*year, *month, 1).ok()?,
-            Precision::Month,
-        ),
-        FhirDate::Date(date) => (*date, Precision::Day),
-    };
-    Some(When {
-        at: day.midnight().assume_utc(),
-        precision,
-    })
-}
-
-/// A time as a `When`, in the offset the record was written with. Gestational age is counted on
-/// calendar dates as the record states them (knowledge.md §3.5 item 3): a bleed charted at
-/// `2025-06-15T00:30:00+02:00` happened on 15 June, although it was still 14 June in UTC. The
-/// instant is unchanged, so intervals between times (hCG 48 hours apart) are still exact.
-pub(crate) fn when_from_instant(instant: &FhirInstant) -> When {
-    When {
-        at: instant.0,
-        precision: Precision::Time,
-    }
+/// Adds a concept's codings and text (for draft orders).
+fn read_concept(concept_: &CodeableConcept, codes: &mut Vec<Code>, text: &mut Vec<String>) {
+    element::read_concept(&concept(concept_), codes, text);
 }
 
 #[cfg(test)]

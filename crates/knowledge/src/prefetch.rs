@@ -129,5 +129,108 @@ pub(crate) fn build(
             ),
             need: Need::Optional(Input::Ultrasound),
         },
+        // Encounters: their reasons can be the only record of a bleed (knowledge.md §3.5 item 8:
+        // an emergency department charts the chief complaint as `Encounter.reasonCode`), so they
+        // are not filtered by code; reasons are free text as often as codes.
+        //
+        // "Recent" is bounded by order and count, not by date: a CDS Hooks 2.0 template can hold
+        // only context and user tokens (no `{{today}}`), so it cannot say "since 10 months ago".
+        // Newest first (`_sort=-date`), one page of 500 holds years of visits for almost any
+        // patient, and a pregnancy is under ten months. Should a chart have more, later pages
+        // are read within the call's entry and byte caps, and what the caps cut off is the
+        // oldest; the engine judges dates against the pregnancy itself.
+        PrefetchQuery {
+            key: "encounters".into(),
+            template: format!("Encounter?patient={PATIENT}&_sort=-date&{PAGE_SIZE}"),
+            need: Need::Optional(Input::Encounters),
+        },
+        // Procedures: an ultrasound, hCG test, Rh typing or anti-D charted as done (§3.5 item 20).
+        PrefetchQuery {
+            key: "procedures".into(),
+            template: format!(
+                "Procedure?patient={PATIENT}&code={}&{PAGE_SIZE}",
+                code_list(
+                    value_sets,
+                    &[
+                        "procedure-ultrasound",
+                        "procedure-rh-typing",
+                        "procedure-anti-d",
+                        "procedure-hcg",
+                    ]
+                )
+            ),
+            need: Need::Optional(Input::Procedures),
+        },
+        // Vital signs: systolic pressure and heart rate (R2E, §3.5 item 12). `code` matches
+        // `Observation.code` only, so the blood-pressure panel is asked for by its own code; its
+        // systolic value is a component.
+        PrefetchQuery {
+            key: "vitalSigns".into(),
+            template: observations(&["systolic-bp", "heart-rate", "bp-panel"]),
+            need: Need::Optional(Input::VitalSigns),
+        },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KnowledgeBase;
+
+    fn query(key: &str) -> PrefetchQuery {
+        let kb = KnowledgeBase::embedded().expect("the embedded profile loads");
+        kb.prefetch()
+            .iter()
+            .find(|query| query.key == key)
+            .unwrap_or_else(|| panic!("no prefetch key {key}"))
+            .clone()
+    }
+
+    #[test]
+    fn encounters_are_asked_for_by_patient_newest_first_in_large_pages() {
+        let encounters = query("encounters");
+        assert_eq!(
+            encounters.template,
+            "Encounter?patient={{context.patientId}}&_sort=-date&_count=500"
+        );
+        assert_eq!(encounters.need, Need::Optional(Input::Encounters));
+    }
+
+    #[test]
+    fn procedures_and_vital_signs_are_asked_for_by_patient_and_the_codes_of_their_value_sets() {
+        let procedures = query("procedures");
+        assert!(
+            procedures
+                .template
+                .starts_with("Procedure?patient={{context.patientId}}&code=")
+        );
+        // CPT 84702, quantitative hCG (procedure-hcg).
+        assert!(
+            procedures
+                .template
+                .contains("http://www.ama-assn.org/go/cpt|84702")
+        );
+        assert!(procedures.template.ends_with("&_count=500"));
+        assert_eq!(procedures.need, Need::Optional(Input::Procedures));
+
+        let vitals = query("vitalSigns");
+        assert!(
+            vitals
+                .template
+                .starts_with("Observation?patient={{context.patientId}}&code=")
+        );
+        for code in [
+            "http://loinc.org|8480-6",
+            "http://loinc.org|8867-4",
+            "http://loinc.org|85354-9",
+        ] {
+            assert!(
+                vitals.template.contains(code),
+                "{code}: {}",
+                vitals.template
+            );
+        }
+        assert!(vitals.template.ends_with("&_count=500"));
+        assert_eq!(vitals.need, Need::Optional(Input::VitalSigns));
+    }
 }

@@ -56,9 +56,11 @@ pub const SERVICES: [ServiceDef; 4] = [
 
 /// What an EHR integrator must grant, shown in discovery.
 const USAGE_REQUIREMENTS: &str = "FHIR R4. Grant read access to the patient's Patient, \
-    Condition, Observation and DiagnosticReport resources (SMART v1 `patient/Patient.read \
-    patient/Condition.read patient/Observation.read patient/DiagnosticReport.read`, or v2 \
-    `patient/Patient.rs patient/Condition.rs patient/Observation.rs patient/DiagnosticReport.rs`). \
+    Condition, Observation, DiagnosticReport, Encounter and Procedure resources (SMART v1 \
+    `patient/Patient.read patient/Condition.read patient/Observation.read \
+    patient/DiagnosticReport.read patient/Encounter.read patient/Procedure.read`, or v2 \
+    `patient/Patient.rs patient/Condition.rs patient/Observation.rs patient/DiagnosticReport.rs \
+    patient/Encounter.rs patient/Procedure.rs`). \
     Prefetch every key, or send fhirServer and fhirAuthorization so the service can fetch \
     what is not prefetched; without either the call is answered 412.";
 

@@ -2,6 +2,7 @@
 //! salvage, refusal, and all the fixture resources without panics.
 
 use super::*;
+use gravida_rules::facts::{Field, Precision, Value, When};
 use serde_json::json;
 use time::macros::datetime;
 
@@ -503,7 +504,7 @@ fn a_diagnostic_report_gives_codes_conclusion_and_dates() {
 fn patients_are_summarised_and_other_types_are_ignored() {
     let mapped = facts_from_resources(&[
         json!({"resourceType": "Patient", "id": "p1", "gender": "female"}),
-        json!({"resourceType": "Encounter", "id": "e1", "status": "finished"}),
+        json!({"resourceType": "Immunization", "id": "i1", "status": "completed"}),
         json!({"resourceType": "MedicinalProduct", "id": "r4-only"}),
         json!({"resourceType": "Patient", "id": "p2"}),
     ]);

@@ -120,6 +120,7 @@ pub const RESOURCE_TYPES: &[&str] = &[
     "Condition",
     "Observation",
     "DiagnosticReport",
+    "Encounter",
     "MedicationRequest",
     "MedicationAdministration",
     "Procedure",
