@@ -149,13 +149,15 @@ async fn wait_ready(
     }
 }
 
-/// The cards of an answer without their per-call uuids, to compare answers.
+/// The cards of an answer without what changes from call to call (uuids, and the due time of
+/// the timed repeat hCG, which is the call's time plus 48 h), to compare answers.
 fn cards_of(answer: &Json) -> Json {
     let mut answer = answer.clone();
     fn strip(value: &mut Json) {
         match value {
             Json::Object(object) => {
                 object.remove("uuid");
+                object.remove("occurrenceDateTime");
                 object.values_mut().for_each(strip);
             }
             Json::Array(items) => items.iter_mut().for_each(strip),
@@ -349,7 +351,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let reference = cards_of(&call(&client, &url, &prefetch_body).await?);
         let by_fetch = cards_of(&call(&client, &url, &fetch_body).await?);
         if by_fetch != reference {
-            bail!("the fetch request gave different cards from the prefetch request");
+            bail!(
+                "the fetch request gave different cards from the prefetch request:\n{by_fetch}\n{reference}"
+            );
         }
         if reference["cards"].as_array().is_none_or(Vec::is_empty) {
             bail!("the benchmark patient got no cards: {reference}");
