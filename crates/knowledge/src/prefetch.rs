@@ -88,6 +88,8 @@ pub(crate) fn build(
                 "dating-lmp",
                 "lmp-date",
                 "dating-other",
+                // The delivery date ends the pregnancy (G2, knowledge.md §3.5 item 11).
+                "delivery-date",
             ]),
             need: Need::Central,
         },

@@ -26,6 +26,7 @@ pub const VALUE_SET_NAMES: &[&str] = &[
     "absent-answer",
     "already-diagnosed",
     "bleeding",
+    "bleeding-other-site",
     "bp-panel",
     "crown-rump-length",
     "dating-art",
@@ -33,6 +34,7 @@ pub const VALUE_SET_NAMES: &[&str] = &[
     "dating-lmp",
     "dating-other",
     "dating-ultrasound",
+    "delivery-date",
     "fetal-heart-activity",
     "hcg-quantitative",
     "heart-rate",
@@ -40,6 +42,7 @@ pub const VALUE_SET_NAMES: &[&str] = &[
     "lmp-date",
     "methotrexate",
     "not-pregnant-answer",
+    "personal-history",
     "placenta-previa",
     "placental-location",
     "pregnancy-ended",
@@ -177,6 +180,8 @@ struct ThresholdsToml {
     future_tolerance_days: Option<Cited<i64>>,
     before_pregnancy_margin_days: Option<Cited<i64>>,
     max_gestational_age: Option<Cited<String>>,
+    pregnancy_evidence_max_age_days: Option<Cited<i64>>,
+    postpartum_window_weeks: Option<Cited<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,6 +193,14 @@ struct TextToml {
     negation_window_words: usize,
     hedge_terms: Vec<String>,
     methotrexate_terms: Vec<String>,
+    absent_answers: Vec<String>,
+    history_prefixes: Vec<String>,
+    postpartum_terms: Vec<String>,
+    postpartum_exclusions: Vec<String>,
+    other_site_words: Vec<String>,
+    vaginal_context_terms: Vec<String>,
+    rh_negative_words: Vec<String>,
+    rh_positive_words: Vec<String>,
 }
 
 /// A coding in TOML (orderables, override reasons).
@@ -279,11 +292,14 @@ pub struct CardsToml {
 
 /// Every modifier key `cards.toml` must define.
 pub const MODIFIER_KEYS: &[&str] = &[
+    "anti_d_given",
     "bleed_date_from_recorded",
     "bleed_date_unknown",
     "date_before_pregnancy",
     "date_in_future",
+    "hcg_bound",
     "hcg_fall",
+    "hcg_result_pending",
     "hcg_slow_fall",
     "hcg_slow_rise",
     "impossible_ga",
@@ -293,7 +309,11 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "redated",
     "refused_record",
     "refused_records",
+    "rh_negative_on_record",
+    "rh_positive_on_record",
+    "rh_result_pending",
     "rh_unknown",
+    "rh_unreadable",
     "start_in_future",
     "subchorionic_hematoma",
     "unavailable_encounters",
@@ -338,6 +358,7 @@ const DETAIL_PLACEHOLDERS: &[&str] = &[
     "edd",
     "lmp",
     "refused",
+    "bound",
 ];
 
 // ----- Templates -----------------------------------------------------------------------------
@@ -753,6 +774,22 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
     else {
         return None;
     };
+    // Reading the record (knowledge.md §3.5 items 4 and 11).
+    let evidence_age = number(
+        &t.pregnancy_evidence_max_age_days,
+        "pregnancy_evidence_max_age_days",
+        1..=600,
+        problems,
+    );
+    let postpartum_weeks = number(
+        &t.postpartum_window_weeks,
+        "postpartum_window_weeks",
+        1..=52,
+        problems,
+    );
+    let (Some(evidence_age), Some(postpartum_weeks)) = (evidence_age, postpartum_weeks) else {
+        return None;
+    };
     if !(plausible < doubtful && doubtful < early && early < previa && previa <= previa_warning) {
         problems.add(
             file,
@@ -795,6 +832,8 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         future_tolerance_days: future_tolerance,
         before_pregnancy_margin_days: before_margin,
         max_gestational_age_days: max_ga,
+        pregnancy_evidence_max_age_days: evidence_age,
+        postpartum_window_days: postpartum_weeks * 7,
     })
 }
 
@@ -816,6 +855,14 @@ fn text(t: TextToml, problems: &mut Problems) -> BleedingText {
         negation_window_words: t.negation_window_words,
         hedge_terms: lower(t.hedge_terms, "hedge_terms", problems),
         methotrexate_terms: lower(t.methotrexate_terms, "methotrexate_terms", problems),
+        absent_answers: lower(t.absent_answers, "absent_answers", problems),
+        history_prefixes: lower(t.history_prefixes, "history_prefixes", problems),
+        postpartum_terms: lower(t.postpartum_terms, "postpartum_terms", problems),
+        postpartum_exclusions: lower(t.postpartum_exclusions, "postpartum_exclusions", problems),
+        other_site_words: lower(t.other_site_words, "other_site_words", problems),
+        vaginal_context_terms: lower(t.vaginal_context_terms, "vaginal_context_terms", problems),
+        rh_negative_words: lower(t.rh_negative_words, "rh_negative_words", problems),
+        rh_positive_words: lower(t.rh_positive_words, "rh_positive_words", problems),
     }
 }
 
@@ -1115,6 +1162,9 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<Profile, Vec<crate::Pro
         procedure_rh_typing: set("procedure-rh-typing"),
         procedure_anti_d: set("procedure-anti-d"),
         procedure_hcg: set("procedure-hcg"),
+        personal_history: set("personal-history"),
+        bleeding_other_site: set("bleeding-other-site"),
+        delivery_date: set("delivery-date"),
     };
     Ok(Profile {
         name: profile.name,

@@ -142,6 +142,13 @@ fn modifier_key(m: &Modifier) -> &'static str {
         },
         Modifier::RefusedRecords { count: 1 } => "refused_record",
         Modifier::RefusedRecords { .. } => "refused_records",
+        Modifier::RhOnRecord { negative: true } => "rh_negative_on_record",
+        Modifier::RhOnRecord { negative: false } => "rh_positive_on_record",
+        Modifier::RhUnreadable { .. } => "rh_unreadable",
+        Modifier::RhResultPending { .. } => "rh_result_pending",
+        Modifier::AntiDGiven { .. } => "anti_d_given",
+        Modifier::HcgBound { .. } => "hcg_bound",
+        Modifier::HcgResultPending { .. } => "hcg_result_pending",
     }
 }
 
@@ -365,6 +372,33 @@ fn detail(
         if let Modifier::RefusedRecords { count } = m {
             mv.insert("refused", count.to_string());
         }
+        // A record named by a modifier of the reading (§3.5): what it says, and its date.
+        if let Modifier::RhUnreadable { id, date }
+        | Modifier::RhResultPending { id, date }
+        | Modifier::AntiDGiven { id, date }
+        | Modifier::HcgBound { id, date, .. }
+        | Modifier::HcgResultPending { id, date } = m
+        {
+            let kind = facts
+                .records
+                .iter()
+                .find(|r| &r.id == id)
+                .map(|r| kind_name(r.kind))
+                .unwrap_or("Observation");
+            mv.insert(
+                "record",
+                reference(kind, id, facts, markdown::escape_inline),
+            );
+            mv.insert(
+                "record_date",
+                date.map(|d| d.to_string())
+                    .unwrap_or_else(|| "(date unknown)".into()),
+            );
+        }
+        // The bound as the lab wrote it ("<5 m[IU]/mL"): its unit is chart text.
+        if let Modifier::HcgBound { written, .. } = m {
+            mv.insert("bound", markdown::escape_inline(written));
+        }
         if let Some(w) = &text.why {
             why.push(fill(w, &mv));
         }
@@ -508,7 +542,12 @@ pub fn card(
 
     let mut suggestions = Vec::new();
     let mut keys: Vec<&String> = template.suggestions.iter().collect();
-    if finding.has(&Modifier::RhUnknown) {
+    // An Rh type that could not be read is asked for again, like an unknown one.
+    if finding
+        .modifiers
+        .iter()
+        .any(|m| matches!(m, Modifier::RhUnknown | Modifier::RhUnreadable { .. }))
+    {
         keys.extend(template.suggestions_if_rh_unknown.iter());
     }
     for key in keys {

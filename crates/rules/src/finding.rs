@@ -239,6 +239,25 @@ pub enum Modifier {
     },
     /// Resources the EHR sent were refused (another patient's, or a bad id): how many.
     RefusedRecords { count: usize },
+    /// The Rh type is on record (issue 17 item 3: said instead of asked for).
+    RhOnRecord { negative: bool },
+    /// An Rh result of this pregnancy whose value could not be read: "Rh not readable", never
+    /// "not on record" (knowledge.md §3.5 item 6).
+    RhUnreadable { id: String, date: Option<Date> },
+    /// Rh typing done (a Procedure, or a result without a value yet): the result is still needed
+    /// (§3.5 item 20).
+    RhResultPending { id: String, date: Option<Date> },
+    /// Anti-D charted as given within R7's protective window (§3.5 item 20).
+    AntiDGiven { id: String, date: Option<Date> },
+    /// The latest hCG of this pregnancy is a bound, shown as written ("<5 m[IU]/mL"), never used
+    /// as a number (§3.5 item 5).
+    HcgBound {
+        id: String,
+        date: Option<Date>,
+        written: String,
+    },
+    /// An hCG test charted as a Procedure with no result on record since (§3.5 item 20).
+    HcgResultPending { id: String, date: Option<Date> },
 }
 
 /// Why a record's date could not be used (tracker issue 14 item 4).
