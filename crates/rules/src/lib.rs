@@ -22,4 +22,6 @@ pub use ga::GestationalAge;
 pub use knowledge::{BleedingText, CodeSet, RulesKnowledge, Thresholds, ValueSets};
 
 #[cfg(test)]
+mod chart_shapes_tests;
+#[cfg(test)]
 mod tests;
