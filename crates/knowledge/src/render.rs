@@ -146,6 +146,7 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::RhOnRecord { negative: false } => "rh_positive_on_record",
         Modifier::RhUnreadable { .. } => "rh_unreadable",
         Modifier::RhResultPending { .. } => "rh_result_pending",
+        Modifier::RhEarlierPregnancy { .. } => "rh_earlier_pregnancy",
         Modifier::AntiDGiven { .. } => "anti_d_given",
         Modifier::HcgBound { .. } => "hcg_bound",
         Modifier::HcgResultPending { .. } => "hcg_result_pending",
@@ -375,6 +376,7 @@ fn detail(
         // A record named by a modifier of the reading (§3.5): what it says, and its date.
         if let Modifier::RhUnreadable { id, date }
         | Modifier::RhResultPending { id, date }
+        | Modifier::RhEarlierPregnancy { id, date }
         | Modifier::AntiDGiven { id, date }
         | Modifier::HcgBound { id, date, .. }
         | Modifier::HcgResultPending { id, date } = m
@@ -542,12 +544,16 @@ pub fn card(
 
     let mut suggestions = Vec::new();
     let mut keys: Vec<&String> = template.suggestions.iter().collect();
-    // An Rh type that could not be read is asked for again, like an unknown one.
-    if finding
-        .modifiers
-        .iter()
-        .any(|m| matches!(m, Modifier::RhUnknown | Modifier::RhUnreadable { .. }))
-    {
+    // An Rh type that could not be read, or only from an earlier pregnancy, is asked for again,
+    // like an unknown one.
+    if finding.modifiers.iter().any(|m| {
+        matches!(
+            m,
+            Modifier::RhUnknown
+                | Modifier::RhUnreadable { .. }
+                | Modifier::RhEarlierPregnancy { .. }
+        )
+    }) {
         keys.extend(template.suggestions_if_rh_unknown.iter());
     }
     for key in keys {

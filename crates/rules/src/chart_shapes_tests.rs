@@ -350,7 +350,12 @@ fn an_rh_result_from_before_this_pregnancy_does_not_type_it() {
     let before = rh_result("rh", "10331-7", days_ago(400), negative.clone());
     let e = run(vec![pregnant(), lmp(88), bleed_today(), before]);
     assert!(!has(&e, RuleId::R7), "{:?}", e.rules());
-    assert!(r2(&e).has(&Modifier::RhUnknown));
+    // Named, so that the card never says "not on record" of a chart that holds one.
+    assert!(r2(&e).has(&Modifier::RhEarlierPregnancy {
+        id: "rh".into(),
+        date: Some(days_ago(400)),
+    }));
+    assert!(!r2(&e).has(&Modifier::RhUnknown));
     let during = rh_result("rh", "10331-7", days_ago(20), negative);
     let e = run(vec![pregnant(), lmp(88), bleed_today(), during]);
     assert!(has(&e, RuleId::R7), "{:?}", e.rules());

@@ -131,6 +131,9 @@ struct RhStatus<'a> {
     unreadable: Option<&'a Record>,
     /// Rh typing done (a Procedure, or a result with no value yet): the result is still needed.
     tested: Option<&'a Record>,
+    /// The latest readable Rh result dated before this pregnancy's start: not used, but named,
+    /// so that "not on record" is never said of a chart that holds one.
+    earlier: Option<&'a Record>,
 }
 
 /// A valid record with the value sets its codes belong to (see [`RulesKnowledge::classify`]).
@@ -1045,6 +1048,15 @@ impl<'a> Engine<'a> {
         for record in valid {
             let result = record.kind != RecordKind::Condition;
             if result && !self.result_of_this_pregnancy(record, start) {
+                let readable = (record.is(class::RH_TYPE)
+                    && matches!(self.rh_value(record), Some(Some(_))))
+                    || record.is(class::RH_NEGATIVE | class::RH_POSITIVE);
+                let later = status
+                    .earlier
+                    .is_none_or(|e| record_date(e) <= record_date(record));
+                if readable && later {
+                    status.earlier = Some(record.record);
+                }
                 continue;
             }
             let at = record.effective.or(record.recorded).map(|w| w.at);
@@ -1304,7 +1316,13 @@ impl<'a> Engine<'a> {
                 id: r.id.clone(),
                 date: record_date(r),
             }),
-            (None, None, None) => common.push(Modifier::RhUnknown),
+            (None, None, None) => match rh.earlier {
+                Some(r) => common.push(Modifier::RhEarlierPregnancy {
+                    id: r.id.clone(),
+                    date: record_date(r),
+                }),
+                None => common.push(Modifier::RhUnknown),
+            },
         }
         if rh_negative == Some(true)
             && let Some((r, date)) = anti_d
