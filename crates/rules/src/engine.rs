@@ -144,6 +144,9 @@ struct Rec<'a> {
     /// Named or coded as a personal history ("History of postpartum hemorrhage (2022)", Z87.x):
     /// neither a current bleed, nor pregnancy evidence, nor the end of this pregnancy (§3.5 item 2).
     history: bool,
+    /// A current vaginal bleeding record by code or text (see [`Engine::reads_as_bleeding`]): read
+    /// once, since several steps ask and the text scan is the engine's dearest per-record work.
+    bleeding: bool,
 }
 
 impl Rec<'_> {
@@ -314,7 +317,7 @@ impl<'a> Engine<'a> {
             .map(String::as_str)
             .into_iter()
             .chain(displays);
-        Rec {
+        let mut rec = Rec {
             record,
             class: self.kb.classify(&record.codes) & kind_classes(record.kind),
             history: self
@@ -323,14 +326,17 @@ impl<'a> Engine<'a> {
                 .personal_history
                 .contains_any(&record.codes)
                 || text::names_history(names, &self.kb.text),
-        }
+            bleeding: false,
+        };
+        rec.bleeding = self.reads_as_bleeding(&rec);
+        rec
     }
 
     /// A current vaginal bleeding record by code, or by (non-negated) text (§3.4 item 10). Not a
     /// history (§3.5 item 2), and not bleeding from another site or of another cause (item 18):
     /// a bleeding code wins; another site's code rules the record out; text that names another
     /// site counts only with a genital-tract or obstetric context.
-    fn is_bleeding(&self, rec: &Rec) -> bool {
+    fn reads_as_bleeding(&self, rec: &Rec) -> bool {
         if rec.history || rec.kind == RecordKind::Procedure {
             return false;
         }
@@ -347,6 +353,11 @@ impl<'a> Engine<'a> {
         }
         text::scan(&rec.text, &self.kb.text).bleeding
             && !text::names_other_site(&rec.text, &self.kb.text)
+    }
+
+    /// A current vaginal bleeding record (read once, by [`Engine::read`]).
+    fn is_bleeding(&self, rec: &Rec) -> bool {
+        rec.bleeding
     }
 
     /// The record answers its own question "absent": `valueBoolean` false, an absent answer
@@ -745,9 +756,15 @@ impl<'a> Engine<'a> {
             let coded = r.is(class::ENDED) && is_confirmed(r);
             let delivery_date =
                 r.kind == RecordKind::Observation && vs.delivery_date.contains_any(&r.codes);
+            // Text alone says "postpartum" for 12 weeks, not for ever: the date is checked first,
+            // so that a long chart's old records are never scanned for it.
+            let in_window = |d: Date| {
+                (self.today - d).whole_days() <= self.kb.thresholds.postpartum_window_days
+            };
             let named = !coded
                 && !delivery_date
                 && r.kind != RecordKind::Procedure
+                && record_date(r).is_some_and(in_window)
                 && text::names_postpartum(&r.text, &self.kb.text);
             if !(coded || delivery_date || named) {
                 return false;
@@ -764,11 +781,7 @@ impl<'a> Engine<'a> {
                         Some(s) => ended >= s,
                         None => self.within_lookback(Some(ended)),
                     };
-                    // Text alone says "postpartum" for 12 weeks, not for ever.
-                    let in_window = !named
-                        || (self.today - ended).whole_days()
-                            <= self.kb.thresholds.postpartum_window_days;
-                    before_bleed && this_pregnancy && in_window && !self.is_future(ended)
+                    before_bleed && this_pregnancy && !self.is_future(ended)
                 }
                 None => coded && r.kind == RecordKind::Condition && is_active(r),
             }

@@ -49,9 +49,17 @@ fn words_of(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c| !in_word(c)).filter(|w| !w.is_empty())
 }
 
+/// True when `term` is a single word (the common case, checked without splitting it).
+fn is_one_word(term: &str) -> bool {
+    term.chars().all(in_word)
+}
+
 /// True when `term` starts at `words[i]`: a one-word term is a stem (the word starts with it); in
 /// a phrase every word but the last must be whole ("post partum", "s/p delivery").
 fn term_at(words: &[&str], i: usize, term: &str) -> bool {
+    if is_one_word(term) {
+        return words[i].starts_with(term);
+    }
     let mut parts = words_of(term).peekable();
     let mut at = i;
     while let Some(part) = parts.next() {
@@ -75,12 +83,17 @@ fn term_at(words: &[&str], i: usize, term: &str) -> bool {
 /// see [`term_at`]).
 pub fn mentions(texts: &[String], terms: &[String], kb: &BleedingText) -> bool {
     texts.iter().any(|text| {
-        // Terms are lower case; non-ASCII terms fall through to the full scan. A phrase is
-        // filtered by its first word, so that "S/P  delivery" is not missed for its spacing.
-        if terms.iter().all(|t| {
-            let first = words_of(t).next().unwrap_or(t);
-            t.is_ascii() && !contains_ignoring_case(text, first)
-        }) {
+        // Terms are lower case; non-ASCII terms fall through to the full scan. A phrase passes
+        // the filter when each of its words is in the text, so that "S/P  delivery" is not missed
+        // for its spacing, and "s/p delivery" is not scanned for in every text with an "s".
+        let absent = |t: &String| {
+            if is_one_word(t) {
+                !contains_ignoring_case(text, t)
+            } else {
+                !words_of(t).all(|part| contains_ignoring_case(text, part))
+            }
+        };
+        if terms.iter().all(|t| t.is_ascii() && absent(t)) {
             return false;
         }
         let lower = text.to_lowercase();
