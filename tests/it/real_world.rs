@@ -11,7 +11,7 @@ use crate::scenarios_http::{Scenario, load, prefetch_for, request, scenario_file
 
 const TOKEN: &str = "real-world-access-token-0d4e";
 
-fn scenario(name: &str) -> Scenario {
+pub(crate) fn scenario(name: &str) -> Scenario {
     let path = scenario_files()
         .into_iter()
         .find(|path| path.ends_with(format!("{name}.json")))
@@ -20,7 +20,7 @@ fn scenario(name: &str) -> Scenario {
 }
 
 /// Wiremock answering every search from `resources`.
-async fn ehr(resources: Vec<Value>) -> MockServer {
+pub(crate) async fn ehr(resources: Vec<Value>) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(move |request: &Request| {
@@ -39,7 +39,7 @@ async fn ehr(resources: Vec<Value>) -> MockServer {
 }
 
 /// The cards of a scenario's call, by prefetch and by fetch (both must answer 200).
-async fn cards_both_ways(app: &TestApp, scenario: &Scenario) -> [Vec<Value>; 2] {
+pub(crate) async fn cards_both_ways(app: &TestApp, scenario: &Scenario) -> [Vec<Value>; 2] {
     let service = format!("gravida-{}", scenario.hook);
     let prefetch = prefetch_for(app, &service, scenario).await;
     let (status, by_prefetch) = app
@@ -234,7 +234,7 @@ async fn a_patient_with_hundreds_of_conditions_is_answered_by_fetch_not_refused(
     );
 }
 
-fn suggestion_labels(cards: &[Value]) -> Vec<String> {
+pub(crate) fn suggestion_labels(cards: &[Value]) -> Vec<String> {
     cards
         .iter()
         .flat_map(|card| card["suggestions"].as_array().cloned().unwrap_or_default())

@@ -90,6 +90,8 @@ pub(crate) fn build(
                 "dating-other",
                 // The obstetric history's count of miscarriages (R15, knowledge.md §3.5 item 15).
                 "miscarriage-count",
+                // The delivery date ends the pregnancy (G2, knowledge.md §3.5 item 11).
+                "delivery-date",
             ]),
             need: Need::Central,
         },

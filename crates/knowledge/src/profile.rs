@@ -27,6 +27,7 @@ pub const VALUE_SET_NAMES: &[&str] = &[
     "already-diagnosed",
     "art-conception",
     "bleeding",
+    "bleeding-other-site",
     "bp-panel",
     "crown-rump-length",
     "dating-art",
@@ -34,6 +35,7 @@ pub const VALUE_SET_NAMES: &[&str] = &[
     "dating-lmp",
     "dating-other",
     "dating-ultrasound",
+    "delivery-date",
     "ectopic-pregnancy",
     "fetal-heart-activity",
     "hcg-quantitative",
@@ -44,6 +46,7 @@ pub const VALUE_SET_NAMES: &[&str] = &[
     "methotrexate",
     "miscarriage-count",
     "not-pregnant-answer",
+    "personal-history",
     "placenta-previa",
     "placental-location",
     "pregnancy-ended",
@@ -195,6 +198,8 @@ struct ThresholdsToml {
     nice_fall_above: Option<Cited<f64>>,
     nice_pair_max_hours: Option<Cited<f64>>,
     hcg_trend_lead: Option<Cited<String>>,
+    pregnancy_evidence_max_age_days: Option<Cited<i64>>,
+    postpartum_window_weeks: Option<Cited<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,6 +212,14 @@ struct TextToml {
     hedge_terms: Vec<String>,
     methotrexate_terms: Vec<String>,
     heavy_bleeding_terms: Vec<String>,
+    absent_answers: Vec<String>,
+    history_prefixes: Vec<String>,
+    postpartum_terms: Vec<String>,
+    postpartum_exclusions: Vec<String>,
+    other_site_words: Vec<String>,
+    vaginal_context_terms: Vec<String>,
+    rh_negative_words: Vec<String>,
+    rh_positive_words: Vec<String>,
 }
 
 /// A coding in TOML (orderables, override reasons).
@@ -322,17 +335,20 @@ pub struct CardsToml {
 
 /// Every modifier key `cards.toml` must define.
 pub const MODIFIER_KEYS: &[&str] = &[
+    "anti_d_given",
     "bleed_date_from_recorded",
     "bleed_date_unknown",
     "date_before_pregnancy",
     "date_in_future",
     "diagnosed_in_this_pregnancy",
     "hcg_adequate_rise",
+    "hcg_bound",
     "hcg_fall",
     "hcg_nice_between",
     "hcg_nice_fall",
     "hcg_nice_rise",
     "hcg_readings_differ",
+    "hcg_result_pending",
     "hcg_slow_fall",
     "hcg_slow_rise",
     "heavy_bleeding",
@@ -346,7 +362,12 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "redated",
     "refused_record",
     "refused_records",
+    "rh_earlier_pregnancy",
+    "rh_negative_on_record",
+    "rh_positive_on_record",
+    "rh_result_pending",
     "rh_unknown",
+    "rh_unreadable",
     "risk_art",
     "risk_iud",
     "risk_prior_ectopic",
@@ -400,11 +421,12 @@ const DETAIL_PLACEHOLDERS: &[&str] = &[
     "edd",
     "lmp",
     "refused",
-    "vital_value",
-    "vital_time",
-    "nice_rise",
-    "nice_fall",
+    "bound",
     "hcg_direction",
+    "nice_fall",
+    "nice_rise",
+    "vital_time",
+    "vital_value",
 ];
 
 // ----- Templates -----------------------------------------------------------------------------
@@ -920,6 +942,22 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
             "nice_pair_max_hours must lie within hcg_pair_min_hours..=hcg_pair_max_hours",
         );
     }
+    // Reading the record (knowledge.md §3.5 items 4 and 11).
+    let evidence_age = number(
+        &t.pregnancy_evidence_max_age_days,
+        "pregnancy_evidence_max_age_days",
+        1..=600,
+        problems,
+    );
+    let postpartum_weeks = number(
+        &t.postpartum_window_weeks,
+        "postpartum_window_weeks",
+        1..=52,
+        problems,
+    );
+    let (Some(evidence_age), Some(postpartum_weeks)) = (evidence_age, postpartum_weeks) else {
+        return None;
+    };
     if !(plausible < doubtful && doubtful < early && early < previa && previa <= previa_warning) {
         problems.add(
             file,
@@ -974,6 +1012,8 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         nice_fall_above: nice_fall,
         nice_pair_max_hours: nice_max,
         hcg_trend_lead: lead,
+        pregnancy_evidence_max_age_days: evidence_age,
+        postpartum_window_days: postpartum_weeks * 7,
     })
 }
 
@@ -996,6 +1036,14 @@ fn text(t: TextToml, problems: &mut Problems) -> BleedingText {
         hedge_terms: lower(t.hedge_terms, "hedge_terms", problems),
         methotrexate_terms: lower(t.methotrexate_terms, "methotrexate_terms", problems),
         heavy_bleeding_terms: lower(t.heavy_bleeding_terms, "heavy_bleeding_terms", problems),
+        absent_answers: lower(t.absent_answers, "absent_answers", problems),
+        history_prefixes: lower(t.history_prefixes, "history_prefixes", problems),
+        postpartum_terms: lower(t.postpartum_terms, "postpartum_terms", problems),
+        postpartum_exclusions: lower(t.postpartum_exclusions, "postpartum_exclusions", problems),
+        other_site_words: lower(t.other_site_words, "other_site_words", problems),
+        vaginal_context_terms: lower(t.vaginal_context_terms, "vaginal_context_terms", problems),
+        rh_negative_words: lower(t.rh_negative_words, "rh_negative_words", problems),
+        rh_positive_words: lower(t.rh_positive_words, "rh_positive_words", problems),
     }
 }
 
@@ -1336,6 +1384,9 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<Profile, Vec<crate::Pro
         previous_miscarriage: set("previous-miscarriage"),
         recurrent_pregnancy_loss: set("recurrent-pregnancy-loss"),
         miscarriage_count: set("miscarriage-count"),
+        personal_history: set("personal-history"),
+        bleeding_other_site: set("bleeding-other-site"),
+        delivery_date: set("delivery-date"),
     };
     Ok(Profile {
         name: profile.name,

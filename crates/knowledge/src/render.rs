@@ -178,6 +178,14 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::PlacentaNotLocated => "placenta_not_located",
         Modifier::KleihauerBetke => "kleihauer_betke",
         Modifier::ProgesteroneOrder => "progesterone_order",
+        Modifier::RhOnRecord { negative: true } => "rh_negative_on_record",
+        Modifier::RhOnRecord { negative: false } => "rh_positive_on_record",
+        Modifier::RhUnreadable { .. } => "rh_unreadable",
+        Modifier::RhResultPending { .. } => "rh_result_pending",
+        Modifier::RhEarlierPregnancy { .. } => "rh_earlier_pregnancy",
+        Modifier::AntiDGiven { .. } => "anti_d_given",
+        Modifier::HcgBound { .. } => "hcg_bound",
+        Modifier::HcgResultPending { .. } => "hcg_result_pending",
     }
 }
 
@@ -488,6 +496,34 @@ fn detail(
             mv.insert("vital_value", number(*value, decimals));
             mv.insert("vital_time", instant(*at));
         }
+        // A record named by a modifier of the reading (§3.5): what it says, and its date.
+        if let Modifier::RhUnreadable { id, date }
+        | Modifier::RhResultPending { id, date }
+        | Modifier::RhEarlierPregnancy { id, date }
+        | Modifier::AntiDGiven { id, date }
+        | Modifier::HcgBound { id, date, .. }
+        | Modifier::HcgResultPending { id, date } = m
+        {
+            let kind = facts
+                .records
+                .iter()
+                .find(|r| &r.id == id)
+                .map(|r| kind_name(r.kind))
+                .unwrap_or("Observation");
+            mv.insert(
+                "record",
+                reference(kind, id, facts, markdown::escape_inline),
+            );
+            mv.insert(
+                "record_date",
+                date.map(|d| d.to_string())
+                    .unwrap_or_else(|| "(date unknown)".into()),
+            );
+        }
+        // The bound as the lab wrote it ("<5 m[IU]/mL"): its unit is chart text.
+        if let Modifier::HcgBound { written, .. } = m {
+            mv.insert("bound", markdown::escape_inline(written));
+        }
         if let Some(w) = &text.why {
             why.push(fill(w, &mv));
         }
@@ -659,7 +695,16 @@ pub fn card(
 
     let mut suggestions = Vec::new();
     let mut keys: Vec<&String> = template.suggestions.iter().collect();
-    if finding.has(&Modifier::RhUnknown) {
+    // An Rh type that could not be read, or only from an earlier pregnancy, is asked for again,
+    // like an unknown one.
+    if finding.modifiers.iter().any(|m| {
+        matches!(
+            m,
+            Modifier::RhUnknown
+                | Modifier::RhUnreadable { .. }
+                | Modifier::RhEarlierPregnancy { .. }
+        )
+    }) {
         keys.extend(template.suggestions_if_rh_unknown.iter());
     }
     // R2E: the escalated card's suggestions follow the emergency ones.

@@ -416,6 +416,93 @@ fn rendered(kb: &KnowledgeBase, facts: &PatientFacts) -> gravida_cds_hooks::Card
     a.cards[0].clone()
 }
 
+/// A Procedure charted as done, as the reader will fill it (knowledge.md §3.5 item 20).
+fn procedure(id: &str, system: &str, code: &str, text: &str) -> Record {
+    let mut r = Record::new(RecordKind::Procedure, id);
+    r.codes = vec![Code::new(system, code)];
+    r.text = vec![text.into()];
+    r.status = Some("completed".into());
+    r.effective = Some(When::day(date!(2025 - 03 - 30)));
+    r
+}
+
+#[test]
+fn procedures_and_bounds_are_named_on_the_card_by_what_they_say_and_their_date() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    let mut facts = motivating_case();
+    facts
+        .records
+        .push(procedure("p-rh", SNOMED, "44608003", "Rh typing"));
+    facts.records.push(procedure(
+        "p-hcg",
+        profile::CPT,
+        "84702",
+        "hCG quantitative",
+    ));
+    let mut bound = Record::new(RecordKind::Observation, "hcg-bound");
+    bound.codes = vec![Code::new(LOINC, "21198-7")];
+    bound.text = vec!["hCG".into()];
+    bound.effective = Some(When::day(date!(2025 - 03 - 29)));
+    bound.value = Some(Value::Quantity {
+        value: 5.0,
+        unit: Some("m[IU]/mL".into()),
+        code: Some("m[IU]/mL".into()),
+        comparator: Some("<".into()),
+    });
+    facts.records.push(bound);
+    let card = rendered(&kb, &facts);
+    let detail = card.detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.contains("Rh typing was done (Procedure 'Rh typing', 2025-03-30)"),
+        "{detail}"
+    );
+    assert!(!detail.contains("Rh type not on record"), "{detail}");
+    assert!(
+        detail.contains("An hCG test was done (Procedure 'hCG quantitative', 2025-03-30)"),
+        "{detail}"
+    );
+    // The lab's bound as written, its unit escaped like any chart text.
+    assert!(
+        detail.contains("\\<5 m\\[IU\\]\\/mL (2025-03-29)"),
+        "{detail}"
+    );
+    assert!(!detail.contains('{'), "every placeholder filled: {detail}");
+    let labels: Vec<&str> = card.suggestions.iter().map(|s| s.label.as_str()).collect();
+    assert!(
+        !labels.iter().any(|l| l.contains("ABO/Rh")),
+        "typing was done: the result is asked for, not another type: {labels:?}"
+    );
+}
+
+#[test]
+fn anti_d_given_is_named_on_the_card_that_remains() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    let mut facts = motivating_case();
+    let mut rh = Record::new(RecordKind::Observation, "rh");
+    rh.codes = vec![Code::new(LOINC, "10331-7")];
+    rh.effective = Some(When::day(date!(2025 - 03 - 20)));
+    rh.value = Some(Value::String("Rh Negative".into()));
+    facts.records.push(rh);
+    facts.records.push(procedure(
+        "rhig",
+        profile::LOCAL,
+        "anti-d-given",
+        "RhIG given",
+    ));
+    let a = kb.evaluate(&facts, "p1", NOW);
+    let rules: Vec<&str> = a.findings.iter().map(|f| f.rule.as_str()).collect();
+    assert_eq!(rules, ["R2"], "no 'consider anti-D' within the window");
+    let detail = a.cards[0].detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.contains("Anti-D immune globulin is recorded as given on 2025-03-30 (Procedure 'RhIG given'), within the 12-week protective window"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("Rh type on record: RhD negative"),
+        "{detail}"
+    );
+}
+
 #[test]
 fn a_phishing_link_in_the_bleeding_record_is_not_a_link_on_the_card() {
     let kb = KnowledgeBase::embedded().expect("loads");

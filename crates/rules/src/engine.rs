@@ -72,11 +72,86 @@ fn record_date(record: &Record) -> Option<Date> {
     record.effective.or(record.recorded).map(|w| w.date())
 }
 
+/// The value sets a record of this kind may be classified by. An Encounter's codes are its
+/// reasons (a suspected "intrauterine pregnancy" or "ectopic" reason documents nothing; a bleeding
+/// or postpartum reason does: knowledge.md §3.5 items 8, 11). A Procedure's codes are read against
+/// the `procedure-*` value sets only (§3.5 item 20).
+fn kind_classes(kind: RecordKind) -> u32 {
+    match kind {
+        RecordKind::Encounter => class::BLEEDING | class::ENDED,
+        RecordKind::Procedure => 0,
+        RecordKind::Condition | RecordKind::Observation | RecordKind::DiagnosticReport => u32::MAX,
+    }
+}
+
+/// `Condition/abc` from a reference as written (`Condition/abc`, an absolute URL, or one with
+/// `/_history/2`): the resource type and id it points at.
+fn reference_target(reference: &str) -> Option<(&str, &str)> {
+    let path = reference.split(['?', '#']).next().unwrap_or(reference);
+    let path = match path.find("/_history/") {
+        Some(at) => &path[..at],
+        None => path,
+    };
+    let mut segments = path.rsplit('/');
+    let id = segments.next().filter(|s| !s.is_empty())?;
+    let kind = segments.next().filter(|s| !s.is_empty())?;
+    Some((kind, id))
+}
+
+/// How a quantity with a comparator is written on a card: `<5 m[IU]/mL` (§3.5 item 5).
+fn written_bound(value: f64, comparator: &str, unit: Option<&str>) -> String {
+    let number = if value.is_finite() && value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        value.to_string()
+    };
+    match unit.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(unit) => format!("{comparator}{number} {unit}"),
+        None => format!("{comparator}{number}"),
+    }
+}
+
+/// A Procedure charted as done: completed, or in progress. `not-done`, `preparation`, `stopped`,
+/// `on-hold` and `unknown` say nothing was done (knowledge.md §3.5 item 20).
+fn procedure_done(record: &Record) -> bool {
+    matches!(record.status.as_deref(), Some("completed" | "in-progress"))
+}
+
+/// An Encounter that is happening now (knowledge.md §3.5 item 8: "the current … Encounter").
+fn encounter_current(record: &Record) -> bool {
+    matches!(
+        record.status.as_deref(),
+        Some("in-progress" | "arrived" | "triaged" | "onleave")
+    )
+}
+
+/// What the Rh records say (knowledge.md §3.4 item 9, §3.5 items 4, 6, 20).
+#[derive(Debug, Clone, Copy, Default)]
+struct RhStatus<'a> {
+    /// `Some(true)` RhD negative, `Some(false)` positive, `None` unknown.
+    negative: Option<bool>,
+    /// The record the type was read from.
+    record: Option<&'a Record>,
+    /// The latest Rh result of this pregnancy whose value could not be read ("Rh not readable").
+    unreadable: Option<&'a Record>,
+    /// Rh typing done (a Procedure, or a result with no value yet): the result is still needed.
+    tested: Option<&'a Record>,
+    /// The latest readable Rh result dated before this pregnancy's start: not used, but named,
+    /// so that "not on record" is never said of a chart that holds one.
+    earlier: Option<&'a Record>,
+}
+
 /// A valid record with the value sets its codes belong to (see [`RulesKnowledge::classify`]).
 #[derive(Debug, Clone, Copy)]
 struct Rec<'a> {
     record: &'a Record,
     class: u32,
+    /// Named or coded as a personal history ("History of postpartum hemorrhage (2022)", Z87.x):
+    /// neither a current bleed, nor pregnancy evidence, nor the end of this pregnancy (§3.5 item 2).
+    history: bool,
+    /// A current vaginal bleeding record by code or text (see [`Engine::reads_as_bleeding`]): read
+    /// once, since several steps ask and the text scan is the engine's dearest per-record work.
+    bleeding: bool,
 }
 
 impl Rec<'_> {
@@ -139,10 +214,7 @@ impl<'a> Engine<'a> {
         let mut valid: Vec<Rec<'a>> = Vec::new();
         let mut future: Vec<Rec<'a>> = Vec::new();
         for record in self.facts.records.iter().filter(|r| is_valid(r)) {
-            let rec = Rec {
-                record,
-                class: self.kb.classify(&record.codes),
-            };
+            let rec = self.read(record);
             let in_future = record_date(record).is_some_and(|d| self.is_future(d));
             // (Ended pregnancies and diagnoses are gates, never bleeds: those are set aside.)
             let set_aside = in_future
@@ -268,9 +340,147 @@ impl<'a> Engine<'a> {
         (date - self.today).whole_days() > self.kb.thresholds.future_tolerance_days
     }
 
-    /// A bleeding record by code, or by (non-negated) text.
+    // ----- Reading one record (knowledge.md §3.5 "Reading the record") ------------------------
+
+    /// Classifies a valid record: its value sets (as far as its kind allows) and whether it is a
+    /// history rather than a current finding.
+    fn read(&self, record: &'a Record) -> Rec<'a> {
+        let displays = record.codes.iter().filter_map(|c| c.display.as_deref());
+        let names = record
+            .text
+            .first()
+            .map(String::as_str)
+            .into_iter()
+            .chain(displays);
+        let mut rec = Rec {
+            record,
+            class: self.kb.classify(&record.codes) & kind_classes(record.kind),
+            history: self
+                .kb
+                .value_sets
+                .personal_history
+                .contains_any(&record.codes)
+                || text::names_history(names, &self.kb.text),
+            bleeding: false,
+        };
+        rec.bleeding = self.reads_as_bleeding(&rec);
+        rec
+    }
+
+    /// A current vaginal bleeding record by code, or by (non-negated) text (§3.4 item 10). Not a
+    /// history (§3.5 item 2), and not bleeding from another site or of another cause (item 18):
+    /// a bleeding code wins; another site's code rules the record out; text that names another
+    /// site counts only with a genital-tract or obstetric context.
+    fn reads_as_bleeding(&self, rec: &Rec) -> bool {
+        if rec.history || rec.kind == RecordKind::Procedure {
+            return false;
+        }
+        if rec.is(class::BLEEDING) {
+            return true;
+        }
+        if self
+            .kb
+            .value_sets
+            .bleeding_other_site
+            .contains_any(&rec.codes)
+        {
+            return false;
+        }
+        text::scan(&rec.text, &self.kb.text).bleeding
+            && !text::names_other_site(&rec.text, &self.kb.text)
+    }
+
+    /// A current vaginal bleeding record (read once, by [`Engine::read`]).
     fn is_bleeding(&self, rec: &Rec) -> bool {
-        rec.is(class::BLEEDING) || text::scan(&rec.text, &self.kb.text).bleeding
+        rec.bleeding
+    }
+
+    /// The record answers its own question "absent": `valueBoolean` false, an absent answer
+    /// coded (None, No, Absent, Negative) or written ("none", "denies"), or a name written as a
+    /// label answered absent ("Vaginal bleeding: None") (§3.5 items 1 and 10).
+    fn answered_absent(&self, record: &Record) -> bool {
+        let t = &self.kb.text;
+        let value_absent = match &record.value {
+            Some(Value::Boolean(false)) => true,
+            Some(Value::Concept { codes, text }) => {
+                self.kb.value_sets.absent_answer.contains_any(codes)
+                    || text.as_deref().is_some_and(|x| text::says_absent(x, t))
+                    || codes
+                        .iter()
+                        .filter_map(|c| c.display.as_deref())
+                        .any(|d| text::says_absent(d, t))
+            }
+            Some(Value::String(s)) => text::says_absent(s, t),
+            _ => false,
+        };
+        value_absent
+            || record
+                .text
+                .first()
+                .is_some_and(|name| text::labelled_absent(name, t))
+    }
+
+    /// An Encounter whose reason is a bleeding record among the facts (`reasonReference`, §3.5
+    /// item 8): that record.
+    fn bleeding_reason(&self, encounter: &Record, valid: &[Rec<'a>]) -> Option<Rec<'a>> {
+        if encounter.kind != RecordKind::Encounter {
+            return None;
+        }
+        encounter.references.iter().find_map(|reference| {
+            let (kind, id) = reference_target(reference)?;
+            valid
+                .iter()
+                .find(|r| {
+                    r.id == id
+                        && r.kind.resource_type() == kind
+                        && matches!(r.kind, RecordKind::Condition | RecordKind::Observation)
+                })
+                .filter(|r| self.is_bleeding(r) && !self.answered_absent(r))
+                .copied()
+        })
+    }
+
+    /// A Procedure coded in `set`, charted as done, on a date that has come (§3.5 item 20).
+    fn procedures<'s>(
+        &'s self,
+        valid: &'s [Rec<'a>],
+        set: &'s crate::knowledge::CodeSet,
+    ) -> impl Iterator<Item = &'s Rec<'a>> + 's {
+        valid.iter().filter(move |r| {
+            r.kind == RecordKind::Procedure
+                && set.contains_any(&r.codes)
+                && procedure_done(r)
+                && record_date(r).is_none_or(|d| !self.is_future(d))
+        })
+    }
+
+    /// A result (hCG, ultrasound, Rh) counts only when dated on or after the current pregnancy's
+    /// start (knowledge.md §3.5 item 4): an earlier pregnancy's results are not this one's.
+    fn result_of_this_pregnancy(&self, record: &Record, start: Option<Date>) -> bool {
+        match (record_date(record), start) {
+            (Some(d), Some(s)) => d >= s,
+            _ => true,
+        }
+    }
+
+    /// Pregnancy evidence dated `date` counts for a bleed on `reference` only when dated within
+    /// `pregnancy_evidence_max_age_days` before it (§3.5 item 4). Undated evidence counts.
+    fn fresh_evidence(&self, date: Option<Date>, reference: Date) -> bool {
+        date.is_none_or(|d| {
+            (reference - d).whole_days() <= self.kb.thresholds.pregnancy_evidence_max_age_days
+        })
+    }
+
+    /// The date pregnancy evidence is measured back from: the latest current bleeding record's
+    /// date (the bleed the card would be about), else today.
+    fn evidence_reference(&self, valid: &[Rec<'a>]) -> Date {
+        valid
+            .iter()
+            .filter(|r| self.is_bleeding(r) && !self.answered_absent(r))
+            .filter_map(|r| record_date(r))
+            .filter(|d| !self.is_future(*d))
+            .max()
+            .map_or(self.today, |d| d.min(self.today))
     }
 
     /// Sets a record (or its date) aside, to be named on every card and in the diagnostics.
@@ -336,12 +546,13 @@ impl<'a> Engine<'a> {
     fn has_pregnancy_evidence(&self, valid: &[Rec<'a>], future: &[Rec<'a>]) -> bool {
         let vs = &self.kb.value_sets;
         let t = &self.kb.thresholds;
+        let reference = self.evidence_reference(valid);
         let mut latest_negative: Option<Date> = None;
         let mut latest_status: Option<(Date, bool)> = None;
         // Positive evidence dates; `None` means undated evidence.
         let mut positive: Vec<Option<Date>> = Vec::new();
 
-        for record in future {
+        for record in future.iter().filter(|r| !r.history) {
             let pregnant_status = record.is(class::PREGNANCY_STATUS)
                 && matches!(&record.value, Some(Value::Concept { codes, .. }) if vs.pregnant_answer.contains_any(codes));
             let condition = record.kind == RecordKind::Condition
@@ -351,9 +562,11 @@ impl<'a> Engine<'a> {
                 positive.push(None);
             }
         }
-        for record in valid {
+        for record in valid.iter().filter(|r| !r.history) {
             // A bleeding record dated in the future is kept, undated.
             let date = record_date(record).filter(|d| !self.is_future(*d));
+            // Stale evidence is no evidence (§3.5 item 4); a stale "not pregnant" still stands.
+            let fresh = self.fresh_evidence(date, reference);
             if record.is(class::PREGNANCY_STATUS)
                 && let Some(Value::Concept { codes, .. }) = &record.value
             {
@@ -371,7 +584,9 @@ impl<'a> Engine<'a> {
                 && is_active(record)
                 && record.is(class::PREGNANCY_CONDITION)
             {
-                positive.push(date);
+                if fresh {
+                    positive.push(date);
+                }
                 continue;
             }
             if record.kind == RecordKind::Observation && self.is_dating_code(record) {
@@ -384,13 +599,14 @@ impl<'a> Engine<'a> {
                                 <= t.edd_passed_tolerance_days
                             && w.date()
                                 .checked_sub(Duration::days(TERM_DAYS))
-                                .is_some_and(|start| start <= self.today) =>
+                                .is_some_and(|start| start <= self.today)
+                            && fresh =>
                     {
                         positive.push(date);
                     }
                     // A GA Observation from the last 42 weeks.
                     Some(Value::Quantity { .. })
-                        if date.is_some() && self.within_lookback(date) =>
+                        if date.is_some() && self.within_lookback(date) && fresh =>
                     {
                         positive.push(date);
                     }
@@ -399,9 +615,9 @@ impl<'a> Engine<'a> {
             }
         }
         match latest_status {
-            Some((d, true)) => positive.push(Some(d)),
+            Some((d, true)) if self.fresh_evidence(Some(d), reference) => positive.push(Some(d)),
+            Some((_, true)) | None => {}
             Some((d, false)) => latest_negative = Some(d),
-            None => {}
         }
         match latest_negative {
             // Only evidence dated after the "not pregnant" status overrides it.
@@ -581,12 +797,38 @@ impl<'a> Engine<'a> {
     }
 
     /// G2: delivery, postpartum, postpartum haemorrhage or induced abortion on or before the bleed.
+    ///
+    /// Coded (the `pregnancy-ended` value set), as a delivery-date Observation (its value is the
+    /// delivery date), or named in the text of a record dated within the postpartum window
+    /// ("postpartum", "s/p delivery", "PPH": knowledge.md §3.5 item 11). A history ("History of
+    /// postpartum hemorrhage (2022)") ends nothing (§3.5 item 2).
     fn pregnancy_ended(&self, valid: &[Rec<'a>], start: Option<Date>, bleed: Option<Date>) -> bool {
+        let vs = &self.kb.value_sets;
         valid.iter().any(|r| {
-            if !r.is(class::ENDED) || !is_confirmed(r) {
+            if r.history {
                 return false;
             }
-            match record_date(r) {
+            let coded = r.is(class::ENDED) && is_confirmed(r);
+            let delivery_date =
+                r.kind == RecordKind::Observation && vs.delivery_date.contains_any(&r.codes);
+            // Text alone says "postpartum" for 12 weeks, not for ever: the date is checked first,
+            // so that a long chart's old records are never scanned for it.
+            let in_window = |d: Date| {
+                (self.today - d).whole_days() <= self.kb.thresholds.postpartum_window_days
+            };
+            let named = !coded
+                && !delivery_date
+                && r.kind != RecordKind::Procedure
+                && record_date(r).is_some_and(in_window)
+                && text::names_postpartum(&r.text, &self.kb.text);
+            if !(coded || delivery_date || named) {
+                return false;
+            }
+            let date = match &r.value {
+                Some(Value::DateTime(w)) if delivery_date => Some(w.date()),
+                _ => record_date(r),
+            };
+            match date {
                 Some(ended) => {
                     let before_bleed = bleed.is_none_or(|b| ended <= b);
                     // Undated pregnancy: only an end within the GA lookback can be this one's.
@@ -594,9 +836,9 @@ impl<'a> Engine<'a> {
                         Some(s) => ended >= s,
                         None => self.within_lookback(Some(ended)),
                     };
-                    before_bleed && this_pregnancy
+                    before_bleed && this_pregnancy && !self.is_future(ended)
                 }
-                None => r.kind == RecordKind::Condition && is_active(r),
+                None => coded && r.kind == RecordKind::Condition && is_active(r),
             }
         })
     }
@@ -607,30 +849,33 @@ impl<'a> Engine<'a> {
         let mut dated: Vec<Bleed<'a>> = Vec::new();
         let mut undated: Vec<Bleed<'a>> = Vec::new();
         for record in valid {
-            if record.kind == RecordKind::DiagnosticReport {
+            if matches!(
+                record.kind,
+                RecordKind::DiagnosticReport | RecordKind::Procedure
+            ) {
                 continue;
             }
             // Ended pregnancies and established diagnoses are gates, not bleeds.
             if record.is(class::ENDED) || record.is(class::DIAGNOSED) {
                 continue;
             }
-            if record.text.is_empty() && !record.is(class::BLEEDING) {
+            // An Encounter is a bleeding record when its reason names bleeding, or points at a
+            // bleeding Condition or Observation; it is dated by its start, and counts while it is
+            // happening or within the recency window (§3.5 item 8). A planned one has not happened.
+            let reason = self.bleeding_reason(record, valid);
+            if record.kind == RecordKind::Encounter && record.status.as_deref() == Some("planned") {
                 continue;
             }
-            let words = text::scan(&record.text, &self.kb.text);
-            if !(words.bleeding || record.is(class::BLEEDING)) {
+            if !(self.is_bleeding(record) || reason.is_some()) {
                 continue;
             }
             // An Observation answering "no" / "absent" to a bleeding question is not a bleed.
-            let answered_no = match &record.value {
-                Some(Value::Boolean(false)) => true,
-                Some(Value::Concept { codes, .. }) => {
-                    self.kb.value_sets.absent_answer.contains_any(codes)
-                }
-                _ => false,
-            };
-            if answered_no {
+            if self.answered_absent(record) {
                 continue;
+            }
+            let mut words = text::scan(&record.text, &self.kb.text);
+            if let Some(reason) = reason {
+                words.implantation |= text::scan(&reason.text, &self.kb.text).implantation;
             }
             // A date in the future is never used: the recorded date if that one is possible,
             // else the bleed is undated (its GA is today's), and the card names the record.
@@ -662,9 +907,10 @@ impl<'a> Engine<'a> {
             match date {
                 Some(d) => {
                     let recent = (self.today - d).whole_days() <= self.kb.thresholds.recency_days;
-                    let active = record.kind == RecordKind::Condition
+                    let active = (record.kind == RecordKind::Condition
                         && record.clinical_status.is_some()
-                        && is_active(record);
+                        && is_active(record))
+                        || (record.kind == RecordKind::Encounter && encounter_current(record));
                     // G4: before this pregnancy, or resolved before it started.
                     if let Some(s) = start {
                         let abated_before = record.abatement.is_some_and(|a| a.date() < s);
@@ -712,8 +958,11 @@ impl<'a> Engine<'a> {
             if !self.in_pregnancy(date, start) {
                 continue;
             }
-            let coded_iup = record.is(class::IUP)
-                || matches!(&record.value, Some(Value::Concept { codes, .. }) if vs.iup.contains_any(codes));
+            // A coded finding answered absent ("Intrauterine pregnancy: Absent") documents no IUP
+            // (§3.5 item 10).
+            let coded_iup = (record.is(class::IUP)
+                || matches!(&record.value, Some(Value::Concept { codes, .. }) if vs.iup.contains_any(codes)))
+                && !self.answered_absent(record);
             // Only a coded IUP can be hedged ("probable IUP"); read its text only then.
             let documents_iup = (coded_iup
                 && is_confirmed(record)
@@ -734,6 +983,18 @@ impl<'a> Engine<'a> {
                 });
             }
             if record.kind != RecordKind::Condition && record.is(class::ULTRASOUND) {
+                us_evidence.push(Evidence::record(
+                    Role::Ultrasound,
+                    record.kind,
+                    &record.id,
+                    date,
+                ));
+            }
+        }
+        // An ultrasound charted only as a Procedure is a TVUS performed on its date (§3.5 item 20).
+        for record in self.procedures(valid, &vs.procedure_ultrasound) {
+            let date = record_date(record);
+            if self.in_pregnancy(date, start) {
                 us_evidence.push(Evidence::record(
                     Role::Ultrasound,
                     record.kind,
@@ -817,20 +1078,70 @@ impl<'a> Engine<'a> {
 
     // ----- Rh, hCG ---------------------------------------------------------------------------
 
-    /// `Some(true)` Rh negative, `Some(false)` positive, `None` unknown; plus the record used.
-    fn rh(&self, valid: &[Rec<'a>]) -> (Option<bool>, Option<&'a Record>) {
+    /// An Rh result's value read: `Some(Some(true))` negative, `Some(Some(false))` positive,
+    /// `Some(None)` present but not readable, `None` no value yet (§3.5 item 6).
+    fn rh_value(&self, record: &Record) -> Option<Option<bool>> {
         let vs = &self.kb.value_sets;
+        let t = &self.kb.text;
+        Some(match &record.value {
+            Some(Value::Concept { codes, .. }) if vs.rh_negative.contains_any(codes) => Some(true),
+            Some(Value::Concept { codes, .. }) if vs.rh_positive.contains_any(codes) => Some(false),
+            // Uncoded, or coded locally: the concept's text, else its displays ("O Rh(D) neg").
+            Some(Value::Concept { codes, text }) => text
+                .as_deref()
+                .and_then(|x| text::rh_from_text(x, t))
+                .or_else(|| {
+                    codes
+                        .iter()
+                        .filter_map(|c| c.display.as_deref())
+                        .find_map(|d| text::rh_from_text(d, t))
+                }),
+            // An HL7v2-style string result: "Rh Negative", "O NEG", "D neg".
+            Some(Value::String(x)) => text::rh_from_text(x, t),
+            Some(_) => None,
+            // A value that was there but could not be read is unreadable; no value is no result.
+            None if record.problems.iter().any(|p| p.field == Field::Value) => None,
+            None => return None,
+        })
+    }
+
+    /// The Rh type, from the latest readable Rh result of this pregnancy, or a coded Rh finding
+    /// (165746003, Z67.x1 negative; 165747007, Z67.x0 positive). Results before the pregnancy's
+    /// start are an earlier pregnancy's (§3.5 item 4); a diagnosis of the blood type is not a
+    /// result and counts whenever it was made.
+    fn rh(&self, valid: &[Rec<'a>], start: Option<Date>) -> RhStatus<'a> {
+        let mut status = RhStatus::default();
         let mut latest: Option<(Option<OffsetDateTime>, bool, &'a Record)> = None;
+        let mut unreadable_at: Option<Option<OffsetDateTime>> = None;
         for record in valid {
-            let answer = if record.is(class::RH_TYPE) {
-                match &record.value {
-                    Some(Value::Concept { codes, .. }) if vs.rh_negative.contains_any(codes) => {
-                        Some(true)
+            let result = record.kind != RecordKind::Condition;
+            if result && !self.result_of_this_pregnancy(record, start) {
+                let readable = (record.is(class::RH_TYPE)
+                    && matches!(self.rh_value(record), Some(Some(_))))
+                    || record.is(class::RH_NEGATIVE | class::RH_POSITIVE);
+                let later = status
+                    .earlier
+                    .is_none_or(|e| record_date(e) <= record_date(record));
+                if readable && later {
+                    status.earlier = Some(record.record);
+                }
+                continue;
+            }
+            let at = record.effective.or(record.recorded).map(|w| w.at);
+            let answer = if record.is(class::RH_TYPE) && result {
+                match self.rh_value(record) {
+                    Some(Some(negative)) => Some(negative),
+                    Some(None) => {
+                        if unreadable_at.is_none_or(|latest_at| at >= latest_at) {
+                            unreadable_at = Some(at);
+                            status.unreadable = Some(record.record);
+                        }
+                        None
                     }
-                    Some(Value::Concept { codes, .. }) if vs.rh_positive.contains_any(codes) => {
-                        Some(false)
+                    None => {
+                        status.tested = Some(record.record);
+                        None
                     }
-                    _ => None,
                 }
             } else if record.is(class::RH_NEGATIVE) {
                 Some(true)
@@ -839,17 +1150,23 @@ impl<'a> Engine<'a> {
             } else {
                 None
             };
-            let at = record.effective.or(record.recorded).map(|w| w.at);
             if let Some(negative) = answer
                 && latest.is_none_or(|(latest_at, _, _)| at >= latest_at)
             {
                 latest = Some((at, negative, record.record));
             }
         }
-        match latest {
-            Some((_, negative, record)) => (Some(negative), Some(record)),
-            None => (None, None),
+        // Rh typing charted only as a Procedure: tested, the result is still needed (item 20).
+        for record in self.procedures(valid, &self.kb.value_sets.procedure_rh_typing) {
+            if self.result_of_this_pregnancy(record, start) {
+                status.tested = Some(record.record);
+            }
         }
+        if let Some((_, negative, record)) = latest {
+            status.negative = Some(negative);
+            status.record = Some(record);
+        }
+        status
     }
 
     /// R5: the last two quantitative hCG values 24–96 h apart, normalised to 48 h.
@@ -864,6 +1181,11 @@ impl<'a> Engine<'a> {
                 continue;
             };
             match &record.value {
+                // "<5" is a bound, never a number in a trend (§3.5 item 5): see `hcg_notes`.
+                Some(Value::Quantity {
+                    comparator: Some(_),
+                    ..
+                }) => {}
                 Some(Value::Quantity {
                     value, unit, code, ..
                 }) if hcg_unit_ok(code.as_deref().or(unit.as_deref())) && *value > 0.0 => {
@@ -904,6 +1226,91 @@ impl<'a> Engine<'a> {
         Some((trend, evidence))
     }
 
+    /// What the card says about hCG results that are not numbers in a trend: the latest bound
+    /// of this pregnancy ("<5 m[IU]/mL", shown as written; §3.5 item 5), and an hCG test charted
+    /// as a Procedure with no result on record since (item 20).
+    fn hcg_notes(&self, results: &[Rec<'a>]) -> Vec<Modifier> {
+        let mut notes = Vec::new();
+        let bound = results
+            .iter()
+            .filter(|r| r.is(class::HCG))
+            .filter_map(|r| match &r.value {
+                Some(Value::Quantity {
+                    value,
+                    unit,
+                    code,
+                    comparator: Some(comparator),
+                }) => Some((
+                    r.effective.or(r.recorded).map(|w| w.at),
+                    r,
+                    written_bound(*value, comparator, unit.as_deref().or(code.as_deref())),
+                )),
+                _ => None,
+            })
+            .max_by_key(|(at, _, _)| *at);
+        if let Some((_, r, written)) = bound {
+            notes.push(Modifier::HcgBound {
+                id: r.id.clone(),
+                date: record_date(r),
+                written,
+            });
+        }
+        let latest_result = results
+            .iter()
+            .filter(|r| r.is(class::HCG) && r.value.is_some())
+            .filter_map(|r| record_date(r))
+            .max();
+        let test = self
+            .procedures(results, &self.kb.value_sets.procedure_hcg)
+            .filter_map(|r| record_date(r).map(|d| (d, r)))
+            .max_by_key(|(d, _)| *d);
+        if let Some((done, r)) = test
+            && latest_result.is_none_or(|result| result < done)
+        {
+            notes.push(Modifier::HcgResultPending {
+                id: r.id.clone(),
+                date: Some(done),
+            });
+        }
+        notes
+    }
+
+    /// Anti-D charted as given (a Procedure) within R7's protective window before `on`, or
+    /// after it (§3.5 item 20, §3.4 item 9): the latest such record.
+    fn anti_d_given(&self, valid: &[Rec<'a>], on: Date) -> Option<(&'a Record, Date)> {
+        let window = self.kb.thresholds.rhig_window_weeks * 7;
+        self.procedures(valid, &self.kb.value_sets.procedure_anti_d)
+            .filter_map(|r| record_date(r).map(|d| (r.record, d)))
+            .filter(|(_, d)| (on - *d).whole_days() <= window)
+            .max_by_key(|(_, d)| *d)
+    }
+
+    /// A vital sign (systolic pressure, heart rate, or a blood-pressure panel) from the recency
+    /// window whose value cannot be read: it is named on the card, and never raises one
+    /// ("Bad input", issue 16). The field that could not be read.
+    fn unreadable_vital(&self, record: &Record) -> Option<Field> {
+        let vs = &self.kb.value_sets;
+        let recent = record_date(record)
+            .is_some_and(|d| (self.today - d).whole_days() <= self.kb.thresholds.recency_days);
+        if record.kind != RecordKind::Observation || !recent {
+            return None;
+        }
+        let number = |v: &Option<Value>| matches!(v, Some(Value::Quantity { value, comparator: None, .. }) if value.is_finite());
+        if vs.bp_panel.contains_any(&record.codes) {
+            let systolic = record
+                .components
+                .iter()
+                .find(|c| vs.systolic_bp.contains_any(&c.codes));
+            return match systolic {
+                Some(c) if number(&c.value) => None,
+                _ => Some(Field::Component),
+            };
+        }
+        let vital =
+            vs.systolic_bp.contains_any(&record.codes) || vs.heart_rate.contains_any(&record.codes);
+        (vital && !number(&record.value)).then_some(Field::Value)
+    }
+
     // ----- The rules -------------------------------------------------------------------------
 
     fn bleed_findings(
@@ -916,8 +1323,15 @@ impl<'a> Engine<'a> {
         let kb = self.kb;
         let t = &kb.thresholds;
         let start = dating.as_ref().map(|d| d.start);
+        // Results of an earlier pregnancy are not this one's (§3.5 item 4).
+        let results: Vec<Rec<'a>> = valid
+            .iter()
+            .filter(|r| self.result_of_this_pregnancy(r, start))
+            .copied()
+            .collect();
         // Computed first: it may add diagnostics (unreadable units), which needs `&mut self`.
-        let hcg_trend = self.hcg_trend(valid);
+        let hcg_trend = self.hcg_trend(&results);
+        let hcg_notes = self.hcg_notes(&results);
         let in_pregnancy = |r: &&Rec<'a>| self.in_pregnancy(record_date(r), start);
 
         let mut evidence = vec![Evidence::record(
@@ -942,10 +1356,12 @@ impl<'a> Engine<'a> {
         } else if bleed.from_recorded && !bleed.date_set_aside {
             common.push(Modifier::BleedDateFromRecorded);
         }
-        let (rh_negative, rh_record) = self.rh(valid);
+        let rh = self.rh(valid, start);
+        let (rh_negative, rh_record) = (rh.negative, rh.record);
         let sensitised = valid
             .iter()
             .any(|r| r.is(class::RH_SENSITISED) && is_active(r));
+        let anti_d = self.anti_d_given(valid, bleed.date.unwrap_or(self.today));
         if let Some(r) = rh_record {
             evidence.push(Evidence::record(
                 Role::RhType,
@@ -954,29 +1370,90 @@ impl<'a> Engine<'a> {
                 record_date(r),
             ));
         }
-        if rh_negative.is_none() && !sensitised {
-            common.push(Modifier::RhUnknown);
+        // Rh unknown asks for a type; a type on file is said instead, never asked for again
+        // (issue 17 item 3); an unreadable one is named as such, never "not on record" (§3.5
+        // item 6); typing done without a result asks for the result (item 20).
+        match (rh_negative, rh.unreadable, rh.tested) {
+            (Some(negative), _, _) => common.push(Modifier::RhOnRecord { negative }),
+            _ if sensitised => {}
+            (None, Some(r), _) => common.push(Modifier::RhUnreadable {
+                id: r.id.clone(),
+                date: record_date(r),
+            }),
+            (None, None, Some(r)) => common.push(Modifier::RhResultPending {
+                id: r.id.clone(),
+                date: record_date(r),
+            }),
+            (None, None, None) => match rh.earlier {
+                Some(r) => common.push(Modifier::RhEarlierPregnancy {
+                    id: r.id.clone(),
+                    date: record_date(r),
+                }),
+                None => common.push(Modifier::RhUnknown),
+            },
+        }
+        if rh_negative == Some(true)
+            && let Some((r, date)) = anti_d
+        {
+            common.push(Modifier::AntiDGiven {
+                id: r.id.clone(),
+                date: Some(date),
+            });
         }
         for input in &self.facts.unavailable {
             common.push(Modifier::Unavailable(*input));
         }
         // A record that could not be fully read is named in the card when it is one the decision
         // reads (or may be: a record whose code could not be read).
+        let vs = &kb.value_sets;
         for record in valid {
-            let Some(problem) = record.problems.first() else {
+            // A bound ("<5") is not unreadable: it is shown as written (`hcg_notes`). An Rh value
+            // that cannot be read is named by `RhUnreadable`.
+            let bound = matches!(
+                record.value,
+                Some(Value::Quantity {
+                    comparator: Some(_),
+                    ..
+                })
+            );
+            let named_elsewhere = rh
+                .unreadable
+                .is_some_and(|r| std::ptr::eq(r, record.record));
+            let problem = record
+                .problems
+                .iter()
+                .find(|p| !(bound && p.field == Field::Value))
+                .map(|p| p.field)
+                .or_else(|| self.unreadable_vital(record));
+            let Some(field) = problem else {
                 continue;
             };
+            let procedure = record.kind == RecordKind::Procedure
+                && [
+                    &vs.procedure_ultrasound,
+                    &vs.procedure_rh_typing,
+                    &vs.procedure_anti_d,
+                    &vs.procedure_hcg,
+                ]
+                .iter()
+                .any(|set| set.contains_any(&record.codes));
+            let vital = vs.systolic_bp.contains_any(&record.codes)
+                || vs.heart_rate.contains_any(&record.codes)
+                || vs.bp_panel.contains_any(&record.codes);
             let relevant = record.codes.is_empty()
                 || record.problems.iter().any(|p| p.field == Field::Code)
                 || record.is(class::DATING
                     | class::BLEEDING
                     | class::HCG
                     | class::RH_TYPE
-                    | class::PREGNANCY_STATUS);
-            if relevant {
+                    | class::PREGNANCY_STATUS)
+                || self.is_bleeding(record)
+                || procedure
+                || vital;
+            if relevant && !named_elsewhere {
                 common.push(Modifier::UnreadableRecord {
                     id: record.id.clone(),
-                    field: problem.field,
+                    field,
                 });
             }
         }
@@ -996,7 +1473,9 @@ impl<'a> Engine<'a> {
 
         // R13: no usable dating.
         let Some(dating_ref) = &dating else {
-            return vec![base(RuleId::R13, Indicator::Warning, None)];
+            let mut f = base(RuleId::R13, Indicator::Warning, None);
+            f.modifiers.extend(hcg_notes);
+            return vec![f];
         };
         let on = bleed.date.unwrap_or(self.today);
         let ga = GestationalAge::on(dating_ref.start, on);
@@ -1035,7 +1514,9 @@ impl<'a> Engine<'a> {
         if g <= t.implantation_plausible_max_days {
             // R12 (policy switch): unlabelled bleeding before a sac is expected.
             if t.r12_enabled {
-                findings.push(with(base(RuleId::R12, Indicator::Info, Some(ga)), &[]));
+                let mut f = with(base(RuleId::R12, Indicator::Info, Some(ga)), &[]);
+                f.modifiers.extend(hcg_notes.iter().cloned());
+                findings.push(f);
             }
         } else if g <= t.early_window_max_days {
             if documented_iup {
@@ -1060,6 +1541,7 @@ impl<'a> Engine<'a> {
                     f.modifiers.push(Modifier::HcgTrend(trend));
                     f.evidence.extend(hcg_evidence);
                 }
+                f.modifiers.extend(hcg_notes.iter().cloned());
                 findings.push(f);
             }
         }
@@ -1067,7 +1549,10 @@ impl<'a> Engine<'a> {
         // R7 / R8: Rh negative, not sensitised.
         if rh_negative == Some(true) && !sensitised {
             if g >= t.anti_d_from_days {
-                findings.push(with(base(RuleId::R7, Indicator::Warning, Some(ga)), &[]));
+                // Anti-D given within its protective window: nothing to consider (§3.5 item 20).
+                if anti_d.is_none() {
+                    findings.push(with(base(RuleId::R7, Indicator::Warning, Some(ga)), &[]));
+                }
             } else if g > t.implantation_plausible_max_days || bleed.label != Label::Implantation {
                 findings.push(with(base(RuleId::R8, Indicator::Info, Some(ga)), &[]));
             }

@@ -331,6 +331,28 @@ pub enum Modifier {
     HcgReadingsDiffer,
     /// R15: the site enabled the vaginal progesterone order suggestion.
     ProgesteroneOrder,
+    /// The Rh type is on record (issue 17 item 3: said instead of asked for).
+    RhOnRecord { negative: bool },
+    /// An Rh result of this pregnancy whose value could not be read: "Rh not readable", never
+    /// "not on record" (knowledge.md §3.5 item 6).
+    RhUnreadable { id: String, date: Option<Date> },
+    /// Rh typing done (a Procedure, or a result without a value yet): the result is still needed
+    /// (§3.5 item 20).
+    RhResultPending { id: String, date: Option<Date> },
+    /// The only Rh result on record is dated before this pregnancy's start: not used (results count
+    /// from the pregnancy's start, §3.5 item 4), named, and the type asked for in this pregnancy.
+    RhEarlierPregnancy { id: String, date: Option<Date> },
+    /// Anti-D charted as given within R7's protective window (§3.5 item 20).
+    AntiDGiven { id: String, date: Option<Date> },
+    /// The latest hCG of this pregnancy is a bound, shown as written ("<5 m[IU]/mL"), never used
+    /// as a number (§3.5 item 5).
+    HcgBound {
+        id: String,
+        date: Option<Date>,
+        written: String,
+    },
+    /// An hCG test charted as a Procedure with no result on record since (§3.5 item 20).
+    HcgResultPending { id: String, date: Option<Date> },
 }
 
 /// Why a record's date could not be used (tracker issue 14 item 4).

@@ -254,6 +254,14 @@ pub struct ValueSets {
     /// The count of previous spontaneous abortions (LOINC 11614-5): ≥ 1 is a previous
     /// miscarriage (R15).
     pub miscarriage_count: CodeSet,
+    /// Personal-history codes (ICD-10-CM Z86, Z87; SNOMED 392521001 "history of" situations): a
+    /// record so coded is neither a current bleed nor pregnancy evidence (§3.5 item 2).
+    pub personal_history: CodeSet,
+    /// Bleeding from another site or of another cause (6072007 bleeding from anus, 278365007
+    /// anticoagulant-induced bleeding, epistaxis, haematuria …): not a vaginal bleed (§3.5 item 18).
+    pub bleeding_other_site: CodeSet,
+    /// A delivery-date Observation (LOINC 93857-1): the pregnancy has ended (G2, §3.5 item 11).
+    pub delivery_date: CodeSet,
 }
 
 /// Words that make free text a bleeding record, and the cues that negate them (§3.4 item 10).
@@ -274,6 +282,29 @@ pub struct BleedingText {
     /// Word stems that make a bleeding record heavy ("heavy", "soaking", "clots", "shock"):
     /// R2E escalates the card (knowledge.md §3.5 item 12).
     pub heavy_bleeding_terms: Vec<String>,
+    /// Answers, lower case, that say a finding is absent when they open a value or follow a
+    /// label's colon ("None", "No", "Denies", "Absent", "Negative"; §3.5 items 1 and 10).
+    pub absent_answers: Vec<String>,
+    /// Openings, lower case, that make a record a history rather than a current finding
+    /// ("history of", "h/o", "previous", "prior", "past"; §3.5 item 2).
+    pub history_prefixes: Vec<String>,
+    /// Terms (word stems, or phrases whose last word is a stem) that name delivery or the
+    /// postpartum state (§3.5 item 11).
+    pub postpartum_terms: Vec<String>,
+    /// Phrases removed before `postpartum_terms` are looked for, because they name the puerperium
+    /// without saying the patient is in it ("pregnancy, childbirth and the puerperium").
+    pub postpartum_exclusions: Vec<String>,
+    /// Whole words that name a bleeding site other than the genital tract, or another cause
+    /// ("rectal", "nose", "gum", "haematuria"; §3.5 item 18).
+    pub other_site_words: Vec<String>,
+    /// Word stems that place bleeding in the genital tract or an obstetric context ("vagin",
+    /// "uter", "antepartum"): with one of them, another site named does not rule the bleed out.
+    pub vaginal_context_terms: Vec<String>,
+    /// Whole words of an Rh or ABO/Rh result written as text that mean RhD negative ("negative",
+    /// "neg", "o-"; §3.5 item 6).
+    pub rh_negative_words: Vec<String>,
+    /// Whole words of such a result that mean RhD positive ("positive", "pos", "o+").
+    pub rh_positive_words: Vec<String>,
 }
 
 /// Which reading of an hCG pair leads on the card when Barnhart 2016 and NICE NG126 differ
@@ -360,6 +391,12 @@ pub struct Thresholds {
     pub nice_pair_max_hours: f64,
     /// R5N: which reading leads when both apply.
     pub hcg_trend_lead: HcgLead,
+    /// Pregnancy evidence counts only when dated within this many days before the bleed (300;
+    /// knowledge.md §3.5 item 4: a 2022 "pregnant" status is no evidence for a 2025 bleed).
+    pub pregnancy_evidence_max_age_days: i64,
+    /// A record naming delivery or the postpartum state, dated within this many days, ends the
+    /// pregnancy (G2; 84 = 12 weeks, knowledge.md §3.5 item 11).
+    pub postpartum_window_days: i64,
 }
 
 impl Default for Thresholds {
@@ -401,6 +438,8 @@ impl Default for Thresholds {
             nice_fall_above: 0.50,
             nice_pair_max_hours: 72.0,
             hcg_trend_lead: HcgLead::Barnhart,
+            pregnancy_evidence_max_age_days: 300,
+            postpartum_window_days: 84,
         }
     }
 }

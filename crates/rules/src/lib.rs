@@ -22,6 +22,8 @@ pub use ga::GestationalAge;
 pub use knowledge::{BleedingText, CodeSet, HcgLead, RulesKnowledge, Thresholds, ValueSets};
 
 #[cfg(test)]
+mod chart_shapes_tests;
+#[cfg(test)]
 mod escalation_tests;
 #[cfg(test)]
 mod tests;

@@ -19,6 +19,8 @@ pub fn knowledge() -> RulesKnowledge {
         (SNOMED, "65727000"),
         (SNOMED, "723665008"),
         (SNOMED, "284075002"),
+        (SNOMED, "47200007"),
+        (SNOMED, "398254007"),
         (ICD10CM, "Z33.1"),
     ]);
     pregnancy_condition.insert_prefix(ICD10CM, "Z34");
@@ -45,7 +47,11 @@ pub fn knowledge() -> RulesKnowledge {
 
     let mut already_diagnosed = CodeSet::of(&[
         (SNOMED, "34801009"),
+        (SNOMED, "79586000"),
         (SNOMED, "17369002"),
+        (SNOMED, "85116003"),
+        (SNOMED, "35999006"),
+        (SNOMED, "156073000"),
         (ICD10CM, "O02.0"),
         (ICD10CM, "O02.1"),
     ]);
@@ -65,6 +71,27 @@ pub fn knowledge() -> RulesKnowledge {
     recurrent_pregnancy_loss.insert_prefix(ICD10CM, "O26.2");
     let mut rh_sensitised = CodeSet::of(&[(SNOMED, "44795003")]);
     rh_sensitised.insert_prefix(ICD10CM, "O36.01");
+    let mut personal_history = CodeSet::of(&[(SNOMED, "392521001")]);
+    personal_history.insert_prefix(ICD10CM, "Z86");
+    personal_history.insert_prefix(ICD10CM, "Z87");
+    let rh_negative = CodeSet::of(&[
+        (LOINC, "LA6577-6"),
+        (SNOMED, "165746003"),
+        (ICD10CM, "Z67.11"),
+        (ICD10CM, "Z67.21"),
+        (ICD10CM, "Z67.31"),
+        (ICD10CM, "Z67.41"),
+        (ICD10CM, "Z67.91"),
+    ]);
+    let rh_positive = CodeSet::of(&[
+        (LOINC, "LA6576-8"),
+        (SNOMED, "165747007"),
+        (ICD10CM, "Z67.10"),
+        (ICD10CM, "Z67.20"),
+        (ICD10CM, "Z67.30"),
+        (ICD10CM, "Z67.40"),
+        (ICD10CM, "Z67.90"),
+    ]);
 
     let value_sets = ValueSets {
         bleeding,
@@ -94,9 +121,9 @@ pub fn knowledge() -> RulesKnowledge {
             (LOINC, "83086-9"),
             (LOINC, "45194-8"),
         ]),
-        rh_type: CodeSet::of(&[(LOINC, "10331-7"), (LOINC, "88027-8")]),
-        rh_negative: CodeSet::of(&[(LOINC, "LA6577-6"), (SNOMED, "165746003")]),
-        rh_positive: CodeSet::of(&[(LOINC, "LA6576-8"), (SNOMED, "165747007")]),
+        rh_type: CodeSet::of(&[(LOINC, "10331-7"), (LOINC, "88027-8"), (LOINC, "882-1")]),
+        rh_negative,
+        rh_positive,
         rh_sensitised,
         iup: CodeSet::of(&[(SNOMED, "65727000")]),
         fetal_heart_activity: CodeSet::of(&[(LOINC, "11615-2")]),
@@ -114,8 +141,10 @@ pub fn knowledge() -> RulesKnowledge {
         already_diagnosed,
         methotrexate: CodeSet::of(&[(RXNORM, "6851"), (RXNORM, "105585")]),
         absent_answer: CodeSet::of(&[
+            (SNOMED, "260413007"),
             (SNOMED, "373067005"),
             (SNOMED, "2667000"),
+            (SNOMED, "260385009"),
             (LOINC, "LA32-8"),
         ]),
         systolic_bp: CodeSet::of(&[(LOINC, "8480-6")]),
@@ -131,6 +160,14 @@ pub fn knowledge() -> RulesKnowledge {
         previous_miscarriage,
         recurrent_pregnancy_loss,
         miscarriage_count: CodeSet::of(&[(LOINC, "11614-5")]),
+        personal_history,
+        bleeding_other_site: CodeSet::of(&[
+            (SNOMED, "6072007"),
+            (SNOMED, "278365007"),
+            (SNOMED, "249366005"),
+            (SNOMED, "34436003"),
+        ]),
+        delivery_date: CodeSet::of(&[(LOINC, "93857-1")]),
     };
     let text = BleedingText {
         bleeding_terms: words(&["bleed", "spotting", "hemorrhag", "haemorrhag"]),
@@ -148,6 +185,54 @@ pub fn knowledge() -> RulesKnowledge {
         hedge_terms: words(&["probable", "possible", "suspected"]),
         methotrexate_terms: words(&["methotrexate"]),
         heavy_bleeding_terms: words(&["heavy", "heavily", "soak", "clot", "shock"]),
+        absent_answers: words(&[
+            "none",
+            "no",
+            "denies",
+            "denied",
+            "absent",
+            "negative",
+            "nil",
+            "not present",
+        ]),
+        history_prefixes: words(&["history of", "h/o", "hx of", "previous", "prior", "past"]),
+        postpartum_terms: words(&[
+            "postpartum",
+            "post-partum",
+            "post partum",
+            "puerper",
+            "delivered",
+            "s/p delivery",
+            "pph",
+        ]),
+        postpartum_exclusions: words(&["and the puerperium", "or the puerperium", "delivered to"]),
+        other_site_words: words(&[
+            "rectal",
+            "rectum",
+            "anus",
+            "anal",
+            "gum",
+            "gums",
+            "nose",
+            "nasal",
+            "nosebleed",
+            "epistaxis",
+            "haematuria",
+            "hematuria",
+            "urine",
+        ]),
+        vaginal_context_terms: words(&[
+            "vagin",
+            "uter",
+            "cervi",
+            "genital",
+            "placent",
+            "antepartum",
+            "obstetric",
+            "implantation",
+        ]),
+        rh_negative_words: words(&["negative", "neg", "rh-", "d-", "o-", "a-", "b-", "ab-"]),
+        rh_positive_words: words(&["positive", "pos", "rh+", "d+", "o+", "a+", "b+", "ab+"]),
     };
     RulesKnowledge::from_parts(value_sets, text, Thresholds::default())
 }

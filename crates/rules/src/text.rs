@@ -44,14 +44,56 @@ fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
     n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
-/// True when some non-negated word in `texts` starts with one of `terms`.
+/// The words of a term or text, split as clauses are: "s/p delivery" is `["s", "p", "delivery"]`.
+fn words_of(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c| !in_word(c)).filter(|w| !w.is_empty())
+}
+
+/// True when `term` is a single word (the common case, checked without splitting it).
+fn is_one_word(term: &str) -> bool {
+    term.chars().all(in_word)
+}
+
+/// True when `term` starts at `words[i]`: a one-word term is a stem (the word starts with it); in
+/// a phrase every word but the last must be whole ("post partum", "s/p delivery").
+fn term_at(words: &[&str], i: usize, term: &str) -> bool {
+    if is_one_word(term) {
+        return words[i].starts_with(term);
+    }
+    let mut parts = words_of(term).peekable();
+    let mut at = i;
+    while let Some(part) = parts.next() {
+        let Some(word) = words.get(at) else {
+            return false;
+        };
+        let last = parts.peek().is_none();
+        if !(if last {
+            word.starts_with(part)
+        } else {
+            *word == part
+        }) {
+            return false;
+        }
+        at += 1;
+    }
+    at > i
+}
+
+/// True when some non-negated term of `terms` appears in `texts` (a one-word term is a stem,
+/// see [`term_at`]).
 pub fn mentions(texts: &[String], terms: &[String], kb: &BleedingText) -> bool {
     texts.iter().any(|text| {
-        // Terms are lower case; non-ASCII terms fall through to the full scan.
-        if terms
-            .iter()
-            .all(|t| t.is_ascii() && !contains_ignoring_case(text, t))
-        {
+        // Terms are lower case; non-ASCII terms fall through to the full scan. A phrase passes
+        // the filter when each of its words is in the text, so that "S/P  delivery" is not missed
+        // for its spacing, and "s/p delivery" is not scanned for in every text with an "s".
+        let absent = |t: &String| {
+            if is_one_word(t) {
+                !contains_ignoring_case(text, t)
+            } else {
+                !words_of(t).all(|part| contains_ignoring_case(text, part))
+            }
+        };
+        if terms.iter().all(|t| t.is_ascii() && absent(t)) {
             return false;
         }
         let lower = text.to_lowercase();
@@ -59,12 +101,9 @@ pub fn mentions(texts: &[String], terms: &[String], kb: &BleedingText) -> bool {
             .split(ends_clause)
             .flat_map(|clause| clause.split(" but "))
             .any(|clause| {
-                let words: Vec<&str> = clause
-                    .split(|c| !in_word(c))
-                    .filter(|w| !w.is_empty())
-                    .collect();
-                words.iter().enumerate().any(|(i, word)| {
-                    terms.iter().any(|t| word.starts_with(t.as_str()))
+                let words: Vec<&str> = words_of(clause).collect();
+                (0..words.len()).any(|i| {
+                    terms.iter().any(|t| term_at(&words, i, t))
                         && !kb
                             .negation_cues
                             .iter()
@@ -74,8 +113,101 @@ pub fn mentions(texts: &[String], terms: &[String], kb: &BleedingText) -> bool {
     })
 }
 
-/// Reads bleeding and the implantation label from a record's text.
+/// True when `text` (lower case) opens with `phrase` as whole words: "no" opens "no, none seen"
+/// but not "normal".
+fn opens_with(text: &str, phrase: &str) -> bool {
+    text.strip_prefix(phrase)
+        .is_some_and(|rest| rest.chars().next().is_none_or(|c| !c.is_alphanumeric()))
+}
+
+/// True when a value's text is an absent answer ("None", "No", "Denies", "Absent", "Negative",
+/// "Not present"; knowledge.md §3.5 items 1 and 10). The whole value must be the answer: "No
+/// clots" describes a bleed, it does not deny one.
+pub fn says_absent(value: &str, kb: &BleedingText) -> bool {
+    let lower = value
+        .trim()
+        .trim_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace())
+        .to_lowercase();
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    kb.absent_answers
+        .iter()
+        .any(|a| a.split_whitespace().eq(words.iter().copied()))
+}
+
+/// True when `text` is a label answered absent, as a review-of-systems row or a flowsheet
+/// prints it: "Vaginal bleeding: None", "Intrauterine pregnancy - absent".
+pub fn labelled_absent(text: &str, kb: &BleedingText) -> bool {
+    let answer = text
+        .rsplit_once(':')
+        .or_else(|| text.rsplit_once(" - "))
+        .map(|(_, answer)| answer);
+    answer.is_some_and(|a| says_absent(a, kb))
+}
+
+/// True when the record's name (its first text, or a coding display) opens as a history:
+/// "History of postpartum hemorrhage (2022)", "h/o ectopic", "Previous miscarriage" (§3.5 item 2).
+/// Only the name is read: a note such as "previous scan normal" on a current bleed is not one.
+pub fn names_history<'t>(names: impl IntoIterator<Item = &'t str>, kb: &BleedingText) -> bool {
+    names.into_iter().any(|name| {
+        let lower = name.trim().to_lowercase();
+        kb.history_prefixes.iter().any(|p| opens_with(&lower, p))
+    })
+}
+
+/// True when some text names delivery or the postpartum state (not negated), once the phrases
+/// that name the puerperium without placing the patient in it are taken out (§3.5 item 11).
+pub fn names_postpartum(texts: &[String], kb: &BleedingText) -> bool {
+    let cleaned: Vec<String> = texts
+        .iter()
+        .map(|t| {
+            let mut lower = t.to_lowercase();
+            for phrase in &kb.postpartum_exclusions {
+                lower = lower.replace(phrase.as_str(), ",");
+            }
+            lower
+        })
+        .collect();
+    mentions(&cleaned, &kb.postpartum_terms, kb)
+}
+
+/// True when bleeding text names another site or cause ("rectal", "nose", "gum") and nothing
+/// that places it in the genital tract or an obstetric context (§3.5 item 18).
+pub fn names_other_site(texts: &[String], kb: &BleedingText) -> bool {
+    let other = texts.iter().any(|t| {
+        let lower = t.to_lowercase();
+        words_of(&lower).any(|w| kb.other_site_words.iter().any(|o| o == w))
+    });
+    other && !mentions(texts, &kb.vaginal_context_terms, kb)
+}
+
+/// Reads an Rh or ABO/Rh result written as text ("Rh Negative", "O NEG", "D neg", "A POS",
+/// "O-"): `Some(true)` RhD negative, `Some(false)` positive, `None` when it says neither, or
+/// both (§3.5 item 6).
+pub fn rh_from_text(value: &str, kb: &BleedingText) -> Option<bool> {
+    let lower = value.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '(' | ')' | '/'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |list: &[String]| words.iter().any(|w| list.iter().any(|x| x == w));
+    match (has(&kb.rh_negative_words), has(&kb.rh_positive_words)) {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ => None,
+    }
+}
+
+/// Reads bleeding and the implantation label from a record's text. A text that is a label
+/// answered absent ("Vaginal bleeding: None") names nothing.
 pub fn scan(texts: &[String], kb: &BleedingText) -> TextFindings {
+    if texts.iter().any(|t| labelled_absent(t, kb)) {
+        let present: Vec<String> = texts
+            .iter()
+            .filter(|t| !labelled_absent(t, kb))
+            .cloned()
+            .collect();
+        return scan(&present, kb);
+    }
     TextFindings {
         bleeding: mentions(texts, &kb.bleeding_terms, kb),
         implantation: mentions(texts, &kb.implantation_terms, kb),
