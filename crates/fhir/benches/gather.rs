@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gravida_fhir::{FetchLimits, FhirClient, GatherInput, check_fhir_server, gather};
-use gravida_knowledge::prefetch::{Need, PrefetchQuery};
 use gravida_rules::facts::Input;
+use gravida_rules::query::{Need, PrefetchQuery};
 use serde_json::{Map, Value, json};
 use url::Url;
 use wiremock::matchers::method;

@@ -18,8 +18,8 @@ use std::fmt;
 
 use futures::future::join_all;
 use gravida_cds_hooks::prefetch::{TemplateError, render};
-use gravida_knowledge::prefetch::{Need, PrefetchQuery};
 use gravida_rules::facts::{PatientFacts, RecordKind};
+use gravida_rules::query::{Need, PrefetchQuery};
 use serde_json::{Map, Value as Json};
 use thiserror::Error;
 use tokio::time::Instant;
