@@ -7,6 +7,8 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use gravida_cds_hooks::RequestError;
+use gravida_fhir::{GatherError, ServerUrlError};
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
@@ -206,5 +208,33 @@ impl IntoResponse for FhirApiError {
             headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         }
         response
+    }
+}
+
+// ----- Library errors, each given its status here and nowhere else ------------------------------
+
+/// A request that is not valid for its hook (wrong hook, bad context): the caller's mistake.
+impl From<RequestError> for ApiError {
+    fn from(error: RequestError) -> Self {
+        ApiError::BadRequest(error.to_string())
+    }
+}
+
+/// A `fhirServer` that is not https (or loopback), or not a URL: refused before any fetch.
+impl From<ServerUrlError> for ApiError {
+    fn from(error: ServerUrlError) -> Self {
+        ApiError::ForbiddenFhirServer(error.to_string())
+    }
+}
+
+/// The deciding records could not be had: 412, so the EHR can retry with prefetch or a token.
+/// The match is exhaustive: a new kind of gathering failure must be given its status here.
+impl From<GatherError> for ApiError {
+    fn from(error: GatherError) -> Self {
+        match error {
+            GatherError::Unavailable { .. } | GatherError::NotFound { .. } => {
+                ApiError::DataUnavailable(error.to_string())
+            }
+        }
     }
 }
