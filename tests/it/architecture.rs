@@ -128,3 +128,20 @@ fn the_knowledge_and_cds_hooks_crates_stay_free_of_io_frameworks() {
         }
     }
 }
+
+#[test]
+fn the_fhir_layer_needs_nothing_from_the_knowledge_layer() {
+    // The searches both read (`PrefetchQuery`, `Need`) live in `gravida_rules::query`, below
+    // both: the FHIR layer reads what it is asked for and knows no value set or template.
+    assert!(
+        !dependencies("fhir").contains(&"gravida-knowledge".to_owned()),
+        "crates/fhir must not depend on gravida-knowledge"
+    );
+    for (path, text) in sources("fhir") {
+        assert!(
+            !text.contains("gravida_knowledge"),
+            "{} names gravida_knowledge",
+            path.display()
+        );
+    }
+}

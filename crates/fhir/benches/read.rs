@@ -16,7 +16,7 @@ use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gravida_fhir::{FastPrefetch, GatherInput, Prefetch, PrefetchSeed, gather};
-use gravida_knowledge::prefetch::{Need, PrefetchQuery};
+use gravida_rules::query::{Need, PrefetchQuery};
 use serde::de::DeserializeSeed;
 use serde_json::{Map, Value, json};
 

@@ -44,8 +44,8 @@ use fhir_sdk::r4b::codes::{
     DiagnosticReportStatus, EncounterStatus, EventStatus, ObservationStatus, QuantityComparator,
 };
 use fhir_sdk::{DateTime as FhirDateTime, Instant as FhirInstant};
-use gravida_knowledge::prefetch::PrefetchQuery;
 use gravida_rules::facts::Record;
+use gravida_rules::query::PrefetchQuery;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 

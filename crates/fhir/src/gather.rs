@@ -18,8 +18,8 @@ use std::fmt;
 
 use futures::future::join_all;
 use gravida_cds_hooks::prefetch::{TemplateError, render};
-use gravida_knowledge::prefetch::{Need, PrefetchQuery};
 use gravida_rules::facts::{PatientFacts, RecordKind};
+use gravida_rules::query::{Need, PrefetchQuery};
 use serde_json::{Map, Value as Json};
 use thiserror::Error;
 use tokio::time::Instant;
@@ -120,9 +120,9 @@ pub struct Gathered {
 
 /// The data that decides whether any card is warranted could not be obtained (answer 412).
 ///
-/// Non-exhaustive: callers keep a catch-all arm, so a new failure kind is not a breaking change.
+/// Exhaustive on purpose: `crates/server/src/error.rs` matches every variant, so a new failure
+/// kind cannot reach a caller without someone choosing its status there.
 #[derive(Debug, Error)]
-#[non_exhaustive]
 pub enum GatherError {
     #[error("required FHIR data could not be obtained for prefetch keys: {}", keys.join(", "))]
     Unavailable {

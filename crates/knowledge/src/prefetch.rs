@@ -1,30 +1,10 @@
-//! The searches Gravida needs: one prefetch key each, shared by discovery and the fetch path.
+//! The searches Gravida needs, built from the profile's value sets: one prefetch key each,
+//! shared by discovery and the fetch path. The types live in `gravida_rules::query`, below
+//! both this crate and `gravida-fhir`, so that the FHIR layer needs nothing from the knowledge
+//! layer; they are re-exported here.
 
 use gravida_rules::facts::Input;
-
-/// How much a search matters to the decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Need {
-    /// The Patient resource: read for context only. Missing is not an error.
-    Context,
-    /// Decides whether any card is warranted (Conditions; pregnancy, dating and bleeding
-    /// Observations). If it cannot be obtained, the hook call answers 412.
-    Central,
-    /// A less central input. If it cannot be obtained the engine is told, and the cards say so.
-    Optional(Input),
-}
-
-/// One prefetch key and its FHIR query template, e.g.
-/// `("dating", "Observation?patient={{context.patientId}}&code=http://loinc.org|8665-2,...")`.
-///
-/// The discovery document advertises `template` under `key`; when an EHR does not prefetch a key,
-/// the fetch path renders the same template and runs it against the EHR's FHIR server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PrefetchQuery {
-    pub key: String,
-    pub template: String,
-    pub need: Need,
-}
+pub use gravida_rules::query::{Need, PrefetchQuery};
 
 /// The `{{context.patientId}}` token every query is scoped by.
 const PATIENT: &str = "{{context.patientId}}";

@@ -228,8 +228,7 @@ async fn call_service(
     let caller = state
         .authenticate(&parts.headers, &format!("/cds-services/{}", service.id))
         .await?;
-    let mut hook_request =
-        HookRequest::parse(&state.kb, &body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut hook_request = HookRequest::parse(&state.kb, &body)?;
     Span::current().record("hook_instance", hook_request.request.hook_instance.as_str());
     let network = Network::Fetch {
         client: &state.fhir,

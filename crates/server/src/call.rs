@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use gravida_auth::{Caller, Verifier};
 use gravida_cds_hooks::{RequestError, ServiceRequest, ServiceResponse};
-use gravida_fhir::{FastPrefetch, FhirClient, GatherError, GatherInput, Prefetch, PrefetchSeed};
+use gravida_fhir::{FastPrefetch, FhirClient, GatherInput, Prefetch, PrefetchSeed};
 use gravida_knowledge::KnowledgeBase;
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -109,18 +109,12 @@ pub async fn answer(
         Some(fast) => Prefetch::Fast(fast),
         None => request.prefetch.as_ref().into(),
     };
-    let context = request
-        .context_for(service.hook)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let context = request.context_for(service.hook)?;
 
     // The FHIR server is checked before anything is fetched from it, and whether or not
     // anything will be: a request naming a forbidden server is refused outright.
-    let fhir_server = request
-        .fhir_server
-        .as_deref()
-        .map(gravida_fhir::check_fhir_server)
-        .transpose()
-        .map_err(|e| ApiError::ForbiddenFhirServer(e.to_string()))?;
+    // Parsed and checked when the request was read (`gravida_cds_hooks::fhir_server`).
+    let fhir_server = request.fhir_server.as_ref();
     // An authenticated caller may only send a FHIR server its issuer lists: otherwise a caller
     // could point Gravida, and the token it carries, at any host.
     if let (
@@ -129,7 +123,7 @@ pub async fn answer(
             trust: Some((verifier, caller)),
             ..
         },
-    ) = (&fhir_server, network)
+    ) = (fhir_server, network)
         && !verifier.fhir_server_allowed(caller, url)
     {
         return Err(ApiError::ForbiddenFhirServer(
@@ -145,7 +139,7 @@ pub async fn answer(
         Network::Fetch {
             client, deadline, ..
         } => (
-            fhir_server.as_ref().map(|url| (client, url, token)),
+            fhir_server.map(|url| (client, url, token)),
             Instant::now() + deadline,
         ),
         Network::Offline => (None, Instant::now() + Duration::from_secs(1)),
@@ -167,16 +161,7 @@ pub async fn answer(
         draft_orders,
         deadline,
     })
-    .await
-    .map_err(|e| match e {
-        GatherError::Unavailable { .. } | GatherError::NotFound { .. } => {
-            ApiError::DataUnavailable(e.to_string())
-        }
-        other => {
-            tracing::error!(error = %other, "gathering failed");
-            ApiError::Internal
-        }
-    })?;
+    .await?;
 
     if !gathered.diagnostics.is_empty() {
         tracing::warn!(

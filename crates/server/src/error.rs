@@ -7,6 +7,8 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use gravida_cds_hooks::RequestError;
+use gravida_fhir::GatherError;
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
@@ -206,5 +208,31 @@ impl IntoResponse for FhirApiError {
             headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         }
         response
+    }
+}
+
+// ----- Library errors, each given its status here and nowhere else ------------------------------
+
+/// A request that is not valid for its hook (wrong hook, bad context): the caller's mistake.
+/// Except a `fhirServer` that is a URL but not one we may fetch from (not https off loopback,
+/// credentials, a query): the caller named a server it may not use, 403.
+impl From<RequestError> for ApiError {
+    fn from(error: RequestError) -> Self {
+        match error {
+            RequestError::FhirServer(refused) => ApiError::ForbiddenFhirServer(refused.to_string()),
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+/// The deciding records could not be had: 412, so the EHR can retry with prefetch or a token.
+/// The match is exhaustive: a new kind of gathering failure must be given its status here.
+impl From<GatherError> for ApiError {
+    fn from(error: GatherError) -> Self {
+        match error {
+            GatherError::Unavailable { .. } | GatherError::NotFound { .. } => {
+                ApiError::DataUnavailable(error.to_string())
+            }
+        }
     }
 }

@@ -937,8 +937,8 @@ fn an_unreadable_component_value_is_a_component_problem() {
 fn an_encounter_or_procedure_of_another_patient_is_refused_on_both_paths() {
     use crate::fast::PrefetchSeed;
     use crate::gather::{GatherInput, Prefetch, gather};
-    use gravida_knowledge::prefetch::{Need, PrefetchQuery};
     use gravida_rules::facts::Input;
+    use gravida_rules::query::{Need, PrefetchQuery};
     use serde::de::DeserializeSeed;
 
     let queries = vec![

@@ -8,9 +8,9 @@
 
 use super::*;
 use crate::gather::{GatherInput, Prefetch, gather};
-use gravida_knowledge::prefetch::Need;
 use gravida_rules::facts::Field;
 use gravida_rules::facts::Input;
+use gravida_rules::query::Need;
 use serde_json::{Map, Value as Json, json};
 use std::path::{Path, PathBuf};
 
