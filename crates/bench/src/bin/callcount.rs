@@ -149,8 +149,9 @@ async fn wait_ready(
     }
 }
 
-/// The cards of an answer without what changes from call to call (uuids, and the due time of
-/// the timed repeat hCG, which is the call's time plus 48 h), to compare answers.
+/// The cards of an answer without what changes from call to call (uuids, the due time of the
+/// timed repeat hCG, which is the call's time plus 48 h, and the links, whose long-form link
+/// names a fresh id each call), to compare answers.
 fn cards_of(answer: &Json) -> Json {
     let mut answer = answer.clone();
     fn strip(value: &mut Json) {
@@ -158,6 +159,7 @@ fn cards_of(answer: &Json) -> Json {
             Json::Object(object) => {
                 object.remove("uuid");
                 object.remove("occurrenceDateTime");
+                object.remove("links");
                 object.values_mut().for_each(strip);
             }
             Json::Array(items) => items.iter_mut().for_each(strip),
