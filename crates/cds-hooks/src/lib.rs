@@ -8,7 +8,6 @@
 
 pub mod discovery;
 pub mod feedback;
-pub mod fhir_server;
 pub mod hook;
 mod json;
 pub mod prefetch;
@@ -23,7 +22,6 @@ mod spec_examples;
 
 pub use discovery::{DiscoveryError, DiscoveryResponse, Service};
 pub use feedback::{AcceptedSuggestion, Feedback, FeedbackRequest, Outcome, OverrideReason};
-pub use fhir_server::{ServerUrlError, check_fhir_server};
 pub use hook::{ContextField, FieldKind, Hook};
 pub use prefetch::TemplateError;
 pub use request::{FhirAuthorization, HookContext, RequestError, ServiceRequest};

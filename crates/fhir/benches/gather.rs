@@ -12,8 +12,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gravida_cds_hooks::check_fhir_server;
-use gravida_fhir::{FetchLimits, FhirClient, GatherInput, gather};
+use gravida_fhir::{FetchLimits, FhirClient, GatherInput, check_fhir_server, gather};
 use gravida_rules::facts::Input;
 use gravida_rules::query::{Need, PrefetchQuery};
 use serde_json::{Map, Value, json};

@@ -19,6 +19,7 @@
 //! not logged or put into errors either: their query strings carry patient ids.
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ use serde_json::Value as Json;
 use thiserror::Error;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
-use url::Url;
+use url::{Host, Url};
 
 use crate::budget::{BudgetHold, MemoryBudget, RECORD_OVERHEAD};
 use crate::page::{CallAllowance, Fetched, PageRead, read_page};
@@ -602,6 +603,52 @@ fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
         && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Why a `fhirServer` value is refused. The server answers 403.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ServerUrlError {
+    #[error("fhirServer is not an absolute URL")]
+    Invalid,
+    #[error("fhirServer must use https (http is allowed on loopback only)")]
+    NotHttps,
+    #[error("fhirServer must not contain a user name or password")]
+    Userinfo,
+    #[error("fhirServer must not contain a query or fragment")]
+    QueryOrFragment,
+}
+
+/// Checks a `fhirServer` value from a hook request and normalises it to end with `/`.
+///
+/// `https` is required unless the host is a loopback address (127.0.0.0/8, ::1, `localhost`),
+/// where `http` is allowed for development and tests. Which servers an issuer may name is checked
+/// elsewhere (the issuer allow-list).
+pub fn check_fhir_server(raw: &str) -> Result<Url, ServerUrlError> {
+    let url = Url::parse(raw.trim()).map_err(|_| ServerUrlError::Invalid)?;
+    if url.cannot_be_a_base() || url.host().is_none() {
+        return Err(ServerUrlError::Invalid);
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        _ => return Err(ServerUrlError::NotHttps),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ServerUrlError::Userinfo);
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ServerUrlError::QueryOrFragment);
+    }
+    Ok(with_trailing_slash(&url))
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ pub mod prefetch;
 pub mod subject;
 
 pub use budget::MemoryBudget;
-pub use client::{FetchError, FetchLimits, FhirClient, Search};
+pub use client::{FetchError, FetchLimits, FhirClient, Search, ServerUrlError, check_fhir_server};
 pub use diagnostic::{Diagnostic, DiagnosticKind};
 pub use fast::{FastPrefetch, PrefetchSeed};
 pub use gather::{GatherError, GatherInput, Gathered, KeyFailure, Prefetch, Unobtained, gather};

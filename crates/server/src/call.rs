@@ -113,8 +113,11 @@ pub async fn answer(
 
     // The FHIR server is checked before anything is fetched from it, and whether or not
     // anything will be: a request naming a forbidden server is refused outright.
-    // Parsed and checked when the request was read (`gravida_cds_hooks::fhir_server`).
-    let fhir_server = request.fhir_server.as_ref();
+    let fhir_server = request
+        .fhir_server
+        .as_deref()
+        .map(gravida_fhir::check_fhir_server)
+        .transpose()?;
     // An authenticated caller may only send a FHIR server its issuer lists: otherwise a caller
     // could point Gravida, and the token it carries, at any host.
     if let (
@@ -123,7 +126,7 @@ pub async fn answer(
             trust: Some((verifier, caller)),
             ..
         },
-    ) = (fhir_server, network)
+    ) = (&fhir_server, network)
         && !verifier.fhir_server_allowed(caller, url)
     {
         return Err(ApiError::ForbiddenFhirServer(
@@ -139,7 +142,7 @@ pub async fn answer(
         Network::Fetch {
             client, deadline, ..
         } => (
-            fhir_server.map(|url| (client, url, token)),
+            fhir_server.as_ref().map(|url| (client, url, token)),
             Instant::now() + deadline,
         ),
         Network::Offline => (None, Instant::now() + Duration::from_secs(1)),

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gravida_cds_hooks::RequestError;
-use gravida_fhir::GatherError;
+use gravida_fhir::{GatherError, ServerUrlError};
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
@@ -214,14 +214,16 @@ impl IntoResponse for FhirApiError {
 // ----- Library errors, each given its status here and nowhere else ------------------------------
 
 /// A request that is not valid for its hook (wrong hook, bad context): the caller's mistake.
-/// Except a `fhirServer` that is a URL but not one we may fetch from (not https off loopback,
-/// credentials, a query): the caller named a server it may not use, 403.
 impl From<RequestError> for ApiError {
     fn from(error: RequestError) -> Self {
-        match error {
-            RequestError::FhirServer(refused) => ApiError::ForbiddenFhirServer(refused.to_string()),
-            other => ApiError::BadRequest(other.to_string()),
-        }
+        ApiError::BadRequest(error.to_string())
+    }
+}
+
+/// A `fhirServer` that is not https (or loopback), or not a URL: refused before any fetch.
+impl From<ServerUrlError> for ApiError {
+    fn from(error: ServerUrlError) -> Self {
+        ApiError::ForbiddenFhirServer(error.to_string())
     }
 }
 

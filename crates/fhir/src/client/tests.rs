@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::fast::FastRead;
-use gravida_cds_hooks::check_fhir_server;
 use serde_json::json;
 use std::sync::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -715,6 +714,57 @@ async fn a_read_returns_the_single_resource() {
         .await
         .expect("read");
     assert_eq!(resources.resources, reference(&[patient]));
+}
+
+#[test]
+fn fhir_server_urls_are_checked_and_normalised() {
+    let ok = [
+        (
+            "https://fhir.example.org/R4",
+            "https://fhir.example.org/R4/",
+        ),
+        (
+            "https://fhir.example.org/R4/",
+            "https://fhir.example.org/R4/",
+        ),
+        ("http://localhost:8080/fhir", "http://localhost:8080/fhir/"),
+        ("http://127.0.0.2/fhir", "http://127.0.0.2/fhir/"),
+        ("http://[::1]:9000", "http://[::1]:9000/"),
+    ];
+    for (raw, expected) in ok {
+        assert_eq!(
+            check_fhir_server(raw).map(|url| url.to_string()),
+            Ok(expected.to_owned()),
+            "{raw}"
+        );
+    }
+    let bad = [
+        ("http://fhir.example.org/R4", ServerUrlError::NotHttps),
+        ("http://10.0.0.1/fhir", ServerUrlError::NotHttps),
+        (
+            "http://localhost.evil.example/fhir",
+            ServerUrlError::NotHttps,
+        ),
+        ("ftp://fhir.example.org/", ServerUrlError::NotHttps),
+        (
+            "https://user:pw@fhir.example.org/R4",
+            ServerUrlError::Userinfo,
+        ),
+        (
+            "https://fhir.example.org/R4?x=1",
+            ServerUrlError::QueryOrFragment,
+        ),
+        (
+            "https://fhir.example.org/R4#top",
+            ServerUrlError::QueryOrFragment,
+        ),
+        ("fhir.example.org/R4", ServerUrlError::Invalid),
+        ("mailto:someone@example.org", ServerUrlError::Invalid),
+        ("", ServerUrlError::Invalid),
+    ];
+    for (raw, expected) in bad {
+        assert_eq!(check_fhir_server(raw), Err(expected), "{raw}");
+    }
 }
 
 #[test]

@@ -1,9 +1,8 @@
 //! Tests of gathering: which keys are fetched, what each prefetch value leads to, and the logs.
 
 use super::*;
-use crate::client::FetchLimits;
 use crate::client::tests::{TOKEN, bundle, fhir_json, observation};
-use gravida_cds_hooks::check_fhir_server;
+use crate::client::{FetchLimits, check_fhir_server};
 use gravida_rules::facts::Input;
 use serde_json::json;
 use std::io::Write;
