@@ -1,9 +1,13 @@
 //! Rendering findings as CDS Hooks cards, from the profile's templates.
 //!
-//! A card's detail has three sections: **Why** (the records found, how the pregnancy was dated,
-//! the rule's reason and any modifiers), **What to do**, and **What this card does not mean**.
-//! Suggestions create draft `ServiceRequest`s from `orderables.toml`, or (R6) delete the draft
-//! methotrexate order.
+//! A card is short (issue 17): its detail opens with what to do (the template's `card_do`, then
+//! the modifiers' steps), then **Why** (the bleed as a clinician knows the record, how the
+//! pregnancy was dated, the reason, the modifiers' reasons), then what the card does not mean;
+//! at most [`MAX_SUGGESTIONS`] buttons unless it is critical; R4, R8 and R10 beside a main
+//! bleeding card are folded into it as one line. The full reasoning (**Why**, **What to do**,
+//! **What this card does not mean**, the records used) goes to the card's long form through the
+//! [`REASONING_EXTENSION`]. Suggestions create draft `ServiceRequest`s from `orderables.toml`
+//! (one button may create several: `with`), or (R6) delete the draft methotrexate order.
 //!
 //! Chart text never enters a card as it was charted. Templates are filled in one pass (`fill`
 //! does not read a value a second time) and every value taken from the chart (record text,
