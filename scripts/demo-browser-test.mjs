@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The demo page in a real browser: starts `gravida demo` on a free loopback port, drives
 // Debian's headless Chromium with playwright-core (tests/browser), and checks what a physician
-// would see. Saves a screenshot to target/demo-screenshot.png.
+// would see. Saves a screenshot to target/demo-screenshot.png, and the motivating case's card as
+// the CDS Hooks sandbox shows it (a 624-px column) to target/motivating-case-card.png (copied to
+// docs/motivating-case-card.png for the README).
 //
 //   (cd tests/browser && npm ci) && node scripts/demo-browser-test.mjs
 //
@@ -18,6 +20,10 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { chromium } = createRequire(join(root, "tests/browser/package.json"))("playwright-core");
 const bin = process.env.GRAVIDA_BIN || join(root, "target/debug/gravida");
 const screenshot = join(root, "target/demo-screenshot.png");
+const cardShot = join(root, "target/motivating-case-card.png");
+// The CDS Hooks sandbox's card column, and how far down its buttons may start (issue 17).
+const SANDBOX_COLUMN_PX = 624;
+const BUTTONS_WITHIN_PX = 600;
 
 function check(condition, message) {
   if (!condition) throw new Error(`FAILED: ${message}`);
@@ -80,6 +86,36 @@ try {
   check(suggestions.some((s) => /ultrasound/i.test(s)), `an ultrasound suggestion (${suggestions.join(" | ")})`);
   check(suggestions.some((s) => /hCG/.test(s)), "an hCG suggestion");
   check((await card.locator(".source a").count()) === 1, "the source is a link");
+
+  // The motivating cases' cards in the sandbox's column: nothing sticks out, and every button
+  // is reached without scrolling past 600 px of card.
+  for (const patient of ["demo01", "pub01"]) {
+    if (patient !== "demo01") {
+      await page.click(`[data-patient="${patient}"]`);
+      await page.locator('[data-testid="card"]').first().waitFor({ timeout: 15000 });
+    }
+    const first = page.locator('[data-testid="card"]').first();
+    const fit = await first.evaluate((node, width) => {
+      node.style.width = `${width}px`;
+      node.style.boxSizing = "border-box";
+      const box = node.getBoundingClientRect();
+      const below = [...node.querySelectorAll("button")].map((b) => b.getBoundingClientRect().bottom - box.top);
+      const wide = [...node.querySelectorAll("*")].filter((e) => e.getBoundingClientRect().right > box.right + 0.5);
+      return { width: box.width, height: box.height, below, wide: wide.length, overflow: node.scrollWidth - node.clientWidth };
+    }, SANDBOX_COLUMN_PX);
+    check(fit.width <= SANDBOX_COLUMN_PX && fit.overflow <= 0 && fit.wide === 0,
+      `${patient}'s card fits a ${SANDBOX_COLUMN_PX}-px column (${fit.width} px wide, ${fit.height} px high)`);
+    const lowest = Math.max(...fit.below);
+    check(fit.below.length >= 3 && lowest <= BUTTONS_WITHIN_PX,
+      `${patient}'s ${fit.below.length} buttons end ${Math.round(lowest)} px below the card's top (at most ${BUTTONS_WITHIN_PX})`);
+    if (patient === "pub01") {
+      await first.screenshot({ path: cardShot });
+      console.log(`card screenshot: ${cardShot}`);
+    }
+    await first.evaluate((node) => { node.style.width = ""; node.style.boxSizing = ""; });
+  }
+  await page.click('[data-patient="demo01"]');
+  await page.locator('[data-testid="card"]').first().waitFor({ timeout: 15000 });
 
   // The chart as a physician sees it, before anything is clicked.
   await page.screenshot({ path: screenshot, fullPage: false });

@@ -184,6 +184,30 @@ fn card_of<'c>(cards: &'c [Value], wanted: &str) -> &'c Value {
         .unwrap_or_else(|| panic!("no {wanted} card: {cards:#?}"))
 }
 
+/// The text of a card's long form ("Why this card"), with the page's HTML escapes undone.
+async fn long_form_text(app: &TestApp, card: &Value) -> String {
+    let url = card["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|l| l["label"] == "Why this card (full reasoning)")
+        .and_then(|l| l["url"].as_str())
+        .expect("a long-form link")
+        .to_owned();
+    let html = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    html.replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
 fn text(cards: &[Value]) -> String {
     cards
         .iter()
@@ -241,10 +265,12 @@ async fn a_6w5d_bleed_with_heart_rate_128_and_pressure_84_48_gets_a_critical_car
             "ruptured ectopic pregnancy is possible",
             "Senior obstetric or gynecology review now",
             "type and crossmatch",
-            "Observation 'Heart rate'",
         ] {
             assert!(detail.contains(wanted), "{wanted}: {detail}");
         }
+        // The records used are named on the card's long form, one click away.
+        let page = long_form_text(&app, card).await;
+        assert!(page.contains("Observation 'Heart rate'"), "{page}");
         assert!(
             cards.iter().all(|c| rule(c) != "R2"),
             "the warning is escalated, not repeated"

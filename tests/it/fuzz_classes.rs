@@ -216,7 +216,15 @@ async fn a_dating_record_dated_in_the_future_is_named_and_not_used_to_date_the_p
         assert_eq!(status, 200, "{what}");
         let text = all_text(&cards);
         assert!(text.contains("in the future"), "{what}:\n{text}");
-        assert!(text.contains("fz04\\-dating"), "{what} is named:\n{text}");
+        // Named by what it is, never by its resource id (issue 17 item 2).
+        assert!(
+            text.contains("Observation (no text)"),
+            "{what} is named:\n{text}"
+        );
+        assert!(
+            !text.contains("fz04\\-dating") && !text.contains("fz04-dating"),
+            "{what} by its id:\n{text}"
+        );
         assert_no_absurd_ga(&cards);
     }
 }

@@ -28,6 +28,7 @@ mod real_fhir;
 mod real_world;
 mod scenarios_engine;
 mod scenarios_http;
+mod short_cards;
 mod site_time;
 mod store;
 mod suppression;

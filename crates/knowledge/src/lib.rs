@@ -97,11 +97,14 @@ impl KnowledgeBase {
         now: OffsetDateTime,
     ) -> Assessment {
         let evaluation = gravida_rules::evaluate(&self.profile.rules, facts, now);
-        let cards = evaluation
-            .findings
-            .iter()
-            .filter_map(|f| render::card(&self.profile, &self.version, f, facts, patient_id, now))
-            .collect();
+        let cards = render::cards(
+            &self.profile,
+            &self.version,
+            &evaluation.findings,
+            facts,
+            patient_id,
+            now,
+        );
         Assessment {
             cards,
             findings: evaluation.findings,

@@ -250,6 +250,10 @@ pub struct Orderable {
     /// A MedicationRequest's `dosageInstruction` text.
     #[serde(default)]
     pub dosage: Option<String>,
+    /// Orderables the same button also creates (one button, "hCG now and in 48 h", for two
+    /// orders), so that a card needs no more than three buttons.
+    #[serde(default)]
+    pub with: Vec<String>,
 }
 
 /// A link a card carries to a guideline it cites (knowledge.md §3.5 item 17).
@@ -279,6 +283,17 @@ pub struct RuleCard {
     /// Further guidelines the card cites, as links.
     #[serde(default)]
     pub links: Vec<LinkToml>,
+    /// The short card (issue 17): its first lines, what to do (at most three). The full
+    /// `why`/`what_to_do`/`does_not_mean` go to the card's long form.
+    pub card_do: Vec<String>,
+    /// The short card's reason, after the facts.
+    pub card_why: Vec<String>,
+    /// The short card's "what this card does not mean", one sentence.
+    pub card_not_mean: String,
+    /// R4, R8 and R10: the one line this card becomes when it is folded into another bleeding
+    /// card instead of being shown beside it.
+    #[serde(default)]
+    pub card_folded: Option<String>,
 }
 
 /// Text a modifier adds to a card.
@@ -293,6 +308,13 @@ pub struct ModifierText {
     /// negative, R14).
     #[serde(default)]
     pub suggestions: Vec<String>,
+    /// The modifier's words on the short card: `card_why` among the reasons, `card_do` among
+    /// the steps. Absent: the full `why` / `what_to_do` is used (so a new modifier is never
+    /// silently left off the card); empty (`""`): the text is in the long form only.
+    #[serde(default)]
+    pub card_why: Option<String>,
+    #[serde(default)]
+    pub card_do: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -319,6 +341,15 @@ pub struct FactsText {
     pub dating_ultrasound: String,
     pub dating_lmp: String,
     pub dating_ga: String,
+    /// The short card's facts: the bleed as a clinician knows it, its day, the GA and the dating.
+    pub card_bleed: String,
+    pub card_bleed_undated: String,
+    pub card_dated: String,
+    pub card_undated: String,
+    pub card_iup_documented: String,
+    pub card_pul: String,
+    pub card_pul_late: String,
+    pub card_no_ultrasound: String,
 }
 
 /// `cards.toml`.
@@ -416,6 +447,10 @@ const DETAIL_PLACEHOLDERS: &[&str] = &[
     "order",
     "bleed_text",
     "bleed_kind",
+    "bleed_record",
+    "bleed_day",
+    "iup_day",
+    "dating_day",
     "dating",
     "record_date",
     "edd",
@@ -1120,8 +1155,18 @@ fn check_cards(
             .iter()
             .chain(&card.what_to_do)
             .chain(&card.does_not_mean)
+            .chain(&card.card_do)
+            .chain(&card.card_why)
+            .chain(std::iter::once(&card.card_not_mean))
+            .chain(&card.card_folded)
         {
             check_template(file, name, text, DETAIL_PLACEHOLDERS, problems);
+        }
+        if card.card_do.is_empty() || card.card_do.len() > 3 {
+            problems.add(
+                file,
+                format!("{name} needs one to three card_do lines (what to do, first on the card)"),
+            );
         }
         if card.why.is_empty() || card.what_to_do.is_empty() || card.does_not_mean.is_empty() {
             problems.add(
@@ -1170,7 +1215,13 @@ fn check_cards(
                 if m.why.is_none() && m.what_to_do.is_none() {
                     problems.add(file, format!("modifier {key} needs why or what_to_do"));
                 }
-                for text in m.why.iter().chain(&m.what_to_do) {
+                for text in m
+                    .why
+                    .iter()
+                    .chain(&m.what_to_do)
+                    .chain(&m.card_why)
+                    .chain(&m.card_do)
+                {
                     check_template(file, key, text, DETAIL_PLACEHOLDERS, problems);
                 }
                 for orderable in &m.suggestions {
@@ -1222,6 +1273,14 @@ fn check_cards(
         &f.dating_ultrasound,
         &f.dating_lmp,
         &f.dating_ga,
+        &f.card_bleed,
+        &f.card_bleed_undated,
+        &f.card_dated,
+        &f.card_undated,
+        &f.card_iup_documented,
+        &f.card_pul,
+        &f.card_pul_late,
+        &f.card_no_ultrasound,
     ] {
         check_template(file, "facts", text, DETAIL_PLACEHOLDERS, problems);
     }
@@ -1241,6 +1300,14 @@ fn check_orderables(orderables: &BTreeMap<String, Orderable>, problems: &mut Pro
         }
         if o.codes.is_empty() {
             problems.add(file, format!("{key} has no codes"));
+        }
+        for other in &o.with {
+            if other == key || !orderables.contains_key(other) {
+                problems.add(
+                    file,
+                    format!("{key} is also to create unknown orderable {other}"),
+                );
+            }
         }
         for code in &o.codes {
             if !KNOWN_SYSTEMS.contains(&code.system.as_str()) {

@@ -1,9 +1,13 @@
 //! Rendering findings as CDS Hooks cards, from the profile's templates.
 //!
-//! A card's detail has three sections: **Why** (the records found, how the pregnancy was dated,
-//! the rule's reason and any modifiers), **What to do**, and **What this card does not mean**.
-//! Suggestions create draft `ServiceRequest`s from `orderables.toml`, or (R6) delete the draft
-//! methotrexate order.
+//! A card is short (issue 17): its detail opens with what to do (the template's `card_do`, then
+//! the modifiers' steps), then **Why** (the bleed as a clinician knows the record, how the
+//! pregnancy was dated, the reason, the modifiers' reasons), then what the card does not mean;
+//! at most [`MAX_SUGGESTIONS`] buttons unless it is critical; R4, R8 and R10 beside a main
+//! bleeding card are folded into it as one line. The full reasoning (**Why**, **What to do**,
+//! **What this card does not mean**, the records used) goes to the card's long form through the
+//! [`REASONING_EXTENSION`]. Suggestions create draft `ServiceRequest`s from `orderables.toml`
+//! (one button may create several: `with`), or (R6) delete the draft methotrexate order.
 //!
 //! Chart text never enters a card as it was charted. Templates are filled in one pass (`fill`
 //! does not read a value a second time) and every value taken from the chart (record text,
@@ -58,10 +62,35 @@ pub(crate) fn percent(fraction: f64) -> String {
 }
 
 /// A chart record as a clinician knows it: its type and what it says (`Condition 'implantation
-/// bleeding'`), from the record's first text (code text or display) or the draft order's; only
-/// when it has none, its `Type/id`. Chart text is quoted (escaped and length-capped).
+/// bleeding'`), from the record's first text (code text or display) or the draft order's; when
+/// it has none, its type alone (`Condition (no text)`). Never its resource id: an id means
+/// nothing to a clinician (issue 17, item 2). Chart text is quoted (escaped and length-capped).
 fn reference(kind: &str, id: &str, facts: &PatientFacts, quote: Quote) -> String {
-    named(kind, id, facts, quote).unwrap_or_else(|| format!("{}/{}", quote(kind), quote(id)))
+    named(kind, id, facts, quote).unwrap_or_else(|| format!("{} (no text)", quote(kind)))
+}
+
+/// A day as clinicians write it on a ward: `22 Nov`, with the year when it is not this year's
+/// (`22 Nov 2025`).
+fn day(date: time::Date, now: OffsetDateTime) -> String {
+    let month = match date.month() {
+        time::Month::January => "Jan",
+        time::Month::February => "Feb",
+        time::Month::March => "Mar",
+        time::Month::April => "Apr",
+        time::Month::May => "May",
+        time::Month::June => "Jun",
+        time::Month::July => "Jul",
+        time::Month::August => "Aug",
+        time::Month::September => "Sep",
+        time::Month::October => "Oct",
+        time::Month::November => "Nov",
+        time::Month::December => "Dec",
+    };
+    if date.year() == now.year() {
+        format!("{} {month}", date.day())
+    } else {
+        format!("{} {month} {}", date.day(), date.year())
+    }
 }
 
 /// `Kind 'what it says'`, or `None` when the record has no text (or is not among the facts).
@@ -228,9 +257,24 @@ fn values(
     finding: &Finding,
     facts: &PatientFacts,
     quote: Quote,
+    now: OffsetDateTime,
 ) -> HashMap<&'static str, String> {
     let mut v = HashMap::new();
     let unknown = || "(date unknown)".to_string();
+    v.insert(
+        "bleed_day",
+        finding
+            .bleed_date
+            .map(|d| day(d, now))
+            .unwrap_or_else(unknown),
+    );
+    v.insert(
+        "iup_day",
+        match finding.iup {
+            IupStatus::Documented(Some(d)) => day(d, now),
+            _ => unknown(),
+        },
+    );
     v.insert(
         "ga",
         finding
@@ -289,6 +333,10 @@ fn values(
                     .cloned()
             })
             .unwrap_or_else(|| "vaginal bleeding".into());
+        v.insert(
+            "bleed_record",
+            format!("{} '{}'", quote(&bleed.resource_type), quote(&text)),
+        );
         v.insert("bleed_text", quote(&text));
     }
     if let Some(d) = &finding.dating {
@@ -312,6 +360,18 @@ fn values(
             DatingSource::GaObservation => &t.dating_ga,
         };
         v.insert("dating", fill(template, &dv));
+        // The same in the card's way of writing days (`24 Sep`).
+        let record_day = d.record_date.map(|x| day(x, now)).unwrap_or_else(unknown);
+        dv.insert("record_date", record_day);
+        dv.insert("lmp", day(d.start, now));
+        dv.insert(
+            "edd",
+            d.start
+                .checked_add(Duration::days(gravida_rules::ga::TERM_DAYS))
+                .map(|e| day(e, now))
+                .unwrap_or_else(unknown),
+        );
+        v.insert("dating_day", fill(template, &dv));
     }
     for m in &finding.modifiers {
         match m {
@@ -416,9 +476,105 @@ fn summary(card: &RuleCard, finding: &Finding, v: &HashMap<&str, String>) -> Str
     fill(variant.unwrap_or(&card.summary), v)
 }
 
-/// The Markdown detail. `v` holds chart text only as [`markdown::escape_inline`] made it, and
-/// the values added here (an unreadable record, the records used) are escaped the same way.
-fn detail(
+/// The values a modifier's text may name besides the finding's own (`{record}`, `{field}`, a
+/// vital sign's reading), added to a copy of `v`. Chart text is escaped for Markdown.
+fn modifier_values<'v>(
+    m: &Modifier,
+    finding: &Finding,
+    facts: &PatientFacts,
+    v: &HashMap<&'v str, String>,
+) -> HashMap<&'v str, String> {
+    let mut mv = v.clone();
+    if let Modifier::UnreadableRecord { id, field } = m {
+        let kind = finding
+            .evidence
+            .iter()
+            .find(|e| &e.id == id)
+            .map(|e| e.resource_type.clone())
+            .unwrap_or_else(|| "record".into());
+        mv.insert(
+            "record",
+            reference(&kind, id, facts, markdown::escape_inline),
+        );
+        mv.insert("field", field_name(*field).to_string());
+    }
+    if let Modifier::ImpossibleDate { kind, id, date, .. } = m {
+        mv.insert(
+            "record",
+            reference(kind_name(*kind), id, facts, markdown::escape_inline),
+        );
+        // A date the service read (never chart text: `Date` displays as digits and dashes).
+        mv.insert(
+            "record_date",
+            date.map(|d| d.to_string())
+                .unwrap_or_else(|| "(date unknown)".into()),
+        );
+        mv.insert(
+            "lmp",
+            finding
+                .dating
+                .as_ref()
+                .map(|d| d.start.to_string())
+                .unwrap_or_else(|| "(date unknown)".into()),
+        );
+    }
+    if let Modifier::RefusedRecords { count } = m {
+        mv.insert("refused", count.to_string());
+    }
+    if let Modifier::UnreadableVitalSign { id } = m {
+        mv.insert(
+            "record",
+            reference(kind_of(id, facts), id, facts, markdown::escape_inline),
+        );
+    }
+    if let Modifier::Vital {
+        sign, value, at, ..
+    } = m
+    {
+        let decimals = if *sign == VitalSign::ShockIndex { 2 } else { 0 };
+        mv.insert("vital_value", number(*value, decimals));
+        mv.insert("vital_time", instant(*at));
+    }
+    // A record named by a modifier of the reading (§3.5): what it says, and its date.
+    if let Modifier::RhUnreadable { id, date }
+    | Modifier::RhResultPending { id, date }
+    | Modifier::RhEarlierPregnancy { id, date }
+    | Modifier::AntiDGiven { id, date }
+    | Modifier::HcgBound { id, date, .. }
+    | Modifier::HcgResultPending { id, date } = m
+    {
+        mv.insert(
+            "record",
+            reference(kind_of(id, facts), id, facts, markdown::escape_inline),
+        );
+        mv.insert(
+            "record_date",
+            date.map(|d| d.to_string())
+                .unwrap_or_else(|| "(date unknown)".into()),
+        );
+    }
+    // The bound as the lab wrote it ("<5 m[IU]/mL"): its unit is chart text.
+    if let Modifier::HcgBound { written, .. } = m {
+        mv.insert("bound", markdown::escape_inline(written));
+    }
+    mv
+}
+
+/// Adds `line` to `steps` unless a step already says it ("CBC." after "CBC; type and
+/// crossmatch.").
+fn push_step(steps: &mut Vec<String>, line: String) {
+    let said = steps
+        .iter()
+        .any(|step| step.starts_with(line.trim_end_matches('.')));
+    if !said && !line.trim().is_empty() {
+        steps.push(line);
+    }
+}
+
+/// The card's long form in Markdown: the full reasoning. `v` holds chart text only as
+/// [`markdown::escape_inline`] made it, and the values added here (an unreadable record, the
+/// records used) are escaped the same way. The server's `GET /cards/{id}` page shows it.
+fn long_detail(
     profile: &Profile,
     card: &RuleCard,
     finding: &Finding,
@@ -429,101 +585,16 @@ fn detail(
     why.extend(card.why.iter().map(|t| fill(t, v)));
     let mut todo: Vec<String> = card.what_to_do.iter().map(|t| fill(t, v)).collect();
     // R2E leads with the emergency steps; the advice of the card it escalates follows them.
-    // A step an emergency step already says ("CBC." after "CBC; type and crossmatch.") is not
-    // repeated.
     if let Some(escalated) = escalated_template(profile, finding) {
         for line in escalated.what_to_do.iter().map(|t| fill(t, v)) {
-            let said = todo
-                .iter()
-                .any(|step| step.starts_with(line.trim_end_matches('.')));
-            if !said {
-                todo.push(line);
-            }
+            push_step(&mut todo, line);
         }
     }
     for m in &finding.modifiers {
         let Some(text) = profile.cards.modifiers.get(modifier_key(m)) else {
             continue;
         };
-        let mut mv = v.clone();
-        if let Modifier::UnreadableRecord { id, field } = m {
-            let kind = finding
-                .evidence
-                .iter()
-                .find(|e| &e.id == id)
-                .map(|e| e.resource_type.clone())
-                .unwrap_or_else(|| "a record".into());
-            mv.insert(
-                "record",
-                reference(&kind, id, facts, markdown::escape_inline),
-            );
-            mv.insert("field", field_name(*field).to_string());
-        }
-        if let Modifier::ImpossibleDate { kind, id, date, .. } = m {
-            mv.insert(
-                "record",
-                reference(kind_name(*kind), id, facts, markdown::escape_inline),
-            );
-            // A date the service read (never chart text: `Date` displays as digits and dashes).
-            mv.insert(
-                "record_date",
-                date.map(|d| d.to_string())
-                    .unwrap_or_else(|| "(date unknown)".into()),
-            );
-            mv.insert(
-                "lmp",
-                finding
-                    .dating
-                    .as_ref()
-                    .map(|d| d.start.to_string())
-                    .unwrap_or_else(|| "(date unknown)".into()),
-            );
-        }
-        if let Modifier::RefusedRecords { count } = m {
-            mv.insert("refused", count.to_string());
-        }
-        if let Modifier::UnreadableVitalSign { id } = m {
-            mv.insert(
-                "record",
-                reference(kind_of(id, facts), id, facts, markdown::escape_inline),
-            );
-        }
-        if let Modifier::Vital {
-            sign, value, at, ..
-        } = m
-        {
-            let decimals = if *sign == VitalSign::ShockIndex { 2 } else { 0 };
-            mv.insert("vital_value", number(*value, decimals));
-            mv.insert("vital_time", instant(*at));
-        }
-        // A record named by a modifier of the reading (§3.5): what it says, and its date.
-        if let Modifier::RhUnreadable { id, date }
-        | Modifier::RhResultPending { id, date }
-        | Modifier::RhEarlierPregnancy { id, date }
-        | Modifier::AntiDGiven { id, date }
-        | Modifier::HcgBound { id, date, .. }
-        | Modifier::HcgResultPending { id, date } = m
-        {
-            let kind = facts
-                .records
-                .iter()
-                .find(|r| &r.id == id)
-                .map(|r| kind_name(r.kind))
-                .unwrap_or("Observation");
-            mv.insert(
-                "record",
-                reference(kind, id, facts, markdown::escape_inline),
-            );
-            mv.insert(
-                "record_date",
-                date.map(|d| d.to_string())
-                    .unwrap_or_else(|| "(date unknown)".into()),
-            );
-        }
-        // The bound as the lab wrote it ("<5 m[IU]/mL"): its unit is chart text.
-        if let Modifier::HcgBound { written, .. } = m {
-            mv.insert("bound", markdown::escape_inline(written));
-        }
+        let mv = modifier_values(m, finding, facts, v);
         if let Some(w) = &text.why {
             why.push(fill(w, &mv));
         }
@@ -570,6 +641,120 @@ fn detail(
     out.push_str("\n\n");
     out.push_str(&profile.cards.closing);
     out
+}
+
+/// The short card's facts: the bleed as a clinician knows it and its day, how the pregnancy
+/// was dated, and (before 14 weeks, or when undated) what the ultrasound shows.
+fn card_fact_lines(profile: &Profile, finding: &Finding, v: &HashMap<&str, String>) -> Vec<String> {
+    let t = &profile.cards.facts;
+    let early_max = profile.rules.thresholds.early_window_max_days;
+    let location = || {
+        fill(
+            match finding.iup {
+                IupStatus::Documented(_) => &t.card_iup_documented,
+                IupStatus::Pul if finding.ga.is_some_and(|g| g.days() <= early_max) => &t.card_pul,
+                IupStatus::Pul => &t.card_pul_late,
+                IupStatus::NoUltrasound => &t.card_no_ultrasound,
+            },
+            v,
+        )
+    };
+    match finding.rule {
+        RuleId::D1 => Vec::new(),
+        RuleId::R6 => vec![location()],
+        _ => {
+            let mut lines = vec![
+                fill(
+                    if finding.bleed_date.is_some() && v.contains_key("bleed_record") {
+                        &t.card_bleed
+                    } else {
+                        &t.card_bleed_undated
+                    },
+                    v,
+                ),
+                fill(
+                    if finding.dating.is_some() {
+                        &t.card_dated
+                    } else {
+                        &t.card_undated
+                    },
+                    v,
+                ),
+            ];
+            // Beyond 14 weeks where the pregnancy is matters less than the placenta; the long
+            // form still says it.
+            if finding.ga.is_none_or(|g| g.days() <= early_max) {
+                lines.push(location());
+            }
+            lines
+        }
+    }
+}
+
+/// The card's detail (issue 17): what to do first (the template's `card_do`, at most three
+/// lines, then the modifiers' steps and the findings folded in), then **Why** (the facts, the
+/// reason, the modifiers' reasons), then what the card does not mean. Everything else is in
+/// [`long_detail`], one click away.
+fn short_detail(
+    profile: &Profile,
+    card: &RuleCard,
+    finding: &Finding,
+    folded: &[Folded],
+    facts: &PatientFacts,
+    v: &HashMap<&str, String>,
+) -> String {
+    let mut todo: Vec<String> = Vec::new();
+    for line in card.card_do.iter().map(|t| fill(t, v)) {
+        push_step(&mut todo, line);
+    }
+    if let Some(escalated) = escalated_template(profile, finding) {
+        for line in escalated.card_do.iter().map(|t| fill(t, v)) {
+            push_step(&mut todo, line);
+        }
+    }
+    let mut why = card_fact_lines(profile, finding, v);
+    why.extend(card.card_why.iter().map(|t| fill(t, v)));
+    for m in &finding.modifiers {
+        let Some(text) = profile.cards.modifiers.get(modifier_key(m)) else {
+            continue;
+        };
+        let mv = modifier_values(m, finding, facts, v);
+        // A modifier without short text is shown in full: never silently left off the card.
+        if let Some(w) = text.card_why.as_ref().or(text.why.as_ref()) {
+            let w = fill(w, &mv);
+            if !w.trim().is_empty() {
+                why.push(w);
+            }
+        }
+        if let Some(d) = text.card_do.as_ref().or(text.what_to_do.as_ref()) {
+            push_step(&mut todo, fill(d, &mv));
+        }
+    }
+    for f in folded {
+        push_step(&mut todo, f.line.clone());
+    }
+    let mut out = String::new();
+    for line in &todo {
+        out.push_str("- ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str("\n**Why.** ");
+    out.push_str(&why.join(" "));
+    out.push_str("\n\n*");
+    out.push_str(&fill(&card.card_not_mean, v));
+    out.push('*');
+    out
+}
+
+/// A finding folded into another card (R4, R8 or R10 beside a main bleeding card): its one
+/// line on the card, its full reasoning for the long form, and its suggestions.
+#[derive(Debug)]
+struct Folded {
+    line: String,
+    summary: String,
+    reasoning: String,
+    suggestions: Vec<String>,
 }
 
 /// The card template of the rule an R2E card escalates, if it is one.
@@ -656,11 +841,129 @@ fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// Renders one finding as a card. `None` only if the rule has no template (prevented at load).
+/// The orderables a finding's card suggests, in order: the rule's, then (Rh unknown) the Rh
+/// type, then (R2E) the escalated card's, then the modifiers'.
+fn suggestion_keys(profile: &Profile, template: &RuleCard, finding: &Finding) -> Vec<String> {
+    let mut keys: Vec<String> = template.suggestions.clone();
+    // An Rh type that could not be read, or only from an earlier pregnancy, is asked for again,
+    // like an unknown one.
+    if finding.modifiers.iter().any(|m| {
+        matches!(
+            m,
+            Modifier::RhUnknown
+                | Modifier::RhUnreadable { .. }
+                | Modifier::RhEarlierPregnancy { .. }
+        )
+    }) {
+        keys.extend(template.suggestions_if_rh_unknown.iter().cloned());
+    }
+    // R2E: the escalated card's suggestions follow the emergency ones.
+    // (Its Rh-unknown suggestions are not: the crossmatch types the blood.)
+    if let Some(escalated) = escalated_template(profile, finding) {
+        keys.extend(escalated.suggestions.iter().cloned());
+    }
+    for m in &finding.modifiers {
+        if let Some(text) = profile.cards.modifiers.get(modifier_key(m)) {
+            keys.extend(text.suggestions.iter().cloned());
+        }
+    }
+    keys
+}
+
+/// Buttons a card shows in the common case (issue 17): the most useful first, the rest in the
+/// text and the long form. A critical card shows every emergency step it has.
+pub const MAX_SUGGESTIONS: usize = 3;
+
+/// Findings a main bleeding card takes in as one line rather than standing beside it.
+const FOLDABLE: [RuleId; 3] = [RuleId::R4, RuleId::R8, RuleId::R10];
+
+/// Renders the engine's findings as cards, highest indicator first, folding R4, R8 and R10
+/// into the main bleeding card when there is one. Cards about something else than the bleed's
+/// work-up (R6 the methotrexate order, R15 progesterone, D1 the data note) are never hosts.
+/// With no other bleeding card, R4 (else R8, else R10) is the host of the others.
+pub fn cards(
+    profile: &Profile,
+    version: &str,
+    findings: &[Finding],
+    facts: &PatientFacts,
+    patient_id: &str,
+    now: OffsetDateTime,
+) -> Vec<Card> {
+    let bleeding_main = |f: &Finding| {
+        !FOLDABLE.contains(&f.rule) && !matches!(f.rule, RuleId::R6 | RuleId::R15 | RuleId::D1)
+    };
+    let host = findings.iter().position(bleeding_main).or_else(|| {
+        // R4 (the bleed in a documented pregnancy) before R8 and R10, whatever their order.
+        FOLDABLE
+            .iter()
+            .find_map(|rule| findings.iter().position(|f| f.rule == *rule))
+    });
+    let folds_into_host =
+        |i: usize, f: &Finding| FOLDABLE.contains(&f.rule) && host.is_some_and(|h| h != i);
+    let folded: Vec<Folded> = findings
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| folds_into_host(*i, f))
+        .filter_map(|(_, f)| fold(profile, f, facts, now))
+        .collect();
+    findings
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| !folds_into_host(*i, f))
+        .filter_map(|(i, f)| {
+            let with: &[Folded] = if Some(i) == host { &folded } else { &[] };
+            card_with(profile, version, f, with, facts, patient_id, now)
+        })
+        .collect()
+}
+
+/// What a folded finding brings to its host card.
+fn fold(
+    profile: &Profile,
+    finding: &Finding,
+    facts: &PatientFacts,
+    now: OffsetDateTime,
+) -> Option<Folded> {
+    let template = profile.cards.rules.get(finding.rule.as_str())?;
+    let v = values(profile, finding, facts, markdown::escape_inline, now);
+    let summary = summary(
+        template,
+        finding,
+        &values(profile, finding, facts, markdown::plain_inline, now),
+    );
+    Some(Folded {
+        line: fill(
+            template.card_folded.as_deref().unwrap_or(&template.summary),
+            &v,
+        ),
+        summary,
+        reasoning: long_detail(profile, template, finding, facts, &v),
+        suggestions: suggestion_keys(profile, template, finding),
+    })
+}
+
+/// Renders one finding as a card on its own. `None` only if the rule has no template
+/// (prevented at load).
 pub fn card(
     profile: &Profile,
     version: &str,
     finding: &Finding,
+    facts: &PatientFacts,
+    patient_id: &str,
+    now: OffsetDateTime,
+) -> Option<Card> {
+    card_with(profile, version, finding, &[], facts, patient_id, now)
+}
+
+/// The card's extension key holding its full reasoning (Markdown), which the server moves to
+/// the card's long form (`GET /cards/{id}`) before the card is sent.
+pub const REASONING_EXTENSION: &str = "org.gravida.reasoning";
+
+fn card_with(
+    profile: &Profile,
+    version: &str,
+    finding: &Finding,
+    folded: &[Folded],
     facts: &PatientFacts,
     patient_id: &str,
     now: OffsetDateTime,
@@ -670,15 +973,17 @@ pub fn card(
     let summary = summary(
         template,
         finding,
-        &values(profile, finding, facts, markdown::plain_inline),
+        &values(profile, finding, facts, markdown::plain_inline, now),
     );
-    let detail = detail(
-        profile,
-        template,
-        finding,
-        facts,
-        &values(profile, finding, facts, markdown::escape_inline),
-    );
+    let v = values(profile, finding, facts, markdown::escape_inline, now);
+    let detail = short_detail(profile, template, finding, folded, facts, &v);
+    let mut reasoning = long_detail(profile, template, finding, facts, &v);
+    for f in folded {
+        reasoning.push_str("\n\n**Also: ");
+        reasoning.push_str(&markdown::escape_inline(&f.summary));
+        reasoning.push_str(".**\n\n");
+        reasoning.push_str(&f.reasoning);
+    }
     // The label is what the physician reads: who says it and on what authority. Which profile
     // version said it is for the audit, `/readyz` and the card's extension, not for the label.
     let source = Source::new(format!(
@@ -693,49 +998,47 @@ pub fn card(
         }),
     );
 
-    let mut suggestions = Vec::new();
-    let mut keys: Vec<&String> = template.suggestions.iter().collect();
-    // An Rh type that could not be read, or only from an earlier pregnancy, is asked for again,
-    // like an unknown one.
-    if finding.modifiers.iter().any(|m| {
-        matches!(
-            m,
-            Modifier::RhUnknown
-                | Modifier::RhUnreadable { .. }
-                | Modifier::RhEarlierPregnancy { .. }
-        )
-    }) {
-        keys.extend(template.suggestions_if_rh_unknown.iter());
-    }
-    // R2E: the escalated card's suggestions follow the emergency ones.
-    // (Its Rh-unknown suggestions are not: the crossmatch types the blood.)
-    if let Some(escalated) = escalated_template(profile, finding) {
-        keys.extend(escalated.suggestions.iter());
-    }
-    for m in &finding.modifiers {
-        if let Some(text) = profile.cards.modifiers.get(modifier_key(m)) {
-            keys.extend(text.suggestions.iter());
-        }
+    let mut keys = suggestion_keys(profile, template, finding);
+    for f in folded {
+        keys.extend(f.suggestions.iter().cloned());
     }
     let mut seen = std::collections::BTreeSet::new();
-    keys.retain(|key| seen.insert(key.as_str()));
-    for key in keys {
-        if let Some(o) = profile.orderables.get(key) {
-            // Never suggest what the clinician is ordering right now: a draft order of the call
-            // with one of the orderable's codes already is it. A timed suggestion (the repeat
-            // hCG in 48 h) is another order than a draft for now, so it stays.
-            if o.occurrence_offset_hours.is_none() && already_drafted(o, facts) {
-                continue;
-            }
-            suggestions.push(
-                Suggestion::new(o.label.clone())
-                    .with_uuid(uuid())
-                    .with_action(Action::create(
-                        o.label.clone(),
-                        service_request(o, patient_id, now),
-                    )),
-            );
+    keys.retain(|key| seen.insert(key.clone()));
+    let mut suggestions = Vec::new();
+    for key in &keys {
+        let Some(o) = profile.orderables.get(key) else {
+            continue;
+        };
+        // One button may create several orders (`with`: hCG now and in 48 h). Never suggest
+        // what the clinician is ordering right now: a draft order of the call with one of the
+        // orderable's codes already is it. A timed suggestion (the repeat hCG in 48 h) is
+        // another order than a draft for now, so it stays.
+        let actions: Vec<Action> = std::iter::once(o)
+            .chain(o.with.iter().filter_map(|k| profile.orderables.get(k)))
+            .filter(|o| o.occurrence_offset_hours.is_some() || !already_drafted(o, facts))
+            .map(|part| Action::create(part.label.clone(), service_request(part, patient_id, now)))
+            .collect();
+        if actions.is_empty() {
+            continue;
         }
+        // What is left when the main order is drafted already is labelled as itself.
+        let label = if actions.len() == 1 + o.with.len() {
+            o.label.clone()
+        } else {
+            actions
+                .iter()
+                .map(|a| a.description.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let mut suggestion = Suggestion::new(label).with_uuid(uuid());
+        for action in actions {
+            suggestion = suggestion.with_action(action);
+        }
+        suggestions.push(suggestion);
+    }
+    if finding.indicator != gravida_rules::Indicator::Critical {
+        suggestions.truncate(MAX_SUGGESTIONS);
     }
     if let (Some((kind, id)), Some(label)) = (&finding.draft_order, &template.delete_label) {
         suggestions.push(
@@ -747,11 +1050,13 @@ pub fn card(
         );
     }
 
+    let mut extension = profile_extension(version);
+    extension.insert(REASONING_EXTENSION.to_owned(), Value::String(reasoning));
     let build = |summary: String, with_suggestions: bool| {
         let mut b = Card::builder(summary, indicator(finding.indicator), source.clone())
             .uuid(uuid())
             .detail(detail.clone())
-            .extension(profile_extension(version));
+            .extension(extension.clone());
         if with_suggestions && !suggestions.is_empty() {
             b = b.selection_behavior(SelectionBehavior::Any);
             for s in &suggestions {

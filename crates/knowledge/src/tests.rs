@@ -246,6 +246,21 @@ fn prefetch_queries_are_by_patient_and_code_and_short_enough() {
 
 // ----- Rendering -------------------------------------------------------------------------------
 
+/// What the clinician can read of a card: its detail, then its long form's full reasoning
+/// (which the server moves from the card's extension to `GET /cards/{id}`).
+pub(crate) fn full_text(card: &gravida_cds_hooks::Card) -> String {
+    let reasoning = card
+        .extension
+        .as_ref()
+        .and_then(|e| e.get(render::REASONING_EXTENSION))
+        .and_then(|r| r.as_str())
+        .unwrap_or_default();
+    format!(
+        "{}\n\n{reasoning}",
+        card.detail.as_deref().unwrap_or_default()
+    )
+}
+
 const NOW: time::OffsetDateTime = datetime!(2025-04-01 12:00 UTC);
 
 fn motivating_case() -> PatientFacts {
@@ -281,18 +296,48 @@ fn the_motivating_case_reads_like_the_sandbox_card() {
     assert!(card.summary.contains("ectopic pregnancy not excluded"));
     assert!(card.summary.chars().count() < 140);
     let detail = card.detail.as_deref().unwrap_or_default();
-    assert!(detail.contains("**Why.**") && detail.contains("**What to do.**"));
-    assert!(detail.contains("What this card does not mean"));
-    assert!(detail.contains("LMP 2025-01-07"), "{detail}");
-    assert!(detail.contains("chronologically implausible"), "{detail}");
-    assert!(detail.contains("Rh type not on record"));
+    // What to do comes first: the first three lines are the steps.
+    let first: Vec<&str> = detail.lines().take(3).collect();
+    assert!(first.iter().all(|l| l.starts_with("- ")), "{detail}");
+    assert!(first[0].contains("TVUS"), "{detail}");
+    assert!(first[1].contains("hCG now and in 48 h"), "{detail}");
+    assert!(detail.contains("ABO/Rh type (unknown)"), "{detail}");
+    // Then why, with the record named as a clinician knows it and its day.
+    assert!(
+        detail.contains("**Why.** Condition 'implantation bleeding', 1 Apr."),
+        "{detail}"
+    );
+    assert!(detail.contains("GA 12w0d by LMP 7 Jan"), "{detail}");
+    assert!(detail.contains("implausible at 12w0d"), "{detail}");
+    assert!(
+        detail.contains("Ectopic pregnancy is not excluded"),
+        "{detail}"
+    );
+    assert!(detail.contains("not a diagnosis"), "{detail}");
+    assert!(
+        detail.chars().count() <= 450,
+        "{} characters: {detail}",
+        detail.chars().count()
+    );
+    // The reasoning that does not fit is the long form's, not lost.
+    let full = full_text(card);
+    for wanted in [
+        "**What to do.**",
+        "What this card does not mean",
+        "LMP 2025-01-07",
+        "chronologically implausible",
+        "Rh type not on record",
+        "do not base treatment on a single hCG value",
+        "No methotrexate before a normal intrauterine pregnancy",
+    ] {
+        assert!(full.contains(wanted), "{wanted}: {full}");
+    }
     // Records are named as a clinician knows them, not by their resource ids.
-    assert!(detail.contains("Records used: "), "{detail}");
-    let used = detail.split("Records used: ").nth(1).unwrap_or_default();
+    let used = full.split("Records used: ").nth(1).unwrap_or_default();
     assert!(used.contains("'"), "records named by what they say: {used}");
     assert!(
-        !used.contains("Condition/") && !used.contains("Observation/"),
-        "{used}"
+        !full.contains("Condition/") && !full.contains("Observation/"),
+        "{full}"
     );
     // The profile version is the audit's and the extension's, not the physician's to read.
     assert!(
@@ -311,21 +356,28 @@ fn the_motivating_case_reads_like_the_sandbox_card() {
         card.source.topic.as_ref().map(|t| t.code.as_str()),
         Some("R2")
     );
+    // Three buttons, the most useful first: TVUS, the serial hCG pair, then CBC.
     let labels: Vec<&str> = card.suggestions.iter().map(|s| s.label.as_str()).collect();
-    assert!(labels.iter().any(|l| l.contains("TVUS")), "{labels:?}");
-    assert!(labels.iter().any(|l| l.contains("ABO/Rh")), "{labels:?}");
+    assert_eq!(
+        labels,
+        [
+            "Order transvaginal ultrasound (TVUS)",
+            "Order quantitative serum hCG now and in 48 h",
+            "Order CBC"
+        ]
+    );
     for s in &card.suggestions {
         assert!(s.uuid.is_some());
         let resource = s.actions[0].resource.as_ref().expect("resource");
         assert_eq!(resource["status"], "draft");
         assert_eq!(resource["subject"]["reference"], "Patient/p1");
     }
-    let repeat = card
-        .suggestions
-        .iter()
-        .find(|s| s.label.contains("48 h"))
-        .and_then(|s| s.actions[0].resource.clone())
-        .expect("repeat hCG");
+    // The hCG button creates both orders: one now, one 48 h later.
+    let hcg = &card.suggestions[1];
+    assert_eq!(hcg.actions.len(), 2);
+    let now = hcg.actions[0].resource.clone().expect("hCG now");
+    assert!(now.get("occurrenceDateTime").is_none(), "{now}");
+    let repeat = hcg.actions[1].resource.clone().expect("repeat hCG");
     assert_eq!(repeat["occurrenceDateTime"], "2025-04-03T12:00:00Z");
     assert!(card.override_reasons.iter().all(|r| r.display.is_some()));
     assert!(card.validate().is_ok());
@@ -517,16 +569,18 @@ fn a_phishing_link_in_the_bleeding_record_is_not_a_link_on_the_card() {
 }
 
 #[test]
-fn record_ids_are_escaped_in_records_used_but_not_in_the_delete_action() {
+fn record_ids_are_never_shown_but_reach_the_delete_action_unchanged() {
     let kb = KnowledgeBase::embedded().expect("loads");
     let card = rendered(&kb, &with_draft_order_id("mtx-1](https://evil.example)"));
-    let detail = card.detail.as_deref().unwrap_or_default();
+    // An order with no text is named by its type, never by its id, whatever the id holds.
+    let detail = full_text(&card);
     assert!(
         detail.contains(
-            r"Delete the draft order MedicationRequest/mtx\-1\]\(https\:\/\/evil\.example\)"
+            "Delete the draft order unless the indication has been reviewed: MedicationRequest (no text)."
         ),
         "{detail}"
     );
+    assert!(!detail.contains("mtx"), "{detail}");
     assert!(!detail.contains("]("), "{detail}");
     let delete = &card.suggestions[0].actions[0];
     assert_eq!(
@@ -561,7 +615,7 @@ fn a_long_record_text_is_cut_on_the_card() {
     let long = format!("vaginal bleeding {}", "very ".repeat(200));
     let card = rendered(&kb, &with_bleed_text_and_id(&long, "bleed"));
     let detail = card.detail.as_deref().unwrap_or_default();
-    let quoted = detail.split('"').nth(1).expect("the bleed text is quoted");
+    let quoted = detail.split('\'').nth(1).expect("the bleed text is quoted");
     assert_eq!(quoted.chars().count(), markdown::MAX_CHARS, "{detail}");
     assert!(quoted.ends_with('…'), "{detail}");
     assert!(!detail.contains(&"very ".repeat(30)), "{detail}");
@@ -802,3 +856,4 @@ mod chart_text {
 
 // Escalation and the rules of knowledge.md §3.5 items 9 and 12–16, rendered.
 mod escalation;
+mod short_cards;

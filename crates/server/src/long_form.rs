@@ -156,7 +156,17 @@ impl LongForms {
         now: OffsetDateTime,
     ) {
         let expires = now + self.ttl;
-        let page = render(card, finding, profile_version, now, expires);
+        // The full reasoning rides in the card's extension from the renderer to here; the EHR
+        // gets the short card and the link, not the long text twice.
+        let reasoning = take_reasoning(card);
+        let page = render(
+            card,
+            reasoning.as_deref(),
+            finding,
+            profile_version,
+            now,
+            expires,
+        );
         let Some(secret) = new_secret() else {
             return;
         };
@@ -294,10 +304,21 @@ pub fn response(page: Arc<str>) -> Response {
     response
 }
 
-/// The page: summary, the whole detail, the records used, the links and source, the
-/// suggestions offered, and the profile version.
+/// Takes the full reasoning the renderer put in the card's extension
+/// ([`gravida_knowledge::render::REASONING_EXTENSION`]) out of it.
+fn take_reasoning(card: &mut Card) -> Option<String> {
+    let extension = card.extension.as_mut()?;
+    match extension.remove(gravida_knowledge::render::REASONING_EXTENSION)? {
+        serde_json::Value::String(text) => Some(text),
+        _ => None,
+    }
+}
+
+/// The page: summary, the card as shown, the full reasoning (what did not fit on the card),
+/// the records used, the links and source, the suggestions offered, and the profile version.
 fn render(
     card: &Card,
+    reasoning: Option<&str>,
     finding: Option<&Finding>,
     profile_version: &str,
     issued: OffsetDateTime,
@@ -316,8 +337,12 @@ fn render(
         escape(&card.summary)
     ));
     if let Some(detail) = &card.detail {
-        html.push_str("<h2>The card in full</h2>");
+        html.push_str("<h2>The card</h2>");
         html.push_str(&markdown_to_html(detail));
+    }
+    if let Some(reasoning) = reasoning {
+        html.push_str("<h2>The full reasoning</h2>");
+        html.push_str(&markdown_to_html(reasoning));
     }
 
     if let Some(finding) = finding {

@@ -12,10 +12,10 @@ use time::{Date, Duration, OffsetDateTime};
 use super::default_files;
 use crate::KnowledgeBase;
 
-const NOW: OffsetDateTime = datetime!(2025-04-01 12:00 UTC);
-const TODAY: Date = date!(2025 - 04 - 01);
+pub(super) const NOW: OffsetDateTime = datetime!(2025-04-01 12:00 UTC);
+pub(super) const TODAY: Date = date!(2025 - 04 - 01);
 
-fn obs(id: &str, system: &str, code: &str, on: Date, value: Option<Value>) -> Record {
+pub(super) fn obs(id: &str, system: &str, code: &str, on: Date, value: Option<Value>) -> Record {
     let mut r = Record::new(RecordKind::Observation, id);
     r.codes = vec![Code::new(system, code)];
     r.status = Some("final".into());
@@ -24,7 +24,7 @@ fn obs(id: &str, system: &str, code: &str, on: Date, value: Option<Value>) -> Re
     r
 }
 
-fn cond(id: &str, system: &str, code: &str, text: &str, on: Date) -> Record {
+pub(super) fn cond(id: &str, system: &str, code: &str, text: &str, on: Date) -> Record {
     let mut r = Record::new(RecordKind::Condition, id);
     r.codes = vec![Code::new(system, code)];
     r.text = vec![text.into()];
@@ -51,7 +51,7 @@ fn timed(mut r: Record, at: OffsetDateTime) -> Record {
 }
 
 /// A pregnancy at `ga_days` today with a bleed today, and `more` records.
-fn bleeding_at(ga_days: i64, text: &str, more: Vec<Record>) -> PatientFacts {
+pub(super) fn bleeding_at(ga_days: i64, text: &str, more: Vec<Record>) -> PatientFacts {
     let status = obs(
         "status",
         LOINC,
@@ -78,11 +78,11 @@ fn bleeding_at(ga_days: i64, text: &str, more: Vec<Record>) -> PatientFacts {
     }
 }
 
-fn tvus() -> Record {
+pub(super) fn tvus() -> Record {
     obs("tvus", LOINC, "42451-5", TODAY - Duration::days(3), None)
 }
 
-fn iup() -> Record {
+pub(super) fn iup() -> Record {
     cond(
         "iup",
         SNOMED,
@@ -92,7 +92,7 @@ fn iup() -> Record {
     )
 }
 
-fn rh_negative() -> Record {
+pub(super) fn rh_negative() -> Record {
     obs(
         "rh",
         LOINC,
@@ -145,7 +145,7 @@ fn texts(cards: &[gravida_cds_hooks::Card]) -> String {
     for card in cards {
         all.push_str(&card.summary);
         all.push('\n');
-        all.push_str(card.detail.as_deref().unwrap_or_default());
+        all.push_str(&super::full_text(card));
         for s in &card.suggestions {
             all.push_str(&s.label);
         }
@@ -157,14 +157,14 @@ fn texts(cards: &[gravida_cds_hooks::Card]) -> String {
     all
 }
 
-fn topics(cards: &[gravida_cds_hooks::Card]) -> Vec<String> {
+pub(super) fn topics(cards: &[gravida_cds_hooks::Card]) -> Vec<String> {
     cards
         .iter()
         .filter_map(|c| c.source.topic.as_ref().map(|t| t.code.clone()))
         .collect()
 }
 
-fn labels(card: &gravida_cds_hooks::Card) -> Vec<String> {
+pub(super) fn labels(card: &gravida_cds_hooks::Card) -> Vec<String> {
     card.suggestions.iter().map(|s| s.label.clone()).collect()
 }
 
@@ -267,7 +267,7 @@ fn the_r2e_card_names_the_vital_signs_with_their_time_and_leads_with_the_emergen
         card.summary,
         "Bleeding at 6w5d with signs of haemodynamic instability: emergency assessment"
     );
-    let detail = card.detail.as_deref().unwrap_or_default();
+    let detail = &super::full_text(card);
     for wanted in [
         "Heart rate 128/min at 2025-04-01 11:30 UTC",
         "Systolic blood pressure 84 mmHg at 2025-04-01 11:30 UTC",
@@ -305,9 +305,11 @@ fn a_vital_sign_is_shown_at_the_time_of_its_own_offset() {
     let kb = KnowledgeBase::embedded().expect("loads");
     let taken = (NOW - Duration::minutes(30)).to_offset(offset!(+2));
     let facts = bleeding_at(47, "bleeding", vec![heart_rate(135.0, taken)]);
-    let detail = kb.evaluate(&facts, "p1", NOW).cards[0]
-        .detail
-        .clone()
+    let detail = kb
+        .evaluate(&facts, "p1", NOW)
+        .cards
+        .first()
+        .map(super::full_text)
         .unwrap_or_default();
     assert!(
         detail.contains("Heart rate 135/min at 2025-04-01 13:30 +02:00"),
@@ -324,7 +326,7 @@ fn an_unreadable_vital_sign_is_named_on_the_card() {
         .evaluate(&bleeding_at(47, "bleeding", vec![hr]), "p1", NOW)
         .cards;
     assert_eq!(topics(&cards), vec!["R2"]);
-    let detail = cards[0].detail.as_deref().unwrap_or_default();
+    let detail = &super::full_text(&cards[0]);
     assert!(
         detail.contains("Observation 'Heart rate' could not be read as a vital sign"),
         "{detail}"
@@ -343,7 +345,7 @@ fn heavy_bleeding_asks_for_coagulation_studies() {
         .cards;
     assert_eq!(topics(&cards), vec!["R2E"]);
     let card = &cards[0];
-    let detail = card.detail.as_deref().unwrap_or_default();
+    let detail = &super::full_text(card);
     assert!(detail.contains("worded heavy"), "{detail}");
     assert!(!detail.contains("ruptured ectopic"), "31 weeks: {detail}");
     assert!(
@@ -377,7 +379,7 @@ fn the_r14_card_advises_triage_fetal_monitoring_and_kleihauer_betke_when_rh_nega
         card.summary,
         "Bleeding at 31w0d: obstetric triage assessment; placental abruption and previa to be considered"
     );
-    let detail = card.detail.as_deref().unwrap_or_default();
+    let detail = &super::full_text(card);
     for wanted in [
         "Fetal heart rate monitoring",
         "No digital cervical exam",
@@ -385,11 +387,20 @@ fn the_r14_card_advises_triage_fetal_monitoring_and_kleihauer_betke_when_rh_nega
     ] {
         assert!(detail.contains(wanted), "{wanted}: {detail}");
     }
+    // Three buttons at most: Kleihauer–Betke is advised in the text, the first buttons are the
+    // blood tests and the placental scan.
     let labels = labels(card);
-    assert!(labels.iter().any(|l| l.contains("Kleihauer")), "{labels:?}");
+    assert!(labels.len() <= 3, "{labels:?}");
     assert!(
         labels.iter().any(|l| l.contains("type and screen")),
         "{labels:?}"
+    );
+    assert!(
+        card.detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Kleihauer"),
+        "{detail}"
     );
     assert!(!texts(&cards).to_lowercase().contains("ectopic"));
 }
@@ -420,7 +431,7 @@ fn the_r15_card_states_both_guidelines_and_suggests_no_order_by_default() {
         card.summary
             .contains("NICE advises offering vaginal progesterone")
     );
-    let detail = card.detail.as_deref().unwrap_or_default();
+    let detail = &super::full_text(card);
     for wanted in [
         "400 mg twice daily",
         "16 completed weeks",
@@ -494,9 +505,11 @@ fn when_barnhart_and_nice_differ_the_card_states_both_with_the_profiles_lead_fir
             "at or above the minimum",
         ),
     ] {
-        let detail = kb.evaluate(&pul_pair(1550.0), "p1", NOW).cards[0]
-            .detail
-            .clone()
+        let detail = kb
+            .evaluate(&pul_pair(1550.0), "p1", NOW)
+            .cards
+            .first()
+            .map(super::full_text)
             .unwrap_or_default();
         assert!(
             detail.contains("read this hCG pair differently"),
@@ -516,9 +529,11 @@ fn when_barnhart_and_nice_differ_the_card_states_both_with_the_profiles_lead_fir
 #[test]
 fn when_both_read_a_rise_alike_only_the_lead_is_said() {
     let nice_first = with(&[("value = \"barnhart\"", "value = \"nice\"")]);
-    let detail = nice_first.evaluate(&pul_pair(1700.0), "p1", NOW).cards[0]
-        .detail
-        .clone()
+    let detail = nice_first
+        .evaluate(&pul_pair(1700.0), "p1", NOW)
+        .cards
+        .first()
+        .map(super::full_text)
         .unwrap_or_default();
     assert!(
         detail.contains("a developing intrauterine pregnancy is likely"),
@@ -564,7 +579,7 @@ fn a_prior_ectopic_is_said_on_the_r2_card() {
         .evaluate(&bleeding_at(45, "bleeding", vec![ectopic]), "p1", NOW)
         .cards;
     assert_eq!(topics(&cards), vec!["R2"]);
-    let detail = cards[0].detail.as_deref().unwrap_or_default();
+    let detail = &super::full_text(&cards[0]);
     assert!(
         detail.contains("A previous ectopic pregnancy is on record"),
         "{detail}"

@@ -1,0 +1,108 @@
+//! Short cards (issue 17 items 1 and 2), rendered from the default profile: what to do first,
+//! at most three buttons, related findings folded into the main card, the reasoning that does
+//! not fit kept for the long form, and records named as a clinician knows them.
+
+use gravida_rules::facts::{Code, DraftOrder};
+use gravida_rules::knowledge::LOINC;
+
+use super::escalation::{NOW, bleeding_at, iup, labels, rh_negative, topics};
+use super::full_text;
+use crate::KnowledgeBase;
+
+#[test]
+fn an_rhd_negative_bleed_before_12_weeks_is_one_ectopic_card_with_the_anti_d_line_folded_in() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    // 9w0d, no ultrasound, RhD negative: R2 and R8 fire; the physician sees one card.
+    let a = kb.evaluate(&bleeding_at(63, "bleeding", vec![rh_negative()]), "p1", NOW);
+    let rules: Vec<String> = a.findings.iter().map(|f| f.rule.to_string()).collect();
+    assert!(rules.contains(&"R8".to_owned()), "{rules:?}");
+    assert_eq!(topics(&a.cards), vec!["R2"]);
+    let card = &a.cards[0];
+    let detail = card.detail.as_deref().unwrap_or_default();
+    assert!(detail.contains("anti-D guidance differs"), "{detail}");
+    assert!(detail.chars().count() <= 450, "{detail}");
+    // R8's whole reasoning (the three guideline positions) is in the long form.
+    let full = full_text(card);
+    assert!(full.contains("**Also: RhD"), "{full}");
+    assert!(
+        full.contains("SMFM (2024) recommends offering it"),
+        "{full}"
+    );
+}
+
+#[test]
+fn a_documented_intrauterine_pregnancy_beside_an_rh_card_is_folded_into_it() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    // 13w0d, IUP, RhD negative: R7 (warning) and R4 (info) fire; R4 becomes one line of R7.
+    let a = kb.evaluate(
+        &bleeding_at(91, "bleeding", vec![iup(), rh_negative()]),
+        "p1",
+        NOW,
+    );
+    assert_eq!(topics(&a.cards), vec!["R7"], "{:?}", a.findings);
+    let detail = a.cards[0].detail.as_deref().unwrap_or_default();
+    assert!(detail.contains("reassess bleeding, pain"), "{detail}");
+    assert!(full_text(&a.cards[0]).contains("It does not mean the pregnancy is failing"));
+}
+
+#[test]
+fn a_lone_related_finding_is_its_own_card() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    let a = kb.evaluate(&bleeding_at(63, "bleeding", vec![iup()]), "p1", NOW);
+    assert_eq!(topics(&a.cards), vec!["R4"]);
+}
+
+#[test]
+fn a_drafted_hcg_leaves_only_the_48_hour_repeat_on_the_hcg_button() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    let mut facts = bleeding_at(63, "bleeding", vec![]);
+    facts.draft_orders.push(DraftOrder {
+        resource_type: "ServiceRequest".into(),
+        id: "hcg-now".into(),
+        codes: vec![Code::new(LOINC, "21198-7")],
+        text: vec!["hCG quantitative".into()],
+        status: Some("draft".into()),
+    });
+    let card = &kb.evaluate(&facts, "p1", NOW).cards[0];
+    let hcg = card
+        .suggestions
+        .iter()
+        .find(|s| s.label.contains("hCG"))
+        .expect("the repeat is still offered");
+    assert_eq!(hcg.actions.len(), 1, "{:?}", labels(card));
+    assert_eq!(hcg.label, "Order repeat quantitative serum hCG in 48 h");
+}
+
+#[test]
+fn the_first_three_lines_of_every_common_card_are_what_to_do() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    for (ga_days, more) in [
+        (63, vec![]),                     // R2
+        (63, vec![iup()]),                // R4
+        (91, vec![iup(), rh_negative()]), // R7 (+ R4)
+        (120, vec![]),                    // R9
+        (150, vec![]),                    // R14, Rh unknown
+        (217, vec![rh_negative()]),       // R14
+    ] {
+        for card in kb
+            .evaluate(&bleeding_at(ga_days, "bleeding", more), "p1", NOW)
+            .cards
+        {
+            let detail = card.detail.as_deref().unwrap_or_default();
+            let lines: Vec<&str> = detail.lines().collect();
+            assert!(
+                lines.len() >= 3 && lines[0].starts_with("- "),
+                "{}: {detail}",
+                card.summary
+            );
+            assert!(lines.iter().take_while(|l| l.starts_with("- ")).count() >= 1);
+            assert!(detail.contains("**Why.**"), "{detail}");
+            assert!(
+                detail.chars().count() <= 450,
+                "{}: {detail}",
+                detail.chars().count()
+            );
+            assert!(card.suggestions.len() <= 3, "{:?}", labels(&card));
+        }
+    }
+}
