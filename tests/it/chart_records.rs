@@ -29,8 +29,9 @@ fn without_the_bleeding_condition(mut scenario: Scenario) -> Scenario {
     scenario
 }
 
+/// Every card's JSON as one lower-case string, to look for words in.
 fn text_of(cards: &[Value]) -> String {
-    Value::Array(cards.to_vec()).to_string()
+    Value::Array(cards.to_vec()).to_string().to_lowercase()
 }
 
 /// pub01 (10w0d by LMP, no ultrasound) whose bleed is charted only as the reason of an

@@ -503,7 +503,8 @@ fn procedures_and_bounds_are_named_on_the_card_by_what_they_say_and_their_date()
     });
     facts.records.push(bound);
     let card = rendered(&kb, &facts);
-    let detail = card.detail.as_deref().unwrap_or_default();
+    // The card and its long form, where the full sentences go (the card has the short words).
+    let detail = &full_text(&card);
     assert!(
         detail.contains("Rh typing was done (Procedure 'Rh typing', 2025-03-30)"),
         "{detail}"
@@ -544,7 +545,7 @@ fn anti_d_given_is_named_on_the_card_that_remains() {
     let a = kb.evaluate(&facts, "p1", NOW);
     let rules: Vec<&str> = a.findings.iter().map(|f| f.rule.as_str()).collect();
     assert_eq!(rules, ["R2"], "no 'consider anti-D' within the window");
-    let detail = a.cards[0].detail.as_deref().unwrap_or_default();
+    let detail = &full_text(&a.cards[0]);
     assert!(
         detail.contains("Anti-D immune globulin is recorded as given on 2025-03-30 (Procedure 'RhIG given'), within the 12-week protective window"),
         "{detail}"
