@@ -134,7 +134,7 @@ async fn an_hcg_below_5_is_shown_as_written_and_never_read_as_a_fall_to_5() {
         let text = details(&cards);
         assert_eq!(indicators(&cards), ["warning"], "{text}");
         assert!(text.contains("\\<5"), "the bound as written: {text}");
-        assert!(text.contains("a bound, not a measurement"), "{text}");
+        assert!(text.contains("a bound, not used in a trend"), "{text}");
         assert!(!text.contains("hCG fell"), "{text}");
         assert!(!text.contains("could not be read"), "{text}");
     }
@@ -285,7 +285,7 @@ async fn an_rh_result_from_before_this_pregnancy_is_named_and_the_type_asked_for
     for cards in cards_both_ways(&app, &s).await {
         let text = details(&cards);
         assert!(!text.contains("consider anti-D"), "{text}");
-        assert!(text.contains("predates it and was not used"), "{text}");
+        assert!(text.contains("predates this pregnancy"), "{text}");
         let labels = suggestion_labels(&cards);
         assert!(labels.iter().any(|l| l.contains("ABO/Rh")), "{labels:?}");
     }
