@@ -277,3 +277,29 @@ fn evaluate_answers_a_request_file_offline() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn evaluate_into_a_pipe_closed_early_ends_quietly_without_a_panic() {
+    // `gravida evaluate ... | head -c 0`: the reader is gone before the answer is written.
+    let dir = std::env::temp_dir().join(format!("gravida-evaluate-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("request.json");
+    let request = json!({
+        "hook": "patient-view", "hookInstance": "x-3",
+        "context": {"userId": "Practitioner/1", "patientId": "p1"},
+        "prefetch": {"patient": null, "conditions": null, "pregnancy": null, "bleeding": null,
+                     "hcg": null, "rh": null, "ultrasound": null}
+    });
+    std::fs::write(&file, request.to_string()).unwrap();
+    let mut child = gravida()
+        .args(["evaluate", "--request", file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+}

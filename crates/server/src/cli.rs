@@ -279,10 +279,7 @@ fn evaluate(
     ));
     match answer {
         Ok(answer) => match serde_json::to_string_pretty(&answer.response) {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
-            }
+            Ok(json) => write_stdout(&format!("{json}\n")),
             Err(e) => {
                 eprintln!("gravida: cannot write the response: {e}");
                 ExitCode::FAILURE
@@ -297,12 +294,28 @@ fn evaluate(
 
 fn check_profiles(dir: &Path) -> ExitCode {
     match KnowledgeBase::load_dir(dir) {
-        Ok(kb) => {
-            println!("{}: valid ({})", dir.display(), kb.version());
-            ExitCode::SUCCESS
-        }
+        Ok(kb) => write_stdout(&format!("{}: valid ({})\n", dir.display(), kb.version())),
         Err(e) => {
             eprintln!("{}: invalid\n{e}", dir.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes a command's output to stdout. `println!` panics when stdout is closed early
+/// (`gravida evaluate ... | head`); a reader that stopped reading is not an error of ours, so a
+/// broken pipe ends the command quietly, and any other write error is reported.
+pub(crate) fn write_stdout(text: &str) -> ExitCode {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gravida: cannot write the output: {e}");
             ExitCode::FAILURE
         }
     }

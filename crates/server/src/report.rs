@@ -50,10 +50,7 @@ pub fn main(since: Option<&str>, config: Option<&Path>) -> ExitCode {
         report
     });
     match report {
-        Ok(report) => {
-            print!("{}", render(&report, since));
-            ExitCode::SUCCESS
-        }
+        Ok(report) => crate::cli::write_stdout(&render(&report, since)),
         Err(e) => {
             eprintln!("gravida: cannot read the audit store: {e}");
             ExitCode::FAILURE
