@@ -7,7 +7,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::fhir_sim::run_query;
 use crate::helpers::TestApp;
-use crate::scenarios_http::{Scenario, load, prefetch_for, request, scenario_files};
+use crate::scenarios_http::{Scenario, load, prefetch_for, request, rules_of, scenario_files};
 
 const TOKEN: &str = "real-world-access-token-0d4e";
 
@@ -38,7 +38,9 @@ pub(crate) async fn ehr(resources: Vec<Value>) -> MockServer {
     server
 }
 
-/// The cards of a scenario's call, by prefetch and by fetch (both must answer 200).
+/// The cards of a scenario's call, by prefetch and by fetch (both must answer 200). When a real
+/// FHIR server is configured (always under CI), the same records are also loaded into it, under
+/// fresh ids, and fetched from it: its cards must be the prefetch's, rule for rule.
 pub(crate) async fn cards_both_ways(app: &TestApp, scenario: &Scenario) -> [Vec<Value>; 2] {
     let service = format!("gravida-{}", scenario.hook);
     let prefetch = prefetch_for(app, &service, scenario).await;
@@ -60,8 +62,100 @@ pub(crate) async fn cards_both_ways(app: &TestApp, scenario: &Scenario) -> [Vec<
             .is_empty(),
         "the fetch path asked the FHIR server"
     );
+    let [by_prefetch, by_fetch] = [by_prefetch, by_fetch]
+        .map(|response| response["cards"].as_array().cloned().unwrap_or_default());
+    if let Some((base, token)) = crate::real_fhir::real_server() {
+        let on_real = with_fresh_ids(scenario);
+        crate::real_fhir::load_into(&base, &token, &on_real).await;
+        // Its own app, with a deadline long enough for a test server that dozens of tests load
+        // at once: slowness there must not pass for a difference in the cards. The callers use
+        // the default settings, which this app has otherwise.
+        let real_app = TestApp::spawn_with(&[
+            ("GRAVIDA_FHIR__DEADLINE_MS", "30000"),
+            ("GRAVIDA_HTTP__REQUEST_TIMEOUT_MS", "60000"),
+        ])
+        .await;
+        let (status, by_real) = real_app
+            .call(&service, &request(&on_real, None, Some((&base, &token))))
+            .await;
+        assert_eq!(status, 200, "from the real FHIR server: {by_real}");
+        let by_real = by_real["cards"].as_array().cloned().unwrap_or_default();
+        let (real, prefetched) = (rules_of(&by_real), rules_of(&by_prefetch));
+        // At the order hooks the test's app may hide a card it already showed this patient
+        // (a test calling twice); the fresh patient on the real server has seen none. Hiding
+        // only takes cards away, so there the prefetch's cards must be among the real server's.
+        let same = if scenario.hook.starts_with("order-") {
+            prefetched.iter().all(|rule| real.contains(rule))
+        } else {
+            real == prefetched
+        };
+        assert!(
+            same,
+            "{}: the real FHIR server gave {real:?}, the prefetch {prefetched:?}: {}",
+            scenario.name,
+            Value::Array(by_real.clone())
+        );
+    }
     [by_prefetch, by_fetch]
-        .map(|response| response["cards"].as_array().cloned().unwrap_or_default())
+}
+
+/// The scenario with every resource id (the patient's included) made unique to this call, and
+/// every reference to them rewritten, so that tests sharing the real FHIR server (and earlier
+/// runs against it) never mix their records.
+fn with_fresh_ids(scenario: &Scenario) -> Scenario {
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let tag = format!(
+        "t{}{}{}",
+        std::process::id(),
+        nanos,
+        CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let fresh = |id: &str| {
+        let mut id = format!("{tag}-{id}");
+        id.truncate(64);
+        id
+    };
+    let mut text =
+        json!({"context": scenario.context, "resources": scenario.resources}).to_string();
+    for resource in &scenario.resources {
+        let (Some(kind), Some(id)) = (resource["resourceType"].as_str(), resource["id"].as_str())
+        else {
+            continue;
+        };
+        let new = fresh(id);
+        text = text.replace(&format!("\"id\":\"{id}\""), &format!("\"id\":\"{new}\""));
+        if kind != "Patient" {
+            text = text.replace(&format!("\"{kind}/{id}\""), &format!("\"{kind}/{new}\""));
+        }
+    }
+    // The patient, whether or not the scenario holds its Patient resource.
+    if let Some(patient) = scenario.context["patientId"].as_str() {
+        let new = fresh(patient);
+        text = text
+            .replace(
+                &format!("\"patientId\":\"{patient}\""),
+                &format!("\"patientId\":\"{new}\""),
+            )
+            .replace(
+                &format!("\"Patient/{patient}\""),
+                &format!("\"Patient/{new}\""),
+            );
+    }
+    let mut rewritten: Value = serde_json::from_str(&text).unwrap();
+    Scenario {
+        name: scenario.name.clone(),
+        hook: scenario.hook.clone(),
+        context: rewritten["context"].take(),
+        resources: rewritten["resources"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+        expect: scenario.expect.clone(),
+    }
 }
 
 fn critical_methotrexate_card(cards: &[Value]) -> bool {
