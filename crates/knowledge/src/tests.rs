@@ -309,11 +309,12 @@ fn the_motivating_case_reads_like_the_sandbox_card() {
     );
     assert!(detail.contains("GA 12w0d by LMP 7 Jan"), "{detail}");
     assert!(detail.contains("implausible at 12w0d"), "{detail}");
+    // The safety line that belongs with it, on the card itself.
     assert!(
-        detail.contains("Ectopic pregnancy is not excluded"),
+        detail.contains("no methotrexate until a normal IUP is excluded"),
         "{detail}"
     );
-    assert!(detail.contains("not a diagnosis"), "{detail}");
+    assert!(detail.contains("Not a diagnosis"), "{detail}");
     assert!(
         detail.chars().count() <= 450,
         "{} characters: {detail}",
