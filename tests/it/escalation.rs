@@ -15,7 +15,7 @@ use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::fhir_sim::{run_query, searchset};
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, long_form_text};
 use crate::scenarios_http::{Scenario, prefetch_for, request, templates};
 
 const TOKEN: &str = "escalation-access-token-5c21";
@@ -182,30 +182,6 @@ fn card_of<'c>(cards: &'c [Value], wanted: &str) -> &'c Value {
         .iter()
         .find(|c| rule(c) == wanted)
         .unwrap_or_else(|| panic!("no {wanted} card: {cards:#?}"))
-}
-
-/// The text of a card's long form ("Why this card"), with the page's HTML escapes undone.
-async fn long_form_text(app: &TestApp, card: &Value) -> String {
-    let url = card["links"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|l| l["label"] == "Why this card (full reasoning)")
-        .and_then(|l| l["url"].as_str())
-        .expect("a long-form link")
-        .to_owned();
-    let html = app
-        .client
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    html.replace("&#39;", "'")
-        .replace("&quot;", "\"")
-        .replace("&amp;", "&")
 }
 
 fn text(cards: &[Value]) -> String {

@@ -150,3 +150,31 @@ pub fn fixture(relative: &str) -> Value {
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
+
+/// The URL of a card's long form (its "Why this card" link).
+pub fn long_form_url(card: &Value) -> String {
+    card["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|l| l["label"] == "Why this card (full reasoning)")
+        .and_then(|l| l["url"].as_str())
+        .expect("a long-form link")
+        .to_owned()
+}
+
+/// The text of a card's long form, with the page's HTML escapes undone.
+pub async fn long_form_text(app: &TestApp, card: &Value) -> String {
+    let html = app
+        .client
+        .get(long_form_url(card))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    html.replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}

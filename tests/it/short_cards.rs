@@ -187,14 +187,7 @@ async fn the_motivating_cases_long_form_holds_the_reasoning_left_off_the_card() 
         card["extension"]
     );
     assert!(card["extension"]["org.gravida.profile"].is_string());
-    let url = card["links"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["label"] == "Why this card (full reasoning)")
-        .and_then(|l| l["url"].as_str())
-        .unwrap()
-        .to_owned();
+    let url = crate::helpers::long_form_url(card);
     let page = app
         .client
         .get(&url)

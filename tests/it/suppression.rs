@@ -401,14 +401,7 @@ async fn repeats_and_dismissals_are_decided_the_same_on_postgresql_and_between_i
     assert!(!rules(&again).contains(&rule), "{:?}", rules_of(&again));
 
     // The long form too is served by the other replica.
-    let link = card["links"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["label"] == "Why this card (full reasoning)")
-        .and_then(|l| l["url"].as_str())
-        .unwrap()
-        .to_owned();
+    let link = crate::helpers::long_form_url(card);
     let path = &link[first.address.len()..];
     let (status, _) = second.get(path).await;
     assert_eq!(status, 200);
