@@ -152,6 +152,9 @@ struct Rec<'a> {
     /// A current vaginal bleeding record by code or text (see [`Engine::reads_as_bleeding`]): read
     /// once, since several steps ask and the text scan is the engine's dearest per-record work.
     bleeding: bool,
+    /// Names delivery or the postpartum state in its text, and is dated within the postpartum
+    /// window (§3.5 item 11): read once, as `bleeding` is, for the gates that ask it again.
+    postpartum_text: bool,
 }
 
 impl Rec<'_> {
@@ -362,8 +365,16 @@ impl<'a> Engine<'a> {
                 .contains_any(&record.codes)
                 || text::names_history(names, &self.kb.text),
             bleeding: false,
+            postpartum_text: false,
         };
         rec.bleeding = self.reads_as_bleeding(&rec);
+        // Text alone says "postpartum" for 12 weeks, not for ever: the date is checked first,
+        // so that a long chart's old records are never scanned for it.
+        rec.postpartum_text = record.kind != RecordKind::Procedure
+            && record_date(record).is_some_and(|d| {
+                (self.today - d).whole_days() <= self.kb.thresholds.postpartum_window_days
+            })
+            && text::names_postpartum(&record.text, &self.kb.text);
         rec
     }
 
@@ -811,16 +822,7 @@ impl<'a> Engine<'a> {
             let coded = r.is(class::ENDED) && is_confirmed(r);
             let delivery_date =
                 r.kind == RecordKind::Observation && vs.delivery_date.contains_any(&r.codes);
-            // Text alone says "postpartum" for 12 weeks, not for ever: the date is checked first,
-            // so that a long chart's old records are never scanned for it.
-            let in_window = |d: Date| {
-                (self.today - d).whole_days() <= self.kb.thresholds.postpartum_window_days
-            };
-            let named = !coded
-                && !delivery_date
-                && r.kind != RecordKind::Procedure
-                && record_date(r).is_some_and(in_window)
-                && text::names_postpartum(&r.text, &self.kb.text);
+            let named = !coded && !delivery_date && r.postpartum_text;
             if !(coded || delivery_date || named) {
                 return false;
             }
