@@ -76,12 +76,15 @@ fn record_date(record: &Record) -> Option<Date> {
 /// reasons (a suspected "intrauterine pregnancy" or "ectopic" reason documents nothing; a bleeding
 /// or postpartum reason does: knowledge.md §3.5 items 8, 11). A Procedure's codes are read against
 /// the `procedure-*` value sets only (§3.5 item 20).
-fn kind_classes(kind: RecordKind) -> u32 {
-    match kind {
-        RecordKind::Encounter => class::BLEEDING | class::ENDED,
-        RecordKind::Procedure => 0,
-        RecordKind::Condition | RecordKind::Observation | RecordKind::DiagnosticReport => u32::MAX,
-    }
+fn kind_classes(kind: RecordKind) -> u64 {
+    class::ANY_KIND
+        | match kind {
+            RecordKind::Encounter => class::BLEEDING | class::ENDED,
+            RecordKind::Procedure => 0,
+            RecordKind::Condition | RecordKind::Observation | RecordKind::DiagnosticReport => {
+                u64::MAX
+            }
+        }
 }
 
 /// `Condition/abc` from a reference as written (`Condition/abc`, an absolute URL, or one with
@@ -145,7 +148,7 @@ struct RhStatus<'a> {
 #[derive(Debug, Clone, Copy)]
 struct Rec<'a> {
     record: &'a Record,
-    class: u32,
+    class: u64,
     /// Named or coded as a personal history ("History of postpartum hemorrhage (2022)", Z87.x):
     /// neither a current bleed, nor pregnancy evidence, nor the end of this pregnancy (§3.5 item 2).
     history: bool,
@@ -159,7 +162,7 @@ struct Rec<'a> {
 
 impl Rec<'_> {
     /// Whether the record's codes are in the value set(s) of `bits`.
-    fn is(&self, bits: u32) -> bool {
+    fn is(&self, bits: u64) -> bool {
         self.class & bits != 0
     }
 }
@@ -355,14 +358,11 @@ impl<'a> Engine<'a> {
             .map(String::as_str)
             .into_iter()
             .chain(displays);
+        let class = self.kb.classify(&record.codes) & kind_classes(record.kind);
         let mut rec = Rec {
             record,
-            class: self.kb.classify(&record.codes) & kind_classes(record.kind),
-            history: self
-                .kb
-                .value_sets
-                .personal_history
-                .contains_any(&record.codes)
+            class,
+            history: class & class::PERSONAL_HISTORY != 0
                 || text::names_history(names, &self.kb.text),
             bleeding: false,
             postpartum_text: false,
@@ -374,7 +374,7 @@ impl<'a> Engine<'a> {
             && record_date(record).is_some_and(|d| {
                 (self.today - d).whole_days() <= self.kb.thresholds.postpartum_window_days
             })
-            && text::names_postpartum(&record.text, &self.kb.text);
+            && text::names_postpartum(&record.text, &self.kb.text_filters, &self.kb.text);
         rec
     }
 
@@ -389,15 +389,10 @@ impl<'a> Engine<'a> {
         if rec.is(class::BLEEDING) {
             return true;
         }
-        if self
-            .kb
-            .value_sets
-            .bleeding_other_site
-            .contains_any(&rec.codes)
-        {
+        if rec.is(class::BLEEDING_OTHER_SITE) {
             return false;
         }
-        text::scan(&rec.text, &self.kb.text).bleeding
+        text::scan(&rec.text, &self.kb.text_filters, &self.kb.text).bleeding
             && !text::names_other_site(&rec.text, &self.kb.text)
     }
 
@@ -455,11 +450,11 @@ impl<'a> Engine<'a> {
     fn procedures<'s>(
         &'s self,
         valid: &'s [Rec<'a>],
-        set: &'s crate::knowledge::CodeSet,
+        set: u64,
     ) -> impl Iterator<Item = &'s Rec<'a>> + 's {
         valid.iter().filter(move |r| {
             r.kind == RecordKind::Procedure
-                && set.contains_any(&r.codes)
+                && r.is(set)
                 && procedure_done(r)
                 && record_date(r).is_none_or(|d| !self.is_future(d))
         })
@@ -814,14 +809,12 @@ impl<'a> Engine<'a> {
     /// ("postpartum", "s/p delivery", "PPH": knowledge.md §3.5 item 11). A history ("History of
     /// postpartum hemorrhage (2022)") ends nothing (§3.5 item 2).
     fn pregnancy_ended(&self, valid: &[Rec<'a>], start: Option<Date>, bleed: Option<Date>) -> bool {
-        let vs = &self.kb.value_sets;
         valid.iter().any(|r| {
             if r.history {
                 return false;
             }
             let coded = r.is(class::ENDED) && is_confirmed(r);
-            let delivery_date =
-                r.kind == RecordKind::Observation && vs.delivery_date.contains_any(&r.codes);
+            let delivery_date = r.kind == RecordKind::Observation && r.is(class::DELIVERY_DATE);
             let named = !coded && !delivery_date && r.postpartum_text;
             if !(coded || delivery_date || named) {
                 return false;
@@ -875,9 +868,10 @@ impl<'a> Engine<'a> {
             if self.answered_absent(record) {
                 continue;
             }
-            let mut words = text::scan(&record.text, &self.kb.text);
+            let mut words = text::scan(&record.text, &self.kb.text_filters, &self.kb.text);
             if let Some(reason) = reason {
-                words.implantation |= text::scan(&reason.text, &self.kb.text).implantation;
+                words.implantation |=
+                    text::scan(&reason.text, &self.kb.text_filters, &self.kb.text).implantation;
             }
             // A date in the future is never used: the recorded date if that one is possible,
             // else the bleed is undated (its GA is today's), and the card names the record.
@@ -994,7 +988,7 @@ impl<'a> Engine<'a> {
             }
         }
         // An ultrasound charted only as a Procedure is a TVUS performed on its date (§3.5 item 20).
-        for record in self.procedures(valid, &vs.procedure_ultrasound) {
+        for record in self.procedures(valid, class::PROCEDURE_ULTRASOUND) {
             let date = record_date(record);
             if self.in_pregnancy(date, start) {
                 us_evidence.push(Evidence::record(
@@ -1159,7 +1153,7 @@ impl<'a> Engine<'a> {
             }
         }
         // Rh typing charted only as a Procedure: tested, the result is still needed (item 20).
-        for record in self.procedures(valid, &self.kb.value_sets.procedure_rh_typing) {
+        for record in self.procedures(valid, class::PROCEDURE_RH_TYPING) {
             if self.result_of_this_pregnancy(record, start) {
                 status.tested = Some(record.record);
             }
@@ -1263,7 +1257,7 @@ impl<'a> Engine<'a> {
             .filter_map(|r| record_date(r))
             .max();
         let test = self
-            .procedures(results, &self.kb.value_sets.procedure_hcg)
+            .procedures(results, class::PROCEDURE_HCG)
             .filter_map(|r| record_date(r).map(|d| (d, r)))
             .max_by_key(|(d, _)| *d);
         if let Some((done, r)) = test
@@ -1281,7 +1275,7 @@ impl<'a> Engine<'a> {
     /// after it (§3.5 item 20, §3.4 item 9): the latest such record.
     fn anti_d_given(&self, valid: &[Rec<'a>], on: Date) -> Option<(&'a Record, Date)> {
         let window = self.kb.thresholds.rhig_window_weeks * 7;
-        self.procedures(valid, &self.kb.value_sets.procedure_anti_d)
+        self.procedures(valid, class::PROCEDURE_ANTI_D)
             .filter_map(|r| record_date(r).map(|d| (r.record, d)))
             .filter(|(_, d)| (on - *d).whole_days() <= window)
             .max_by_key(|(_, d)| *d)
@@ -1290,7 +1284,7 @@ impl<'a> Engine<'a> {
     /// A vital sign (systolic pressure, heart rate, or a blood-pressure panel) from the recency
     /// window whose value cannot be read: it is named on the card, and never raises one
     /// ("Bad input", issue 16). The field that could not be read.
-    fn unreadable_vital(&self, record: &Record) -> Option<Field> {
+    fn unreadable_vital(&self, record: &Rec<'a>) -> Option<Field> {
         let vs = &self.kb.value_sets;
         let recent = record_date(record)
             .is_some_and(|d| (self.today - d).whole_days() <= self.kb.thresholds.recency_days);
@@ -1298,7 +1292,7 @@ impl<'a> Engine<'a> {
             return None;
         }
         let number = |v: &Option<Value>| matches!(v, Some(Value::Quantity { value, comparator: None, .. }) if value.is_finite());
-        if vs.bp_panel.contains_any(&record.codes) {
+        if record.is(class::BP_PANEL) {
             let systolic = record
                 .components
                 .iter()
@@ -1308,8 +1302,7 @@ impl<'a> Engine<'a> {
                 _ => Some(Field::Component),
             };
         }
-        let vital =
-            vs.systolic_bp.contains_any(&record.codes) || vs.heart_rate.contains_any(&record.codes);
+        let vital = record.is(class::SYSTOLIC_BP | class::HEART_RATE);
         (vital && !number(&record.value)).then_some(Field::Value)
     }
 
@@ -1407,7 +1400,6 @@ impl<'a> Engine<'a> {
         }
         // A record that could not be fully read is named in the card when it is one the decision
         // reads (or may be: a record whose code could not be read).
-        let vs = &kb.value_sets;
         for record in valid {
             // A bound ("<5") is not unreadable: it is shown as written (`hcg_notes`). An Rh value
             // that cannot be read is named by `RhUnreadable`.
@@ -1431,17 +1423,11 @@ impl<'a> Engine<'a> {
                 continue;
             };
             let procedure = record.kind == RecordKind::Procedure
-                && [
-                    &vs.procedure_ultrasound,
-                    &vs.procedure_rh_typing,
-                    &vs.procedure_anti_d,
-                    &vs.procedure_hcg,
-                ]
-                .iter()
-                .any(|set| set.contains_any(&record.codes));
-            let vital = vs.systolic_bp.contains_any(&record.codes)
-                || vs.heart_rate.contains_any(&record.codes)
-                || vs.bp_panel.contains_any(&record.codes);
+                && record.is(class::PROCEDURE_ULTRASOUND
+                    | class::PROCEDURE_RH_TYPING
+                    | class::PROCEDURE_ANTI_D
+                    | class::PROCEDURE_HCG);
+            let vital = record.is(class::SYSTOLIC_BP | class::HEART_RATE | class::BP_PANEL);
             let relevant = record.codes.is_empty()
                 || record.problems.iter().any(|p| p.field == Field::Code)
                 || record.is(class::DATING
@@ -1760,7 +1746,6 @@ impl<'a> Engine<'a> {
         start: Option<Date>,
         dating: Option<&Dating>,
     ) -> Vec<(RiskFactor, Option<&'a Record>)> {
-        let vs = &self.kb.value_sets;
         let margin = self.kb.thresholds.before_pregnancy_margin_days;
         let mut risks: Vec<(RiskFactor, Option<&'a Record>)> = Vec::new();
         let mut add = |risk: RiskFactor, record: Option<&'a Record>| {
@@ -1769,11 +1754,10 @@ impl<'a> Engine<'a> {
             }
         };
         for r in valid {
-            if vs.ectopic_pregnancy.contains_any(&r.codes) && !self.diagnosed_in_pregnancy(r, start)
-            {
+            if r.is(class::ECTOPIC) && !self.diagnosed_in_pregnancy(r, start) {
                 add(RiskFactor::PriorEctopic, Some(r.record));
             }
-            if vs.iud.contains_any(&r.codes) && is_active(r) && r.abatement.is_none() {
+            if r.is(class::IUD) && is_active(r) && r.abatement.is_none() {
                 add(RiskFactor::Iud, Some(r.record));
             }
             // Conception comes about two weeks after the pregnancy's start; ART records shortly
@@ -1783,7 +1767,7 @@ impl<'a> Engine<'a> {
                 (date, None) => self.within_lookback(date),
                 (None, Some(_)) => true,
             };
-            if vs.art_conception.contains_any(&r.codes) && this_pregnancy {
+            if r.is(class::ART_CONCEPTION) && this_pregnancy {
                 add(RiskFactor::ArtConception, Some(r.record));
             }
         }
@@ -1796,7 +1780,6 @@ impl<'a> Engine<'a> {
     /// R15's previous miscarriage: a count of previous spontaneous abortions ≥ 1, a miscarriage
     /// diagnosed before this pregnancy's start, or recurrent pregnancy loss (§3.5 item 15).
     fn previous_miscarriage(&self, valid: &[Rec<'a>], start: Option<Date>) -> Option<&'a Record> {
-        let vs = &self.kb.value_sets;
         valid
             .iter()
             .find(|r| {
@@ -1810,11 +1793,10 @@ impl<'a> Engine<'a> {
                     }) => Some(*value),
                     _ => None,
                 };
-                let counted =
-                    vs.miscarriage_count.contains_any(&r.codes) && count.is_some_and(|n| n >= 1.0);
-                let before = vs.previous_miscarriage.contains_any(&r.codes)
+                let counted = r.is(class::MISCARRIAGE_COUNT) && count.is_some_and(|n| n >= 1.0);
+                let before = r.is(class::PREVIOUS_MISCARRIAGE)
                     && matches!((record_date(r), start), (Some(d), Some(s)) if d < s);
-                counted || before || vs.recurrent_pregnancy_loss.contains_any(&r.codes)
+                counted || before || r.is(class::RECURRENT_LOSS)
             })
             .map(|r| r.record)
     }
@@ -2010,9 +1992,9 @@ impl<'a> Engine<'a> {
         let mut rates: Vec<Reading<'a>> = Vec::new();
         let mut unreadable = Vec::new();
         for r in valid {
-            let systolic = vs.systolic_bp.contains_any(&r.codes);
-            let rate = vs.heart_rate.contains_any(&r.codes);
-            if !(systolic || rate || vs.bp_panel.contains_any(&r.codes)) {
+            let systolic = r.is(class::SYSTOLIC_BP);
+            let rate = r.is(class::HEART_RATE);
+            if !(systolic || rate || r.is(class::BP_PANEL)) {
                 continue;
             }
             let Some(at) = r.effective.or(r.recorded).map(|w| w.at) else {

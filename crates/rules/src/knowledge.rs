@@ -60,7 +60,7 @@ impl Hasher for FxHasher {
 type CodeHashSet = HashSet<String, BuildHasherDefault<FxHasher>>;
 
 /// Code → the value-set bits that hold it.
-type CodeBits = HashMap<String, u32, BuildHasherDefault<FxHasher>>;
+type CodeBits = HashMap<String, u64, BuildHasherDefault<FxHasher>>;
 
 /// Normalises a code for comparison: ICD-10-CM loses its dot and is upper-cased.
 fn normalise(system: &str, code: &str) -> String {
@@ -469,31 +469,51 @@ impl Thresholds {
 
 /// One bit per value set a record's own codes are classified by (see [`RulesKnowledge::classify`]).
 pub mod class {
-    pub const BLEEDING: u32 = 1 << 0;
-    pub const PREGNANCY_STATUS: u32 = 1 << 1;
-    pub const PREGNANCY_CONDITION: u32 = 1 << 2;
-    pub const DATING_ART: u32 = 1 << 3;
-    pub const DATING_EDD: u32 = 1 << 4;
-    pub const DATING_ULTRASOUND: u32 = 1 << 5;
-    pub const DATING_LMP: u32 = 1 << 6;
-    pub const LMP_DATE: u32 = 1 << 7;
-    pub const DATING_OTHER: u32 = 1 << 8;
-    pub const HCG: u32 = 1 << 9;
-    pub const RH_TYPE: u32 = 1 << 10;
-    pub const RH_NEGATIVE: u32 = 1 << 11;
-    pub const RH_POSITIVE: u32 = 1 << 12;
-    pub const RH_SENSITISED: u32 = 1 << 13;
-    pub const IUP: u32 = 1 << 14;
-    pub const FETAL_HEART: u32 = 1 << 15;
-    pub const CRL: u32 = 1 << 16;
-    pub const ULTRASOUND: u32 = 1 << 17;
-    pub const PREVIA: u32 = 1 << 18;
-    pub const PLACENTAL_LOCATION: u32 = 1 << 19;
-    pub const SCH: u32 = 1 << 20;
-    pub const ENDED: u32 = 1 << 21;
-    pub const DIAGNOSED: u32 = 1 << 22;
+    pub const BLEEDING: u64 = 1 << 0;
+    pub const PREGNANCY_STATUS: u64 = 1 << 1;
+    pub const PREGNANCY_CONDITION: u64 = 1 << 2;
+    pub const DATING_ART: u64 = 1 << 3;
+    pub const DATING_EDD: u64 = 1 << 4;
+    pub const DATING_ULTRASOUND: u64 = 1 << 5;
+    pub const DATING_LMP: u64 = 1 << 6;
+    pub const LMP_DATE: u64 = 1 << 7;
+    pub const DATING_OTHER: u64 = 1 << 8;
+    pub const HCG: u64 = 1 << 9;
+    pub const RH_TYPE: u64 = 1 << 10;
+    pub const RH_NEGATIVE: u64 = 1 << 11;
+    pub const RH_POSITIVE: u64 = 1 << 12;
+    pub const RH_SENSITISED: u64 = 1 << 13;
+    pub const IUP: u64 = 1 << 14;
+    pub const FETAL_HEART: u64 = 1 << 15;
+    pub const CRL: u64 = 1 << 16;
+    pub const ULTRASOUND: u64 = 1 << 17;
+    pub const PREVIA: u64 = 1 << 18;
+    pub const PLACENTAL_LOCATION: u64 = 1 << 19;
+    pub const SCH: u64 = 1 << 20;
+    pub const ENDED: u64 = 1 << 21;
+    pub const DIAGNOSED: u64 = 1 << 22;
+    // Read whatever the record's kind (see the engine's `kind_classes`): personal histories,
+    // other bleeding sites, vital signs, Procedures, risk factors.
+    pub const PERSONAL_HISTORY: u64 = 1 << 23;
+    pub const BLEEDING_OTHER_SITE: u64 = 1 << 24;
+    pub const DELIVERY_DATE: u64 = 1 << 25;
+    pub const SYSTOLIC_BP: u64 = 1 << 26;
+    pub const HEART_RATE: u64 = 1 << 27;
+    pub const BP_PANEL: u64 = 1 << 28;
+    pub const PROCEDURE_ULTRASOUND: u64 = 1 << 29;
+    pub const PROCEDURE_RH_TYPING: u64 = 1 << 30;
+    pub const PROCEDURE_ANTI_D: u64 = 1 << 31;
+    pub const PROCEDURE_HCG: u64 = 1 << 32;
+    pub const ECTOPIC: u64 = 1 << 33;
+    pub const IUD: u64 = 1 << 34;
+    pub const ART_CONCEPTION: u64 = 1 << 35;
+    pub const MISCARRIAGE_COUNT: u64 = 1 << 36;
+    pub const PREVIOUS_MISCARRIAGE: u64 = 1 << 37;
+    pub const RECURRENT_LOSS: u64 = 1 << 38;
+    /// The bits above, which no record kind masks.
+    pub const ANY_KIND: u64 = !((1 << 23) - 1);
     /// Any dating source.
-    pub const DATING: u32 = DATING_ART | DATING_EDD | DATING_ULTRASOUND | DATING_LMP | DATING_OTHER;
+    pub const DATING: u64 = DATING_ART | DATING_EDD | DATING_ULTRASOUND | DATING_LMP | DATING_OTHER;
 }
 
 /// All value sets merged into one lookup: a code maps to the bits of every set that holds it, so
@@ -501,39 +521,13 @@ pub mod class {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct ClassIndex {
     exact: Vec<(String, CodeBits)>,
-    prefixes: Vec<(String, String, u32)>,
+    prefixes: Vec<(String, String, u64)>,
 }
 
 impl ClassIndex {
     fn build(vs: &ValueSets) -> Self {
-        use class::*;
-        let sets: [(&CodeSet, u32); 23] = [
-            (&vs.bleeding, BLEEDING),
-            (&vs.pregnancy_status, PREGNANCY_STATUS),
-            (&vs.pregnancy_condition, PREGNANCY_CONDITION),
-            (&vs.dating_art, DATING_ART),
-            (&vs.dating_edd, DATING_EDD),
-            (&vs.dating_ultrasound, DATING_ULTRASOUND),
-            (&vs.dating_lmp, DATING_LMP),
-            (&vs.lmp_date, LMP_DATE),
-            (&vs.dating_other, DATING_OTHER),
-            (&vs.hcg_quantitative, HCG),
-            (&vs.rh_type, RH_TYPE),
-            (&vs.rh_negative, RH_NEGATIVE),
-            (&vs.rh_positive, RH_POSITIVE),
-            (&vs.rh_sensitised, RH_SENSITISED),
-            (&vs.iup, IUP),
-            (&vs.fetal_heart_activity, FETAL_HEART),
-            (&vs.crown_rump_length, CRL),
-            (&vs.ultrasound_performed, ULTRASOUND),
-            (&vs.placenta_previa, PREVIA),
-            (&vs.placental_location, PLACENTAL_LOCATION),
-            (&vs.subchorionic_hematoma, SCH),
-            (&vs.pregnancy_ended, ENDED),
-            (&vs.already_diagnosed, DIAGNOSED),
-        ];
         let mut index = ClassIndex::default();
-        for (set, bit) in sets {
+        for (set, bit) in indexed_sets(vs) {
             for (system, code) in set.entries() {
                 let position = match index.exact.iter().position(|(s, _)| s == system) {
                     Some(p) => p,
@@ -553,7 +547,7 @@ impl ClassIndex {
         index
     }
 
-    fn classify(&self, codes: &[Code]) -> u32 {
+    fn classify(&self, codes: &[Code]) -> u64 {
         let mut bits = 0;
         for code in codes {
             let owned;
@@ -581,6 +575,52 @@ impl ClassIndex {
     }
 }
 
+/// Every value set the index holds, with its [`class`] bit.
+fn indexed_sets(vs: &ValueSets) -> [(&CodeSet, u64); 39] {
+    use class::*;
+    [
+        (&vs.bleeding, BLEEDING),
+        (&vs.pregnancy_status, PREGNANCY_STATUS),
+        (&vs.pregnancy_condition, PREGNANCY_CONDITION),
+        (&vs.dating_art, DATING_ART),
+        (&vs.dating_edd, DATING_EDD),
+        (&vs.dating_ultrasound, DATING_ULTRASOUND),
+        (&vs.dating_lmp, DATING_LMP),
+        (&vs.lmp_date, LMP_DATE),
+        (&vs.dating_other, DATING_OTHER),
+        (&vs.hcg_quantitative, HCG),
+        (&vs.rh_type, RH_TYPE),
+        (&vs.rh_negative, RH_NEGATIVE),
+        (&vs.rh_positive, RH_POSITIVE),
+        (&vs.rh_sensitised, RH_SENSITISED),
+        (&vs.iup, IUP),
+        (&vs.fetal_heart_activity, FETAL_HEART),
+        (&vs.crown_rump_length, CRL),
+        (&vs.ultrasound_performed, ULTRASOUND),
+        (&vs.placenta_previa, PREVIA),
+        (&vs.placental_location, PLACENTAL_LOCATION),
+        (&vs.subchorionic_hematoma, SCH),
+        (&vs.pregnancy_ended, ENDED),
+        (&vs.already_diagnosed, DIAGNOSED),
+        (&vs.personal_history, PERSONAL_HISTORY),
+        (&vs.bleeding_other_site, BLEEDING_OTHER_SITE),
+        (&vs.delivery_date, DELIVERY_DATE),
+        (&vs.systolic_bp, SYSTOLIC_BP),
+        (&vs.heart_rate, HEART_RATE),
+        (&vs.bp_panel, BP_PANEL),
+        (&vs.procedure_ultrasound, PROCEDURE_ULTRASOUND),
+        (&vs.procedure_rh_typing, PROCEDURE_RH_TYPING),
+        (&vs.procedure_anti_d, PROCEDURE_ANTI_D),
+        (&vs.procedure_hcg, PROCEDURE_HCG),
+        (&vs.ectopic_pregnancy, ECTOPIC),
+        (&vs.iud, IUD),
+        (&vs.art_conception, ART_CONCEPTION),
+        (&vs.miscarriage_count, MISCARRIAGE_COUNT),
+        (&vs.previous_miscarriage, PREVIOUS_MISCARRIAGE),
+        (&vs.recurrent_pregnancy_loss, RECURRENT_LOSS),
+    ]
+}
+
 /// Everything the engine knows: value sets, bleeding words and thresholds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RulesKnowledge {
@@ -589,17 +629,21 @@ pub struct RulesKnowledge {
     pub text: BleedingText,
     pub thresholds: Thresholds,
     index: ClassIndex,
+    /// The first look at each record's text, compiled from `text` (see [`crate::text::Filter`]).
+    pub(crate) text_filters: crate::text::TextFilters,
 }
 
 impl RulesKnowledge {
     /// Assembles knowledge from its parts (used by `gravida-knowledge` and by tests).
     pub fn from_parts(value_sets: ValueSets, text: BleedingText, thresholds: Thresholds) -> Self {
         let index = ClassIndex::build(&value_sets);
+        let text_filters = crate::text::TextFilters::new(&text);
         RulesKnowledge {
             value_sets,
             text,
             thresholds,
             index,
+            text_filters,
         }
     }
 
@@ -609,7 +653,7 @@ impl RulesKnowledge {
     }
 
     /// The [`class`] bits of every value set that holds one of `codes`.
-    pub fn classify(&self, codes: &[Code]) -> u32 {
+    pub fn classify(&self, codes: &[Code]) -> u64 {
         self.index.classify(codes)
     }
 }
@@ -662,6 +706,20 @@ mod tests {
             );
         }
         assert_eq!(kb.classify(&[Code::new(LOINC, "11927-1")]), 0);
+    }
+
+    #[test]
+    fn every_code_of_every_indexed_value_set_classifies_with_its_bit() {
+        let kb = crate::testkit::knowledge();
+        let mut checked = 0;
+        for (set, bit) in indexed_sets(kb.value_sets()) {
+            for (system, code) in set.entries() {
+                let bits = kb.classify(&[Code::new(system, code)]);
+                assert_ne!(bits & bit, 0, "{system}|{code} lacks bit {bit:#x}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 50, "only {checked} codes checked");
     }
 
     #[test]

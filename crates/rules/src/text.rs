@@ -5,7 +5,78 @@
 //! "no bleeding", "denies spotting" and "not implantation bleeding" are negated; "? implantation
 //! bleeding" and "possible implantation spotting per patient" are not (the card questions them).
 
+use aho_corasick::AhoCorasick;
+
 use crate::knowledge::BleedingText;
+
+/// A quick first look for one list of terms: can a text name any of them at all?
+///
+/// Most texts a chart holds (lab names, problem names, notes) name none of the bleeding or
+/// postpartum terms, and the full scan (lower-case the text, cut it into clauses and words, look
+/// for a negation before each term) costs far more than looking. So each list is compiled once,
+/// when the knowledge is assembled, into one Aho-Corasick automaton over a *key* per term: the
+/// term itself when it is one word, else its longest word (every word of a phrase must appear in
+/// a text that names it). One pass over a text's bytes, ASCII case ignored, tells whether any key
+/// appears; only then is the text scanned. The filter can only say "maybe": a text it passes is
+/// still read in full, so it changes what costs, never what is found.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// `None`: no automaton (a non-ASCII term, or none built): every text passes.
+    automaton: Option<AhoCorasick>,
+}
+
+impl Filter {
+    /// The filter for `terms` (lower case, as the profile gives them).
+    pub fn new(terms: &[String]) -> Filter {
+        // A non-ASCII term may match a text whose lower-casing changes its bytes: no filter.
+        if terms.is_empty() || terms.iter().any(|t| !t.is_ascii()) {
+            return Filter::default();
+        }
+        let keys: Vec<&str> = terms
+            .iter()
+            .filter_map(|t| words_of(t).max_by_key(|w| w.len()))
+            .collect();
+        if keys.len() != terms.len() {
+            return Filter::default();
+        }
+        let automaton = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&keys)
+            .ok();
+        Filter { automaton }
+    }
+
+    /// False only when `text` cannot name any of the terms.
+    pub fn may_match(&self, text: &str) -> bool {
+        self.automaton.as_ref().is_none_or(|a| a.is_match(text))
+    }
+}
+
+/// The filters of the lists read for every record ([`crate::RulesKnowledge`] builds them once).
+#[derive(Debug, Clone, Default)]
+pub struct TextFilters {
+    pub bleeding: Filter,
+    pub implantation: Filter,
+    pub postpartum: Filter,
+}
+
+/// Filters are compiled from the lists they filter for, and knowledge is compared by its lists:
+/// two filters built from equal lists behave alike, so they compare equal.
+impl PartialEq for TextFilters {
+    fn eq(&self, _: &TextFilters) -> bool {
+        true
+    }
+}
+
+impl TextFilters {
+    pub fn new(kb: &BleedingText) -> TextFilters {
+        TextFilters {
+            bleeding: Filter::new(&kb.bleeding_terms),
+            implantation: Filter::new(&kb.implantation_terms),
+            postpartum: Filter::new(&kb.postpartum_terms),
+        }
+    }
+}
 
 /// What a record's text says.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -82,7 +153,17 @@ fn term_at(words: &[&str], i: usize, term: &str) -> bool {
 /// True when some non-negated term of `terms` appears in `texts` (a one-word term is a stem,
 /// see [`term_at`]).
 pub fn mentions(texts: &[String], terms: &[String], kb: &BleedingText) -> bool {
-    texts.iter().any(|text| {
+    mentions_passing(texts, terms, &Filter::default(), kb)
+}
+
+/// [`mentions`], looking only at the texts `filter` passes (the filter of `terms`).
+fn mentions_passing(
+    texts: &[String],
+    terms: &[String],
+    filter: &Filter,
+    kb: &BleedingText,
+) -> bool {
+    texts.iter().filter(|t| filter.may_match(t)).any(|text| {
         // Terms are lower case; non-ASCII terms fall through to the full scan. A phrase passes
         // the filter when each of its words is in the text, so that "S/P  delivery" is not missed
         // for its spacing, and "s/p delivery" is not scanned for in every text with an "s".
@@ -149,16 +230,34 @@ pub fn labelled_absent(text: &str, kb: &BleedingText) -> bool {
 /// Only the name is read: a note such as "previous scan normal" on a current bleed is not one.
 pub fn names_history<'t>(names: impl IntoIterator<Item = &'t str>, kb: &BleedingText) -> bool {
     names.into_iter().any(|name| {
-        let lower = name.trim().to_lowercase();
+        let name = name.trim();
+        if name.is_ascii() {
+            // The common case, without lower-casing a copy: prefixes are lower case.
+            let first = name.as_bytes().first().map(u8::to_ascii_lowercase);
+            return kb.history_prefixes.iter().any(|p| {
+                p.as_bytes().first().copied() == first
+                    && name
+                        .get(..p.len())
+                        .is_some_and(|head| head.eq_ignore_ascii_case(p))
+                    && name[p.len()..]
+                        .chars()
+                        .next()
+                        .is_none_or(|c| !c.is_alphanumeric())
+            });
+        }
+        let lower = name.to_lowercase();
         kb.history_prefixes.iter().any(|p| opens_with(&lower, p))
     })
 }
 
 /// True when some text names delivery or the postpartum state (not negated), once the phrases
 /// that name the puerperium without placing the patient in it are taken out (§3.5 item 11).
-pub fn names_postpartum(texts: &[String], kb: &BleedingText) -> bool {
+pub fn names_postpartum(texts: &[String], filters: &TextFilters, kb: &BleedingText) -> bool {
+    // Taking phrases out can only remove terms, never make one: a text the filter does not pass
+    // names none after cleaning either.
     let cleaned: Vec<String> = texts
         .iter()
+        .filter(|t| filters.postpartum.may_match(t))
         .map(|t| {
             let mut lower = t.to_lowercase();
             for phrase in &kb.postpartum_exclusions {
@@ -199,18 +298,18 @@ pub fn rh_from_text(value: &str, kb: &BleedingText) -> Option<bool> {
 
 /// Reads bleeding and the implantation label from a record's text. A text that is a label
 /// answered absent ("Vaginal bleeding: None") names nothing.
-pub fn scan(texts: &[String], kb: &BleedingText) -> TextFindings {
+pub fn scan(texts: &[String], filters: &TextFilters, kb: &BleedingText) -> TextFindings {
     if texts.iter().any(|t| labelled_absent(t, kb)) {
         let present: Vec<String> = texts
             .iter()
             .filter(|t| !labelled_absent(t, kb))
             .cloned()
             .collect();
-        return scan(&present, kb);
+        return scan(&present, filters, kb);
     }
     TextFindings {
-        bleeding: mentions(texts, &kb.bleeding_terms, kb),
-        implantation: mentions(texts, &kb.implantation_terms, kb),
+        bleeding: mentions_passing(texts, &kb.bleeding_terms, &filters.bleeding, kb),
+        implantation: mentions_passing(texts, &kb.implantation_terms, &filters.implantation, kb),
     }
 }
 
@@ -223,7 +322,7 @@ mod tests {
     }
 
     fn read(text: &str) -> TextFindings {
-        scan(&[text.to_string()], &kb())
+        scan(&[text.to_string()], &TextFilters::new(&kb()), &kb())
     }
 
     #[test]
@@ -258,5 +357,74 @@ mod tests {
     fn unrelated_text_is_not_bleeding() {
         let f = read("Fetal heart activity US");
         assert!(!f.bleeding && !f.implantation);
+    }
+
+    /// The filter only decides what is scanned: with it or without, every text reads the same.
+    /// Texts are built from the profile's own words, in any case and order, with the negation
+    /// cues, punctuation and words that are none of them, so that terms are really found.
+    mod filter_changes_nothing {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn text_strategy() -> impl Strategy<Value = String> {
+            let kb = kb();
+            let mut words: Vec<String> = Vec::new();
+            for list in [
+                &kb.bleeding_terms,
+                &kb.implantation_terms,
+                &kb.postpartum_terms,
+                &kb.negation_cues,
+                &kb.postpartum_exclusions,
+            ] {
+                words.extend(list.iter().cloned());
+            }
+            words.extend(
+                [
+                    "BLEEDING",
+                    "Post-Partum",
+                    "s/p",
+                    "delivery",
+                    "pain",
+                    "Hb",
+                    "ü",
+                    "İ",
+                    "x",
+                ]
+                .map(String::from),
+            );
+            let piece = prop_oneof![
+                proptest::sample::select(words),
+                proptest::sample::select(vec![" ", ", ", ". ", " but ", "\n", "", "-", ":"])
+                    .prop_map(String::from),
+            ];
+            proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
+        }
+
+        proptest! {
+            #[test]
+            fn filtered_and_unfiltered_reads_agree(texts in proptest::collection::vec(text_strategy(), 0..3)) {
+                let kb = kb();
+                let filters = TextFilters::new(&kb);
+                let unfiltered = TextFilters::default();
+                prop_assert_eq!(scan(&texts, &filters, &kb), scan(&texts, &unfiltered, &kb));
+                prop_assert_eq!(
+                    names_postpartum(&texts, &filters, &kb),
+                    names_postpartum(&texts, &unfiltered, &kb)
+                );
+            }
+        }
+
+        #[test]
+        fn the_filter_passes_what_names_a_term_and_stops_what_names_none() {
+            let filters = TextFilters::new(&kb());
+            assert!(filters.bleeding.may_match("Vaginal BLEEDING since noon"));
+            assert!(filters.postpartum.may_match("S/P  Delivery"));
+            assert!(
+                !filters
+                    .bleeding
+                    .may_match("Hemoglobin [Mass/volume] in Blood")
+            );
+            assert!(!filters.postpartum.may_match("Choriogonadotropin in Serum"));
+        }
     }
 }
