@@ -1,9 +1,11 @@
 //! The long form of a card: `GET /cards/{id}`, a small HTML page with the card's full reasoning.
 //!
 //! A card must be short (issue 17), so everything that does not fit is one click away: the card
-//! carries a `links` entry to this page. The page is rendered when the card is issued and kept
-//! for `cards.long_form_ttl_s`: in a bounded map in this replica's memory, and, with a store,
-//! sealed in the store for the other replicas.
+//! carries a `links` entry to this page. What the page says (a [`Sheet`]) is captured when the
+//! card is issued and kept for `cards.long_form_ttl_s`: in a bounded map in this replica's memory,
+//! and, with a store, sealed in the store for the other replicas. The HTML is rendered only when
+//! the link is opened: most long forms never are, and rendering (Markdown to HTML, escaping) cost
+//! more than the rest of issuing a card.
 //!
 //! - **The id is the credential.** A browser opening a card link cannot present the EHR's
 //!   bearer JWT, so the URL is a capability: 256 random bits, base64url, naming nothing about the
@@ -29,6 +31,7 @@ use gravida_cds_hooks::{Card, Link};
 use gravida_rules::finding::Finding;
 use gravida_store::LongFormRecord;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::audit::{Audit, unix_ms};
@@ -59,7 +62,7 @@ pub struct LongForms {
 
 #[derive(Debug, Default)]
 struct Kept {
-    pages: HashMap<String, (Arc<str>, Instant)>,
+    pages: HashMap<String, (Arc<Sheet>, Instant)>,
     /// Ids in the order they were kept: every page has the same lifetime, so the front is both
     /// the oldest and the first to expire.
     order: VecDeque<String>,
@@ -74,15 +77,15 @@ impl LongForms {
         }
     }
 
-    /// Keeps `page` in memory and returns its new id.
+    /// Keeps `sheet` in memory and returns its new id.
     #[cfg(test)]
-    fn keep(&self, page: String) -> Option<String> {
+    fn keep(&self, sheet: Sheet) -> Option<String> {
         let id = new_id()?;
-        self.keep_as(&id, Arc::from(page));
+        self.keep_as(&id, Arc::new(sheet));
         Some(id)
     }
 
-    fn keep_as(&self, id: &str, page: Arc<str>) {
+    fn keep_as(&self, id: &str, page: Arc<Sheet>) {
         let now = Instant::now();
         let mut kept = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         // Drop what has expired, then the oldest while at capacity.
@@ -107,8 +110,8 @@ impl LongForms {
         }
     }
 
-    /// The page with this id from this replica's memory, unless it expired or was never kept.
-    fn get_local(&self, id: &str) -> Option<Arc<str>> {
+    /// The sheet with this id from this replica's memory, unless it expired or was never kept.
+    fn get_local(&self, id: &str) -> Option<Arc<Sheet>> {
         let kept = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         kept.pages
             .get(id)
@@ -116,16 +119,16 @@ impl LongForms {
             .map(|(page, _)| page.clone())
     }
 
-    /// The page with this id: from memory, or else (with a store) from the store, where another
-    /// replica may have put it. `Ok(None)` when it expired or never existed.
+    /// The page with this id, rendered now: from memory, or else (with a store) from the store,
+    /// where another replica may have put it. `Ok(None)` when it expired or never existed.
     pub async fn get(
         &self,
         audit: Option<&Audit>,
         id: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<Arc<str>>, ApiError> {
-        if let Some(page) = self.get_local(id) {
-            return Ok(Some(page));
+    ) -> Result<Option<String>, ApiError> {
+        if let Some(sheet) = self.get_local(id) {
+            return Ok(Some(sheet.render()));
         }
         let (Some(audit), Some(secret)) = (audit, decode_id(id)) else {
             return Ok(None);
@@ -139,12 +142,20 @@ impl LongForms {
             }
         };
         // A row that does not open was not sealed with this id's key: as good as absent.
-        Ok(sealed
-            .and_then(|sealed| open(&key, &lookup, &sealed))
-            .map(Arc::from))
+        let Some(plain) = sealed.and_then(|sealed| open(&key, &lookup, &sealed)) else {
+            return Ok(None);
+        };
+        // A replica of the previous release sealed the page itself (HTML), not its sheet: during a
+        // rolling upgrade both kinds of row live side by side, for at most one TTL.
+        if plain.starts_with('<') {
+            return Ok(Some(plain));
+        }
+        Ok(serde_json::from_str::<Sheet>(&plain)
+            .ok()
+            .map(|sheet| sheet.render()))
     }
 
-    /// Renders the long form of `card`, keeps it (and, with a store, stores it sealed), and adds
+    /// Captures the long form of `card`, keeps it (and, with a store, stores it sealed), and adds
     /// the card's link to it. A card whose page cannot be kept (no randomness) gets no link.
     pub fn attach(
         &self,
@@ -159,20 +170,16 @@ impl LongForms {
         // The full reasoning rides in the card's extension from the renderer to here; the EHR
         // gets the short card and the link, not the long text twice.
         let reasoning = take_reasoning(card);
-        let page = render(
-            card,
-            reasoning.as_deref(),
-            finding,
-            profile_version,
-            now,
-            expires,
-        );
+        let sheet = Sheet::of(card, reasoning, finding, profile_version, now, expires);
         let Some(secret) = new_secret() else {
             return;
         };
         if let Some(audit) = audit {
             let (lookup, key) = derive(&secret);
-            if let Some(sealed) = seal(&key, &lookup, &page) {
+            let sealed = serde_json::to_string(&sheet)
+                .ok()
+                .and_then(|plain| seal(&key, &lookup, &plain));
+            if let Some(sealed) = sealed {
                 audit.record_long_form(LongFormRecord {
                     lookup,
                     expires_at_ms: unix_ms(expires),
@@ -181,7 +188,7 @@ impl LongForms {
             }
         }
         let id = encode_id(&secret);
-        self.keep_as(&id, Arc::from(page));
+        self.keep_as(&id, Arc::new(sheet));
         card.links.push(Link::absolute(
             LINK_LABEL,
             format!("{public_base}{PATH_PREFIX}{id}"),
@@ -279,8 +286,8 @@ pub fn is_well_formed(id: &str) -> bool {
 }
 
 /// The page as a response, with the headers that make it safe to open from an EHR.
-pub fn response(page: Arc<str>) -> Response {
-    let mut response = page.to_string().into_response();
+pub fn response(page: String) -> Response {
+    let mut response = page.into_response();
     let headers = response.headers_mut();
     let csp = format!(
         "default-src 'none'; style-src 'sha256-{}'; base-uri 'none'; form-action 'none'",
@@ -314,111 +321,169 @@ fn take_reasoning(card: &mut Card) -> Option<String> {
     }
 }
 
-/// The page: summary, the card as shown, the full reasoning (what did not fit on the card),
-/// the records used, the links and source, the suggestions offered, and the profile version.
-fn render(
-    card: &Card,
-    reasoning: Option<&str>,
-    finding: Option<&Finding>,
-    profile_version: &str,
-    issued: OffsetDateTime,
-    expires: OffsetDateTime,
-) -> String {
-    let indicator = crate::metrics::indicator_of(card);
-    let mut html = String::with_capacity(4096);
-    html.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">");
-    html.push_str("<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">");
-    html.push_str("<meta name=\"referrer\" content=\"no-referrer\">");
-    html.push_str("<title>Gravida: why this card</title><style>");
-    html.push_str(STYLE);
-    html.push_str("</style></head><body>");
-    html.push_str(&format!(
-        "<p><span class=\"indicator {indicator}\">{indicator}</span></p><h1>{}</h1>",
-        escape(&card.summary)
-    ));
-    if let Some(detail) = &card.detail {
-        html.push_str("<h2>The card</h2>");
-        html.push_str(&markdown_to_html(detail));
-    }
-    if let Some(reasoning) = reasoning {
-        html.push_str("<h2>The full reasoning</h2>");
-        html.push_str(&markdown_to_html(reasoning));
+/// What a long form says, as plain text: captured from the card and its finding when the card
+/// is issued (cheap: a few copies), rendered as HTML by [`Sheet::render`] when the link is opened.
+/// It is also what a store seals (as JSON), so any replica renders the same page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Sheet {
+    indicator: String,
+    summary: String,
+    /// The card's detail as shown (Markdown).
+    detail: Option<String>,
+    /// What did not fit on the card (Markdown).
+    reasoning: Option<String>,
+    /// The records the card rests on, `(role, resource type, date)`; `None` without a finding.
+    records: Option<Vec<(String, String, Option<String>)>>,
+    /// How the pregnancy was dated: `(source, the record's date, the day of GA 0)`.
+    dating: Option<(String, Option<String>, String)>,
+    /// The card's source, then its other links: `(label, url)`.
+    sources: Vec<(String, Option<String>)>,
+    suggestions: Vec<String>,
+    rule: String,
+    profile_version: String,
+    issued: String,
+    expires: String,
+}
+
+impl Sheet {
+    /// The sheet of `card` as it is shown (its reasoning already taken out of it).
+    fn of(
+        card: &Card,
+        reasoning: Option<String>,
+        finding: Option<&Finding>,
+        profile_version: &str,
+        issued: OffsetDateTime,
+        expires: OffsetDateTime,
+    ) -> Sheet {
+        let stamp = |t: OffsetDateTime| {
+            t.replace_nanosecond(0)
+                .unwrap_or(t)
+                .format(&Rfc3339)
+                .unwrap_or_default()
+        };
+        let records = finding.map(|finding| {
+            finding
+                .evidence
+                .iter()
+                .map(|e| {
+                    (
+                        role_name(e.role),
+                        e.resource_type.clone(),
+                        e.date.map(|d| d.to_string()),
+                    )
+                })
+                .collect()
+        });
+        let dating = finding.and_then(|f| f.dating.as_ref()).map(|dating| {
+            (
+                role_name_of(&format!("{:?}", dating.source)),
+                dating.record_date.map(|d| d.to_string()),
+                dating.start.to_string(),
+            )
+        });
+        let sources = std::iter::once((card.source.label.clone(), card.source.url.clone()))
+            .chain(
+                card.links
+                    .iter()
+                    .filter(|l| l.label != LINK_LABEL)
+                    .map(|l| (l.label.clone(), Some(l.url.clone()))),
+            )
+            .collect();
+        Sheet {
+            indicator: crate::metrics::indicator_of(card).to_owned(),
+            summary: card.summary.clone(),
+            detail: card.detail.clone(),
+            reasoning,
+            records,
+            dating,
+            sources,
+            suggestions: card.suggestions.iter().map(|s| s.label.clone()).collect(),
+            rule: crate::metrics::rule_of(card).to_owned(),
+            profile_version: profile_version.to_owned(),
+            issued: stamp(issued),
+            expires: stamp(expires),
+        }
     }
 
-    if let Some(finding) = finding {
-        html.push_str("<h2>The records the card rests on</h2><ul>");
-        for e in &finding.evidence {
-            let date = e
-                .date
-                .map_or_else(|| "no date".to_owned(), |d| d.to_string());
-            html.push_str(&format!(
-                "<li>{}: {} record, {}</li>",
-                escape(&role_name(e.role)),
-                escape(&e.resource_type),
-                escape(&date)
-            ));
-        }
-        if finding.evidence.is_empty() {
-            html.push_str("<li>No record: the card is about what is missing.</li>");
-        }
-        html.push_str("</ul>");
-        if let Some(dating) = &finding.dating {
-            let date = dating
-                .record_date
-                .map_or_else(|| "no date".to_owned(), |d| d.to_string());
-            html.push_str(&format!(
-                "<p>Pregnancy dated by {} (record of {}); gestational age 0 on {}.</p>",
-                escape(&role_name_of(&format!("{:?}", dating.source))),
-                escape(&date),
-                dating.start
-            ));
-        }
-    }
-
-    let links: Vec<&Link> = card
-        .links
-        .iter()
-        .filter(|l| l.label != LINK_LABEL)
-        .collect();
-    html.push_str("<h2>Guidelines and sources</h2><ul>");
-    html.push_str(&format!(
-        "<li>{}</li>",
-        link_html(&card.source.label, card.source.url.as_deref())
-    ));
-    for link in links {
+    /// The page: summary, the card as shown, the full reasoning (what did not fit on the card),
+    /// the records used, the links and source, the suggestions offered, and the profile version.
+    /// Every value is escaped; the indicator is one of ours and names a style class.
+    fn render(&self) -> String {
+        let indicator = match self.indicator.as_str() {
+            known @ ("critical" | "warning" | "info") => known,
+            _ => "info",
+        };
+        let mut html = String::with_capacity(4096);
+        html.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">");
+        html.push_str("<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">");
+        html.push_str("<meta name=\"referrer\" content=\"no-referrer\">");
+        html.push_str("<title>Gravida: why this card</title><style>");
+        html.push_str(STYLE);
+        html.push_str("</style></head><body>");
         html.push_str(&format!(
-            "<li>{}</li>",
-            link_html(&link.label, Some(&link.url))
+            "<p><span class=\"indicator {indicator}\">{indicator}</span></p><h1>{}</h1>",
+            escape(&self.summary)
         ));
-    }
-    html.push_str("</ul>");
+        if let Some(detail) = &self.detail {
+            html.push_str("<h2>The card</h2>");
+            html.push_str(&markdown_to_html(detail));
+        }
+        if let Some(reasoning) = &self.reasoning {
+            html.push_str("<h2>The full reasoning</h2>");
+            html.push_str(&markdown_to_html(reasoning));
+        }
 
-    if !card.suggestions.is_empty() {
-        html.push_str("<h2>Suggestions offered on the card</h2><ul>");
-        for s in &card.suggestions {
-            html.push_str(&format!("<li>{}</li>", escape(&s.label)));
+        if let Some(records) = &self.records {
+            html.push_str("<h2>The records the card rests on</h2><ul>");
+            for (role, resource_type, date) in records {
+                html.push_str(&format!(
+                    "<li>{}: {} record, {}</li>",
+                    escape(role),
+                    escape(resource_type),
+                    escape(date.as_deref().unwrap_or("no date"))
+                ));
+            }
+            if records.is_empty() {
+                html.push_str("<li>No record: the card is about what is missing.</li>");
+            }
+            html.push_str("</ul>");
+            if let Some((source, date, start)) = &self.dating {
+                html.push_str(&format!(
+                    "<p>Pregnancy dated by {} (record of {}); gestational age 0 on {}.</p>",
+                    escape(source),
+                    escape(date.as_deref().unwrap_or("no date")),
+                    escape(start)
+                ));
+            }
+        }
+
+        html.push_str("<h2>Guidelines and sources</h2><ul>");
+        for (label, url) in &self.sources {
+            html.push_str(&format!("<li>{}</li>", link_html(label, url.as_deref())));
         }
         html.push_str("</ul>");
-    }
 
-    let stamp = |t: OffsetDateTime| {
-        t.replace_nanosecond(0)
-            .unwrap_or(t)
-            .format(&Rfc3339)
-            .unwrap_or_default()
-    };
-    html.push_str(&format!(
-        "<p class=\"meta\">Rule {} · knowledge profile {} · issued {} · this page expires {}.</p>",
-        escape(crate::metrics::rule_of(card)),
-        escape(profile_version),
-        stamp(issued),
-        stamp(expires)
-    ));
-    html.push_str(
-        "<p class=\"meta\">Advice for the clinician, not a diagnosis. This page is not cached, \
-         and its link stops working when it expires.</p></body></html>",
-    );
-    html
+        if !self.suggestions.is_empty() {
+            html.push_str("<h2>Suggestions offered on the card</h2><ul>");
+            for label in &self.suggestions {
+                html.push_str(&format!("<li>{}</li>", escape(label)));
+            }
+            html.push_str("</ul>");
+        }
+
+        html.push_str(&format!(
+            "<p class=\"meta\">Rule {} · knowledge profile {} · issued {} · this page expires {}.</p>",
+            escape(&self.rule),
+            escape(&self.profile_version),
+            escape(&self.issued),
+            escape(&self.expires)
+        ));
+        html.push_str(
+            "<p class=\"meta\">Advice for the clinician, not a diagnosis. This page is not cached, \
+             and its link stops working when it expires.</p></body></html>",
+        );
+        html
+    }
 }
 
 /// A link, if its URL is http(s); otherwise the label alone.
@@ -564,6 +629,57 @@ mod tests {
         assert!(html.contains("<li>one <em>two</em></li>"), "{html}");
     }
 
+    fn sheet(summary: &str) -> Sheet {
+        Sheet {
+            indicator: "warning".into(),
+            summary: summary.into(),
+            detail: Some("**Why**: bleeding at 12w0d".into()),
+            reasoning: None,
+            records: Some(vec![(
+                "bleed".into(),
+                "Condition".into(),
+                Some("2026-12-01".into()),
+            )]),
+            dating: None,
+            sources: vec![(
+                "ACOG <PB 200>".into(),
+                Some("https://www.acog.org/x".into()),
+            )],
+            suggestions: vec!["Order TVUS".into()],
+            rule: "R2".into(),
+            profile_version: "default@abc".into(),
+            issued: "2026-12-03T10:00:00Z".into(),
+            expires: "2026-12-03T10:30:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_sheet_sealed_as_json_renders_the_same_page_as_the_sheet_kept_in_memory() {
+        let kept = sheet("Bleeding <at> 12w0d");
+        let json = serde_json::to_string(&kept).unwrap();
+        let opened: Sheet = serde_json::from_str(&json).unwrap();
+        assert_eq!(opened.render(), kept.render());
+        let page = kept.render();
+        assert!(
+            page.contains("<h1>Bleeding &lt;at&gt; 12w0d</h1>"),
+            "{page}"
+        );
+        assert!(page.contains("ACOG &lt;PB 200&gt;"), "{page}");
+        assert!(
+            page.contains("<li>bleed: Condition record, 2026-12-01</li>"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn an_indicator_that_is_not_ours_cannot_inject_a_class_or_markup() {
+        let mut odd = sheet("x");
+        odd.indicator = "\"><script>".into();
+        let page = odd.render();
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(page.contains("indicator info"), "{page}");
+    }
+
     #[test]
     fn ids_are_long_random_and_url_safe() {
         let a = new_id().unwrap();
@@ -593,12 +709,12 @@ mod tests {
     #[test]
     fn the_oldest_page_goes_first_when_the_map_is_full() {
         let forms = LongForms::new(Duration::from_secs(60), 2);
-        let first = forms.keep("one".into()).unwrap();
-        let second = forms.keep("two".into()).unwrap();
-        let third = forms.keep("three".into()).unwrap();
+        let first = forms.keep(sheet("one")).unwrap();
+        let second = forms.keep(sheet("two")).unwrap();
+        let third = forms.keep(sheet("three")).unwrap();
         assert!(forms.get_local(&first).is_none());
-        assert_eq!(forms.get_local(&second).as_deref(), Some("two"));
-        assert_eq!(forms.get_local(&third).as_deref(), Some("three"));
+        assert_eq!(forms.get_local(&second).unwrap().summary, "two");
+        assert_eq!(forms.get_local(&third).unwrap().summary, "three");
     }
 
     #[test]
