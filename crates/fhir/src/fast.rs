@@ -158,17 +158,10 @@ fn classify(value: Resource<'_>) -> Result<FastEntry, Decline> {
                     }
                 }
             }
-            let mut resources = Vec::new();
-            for entry in value.entry.unwrap_or_default() {
-                let Some(resource) = entry.resource else {
-                    continue;
-                };
-                if entry.search_mode.as_deref() == Some("outcome") {
-                    return Err("an outcome entry");
-                }
-                resources.push(read(resource)?);
-            }
-            Ok(FastEntry::Resources(resources))
+            // Each entry was read into its record as it was parsed (see `Entries`).
+            Ok(FastEntry::Resources(
+                value.entry.map(|entries| entries.0).unwrap_or_default(),
+            ))
         }
         Some(_) => Ok(FastEntry::Resources(vec![read(value)?])),
     }
@@ -709,6 +702,41 @@ from_object!(Entry, "a Bundle entry", |map| {
     })
 });
 
+/// A Bundle's `entry` array, each entry's resource read into its record as soon as it is parsed.
+///
+/// A parsed resource holds every element the engine might read, borrowed: it is large (hundreds
+/// of bytes), and collecting a Bundle's worth of them before reading any meant growing a vector
+/// of them, copying each several times. Read at once, only the small records are kept. An entry
+/// the reader declines (an outcome, a shape not modelled) fails the parse: the fast reader then
+/// declines the whole value, as it did when such an entry was met after the parse.
+struct Entries(Vec<FastResource>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+        impl<'de> Visitor<'de> for EntriesVisitor {
+            type Value = Entries;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of Bundle entries")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Entries, A::Error> {
+                let mut resources = Vec::new();
+                while let Some(entry) = seq.next_element::<Entry<'de>>()? {
+                    let Some(resource) = entry.resource else {
+                        continue;
+                    };
+                    if entry.search_mode.as_deref() == Some("outcome") {
+                        return Err(de::Error::custom("an outcome entry"));
+                    }
+                    resources.push(read(resource).map_err(de::Error::custom)?);
+                }
+                Ok(Entries(resources))
+            }
+        }
+        deserializer.deserialize_seq(EntriesVisitor)
+    }
+}
+
 struct Search<'de> {
     mode: Option<Str<'de>>,
 }
@@ -792,7 +820,7 @@ struct Resource<'de> {
     // Procedure
     performed: Option<Dated<'de>>,
     // Bundle
-    entry: Option<Vec<Entry<'de>>>,
+    entry: Option<Entries>,
     link: Option<Vec<Link<'de>>>,
 }
 

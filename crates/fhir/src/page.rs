@@ -5,8 +5,9 @@
 //! [`crate::map`]) costs several times the page's size in memory and cannot stop half-way. So a
 //! page is read in two steps that never hold more than the page's bytes plus what is kept:
 //!
-//! 1. the Bundle is split into its entries without parsing them: each entry is a `&RawValue`, a
-//!    slice of the page's bytes that serde_json has only checked to be valid JSON;
+//! 1. the Bundle is split into its entries without parsing their resources: in one pass over the
+//!    page, each entry's `resource` becomes a `&RawValue`, a slice of the page's bytes that
+//!    serde_json has only checked to be valid JSON (and whose length is what the resource costs);
 //! 2. each entry's resource is read by the fast reader ([`crate::fast`]); when it declines (a
 //!    shape it does not model), that one resource, and only it, is parsed into a `Value` and read
 //!    by the reference reader, and the `Value` is dropped at once.
@@ -17,8 +18,8 @@
 //!
 //! Whatever this reader accepts, it reads exactly as the reference path does (the same records,
 //! diagnostics and failures); anything at the Bundle level that it does not expect (a page that is
-//! not a Bundle, an `entry` that is not an array, a key repeated, an escaped key) sends the whole
-//! page to the reference path instead, which is the definition of what a page means.
+//! not a Bundle, an `entry` that is not an array of objects, a key repeated, an escaped key) sends
+//! the whole page to the reference path instead, which is the definition of what a page means.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -130,12 +131,7 @@ pub(crate) fn read_page(
             next_link(&serde_json::json!({ "link": link })).map(str::to_owned)
         }
     };
-    let entries: Vec<&RawValue> = match page.entry {
-        None => Vec::new(),
-        Some(raw) => serde_json::from_str(raw.get()).map_err(|_| {
-            FetchError::Outcome(OutcomeSummary::note("Bundle.entry is not an array"))
-        })?,
-    };
+    let entries = page.entry.unwrap_or_default();
     allowance.take_entries(entries.len())?;
     let mut resources = Vec::with_capacity(entries.len());
     for (n, entry) in entries.into_iter().enumerate() {
@@ -149,16 +145,18 @@ pub(crate) fn read_page(
     Ok(PageRead::Bundle { resources, next })
 }
 
-/// A Bundle's top level, its entries left unread. Unknown elements are skipped; a repeated one
-/// fails the parse, and the page goes to the reference path (where the last one wins).
+/// A Bundle's top level, its entries' resources left unread. Unknown elements are skipped; a
+/// repeated one, or an `entry` that is not an array of objects (`null` included), fails the
+/// parse, and the page goes to the reference path (where the last key wins, and which says what
+/// a bad `entry` means).
 #[derive(Deserialize)]
 struct RawPage<'a> {
     #[serde(rename = "resourceType", borrow, default, deserialize_with = "present")]
     resource_type: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     link: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    entry: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "entries")]
+    entry: Option<Vec<RawEntry<'a>>>,
 }
 
 /// A Bundle entry, its resource left unread.
@@ -178,15 +176,16 @@ fn present<'de, D: serde::Deserializer<'de>>(
     <&RawValue>::deserialize(deserializer).map(Some)
 }
 
+/// `Some` for an array of entries; anything else (`null` included) fails the page's parse.
+fn entries<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<RawEntry<'de>>>, D::Error> {
+    Vec::<RawEntry<'de>>::deserialize(deserializer).map(Some)
+}
+
 /// One entry: its resource, `None` to skip it (no resource, or an OperationOutcome that only
 /// warns), or the failure an error OperationOutcome reports. As [`crate::prefetch`] reads entries.
-fn read_entry(entry: &RawValue) -> Result<Option<Fetched>, FetchError> {
-    let Ok(RawEntry { resource, search }) = serde_json::from_str::<RawEntry<'_>>(entry.get())
-    else {
-        // Not an object, or a repeated key: the reference reader decides what it means.
-        let entry: Json = serde_json::from_str(entry.get()).map_err(|_| FetchError::NotJson)?;
-        return read_entry_value(entry);
-    };
+fn read_entry(RawEntry { resource, search }: RawEntry<'_>) -> Result<Option<Fetched>, FetchError> {
     let Some(resource) = resource else {
         return Ok(None);
     };
@@ -217,16 +216,6 @@ fn read_entry(entry: &RawValue) -> Result<Option<Fetched>, FetchError> {
         return Ok(None);
     }
     Ok(Some(by_reference(&resource, bytes)))
-}
-
-/// An entry the typed split could not read, read as the reference path reads it.
-fn read_entry_value(entry: Json) -> Result<Option<Fetched>, FetchError> {
-    let bundle = serde_json::json!({ "entry": [entry] });
-    let bytes = entry_bytes(&bundle);
-    let mut resources = into_bundle_entries(bundle).map_err(FetchError::Outcome)?;
-    Ok(resources
-        .pop()
-        .map(|resource| by_reference(&resource, bytes)))
 }
 
 fn entry_bytes(bundle: &Json) -> usize {
