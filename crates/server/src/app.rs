@@ -154,7 +154,7 @@ pub fn router(state: AppState) -> Router {
                     // The path holds only a service id; no patient data travels in URLs here.
                     // A long form's id is a credential: it is never logged.
                     let path = request.uri().path();
-                    let path = if path.starts_with(crate::long_form::PATH_PREFIX) {
+                    let path = if path.starts_with(crate::card::LONG_FORM_PATH_PREFIX) {
                         "/cards/{id}"
                     } else {
                         path
@@ -258,7 +258,7 @@ async fn call_service(
     for item in &mut shown {
         let finding = findings
             .iter()
-            .find(|f| f.rule.as_str() == crate::metrics::rule_of(&item.card));
+            .find(|f| f.rule.as_str() == crate::card::rule_of(&item.card));
         state.long_forms.attach(
             state.audit.as_ref(),
             &state.public_base,

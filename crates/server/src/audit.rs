@@ -18,11 +18,11 @@ use gravida_store::{
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::card::{Shown, indicator_of, rule_of};
 use crate::error::ApiError;
-use crate::metrics::{bounded_label, indicator_of, rule_of};
+use crate::metrics::bounded_label;
 use crate::services::ServiceDef;
 use crate::settings::StoreSettings;
-use crate::suppress::Shown;
 
 /// How often the retention purge runs.
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);

@@ -11,6 +11,9 @@ use gravida_cds_hooks::RequestError;
 use gravida_fhir::{GatherError, ServerUrlError};
 use serde_json::json;
 
+/// The FHIR JSON media type, of the demo FHIR endpoint's answers and its errors.
+pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// No service has this id.
@@ -200,10 +203,7 @@ impl IntoResponse for FhirApiError {
         });
         let mut response = (status, Json(outcome)).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(crate::demo::FHIR_JSON),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
         if matches!(self, FhirApiError::ReadOnly) {
             headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         }

@@ -32,15 +32,13 @@ use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use sha2::{Digest, Sha256};
 
 use crate::audit::{Audit, unix_ms};
+use crate::card::{LONG_FORM_PATH_PREFIX, indicator_of, rule_of};
 use crate::error::ApiError;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// The label of the link each card carries to its long form.
 pub const LINK_LABEL: &str = "Why this card (full reasoning)";
-
-/// The path prefix of long forms.
-pub const PATH_PREFIX: &str = "/cards/";
 
 /// The page's one stylesheet, inline and allowed by its hash in the CSP.
 const STYLE: &str = "body{font:16px/1.45 system-ui,sans-serif;max-width:44rem;margin:2rem auto;\
@@ -184,7 +182,7 @@ impl LongForms {
         self.keep_as(&id, Arc::from(page));
         card.links.push(Link::absolute(
             LINK_LABEL,
-            format!("{public_base}{PATH_PREFIX}{id}"),
+            format!("{public_base}{LONG_FORM_PATH_PREFIX}{id}"),
         ));
     }
 }
@@ -324,7 +322,7 @@ fn render(
     issued: OffsetDateTime,
     expires: OffsetDateTime,
 ) -> String {
-    let indicator = crate::metrics::indicator_of(card);
+    let indicator = indicator_of(card);
     let mut html = String::with_capacity(4096);
     html.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">");
     html.push_str("<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">");
@@ -409,7 +407,7 @@ fn render(
     };
     html.push_str(&format!(
         "<p class=\"meta\">Rule {} · knowledge profile {} · issued {} · this page expires {}.</p>",
-        escape(crate::metrics::rule_of(card)),
+        escape(rule_of(card)),
         escape(profile_version),
         stamp(issued),
         stamp(expires)

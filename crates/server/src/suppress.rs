@@ -28,7 +28,7 @@ use gravida_store::{SuppressedRecord, SuppressionQuery};
 use time::OffsetDateTime;
 
 use crate::audit::{Audit, unix_ms};
-use crate::metrics::rule_of;
+use crate::card::{Shown, rule_of};
 use crate::services::ServiceDef;
 
 /// The override reason that dismisses a card until its evidence changes. The knowledge profile
@@ -38,13 +38,6 @@ pub const ALREADY_ADDRESSED_CODE: &str = "already-addressed";
 
 /// How long a hook call waits for the store's answer before showing every card.
 const CHECK_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// A card that will be shown, with its fingerprint (when it has a finding behind it).
-#[derive(Debug, Clone)]
-pub struct Shown {
-    pub card: Card,
-    pub fingerprint: Option<String>,
-}
 
 /// The canonical text a card's fingerprint hashes: the rule, then each record the finding rests
 /// on as `Type/id@date`, sorted, so that the order the engine listed them in does not matter.
