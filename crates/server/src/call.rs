@@ -10,7 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use gravida_auth::{Caller, Verifier};
-use gravida_cds_hooks::{RequestError, ServiceRequest, ServiceResponse};
+use gravida_cds_hooks::{HookContext, RequestError, ServiceRequest, ServiceResponse};
 use gravida_fhir::{FastPrefetch, FhirClient, GatherInput, Prefetch, PrefetchSeed};
 use gravida_knowledge::KnowledgeBase;
 use time::OffsetDateTime;
@@ -83,12 +83,16 @@ impl HookRequest {
     }
 }
 
-/// What one hook call concluded: the response, and the findings its cards were rendered from
-/// (one card per rule; [`crate::suppress::pair`] pairs them).
+/// What one hook call concluded: the response, the findings its cards were rendered from (one
+/// card per rule; [`crate::suppress::pair`] pairs them), and the request's context.
 #[derive(Debug)]
 pub struct Answer {
     pub response: ServiceResponse,
     pub findings: Vec<gravida_rules::finding::Finding>,
+    /// The request's context, validated for the service's hook once, by [`answer`]. What comes
+    /// after the answer (suppression, the audit trail) reads the patient and the encounter from
+    /// it and validates nothing again.
+    pub context: HookContext,
 }
 
 /// Answers one hook call.
@@ -109,6 +113,7 @@ pub async fn answer(
         Some(fast) => Prefetch::Fast(fast),
         None => request.prefetch.as_ref().into(),
     };
+    // The one validation of the context for this hook (400). Everything after reads `context`.
     let context = request.context_for(service.hook)?;
 
     // The FHIR server is checked before anything is fetched from it, and whether or not
@@ -158,7 +163,7 @@ pub async fn answer(
 
     let gathered = gravida_fhir::gather(GatherInput {
         queries: kb.prefetch(),
-        context: &request.context,
+        context: context.fields(),
         prefetch,
         fhir,
         draft_orders,
@@ -189,5 +194,6 @@ pub async fn answer(
             system_actions: Vec::new(),
         },
         findings: assessment.findings,
+        context,
     })
 }
