@@ -17,8 +17,10 @@
 //!   non-string `userId` is an error. Prefetch user tokens then fail to render, which the fetch path
 //!   reports on its own.
 //! * `hookInstance` must be a non-empty string; the spec says UUID, but nothing here depends on it.
-//! * `fhirServer` must be an absolute `http` or `https` URL; whether plain `http` is acceptable is
-//!   a deployment decision (the spec's own example uses `http`), left to the server's settings.
+//! * `fhirServer` must be an absolute `http` or `https` URL with a host, and is parsed here, once,
+//!   into a [`Url`]. Whether plain `http` is acceptable is a deployment decision (the spec's own
+//!   examples use `http`), so it is no rule of parsing: the server applies its policy to the
+//!   parsed URL (`gravida_fhir::FhirServer::check`).
 //! * Unknown fields and `extension` are accepted everywhere; a field that is `null` counts as absent.
 //!
 //! Error messages name fields, never values: values may be PHI, and the message goes back to the
@@ -30,6 +32,7 @@ use std::fmt;
 use serde::Serialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
+use url::Url;
 
 use crate::error::RequestError;
 use crate::hook::Hook;
@@ -96,8 +99,9 @@ impl FhirAuthorization {
 pub struct ServiceRequest {
     pub hook: String,
     pub hook_instance: String,
+    /// `fhirServer`, parsed: an absolute http or https URL with a host.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fhir_server: Option<String>,
+    pub fhir_server: Option<Url>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fhir_authorization: Option<FhirAuthorization>,
     pub context: Map<String, Value>,
@@ -182,7 +186,7 @@ impl fmt::Debug for ServiceRequest {
         f.debug_struct("ServiceRequest")
             .field("hook", &self.hook)
             .field("hook_instance", &self.hook_instance)
-            .field("fhir_server", &self.fhir_server)
+            .field("fhir_server", &self.fhir_server.as_ref().map(Url::as_str))
             .field("fhir_authorization", &self.fhir_authorization)
             .field("context_keys", &self.context.keys().collect::<Vec<_>>())
             .field("prefetch_keys", &prefetch_keys)
@@ -236,7 +240,7 @@ impl ServiceRequest {
         root.required_object("context")?;
 
         let fhir_server = match root.optional_str("fhirServer")? {
-            Some(server) => Some(check_server_url(server)?.to_owned()),
+            Some(server) => Some(parse_server_url(server)?),
             None => None,
         };
         let fhir_authorization = match root.optional_object("fhirAuthorization")? {
@@ -316,17 +320,17 @@ impl ServiceRequest {
     }
 }
 
-/// `fhirServer` must be an absolute http(s) URL with a host.
-fn check_server_url(server: &str) -> Result<&str, RequestError> {
+/// `fhirServer` must be an absolute http(s) URL with a host. This is the one parse of it.
+fn parse_server_url(server: &str) -> Result<Url, RequestError> {
     let invalid = RequestError::Invalid {
         field: "fhirServer".to_owned(),
         problem: "must be an absolute http or https URL",
     };
-    let url = url::Url::parse(server).map_err(|_| invalid.clone())?;
+    let url = Url::parse(server).map_err(|_| invalid.clone())?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(invalid);
     }
-    Ok(server)
+    Ok(url)
 }
 
 fn check_id(context: &Object<'_>, name: &str, id: &str) -> Result<(), RequestError> {

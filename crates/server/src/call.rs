@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use gravida_auth::{Caller, Verifier};
 use gravida_cds_hooks::{HookContext, RequestError, ServiceRequest, ServiceResponse};
-use gravida_fhir::{FastPrefetch, FhirClient, GatherInput, Prefetch, PrefetchSeed};
+use gravida_fhir::{FastPrefetch, FhirClient, FhirServer, GatherInput, Prefetch, PrefetchSeed};
 use gravida_knowledge::KnowledgeBase;
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -117,22 +117,24 @@ pub async fn answer(
     let context = request.context_for(service.hook)?;
 
     // The FHIR server is checked before anything is fetched from it, and whether or not
-    // anything will be: a request naming a forbidden server is refused outright.
+    // anything will be: a request naming a forbidden server is refused outright (403). The
+    // request parser made it a URL; this is the one check of the deployment's policy, and the
+    // `FhirServer` it gives is what the allow-list and the FHIR client are handed.
     let fhir_server = request
         .fhir_server
-        .as_deref()
-        .map(gravida_fhir::check_fhir_server)
+        .as_ref()
+        .map(FhirServer::check)
         .transpose()?;
     // An authenticated caller may only send a FHIR server its issuer lists: otherwise a caller
     // could point Gravida, and the token it carries, at any host.
     if let (
-        Some(url),
+        Some(server),
         Network::Fetch {
             trust: Some((verifier, caller)),
             ..
         },
     ) = (&fhir_server, network)
-        && !verifier.fhir_server_allowed(caller, url)
+        && !verifier.fhir_server_allowed(caller, server.url())
     {
         return Err(ApiError::ForbiddenFhirServer(
             "fhirServer is not on the allow-list of the caller's issuer".to_owned(),
@@ -147,7 +149,7 @@ pub async fn answer(
         Network::Fetch {
             client, deadline, ..
         } => (
-            fhir_server.as_ref().map(|url| (client, url, token)),
+            fhir_server.as_ref().map(|server| (client, server, token)),
             Instant::now() + deadline,
         ),
         Network::Offline => (None, Instant::now() + Duration::from_secs(1)),

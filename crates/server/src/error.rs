@@ -220,7 +220,8 @@ impl From<RequestError> for ApiError {
     }
 }
 
-/// A `fhirServer` that is not https (or loopback), or not a URL: refused before any fetch.
+/// A `fhirServer` the deployment's policy refuses (plain http off loopback, a user name, a query):
+/// refused before any fetch. One that is not an http(s) URL at all is a bad request (400).
 impl From<ServerUrlError> for ApiError {
     fn from(error: ServerUrlError) -> Self {
         ApiError::ForbiddenFhirServer(error.to_string())
