@@ -2,9 +2,11 @@
 //!
 //! The HTTP handler and `gravida evaluate` share this, so what a knowledge author sees on the
 //! command line is exactly what an EHR gets. The steps, in the order the design fixes:
-//! validate the request for the service's hook (400), check the `fhirServer` (403), gather the
-//! facts from prefetch and the FHIR server (412 when the deciding records cannot be had), then
-//! evaluate and render cards.
+//! validate the request's context for the service's hook (400), check the `fhirServer` against
+//! the deployment's policy and the caller's allow-list (403), gather the facts from prefetch and
+//! the FHIR server (412 when the deciding records cannot be had), then evaluate and render cards.
+//! Each check runs once, here: the validated [`HookContext`] goes out in [`Answer`] for the
+//! steps after the answer, and the checked [`FhirServer`] is what gathering fetches from.
 
 use std::fmt;
 use std::time::Duration;
