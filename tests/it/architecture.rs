@@ -3,6 +3,7 @@
 //! These are the rules that keep the clinical core pure and the FHIR library contained. Breaking
 //! one should be a deliberate act that edits ARCHITECTURE.md and this test together.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
@@ -144,4 +145,139 @@ fn the_fhir_layer_needs_nothing_from_the_knowledge_layer() {
             path.display()
         );
     }
+}
+
+/// The modules of a crate and, for each, the other modules of the same crate it names: every
+/// `crate::module` in its code (comment lines are skipped), whether in a `use` or inline. A
+/// module is a top-level file or folder of `src/` (`demo/fhir.rs` belongs to `demo`); the crate
+/// root only declares modules, so it is left out.
+fn module_imports(krate: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let src = root().join("crates").join(krate).join("src");
+    let mut imports: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (path, text) in sources(krate) {
+        let relative = path.strip_prefix(&src).unwrap();
+        let first = relative.components().next().unwrap().as_os_str();
+        let module = first.to_string_lossy().trim_end_matches(".rs").to_owned();
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let named = imports.entry(module.clone()).or_default();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for target in crate_paths(line, &path) {
+                if target != module {
+                    named.insert(target);
+                }
+            }
+        }
+    }
+    imports
+}
+
+/// The first segment of each `crate::…` path on one line of code. A group
+/// (`use crate::{a::X, b::Y}`) gives each of its members' first segments; it must close on the
+/// same line, so that no member goes unseen.
+fn crate_paths(line: &str, path: &Path) -> Vec<String> {
+    let segment = |text: &str| -> String {
+        text.trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut found = Vec::new();
+    for (at, _) in line.match_indices("crate::") {
+        // `gravida_crate::x` or `my_crate::x` is not this crate.
+        let before = line[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        let rest = &line[at + "crate::".len()..];
+        match rest.strip_prefix('{') {
+            Some(group) => {
+                let end = group.find('}').unwrap_or_else(|| {
+                    panic!(
+                        "{}: a `crate::{{…}}` group across lines; write it on one line",
+                        path.display()
+                    )
+                });
+                found.extend(group[..end].split(',').map(segment));
+            }
+            None => found.push(segment(rest)),
+        }
+    }
+    found.retain(|s| !s.is_empty());
+    found
+}
+
+/// A cycle of module imports, as the modules along it (the first repeated at the end), if any.
+fn import_cycle(imports: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    // A depth-first walk: a module met again while it is still on the walk's path closes a cycle.
+    fn walk(
+        module: &str,
+        imports: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|m| m == module) {
+            let mut cycle = path[start..].to_vec();
+            cycle.push(module.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(module) {
+            return None;
+        }
+        path.push(module.to_owned());
+        for next in imports.get(module).into_iter().flatten() {
+            if let Some(cycle) = walk(next, imports, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(module.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    imports
+        .keys()
+        .find_map(|module| walk(module, imports, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn no_two_modules_of_cds_hooks_or_server_import_each_other_even_through_others() {
+    // A cycle means neither module can be read, tested or moved without the other: the shared
+    // item belongs in a lower module that both import (as `card.rs`, `command.rs` and
+    // `cds-hooks/src/error.rs` are).
+    for krate in ["cds-hooks", "server"] {
+        let imports = module_imports(krate);
+        assert!(imports.len() > 5, "{krate}: too few modules found");
+        if let Some(cycle) = import_cycle(&imports) {
+            panic!("{krate}: modules import each other: {}", cycle.join(" -> "));
+        }
+    }
+}
+
+#[test]
+fn the_cycle_check_sees_a_cycle() {
+    // The check itself, on a made-up crate: a -> b -> c -> a, with d outside it.
+    let imports: BTreeMap<String, BTreeSet<String>> = [
+        ("a", vec!["b"]),
+        ("b", vec!["c"]),
+        ("c", vec!["a", "d"]),
+        ("d", vec![]),
+    ]
+    .into_iter()
+    .map(|(m, to)| (m.to_owned(), to.into_iter().map(str::to_owned).collect()))
+    .collect();
+    assert_eq!(
+        import_cycle(&imports),
+        Some(["a", "b", "c", "a"].map(str::to_owned).to_vec())
+    );
+    let path = Path::new("x.rs");
+    assert_eq!(
+        crate_paths("use crate::{audit::Audit, card::rule_of};", path),
+        ["audit", "card"]
+    );
+    assert_eq!(
+        crate_paths("let x = crate::metrics::rule_of(gravida_crate::y);", path),
+        ["metrics"]
+    );
 }

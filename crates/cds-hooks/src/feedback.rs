@@ -15,8 +15,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::error::RequestError;
 use crate::json::{Object, parse_object};
-use crate::request::RequestError;
 use crate::response::Coding;
 
 /// `{ "feedback": [ ... ] }`

@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::request::RequestError;
+use crate::error::RequestError;
 
 /// Parses a body into a JSON object, mapping every failure to a PHI-free [`RequestError`].
 ///

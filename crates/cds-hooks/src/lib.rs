@@ -7,6 +7,7 @@
 //! `validate` methods that check the spec's rules before anything is sent.
 
 pub mod discovery;
+pub mod error;
 pub mod feedback;
 pub mod hook;
 mod json;
@@ -21,10 +22,11 @@ mod properties;
 mod spec_examples;
 
 pub use discovery::{DiscoveryError, DiscoveryResponse, Service};
+pub use error::RequestError;
 pub use feedback::{AcceptedSuggestion, Feedback, FeedbackRequest, Outcome, OverrideReason};
 pub use hook::{ContextField, FieldKind, Hook};
 pub use prefetch::TemplateError;
-pub use request::{FhirAuthorization, HookContext, RequestError, ServiceRequest};
+pub use request::{FhirAuthorization, HookContext, ServiceRequest};
 pub use response::{
     Action, ActionType, Card, CardBuilder, CardError, Coding, Indicator, Link, LinkType,
     SUMMARY_MAX_CHARS, SelectionBehavior, ServiceResponse, Source, Suggestion,

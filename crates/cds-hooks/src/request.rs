@@ -17,8 +17,10 @@
 //!   non-string `userId` is an error. Prefetch user tokens then fail to render, which the fetch path
 //!   reports on its own.
 //! * `hookInstance` must be a non-empty string; the spec says UUID, but nothing here depends on it.
-//! * `fhirServer` must be an absolute `http` or `https` URL; whether plain `http` is acceptable is
-//!   a deployment decision (the spec's own example uses `http`), left to the server's settings.
+//! * `fhirServer` must be an absolute `http` or `https` URL with a host, and is parsed here, once,
+//!   into a [`Url`]. Whether plain `http` is acceptable is a deployment decision (the spec's own
+//!   examples use `http`), so it is no rule of parsing: the server applies its policy to the
+//!   parsed URL (`gravida_fhir::FhirServer::check`).
 //! * Unknown fields and `extension` are accepted everywhere; a field that is `null` counts as absent.
 //!
 //! Error messages name fields, never values: values may be PHI, and the message goes back to the
@@ -30,60 +32,13 @@ use std::fmt;
 use serde::Serialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
-use thiserror::Error;
+use url::Url;
 
+use crate::error::RequestError;
 use crate::hook::Hook;
 use crate::json::{Object, parse_object, take_object};
 use crate::prefetch::is_fhir_id;
 use crate::wire::is_empty_object;
-
-/// What is wrong with a hook or feedback request. The `Display` text is safe to send back in a
-/// 400 body: it names fields and rules, never the values the client sent.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum RequestError {
-    #[error("request body is not valid JSON (line {line}, column {column})")]
-    MalformedJson { line: usize, column: usize },
-    #[error("request body is nested too deeply")]
-    TooDeep,
-    #[error("request body must be a JSON object")]
-    NotAnObject,
-    #[error("`{field}` is required")]
-    Missing { field: String },
-    #[error("`{field}` must be {expected}")]
-    WrongType {
-        field: String,
-        expected: &'static str,
-    },
-    #[error("`{field}` must not be empty")]
-    Empty { field: String },
-    #[error("`{field}` {problem}")]
-    Invalid {
-        field: String,
-        problem: &'static str,
-    },
-    #[error("`fhirAuthorization` requires `fhirServer`")]
-    AuthorizationWithoutServer,
-    #[error("`fhirAuthorization.token_type` must be `Bearer`")]
-    NotBearer,
-    #[error("{}", hook_mismatch_message(*.expected, *.received))]
-    HookMismatch {
-        /// The hook the service answers.
-        expected: Hook,
-        /// The request's hook, when it is one Gravida knows.
-        received: Option<Hook>,
-    },
-}
-
-fn hook_mismatch_message(expected: Hook, received: Option<Hook>) -> String {
-    match received {
-        Some(received) => {
-            format!("request is for hook `{received}` but this service handles `{expected}`")
-        }
-        None => {
-            format!("request is for a hook this service does not handle (expected `{expected}`)")
-        }
-    }
-}
 
 /// The OAuth 2.0 token a client hands the service for its FHIR server (notes §2.1).
 ///
@@ -144,8 +99,9 @@ impl FhirAuthorization {
 pub struct ServiceRequest {
     pub hook: String,
     pub hook_instance: String,
+    /// `fhirServer`, parsed: an absolute http or https URL with a host.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fhir_server: Option<String>,
+    pub fhir_server: Option<Url>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fhir_authorization: Option<FhirAuthorization>,
     pub context: Map<String, Value>,
@@ -230,7 +186,7 @@ impl fmt::Debug for ServiceRequest {
         f.debug_struct("ServiceRequest")
             .field("hook", &self.hook)
             .field("hook_instance", &self.hook_instance)
-            .field("fhir_server", &self.fhir_server)
+            .field("fhir_server", &self.fhir_server.as_ref().map(Url::as_str))
             .field("fhir_authorization", &self.fhir_authorization)
             .field("context_keys", &self.context.keys().collect::<Vec<_>>())
             .field("prefetch_keys", &prefetch_keys)
@@ -284,7 +240,7 @@ impl ServiceRequest {
         root.required_object("context")?;
 
         let fhir_server = match root.optional_str("fhirServer")? {
-            Some(server) => Some(check_server_url(server)?.to_owned()),
+            Some(server) => Some(parse_server_url(server)?),
             None => None,
         };
         let fhir_authorization = match root.optional_object("fhirAuthorization")? {
@@ -364,17 +320,17 @@ impl ServiceRequest {
     }
 }
 
-/// `fhirServer` must be an absolute http(s) URL with a host.
-fn check_server_url(server: &str) -> Result<&str, RequestError> {
+/// `fhirServer` must be an absolute http(s) URL with a host. This is the one parse of it.
+fn parse_server_url(server: &str) -> Result<Url, RequestError> {
     let invalid = RequestError::Invalid {
         field: "fhirServer".to_owned(),
         problem: "must be an absolute http or https URL",
     };
-    let url = url::Url::parse(server).map_err(|_| invalid.clone())?;
+    let url = Url::parse(server).map_err(|_| invalid.clone())?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(invalid);
     }
-    Ok(server)
+    Ok(url)
 }
 
 fn check_id(context: &Object<'_>, name: &str, id: &str) -> Result<(), RequestError> {

@@ -11,10 +11,11 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use crate::discovery::DiscoveryResponse;
+use crate::error::RequestError;
 use crate::feedback::{FeedbackRequest, Outcome};
 use crate::hook::Hook;
 use crate::prefetch::{self, TemplateError};
-use crate::request::{FhirAuthorization, RequestError, ServiceRequest};
+use crate::request::{FhirAuthorization, ServiceRequest};
 use crate::response::{Action, Card, CardError, Coding, Indicator, ServiceResponse, Source};
 use crate::wire::find_empty_values;
 

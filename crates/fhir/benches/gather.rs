@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gravida_fhir::{FetchLimits, FhirClient, GatherInput, check_fhir_server, gather};
+use gravida_fhir::{FetchLimits, FhirClient, FhirServer, GatherInput, gather};
 use gravida_rules::facts::Input;
 use gravida_rules::query::{Need, PrefetchQuery};
 use serde_json::{Map, Value, json};
@@ -77,7 +77,7 @@ async fn stub(delay: Duration) -> MockServer {
 
 struct Setup {
     client: FhirClient,
-    base: Url,
+    base: FhirServer,
     queries: Vec<PrefetchQuery>,
     context: Map<String, Value>,
 }
@@ -154,7 +154,8 @@ fn bench(c: &mut Criterion) {
         };
         let setup = Setup {
             client: FhirClient::new(FetchLimits::default()).expect("client"),
-            base: check_fhir_server(&format!("{}/fhir", server.uri())).expect("base"),
+            base: FhirServer::check(&Url::parse(&format!("{}/fhir", server.uri())).expect("url"))
+                .expect("base"),
             queries: queries(),
             context,
         };

@@ -19,7 +19,6 @@
 //! not logged or put into errors either: their query strings carry patient ids.
 
 use std::collections::HashSet;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,9 +27,10 @@ use serde_json::Value as Json;
 use thiserror::Error;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
-use url::{Host, Url};
+use url::Url;
 
 use crate::budget::{BudgetHold, MemoryBudget, RECORD_OVERHEAD};
+use crate::fhir_server::FhirServer;
 use crate::page::{CallAllowance, Fetched, PageRead, read_page};
 use crate::prefetch::OutcomeSummary;
 
@@ -244,7 +244,7 @@ impl FhirClient {
         ))
     }
 
-    /// Runs a search (or a read) relative to `base`, following `next` links, and returns all the
+    /// Runs a search (or a read) relative to the checked FHIR server `base`, following `next` links, and returns all the
     /// resources of all pages, read. Fails as a whole if any page fails: a partial result is never
     /// returned as if it were whole. `allowance` is the hook call's, shared by its searches.
     ///
@@ -252,7 +252,7 @@ impl FhirClient {
     /// failure's [`FetchError::cause`]) and `gravida_fhir_fetch_failures_total{cause}`.
     pub async fn search(
         &self,
-        base: &Url,
+        base: &FhirServer,
         relative_query: &str,
         token: Option<&str>,
         deadline: Instant,
@@ -278,14 +278,15 @@ impl FhirClient {
     /// The search itself, unmeasured.
     async fn search_pages(
         &self,
-        base: &Url,
+        base: &FhirServer,
         relative_query: &str,
         token: Option<&str>,
         deadline: Instant,
         allowance: &Arc<CallAllowance>,
     ) -> Result<Search, FetchError> {
-        let base = with_trailing_slash(base);
-        let mut url = search_url(&base, relative_query)?;
+        // The base ends with `/` (FhirServer::check saw to it), so the query joins onto it.
+        let base = base.url();
+        let mut url = search_url(base, relative_query)?;
         let mut seen = HashSet::new();
         let mut search = Search {
             resources: Vec::new(),
@@ -318,7 +319,7 @@ impl FhirClient {
                 return Ok(search);
             };
             let next = url.join(next).map_err(|_| FetchError::ForeignNextLink)?;
-            if !same_origin(&next, &base) {
+            if !same_origin(&next, base) {
                 return Err(FetchError::ForeignNextLink);
             }
             if seen.contains(next.as_str()) {
@@ -572,15 +573,6 @@ async fn read_outcome(response: reqwest::Response, limit: usize) -> Option<Outco
         .then(|| OutcomeSummary::from_outcome(&json))
 }
 
-fn with_trailing_slash(base: &Url) -> Url {
-    let mut base = base.clone();
-    if !base.path().ends_with('/') {
-        let path = format!("{}/", base.path());
-        base.set_path(&path);
-    }
-    base
-}
-
 /// `base` + `relative`, refusing anything that escapes the base (another origin, `../`, `//host`).
 fn search_url(base: &Url, relative: &str) -> Result<Url, FetchError> {
     // `//host/x` is a network-path reference: never what a prefetch template means.
@@ -603,52 +595,6 @@ fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
         && a.port_or_known_default() == b.port_or_known_default()
-}
-
-/// Why a `fhirServer` value is refused. The server answers 403.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum ServerUrlError {
-    #[error("fhirServer is not an absolute URL")]
-    Invalid,
-    #[error("fhirServer must use https (http is allowed on loopback only)")]
-    NotHttps,
-    #[error("fhirServer must not contain a user name or password")]
-    Userinfo,
-    #[error("fhirServer must not contain a query or fragment")]
-    QueryOrFragment,
-}
-
-/// Checks a `fhirServer` value from a hook request and normalises it to end with `/`.
-///
-/// `https` is required unless the host is a loopback address (127.0.0.0/8, ::1, `localhost`),
-/// where `http` is allowed for development and tests. Which servers an issuer may name is checked
-/// elsewhere (the issuer allow-list).
-pub fn check_fhir_server(raw: &str) -> Result<Url, ServerUrlError> {
-    let url = Url::parse(raw.trim()).map_err(|_| ServerUrlError::Invalid)?;
-    if url.cannot_be_a_base() || url.host().is_none() {
-        return Err(ServerUrlError::Invalid);
-    }
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback(&url) => {}
-        _ => return Err(ServerUrlError::NotHttps),
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(ServerUrlError::Userinfo);
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(ServerUrlError::QueryOrFragment);
-    }
-    Ok(with_trailing_slash(&url))
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
 }
 
 #[cfg(test)]

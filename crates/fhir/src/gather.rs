@@ -23,11 +23,11 @@ use gravida_rules::query::{Need, PrefetchQuery};
 use serde_json::{Map, Value as Json};
 use thiserror::Error;
 use tokio::time::Instant;
-use url::Url;
 
 use crate::client::{FetchError, FhirClient};
 use crate::diagnostic::{Diagnostic, DiagnosticKind};
 use crate::fast::{FastEntry, FastPrefetch, FastRead, FastResource};
+use crate::fhir_server::FhirServer;
 use crate::map::{PatientSummary, draft_orders, facts_from_resources};
 use crate::page::Fetched;
 use crate::prefetch::{OutcomeSummary, PrefetchEntry, classify_prefetch};
@@ -46,7 +46,7 @@ pub struct GatherInput<'a> {
     pub prefetch: Prefetch<'a>,
     /// The FHIR server to fetch from: the shared client, the checked `fhirServer` base, and the
     /// call's bearer token (`fhirAuthorization.access_token`), if any.
-    pub fhir: Option<(&'a FhirClient, &'a Url, Option<&'a str>)>,
+    pub fhir: Option<(&'a FhirClient, &'a FhirServer, Option<&'a str>)>,
     /// `context.draftOrders` on order hooks.
     pub draft_orders: Option<&'a Json>,
     /// When data gathering must be over.
@@ -62,7 +62,7 @@ impl fmt::Debug for GatherInput<'_> {
             .field("prefetch_keys", &self.prefetch.keys())
             .field(
                 "fhir_server",
-                &self.fhir.map(|(_, base, _)| base.as_str().to_owned()),
+                &self.fhir.map(|(_, base, _)| base.url().as_str().to_owned()),
             )
             .field(
                 "token",
@@ -262,7 +262,7 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
     let patient_id = input.context.get("patientId").and_then(Json::as_str);
     let call_patient = patient_id.map(|id| CallPatient {
         id,
-        fhir_base: input.fhir.map(|(_, base, _)| base),
+        fhir_base: input.fhir.map(|(_, base, _)| base.url()),
     });
     let mut refusals = Refusals::default();
     let mut seen: HashSet<(&str, &str)> = HashSet::new();

@@ -11,6 +11,7 @@
 //! * [`fast`]: the same facts read straight from the request bytes for the common case; it
 //!   declines whatever it does not model, and then [`map`] reads the request.
 //! * [`prefetch`]: what one prefetch value means (no data, failed, resources, first page only).
+//! * [`fhir_server`]: the request's `fhirServer`, checked once against the deployment's policy.
 //! * [`client`]: FHIR search with deadlines, capped pages and bytes, and no redirects.
 //! * [`page`]: one fetched page read into records, entry by entry, within the deadline.
 //! * [`budget`]: the replica's one bound on the FHIR response bytes held at once.
@@ -22,6 +23,7 @@ pub mod client;
 pub mod diagnostic;
 mod element;
 pub mod fast;
+pub mod fhir_server;
 pub mod gather;
 pub mod map;
 pub mod page;
@@ -29,9 +31,10 @@ pub mod prefetch;
 pub mod subject;
 
 pub use budget::MemoryBudget;
-pub use client::{FetchError, FetchLimits, FhirClient, Search, ServerUrlError, check_fhir_server};
+pub use client::{FetchError, FetchLimits, FhirClient, Search};
 pub use diagnostic::{Diagnostic, DiagnosticKind};
 pub use fast::{FastPrefetch, PrefetchSeed};
+pub use fhir_server::{FhirServer, ServerUrlError};
 pub use gather::{GatherError, GatherInput, Gathered, KeyFailure, Prefetch, Unobtained, gather};
 pub use map::{Mapped, PatientSummary, draft_orders, facts_from_resources};
 pub use prefetch::{OutcomeSummary, PrefetchEntry, classify_prefetch};

@@ -46,7 +46,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use crate::audit::Audit;
+use crate::audit::{Audit, HookCall};
 use crate::auth;
 use crate::call::{self, HookRequest, Network};
 use crate::error::ApiError;
@@ -154,7 +154,7 @@ pub fn router(state: AppState) -> Router {
                     // The path holds only a service id; no patient data travels in URLs here.
                     // A long form's id is a credential: it is never logged.
                     let path = request.uri().path();
-                    let path = if path.starts_with(crate::long_form::PATH_PREFIX) {
+                    let path = if path.starts_with(crate::card::LONG_FORM_PATH_PREFIX) {
                         "/cards/{id}"
                     } else {
                         path
@@ -240,25 +240,31 @@ async fn call_service(
     let call::Answer {
         mut response,
         findings,
+        context,
     } = call::answer(&state.kb, service, &mut hook_request, network, now).await?;
+    // What suppression and the audit trail need, with the context `answer` validated.
+    let hook_call = HookCall {
+        service,
+        hook_instance: &hook_request.request.hook_instance,
+        context: &context,
+        caller: caller.as_ref(),
+        now,
+    };
 
     // Hide what was shown already or dismissed as already addressed (with a store only).
     let cards = suppress::pair(std::mem::take(&mut response.cards), &findings);
     let mut shown = suppress::screen(
         state.audit.as_ref(),
-        service,
-        &hook_request.request,
-        caller.as_ref(),
+        &hook_call,
         cards,
         state.settings.cards.repeat_window_hours,
-        now,
     )
     .await;
     // Each card shown gets its long form and a link to it.
     for item in &mut shown {
         let finding = findings
             .iter()
-            .find(|f| f.rule.as_str() == crate::metrics::rule_of(&item.card));
+            .find(|f| f.rule.as_str() == crate::card::rule_of(&item.card));
         state.long_forms.attach(
             state.audit.as_ref(),
             &state.public_base,
@@ -270,14 +276,7 @@ async fn call_service(
     }
     crate::metrics::count_cards(shown.iter().map(|s| &s.card));
     if let Some(audit) = &state.audit {
-        audit.record_cards(
-            service,
-            &hook_request.request,
-            caller.as_ref(),
-            state.kb.version(),
-            &shown,
-            now,
-        );
+        audit.record_cards(&hook_call, state.kb.version(), &shown);
     }
     response.cards = shown.into_iter().map(|s| s.card).collect();
     Ok(Json(response))

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use gravida_auth::Caller;
-use gravida_cds_hooks::{FeedbackRequest, ServiceRequest};
+use gravida_cds_hooks::{FeedbackRequest, HookContext};
 use gravida_store::{
     AuditWriter, CardRecord, FeedbackRecord, LongFormRecord, PatientHasher, Store,
     SuggestionRecord, SuppressedRecord, SuppressionQuery, SuppressionReason, WriterConfig,
@@ -18,11 +18,24 @@ use gravida_store::{
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::card::{Shown, indicator_of, rule_of};
 use crate::error::ApiError;
-use crate::metrics::{bounded_label, indicator_of, rule_of};
+use crate::metrics::bounded_label;
 use crate::services::ServiceDef;
 use crate::settings::StoreSettings;
-use crate::suppress::Shown;
+
+/// One answered hook call as the audit trail and suppression see it.
+#[derive(Debug, Clone, Copy)]
+pub struct HookCall<'a> {
+    pub service: &'a ServiceDef,
+    pub hook_instance: &'a str,
+    /// The context as [`crate::call::answer`] validated it for the service's hook.
+    pub context: &'a HookContext,
+    /// The authenticated caller; `None` on an unauthenticated (loopback) deployment.
+    pub caller: Option<&'a Caller>,
+    /// When the call was answered.
+    pub now: OffsetDateTime,
+}
 
 /// How often the retention purge runs.
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -137,22 +150,17 @@ impl Audit {
 
     /// Records the cards of one answer (without waiting for the disk), each with its
     /// fingerprint.
-    pub fn record_cards(
-        &self,
-        service: &ServiceDef,
-        request: &ServiceRequest,
-        caller: Option<&Caller>,
-        profile_version: &str,
-        cards: &[Shown],
-        now: OffsetDateTime,
-    ) {
+    pub fn record_cards(&self, call: &HookCall<'_>, profile_version: &str, cards: &[Shown]) {
         if cards.is_empty() {
             return;
         }
-        // The request was validated for this hook before any card was made.
-        let Ok(context) = request.context_for(service.hook) else {
-            return;
-        };
+        let HookCall {
+            service,
+            hook_instance,
+            context,
+            caller,
+            now,
+        } = *call;
         let patient_hash = self.hasher.hash(context.patient_id());
         let encounter_hash = context.encounter_id().map(|id| self.encounter_hash(id));
         let records = cards
@@ -164,8 +172,8 @@ impl Audit {
                     indicator: indicator_of(card).to_owned(),
                     profile_version: profile_version.to_owned(),
                     service: service.id.to_owned(),
-                    hook: request.hook.clone(),
-                    hook_instance: request.hook_instance.clone(),
+                    hook: context.hook().as_str().to_owned(),
+                    hook_instance: hook_instance.to_owned(),
                     issued_at_ms: unix_ms(now),
                     issuer: caller.map(|c| c.iss.clone()),
                     tenant: caller.and_then(|c| c.tenant.clone()),

@@ -2,16 +2,18 @@
 //!
 //! The HTTP handler and `gravida evaluate` share this, so what a knowledge author sees on the
 //! command line is exactly what an EHR gets. The steps, in the order the design fixes:
-//! validate the request for the service's hook (400), check the `fhirServer` (403), gather the
-//! facts from prefetch and the FHIR server (412 when the deciding records cannot be had), then
-//! evaluate and render cards.
+//! validate the request's context for the service's hook (400), check the `fhirServer` against
+//! the deployment's policy and the caller's allow-list (403), gather the facts from prefetch and
+//! the FHIR server (412 when the deciding records cannot be had), then evaluate and render cards.
+//! Each check runs once, here: the validated [`HookContext`] goes out in [`Answer`] for the
+//! steps after the answer, and the checked [`FhirServer`] is what gathering fetches from.
 
 use std::fmt;
 use std::time::Duration;
 
 use gravida_auth::{Caller, Verifier};
-use gravida_cds_hooks::{RequestError, ServiceRequest, ServiceResponse};
-use gravida_fhir::{FastPrefetch, FhirClient, GatherInput, Prefetch, PrefetchSeed};
+use gravida_cds_hooks::{HookContext, RequestError, ServiceRequest, ServiceResponse};
+use gravida_fhir::{FastPrefetch, FhirClient, FhirServer, GatherInput, Prefetch, PrefetchSeed};
 use gravida_knowledge::KnowledgeBase;
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -83,12 +85,16 @@ impl HookRequest {
     }
 }
 
-/// What one hook call concluded: the response, and the findings its cards were rendered from
-/// (one card per rule; [`crate::suppress::pair`] pairs them).
+/// What one hook call concluded: the response, the findings its cards were rendered from (one
+/// card per rule; [`crate::suppress::pair`] pairs them), and the request's context.
 #[derive(Debug)]
 pub struct Answer {
     pub response: ServiceResponse,
     pub findings: Vec<gravida_rules::finding::Finding>,
+    /// The request's context, validated for the service's hook once, by [`answer`]. What comes
+    /// after the answer (suppression, the audit trail) reads the patient and the encounter from
+    /// it and validates nothing again.
+    pub context: HookContext,
 }
 
 /// Answers one hook call.
@@ -109,25 +115,28 @@ pub async fn answer(
         Some(fast) => Prefetch::Fast(fast),
         None => request.prefetch.as_ref().into(),
     };
+    // The one validation of the context for this hook (400). Everything after reads `context`.
     let context = request.context_for(service.hook)?;
 
     // The FHIR server is checked before anything is fetched from it, and whether or not
-    // anything will be: a request naming a forbidden server is refused outright.
+    // anything will be: a request naming a forbidden server is refused outright (403). The
+    // request parser made it a URL; this is the one check of the deployment's policy, and the
+    // `FhirServer` it gives is what the allow-list and the FHIR client are handed.
     let fhir_server = request
         .fhir_server
-        .as_deref()
-        .map(gravida_fhir::check_fhir_server)
+        .as_ref()
+        .map(FhirServer::check)
         .transpose()?;
     // An authenticated caller may only send a FHIR server its issuer lists: otherwise a caller
     // could point Gravida, and the token it carries, at any host.
     if let (
-        Some(url),
+        Some(server),
         Network::Fetch {
             trust: Some((verifier, caller)),
             ..
         },
     ) = (&fhir_server, network)
-        && !verifier.fhir_server_allowed(caller, url)
+        && !verifier.fhir_server_allowed(caller, server.url())
     {
         return Err(ApiError::ForbiddenFhirServer(
             "fhirServer is not on the allow-list of the caller's issuer".to_owned(),
@@ -142,7 +151,7 @@ pub async fn answer(
         Network::Fetch {
             client, deadline, ..
         } => (
-            fhir_server.as_ref().map(|url| (client, url, token)),
+            fhir_server.as_ref().map(|server| (client, server, token)),
             Instant::now() + deadline,
         ),
         Network::Offline => (None, Instant::now() + Duration::from_secs(1)),
@@ -158,7 +167,7 @@ pub async fn answer(
 
     let gathered = gravida_fhir::gather(GatherInput {
         queries: kb.prefetch(),
-        context: &request.context,
+        context: context.fields(),
         prefetch,
         fhir,
         draft_orders,
@@ -189,5 +198,6 @@ pub async fn answer(
             system_actions: Vec::new(),
         },
         findings: assessment.findings,
+        context,
     })
 }

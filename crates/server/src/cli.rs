@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::call::{self, HookRequest, Network};
+use crate::command::{load_settings, one_shot_runtime, write_stdout};
 use crate::demo;
 use crate::services;
 use crate::settings::Settings;
@@ -112,14 +113,6 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// The settings, or exit status 2 with the reason on stderr.
-pub(crate) fn load_settings(config: Option<&Path>) -> Result<Settings, ExitCode> {
-    Settings::load(config).map_err(|e| {
-        eprintln!("gravida: settings: {e}");
-        ExitCode::from(2)
-    })
-}
-
 /// Says which `GRAVIDA_` variables were not settings, by name: a service link at debug (every pod
 /// has them), anything else as a warning, since it may be a setting misspelt at the top level.
 fn log_ignored_env(settings: &Settings) {
@@ -130,17 +123,6 @@ fn log_ignored_env(settings: &Settings) {
             tracing::warn!(variable = %var.name, "ignoring a GRAVIDA_ variable that names no setting");
         }
     }
-}
-
-/// A current-thread runtime for a command that runs one task and exits, or exit status 1.
-pub(crate) fn one_shot_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("gravida: cannot start the runtime: {e}");
-            ExitCode::FAILURE
-        })
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
@@ -297,25 +279,6 @@ fn check_profiles(dir: &Path) -> ExitCode {
         Ok(kb) => write_stdout(&format!("{}: valid ({})\n", dir.display(), kb.version())),
         Err(e) => {
             eprintln!("{}: invalid\n{e}", dir.display());
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Writes a command's output to stdout. `println!` panics when stdout is closed early
-/// (`gravida evaluate ... | head`); a reader that stopped reading is not an error of ours, so a
-/// broken pipe ends the command quietly, and any other write error is reported.
-pub(crate) fn write_stdout(text: &str) -> ExitCode {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("gravida: cannot write the output: {e}");
             ExitCode::FAILURE
         }
     }

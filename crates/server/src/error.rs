@@ -11,6 +11,9 @@ use gravida_cds_hooks::RequestError;
 use gravida_fhir::{GatherError, ServerUrlError};
 use serde_json::json;
 
+/// The FHIR JSON media type, of the demo FHIR endpoint's answers and its errors.
+pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// No service has this id.
@@ -200,10 +203,7 @@ impl IntoResponse for FhirApiError {
         });
         let mut response = (status, Json(outcome)).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(crate::demo::FHIR_JSON),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
         if matches!(self, FhirApiError::ReadOnly) {
             headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         }
@@ -220,7 +220,8 @@ impl From<RequestError> for ApiError {
     }
 }
 
-/// A `fhirServer` that is not https (or loopback), or not a URL: refused before any fetch.
+/// A `fhirServer` the deployment's policy refuses (plain http off loopback, a user name, a query):
+/// refused before any fetch. One that is not an http(s) URL at all is a bad request (400).
 impl From<ServerUrlError> for ApiError {
     fn from(error: ServerUrlError) -> Self {
         ApiError::ForbiddenFhirServer(error.to_string())

@@ -35,15 +35,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::audit::{Audit, unix_ms};
+use crate::card::{LONG_FORM_PATH_PREFIX, indicator_of, rule_of};
 use crate::error::ApiError;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// The label of the link each card carries to its long form.
 pub const LINK_LABEL: &str = "Why this card (full reasoning)";
-
-/// The path prefix of long forms.
-pub const PATH_PREFIX: &str = "/cards/";
 
 /// The page's one stylesheet, inline and allowed by its hash in the CSP.
 const STYLE: &str = "body{font:16px/1.45 system-ui,sans-serif;max-width:44rem;margin:2rem auto;\
@@ -191,7 +189,7 @@ impl LongForms {
         self.keep_as(&id, Arc::new(sheet));
         card.links.push(Link::absolute(
             LINK_LABEL,
-            format!("{public_base}{PATH_PREFIX}{id}"),
+            format!("{public_base}{LONG_FORM_PATH_PREFIX}{id}"),
         ));
     }
 }
@@ -390,7 +388,7 @@ impl Sheet {
             )
             .collect();
         Sheet {
-            indicator: crate::metrics::indicator_of(card).to_owned(),
+            indicator: indicator_of(card).to_owned(),
             summary: card.summary.clone(),
             detail: card.detail.clone(),
             reasoning,
@@ -398,7 +396,7 @@ impl Sheet {
             dating,
             sources,
             suggestions: card.suggestions.iter().map(|s| s.label.clone()).collect(),
-            rule: crate::metrics::rule_of(card).to_owned(),
+            rule: rule_of(card).to_owned(),
             profile_version: profile_version.to_owned(),
             issued: stamp(issued),
             expires: stamp(expires),

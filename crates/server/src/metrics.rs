@@ -41,6 +41,7 @@ use axum::response::{IntoResponse, Response};
 use gravida_cds_hooks::Card;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+use crate::card::{LONG_FORM_PATH_PREFIX, indicator_of, rule_of};
 use crate::services;
 
 /// Histogram buckets, in seconds: from a prefetch-only answer to a slow FHIR server.
@@ -113,7 +114,7 @@ fn classify(path: &str) -> (&'static str, &'static str) {
         None => match path {
             "/metrics" => ("metrics", ""),
             "/healthz" | "/readyz" => ("health", ""),
-            _ if path.starts_with(crate::long_form::PATH_PREFIX) => ("long-form", ""),
+            _ if path.starts_with(LONG_FORM_PATH_PREFIX) => ("long-form", ""),
             _ => ("other", ""),
         },
     }
@@ -125,23 +126,6 @@ pub fn count_cards<'a>(cards: impl IntoIterator<Item = &'a Card>) {
         metrics::counter!("gravida_cards_total",
             "rule" => rule_of(card).to_owned(), "indicator" => indicator_of(card))
         .increment(1);
-    }
-}
-
-/// The rule that produced a card: its `source.topic.code` (`R1`…), or `unknown`.
-pub fn rule_of(card: &Card) -> &str {
-    card.source
-        .topic
-        .as_ref()
-        .map_or("unknown", |topic| topic.code.as_str())
-}
-
-/// The card's indicator as written on the wire.
-pub fn indicator_of(card: &Card) -> &'static str {
-    match card.indicator {
-        gravida_cds_hooks::Indicator::Info => "info",
-        gravida_cds_hooks::Indicator::Warning => "warning",
-        gravida_cds_hooks::Indicator::Critical => "critical",
     }
 }
 

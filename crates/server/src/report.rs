@@ -14,7 +14,7 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
 use crate::audit::unix_ms;
-use crate::cli::{load_settings, one_shot_runtime};
+use crate::command::{load_settings, one_shot_runtime, write_stdout};
 
 /// How many override reasons and suggestions are listed per rule.
 const TOP: usize = 5;
@@ -50,7 +50,7 @@ pub fn main(since: Option<&str>, config: Option<&Path>) -> ExitCode {
         report
     });
     match report {
-        Ok(report) => crate::cli::write_stdout(&render(&report, since)),
+        Ok(report) => write_stdout(&render(&report, since)),
         Err(e) => {
             eprintln!("gravida: cannot read the audit store: {e}");
             ExitCode::FAILURE

@@ -21,15 +21,12 @@
 
 use std::time::Duration;
 
-use gravida_auth::Caller;
-use gravida_cds_hooks::{Card, ServiceRequest};
+use gravida_cds_hooks::Card;
 use gravida_rules::finding::{Dating, Evidence, Finding, Indicator, RuleId};
 use gravida_store::{SuppressedRecord, SuppressionQuery};
-use time::OffsetDateTime;
 
-use crate::audit::{Audit, unix_ms};
-use crate::metrics::rule_of;
-use crate::services::ServiceDef;
+use crate::audit::{Audit, HookCall, unix_ms};
+use crate::card::{Shown, rule_of};
 
 /// The override reason that dismisses a card until its evidence changes. The knowledge profile
 /// advertises it on every card (`profiles/default/cards.toml`, `[[override_reasons]]`).
@@ -38,13 +35,6 @@ pub const ALREADY_ADDRESSED_CODE: &str = "already-addressed";
 
 /// How long a hook call waits for the store's answer before showing every card.
 const CHECK_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// A card that will be shown, with its fingerprint (when it has a finding behind it).
-#[derive(Debug, Clone)]
-pub struct Shown {
-    pub card: Card,
-    pub fingerprint: Option<String>,
-}
 
 /// The canonical text a card's fingerprint hashes: the rule, then each record the finding rests
 /// on as `Type/id@date`, sorted, so that the order the engine listed them in does not matter.
@@ -92,12 +82,9 @@ pub fn pair(cards: Vec<Card>, findings: &[Finding]) -> Vec<(Card, Option<&Findin
 /// The cards to show, with their fingerprints. Without a store every card is shown.
 pub async fn screen(
     audit: Option<&Audit>,
-    service: &ServiceDef,
-    request: &ServiceRequest,
-    caller: Option<&Caller>,
+    call: &HookCall<'_>,
     cards: Vec<(Card, Option<&Finding>)>,
     repeat_window_hours: u32,
-    now: OffsetDateTime,
 ) -> Vec<Shown> {
     let Some(audit) = audit else {
         return cards
@@ -108,16 +95,13 @@ pub async fn screen(
             })
             .collect();
     };
-    let Ok(context) = request.context_for(service.hook) else {
-        // Validated before any card was made; if not, hide nothing.
-        return cards
-            .into_iter()
-            .map(|(card, _)| Shown {
-                card,
-                fingerprint: None,
-            })
-            .collect();
-    };
+    let HookCall {
+        service,
+        hook_instance,
+        context,
+        caller,
+        now,
+    } = *call;
     let repeat_hides = service.hook.has_draft_orders();
     // (card, rule, fingerprint, may be hidden)
     let cards: Vec<(Card, Option<RuleId>, Option<String>, bool)> = cards
@@ -196,7 +180,7 @@ pub async fn screen(
                     rule = rule.as_str(),
                     reason = reason.as_str(),
                     service = service.id,
-                    hook_instance = request.hook_instance.as_str(),
+                    hook_instance,
                     "card suppressed"
                 );
                 suppressed.push(SuppressedRecord {
@@ -204,7 +188,7 @@ pub async fn screen(
                     reason,
                     fingerprint,
                     service: service.id.to_owned(),
-                    hook_instance: request.hook_instance.clone(),
+                    hook_instance: hook_instance.to_owned(),
                     suppressed_at_ms: unix_ms(now),
                     issuer: caller.map(|c| c.iss.clone()),
                     tenant: caller.and_then(|c| c.tenant.clone()),

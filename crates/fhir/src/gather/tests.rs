@@ -1,8 +1,8 @@
 //! Tests of gathering: which keys are fetched, what each prefetch value leads to, and the logs.
 
 use super::*;
-use crate::client::tests::{TOKEN, bundle, fhir_json, observation};
-use crate::client::{FetchLimits, check_fhir_server};
+use crate::client::FetchLimits;
+use crate::client::tests::{TOKEN, bundle, fhir_json, fhir_server, observation};
 use gravida_rules::facts::Input;
 use serde_json::json;
 use std::io::Write;
@@ -120,7 +120,7 @@ async fn searches(server: &MockServer) -> Vec<(String, Option<String>)> {
 async fn with_no_prefetch_every_key_is_fetched_at_once_with_the_token() {
     let server = full_server().await;
     let client = FhirClient::new(FetchLimits::default()).expect("client");
-    let base = check_fhir_server(&format!("{}/fhir", server.uri())).expect("base");
+    let base = fhir_server(&format!("{}/fhir", server.uri()));
     let (queries, context) = (queries(), context());
     let gathered = gather(GatherInput {
         queries: &queries,
@@ -168,7 +168,7 @@ async fn with_no_prefetch_every_key_is_fetched_at_once_with_the_token() {
 async fn only_the_keys_missing_from_prefetch_are_fetched() {
     let server = full_server().await;
     let client = FhirClient::new(FetchLimits::default()).expect("client");
-    let base = check_fhir_server(&format!("{}/fhir", server.uri())).expect("base");
+    let base = fhir_server(&format!("{}/fhir", server.uri()));
     let (queries, context) = (queries(), context());
     let prefetched = prefetch(json!({
         "patient": {"resourceType": "Patient", "id": PATIENT},
@@ -218,7 +218,7 @@ async fn only_the_keys_missing_from_prefetch_are_fetched() {
 async fn null_prefetch_means_no_data_and_nothing_is_fetched() {
     let server = full_server().await;
     let client = FhirClient::new(FetchLimits::default()).expect("client");
-    let base = check_fhir_server(&format!("{}/fhir", server.uri())).expect("base");
+    let base = fhir_server(&format!("{}/fhir", server.uri()));
     let (queries, context) = (queries(), context());
     let prefetched =
         prefetch(json!({"patient": null, "conditions": null, "dating": null, "hcg": null}));
@@ -248,7 +248,7 @@ async fn null_prefetch_means_no_data_and_nothing_is_fetched() {
 async fn an_operation_outcome_prefetch_is_fetched_when_there_is_a_server() {
     let server = full_server().await;
     let client = FhirClient::new(FetchLimits::default()).expect("client");
-    let base = check_fhir_server(&format!("{}/fhir", server.uri())).expect("base");
+    let base = fhir_server(&format!("{}/fhir", server.uri()));
     let (queries, context) = (queries(), context());
     let failed = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]});
     let prefetched =
@@ -344,7 +344,7 @@ async fn a_central_fetch_that_fails_mid_paging_fails_the_call() {
         .mount(&server)
         .await;
     let client = FhirClient::new(FetchLimits::default()).expect("client");
-    let base = check_fhir_server(&format!("{}/fhir", server.uri())).expect("base");
+    let base = fhir_server(&format!("{}/fhir", server.uri()));
     let (queries, context) = (queries(), context());
     let prefetched = prefetch(json!({"patient": null, "dating": null, "hcg": null}));
     let error = gather(GatherInput {
@@ -376,7 +376,7 @@ async fn a_failed_optional_fetch_marks_the_input_unavailable() {
         .mount(&server)
         .await;
     let client = FhirClient::new(FetchLimits::default()).expect("client");
-    let base = check_fhir_server(&format!("{}/fhir", server.uri())).expect("base");
+    let base = fhir_server(&format!("{}/fhir", server.uri()));
     let (queries, context) = (queries(), context());
     let prefetched = prefetch(json!({"patient": null, "conditions": null, "dating": null}));
     let gathered = gather(GatherInput {
@@ -401,7 +401,7 @@ async fn fetches_run_concurrently_within_one_deadline() {
         .mount(&server)
         .await;
     let client = FhirClient::new(FetchLimits::default()).expect("client");
-    let base = check_fhir_server(&format!("{}/fhir", server.uri())).expect("base");
+    let base = fhir_server(&format!("{}/fhir", server.uri()));
     let (queries, context) = (queries(), context());
     let started = Instant::now();
     let gathered = gather(GatherInput {
@@ -504,7 +504,7 @@ async fn the_token_and_the_patient_id_never_appear_in_logs_or_errors() {
         .mount(&server)
         .await;
     let client = FhirClient::new(FetchLimits::default()).expect("client");
-    let base = check_fhir_server(&format!("{}/fhir", server.uri())).expect("base");
+    let base = fhir_server(&format!("{}/fhir", server.uri()));
     let (queries, context) = (queries(), context());
     let error = gather(GatherInput {
         queries: &queries,
@@ -548,7 +548,7 @@ async fn the_token_and_the_patient_id_never_appear_in_logs_or_errors() {
 async fn a_first_page_prefetch_is_fetched_whole_or_is_unavailable() {
     let server = full_server().await;
     let client = FhirClient::new(FetchLimits::default()).expect("client");
-    let base = check_fhir_server(&format!("{}/fhir", server.uri())).expect("base");
+    let base = fhir_server(&format!("{}/fhir", server.uri()));
     let (queries, context) = (queries(), context());
     let first_page = bundle(
         &[condition("c-page-1")],
@@ -596,7 +596,7 @@ async fn a_first_page_prefetch_is_fetched_whole_or_is_unavailable() {
 async fn a_template_that_cannot_be_rendered_makes_its_key_unobtainable() {
     let server = full_server().await;
     let client = FhirClient::new(FetchLimits::default()).expect("client");
-    let base = check_fhir_server(&format!("{}/fhir", server.uri())).expect("base");
+    let base = fhir_server(&format!("{}/fhir", server.uri()));
     let queries = queries();
     let Json::Object(context) = json!({"patientId": "not an id & more"}) else {
         unreachable!("a literal object")
@@ -643,7 +643,7 @@ async fn a_call_that_cannot_get_memory_budget_before_its_deadline_gets_its_key_u
         .grow_to(64 * 1024, deadline())
         .await
         .expect("the budget is free");
-    let base = check_fhir_server(&format!("{}/fhir", server.uri())).expect("base");
+    let base = fhir_server(&format!("{}/fhir", server.uri()));
     let (queries, context) = (queries(), context());
     let started = Instant::now();
     let error = gather(GatherInput {
@@ -680,7 +680,7 @@ async fn a_call_that_cannot_get_memory_budget_before_its_deadline_gets_its_key_u
 async fn the_memory_budget_is_returned_when_the_call_is_gathered() {
     let server = full_server().await;
     let client = FhirClient::new(FetchLimits::default()).expect("client");
-    let base = check_fhir_server(&format!("{}/fhir", server.uri())).expect("base");
+    let base = fhir_server(&format!("{}/fhir", server.uri()));
     let (queries, context) = (queries(), context());
     gather(GatherInput {
         queries: &queries,
@@ -709,7 +709,7 @@ async fn searches_that_return_more_entries_than_a_call_may_read_make_their_key_u
         ..FetchLimits::default()
     })
     .expect("client");
-    let base = check_fhir_server(&format!("{}/fhir", server.uri())).expect("base");
+    let base = fhir_server(&format!("{}/fhir", server.uri()));
     let (queries, context) = (queries(), context());
     let error = gather(GatherInput {
         queries: &queries,
@@ -735,7 +735,7 @@ async fn searches_that_return_more_entries_than_a_call_may_read_make_their_key_u
 async fn a_resource_both_prefetched_and_fetched_is_read_once() {
     let server = full_server().await;
     let client = FhirClient::new(FetchLimits::default()).expect("client");
-    let base = check_fhir_server(&format!("{}/fhir", server.uri())).expect("base");
+    let base = fhir_server(&format!("{}/fhir", server.uri()));
     let (queries, context) = (queries(), context());
     // `lmp` is prefetched under `dating` (twice, in one Bundle) and fetched again under `hcg`.
     let prefetched = prefetch(json!({

@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::data::{DemoData, RESOURCE_TYPES};
-use crate::error::FhirApiError;
+use crate::error::{FHIR_JSON, FhirApiError};
 
 /// What the FHIR handlers share.
 #[derive(Debug, Clone)]
@@ -49,10 +49,9 @@ pub fn routes(data: Arc<DemoData>, base: &str) -> Router {
 /// A FHIR JSON response.
 fn fhir_json(value: Value) -> Response {
     let mut response = Json(value).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(super::FHIR_JSON),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
     response
 }
 

@@ -29,9 +29,6 @@ use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 use crate::settings::Settings;
 use crate::startup::Application;
 
-/// The FHIR JSON media type.
-pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
-
 /// Why `gravida demo` refuses to start.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
