@@ -16,6 +16,8 @@
 //! computes itself (GA, dates, day counts, percentages) are not chart text and are not quoted;
 //! a number that is not finite is shown as [`UNREADABLE_NUMBER`], never as `NaN` or `inf`.
 
+pub mod markdown;
+
 use std::collections::HashMap;
 
 use gravida_cds_hooks::{
@@ -31,8 +33,8 @@ use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::markdown;
-use crate::profile::{Orderable, Profile, RuleCard, fill};
+use crate::load::Profile;
+use crate::templates::{Orderable, RuleCard, fill};
 
 /// The code system of `source.topic`: the rule that produced a card.
 pub const RULE_SYSTEM: &str = "urn:gravida:rule";

@@ -430,7 +430,7 @@ fn every_card_rule_renders_a_summary_under_140_characters_with_long_values() {
             v.insert("ga", "40w6d".to_string());
             v.insert("bleed_date", "2025-12-31".to_string());
             v.insert("iup_date", "(date unknown)".to_string());
-            let filled = profile::fill(summary, &v);
+            let filled = templates::fill(summary, &v);
             assert!(filled.chars().count() < 140, "{rule}: {filled}");
             assert!(!filled.contains('{'), "{rule}: {filled}");
         }
@@ -486,12 +486,9 @@ fn procedures_and_bounds_are_named_on_the_card_by_what_they_say_and_their_date()
     facts
         .records
         .push(procedure("p-rh", SNOMED, "44608003", "Rh typing"));
-    facts.records.push(procedure(
-        "p-hcg",
-        profile::CPT,
-        "84702",
-        "hCG quantitative",
-    ));
+    facts
+        .records
+        .push(procedure("p-hcg", load::CPT, "84702", "hCG quantitative"));
     let mut bound = Record::new(RecordKind::Observation, "hcg-bound");
     bound.codes = vec![Code::new(LOINC, "21198-7")];
     bound.text = vec!["hCG".into()];
@@ -537,12 +534,9 @@ fn anti_d_given_is_named_on_the_card_that_remains() {
     rh.effective = Some(When::day(date!(2025 - 03 - 20)));
     rh.value = Some(Value::String("Rh Negative".into()));
     facts.records.push(rh);
-    facts.records.push(procedure(
-        "rhig",
-        profile::LOCAL,
-        "anti-d-given",
-        "RhIG given",
-    ));
+    facts
+        .records
+        .push(procedure("rhig", load::LOCAL, "anti-d-given", "RhIG given"));
     let a = kb.evaluate(&facts, "p1", NOW);
     let rules: Vec<&str> = a.findings.iter().map(|f| f.rule.as_str()).collect();
     assert_eq!(rules, ["R2"], "no 'consider anti-D' within the window");
@@ -608,7 +602,7 @@ fn a_placeholder_in_chart_text_is_not_filled_a_second_time() {
     let mut v = std::collections::HashMap::new();
     v.insert("ga", "{summary}".to_string());
     v.insert("summary", "expanded".to_string());
-    assert_eq!(profile::fill("at {ga}", &v), "at {summary}");
+    assert_eq!(templates::fill("at {ga}", &v), "at {summary}");
 }
 
 #[test]
@@ -618,7 +612,11 @@ fn a_long_record_text_is_cut_on_the_card() {
     let card = rendered(&kb, &with_bleed_text_and_id(&long, "bleed"));
     let detail = card.detail.as_deref().unwrap_or_default();
     let quoted = detail.split('\'').nth(1).expect("the bleed text is quoted");
-    assert_eq!(quoted.chars().count(), markdown::MAX_CHARS, "{detail}");
+    assert_eq!(
+        quoted.chars().count(),
+        render::markdown::MAX_CHARS,
+        "{detail}"
+    );
     assert!(quoted.ends_with('…'), "{detail}");
     assert!(!detail.contains(&"very ".repeat(30)), "{detail}");
 }
@@ -637,7 +635,7 @@ mod chart_text {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::markdown::{self, tests::fully_escaped};
+    use crate::render::markdown::{self, tests::fully_escaped};
 
     /// Markdown and template syntax, control characters and ordinary words, in any order.
     fn hostile() -> impl Strategy<Value = String> {
