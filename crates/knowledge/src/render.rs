@@ -935,7 +935,7 @@ fn fold(
     );
     Some(Folded {
         line: fill(
-            template.card_folded.as_deref().unwrap_or(&template.summary),
+            template.card_folded.as_ref().unwrap_or(&template.summary),
             &v,
         ),
         summary,

@@ -55,16 +55,16 @@ pub struct LinkToml {
     pub url: String,
 }
 
-/// The card text of one rule.
+/// The card text of one rule: templates, compiled at load, and the keys of its buttons.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleCard {
-    pub summary: String,
+    pub summary: Template,
     #[serde(default)]
-    pub variants: BTreeMap<String, String>,
-    pub why: Vec<String>,
-    pub what_to_do: Vec<String>,
-    pub does_not_mean: Vec<String>,
+    pub variants: BTreeMap<String, Template>,
+    pub why: Vec<Template>,
+    pub what_to_do: Vec<Template>,
+    pub does_not_mean: Vec<Template>,
     pub suggestions: Vec<String>,
     pub suggestions_if_rh_unknown: Vec<String>,
     #[serde(default)]
@@ -76,15 +76,15 @@ pub struct RuleCard {
     pub links: Vec<LinkToml>,
     /// The short card (issue 17): its first lines, what to do (at most three). The full
     /// `why`/`what_to_do`/`does_not_mean` go to the card's long form.
-    pub card_do: Vec<String>,
+    pub card_do: Vec<Template>,
     /// The short card's reason, after the facts.
-    pub card_why: Vec<String>,
+    pub card_why: Vec<Template>,
     /// The short card's "what this card does not mean", one sentence.
-    pub card_not_mean: String,
+    pub card_not_mean: Template,
     /// R4, R8 and R10: the one line this card becomes when it is folded into another bleeding
     /// card instead of being shown beside it.
     #[serde(default)]
-    pub card_folded: Option<String>,
+    pub card_folded: Option<Template>,
 }
 
 /// Text a modifier adds to a card.
@@ -92,9 +92,9 @@ pub struct RuleCard {
 #[serde(deny_unknown_fields)]
 pub struct ModifierText {
     #[serde(default)]
-    pub why: Option<String>,
+    pub why: Option<Template>,
     #[serde(default)]
-    pub what_to_do: Option<String>,
+    pub what_to_do: Option<Template>,
     /// Orderables the modifier adds to the card's suggestions (e.g. Kleihauer–Betke when RhD
     /// negative, R14).
     #[serde(default)]
@@ -103,9 +103,9 @@ pub struct ModifierText {
     /// the steps. Absent: the full `why` / `what_to_do` is used (so a new modifier is never
     /// silently left off the card); empty (`""`): the text is in the long form only.
     #[serde(default)]
-    pub card_why: Option<String>,
+    pub card_why: Option<Template>,
     #[serde(default)]
-    pub card_do: Option<String>,
+    pub card_do: Option<Template>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,29 +118,29 @@ pub struct SourceToml {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FactsText {
-    pub bleed: String,
-    pub bleed_undated: String,
-    pub dated: String,
-    pub undated: String,
-    pub iup_documented: String,
-    pub pul: String,
+    pub bleed: Template,
+    pub bleed_undated: Template,
+    pub dated: Template,
+    pub undated: Template,
+    pub iup_documented: Template,
+    pub pul: Template,
     /// `pul` from 14w0d or at an unknown GA: without "pregnancy of unknown location".
-    pub pul_late: String,
-    pub no_ultrasound: String,
-    pub dating_art: String,
-    pub dating_edd: String,
-    pub dating_ultrasound: String,
-    pub dating_lmp: String,
-    pub dating_ga: String,
+    pub pul_late: Template,
+    pub no_ultrasound: Template,
+    pub dating_art: Template,
+    pub dating_edd: Template,
+    pub dating_ultrasound: Template,
+    pub dating_lmp: Template,
+    pub dating_ga: Template,
     /// The short card's facts: the bleed as a clinician knows it, its day, the GA and the dating.
-    pub card_bleed: String,
-    pub card_bleed_undated: String,
-    pub card_dated: String,
-    pub card_undated: String,
-    pub card_iup_documented: String,
-    pub card_pul: String,
-    pub card_pul_late: String,
-    pub card_no_ultrasound: String,
+    pub card_bleed: Template,
+    pub card_bleed_undated: Template,
+    pub card_dated: Template,
+    pub card_undated: Template,
+    pub card_iup_documented: Template,
+    pub card_pul: Template,
+    pub card_pul_late: Template,
+    pub card_no_ultrasound: Template,
 }
 
 /// `cards.toml`.
@@ -257,52 +257,102 @@ const DETAIL_PLACEHOLDERS: &[&str] = &[
 
 // ----- Templates -----------------------------------------------------------------------------
 
-/// The `{name}` placeholders of a template, or an error for an unclosed brace.
-pub fn placeholders(template: &str) -> Result<Vec<&str>, String> {
-    let mut names = Vec::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        let close = after
-            .find('}')
-            .ok_or_else(|| format!("unclosed '{{' in {template:?}"))?;
-        names.push(&after[..close]);
-        rest = &after[close + 1..];
-    }
-    Ok(names)
+/// A card text compiled at load: its literal text and its `{name}` slots, in order, so that
+/// rendering fills the slots without reading the text for braces again.
+///
+/// A slot is what stands between a `{` and the next `}`. A `{` with no `}` after it is kept as
+/// text; the load refuses such a template (see [`Template::unclosed`]), so none reaches a card.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "String")]
+pub struct Template {
+    /// The text as written in `cards.toml`.
+    text: String,
+    parts: Vec<Part>,
 }
 
-/// Replaces `{name}` with its value; unknown names are left as they are (checked at load).
-///
-/// One pass, left to right: a value is copied as it is and never read for placeholders, so chart
-/// text holding `{summary}` or `{{ga}}` cannot be expanded (values are escaped as well, see
-/// [`crate::render::markdown`]).
-pub fn fill(template: &str, values: &HashMap<&str, String>) -> String {
-    let mut out = String::with_capacity(template.len() + 32);
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        match after.find('}') {
-            Some(close) => {
-                let name = &after[..close];
-                match values.get(name) {
-                    Some(value) => out.push_str(value),
-                    None => {
-                        out.push('{');
-                        out.push_str(name);
-                        out.push('}');
-                    }
-                }
-                rest = &after[close + 1..];
+/// A piece of a [`Template`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Slot(String),
+}
+
+impl From<String> for Template {
+    fn from(text: String) -> Template {
+        let mut parts = Vec::new();
+        let mut rest = text.as_str();
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            let Some(close) = after.find('}') else {
+                // Unclosed: the rest, brace included, is text.
+                break;
+            };
+            if open > 0 {
+                parts.push(Part::Text(rest[..open].to_owned()));
             }
-            None => {
-                out.push_str(&rest[open..]);
-                rest = "";
+            parts.push(Part::Slot(after[..close].to_owned()));
+            rest = &after[close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest.to_owned()));
+        }
+        Template { text, parts }
+    }
+}
+
+impl From<&str> for Template {
+    fn from(text: &str) -> Template {
+        Template::from(text.to_owned())
+    }
+}
+
+impl Template {
+    /// The text as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The names of the slots, in order.
+    pub fn slots(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|part| match part {
+            Part::Slot(name) => Some(name.as_str()),
+            Part::Text(_) => None,
+        })
+    }
+
+    /// What is wrong when a `{` is never closed. Text before a slot holds no `{` (a slot starts
+    /// at the first one), so only the text after the last slot can hold an unclosed one.
+    pub fn unclosed(&self) -> Option<String> {
+        match self.parts.last() {
+            Some(Part::Text(text)) if text.contains('{') => {
+                Some(format!("unclosed '{{' in {:?}", self.text))
             }
+            _ => None,
         }
     }
-    out.push_str(rest);
+}
+
+/// The template with each slot replaced by its value; a slot without a value is left as it is
+/// written (`{name}`; every slot is checked at load).
+///
+/// One pass, left to right: a value is copied as it is and never read for slots, so chart text
+/// holding `{summary}` or `{{ga}}` cannot be expanded (values are escaped as well, see
+/// [`crate::render::markdown`]).
+pub fn fill(template: &Template, values: &HashMap<&str, String>) -> String {
+    let mut out = String::with_capacity(template.text.len() + 32);
+    for part in &template.parts {
+        match part {
+            Part::Text(text) => out.push_str(text),
+            Part::Slot(name) => match values.get(name.as_str()) {
+                Some(value) => out.push_str(value),
+                None => {
+                    out.push('{');
+                    out.push_str(name);
+                    out.push('}');
+                }
+            },
+        }
+    }
     out
 }
 
@@ -311,23 +361,22 @@ pub fn fill(template: &str, values: &HashMap<&str, String>) -> String {
 fn check_template(
     file: &str,
     what: &str,
-    template: &str,
+    template: &Template,
     allowed: &[&str],
     problems: &mut Problems,
 ) {
-    match placeholders(template) {
-        Ok(names) => {
-            for name in names {
-                if !allowed.contains(&name) {
-                    problems.add(file, format!("{what}: unknown placeholder {{{name}}}"));
-                }
-            }
+    if let Some(e) = template.unclosed() {
+        problems.add(file, format!("{what}: {e}"));
+        return;
+    }
+    for name in template.slots() {
+        if !allowed.contains(&name) {
+            problems.add(file, format!("{what}: unknown placeholder {{{name}}}"));
         }
-        Err(e) => problems.add(file, format!("{what}: {e}")),
     }
 }
 
-fn check_summary(rule: &str, what: &str, template: &str, problems: &mut Problems) {
+fn check_summary(rule: &str, what: &str, template: &Template, problems: &mut Problems) {
     let file = "cards.toml";
     let allowed: Vec<&str> = SUMMARY_PLACEHOLDERS.iter().map(|(n, _)| *n).collect();
     check_template(

@@ -602,7 +602,40 @@ fn a_placeholder_in_chart_text_is_not_filled_a_second_time() {
     let mut v = std::collections::HashMap::new();
     v.insert("ga", "{summary}".to_string());
     v.insert("summary", "expanded".to_string());
-    assert_eq!(templates::fill("at {ga}", &v), "at {summary}");
+    assert_eq!(
+        templates::fill(&templates::Template::from("at {ga}"), &v),
+        "at {summary}"
+    );
+}
+
+#[test]
+fn a_template_is_compiled_into_text_and_slots_and_filled_as_written() {
+    use templates::{Template, fill};
+    let mut v = std::collections::HashMap::new();
+    v.insert("ga", "6w5d".to_string());
+    v.insert("a{b", "odd".to_string());
+    let cases = [
+        ("", ""),
+        ("no slots", "no slots"),
+        ("{ga}", "6w5d"),
+        ("at {ga}{ga}.", "at 6w5d6w5d."),
+        ("{unknown} stays", "{unknown} stays"),
+        // A slot name runs to the first `}`.
+        ("{a{b} x", "odd x"),
+        // An unclosed brace is text (and refused at load).
+        ("at {ga} {open", "at 6w5d {open"),
+    ];
+    for (text, filled) in cases {
+        let template = Template::from(text);
+        assert_eq!(template.as_str(), text);
+        assert_eq!(fill(&template, &v), filled, "{text:?}");
+    }
+    assert!(Template::from("at {ga} {open").unclosed().is_some());
+    assert!(Template::from("{a{b} x").unclosed().is_none());
+    assert_eq!(
+        Template::from("{ga} and {lmp}").slots().collect::<Vec<_>>(),
+        ["ga", "lmp"]
+    );
 }
 
 #[test]

@@ -224,7 +224,7 @@ fn no_template_a_card_can_carry_from_14_weeks_says_pregnancy_of_unknown_location
             .chain(&card.why)
             .chain(&card.what_to_do)
             .chain(&card.does_not_mean)
-            .map(|t| t.to_lowercase())
+            .map(|t| t.as_str().to_lowercase())
             .collect::<Vec<_>>()
             .join(" ");
         assert!(!all.contains("unknown location"), "{rule}: {all}");
@@ -243,6 +243,7 @@ fn no_template_a_card_can_carry_from_14_weeks_says_pregnancy_of_unknown_location
         !cards
             .facts
             .pul_late
+            .as_str()
             .to_lowercase()
             .contains("unknown location")
     );
