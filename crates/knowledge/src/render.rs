@@ -315,31 +315,13 @@ fn values(
     }
     if let Some(bleed) = finding.evidence.iter().find(|e| e.role == Role::Bleed) {
         v.insert("bleed_kind", quote(&bleed.resource_type));
-        // Quote the text that names the bleed (a note's title is less useful than its words).
-        let terms = &profile.rules.text.bleeding_terms;
-        let text = facts
-            .records
-            .iter()
-            .find(|r| r.id == bleed.id)
-            .and_then(|r| {
-                r.text
-                    .iter()
-                    .find(|t| {
-                        gravida_rules::text::mentions(
-                            std::slice::from_ref(*t),
-                            terms,
-                            &profile.rules.text,
-                        )
-                    })
-                    .or(r.text.first())
-                    .cloned()
-            })
-            .unwrap_or_else(|| "vaginal bleeding".into());
+        // The engine chose the words that name the bleed (`Finding::bleed_text`).
+        let text = finding.bleed_text.as_deref().unwrap_or("vaginal bleeding");
         v.insert(
             "bleed_record",
-            format!("{} '{}'", quote(&bleed.resource_type), quote(&text)),
+            format!("{} '{}'", quote(&bleed.resource_type), quote(text)),
         );
-        v.insert("bleed_text", quote(&text));
+        v.insert("bleed_text", quote(text));
     }
     if let Some(d) = &finding.dating {
         let t = &profile.cards.facts;
