@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! profiles/default/*  ──load──▶  KnowledgeBase { RulesKnowledge, card templates, orderables, prefetch }
-//! PatientFacts ──KnowledgeBase::evaluate──▶ Assessment { cards, findings, diagnostics }
+//! PatientFacts ──KnowledgeBase::evaluate──▶ Assessment { cards (each a Rendered: card + finding), findings, diagnostics }
 //! ```
 //!
 //! Three parts, one module each: [`load`] reads and checks the profile's files (from a folder or
@@ -27,6 +27,7 @@ use time::OffsetDateTime;
 
 pub use error::{ProfileError, ProfileProblem};
 pub use prefetch::{Need, PrefetchQuery};
+pub use render::Rendered;
 
 /// A checked, immutable knowledge profile. Cheap to share (`Arc<KnowledgeBase>`): `Send + Sync`.
 #[derive(Debug, Clone)]
@@ -36,10 +37,12 @@ pub struct KnowledgeBase {
     prefetch: Vec<PrefetchQuery>,
 }
 
-/// The result of one evaluation: the cards to send, and what the engine found and could not read.
+/// The result of one evaluation: the cards to send, each with the finding it renders, and what
+/// the engine found and could not read.
 #[derive(Debug, Clone)]
 pub struct Assessment {
-    pub cards: Vec<gravida_cds_hooks::Card>,
+    pub cards: Vec<render::Rendered>,
+    /// Every finding, in the engine's order: those rendered, and those folded into another card.
     pub findings: Vec<Finding>,
     pub diagnostics: Vec<Diagnostic>,
 }

@@ -9,6 +9,9 @@
 //! [`REASONING_EXTENSION`]. Suggestions create draft `ServiceRequest`s from `orderables.toml`
 //! (one button may create several: `with`), or (R6) delete the draft methotrexate order.
 //!
+//! Each card comes back with the finding it renders, and the rules folded into it
+//! ([`Rendered`]), so that nothing after the rendering reads the rule back out of the card.
+//!
 //! Chart text never enters a card as it was charted. Templates are filled in one pass (`fill`
 //! does not read a value a second time) and every value taken from the chart (record text,
 //! resource types and ids) goes through a [`Quote`]: [`markdown::escape_inline`] for the
@@ -735,6 +738,7 @@ fn short_detail(
 /// line on the card, its full reasoning for the long form, and its suggestions.
 #[derive(Debug)]
 struct Folded {
+    rule: RuleId,
     line: String,
     summary: String,
     reasoning: String,
@@ -861,6 +865,21 @@ pub const MAX_SUGGESTIONS: usize = 3;
 /// Findings a main bleeding card takes in as one line rather than standing beside it.
 const FOLDABLE: [RuleId; 3] = [RuleId::R4, RuleId::R8, RuleId::R10];
 
+/// A card with the finding it renders. What follows the rendering (suppression, the long form,
+/// the audit trail, the metrics) takes the rule and the indicator from the finding, never back
+/// out of the card.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub card: Card,
+    /// The finding the card renders: its rule is the card's `source.topic`, its indicator the
+    /// card's.
+    pub finding: Finding,
+    /// The findings folded into the card, one line each (R4, R8 or R10 beside a main bleeding
+    /// card), by rule. Their words and buttons are on the card; their records are not in
+    /// `finding`.
+    pub folded: Vec<RuleId>,
+}
+
 /// Renders the engine's findings as cards, highest indicator first, folding R4, R8 and R10
 /// into the main bleeding card when there is one. Cards about something else than the bleed's
 /// work-up (R6 the methotrexate order, R15 progesterone, D1 the data note) are never hosts.
@@ -872,7 +891,7 @@ pub fn cards(
     facts: &PatientFacts,
     patient_id: &str,
     now: OffsetDateTime,
-) -> Vec<Card> {
+) -> Vec<Rendered> {
     let bleeding_main = |f: &Finding| {
         !FOLDABLE.contains(&f.rule) && !matches!(f.rule, RuleId::R6 | RuleId::R15 | RuleId::D1)
     };
@@ -896,7 +915,12 @@ pub fn cards(
         .filter(|(i, f)| !folds_into_host(*i, f))
         .filter_map(|(i, f)| {
             let with: &[Folded] = if Some(i) == host { &folded } else { &[] };
-            card_with(profile, version, f, with, facts, patient_id, now)
+            let card = card_with(profile, version, f, with, facts, patient_id, now)?;
+            Some(Rendered {
+                card,
+                finding: f.clone(),
+                folded: with.iter().map(|folded| folded.rule).collect(),
+            })
         })
         .collect()
 }
@@ -916,6 +940,7 @@ fn fold(
         &values(profile, finding, facts, markdown::plain_inline, now),
     );
     Some(Folded {
+        rule: finding.rule,
         line: fill(
             template.card_folded.as_ref().unwrap_or(&template.summary),
             &v,
@@ -935,8 +960,13 @@ pub fn card(
     facts: &PatientFacts,
     patient_id: &str,
     now: OffsetDateTime,
-) -> Option<Card> {
-    card_with(profile, version, finding, &[], facts, patient_id, now)
+) -> Option<Rendered> {
+    let card = card_with(profile, version, finding, &[], facts, patient_id, now)?;
+    Some(Rendered {
+        card,
+        finding: finding.clone(),
+        folded: Vec::new(),
+    })
 }
 
 /// The card's extension key holding its full reasoning (Markdown), which the server moves to

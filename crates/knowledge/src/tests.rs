@@ -248,6 +248,11 @@ fn prefetch_queries_are_by_patient_and_code_and_short_enough() {
 
 /// What the clinician can read of a card: its detail, then its long form's full reasoning
 /// (which the server moves from the card's extension to `GET /cards/{id}`).
+/// The cards of an evaluation alone, as the EHR gets them.
+pub(crate) fn cards_of(assessment: Assessment) -> Vec<gravida_cds_hooks::Card> {
+    assessment.cards.into_iter().map(|r| r.card).collect()
+}
+
 pub(crate) fn full_text(card: &gravida_cds_hooks::Card) -> String {
     let reasoning = card
         .extension
@@ -291,7 +296,7 @@ fn the_motivating_case_reads_like_the_sandbox_card() {
     let kb = KnowledgeBase::embedded().expect("loads");
     let a = kb.evaluate(&motivating_case(), "p1", NOW);
     assert_eq!(a.cards.len(), 1);
-    let card = &a.cards[0];
+    let card = &a.cards[0].card;
     assert!(card.summary.contains("12w0d"), "{}", card.summary);
     assert!(card.summary.contains("ectopic pregnancy not excluded"));
     assert!(card.summary.chars().count() < 140);
@@ -398,7 +403,7 @@ fn methotrexate_card_suggests_deleting_the_draft_order() {
     });
     let a = kb.evaluate(&facts, "p1", NOW);
     assert_eq!(a.cards.len(), 1);
-    let card = &a.cards[0];
+    let card = &a.cards[0].card;
     assert_eq!(card.indicator, gravida_cds_hooks::Indicator::Critical);
     let delete = card.suggestions[0].actions[0].clone();
     assert_eq!(delete.action_type, ActionType::Delete);
@@ -414,7 +419,7 @@ fn an_unavailable_input_is_said_in_the_card() {
     let mut facts = motivating_case();
     facts.unavailable.insert(Input::Hcg);
     let a = kb.evaluate(&facts, "p1", NOW);
-    let detail = a.cards[0].detail.clone().unwrap_or_default();
+    let detail = a.cards[0].card.detail.clone().unwrap_or_default();
     assert!(
         detail.contains("hCG results could not be retrieved"),
         "{detail}"
@@ -466,7 +471,7 @@ fn with_draft_order_id(id: &str) -> PatientFacts {
 fn rendered(kb: &KnowledgeBase, facts: &PatientFacts) -> gravida_cds_hooks::Card {
     let a = kb.evaluate(facts, "p1", NOW);
     assert_eq!(a.cards.len(), 1, "{:?}", a.findings);
-    a.cards[0].clone()
+    a.cards[0].card.clone()
 }
 
 /// A Procedure charted as done, as the reader will fill it (knowledge.md §3.5 item 20).
@@ -540,7 +545,7 @@ fn anti_d_given_is_named_on_the_card_that_remains() {
     let a = kb.evaluate(&facts, "p1", NOW);
     let rules: Vec<&str> = a.findings.iter().map(|f| f.rule.as_str()).collect();
     assert_eq!(rules, ["R2"], "no 'consider anti-D' within the window");
-    let detail = &full_text(&a.cards[0]);
+    let detail = &full_text(&a.cards[0].card);
     assert!(
         detail.contains("Anti-D immune globulin is recorded as given on 2025-03-30 (Procedure 'RhIG given'), within the 12-week protective window"),
         "{detail}"
@@ -606,6 +611,26 @@ fn a_placeholder_in_chart_text_is_not_filled_a_second_time() {
         templates::fill(&templates::Template::from("at {ga}"), &v),
         "at {summary}"
     );
+}
+
+#[test]
+fn every_card_comes_with_the_finding_it_renders() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    let rh_negative_bleed =
+        escalation::bleeding_at(63, "bleeding", vec![escalation::rh_negative()]);
+    for facts in [motivating_case(), rh_negative_bleed] {
+        let a = kb.evaluate(&facts, "p1", NOW);
+        assert!(!a.cards.is_empty());
+        for rendered in &a.cards {
+            let topic = rendered.card.source.topic.as_ref().map(|t| t.code.as_str());
+            assert_eq!(topic, Some(rendered.finding.rule.as_str()));
+            assert_eq!(
+                serde_json::to_value(rendered.card.indicator).expect("serialises"),
+                rendered.finding.indicator.as_str()
+            );
+            assert!(a.findings.contains(&rendered.finding));
+        }
+    }
 }
 
 #[test]
@@ -834,7 +859,7 @@ mod chart_text {
         ) {
             let a = kb().evaluate(&hostile_chart(&s, hcg, hours, ga_weeks), "p1", NOW);
             prop_assert!(!a.cards.is_empty());
-            for card in &a.cards {
+            for card in cards_of(a) {
                 let detail = card.detail.as_deref().unwrap_or_default();
                 for text in [card.summary.as_str(), detail] {
                     for marker in ["{{", "}}", "NaN", "inf", "Inf"] {

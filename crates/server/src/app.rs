@@ -53,7 +53,7 @@ use crate::error::ApiError;
 use crate::long_form::LongForms;
 use crate::services;
 use crate::settings::{HttpSettings, Settings};
-use crate::suppress;
+use crate::suppress::{self, Shown};
 
 /// What every handler shares. Immutable after start-up.
 #[derive(Debug, Clone)]
@@ -237,38 +237,31 @@ async fn call_service(
     };
     // The site's today, not UTC's: gestational age is counted in the ward's calendar days.
     let now = state.settings.time_zone.now();
-    let call::Answer {
-        mut response,
-        findings,
-    } = call::answer(&state.kb, service, &mut hook_request, network, now).await?;
+    let answer = call::answer(&state.kb, service, &mut hook_request, network, now).await?;
 
     // Hide what was shown already or dismissed as already addressed (with a store only).
-    let cards = suppress::pair(std::mem::take(&mut response.cards), &findings);
     let mut shown = suppress::screen(
         state.audit.as_ref(),
         service,
         &hook_request.request,
         caller.as_ref(),
-        cards,
+        answer.cards,
         state.settings.cards.repeat_window_hours,
         now,
     )
     .await;
     // Each card shown gets its long form and a link to it.
-    for item in &mut shown {
-        let finding = findings
-            .iter()
-            .find(|f| f.rule.as_str() == crate::metrics::rule_of(&item.card));
+    for Shown { rendered, .. } in &mut shown {
         state.long_forms.attach(
             state.audit.as_ref(),
             &state.public_base,
-            &mut item.card,
-            finding,
+            &mut rendered.card,
+            &rendered.finding,
             state.kb.version(),
             now,
         );
     }
-    crate::metrics::count_cards(shown.iter().map(|s| &s.card));
+    crate::metrics::count_cards(shown.iter().map(|s| &s.rendered.finding));
     if let Some(audit) = &state.audit {
         audit.record_cards(
             service,
@@ -279,8 +272,9 @@ async fn call_service(
             now,
         );
     }
-    response.cards = shown.into_iter().map(|s| s.card).collect();
-    Ok(Json(response))
+    Ok(Json(ServiceResponse::with_cards(
+        shown.into_iter().map(|s| s.rendered.card).collect(),
+    )))
 }
 
 /// `GET /cards/{id}`: a card's long form, while it lasts. No bearer token (a browser link

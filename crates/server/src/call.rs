@@ -10,9 +10,9 @@ use std::fmt;
 use std::time::Duration;
 
 use gravida_auth::{Caller, Verifier};
-use gravida_cds_hooks::{RequestError, ServiceRequest, ServiceResponse};
+use gravida_cds_hooks::{RequestError, ServiceRequest};
 use gravida_fhir::{FastPrefetch, FhirClient, GatherInput, Prefetch, PrefetchSeed};
-use gravida_knowledge::KnowledgeBase;
+use gravida_knowledge::{KnowledgeBase, Rendered};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
@@ -83,12 +83,10 @@ impl HookRequest {
     }
 }
 
-/// What one hook call concluded: the response, and the findings its cards were rendered from
-/// (one card per rule; [`crate::suppress::pair`] pairs them).
+/// What one hook call concluded: the cards to send, each with the finding it renders.
 #[derive(Debug)]
 pub struct Answer {
-    pub response: ServiceResponse,
-    pub findings: Vec<gravida_rules::finding::Finding>,
+    pub cards: Vec<Rendered>,
 }
 
 /// Answers one hook call.
@@ -184,10 +182,6 @@ pub async fn answer(
         "hook answered"
     );
     Ok(Answer {
-        response: ServiceResponse {
-            cards: assessment.cards,
-            system_actions: Vec::new(),
-        },
-        findings: assessment.findings,
+        cards: assessment.cards,
     })
 }

@@ -151,7 +151,7 @@ impl LongForms {
         audit: Option<&Audit>,
         public_base: &str,
         card: &mut Card,
-        finding: Option<&Finding>,
+        finding: &Finding,
         profile_version: &str,
         now: OffsetDateTime,
     ) {
@@ -319,12 +319,12 @@ fn take_reasoning(card: &mut Card) -> Option<String> {
 fn render(
     card: &Card,
     reasoning: Option<&str>,
-    finding: Option<&Finding>,
+    finding: &Finding,
     profile_version: &str,
     issued: OffsetDateTime,
     expires: OffsetDateTime,
 ) -> String {
-    let indicator = crate::metrics::indicator_of(card);
+    let indicator = finding.indicator.as_str();
     let mut html = String::with_capacity(4096);
     html.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">");
     html.push_str("<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">");
@@ -345,34 +345,32 @@ fn render(
         html.push_str(&markdown_to_html(reasoning));
     }
 
-    if let Some(finding) = finding {
-        html.push_str("<h2>The records the card rests on</h2><ul>");
-        for e in &finding.evidence {
-            let date = e
-                .date
-                .map_or_else(|| "no date".to_owned(), |d| d.to_string());
-            html.push_str(&format!(
-                "<li>{}: {} record, {}</li>",
-                escape(&role_name(e.role)),
-                escape(&e.resource_type),
-                escape(&date)
-            ));
-        }
-        if finding.evidence.is_empty() {
-            html.push_str("<li>No record: the card is about what is missing.</li>");
-        }
-        html.push_str("</ul>");
-        if let Some(dating) = &finding.dating {
-            let date = dating
-                .record_date
-                .map_or_else(|| "no date".to_owned(), |d| d.to_string());
-            html.push_str(&format!(
-                "<p>Pregnancy dated by {} (record of {}); gestational age 0 on {}.</p>",
-                escape(&role_name_of(&format!("{:?}", dating.source))),
-                escape(&date),
-                dating.start
-            ));
-        }
+    html.push_str("<h2>The records the card rests on</h2><ul>");
+    for e in &finding.evidence {
+        let date = e
+            .date
+            .map_or_else(|| "no date".to_owned(), |d| d.to_string());
+        html.push_str(&format!(
+            "<li>{}: {} record, {}</li>",
+            escape(&role_name(e.role)),
+            escape(&e.resource_type),
+            escape(&date)
+        ));
+    }
+    if finding.evidence.is_empty() {
+        html.push_str("<li>No record: the card is about what is missing.</li>");
+    }
+    html.push_str("</ul>");
+    if let Some(dating) = &finding.dating {
+        let date = dating
+            .record_date
+            .map_or_else(|| "no date".to_owned(), |d| d.to_string());
+        html.push_str(&format!(
+            "<p>Pregnancy dated by {} (record of {}); gestational age 0 on {}.</p>",
+            escape(&role_name_of(&format!("{:?}", dating.source))),
+            escape(&date),
+            dating.start
+        ));
     }
 
     let links: Vec<&Link> = card
@@ -409,7 +407,7 @@ fn render(
     };
     html.push_str(&format!(
         "<p class=\"meta\">Rule {} · knowledge profile {} · issued {} · this page expires {}.</p>",
-        escape(crate::metrics::rule_of(card)),
+        escape(finding.rule.as_str()),
         escape(profile_version),
         stamp(issued),
         stamp(expires)

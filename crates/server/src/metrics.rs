@@ -38,7 +38,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Request, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use gravida_cds_hooks::Card;
+use gravida_rules::finding::Finding;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::services;
@@ -119,29 +119,13 @@ fn classify(path: &str) -> (&'static str, &'static str) {
     }
 }
 
-/// Counts the cards of one answer (those shown) by rule and indicator.
-pub fn count_cards<'a>(cards: impl IntoIterator<Item = &'a Card>) {
-    for card in cards {
+/// Counts the cards of one answer (those shown) by rule and indicator, from the findings they
+/// render.
+pub fn count_cards<'a>(findings: impl IntoIterator<Item = &'a Finding>) {
+    for finding in findings {
         metrics::counter!("gravida_cards_total",
-            "rule" => rule_of(card).to_owned(), "indicator" => indicator_of(card))
+            "rule" => finding.rule.as_str(), "indicator" => finding.indicator.as_str())
         .increment(1);
-    }
-}
-
-/// The rule that produced a card: its `source.topic.code` (`R1`…), or `unknown`.
-pub fn rule_of(card: &Card) -> &str {
-    card.source
-        .topic
-        .as_ref()
-        .map_or("unknown", |topic| topic.code.as_str())
-}
-
-/// The card's indicator as written on the wire.
-pub fn indicator_of(card: &Card) -> &'static str {
-    match card.indicator {
-        gravida_cds_hooks::Indicator::Info => "info",
-        gravida_cds_hooks::Indicator::Warning => "warning",
-        gravida_cds_hooks::Indicator::Critical => "critical",
     }
 }
 
