@@ -55,7 +55,7 @@ fn run(kb: &KnowledgeBase, path: &PathBuf) -> Result<Vec<String>, String> {
     let cards: Vec<Value> = assessment
         .cards
         .iter()
-        .map(|c| serde_json::to_value(c).map_err(|e| e.to_string()))
+        .map(|c| serde_json::to_value(&c.card).map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
     let mut failures = expect::failures(&raw["expect"], &cards);
     if !failures.is_empty() {

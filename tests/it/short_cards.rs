@@ -65,7 +65,7 @@ fn evaluate(
     kb.evaluate(facts, patient, now)
         .cards
         .iter()
-        .map(|c| serde_json::to_value(c).unwrap())
+        .map(|c| serde_json::to_value(&c.card).unwrap())
         .collect()
 }
 

@@ -3,14 +3,19 @@
 //!
 //! ```text
 //! profiles/default/*  ──load──▶  KnowledgeBase { RulesKnowledge, card templates, orderables, prefetch }
-//! PatientFacts ──KnowledgeBase::evaluate──▶ Assessment { cards, findings, diagnostics }
+//! PatientFacts ──KnowledgeBase::evaluate──▶ Assessment { cards (each a Rendered: card + finding), findings, diagnostics }
 //! ```
-pub mod embedded;
-pub mod error;
-pub mod markdown;
+//!
+//! Three parts, one module each: [`load`] reads and checks the profile's files (from a folder or
+//! [`embedded`]) and reports every [`error`] at once; [`templates`] is the card text and the
+//! orderables as loaded, with the checks they must pass; [`render`] fills the templates from a
+//! finding into a card. [`prefetch`] builds the searches the service advertises.
+pub mod load;
 pub mod prefetch;
-pub mod profile;
 pub mod render;
+pub mod templates;
+
+pub use load::{embedded, error};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,19 +27,22 @@ use time::OffsetDateTime;
 
 pub use error::{ProfileError, ProfileProblem};
 pub use prefetch::{Need, PrefetchQuery};
+pub use render::Rendered;
 
 /// A checked, immutable knowledge profile. Cheap to share (`Arc<KnowledgeBase>`): `Send + Sync`.
 #[derive(Debug, Clone)]
 pub struct KnowledgeBase {
-    profile: profile::Profile,
+    profile: load::Profile,
     version: String,
     prefetch: Vec<PrefetchQuery>,
 }
 
-/// The result of one evaluation: the cards to send, and what the engine found and could not read.
+/// The result of one evaluation: the cards to send, each with the finding it renders, and what
+/// the engine found and could not read.
 #[derive(Debug, Clone)]
 pub struct Assessment {
-    pub cards: Vec<gravida_cds_hooks::Card>,
+    pub cards: Vec<render::Rendered>,
+    /// Every finding, in the engine's order: those rendered, and those folded into another card.
     pub findings: Vec<Finding>,
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -52,7 +60,7 @@ impl KnowledgeBase {
     /// Loads and checks the profile in `dir`, reporting every problem at once.
     pub fn load_dir(dir: &Path) -> Result<KnowledgeBase, ProfileError> {
         let mut files = BTreeMap::new();
-        read_tree(dir, dir, &mut files)?;
+        load::read_tree(dir, dir, &mut files)?;
         KnowledgeBase::from_files(files)
     }
 
@@ -63,7 +71,7 @@ impl KnowledgeBase {
 
     /// Builds a knowledge base from `(relative path, contents)` pairs.
     pub fn from_files(files: BTreeMap<String, Vec<u8>>) -> Result<KnowledgeBase, ProfileError> {
-        let profile = profile::load(&files).map_err(ProfileError::Invalid)?;
+        let profile = load::load(&files).map_err(ProfileError::Invalid)?;
         let version = format!("{}@{}", profile.name, digest(&files));
         let prefetch = prefetch::build(&profile.value_sets);
         Ok(KnowledgeBase {
@@ -128,41 +136,6 @@ fn digest(files: &BTreeMap<String, Vec<u8>>) -> String {
         .take(6)
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// Reads every file under `dir` (recursively) as `relative/path` → bytes.
-fn read_tree(
-    root: &Path,
-    dir: &Path,
-    files: &mut BTreeMap<String, Vec<u8>>,
-) -> Result<(), ProfileError> {
-    let io = |e: std::io::Error| ProfileError::Io {
-        path: dir.display().to_string(),
-        source: e,
-    };
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io)?
-        .collect::<Result<_, _>>()
-        .map_err(io)?;
-    entries.sort_by_key(|e| e.path());
-    for entry in entries {
-        let path = entry.path();
-        let file_type = entry.file_type().map_err(io)?;
-        if file_type.is_dir() {
-            read_tree(root, &path, files)?;
-        } else if file_type.is_file() {
-            let bytes = std::fs::read(&path).map_err(io)?;
-            let relative = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join("/");
-            files.insert(relative, bytes);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ const PAGE_SIZE: &str = "_count=500";
 /// order). ICD-10-CM prefix filters cannot be expressed in a FHIR token search and are left out:
 /// Conditions are fetched unfiltered, and Observations are rarely coded in ICD-10-CM.
 fn code_list(
-    value_sets: &std::collections::BTreeMap<String, crate::profile::LoadedValueSet>,
+    value_sets: &std::collections::BTreeMap<String, crate::load::LoadedValueSet>,
     names: &[&str],
 ) -> String {
     let mut seen = std::collections::BTreeSet::new();
@@ -39,7 +39,7 @@ fn code_list(
 /// Builds the prefetch queries from the profile's value sets. Never "all Observations": every
 /// Observation search is by patient and code.
 pub(crate) fn build(
-    value_sets: &std::collections::BTreeMap<String, crate::profile::LoadedValueSet>,
+    value_sets: &std::collections::BTreeMap<String, crate::load::LoadedValueSet>,
 ) -> Vec<PrefetchQuery> {
     let observations = |names: &[&str]| {
         format!(

@@ -9,12 +9,17 @@
 //! [`REASONING_EXTENSION`]. Suggestions create draft `ServiceRequest`s from `orderables.toml`
 //! (one button may create several: `with`), or (R6) delete the draft methotrexate order.
 //!
+//! Each card comes back with the finding it renders, and the rules folded into it
+//! ([`Rendered`]), so that nothing after the rendering reads the rule back out of the card.
+//!
 //! Chart text never enters a card as it was charted. Templates are filled in one pass (`fill`
 //! does not read a value a second time) and every value taken from the chart (record text,
 //! resource types and ids) goes through a [`Quote`]: [`markdown::escape_inline`] for the
 //! Markdown `detail`, [`markdown::plain_inline`] for the plain-text `summary`. Values the service
 //! computes itself (GA, dates, day counts, percentages) are not chart text and are not quoted;
 //! a number that is not finite is shown as [`UNREADABLE_NUMBER`], never as `NaN` or `inf`.
+
+pub mod markdown;
 
 use std::collections::HashMap;
 
@@ -31,8 +36,8 @@ use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::markdown;
-use crate::profile::{Orderable, Profile, RuleCard, fill};
+use crate::load::Profile;
+use crate::templates::{Orderable, RuleCard, fill};
 
 /// The code system of `source.topic`: the rule that produced a card.
 pub const RULE_SYSTEM: &str = "urn:gravida:rule";
@@ -313,31 +318,13 @@ fn values(
     }
     if let Some(bleed) = finding.evidence.iter().find(|e| e.role == Role::Bleed) {
         v.insert("bleed_kind", quote(&bleed.resource_type));
-        // Quote the text that names the bleed (a note's title is less useful than its words).
-        let terms = &profile.rules.text.bleeding_terms;
-        let text = facts
-            .records
-            .iter()
-            .find(|r| r.id == bleed.id)
-            .and_then(|r| {
-                r.text
-                    .iter()
-                    .find(|t| {
-                        gravida_rules::text::mentions(
-                            std::slice::from_ref(*t),
-                            terms,
-                            &profile.rules.text,
-                        )
-                    })
-                    .or(r.text.first())
-                    .cloned()
-            })
-            .unwrap_or_else(|| "vaginal bleeding".into());
+        // The engine chose the words that name the bleed (`Finding::bleed_text`).
+        let text = finding.bleed_text.as_deref().unwrap_or("vaginal bleeding");
         v.insert(
             "bleed_record",
-            format!("{} '{}'", quote(&bleed.resource_type), quote(&text)),
+            format!("{} '{}'", quote(&bleed.resource_type), quote(text)),
         );
-        v.insert("bleed_text", quote(&text));
+        v.insert("bleed_text", quote(text));
     }
     if let Some(d) = &finding.dating {
         let t = &profile.cards.facts;
@@ -751,6 +738,7 @@ fn short_detail(
 /// line on the card, its full reasoning for the long form, and its suggestions.
 #[derive(Debug)]
 struct Folded {
+    rule: RuleId,
     line: String,
     summary: String,
     reasoning: String,
@@ -877,6 +865,21 @@ pub const MAX_SUGGESTIONS: usize = 3;
 /// Findings a main bleeding card takes in as one line rather than standing beside it.
 const FOLDABLE: [RuleId; 3] = [RuleId::R4, RuleId::R8, RuleId::R10];
 
+/// A card with the finding it renders. What follows the rendering (suppression, the long form,
+/// the audit trail, the metrics) takes the rule and the indicator from the finding, never back
+/// out of the card.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub card: Card,
+    /// The finding the card renders: its rule is the card's `source.topic`, its indicator the
+    /// card's.
+    pub finding: Finding,
+    /// The findings folded into the card, one line each (R4, R8 or R10 beside a main bleeding
+    /// card), by rule. Their words and buttons are on the card; their records are not in
+    /// `finding`.
+    pub folded: Vec<RuleId>,
+}
+
 /// Renders the engine's findings as cards, highest indicator first, folding R4, R8 and R10
 /// into the main bleeding card when there is one. Cards about something else than the bleed's
 /// work-up (R6 the methotrexate order, R15 progesterone, D1 the data note) are never hosts.
@@ -888,7 +891,7 @@ pub fn cards(
     facts: &PatientFacts,
     patient_id: &str,
     now: OffsetDateTime,
-) -> Vec<Card> {
+) -> Vec<Rendered> {
     let bleeding_main = |f: &Finding| {
         !FOLDABLE.contains(&f.rule) && !matches!(f.rule, RuleId::R6 | RuleId::R15 | RuleId::D1)
     };
@@ -912,7 +915,12 @@ pub fn cards(
         .filter(|(i, f)| !folds_into_host(*i, f))
         .filter_map(|(i, f)| {
             let with: &[Folded] = if Some(i) == host { &folded } else { &[] };
-            card_with(profile, version, f, with, facts, patient_id, now)
+            let card = card_with(profile, version, f, with, facts, patient_id, now)?;
+            Some(Rendered {
+                card,
+                finding: f.clone(),
+                folded: with.iter().map(|folded| folded.rule).collect(),
+            })
         })
         .collect()
 }
@@ -932,8 +940,9 @@ fn fold(
         &values(profile, finding, facts, markdown::plain_inline, now),
     );
     Some(Folded {
+        rule: finding.rule,
         line: fill(
-            template.card_folded.as_deref().unwrap_or(&template.summary),
+            template.card_folded.as_ref().unwrap_or(&template.summary),
             &v,
         ),
         summary,
@@ -951,8 +960,13 @@ pub fn card(
     facts: &PatientFacts,
     patient_id: &str,
     now: OffsetDateTime,
-) -> Option<Card> {
-    card_with(profile, version, finding, &[], facts, patient_id, now)
+) -> Option<Rendered> {
+    let card = card_with(profile, version, finding, &[], facts, patient_id, now)?;
+    Some(Rendered {
+        card,
+        finding: finding.clone(),
+        folded: Vec::new(),
+    })
 }
 
 /// The card's extension key holding its full reasoning (Markdown), which the server moves to

@@ -248,6 +248,11 @@ fn prefetch_queries_are_by_patient_and_code_and_short_enough() {
 
 /// What the clinician can read of a card: its detail, then its long form's full reasoning
 /// (which the server moves from the card's extension to `GET /cards/{id}`).
+/// The cards of an evaluation alone, as the EHR gets them.
+pub(crate) fn cards_of(assessment: Assessment) -> Vec<gravida_cds_hooks::Card> {
+    assessment.cards.into_iter().map(|r| r.card).collect()
+}
+
 pub(crate) fn full_text(card: &gravida_cds_hooks::Card) -> String {
     let reasoning = card
         .extension
@@ -291,7 +296,7 @@ fn the_motivating_case_reads_like_the_sandbox_card() {
     let kb = KnowledgeBase::embedded().expect("loads");
     let a = kb.evaluate(&motivating_case(), "p1", NOW);
     assert_eq!(a.cards.len(), 1);
-    let card = &a.cards[0];
+    let card = &a.cards[0].card;
     assert!(card.summary.contains("12w0d"), "{}", card.summary);
     assert!(card.summary.contains("ectopic pregnancy not excluded"));
     assert!(card.summary.chars().count() < 140);
@@ -398,7 +403,7 @@ fn methotrexate_card_suggests_deleting_the_draft_order() {
     });
     let a = kb.evaluate(&facts, "p1", NOW);
     assert_eq!(a.cards.len(), 1);
-    let card = &a.cards[0];
+    let card = &a.cards[0].card;
     assert_eq!(card.indicator, gravida_cds_hooks::Indicator::Critical);
     let delete = card.suggestions[0].actions[0].clone();
     assert_eq!(delete.action_type, ActionType::Delete);
@@ -414,7 +419,7 @@ fn an_unavailable_input_is_said_in_the_card() {
     let mut facts = motivating_case();
     facts.unavailable.insert(Input::Hcg);
     let a = kb.evaluate(&facts, "p1", NOW);
-    let detail = a.cards[0].detail.clone().unwrap_or_default();
+    let detail = a.cards[0].card.detail.clone().unwrap_or_default();
     assert!(
         detail.contains("hCG results could not be retrieved"),
         "{detail}"
@@ -430,7 +435,7 @@ fn every_card_rule_renders_a_summary_under_140_characters_with_long_values() {
             v.insert("ga", "40w6d".to_string());
             v.insert("bleed_date", "2025-12-31".to_string());
             v.insert("iup_date", "(date unknown)".to_string());
-            let filled = profile::fill(summary, &v);
+            let filled = templates::fill(summary, &v);
             assert!(filled.chars().count() < 140, "{rule}: {filled}");
             assert!(!filled.contains('{'), "{rule}: {filled}");
         }
@@ -466,7 +471,7 @@ fn with_draft_order_id(id: &str) -> PatientFacts {
 fn rendered(kb: &KnowledgeBase, facts: &PatientFacts) -> gravida_cds_hooks::Card {
     let a = kb.evaluate(facts, "p1", NOW);
     assert_eq!(a.cards.len(), 1, "{:?}", a.findings);
-    a.cards[0].clone()
+    a.cards[0].card.clone()
 }
 
 /// A Procedure charted as done, as the reader will fill it (knowledge.md §3.5 item 20).
@@ -486,12 +491,9 @@ fn procedures_and_bounds_are_named_on_the_card_by_what_they_say_and_their_date()
     facts
         .records
         .push(procedure("p-rh", SNOMED, "44608003", "Rh typing"));
-    facts.records.push(procedure(
-        "p-hcg",
-        profile::CPT,
-        "84702",
-        "hCG quantitative",
-    ));
+    facts
+        .records
+        .push(procedure("p-hcg", load::CPT, "84702", "hCG quantitative"));
     let mut bound = Record::new(RecordKind::Observation, "hcg-bound");
     bound.codes = vec![Code::new(LOINC, "21198-7")];
     bound.text = vec!["hCG".into()];
@@ -537,16 +539,13 @@ fn anti_d_given_is_named_on_the_card_that_remains() {
     rh.effective = Some(When::day(date!(2025 - 03 - 20)));
     rh.value = Some(Value::String("Rh Negative".into()));
     facts.records.push(rh);
-    facts.records.push(procedure(
-        "rhig",
-        profile::LOCAL,
-        "anti-d-given",
-        "RhIG given",
-    ));
+    facts
+        .records
+        .push(procedure("rhig", load::LOCAL, "anti-d-given", "RhIG given"));
     let a = kb.evaluate(&facts, "p1", NOW);
     let rules: Vec<&str> = a.findings.iter().map(|f| f.rule.as_str()).collect();
     assert_eq!(rules, ["R2"], "no 'consider anti-D' within the window");
-    let detail = &full_text(&a.cards[0]);
+    let detail = &full_text(&a.cards[0].card);
     assert!(
         detail.contains("Anti-D immune globulin is recorded as given on 2025-03-30 (Procedure 'RhIG given'), within the 12-week protective window"),
         "{detail}"
@@ -608,7 +607,60 @@ fn a_placeholder_in_chart_text_is_not_filled_a_second_time() {
     let mut v = std::collections::HashMap::new();
     v.insert("ga", "{summary}".to_string());
     v.insert("summary", "expanded".to_string());
-    assert_eq!(profile::fill("at {ga}", &v), "at {summary}");
+    assert_eq!(
+        templates::fill(&templates::Template::from("at {ga}"), &v),
+        "at {summary}"
+    );
+}
+
+#[test]
+fn every_card_comes_with_the_finding_it_renders() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    let rh_negative_bleed =
+        escalation::bleeding_at(63, "bleeding", vec![escalation::rh_negative()]);
+    for facts in [motivating_case(), rh_negative_bleed] {
+        let a = kb.evaluate(&facts, "p1", NOW);
+        assert!(!a.cards.is_empty());
+        for rendered in &a.cards {
+            let topic = rendered.card.source.topic.as_ref().map(|t| t.code.as_str());
+            assert_eq!(topic, Some(rendered.finding.rule.as_str()));
+            assert_eq!(
+                serde_json::to_value(rendered.card.indicator).expect("serialises"),
+                rendered.finding.indicator.as_str()
+            );
+            assert!(a.findings.contains(&rendered.finding));
+        }
+    }
+}
+
+#[test]
+fn a_template_is_compiled_into_text_and_slots_and_filled_as_written() {
+    use templates::{Template, fill};
+    let mut v = std::collections::HashMap::new();
+    v.insert("ga", "6w5d".to_string());
+    v.insert("a{b", "odd".to_string());
+    let cases = [
+        ("", ""),
+        ("no slots", "no slots"),
+        ("{ga}", "6w5d"),
+        ("at {ga}{ga}.", "at 6w5d6w5d."),
+        ("{unknown} stays", "{unknown} stays"),
+        // A slot name runs to the first `}`.
+        ("{a{b} x", "odd x"),
+        // An unclosed brace is text (and refused at load).
+        ("at {ga} {open", "at 6w5d {open"),
+    ];
+    for (text, filled) in cases {
+        let template = Template::from(text);
+        assert_eq!(template.as_str(), text);
+        assert_eq!(fill(&template, &v), filled, "{text:?}");
+    }
+    assert!(Template::from("at {ga} {open").unclosed().is_some());
+    assert!(Template::from("{a{b} x").unclosed().is_none());
+    assert_eq!(
+        Template::from("{ga} and {lmp}").slots().collect::<Vec<_>>(),
+        ["ga", "lmp"]
+    );
 }
 
 #[test]
@@ -618,7 +670,11 @@ fn a_long_record_text_is_cut_on_the_card() {
     let card = rendered(&kb, &with_bleed_text_and_id(&long, "bleed"));
     let detail = card.detail.as_deref().unwrap_or_default();
     let quoted = detail.split('\'').nth(1).expect("the bleed text is quoted");
-    assert_eq!(quoted.chars().count(), markdown::MAX_CHARS, "{detail}");
+    assert_eq!(
+        quoted.chars().count(),
+        render::markdown::MAX_CHARS,
+        "{detail}"
+    );
     assert!(quoted.ends_with('…'), "{detail}");
     assert!(!detail.contains(&"very ".repeat(30)), "{detail}");
 }
@@ -637,7 +693,7 @@ mod chart_text {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::markdown::{self, tests::fully_escaped};
+    use crate::render::markdown::{self, tests::fully_escaped};
 
     /// Markdown and template syntax, control characters and ordinary words, in any order.
     fn hostile() -> impl Strategy<Value = String> {
@@ -803,7 +859,7 @@ mod chart_text {
         ) {
             let a = kb().evaluate(&hostile_chart(&s, hcg, hours, ga_weeks), "p1", NOW);
             prop_assert!(!a.cards.is_empty());
-            for card in &a.cards {
+            for card in cards_of(a) {
                 let detail = card.detail.as_deref().unwrap_or_default();
                 for text in [card.summary.as_str(), detail] {
                     for marker in ["{{", "}}", "NaN", "inf", "Inf"] {

@@ -298,6 +298,7 @@ impl<'a> Engine<'a> {
                 indicator: Indicator::Info,
                 ga: None,
                 bleed_date: None,
+                bleed_text: None,
                 label: Label::Unspecified,
                 iup: iup_status,
                 dating,
@@ -1063,6 +1064,7 @@ impl<'a> Engine<'a> {
             indicator: Indicator::Critical,
             ga: None,
             bleed_date: None,
+            bleed_text: None,
             label: Label::Unspecified,
             iup,
             dating: None,
@@ -1329,6 +1331,15 @@ impl<'a> Engine<'a> {
         let hcg_notes = self.hcg_notes(&results);
         let in_pregnancy = |r: &&Rec<'a>| self.in_pregnancy(record_date(r), start);
 
+        // The words the card quotes for the bleed: the record's first text that mentions
+        // bleeding, else its first text (see `Finding::bleed_text`).
+        let bleed_text = bleed
+            .record
+            .text
+            .iter()
+            .find(|t| text::mentions(std::slice::from_ref(*t), &kb.text.bleeding_terms, &kb.text))
+            .or(bleed.record.text.first())
+            .cloned();
         let mut evidence = vec![Evidence::record(
             Role::Bleed,
             bleed.record.kind,
@@ -1451,6 +1462,7 @@ impl<'a> Engine<'a> {
             indicator,
             ga,
             bleed_date: bleed.date,
+            bleed_text: bleed_text.clone(),
             label: bleed.label,
             iup,
             dating: dating.clone(),

@@ -120,6 +120,17 @@ pub enum Indicator {
     Critical,
 }
 
+impl Indicator {
+    /// `"info"`, `"warning"`, `"critical"`: the card's indicator as CDS Hooks writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Indicator::Info => "info",
+            Indicator::Warning => "warning",
+            Indicator::Critical => "critical",
+        }
+    }
+}
+
 /// The bleed's label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Label {
@@ -378,6 +389,10 @@ pub struct Finding {
     /// GA at the bleed (or today, when the bleed date is unknown).
     pub ga: Option<GestationalAge>,
     pub bleed_date: Option<Date>,
+    /// The words of the bleeding record that name the bleed, for the card to quote: its first
+    /// text that mentions bleeding (a note's title says less than its words), else its first
+    /// text. `None` when the finding has no bleed, or the record no text.
+    pub bleed_text: Option<String>,
     pub label: Label,
     pub iup: IupStatus,
     pub dating: Option<Dating>,

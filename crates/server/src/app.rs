@@ -49,6 +49,7 @@ use tracing::Span;
 use crate::audit::{Audit, HookCall};
 use crate::auth;
 use crate::call::{self, HookRequest, Network};
+use crate::card::Shown;
 use crate::error::ApiError;
 use crate::long_form::LongForms;
 use crate::services;
@@ -237,11 +238,8 @@ async fn call_service(
     };
     // The site's today, not UTC's: gestational age is counted in the ward's calendar days.
     let now = state.settings.time_zone.now();
-    let call::Answer {
-        mut response,
-        findings,
-        context,
-    } = call::answer(&state.kb, service, &mut hook_request, network, now).await?;
+    let call::Answer { cards, context } =
+        call::answer(&state.kb, service, &mut hook_request, network, now).await?;
     // What suppression and the audit trail need, with the context `answer` validated.
     let hook_call = HookCall {
         service,
@@ -252,7 +250,6 @@ async fn call_service(
     };
 
     // Hide what was shown already or dismissed as already addressed (with a store only).
-    let cards = suppress::pair(std::mem::take(&mut response.cards), &findings);
     let mut shown = suppress::screen(
         state.audit.as_ref(),
         &hook_call,
@@ -261,25 +258,23 @@ async fn call_service(
     )
     .await;
     // Each card shown gets its long form and a link to it.
-    for item in &mut shown {
-        let finding = findings
-            .iter()
-            .find(|f| f.rule.as_str() == crate::card::rule_of(&item.card));
+    for Shown { rendered, .. } in &mut shown {
         state.long_forms.attach(
             state.audit.as_ref(),
             &state.public_base,
-            &mut item.card,
-            finding,
+            &mut rendered.card,
+            &rendered.finding,
             state.kb.version(),
             now,
         );
     }
-    crate::metrics::count_cards(shown.iter().map(|s| &s.card));
+    crate::metrics::count_cards(shown.iter().map(|s| &s.rendered.finding));
     if let Some(audit) = &state.audit {
         audit.record_cards(&hook_call, state.kb.version(), &shown);
     }
-    response.cards = shown.into_iter().map(|s| s.card).collect();
-    Ok(Json(response))
+    Ok(Json(ServiceResponse::with_cards(
+        shown.into_iter().map(|s| s.rendered.card).collect(),
+    )))
 }
 
 /// `GET /cards/{id}`: a card's long form, while it lasts. No bearer token (a browser link

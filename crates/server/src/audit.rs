@@ -18,7 +18,7 @@ use gravida_store::{
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::card::{Shown, indicator_of, rule_of};
+use crate::card::Shown;
 use crate::error::ApiError;
 use crate::metrics::bounded_label;
 use crate::services::ServiceDef;
@@ -165,33 +165,39 @@ impl Audit {
         let encounter_hash = context.encounter_id().map(|id| self.encounter_hash(id));
         let records = cards
             .iter()
-            .filter_map(|Shown { card, fingerprint }| {
-                Some(CardRecord {
-                    card_uuid: card.uuid.clone()?,
-                    rule_id: rule_of(card).to_owned(),
-                    indicator: indicator_of(card).to_owned(),
-                    profile_version: profile_version.to_owned(),
-                    service: service.id.to_owned(),
-                    hook: context.hook().as_str().to_owned(),
-                    hook_instance: hook_instance.to_owned(),
-                    issued_at_ms: unix_ms(now),
-                    issuer: caller.map(|c| c.iss.clone()),
-                    tenant: caller.and_then(|c| c.tenant.clone()),
-                    patient_hash: patient_hash.clone(),
-                    fingerprint: fingerprint.clone(),
-                    encounter_hash: encounter_hash.clone(),
-                    suggestions: card
-                        .suggestions
-                        .iter()
-                        .filter_map(|s| {
-                            Some(SuggestionRecord {
-                                uuid: s.uuid.clone()?,
-                                label: s.label.clone(),
+            .filter_map(
+                |Shown {
+                     rendered,
+                     fingerprint,
+                 }| {
+                    let card = &rendered.card;
+                    Some(CardRecord {
+                        card_uuid: card.uuid.clone()?,
+                        rule_id: rendered.finding.rule.as_str().to_owned(),
+                        indicator: rendered.finding.indicator.as_str().to_owned(),
+                        profile_version: profile_version.to_owned(),
+                        service: service.id.to_owned(),
+                        hook: context.hook().as_str().to_owned(),
+                        hook_instance: hook_instance.to_owned(),
+                        issued_at_ms: unix_ms(now),
+                        issuer: caller.map(|c| c.iss.clone()),
+                        tenant: caller.and_then(|c| c.tenant.clone()),
+                        patient_hash: patient_hash.clone(),
+                        fingerprint: fingerprint.clone(),
+                        encounter_hash: encounter_hash.clone(),
+                        suggestions: card
+                            .suggestions
+                            .iter()
+                            .filter_map(|s| {
+                                Some(SuggestionRecord {
+                                    uuid: s.uuid.clone()?,
+                                    label: s.label.clone(),
+                                })
                             })
-                        })
-                        .collect(),
-                })
-            })
+                            .collect(),
+                    })
+                },
+            )
             .collect();
         self.writer.offer_cards(records);
     }

@@ -12,9 +12,9 @@ use std::fmt;
 use std::time::Duration;
 
 use gravida_auth::{Caller, Verifier};
-use gravida_cds_hooks::{HookContext, RequestError, ServiceRequest, ServiceResponse};
+use gravida_cds_hooks::{HookContext, RequestError, ServiceRequest};
 use gravida_fhir::{FastPrefetch, FhirClient, FhirServer, GatherInput, Prefetch, PrefetchSeed};
-use gravida_knowledge::KnowledgeBase;
+use gravida_knowledge::{KnowledgeBase, Rendered};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
@@ -85,12 +85,11 @@ impl HookRequest {
     }
 }
 
-/// What one hook call concluded: the response, the findings its cards were rendered from (one
-/// card per rule; [`crate::suppress::pair`] pairs them), and the request's context.
+/// What one hook call concluded: the cards to send, each with the finding it renders, and the
+/// request's context.
 #[derive(Debug)]
 pub struct Answer {
-    pub response: ServiceResponse,
-    pub findings: Vec<gravida_rules::finding::Finding>,
+    pub cards: Vec<Rendered>,
     /// The request's context, validated for the service's hook once, by [`answer`]. What comes
     /// after the answer (suppression, the audit trail) reads the patient and the encounter from
     /// it and validates nothing again.
@@ -193,11 +192,7 @@ pub async fn answer(
         "hook answered"
     );
     Ok(Answer {
-        response: ServiceResponse {
-            cards: assessment.cards,
-            system_actions: Vec::new(),
-        },
-        findings: assessment.findings,
+        cards: assessment.cards,
         context,
     })
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use gravida_cds_hooks::Hook;
+use gravida_cds_hooks::{Hook, ServiceResponse};
 use gravida_knowledge::KnowledgeBase;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -260,7 +260,9 @@ fn evaluate(
         now,
     ));
     match answer {
-        Ok(answer) => match serde_json::to_string_pretty(&answer.response) {
+        Ok(answer) => match serde_json::to_string_pretty(&ServiceResponse::with_cards(
+            answer.cards.into_iter().map(|r| r.card).collect(),
+        )) {
             Ok(json) => write_stdout(&format!("{json}\n")),
             Err(e) => {
                 eprintln!("gravida: cannot write the response: {e}");

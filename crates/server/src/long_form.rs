@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::audit::{Audit, unix_ms};
-use crate::card::{LONG_FORM_PATH_PREFIX, indicator_of, rule_of};
+use crate::card::LONG_FORM_PATH_PREFIX;
 use crate::error::ApiError;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -160,7 +160,7 @@ impl LongForms {
         audit: Option<&Audit>,
         public_base: &str,
         card: &mut Card,
-        finding: Option<&Finding>,
+        finding: &Finding,
         profile_version: &str,
         now: OffsetDateTime,
     ) {
@@ -330,8 +330,8 @@ struct Sheet {
     detail: Option<String>,
     /// What did not fit on the card (Markdown).
     reasoning: Option<String>,
-    /// The records the card rests on, `(role, resource type, date)`; `None` without a finding.
-    records: Option<Vec<(String, String, Option<String>)>>,
+    /// The records the card rests on, `(role, resource type, date)`.
+    records: Vec<(String, String, Option<String>)>,
     /// How the pregnancy was dated: `(source, the record's date, the day of GA 0)`.
     dating: Option<(String, Option<String>, String)>,
     /// The card's source, then its other links: `(label, url)`.
@@ -348,7 +348,7 @@ impl Sheet {
     fn of(
         card: &Card,
         reasoning: Option<String>,
-        finding: Option<&Finding>,
+        finding: &Finding,
         profile_version: &str,
         issued: OffsetDateTime,
         expires: OffsetDateTime,
@@ -359,20 +359,18 @@ impl Sheet {
                 .format(&Rfc3339)
                 .unwrap_or_default()
         };
-        let records = finding.map(|finding| {
-            finding
-                .evidence
-                .iter()
-                .map(|e| {
-                    (
-                        role_name(e.role),
-                        e.resource_type.clone(),
-                        e.date.map(|d| d.to_string()),
-                    )
-                })
-                .collect()
-        });
-        let dating = finding.and_then(|f| f.dating.as_ref()).map(|dating| {
+        let records = finding
+            .evidence
+            .iter()
+            .map(|e| {
+                (
+                    role_name(e.role),
+                    e.resource_type.clone(),
+                    e.date.map(|d| d.to_string()),
+                )
+            })
+            .collect();
+        let dating = finding.dating.as_ref().map(|dating| {
             (
                 role_name_of(&format!("{:?}", dating.source)),
                 dating.record_date.map(|d| d.to_string()),
@@ -388,7 +386,7 @@ impl Sheet {
             )
             .collect();
         Sheet {
-            indicator: indicator_of(card).to_owned(),
+            indicator: finding.indicator.as_str().to_owned(),
             summary: card.summary.clone(),
             detail: card.detail.clone(),
             reasoning,
@@ -396,7 +394,7 @@ impl Sheet {
             dating,
             sources,
             suggestions: card.suggestions.iter().map(|s| s.label.clone()).collect(),
-            rule: rule_of(card).to_owned(),
+            rule: finding.rule.as_str().to_owned(),
             profile_version: profile_version.to_owned(),
             issued: stamp(issued),
             expires: stamp(expires),
@@ -431,28 +429,27 @@ impl Sheet {
             html.push_str(&markdown_to_html(reasoning));
         }
 
-        if let Some(records) = &self.records {
-            html.push_str("<h2>The records the card rests on</h2><ul>");
-            for (role, resource_type, date) in records {
-                html.push_str(&format!(
-                    "<li>{}: {} record, {}</li>",
-                    escape(role),
-                    escape(resource_type),
-                    escape(date.as_deref().unwrap_or("no date"))
-                ));
-            }
-            if records.is_empty() {
-                html.push_str("<li>No record: the card is about what is missing.</li>");
-            }
-            html.push_str("</ul>");
-            if let Some((source, date, start)) = &self.dating {
-                html.push_str(&format!(
-                    "<p>Pregnancy dated by {} (record of {}); gestational age 0 on {}.</p>",
-                    escape(source),
-                    escape(date.as_deref().unwrap_or("no date")),
-                    escape(start)
-                ));
-            }
+        let records = &self.records;
+        html.push_str("<h2>The records the card rests on</h2><ul>");
+        for (role, resource_type, date) in records {
+            html.push_str(&format!(
+                "<li>{}: {} record, {}</li>",
+                escape(role),
+                escape(resource_type),
+                escape(date.as_deref().unwrap_or("no date"))
+            ));
+        }
+        if records.is_empty() {
+            html.push_str("<li>No record: the card is about what is missing.</li>");
+        }
+        html.push_str("</ul>");
+        if let Some((source, date, start)) = &self.dating {
+            html.push_str(&format!(
+                "<p>Pregnancy dated by {} (record of {}); gestational age 0 on {}.</p>",
+                escape(source),
+                escape(date.as_deref().unwrap_or("no date")),
+                escape(start)
+            ));
         }
 
         html.push_str("<h2>Guidelines and sources</h2><ul>");
@@ -633,11 +630,11 @@ mod tests {
             summary: summary.into(),
             detail: Some("**Why**: bleeding at 12w0d".into()),
             reasoning: None,
-            records: Some(vec![(
+            records: vec![(
                 "bleed".into(),
                 "Condition".into(),
                 Some("2026-12-01".into()),
-            )]),
+            )],
             dating: None,
             sources: vec![(
                 "ACOG <PB 200>".into(),

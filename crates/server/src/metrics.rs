@@ -38,10 +38,10 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Request, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use gravida_cds_hooks::Card;
+use gravida_rules::finding::Finding;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::card::{LONG_FORM_PATH_PREFIX, indicator_of, rule_of};
+use crate::card::LONG_FORM_PATH_PREFIX;
 use crate::services;
 
 /// Histogram buckets, in seconds: from a prefetch-only answer to a slow FHIR server.
@@ -120,11 +120,12 @@ fn classify(path: &str) -> (&'static str, &'static str) {
     }
 }
 
-/// Counts the cards of one answer (those shown) by rule and indicator.
-pub fn count_cards<'a>(cards: impl IntoIterator<Item = &'a Card>) {
-    for card in cards {
+/// Counts the cards of one answer (those shown) by rule and indicator, from the findings they
+/// render.
+pub fn count_cards<'a>(findings: impl IntoIterator<Item = &'a Finding>) {
+    for finding in findings {
         metrics::counter!("gravida_cards_total",
-            "rule" => rule_of(card).to_owned(), "indicator" => indicator_of(card))
+            "rule" => finding.rule.as_str(), "indicator" => finding.indicator.as_str())
         .increment(1);
     }
 }

@@ -14,19 +14,19 @@
 //! of card text). A new bleed, a new hCG result or a new ultrasound changes the evidence, so it
 //! changes the fingerprint, and the card is shown again.
 //!
-//! What is never hidden: the methotrexate card (R6, which is about the orders), any critical
-//! card, and a card with no finding behind it. When the store cannot answer in time, nothing is
+//! What is never hidden: the methotrexate card (R6, which is about the orders) and any critical
+//! card. When the store cannot answer in time, nothing is
 //! hidden: showing a card twice is the safe failure. With no store (`[store] enabled = false`)
 //! nothing is hidden at all, as before.
 
 use std::time::Duration;
 
-use gravida_cds_hooks::Card;
+use gravida_knowledge::Rendered;
 use gravida_rules::finding::{Dating, Evidence, Finding, Indicator, RuleId};
 use gravida_store::{SuppressedRecord, SuppressionQuery};
 
 use crate::audit::{Audit, HookCall, unix_ms};
-use crate::card::{Shown, rule_of};
+use crate::card::Shown;
 
 /// The override reason that dismisses a card until its evidence changes. The knowledge profile
 /// advertises it on every card (`profiles/default/cards.toml`, `[[override_reasons]]`).
@@ -68,29 +68,18 @@ fn protected(finding: &Finding) -> bool {
     finding.rule == RuleId::R6 || finding.indicator == Indicator::Critical
 }
 
-/// Pairs each card with the finding it was rendered from (one card per rule, by its topic).
-pub fn pair(cards: Vec<Card>, findings: &[Finding]) -> Vec<(Card, Option<&Finding>)> {
-    cards
-        .into_iter()
-        .map(|card| {
-            let finding = findings.iter().find(|f| f.rule.as_str() == rule_of(&card));
-            (card, finding)
-        })
-        .collect()
-}
-
 /// The cards to show, with their fingerprints. Without a store every card is shown.
 pub async fn screen(
     audit: Option<&Audit>,
     call: &HookCall<'_>,
-    cards: Vec<(Card, Option<&Finding>)>,
+    cards: Vec<Rendered>,
     repeat_window_hours: u32,
 ) -> Vec<Shown> {
     let Some(audit) = audit else {
         return cards
             .into_iter()
-            .map(|(card, _)| Shown {
-                card,
+            .map(|rendered| Shown {
+                rendered,
                 fingerprint: None,
             })
             .collect();
@@ -103,28 +92,27 @@ pub async fn screen(
         now,
     } = *call;
     let repeat_hides = service.hook.has_draft_orders();
-    // (card, rule, fingerprint, may be hidden)
-    let cards: Vec<(Card, Option<RuleId>, Option<String>, bool)> = cards
+    // (card, fingerprint, may be hidden)
+    let cards: Vec<(Rendered, String, bool)> = cards
         .into_iter()
-        .map(|(card, finding)| match finding {
-            Some(f) => (
-                card,
-                Some(f.rule),
-                Some(audit.card_hash(&fingerprint(f))),
-                !protected(f),
-            ),
-            None => (card, None, None, false),
+        .map(|rendered| {
+            let fingerprint = audit.card_hash(&fingerprint(&rendered.finding));
+            let may_hide = !protected(&rendered.finding);
+            (rendered, fingerprint, may_hide)
         })
         .collect();
     let candidates: Vec<(String, bool)> = cards
         .iter()
-        .filter(|(_, _, _, may_hide)| *may_hide)
-        .filter_map(|(_, _, fp, _)| fp.clone().map(|fp| (fp, repeat_hides)))
+        .filter(|(_, _, may_hide)| *may_hide)
+        .map(|(_, fp, _)| (fp.clone(), repeat_hides))
         .collect();
-    let show_all = |cards: Vec<(Card, Option<RuleId>, Option<String>, bool)>| {
+    let show_all = |cards: Vec<(Rendered, String, bool)>| {
         cards
             .into_iter()
-            .map(|(card, _, fingerprint, _)| Shown { card, fingerprint })
+            .map(|(rendered, fingerprint, _)| Shown {
+                rendered,
+                fingerprint: Some(fingerprint),
+            })
             .collect()
     };
     if candidates.is_empty() {
@@ -164,14 +152,15 @@ pub async fn screen(
     let mut found = found.into_iter();
     let mut shown = Vec::with_capacity(cards.len());
     let mut suppressed = Vec::new();
-    for (card, rule, fingerprint, may_hide) in cards {
-        let reason = if may_hide && fingerprint.is_some() {
+    for (rendered, fingerprint, may_hide) in cards {
+        let reason = if may_hide {
             found.next().flatten()
         } else {
             None
         };
-        match (reason, rule, fingerprint) {
-            (Some(reason), Some(rule), Some(fingerprint)) => {
+        let rule = rendered.finding.rule;
+        match reason {
+            Some(reason) => {
                 metrics::counter!("gravida_cards_suppressed_total",
                     "reason" => reason.as_str(), "rule" => rule.as_str())
                 .increment(1);
@@ -195,7 +184,10 @@ pub async fn screen(
                     patient_hash: patient_hash.clone(),
                 });
             }
-            (_, _, fingerprint) => shown.push(Shown { card, fingerprint }),
+            None => shown.push(Shown {
+                rendered,
+                fingerprint: Some(fingerprint),
+            }),
         }
     }
     audit.record_suppressed(suppressed);

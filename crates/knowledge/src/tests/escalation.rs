@@ -9,7 +9,7 @@ use gravida_rules::knowledge::{ICD10CM, LOINC, SNOMED};
 use time::macros::{date, datetime, offset};
 use time::{Date, Duration, OffsetDateTime};
 
-use super::default_files;
+use super::{cards_of, default_files};
 use crate::KnowledgeBase;
 
 pub(super) const NOW: OffsetDateTime = datetime!(2025-04-01 12:00 UTC);
@@ -194,9 +194,8 @@ fn no_card_from_14_weeks_says_pregnancy_of_unknown_location() {
             vec![tvus(), unstable()],
             vec![tvus(), rh_negative(), unstable()],
         ] {
-            let cards = kb
-                .evaluate(&bleeding_at(ga, "vaginal bleeding", more), "p1", NOW)
-                .cards;
+            let cards =
+                cards_of(kb.evaluate(&bleeding_at(ga, "vaginal bleeding", more), "p1", NOW));
             assert!(!cards.is_empty(), "GA {ga} days gets a card");
             fired.extend(topics(&cards));
             let all = texts(&cards).to_lowercase();
@@ -224,7 +223,7 @@ fn no_template_a_card_can_carry_from_14_weeks_says_pregnancy_of_unknown_location
             .chain(&card.why)
             .chain(&card.what_to_do)
             .chain(&card.does_not_mean)
-            .map(|t| t.to_lowercase())
+            .map(|t| t.as_str().to_lowercase())
             .collect::<Vec<_>>()
             .join(" ");
         assert!(!all.contains("unknown location"), "{rule}: {all}");
@@ -243,6 +242,7 @@ fn no_template_a_card_can_carry_from_14_weeks_says_pregnancy_of_unknown_location
         !cards
             .facts
             .pul_late
+            .as_str()
             .to_lowercase()
             .contains("unknown location")
     );
@@ -259,7 +259,7 @@ fn the_r2e_card_names_the_vital_signs_with_their_time_and_leads_with_the_emergen
         "vaginal bleeding",
         vec![heart_rate(128.0, taken), bp_panel(84.0, 48.0, taken)],
     );
-    let cards = kb.evaluate(&facts, "p1", NOW).cards;
+    let cards = cards_of(kb.evaluate(&facts, "p1", NOW));
     assert_eq!(topics(&cards), vec!["R2E"], "R2 is escalated, not repeated");
     let card = &cards[0];
     assert_eq!(card.indicator, gravida_cds_hooks::Indicator::Critical);
@@ -305,9 +305,7 @@ fn a_vital_sign_is_shown_at_the_time_of_its_own_offset() {
     let kb = KnowledgeBase::embedded().expect("loads");
     let taken = (NOW - Duration::minutes(30)).to_offset(offset!(+2));
     let facts = bleeding_at(47, "bleeding", vec![heart_rate(135.0, taken)]);
-    let detail = kb
-        .evaluate(&facts, "p1", NOW)
-        .cards
+    let detail = cards_of(kb.evaluate(&facts, "p1", NOW))
         .first()
         .map(super::full_text)
         .unwrap_or_default();
@@ -322,9 +320,7 @@ fn an_unreadable_vital_sign_is_named_on_the_card() {
     let kb = KnowledgeBase::embedded().expect("loads");
     let mut hr = heart_rate(0.0, NOW - Duration::minutes(5));
     hr.value = Some(Value::String("fast".into()));
-    let cards = kb
-        .evaluate(&bleeding_at(47, "bleeding", vec![hr]), "p1", NOW)
-        .cards;
+    let cards = cards_of(kb.evaluate(&bleeding_at(47, "bleeding", vec![hr]), "p1", NOW));
     assert_eq!(topics(&cards), vec!["R2"]);
     let detail = &super::full_text(&cards[0]);
     assert!(
@@ -336,13 +332,11 @@ fn an_unreadable_vital_sign_is_named_on_the_card() {
 #[test]
 fn heavy_bleeding_asks_for_coagulation_studies() {
     let kb = KnowledgeBase::embedded().expect("loads");
-    let cards = kb
-        .evaluate(
-            &bleeding_at(217, "heavy bleeding with clots", vec![]),
-            "p1",
-            NOW,
-        )
-        .cards;
+    let cards = cards_of(kb.evaluate(
+        &bleeding_at(217, "heavy bleeding with clots", vec![]),
+        "p1",
+        NOW,
+    ));
     assert_eq!(topics(&cards), vec!["R2E"]);
     let card = &cards[0];
     let detail = &super::full_text(card);
@@ -360,17 +354,15 @@ fn heavy_bleeding_asks_for_coagulation_studies() {
 #[test]
 fn the_r14_card_advises_triage_fetal_monitoring_and_kleihauer_betke_when_rh_negative() {
     let kb = KnowledgeBase::embedded().expect("loads");
-    let cards = kb
-        .evaluate(
-            &bleeding_at(
-                217,
-                "vaginal bleeding and abdominal pain",
-                vec![rh_negative()],
-            ),
-            "p1",
-            NOW,
-        )
-        .cards;
+    let cards = cards_of(kb.evaluate(
+        &bleeding_at(
+            217,
+            "vaginal bleeding and abdominal pain",
+            vec![rh_negative()],
+        ),
+        "p1",
+        NOW,
+    ));
     let card = cards
         .iter()
         .find(|c| c.source.topic.as_ref().is_some_and(|t| t.code == "R14"))
@@ -421,7 +413,7 @@ fn progesterone_case() -> PatientFacts {
 #[test]
 fn the_r15_card_states_both_guidelines_and_suggests_no_order_by_default() {
     let kb = KnowledgeBase::embedded().expect("loads");
-    let cards = kb.evaluate(&progesterone_case(), "p1", NOW).cards;
+    let cards = cards_of(kb.evaluate(&progesterone_case(), "p1", NOW));
     let card = cards
         .iter()
         .find(|c| c.source.topic.as_ref().is_some_and(|t| t.code == "R15"))
@@ -452,7 +444,7 @@ fn a_site_that_enables_it_gets_a_draft_progesterone_medication_request() {
         "[r15_order_enabled]\nvalue = false",
         "[r15_order_enabled]\nvalue = true",
     )]);
-    let cards = kb.evaluate(&progesterone_case(), "p1", NOW).cards;
+    let cards = cards_of(kb.evaluate(&progesterone_case(), "p1", NOW));
     let card = cards
         .iter()
         .find(|c| c.source.topic.as_ref().is_some_and(|t| t.code == "R15"))
@@ -505,9 +497,7 @@ fn when_barnhart_and_nice_differ_the_card_states_both_with_the_profiles_lead_fir
             "at or above the minimum",
         ),
     ] {
-        let detail = kb
-            .evaluate(&pul_pair(1550.0), "p1", NOW)
-            .cards
+        let detail = cards_of(kb.evaluate(&pul_pair(1550.0), "p1", NOW))
             .first()
             .map(super::full_text)
             .unwrap_or_default();
@@ -529,9 +519,7 @@ fn when_barnhart_and_nice_differ_the_card_states_both_with_the_profiles_lead_fir
 #[test]
 fn when_both_read_a_rise_alike_only_the_lead_is_said() {
     let nice_first = with(&[("value = \"barnhart\"", "value = \"nice\"")]);
-    let detail = nice_first
-        .evaluate(&pul_pair(1700.0), "p1", NOW)
-        .cards
+    let detail = cards_of(nice_first.evaluate(&pul_pair(1700.0), "p1", NOW))
         .first()
         .map(super::full_text)
         .unwrap_or_default();
@@ -575,9 +563,7 @@ fn a_prior_ectopic_is_said_on_the_r2_card() {
         date!(2021 - 03 - 10),
     );
     ectopic.clinical_status = Some("resolved".into());
-    let cards = kb
-        .evaluate(&bleeding_at(45, "bleeding", vec![ectopic]), "p1", NOW)
-        .cards;
+    let cards = cards_of(kb.evaluate(&bleeding_at(45, "bleeding", vec![ectopic]), "p1", NOW));
     assert_eq!(topics(&cards), vec!["R2"]);
     let detail = &super::full_text(&cards[0]);
     assert!(

@@ -2,11 +2,12 @@
 //! at most three buttons, related findings folded into the main card, the reasoning that does
 //! not fit kept for the long form, and records named as a clinician knows them.
 
+use gravida_rules::RuleId;
 use gravida_rules::facts::{Code, DraftOrder};
 use gravida_rules::knowledge::LOINC;
 
 use super::escalation::{NOW, bleeding_at, iup, labels, rh_negative, topics};
-use super::full_text;
+use super::{cards_of, full_text};
 use crate::KnowledgeBase;
 
 #[test]
@@ -16,8 +17,11 @@ fn an_rhd_negative_bleed_before_12_weeks_is_one_ectopic_card_with_the_anti_d_lin
     let a = kb.evaluate(&bleeding_at(63, "bleeding", vec![rh_negative()]), "p1", NOW);
     let rules: Vec<String> = a.findings.iter().map(|f| f.rule.to_string()).collect();
     assert!(rules.contains(&"R8".to_owned()), "{rules:?}");
-    assert_eq!(topics(&a.cards), vec!["R2"]);
-    let card = &a.cards[0];
+    assert_eq!(topics(&cards_of(a.clone())), vec!["R2"]);
+    // The card comes with the finding it renders and the rule folded into it.
+    assert_eq!(a.cards[0].finding.rule, RuleId::R2);
+    assert_eq!(a.cards[0].folded, [RuleId::R8]);
+    let card = &a.cards[0].card;
     let detail = card.detail.as_deref().unwrap_or_default();
     assert!(detail.contains("anti-D guidance differs"), "{detail}");
     assert!(detail.chars().count() <= 450, "{detail}");
@@ -39,17 +43,17 @@ fn a_documented_intrauterine_pregnancy_beside_an_rh_card_is_folded_into_it() {
         "p1",
         NOW,
     );
-    assert_eq!(topics(&a.cards), vec!["R7"], "{:?}", a.findings);
-    let detail = a.cards[0].detail.as_deref().unwrap_or_default();
+    assert_eq!(topics(&cards_of(a.clone())), vec!["R7"], "{:?}", a.findings);
+    let detail = a.cards[0].card.detail.as_deref().unwrap_or_default();
     assert!(detail.contains("reassess bleeding, pain"), "{detail}");
-    assert!(full_text(&a.cards[0]).contains("It does not mean the pregnancy is failing"));
+    assert!(full_text(&a.cards[0].card).contains("It does not mean the pregnancy is failing"));
 }
 
 #[test]
 fn a_lone_related_finding_is_its_own_card() {
     let kb = KnowledgeBase::embedded().expect("loads");
     let a = kb.evaluate(&bleeding_at(63, "bleeding", vec![iup()]), "p1", NOW);
-    assert_eq!(topics(&a.cards), vec!["R4"]);
+    assert_eq!(topics(&cards_of(a.clone())), vec!["R4"]);
 }
 
 #[test]
@@ -63,7 +67,7 @@ fn a_drafted_hcg_leaves_only_the_48_hour_repeat_on_the_hcg_button() {
         text: vec!["hCG quantitative".into()],
         status: Some("draft".into()),
     });
-    let card = &kb.evaluate(&facts, "p1", NOW).cards[0];
+    let card = &cards_of(kb.evaluate(&facts, "p1", NOW))[0];
     let hcg = card
         .suggestions
         .iter()
@@ -84,10 +88,7 @@ fn the_first_three_lines_of_every_common_card_are_what_to_do() {
         (150, vec![]),                    // R14, Rh unknown
         (217, vec![rh_negative()]),       // R14
     ] {
-        for card in kb
-            .evaluate(&bleeding_at(ga_days, "bleeding", more), "p1", NOW)
-            .cards
-        {
+        for card in cards_of(kb.evaluate(&bleeding_at(ga_days, "bleeding", more), "p1", NOW)) {
             let detail = card.detail.as_deref().unwrap_or_default();
             let lines: Vec<&str> = detail.lines().collect();
             assert!(

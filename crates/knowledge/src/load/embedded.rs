@@ -5,7 +5,7 @@ macro_rules! profile_files {
     ($($path:literal),* $(,)?) => {
         /// `(path relative to the profile, contents)` for every file of `profiles/default`.
         pub const FILES: &[(&str, &str)] = &[
-            $(($path, include_str!(concat!("../../../profiles/default/", $path)))),*
+            $(($path, include_str!(concat!("../../../../profiles/default/", $path)))),*
         ];
     };
 }

@@ -1,17 +1,25 @@
-//! Reading and checking a profile's files: value sets (FHIR `ValueSet` JSON) and TOML settings.
+//! Loading a profile: reading its files (a profile folder, or the copy embedded in the binary),
+//! checking them, and building the [`Profile`] the knowledge base holds: value sets (FHIR
+//! `ValueSet` JSON), thresholds and text cues (TOML) for the engine, and the card templates
+//! ([`crate::templates`]) for rendering.
 //!
 //! Every check adds to a [`Problems`] list instead of returning early, so one run reports every
 //! problem of the profile. Unknown keys are errors (`deny_unknown_fields`): a misspelt key must not
 //! silently fall back to a default.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+pub mod embedded;
+pub mod error;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use gravida_rules::knowledge::{ICD10CM, LOINC, RXNORM, SNOMED};
-use gravida_rules::{BleedingText, CodeSet, GestationalAge, RuleId, Thresholds, ValueSets};
+use gravida_rules::{BleedingText, CodeSet, GestationalAge, Thresholds, ValueSets};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::Problems;
+use crate::templates::{CardsToml, Orderable, check_cards, check_orderables};
+use error::{Problems, ProfileError};
 
 /// CPT (used only by orderables).
 pub const CPT: &str = "http://www.ama-assn.org/go/cpt";
@@ -220,299 +228,6 @@ struct TextToml {
     vaginal_context_terms: Vec<String>,
     rh_negative_words: Vec<String>,
     rh_positive_words: Vec<String>,
-}
-
-/// A coding in TOML (orderables, override reasons).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CodingToml {
-    pub system: String,
-    pub code: String,
-    pub display: Option<String>,
-}
-
-/// One orderable: the draft ServiceRequest a suggestion creates.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Orderable {
-    pub label: String,
-    pub text: String,
-    pub intent: String,
-    pub codes: Vec<CodingToml>,
-    #[serde(default)]
-    pub occurrence_offset_hours: Option<i64>,
-    #[serde(default)]
-    pub note: Option<String>,
-    /// The resource the suggestion creates: `ServiceRequest` (default) or `MedicationRequest`
-    /// (R15's progesterone), whose `codes` are the medication's.
-    #[serde(default)]
-    pub resource: Option<String>,
-    /// A MedicationRequest's `dosageInstruction` text.
-    #[serde(default)]
-    pub dosage: Option<String>,
-    /// Orderables the same button also creates (one button, "hCG now and in 48 h", for two
-    /// orders), so that a card needs no more than three buttons.
-    #[serde(default)]
-    pub with: Vec<String>,
-}
-
-/// A link a card carries to a guideline it cites (knowledge.md §3.5 item 17).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LinkToml {
-    pub label: String,
-    pub url: String,
-}
-
-/// The card text of one rule.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleCard {
-    pub summary: String,
-    #[serde(default)]
-    pub variants: BTreeMap<String, String>,
-    pub why: Vec<String>,
-    pub what_to_do: Vec<String>,
-    pub does_not_mean: Vec<String>,
-    pub suggestions: Vec<String>,
-    pub suggestions_if_rh_unknown: Vec<String>,
-    #[serde(default)]
-    pub delete_label: Option<String>,
-    pub source_label: String,
-    pub source_url: String,
-    /// Further guidelines the card cites, as links.
-    #[serde(default)]
-    pub links: Vec<LinkToml>,
-    /// The short card (issue 17): its first lines, what to do (at most three). The full
-    /// `why`/`what_to_do`/`does_not_mean` go to the card's long form.
-    pub card_do: Vec<String>,
-    /// The short card's reason, after the facts.
-    pub card_why: Vec<String>,
-    /// The short card's "what this card does not mean", one sentence.
-    pub card_not_mean: String,
-    /// R4, R8 and R10: the one line this card becomes when it is folded into another bleeding
-    /// card instead of being shown beside it.
-    #[serde(default)]
-    pub card_folded: Option<String>,
-}
-
-/// Text a modifier adds to a card.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModifierText {
-    #[serde(default)]
-    pub why: Option<String>,
-    #[serde(default)]
-    pub what_to_do: Option<String>,
-    /// Orderables the modifier adds to the card's suggestions (e.g. Kleihauer–Betke when RhD
-    /// negative, R14).
-    #[serde(default)]
-    pub suggestions: Vec<String>,
-    /// The modifier's words on the short card: `card_why` among the reasons, `card_do` among
-    /// the steps. Absent: the full `why` / `what_to_do` is used (so a new modifier is never
-    /// silently left off the card); empty (`""`): the text is in the long form only.
-    #[serde(default)]
-    pub card_why: Option<String>,
-    #[serde(default)]
-    pub card_do: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceToml {
-    pub label: String,
-}
-
-/// Sentences built from the records found.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FactsText {
-    pub bleed: String,
-    pub bleed_undated: String,
-    pub dated: String,
-    pub undated: String,
-    pub iup_documented: String,
-    pub pul: String,
-    /// `pul` from 14w0d or at an unknown GA: without "pregnancy of unknown location".
-    pub pul_late: String,
-    pub no_ultrasound: String,
-    pub dating_art: String,
-    pub dating_edd: String,
-    pub dating_ultrasound: String,
-    pub dating_lmp: String,
-    pub dating_ga: String,
-    /// The short card's facts: the bleed as a clinician knows it, its day, the GA and the dating.
-    pub card_bleed: String,
-    pub card_bleed_undated: String,
-    pub card_dated: String,
-    pub card_undated: String,
-    pub card_iup_documented: String,
-    pub card_pul: String,
-    pub card_pul_late: String,
-    pub card_no_ultrasound: String,
-}
-
-/// `cards.toml`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CardsToml {
-    pub closing: String,
-    pub source: SourceToml,
-    pub override_reasons: Vec<CodingToml>,
-    pub facts: FactsText,
-    pub rules: BTreeMap<String, RuleCard>,
-    pub modifiers: BTreeMap<String, ModifierText>,
-}
-
-/// Every modifier key `cards.toml` must define.
-pub const MODIFIER_KEYS: &[&str] = &[
-    "anti_d_given",
-    "bleed_date_from_recorded",
-    "bleed_date_unknown",
-    "date_before_pregnancy",
-    "date_in_future",
-    "diagnosed_in_this_pregnancy",
-    "hcg_adequate_rise",
-    "hcg_bound",
-    "hcg_fall",
-    "hcg_nice_between",
-    "hcg_nice_fall",
-    "hcg_nice_rise",
-    "hcg_readings_differ",
-    "hcg_result_pending",
-    "hcg_slow_fall",
-    "hcg_slow_rise",
-    "heavy_bleeding",
-    "impossible_ga",
-    "kleihauer_betke",
-    "label_doubtful",
-    "label_implausible",
-    "placenta_not_located",
-    "previa_documented",
-    "progesterone_order",
-    "redated",
-    "refused_record",
-    "refused_records",
-    "rh_earlier_pregnancy",
-    "rh_negative_on_record",
-    "rh_positive_on_record",
-    "rh_result_pending",
-    "rh_unknown",
-    "rh_unreadable",
-    "risk_art",
-    "risk_iud",
-    "risk_prior_ectopic",
-    "ruptured_ectopic_possible",
-    "start_in_future",
-    "subchorionic_hematoma",
-    "unavailable_encounters",
-    "unavailable_hcg",
-    "unavailable_procedures",
-    "unavailable_rh_type",
-    "unavailable_ultrasound",
-    "unavailable_vital_signs",
-    "unreadable_record",
-    "unreadable_vital_sign",
-    "vital_heart_rate",
-    "vital_shock_index",
-    "vital_systolic_bp",
-];
-
-/// Variant summaries a rule may define, by rule.
-const VARIANTS: &[(&str, &str)] = &[
-    ("R3", "label_doubtful"),
-    ("R6", "documented_iup"),
-    ("R9", "previa_documented"),
-    ("R14", "previa_documented"),
-];
-
-/// Placeholders allowed in summaries, with the longest value each can take.
-const SUMMARY_PLACEHOLDERS: &[(&str, &str)] = &[
-    ("ga", "40w6d"),
-    ("bleed_date", "2025-12-31"),
-    ("iup_date", "2025-12-31"),
-];
-
-/// Placeholders allowed in detail text.
-const DETAIL_PLACEHOLDERS: &[&str] = &[
-    "ga",
-    "bleed_date",
-    "iup_date",
-    "rhig_window_weeks",
-    "hcg_change",
-    "hcg_minimum",
-    "redate_days",
-    "record",
-    "field",
-    "order",
-    "bleed_text",
-    "bleed_kind",
-    "bleed_record",
-    "bleed_day",
-    "iup_day",
-    "dating_day",
-    "dating",
-    "record_date",
-    "edd",
-    "lmp",
-    "refused",
-    "bound",
-    "hcg_direction",
-    "nice_fall",
-    "nice_rise",
-    "vital_time",
-    "vital_value",
-];
-
-// ----- Templates -----------------------------------------------------------------------------
-
-/// The `{name}` placeholders of a template, or an error for an unclosed brace.
-pub fn placeholders(template: &str) -> Result<Vec<&str>, String> {
-    let mut names = Vec::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        let close = after
-            .find('}')
-            .ok_or_else(|| format!("unclosed '{{' in {template:?}"))?;
-        names.push(&after[..close]);
-        rest = &after[close + 1..];
-    }
-    Ok(names)
-}
-
-/// Replaces `{name}` with its value; unknown names are left as they are (checked at load).
-///
-/// One pass, left to right: a value is copied as it is and never read for placeholders, so chart
-/// text holding `{summary}` or `{{ga}}` cannot be expanded (values are escaped as well, see
-/// [`crate::markdown`]).
-pub fn fill(template: &str, values: &HashMap<&str, String>) -> String {
-    let mut out = String::with_capacity(template.len() + 32);
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        match after.find('}') {
-            Some(close) => {
-                let name = &after[..close];
-                match values.get(name) {
-                    Some(value) => out.push_str(value),
-                    None => {
-                        out.push('{');
-                        out.push_str(name);
-                        out.push('}');
-                    }
-                }
-                rest = &after[close + 1..];
-            }
-            None => {
-                out.push_str(&rest[open..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 // ----- The checked profile ---------------------------------------------------------------------
@@ -1082,264 +797,6 @@ fn text(t: TextToml, problems: &mut Problems) -> BleedingText {
     }
 }
 
-fn check_template(
-    file: &str,
-    what: &str,
-    template: &str,
-    allowed: &[&str],
-    problems: &mut Problems,
-) {
-    match placeholders(template) {
-        Ok(names) => {
-            for name in names {
-                if !allowed.contains(&name) {
-                    problems.add(file, format!("{what}: unknown placeholder {{{name}}}"));
-                }
-            }
-        }
-        Err(e) => problems.add(file, format!("{what}: {e}")),
-    }
-}
-
-fn check_summary(rule: &str, what: &str, template: &str, problems: &mut Problems) {
-    let file = "cards.toml";
-    let allowed: Vec<&str> = SUMMARY_PLACEHOLDERS.iter().map(|(n, _)| *n).collect();
-    check_template(
-        file,
-        &format!("{rule} {what}"),
-        template,
-        &allowed,
-        problems,
-    );
-    let longest: HashMap<&str, String> = SUMMARY_PLACEHOLDERS
-        .iter()
-        .map(|(n, v)| (*n, v.to_string()))
-        .collect();
-    let filled = fill(template, &longest);
-    let chars = filled.chars().count();
-    if chars >= gravida_cds_hooks::response::SUMMARY_MAX_CHARS {
-        problems.add(
-            file,
-            format!(
-                "{rule} {what} has {chars} characters after substitution; it must be under 140"
-            ),
-        );
-    }
-}
-
-fn check_cards(
-    cards: &CardsToml,
-    orderables: &BTreeMap<String, Orderable>,
-    problems: &mut Problems,
-) {
-    let file = "cards.toml";
-    for rule in RuleId::CARD_RULES {
-        if !cards.rules.contains_key(rule.as_str()) {
-            problems.add(file, format!("rule {rule} has no card template"));
-        }
-    }
-    let card_rules: Vec<&str> = RuleId::CARD_RULES.iter().map(|r| r.as_str()).collect();
-    for (name, card) in &cards.rules {
-        if !card_rules.contains(&name.as_str()) {
-            problems.add(file, format!("rules.{name} is not a rule that has a card"));
-        }
-        check_summary(name, "summary", &card.summary, problems);
-        for (variant, summary) in &card.variants {
-            if !VARIANTS.contains(&(name.as_str(), variant.as_str())) {
-                problems.add(file, format!("{name} has an unknown variant {variant}"));
-            }
-            check_summary(name, &format!("variant {variant}"), summary, problems);
-        }
-        for text in card
-            .why
-            .iter()
-            .chain(&card.what_to_do)
-            .chain(&card.does_not_mean)
-            .chain(&card.card_do)
-            .chain(&card.card_why)
-            .chain(std::iter::once(&card.card_not_mean))
-            .chain(&card.card_folded)
-        {
-            check_template(file, name, text, DETAIL_PLACEHOLDERS, problems);
-        }
-        if card.card_do.is_empty() || card.card_do.len() > 3 {
-            problems.add(
-                file,
-                format!("{name} needs one to three card_do lines (what to do, first on the card)"),
-            );
-        }
-        if card.why.is_empty() || card.what_to_do.is_empty() || card.does_not_mean.is_empty() {
-            problems.add(
-                file,
-                format!("{name} needs why, what_to_do and does_not_mean text"),
-            );
-        }
-        for key in card
-            .suggestions
-            .iter()
-            .chain(&card.suggestions_if_rh_unknown)
-        {
-            if !orderables.contains_key(key) {
-                problems.add(file, format!("{name} suggests unknown orderable {key}"));
-            }
-        }
-        if card.source_label.trim().is_empty() {
-            problems.add(file, format!("{name} has no source_label"));
-        }
-        if !card.source_url.starts_with("https://") && !card.source_url.starts_with("http://") {
-            problems.add(file, format!("{name} source_url is not an http(s) URL"));
-        }
-        for link in &card.links {
-            if link.label.trim().is_empty() {
-                problems.add(file, format!("{name} has a link without a label"));
-            }
-            if !link.url.starts_with("https://") && !link.url.starts_with("http://") {
-                problems.add(
-                    file,
-                    format!("{name} link {} is not an http(s) URL", link.url),
-                );
-            }
-        }
-    }
-    if cards
-        .rules
-        .get("R6")
-        .is_some_and(|c| c.delete_label.is_none())
-    {
-        problems.add(file, "R6 needs a delete_label");
-    }
-    for key in MODIFIER_KEYS {
-        match cards.modifiers.get(*key) {
-            None => problems.add(file, format!("modifier {key} has no text")),
-            Some(m) => {
-                if m.why.is_none() && m.what_to_do.is_none() {
-                    problems.add(file, format!("modifier {key} needs why or what_to_do"));
-                }
-                for text in m
-                    .why
-                    .iter()
-                    .chain(&m.what_to_do)
-                    .chain(&m.card_why)
-                    .chain(&m.card_do)
-                {
-                    check_template(file, key, text, DETAIL_PLACEHOLDERS, problems);
-                }
-                for orderable in &m.suggestions {
-                    if !orderables.contains_key(orderable) {
-                        problems.add(
-                            file,
-                            format!("modifier {key} suggests unknown orderable {orderable}"),
-                        );
-                    }
-                }
-            }
-        }
-    }
-    for key in cards.modifiers.keys() {
-        if !MODIFIER_KEYS.contains(&key.as_str()) {
-            problems.add(file, format!("unknown modifier {key}"));
-        }
-    }
-    if cards.override_reasons.is_empty() {
-        problems.add(file, "no override_reasons");
-    }
-    for reason in &cards.override_reasons {
-        if reason.system.is_empty() || reason.code.is_empty() {
-            problems.add(file, "override reason with an empty system or code");
-        }
-        if reason
-            .display
-            .as_deref()
-            .is_none_or(|d| d.trim().is_empty())
-        {
-            problems.add(
-                file,
-                format!("override reason {} has no display", reason.code),
-            );
-        }
-    }
-    let f = &cards.facts;
-    for text in [
-        &f.bleed,
-        &f.bleed_undated,
-        &f.dated,
-        &f.undated,
-        &f.iup_documented,
-        &f.pul,
-        &f.pul_late,
-        &f.no_ultrasound,
-        &f.dating_art,
-        &f.dating_edd,
-        &f.dating_ultrasound,
-        &f.dating_lmp,
-        &f.dating_ga,
-        &f.card_bleed,
-        &f.card_bleed_undated,
-        &f.card_dated,
-        &f.card_undated,
-        &f.card_iup_documented,
-        &f.card_pul,
-        &f.card_pul_late,
-        &f.card_no_ultrasound,
-    ] {
-        check_template(file, "facts", text, DETAIL_PLACEHOLDERS, problems);
-    }
-}
-
-fn check_orderables(orderables: &BTreeMap<String, Orderable>, problems: &mut Problems) {
-    let file = "orderables.toml";
-    for (key, o) in orderables {
-        if o.label.trim().is_empty() || o.text.trim().is_empty() {
-            problems.add(file, format!("{key} needs a label and a text"));
-        }
-        if !matches!(o.intent.as_str(), "proposal" | "plan" | "order") {
-            problems.add(
-                file,
-                format!("{key} intent {:?} is not proposal, plan or order", o.intent),
-            );
-        }
-        if o.codes.is_empty() {
-            problems.add(file, format!("{key} has no codes"));
-        }
-        for other in &o.with {
-            if other == key || !orderables.contains_key(other) {
-                problems.add(
-                    file,
-                    format!("{key} is also to create unknown orderable {other}"),
-                );
-            }
-        }
-        for code in &o.codes {
-            if !KNOWN_SYSTEMS.contains(&code.system.as_str()) {
-                problems.add(file, format!("{key}: unknown code system {}", code.system));
-            }
-            if code.code.trim().is_empty() {
-                problems.add(file, format!("{key}: empty code"));
-            }
-        }
-        if !matches!(
-            o.resource.as_deref(),
-            None | Some("ServiceRequest" | "MedicationRequest")
-        ) {
-            problems.add(
-                file,
-                format!("{key}: resource must be ServiceRequest or MedicationRequest"),
-            );
-        }
-        if o.dosage.is_some() && o.resource.as_deref() != Some("MedicationRequest") {
-            problems.add(
-                file,
-                format!("{key}: dosage is for a MedicationRequest only"),
-            );
-        }
-        if o.occurrence_offset_hours
-            .is_some_and(|h| !(0..=24 * 14).contains(&h))
-        {
-            problems.add(file, format!("{key}: occurrence_offset_hours out of range"));
-        }
-    }
-}
-
 /// Checks every file and builds the profile, or returns every problem found.
 pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<Profile, Vec<crate::ProfileProblem>> {
     let mut problems = Problems::default();
@@ -1462,4 +919,39 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<Profile, Vec<crate::Pro
         cards,
         orderables,
     })
+}
+
+/// Reads every file under `dir` (recursively) as `relative/path` → bytes.
+pub(crate) fn read_tree(
+    root: &Path,
+    dir: &Path,
+    files: &mut BTreeMap<String, Vec<u8>>,
+) -> Result<(), ProfileError> {
+    let io = |e: std::io::Error| ProfileError::Io {
+        path: dir.display().to_string(),
+        source: e,
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    entries.sort_by_key(|e| e.path());
+    for entry in entries {
+        let path = entry.path();
+        let file_type = entry.file_type().map_err(io)?;
+        if file_type.is_dir() {
+            read_tree(root, &path, files)?;
+        } else if file_type.is_file() {
+            let bytes = std::fs::read(&path).map_err(io)?;
+            let relative = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            files.insert(relative, bytes);
+        }
+    }
+    Ok(())
 }
