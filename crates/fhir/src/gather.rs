@@ -240,7 +240,10 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
                 .await;
             let elapsed_ms = started.elapsed().as_millis() as u64;
             match &result {
-                Ok(search) => tracing::info!(key = %query.key, resources = search.resources.len(), held_bytes = search.hold.held(), elapsed_ms, "fetched"),
+                // A search that worked is a debug line: its time is in the histogram
+                // `gravida_fhir_fetch_duration_seconds` and the hook's one info line names the
+                // keys fetched; eleven info lines a call cost more than the rest of the logging.
+                Ok(search) => tracing::debug!(key = %query.key, resources = search.resources.len(), held_bytes = search.hold.held(), elapsed_ms, "fetched"),
                 Err(error) => tracing::warn!(key = %query.key, error = %error, elapsed_ms, "fetch failed"),
             }
             (*query, result)
