@@ -82,6 +82,10 @@ impl CallPatient<'_> {
             };
             rest
         };
+        // Most references are `Patient/{id}` with no version: no '/' left, nothing to split.
+        if !relative.contains('/') {
+            return relative == self.id;
+        }
         let id = match relative.split_once("/_history/") {
             Some((id, version)) if is_fhir_id(version) => id,
             Some(_) => return false,

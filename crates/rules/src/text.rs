@@ -218,6 +218,10 @@ pub fn says_absent(value: &str, kb: &BleedingText) -> bool {
 /// True when `text` is a label answered absent, as a review-of-systems row or a flowsheet
 /// prints it: "Vaginal bleeding: None", "Intrauterine pregnancy - absent".
 pub fn labelled_absent(text: &str, kb: &BleedingText) -> bool {
+    // Most texts hold neither separator: two byte scans say so without a substring search.
+    if !text.contains([':', '-']) {
+        return false;
+    }
     let answer = text
         .rsplit_once(':')
         .or_else(|| text.rsplit_once(" - "))
