@@ -109,9 +109,14 @@ fn card_text(cards: &[Json]) -> String {
     text
 }
 
-/// What legitimately differs between two answers to the same request: the `uuid`s, and the
-/// `occurrenceDateTime` of a suggested order (e.g. the repeat hCG "in 48 h" counts from now).
+/// What legitimately differs between two answers to the same request: the `uuid`s, the
+/// `occurrenceDateTime` of a suggested order (e.g. the repeat hCG "in 48 h" counts from now), and
+/// the id at the end of each card's long-form link (a fresh capability per card; see
+/// [`LONG_FORM_PATH`]).
 const VARYING: [&str; 2] = ["uuid", "occurrenceDateTime"];
+
+/// The path of a card's long form, `/cards/{id}`: the link is compared up to the id.
+const LONG_FORM_PATH: &str = "/cards/";
 
 /// The cards of a response without their [`VARYING`] fields, serialised: two answers with the
 /// same fingerprint carry the same cards.
@@ -122,6 +127,11 @@ pub fn fingerprint(response: &Json) -> String {
                 VARYING.iter().for_each(|key| {
                     map.remove(*key);
                 });
+                if let Some(Json::String(url)) = map.get_mut("url")
+                    && let Some(at) = url.find(LONG_FORM_PATH)
+                {
+                    url.truncate(at + LONG_FORM_PATH.len());
+                }
                 map.values_mut().for_each(strip);
             }
             Json::Array(items) => items.iter_mut().for_each(strip),
@@ -152,5 +162,15 @@ mod tests {
         let c = json!({"cards": [{"uuid": "3", "summary": "t", "suggestions": [{"uuid": "4", "label": "l"}]}]});
         assert_eq!(fingerprint(&a), fingerprint(&b));
         assert_ne!(fingerprint(&a), fingerprint(&c));
+    }
+
+    #[test]
+    fn fingerprints_ignore_the_long_form_id_but_not_the_link() {
+        let link = |url: &str| json!({"cards": [{"summary": "s", "links": [{"label": "Why", "url": url}]}]});
+        let a = link("http://127.0.0.1:1/cards/rpT9mPBzzHZDWqNtHNaeVcjsymUJAJPyh_ofs9M0yzo");
+        let b = link("http://127.0.0.1:1/cards/Zz9mPBzzHZDWqNtHNaeVcjsymUJAJPyh_ofs9M0yzoA");
+        let none = json!({"cards": [{"summary": "s", "links": []}]});
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        assert_ne!(fingerprint(&a), fingerprint(&none));
     }
 }
