@@ -9,7 +9,7 @@ use gravida_auth::{ReplayStore, Seen};
 use gravida_store::testing::fresh_postgres_url;
 use gravida_store::{
     AuditWriter, CardRecord, FeedbackRecord, PatientHasher, SqlReplayStore, Store,
-    SuggestionRecord, WriterConfig, sqlite_url_in,
+    SuggestionRecord, SuppressionQuery, SuppressionReason, WriterConfig, sqlite_url_in,
 };
 
 /// `GRAVIDA_TEST_POSTGRES_URL`, or `None` with a `SKIPPED` note; under `CI=true` a missing
@@ -203,6 +203,138 @@ async fn a_purge_removes_rows_older_than_the_cutoff_and_keeps_the_rest() {
         let report = store.report(0).await.unwrap();
         assert_eq!(report.rules[0].fired, 1);
         assert_eq!(report.feedback_rows, 1);
+    }
+}
+
+/// A card of patient `p1` with fingerprint `fp`, issued at `at` in encounter `enc`.
+fn shown(uuid: &str, fp: &str, at: i64, enc: &str) -> CardRecord {
+    CardRecord {
+        fingerprint: Some(fp.to_owned()),
+        encounter_hash: Some(enc.to_owned()),
+        ..card(uuid, "R1", at)
+    }
+}
+
+/// "Is card `fp` hidden?" for patient `p1` and the caller of [`card`], at an order hook (a
+/// repeat hides it) in encounter `enc`, with the repeat window opening at `since`.
+fn asked(fp: &str, enc: &str, since: i64) -> SuppressionQuery {
+    SuppressionQuery {
+        patient_hash: PatientHasher::new(b"k").hash("p1"),
+        issuer: Some("https://ehr.example.org".to_owned()),
+        tenant: None,
+        encounter_hash: Some(enc.to_owned()),
+        repeat_since_ms: since,
+        dismiss_system: "http://example.org/reasons".to_owned(),
+        dismiss_code: "already-addressed".to_owned(),
+        candidates: vec![(fp.to_owned(), true)],
+    }
+}
+
+#[tokio::test]
+async fn repeats_and_dismissals_are_found_among_a_long_history_and_a_dismissal_is_purged_with_its_card()
+ {
+    for store in stores("suppression lookups").await {
+        let backend = store.backend();
+        let writer = AuditWriter::spawn(
+            store.clone(),
+            WriterConfig {
+                queue_capacity: 4096,
+            },
+        );
+        // A long history of the same card, each shown in an encounter of its own, long ago.
+        let history: Vec<CardRecord> = (0..1_500)
+            .map(|n| shown(&format!("h{n}"), "fp-a", 1_000 + n, &format!("enc-{n}")))
+            .collect();
+        for chunk in history.chunks(100) {
+            assert!(writer.offer_cards(chunk.to_vec()));
+        }
+        let check = |query| {
+            let writer = writer.clone();
+            async move { writer.check_suppression(query).await.unwrap() }
+        };
+        // Outside the window and in a new encounter: shown again.
+        assert_eq!(
+            check(asked("fp-a", "enc-new", 10_000)).await,
+            vec![None],
+            "{backend}"
+        );
+        // In an encounter it was shown in, or with a window that reaches its last showing.
+        assert_eq!(
+            check(asked("fp-a", "enc-700", 10_000)).await,
+            vec![Some(SuppressionReason::Repeat)],
+            "{backend}"
+        );
+        assert_eq!(
+            check(asked("fp-a", "enc-new", 2_499)).await,
+            vec![Some(SuppressionReason::Repeat)],
+            "{backend}"
+        );
+        assert_eq!(
+            check(asked("fp-a", "enc-new", 2_500)).await,
+            vec![None],
+            "{backend}"
+        );
+        // Another card, or another caller's showing, is no repeat.
+        assert_eq!(
+            check(asked("fp-b", "enc-700", 0)).await,
+            vec![None],
+            "{backend}"
+        );
+        let other_caller = SuppressionQuery {
+            issuer: Some("https://other-ehr.example.org".to_owned()),
+            ..asked("fp-a", "enc-700", 0)
+        };
+        assert_eq!(check(other_caller).await, vec![None], "{backend}");
+
+        // Overridden with another reason: nothing is dismissed. With the dismissing reason, the
+        // card is hidden at every hook, whatever the window and encounter.
+        let mut other_reason = feedback("h3", "overridden", 9_000, Some("not-relevant"));
+        other_reason.override_system = Some("http://example.org/reasons".to_owned());
+        writer.store_feedback(vec![other_reason]).await.unwrap();
+        assert_eq!(
+            check(asked("fp-a", "enc-new", 10_000)).await,
+            vec![None],
+            "{backend}"
+        );
+        writer
+            .store_feedback(vec![feedback(
+                "h5",
+                "overridden",
+                9_100,
+                Some("already-addressed"),
+            )])
+            .await
+            .unwrap();
+        assert_eq!(
+            check(asked("fp-a", "enc-new", 10_000)).await,
+            vec![Some(SuppressionReason::AlreadyAddressed)],
+            "{backend}"
+        );
+        // Feedback about a card never recorded dismisses nothing.
+        writer
+            .store_feedback(vec![feedback(
+                "ghost",
+                "overridden",
+                9_200,
+                Some("already-addressed"),
+            )])
+            .await
+            .unwrap();
+        assert_eq!(
+            check(asked("fp-b", "enc-new", 10_000)).await,
+            vec![None],
+            "{backend}"
+        );
+
+        // Purged with the card it was about, as the audit rows are: then the card shows again.
+        let purged = store.purge(1_006, 0).await.unwrap();
+        // h3's other reason goes with h3, h5's dismissal with h5.
+        assert_eq!((purged.cards, purged.overrides), (6, 2), "{backend}");
+        assert_eq!(
+            check(asked("fp-a", "enc-new", 10_000)).await,
+            vec![None],
+            "{backend}"
+        );
     }
 }
 

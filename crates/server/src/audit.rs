@@ -282,6 +282,7 @@ async fn purge_periodically(store: Store, retention_days: Option<u32>) {
                 feedback = purged.feedback,
                 replay = purged.replay,
                 suppressed = purged.suppressed,
+                overrides = purged.overrides,
                 long_forms = purged.long_forms,
                 "retention purge done"
             ),

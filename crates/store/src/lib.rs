@@ -186,6 +186,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "card long forms",
         include_str!("../migrations/sqlite/0003_card_long_forms.sql"),
     ),
+    (
+        4,
+        "suppression lookups",
+        include_str!("../migrations/sqlite/0004_suppression_lookups.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: Migrations = &[
     (
@@ -202,6 +207,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         3,
         "card long forms",
         include_str!("../migrations/postgres/0003_card_long_forms.sql"),
+    ),
+    (
+        4,
+        "suppression lookups",
+        include_str!("../migrations/postgres/0004_suppression_lookups.sql"),
     ),
 ];
 

@@ -69,6 +69,8 @@ pub struct Purged {
     pub feedback: u64,
     pub replay: u64,
     pub suppressed: u64,
+    /// Remembered overrides ("already addressed" and the other reasons) of purged cards.
+    pub overrides: u64,
     pub long_forms: u64,
 }
 
@@ -239,6 +241,13 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            // An override is forgotten with the card it was about, as when it was found by a join.
+            let overrides =
+                sqlx::query("DELETE FROM card_overrides WHERE card_issued_at_ms < $1")
+                    .bind(before_ms)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
             let suppressed = sqlx::query("DELETE FROM audit_suppressed WHERE suppressed_at_ms < $1")
                 .bind(before_ms)
                 .execute(&mut *tx)
@@ -260,6 +269,7 @@ impl Store {
                 feedback,
                 replay,
                 suppressed,
+                overrides,
                 long_forms,
             })
         })

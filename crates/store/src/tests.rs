@@ -121,3 +121,117 @@ fn an_unsupported_url_is_refused() {
         Err(StoreError::UnsupportedUrl)
     ));
 }
+
+/// A fresh SQLite store in a folder of its own, migrated up to (and with) `versions`.
+async fn sqlite_at(versions: usize) -> (Store, SqlitePool) {
+    let dir = std::env::temp_dir().join(unique("gravida-store"));
+    let store = Store::open_lazy(&sqlite_url_in(&dir)).unwrap();
+    let Store::Sqlite(pool) = &store else {
+        unreachable!("a sqlite: URL opens SQLite")
+    };
+    let pool = pool.clone();
+    migrator(&SQLITE_MIGRATIONS[..versions])
+        .run(&pool)
+        .await
+        .unwrap();
+    (store, pool)
+}
+
+#[tokio::test]
+async fn each_suppression_lookup_searches_an_index_and_never_scans_a_table() {
+    // What keeps a hook call's suppression check as cheap for a patient seen a thousand times as
+    // for one seen once (SQLite's plan; PostgreSQL has the same indexes).
+    let (_store, pool) = sqlite_at(SQLITE_MIGRATIONS.len()).await;
+    // Each search named must use the whole key it needs: a shorter one reads more rows.
+    let lookups = [
+        (
+            "dismissed",
+            writer::DISMISSED,
+            &[
+                "card_overrides USING COVERING INDEX sqlite_autoindex_card_overrides_1 \
+               (patient_hash=? AND fingerprint=? AND issuer=? AND tenant=? \
+               AND override_system=? AND override_code=?)",
+            ][..],
+        ),
+        (
+            "shown",
+            writer::SHOWN,
+            &[
+                "audit_cards USING INDEX audit_cards_patient_fingerprint_issued \
+                 (patient_hash=? AND fingerprint=? AND issued_at_ms>?)",
+                "audit_cards USING INDEX audit_cards_encounter_fingerprint \
+                 (encounter_hash=? AND fingerprint=?)",
+            ][..],
+        ),
+    ];
+    for (name, query, searches) in lookups {
+        let text = format!("EXPLAIN QUERY PLAN {query}");
+        let mut explain = sqlx::query_as::<_, (i64, i64, i64, String)>(&text);
+        for n in 1..=6 {
+            explain = explain.bind(format!("p{n}"));
+        }
+        let plan: Vec<String> = explain
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, _, _, detail)| detail)
+            .collect();
+        assert!(
+            // The one scan allowed is of the constant row that `SELECT EXISTS (…)` answers in.
+            plan.iter()
+                .all(|step| !step.starts_with("SCAN") || step == "SCAN CONSTANT ROW"),
+            "{name} scans: {plan:?}"
+        );
+        for search in searches {
+            assert!(
+                plan.iter().any(|step| *step == format!("SEARCH {search}")),
+                "{name} does not search {search}: {plan:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_dismissal_stored_before_the_lookup_table_existed_still_hides_its_card() {
+    let (store, pool) = sqlite_at(3).await;
+    let patient = PatientHasher::new(b"k").hash("p");
+    sqlx::query(
+        "INSERT INTO audit_cards (card_uuid, rule_id, indicator, profile_version, service, hook, \
+         hook_instance, issued_at_ms, patient_hash, fingerprint) \
+         VALUES ('c1', 'R1', 'warning', 'v', 's', 'patient-view', 'hi', 5, $1, 'fp')",
+    )
+    .bind(&patient)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO feedback (card_uuid, outcome, outcome_at_ms, service, override_system, \
+         override_code, has_comment, received_at_ms) \
+         VALUES ('c1', 'overridden', 6, 's', 'urn:r', 'already-addressed', FALSE, 6)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    store.migrate().await.unwrap();
+    let writer = AuditWriter::spawn(store, WriterConfig { queue_capacity: 4 });
+    let query = |fingerprint: &str| SuppressionQuery {
+        patient_hash: patient.clone(),
+        issuer: None,
+        tenant: None,
+        encounter_hash: None,
+        repeat_since_ms: 0,
+        dismiss_system: "urn:r".to_owned(),
+        dismiss_code: "already-addressed".to_owned(),
+        candidates: vec![(fingerprint.to_owned(), false)],
+    };
+    assert_eq!(
+        writer.check_suppression(query("fp")).await.unwrap(),
+        vec![Some(SuppressionReason::AlreadyAddressed)]
+    );
+    assert_eq!(
+        writer.check_suppression(query("other")).await.unwrap(),
+        vec![None]
+    );
+}

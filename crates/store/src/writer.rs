@@ -350,19 +350,33 @@ macro_rules! insert_suppressed {
 }
 
 /// A card with this fingerprint, for this patient and caller, that a clinician overrode with
-/// the dismissing reason. Feedback about a card with no audit record joins nothing, so it
-/// dismisses nothing.
-const DISMISSED: &str = "SELECT COUNT(*) FROM audit_cards c \
-     JOIN feedback f ON f.card_uuid = c.card_uuid \
-     WHERE c.patient_hash = $1 AND COALESCE(c.issuer, '') = $2 AND COALESCE(c.tenant, '') = $3 \
-     AND c.fingerprint = $4 AND f.outcome = 'overridden' \
-     AND f.override_system = $5 AND f.override_code = $6";
+/// the dismissing reason: one primary-key lookup in `card_overrides`, which storing feedback
+/// keeps. Feedback about a card with no audit record adds no row there, so it dismisses nothing.
+pub(crate) const DISMISSED: &str = "SELECT EXISTS (SELECT 1 FROM card_overrides \
+     WHERE patient_hash = $1 AND fingerprint = $2 AND issuer = $3 AND tenant = $4 \
+     AND override_system = $5 AND override_code = $6)";
 
-/// A card with this fingerprint, for this patient and caller, shown in the same encounter or
-/// since the start of the repeat window. A NULL encounter matches no row.
-const SHOWN: &str = "SELECT COUNT(*) FROM audit_cards c \
-     WHERE c.patient_hash = $1 AND COALESCE(c.issuer, '') = $2 AND COALESCE(c.tenant, '') = $3 \
-     AND c.fingerprint = $4 AND (c.issued_at_ms >= $5 OR c.encounter_hash = $6)";
+/// A card with this fingerprint, for this patient and caller, shown since the start of the
+/// repeat window or in the same encounter. Two lookups, each on its own index, so that neither
+/// reads the patient's older cards: a range of (patient, fingerprint, issued at), and a prefix
+/// of (encounter, fingerprint). A NULL encounter matches no row.
+pub(crate) const SHOWN: &str = "SELECT EXISTS (SELECT 1 FROM audit_cards \
+     WHERE patient_hash = $1 AND fingerprint = $2 AND issued_at_ms >= $5 \
+     AND COALESCE(issuer, '') = $3 AND COALESCE(tenant, '') = $4) \
+     OR EXISTS (SELECT 1 FROM audit_cards \
+     WHERE encounter_hash = $6 AND fingerprint = $2 AND patient_hash = $1 \
+     AND COALESCE(issuer, '') = $3 AND COALESCE(tenant, '') = $4)";
+
+/// Remembers that a clinician overrode a card with a reason, under the card's patient,
+/// fingerprint and caller (from its audit row: a card without one, or without a fingerprint,
+/// adds nothing). The same card overridden again keeps the latest card's issue time.
+const REMEMBER_OVERRIDE: &str = "INSERT INTO card_overrides (patient_hash, fingerprint, \
+     issuer, tenant, override_system, override_code, card_issued_at_ms) \
+     SELECT patient_hash, fingerprint, COALESCE(issuer, ''), COALESCE(tenant, ''), $2, $3, \
+     issued_at_ms FROM audit_cards WHERE card_uuid = $1 AND fingerprint IS NOT NULL \
+     ON CONFLICT (patient_hash, fingerprint, issuer, tenant, override_system, override_code) \
+     DO UPDATE SET card_issued_at_ms = excluded.card_issued_at_ms \
+     WHERE excluded.card_issued_at_ms > card_overrides.card_issued_at_ms";
 
 /// Answers a suppression query: a dismissal first (it hides a card at every hook), then a
 /// repeat (only where the candidate allows it).
@@ -373,30 +387,30 @@ macro_rules! check_suppression {
         let tenant = query.tenant.as_deref().unwrap_or("");
         let mut found = Vec::with_capacity(query.candidates.len());
         for (fingerprint, repeat_hides) in &query.candidates {
-            let dismissed: i64 = sqlx::query_scalar(DISMISSED)
+            let dismissed: bool = sqlx::query_scalar(DISMISSED)
                 .bind(&query.patient_hash)
+                .bind(fingerprint)
                 .bind(issuer)
                 .bind(tenant)
-                .bind(fingerprint)
                 .bind(&query.dismiss_system)
                 .bind(&query.dismiss_code)
                 .fetch_one(&mut *$tx)
                 .await?;
-            if dismissed > 0 {
+            if dismissed {
                 found.push(Some(SuppressionReason::AlreadyAddressed));
                 continue;
             }
             if *repeat_hides {
-                let shown: i64 = sqlx::query_scalar(SHOWN)
+                let shown: bool = sqlx::query_scalar(SHOWN)
                     .bind(&query.patient_hash)
+                    .bind(fingerprint)
                     .bind(issuer)
                     .bind(tenant)
-                    .bind(fingerprint)
                     .bind(query.repeat_since_ms)
                     .bind(&query.encounter_hash)
                     .fetch_one(&mut *$tx)
                     .await?;
-                if shown > 0 {
+                if shown {
                     found.push(Some(SuppressionReason::Repeat));
                     continue;
                 }
@@ -430,6 +444,17 @@ macro_rules! insert_feedback {
         .execute($tx)
         .await?
         .rows_affected();
+        if inserted > 0
+            && item.outcome == "overridden"
+            && let (Some(system), Some(code)) = (&item.override_system, &item.override_code)
+        {
+            sqlx::query(REMEMBER_OVERRIDE)
+                .bind(&item.card_uuid)
+                .bind(system)
+                .bind(code)
+                .execute(&mut *$tx)
+                .await?;
+        }
         if inserted > 0 {
             for suggestion in &item.accepted_suggestions {
                 sqlx::query(
