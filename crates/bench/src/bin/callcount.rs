@@ -19,8 +19,10 @@
 //!    the least any service must do with the same patient: parse it once.
 //!
 //! It prints the instructions per call of each and their ratio to the baseline. The audit store
-//! is off in every run (`GRAVIDA_STORE__ENABLED=false`): its writes are asynchronous, off the hook
-//! path, and measured by their own benchmark (`crates/store/benches`).
+//! is off (`GRAVIDA_STORE__ENABLED=false`) unless `--store` is given: the targets are about
+//! reading and reasoning. With `--store`, each counted run gets a fresh SQLite store, as a
+//! deployment's default, and its writer's work (card records, long forms, the suppression
+//! check) is counted with the call that caused it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -48,6 +50,9 @@ struct Args {
     /// Where the callgrind output files and the two request bodies are written.
     #[arg(long, default_value = "target/callgrind")]
     out: PathBuf,
+    /// Count with the audit store on (SQLite in a fresh folder per run), as deployed.
+    #[arg(long)]
+    store: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,13 +103,13 @@ fn parse(file: &Path, times: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The settings every gravida run gets: a fresh data folder, no audit store, budgets wide enough
-/// for a process that callgrind slows fifty-fold.
-fn gravida_command(gravida: &Path, port: u16, data_dir: &Path) -> Command {
+/// The settings every gravida run gets: the data folder, the audit store on or off, budgets wide
+/// enough for a process that callgrind slows fifty-fold.
+fn gravida_command(gravida: &Path, port: u16, data_dir: &Path, store: bool) -> Command {
     let mut command = Command::new(gravida);
     command
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("GRAVIDA_STORE__ENABLED", "false")
+        .env("GRAVIDA_STORE__ENABLED", store.to_string())
         .env("GRAVIDA_STORE__DATA_DIR", data_dir)
         .env(
             "GRAVIDA_STORE__PATIENT_KEY",
@@ -252,9 +257,14 @@ async fn counted_run(
     calls: usize,
     out: &Path,
 ) -> anyhow::Result<u64> {
-    let data_dir = args.out.join("data");
+    // A store of its own, so that both runs of a pair start from the same empty database.
+    let data_dir = out.with_extension("data");
+    let _ = std::fs::remove_dir_all(&data_dir);
     let port = free_port()?;
-    let mut child = under_callgrind(&gravida_command(&args.gravida, port, &data_dir), out)?;
+    let mut child = under_callgrind(
+        &gravida_command(&args.gravida, port, &data_dir, args.store),
+        out,
+    )?;
     let base = format!("http://127.0.0.1:{port}");
     let result = async {
         wait_ready(client, &base, &mut child).await?;
@@ -300,7 +310,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // 1. The requests, from a plain gravida's discovery document, and the reference answer.
     let port = free_port()?;
     let data_dir = args.out.join("data");
-    let mut plain = gravida_command(&args.gravida, port, &data_dir).spawn()?;
+    let mut plain = gravida_command(&args.gravida, port, &data_dir, false).spawn()?;
     let base = format!("http://127.0.0.1:{port}");
     let built = async {
         wait_ready(&client, &base, &mut plain).await?;
@@ -405,8 +415,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     println!(
-        "Instructions per warm call (callgrind Ir; {n} calls after one warm-up; patient body {} bytes)",
-        prefetch_body.len()
+        "Instructions per warm call (callgrind Ir; {n} calls after one warm-up; patient body {} bytes; audit store {})",
+        prefetch_body.len(),
+        if args.store { "on (SQLite)" } else { "off" }
     );
     println!();
     println!("| request | instructions per call | × bare parse | target |");
