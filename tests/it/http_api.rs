@@ -175,6 +175,16 @@ async fn malformed_or_invalid_requests_get_a_400_that_says_what_is_wrong() {
             r["hook"] = json!("order-sign");
             r.to_string().into_bytes()
         }),
+        ("a byte that is not UTF-8 in a prefetched record", {
+            let mut r = patient_view("p1");
+            r["prefetch"] = json!({"bleeding": {"resourceType": "Bundle", "entry": [
+                {"resource": {"resourceType": "Observation", "id": "o1", "status": "final",
+                    "subject": {"reference": "Patient/p1"}, "code": {"text": "bleeding"},
+                    "valueString": "NOT-UTF-8"}}]}});
+            let text = r.to_string();
+            let (before, after) = text.split_once("NOT-UTF-8").unwrap();
+            [before.as_bytes(), b"spotting \xff", after.as_bytes()].concat()
+        }),
         ("deeply nested JSON", {
             let depth = 100_000;
             let mut s = String::from("{\"hook\":\"patient-view\",\"context\":");

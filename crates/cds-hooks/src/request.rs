@@ -222,7 +222,11 @@ impl ServiceRequest {
     where
         S: DeserializeSeed<'de>,
     {
-        let mut deserializer = serde_json::Deserializer::from_slice(body);
+        // The body is checked to be UTF-8 once, here, so that serde_json's `str` reader does
+        // not check each of its thousands of strings again (a body that is not UTF-8 is
+        // declined, and `parse` gives its error).
+        let text = std::str::from_utf8(body).ok()?;
+        let mut deserializer = serde_json::Deserializer::from_str(text);
         let (fields, prefetch) = deserializer
             .deserialize_map(SplitBody { seed: Some(seed) })
             .ok()?;

@@ -115,7 +115,12 @@ pub(crate) fn read_page(
     deadline: std::time::Instant,
     allowance: &CallAllowance,
 ) -> Result<PageRead, FetchError> {
-    let Ok(page) = serde_json::from_slice::<RawPage<'_>>(body) else {
+    // UTF-8 is checked once for the whole page, not again for each string in it (serde_json's
+    // `str` reader trusts its input); a page that is not UTF-8 gets the value reader's error.
+    let page = std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| serde_json::from_str::<RawPage<'_>>(text).ok());
+    let Some(page) = page else {
         return read_page_as_value(body, first_page, allowance);
     };
     let is_bundle = page

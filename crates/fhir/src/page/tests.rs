@@ -183,6 +183,9 @@ fn text_that_is_not_json_is_not_json() {
         &b"<html>"[..],
         b"",
         b"{\"resourceType\": \"Bundle\", \"entry\": [}",
+        // A well-formed Bundle but for one byte that is not UTF-8, inside a string.
+        b"{\"resourceType\": \"Bundle\", \"entry\": [{\"resource\": {\"resourceType\": \
+          \"Observation\", \"id\": \"o1\", \"valueString\": \"bleeding \xff\"}}]}",
     ] {
         let failed = read_page(body, true, later(), &plenty());
         assert!(matches!(failed, Err(FetchError::NotJson)), "{failed:?}");
