@@ -268,7 +268,12 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
         fhir_base: input.fhir.map(|(_, base, _)| base.url()),
     });
     let mut refusals = Refusals::default();
-    let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    // Sized for every resource at once: growing a set (or the records) a hundred times over, by
+    // rehashing and copying, cost more than the lookups themselves.
+    let resource_count = fast_obtained.iter().map(|(_, r)| r.len()).sum::<usize>()
+        + obtained.iter().map(|(_, r)| r.len()).sum::<usize>();
+    let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(resource_count);
+    gathered.facts.records.reserve(resource_count);
     for (query, resources) in fast_obtained.iter_mut() {
         let before = refusals.count;
         let total = resources.len();
