@@ -13,10 +13,12 @@
 //! on the cores that answer hooks. Feedback never waits: it ends the linger and is committed at
 //! once. The cards of a batch go in with one multi-row INSERT, and their suggestions with another.
 //!
-//! The queue also carries the hook path's one read, the suppression check: it waits for its
-//! batch like feedback does, and runs after the batch's writes, in the same transaction. So a
-//! card issued by this replica a millisecond ago is seen by the next call's check, which a read
-//! straight from the pool could miss while the card record lingers in the queue.
+//! The queue also carries the hook path's one read, the suppression check: it ends the linger
+//! like feedback does, and runs after the batch's writes, in the same transaction. So a card
+//! issued by this replica a millisecond ago is seen by the next call's check, which a read
+//! straight from the pool could miss while the card record lingers in the queue. Unlike
+//! feedback, a check is answered as soon as it has run, not after the commit: the hook call
+//! waits for two index lookups, not for an fsync. A batch of checks alone opens no transaction.
 
 use std::time::{Duration, Instant};
 
@@ -58,21 +60,20 @@ enum Job {
     },
     Check {
         query: SuppressionQuery,
-        done: oneshot::Sender<Result<Vec<Option<SuppressionReason>>, String>>,
+        /// Taken when the check is answered, which is as soon as it has run: before its batch
+        /// commits (see [`Store::write_batch`]).
+        done: Option<CheckAnswer>,
     },
 }
+
+/// Where a suppression check's answer goes.
+type CheckAnswer = oneshot::Sender<Result<Vec<Option<SuppressionReason>>, String>>;
 
 impl Job {
     /// Someone waits for this job: the batch holding it is written at once.
     fn is_awaited(&self) -> bool {
         matches!(self, Job::Feedback { .. } | Job::Check { .. })
     }
-}
-
-/// What a batch wrote and read, in the order of its awaited jobs.
-enum Answer {
-    Feedback(Vec<FeedbackStored>),
-    Check(Vec<Option<SuppressionReason>>),
 }
 
 /// The sending side of the audit queue. Cheap to clone; the task stops when every clone is
@@ -148,7 +149,10 @@ impl AuditWriter {
     ) -> Result<Vec<Option<SuppressionReason>>, StoreError> {
         let (done, answer) = oneshot::channel();
         self.queue
-            .try_send(Job::Check { query, done })
+            .try_send(Job::Check {
+                query,
+                done: Some(done),
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => StoreError::QueueFull,
                 mpsc::error::TrySendError::Closed(_) => StoreError::WriterStopped,
@@ -212,7 +216,7 @@ async fn run(store: Store, mut jobs: mpsc::Receiver<Job>) {
             }
         }
         let result = if migrated {
-            store.write_batch(&batch).await
+            store.write_batch(&mut batch).await
         } else {
             Err(StoreError::Database(sqlx::Error::PoolTimedOut))
         };
@@ -221,28 +225,28 @@ async fn run(store: Store, mut jobs: mpsc::Receiver<Job>) {
     store.close().await;
 }
 
-/// Answers every awaited job of a batch, and counts the card records a failed batch lost.
-fn finish(batch: Vec<Job>, result: Result<Vec<Answer>, StoreError>) {
+/// Answers every awaited job of a batch not answered yet, and counts the card records a failed
+/// batch lost.
+fn finish(batch: Vec<Job>, result: Result<Vec<Vec<FeedbackStored>>, StoreError>) {
     match result {
         Ok(answers) => {
-            // One answer per awaited job, in the batch's order.
+            // One answer per feedback job, in the batch's order; every check has its answer.
             let mut answers = answers.into_iter();
             const OUT_OF_ORDER: &str = "an audit batch answered out of order";
             for job in batch {
                 match job {
                     Job::Feedback { done, .. } => {
-                        let _ = done.send(match answers.next() {
-                            Some(Answer::Feedback(stored)) => Ok(stored),
-                            _ => Err(OUT_OF_ORDER.to_owned()),
-                        });
+                        let _ = done.send(answers.next().ok_or_else(|| OUT_OF_ORDER.to_owned()));
                     }
-                    Job::Check { done, .. } => {
-                        let _ = done.send(match answers.next() {
-                            Some(Answer::Check(found)) => Ok(found),
-                            _ => Err(OUT_OF_ORDER.to_owned()),
-                        });
+                    Job::Check {
+                        done: Some(done), ..
+                    } => {
+                        let _ = done.send(Err(OUT_OF_ORDER.to_owned()));
                     }
-                    Job::Cards(_) | Job::Suppressed(_) | Job::LongForms(_) => {}
+                    Job::Check { done: None, .. }
+                    | Job::Cards(_)
+                    | Job::Suppressed(_)
+                    | Job::LongForms(_) => {}
                 }
             }
         }
@@ -266,7 +270,9 @@ fn finish(batch: Vec<Job>, result: Result<Vec<Answer>, StoreError>) {
                         let _ = done.send(Err(e.to_string()));
                     }
                     Job::Check { done, .. } => {
-                        let _ = done.send(Err(e.to_string()));
+                        if let Some(done) = done {
+                            let _ = done.send(Err(e.to_string()));
+                        }
                     }
                 }
             }
@@ -481,13 +487,28 @@ macro_rules! insert_feedback {
 }
 
 impl Store {
-    /// Writes a batch in one transaction, then answers its checks in the same transaction.
-    /// Returns one answer per awaited job, in order: for feedback, what storing each of its
-    /// items found; for a check, what it found.
-    async fn write_batch(&self, batch: &[Job]) -> Result<Vec<Answer>, StoreError> {
+    /// Writes a batch in one transaction and answers its checks in it, each as soon as it has
+    /// run: after the batch's writes, which it sees, and before the commit, whose fsync a hook
+    /// call need not wait for (a card the check saw was shown, whether or not its record then
+    /// commits). A batch of checks alone runs them on one connection, with no transaction to
+    /// open and commit. Returns what storing each feedback job's items found, in order.
+    async fn write_batch(&self, batch: &mut [Job]) -> Result<Vec<Vec<FeedbackStored>>, StoreError> {
+        if batch.iter().all(|job| matches!(job, Job::Check { .. })) {
+            on_pool!(self, pool => {
+                let mut connection = pool.acquire().await?;
+                for job in batch.iter_mut() {
+                    if let Job::Check { query, done } = job {
+                        let found = check_suppression!(connection, query);
+                        if let Some(done) = done.take() {
+                            let _ = done.send(Ok(found));
+                        }
+                    }
+                }
+            });
+            return Ok(Vec::new());
+        }
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let mut answers = Vec::new();
             // Card records go first, so that feedback in the same batch finds its card.
             let cards: Vec<&CardRecord> = batch
                 .iter()
@@ -500,42 +521,50 @@ impl Store {
             for chunk in cards.chunks(MAX_CARDS_PER_INSERT) {
                 insert_cards!(tx, chunk);
             }
-            for job in batch {
-                match job {
-                    Job::Suppressed(records) => {
-                        for record in records {
-                            insert_suppressed!(&mut *tx, record);
-                        }
+            let long_forms: Vec<&LongFormRecord> = batch
+                .iter()
+                .filter_map(|job| match job {
+                    Job::LongForms(records) => Some(records),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            for chunk in long_forms.chunks(MAX_CARDS_PER_INSERT) {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO card_long_forms (lookup, expires_at_ms, sealed) ",
+                );
+                insert.push_values(chunk, |mut row, record| {
+                    row.push_bind(&record.lookup)
+                        .push_bind(record.expires_at_ms)
+                        .push_bind(&record.sealed);
+                });
+                insert.push(" ON CONFLICT (lookup) DO NOTHING");
+                insert.build().execute(&mut *tx).await?;
+            }
+            for job in batch.iter() {
+                if let Job::Suppressed(records) = job {
+                    for record in records {
+                        insert_suppressed!(&mut *tx, record);
                     }
-                    Job::LongForms(records) => {
-                        for record in records {
-                            sqlx::query(
-                                "INSERT INTO card_long_forms (lookup, expires_at_ms, sealed) \
-                                 VALUES ($1, $2, $3) ON CONFLICT (lookup) DO NOTHING",
-                            )
-                            .bind(&record.lookup)
-                            .bind(record.expires_at_ms)
-                            .bind(&record.sealed)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                    }
-                    _ => {}
                 }
             }
-            for job in batch {
+            let mut answers = Vec::new();
+            for job in batch.iter_mut() {
                 match job {
                     Job::Cards(_) | Job::Suppressed(_) | Job::LongForms(_) => {}
                     Job::Feedback { items, .. } => {
                         let mut stored = Vec::with_capacity(items.len());
-                        for item in items {
+                        for item in items.iter() {
                             stored.push(insert_feedback!(&mut *tx, item));
                         }
-                        answers.push(Answer::Feedback(stored));
+                        answers.push(stored);
                     }
                     // After the writes, so that it sees them.
-                    Job::Check { query, .. } => {
-                        answers.push(Answer::Check(check_suppression!(tx, query)));
+                    Job::Check { query, done } => {
+                        let found = check_suppression!(tx, query);
+                        if let Some(done) = done.take() {
+                            let _ = done.send(Ok(found));
+                        }
                     }
                 }
             }
