@@ -167,7 +167,8 @@ impl Store {
     }
 }
 
-/// The migrations, compiled into the binary: `(version, description, SQL)`.
+/// The migrations, compiled into the binary: `(version, description, SQL)`. A migration whose
+/// text both backends run alike lives once, in `migrations/common/`.
 type Migrations = &'static [(i64, &'static str, &'static str)];
 
 const SQLITE_MIGRATIONS: Migrations = &[
@@ -189,7 +190,7 @@ const SQLITE_MIGRATIONS: Migrations = &[
     (
         4,
         "suppression lookups",
-        include_str!("../migrations/sqlite/0004_suppression_lookups.sql"),
+        include_str!("../migrations/common/0004_suppression_lookups.sql"),
     ),
 ];
 const POSTGRES_MIGRATIONS: Migrations = &[
@@ -211,7 +212,7 @@ const POSTGRES_MIGRATIONS: Migrations = &[
     (
         4,
         "suppression lookups",
-        include_str!("../migrations/postgres/0004_suppression_lookups.sql"),
+        include_str!("../migrations/common/0004_suppression_lookups.sql"),
     ),
 ];
 

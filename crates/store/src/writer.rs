@@ -509,26 +509,19 @@ impl Store {
         }
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            let mut cards: Vec<&CardRecord> = Vec::new();
+            let mut long_forms: Vec<&LongFormRecord> = Vec::new();
+            for job in batch.iter() {
+                match job {
+                    Job::Cards(records) => cards.extend(records),
+                    Job::LongForms(records) => long_forms.extend(records),
+                    _ => {}
+                }
+            }
             // Card records go first, so that feedback in the same batch finds its card.
-            let cards: Vec<&CardRecord> = batch
-                .iter()
-                .filter_map(|job| match job {
-                    Job::Cards(cards) => Some(cards),
-                    _ => None,
-                })
-                .flatten()
-                .collect();
             for chunk in cards.chunks(MAX_CARDS_PER_INSERT) {
                 insert_cards!(tx, chunk);
             }
-            let long_forms: Vec<&LongFormRecord> = batch
-                .iter()
-                .filter_map(|job| match job {
-                    Job::LongForms(records) => Some(records),
-                    _ => None,
-                })
-                .flatten()
-                .collect();
             for chunk in long_forms.chunks(MAX_CARDS_PER_INSERT) {
                 let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO card_long_forms (lookup, expires_at_ms, sealed) ",
