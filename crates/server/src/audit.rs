@@ -120,8 +120,8 @@ impl Audit {
         self.hasher.hash(&format!("card\0{canonical}"))
     }
 
-    /// Asks the store which candidates a suppression rule hides (through the writer's queue,
-    /// so it sees every card this replica issued before).
+    /// Asks the store which candidates a suppression rule hides (a repeat through the writer's
+    /// queue, so that it sees every card this replica issued before; a dismissal at once).
     pub async fn check_suppression(
         &self,
         query: SuppressionQuery,

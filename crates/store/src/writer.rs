@@ -13,12 +13,16 @@
 //! on the cores that answer hooks. Feedback never waits: it ends the linger and is committed at
 //! once. The cards of a batch go in with one multi-row INSERT, and their suggestions with another.
 //!
-//! The queue also carries the hook path's one read, the suppression check: it ends the linger
-//! like feedback does, and runs after the batch's writes, in the same transaction. So a card
-//! issued by this replica a millisecond ago is seen by the next call's check, which a read
-//! straight from the pool could miss while the card record lingers in the queue. Unlike
-//! feedback, a check is answered as soon as it has run, not after the commit: the hook call
-//! waits for two index lookups, not for an fsync. A batch of checks alone opens no transaction.
+//! The queue also carries the hook path's one read, the suppression check, when a repeat could
+//! answer it (at the order hooks): it ends the linger like feedback does, and runs after the
+//! batch's writes, in the same transaction. So a card issued by this replica a millisecond ago is
+//! seen by the next call's check, which a read straight from the pool could miss while the card
+//! record lingers in the queue. Unlike feedback, a check is answered as soon as it has run, not
+//! after the commit: the hook call waits for index lookups, not for an fsync. A batch of checks
+//! alone opens no transaction. A check that only a dismissal can answer (patient-view,
+//! encounter-start) does not use the queue at all: dismissals are committed with their
+//! feedback, before it is acknowledged, so it reads the store at once and the card records keep
+//! lingering, to be written many calls at a time.
 
 use std::time::{Duration, Instant};
 
@@ -81,14 +85,16 @@ impl Job {
 #[derive(Debug, Clone)]
 pub struct AuditWriter {
     queue: mpsc::Sender<Job>,
+    /// For the checks that need not wait in the queue (see [`AuditWriter::check_suppression`]).
+    store: Store,
 }
 
 impl AuditWriter {
     /// Starts the writer task on the current tokio runtime.
     pub fn spawn(store: Store, config: WriterConfig) -> AuditWriter {
         let (queue, jobs) = mpsc::channel(config.queue_capacity.max(1));
-        tokio::spawn(run(store, jobs));
-        AuditWriter { queue }
+        tokio::spawn(run(store.clone(), jobs));
+        AuditWriter { queue, store }
     }
 
     /// Queues card records without waiting. Returns `false` (and counts the drop) when the
@@ -141,12 +147,25 @@ impl AuditWriter {
         }
     }
 
-    /// For each candidate of `query`, whether a suppression rule hides it, and which. Answered
-    /// after every record queued before it; fails at once when the queue is full.
+    /// For each candidate of `query`, whether a suppression rule hides it, and which.
+    ///
+    /// A query that a repeat could answer (a candidate at an order hook) waits in the queue, to
+    /// be answered after every card record queued before it; it fails at once when the queue is
+    /// full. A query that only a dismissal can answer (patient-view, encounter-start) reads the
+    /// store at once, beside the queue: a dismissal is written with its feedback, which is
+    /// committed before it is acknowledged, so there is nothing in the queue it could miss, and
+    /// the card records queued meanwhile keep lingering to be written together.
     pub async fn check_suppression(
         &self,
         query: SuppressionQuery,
     ) -> Result<Vec<Option<SuppressionReason>>, StoreError> {
+        if query
+            .candidates
+            .iter()
+            .all(|(_, repeat_hides)| !repeat_hides)
+        {
+            return self.store.check_now(&query).await;
+        }
         let (done, answer) = oneshot::channel();
         self.queue
             .try_send(Job::Check {
@@ -487,6 +506,17 @@ macro_rules! insert_feedback {
 }
 
 impl Store {
+    /// Answers a suppression query on a connection of its own, from what is committed.
+    async fn check_now(
+        &self,
+        query: &SuppressionQuery,
+    ) -> Result<Vec<Option<SuppressionReason>>, StoreError> {
+        Ok(on_pool!(self, pool => {
+            let mut connection = pool.acquire().await?;
+            check_suppression!(connection, query)
+        }))
+    }
+
     /// Writes a batch in one transaction and answers its checks in it, each as soon as it has
     /// run: after the batch's writes, which it sees, and before the commit, whose fsync a hook
     /// call need not wait for (a card the check saw was shown, whether or not its record then
