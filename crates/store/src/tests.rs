@@ -235,3 +235,47 @@ async fn a_dismissal_stored_before_the_lookup_table_existed_still_hides_its_card
         vec![None]
     );
 }
+
+#[tokio::test]
+async fn a_check_only_a_dismissal_can_answer_does_not_wait_behind_a_stuck_queue() {
+    let (store, pool) = sqlite_at(SQLITE_MIGRATIONS.len()).await;
+    // Another process holds the database's write lock: the writer's next batch waits for it
+    // (up to the busy timeout), and the one-slot queue behind it fills.
+    let mut locker = pool.acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *locker)
+        .await
+        .unwrap();
+    let writer = AuditWriter::spawn(store, WriterConfig { queue_capacity: 1 });
+    assert!(writer.offer_cards(vec![card("stuck")]));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(writer.offer_cards(vec![card("queued")]));
+    let query = |repeat_hides: bool| SuppressionQuery {
+        patient_hash: PatientHasher::new(b"k").hash("p"),
+        issuer: None,
+        tenant: None,
+        encounter_hash: Some("enc".to_owned()),
+        repeat_since_ms: 0,
+        dismiss_system: "urn:r".to_owned(),
+        dismiss_code: "already-addressed".to_owned(),
+        candidates: vec![("fp".to_owned(), repeat_hides)],
+    };
+
+    // At an order hook a repeat could answer it: it must queue behind the cards, and the queue
+    // is full, so it fails at once (and the caller shows the card).
+    assert!(matches!(
+        writer.check_suppression(query(true)).await,
+        Err(StoreError::QueueFull)
+    ));
+    // At patient-view only a dismissal can: it reads what is committed, at once.
+    let started = std::time::Instant::now();
+    assert_eq!(
+        writer.check_suppression(query(false)).await.unwrap(),
+        vec![None]
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "answered beside the stuck queue, not after the 5 s busy timeout"
+    );
+    sqlx::query("ROLLBACK").execute(&mut *locker).await.unwrap();
+}
