@@ -164,7 +164,15 @@ async fn metrics_count_which_reader_read_each_hook_request() {
     let patient = json!({"resourceType": "Patient", "id": "p-reader", "gender": "female"});
     let mut declined = patient.clone();
     declined["modifierExtension"] = json!([]);
-    for prefetched in [&patient, &patient, &declined] {
+    // Read fast twice; then one resource the fast reader declines, read alone by the reference
+    // reader; then a request with `prefetch` twice, which only the reference path reads (the
+    // last one counts, as in any JSON object read into a map).
+    for (prefetched, twice) in [
+        (&patient, false),
+        (&patient, false),
+        (&declined, false),
+        (&patient, true),
+    ] {
         let request = json!({
             "hook": "patient-view",
             "hookInstance": "5f1b8c4e-2222-4222-8333-944455556666",
@@ -173,9 +181,14 @@ async fn metrics_count_which_reader_read_each_hook_request() {
                          "bleeding": null, "hcg": null, "rh": null, "ultrasound": null,
                          "ultrasoundReports": null}
         });
+        let mut body = request.to_string();
+        if twice {
+            body = format!(r#"{{"prefetch": null, {}"#, &body[1..]);
+        }
         let response = client
             .post(format!("{base}/cds-services/gravida-patient-view"))
-            .json(&request)
+            .header("content-type", "application/json")
+            .body(body)
             .send()
             .await
             .unwrap();
@@ -184,6 +197,10 @@ async fn metrics_count_which_reader_read_each_hook_request() {
     let metrics = crate::helpers::get_text(&client, &format!("{base}/metrics")).await;
     assert!(
         metrics.contains(r#"gravida_prefetch_reads_total{reader="fast"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"gravida_prefetch_reads_total{reader="by-resource"} 1"#),
         "{metrics}"
     );
     assert!(

@@ -8,8 +8,9 @@
 //!
 //! It is built to **decline rather than guess**. It models a narrow, common subset of FHIR JSON:
 //! the elements the engine reads, in their usual shapes. On anything else it fails (a serde
-//! error), and [`ServiceRequest::parse_with_prefetch`] then gives up on the whole request, which
-//! is read again by the reference path. Among what it declines:
+//! error), and [`ServiceRequest::parse_with_prefetch`] gives up on it; the request is then read
+//! again value by value ([`crate::by_resource`]), where a resource this reader declines is read
+//! alone by the reference reader. Among what it declines:
 //!
 //! * a `modifierExtension` anywhere in a resource, primitive extensions (`_status`), and
 //!   `extension` or `id` inside an element the engine reads;
@@ -198,6 +199,15 @@ fn read(resource: Resource<'_>) -> Result<FastResource, Decline> {
         subject,
         read,
     })
+}
+
+/// Reads one prefetch value from its JSON text, as [`PrefetchSeed`] reads it; `None` when the fast
+/// reader declines it. For a prefetch read value by value ([`crate::by_resource`]).
+pub(crate) fn read_prefetch_value(json: &str) -> Option<FastEntry> {
+    match serde_json::from_str::<Option<Resource<'_>>>(json).ok()? {
+        None => Some(FastEntry::Null),
+        Some(resource) => classify(resource).ok(),
+    }
 }
 
 /// Reads one resource from its JSON text, as a prefetch resource is read; `None` when the fast

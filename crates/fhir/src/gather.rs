@@ -13,7 +13,7 @@
 //! All fetches run concurrently under the one deadline. A fetch that fails on any page fails the
 //! key: we never evaluate part of a search as if it were all of it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use futures::future::join_all;
@@ -24,9 +24,10 @@ use serde_json::{Map, Value as Json};
 use thiserror::Error;
 use tokio::time::Instant;
 
+use crate::by_resource::ValueRead;
 use crate::client::{FetchError, FhirClient};
 use crate::diagnostic::{Diagnostic, DiagnosticKind};
-use crate::fast::{FastEntry, FastPrefetch, FastRead, FastResource};
+use crate::fast::{FastPrefetch, FastRead, FastResource};
 use crate::fhir_server::FhirServer;
 use crate::map::{PatientSummary, draft_orders, facts_from_resources};
 use crate::page::Fetched;
@@ -87,6 +88,9 @@ pub enum Prefetch<'a> {
     /// The `prefetch` object as the fast reader read it ([`crate::fast`]). Owned: its records
     /// are moved into the facts, not copied.
     Fast(FastPrefetch),
+    /// The `prefetch` object read value by value, after the fast reader declined it
+    /// ([`crate::by_resource`]).
+    ByResource(BTreeMap<String, ValueRead>),
 }
 
 impl<'a> From<Option<&'a Map<String, Json>>> for Prefetch<'a> {
@@ -101,6 +105,7 @@ impl Prefetch<'_> {
             Prefetch::None => None,
             Prefetch::Json(map) => Some(map.keys().cloned().collect()),
             Prefetch::Fast(fast) => Some(fast.entries.keys().cloned().collect()),
+            Prefetch::ByResource(values) => Some(values.keys().cloned().collect()),
         }
     }
 }
@@ -171,24 +176,38 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
     let mut failures: Vec<(&PrefetchQuery, Unobtained)> = Vec::new();
     let mut to_fetch: Vec<(&PrefetchQuery, String)> = Vec::new();
 
-    // What the fast reader read, per key, in declaration order. No key of a fast-read prefetch
-    // is JSON, so these come before anything fetched, as prefetched keys do on the JSON path.
-    let (prefetch_json, mut fast) = match input.prefetch {
-        Prefetch::None => (None, Default::default()),
-        Prefetch::Json(prefetch) => (Some(prefetch), Default::default()),
-        Prefetch::Fast(fast) => (None, fast.entries),
+    // What the fast reader (or the reading value by value) read, per key, in declaration order.
+    // No key of such a prefetch is JSON, so these come before anything fetched, as prefetched
+    // keys do on the JSON path.
+    let (prefetch_json, mut read): (_, BTreeMap<String, ValueRead>) = match input.prefetch {
+        Prefetch::None => (None, BTreeMap::new()),
+        Prefetch::Json(prefetch) => (Some(prefetch), BTreeMap::new()),
+        Prefetch::Fast(fast) => (
+            None,
+            fast.entries
+                .into_iter()
+                .map(|(key, entry)| (key, entry.into()))
+                .collect(),
+        ),
+        Prefetch::ByResource(values) => (None, values),
     };
-    let mut fast_obtained: Vec<(&PrefetchQuery, Vec<FastResource>)> = Vec::new();
+    let mut fast_obtained: Vec<(&PrefetchQuery, ReadResources)> = Vec::new();
 
     for query in input.queries {
-        let prefetched = match fast.remove(&query.key) {
-            Some(FastEntry::Resources(resources)) => {
+        let prefetched = match read.remove(&query.key) {
+            Some(ValueRead::Fast(resources)) => {
                 tracing::debug!(key = %query.key, resources = resources.len(), "using prefetch");
-                fast_obtained.push((query, resources));
+                fast_obtained.push((query, ReadResources::Fast(resources)));
                 continue;
             }
-            Some(FastEntry::Null) => Some(PrefetchEntry::Null),
-            Some(FastEntry::Paged) => Some(PrefetchEntry::Paged),
+            Some(ValueRead::Resources(resources)) => {
+                tracing::debug!(key = %query.key, resources = resources.len(), "using prefetch");
+                fast_obtained.push((query, ReadResources::Mixed(resources)));
+                continue;
+            }
+            Some(ValueRead::Null) => Some(PrefetchEntry::Null),
+            Some(ValueRead::Paged) => Some(PrefetchEntry::Paged),
+            Some(ValueRead::Failed(summary)) => Some(PrefetchEntry::Failed(summary)),
             None => prefetch_json
                 .and_then(|prefetch| prefetch.get(&query.key))
                 .map(classify_prefetch),
@@ -275,6 +294,21 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
     let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(resource_count);
     gathered.facts.records.reserve(resource_count);
     for (query, resources) in fast_obtained.iter_mut() {
+        let resources = match resources {
+            ReadResources::Fast(resources) => resources,
+            ReadResources::Mixed(resources) => {
+                keep_fetched(
+                    query,
+                    resources,
+                    call_patient,
+                    &mut seen,
+                    &mut refusals,
+                    &mut failures,
+                    &mut gathered,
+                );
+                continue;
+            }
+        };
         let before = refusals.count;
         let total = resources.len();
         for (index, resource) in resources.iter_mut().enumerate() {
@@ -351,59 +385,17 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
         }
     }
     // Fetched pages were read as they came (crate::page); the same checks apply, in the same
-    // order, and a kept resource's diagnostics are numbered by its place among those kept, as
-    // the reference reader numbers them.
+    // order.
     for (query, resources) in fetched.iter_mut() {
-        let before = refusals.count;
-        let total = resources.len();
-        let mut kept = 0;
-        for (index, fetched) in resources.iter_mut().enumerate() {
-            // The record and diagnostics are moved out; type and identity stay, borrowed by `seen`.
-            let Fetched {
-                resource_type,
-                resource,
-                diagnostics,
-                ..
-            } = fetched;
-            let (resource_type, resource): (&String, &mut FastResource) = (resource_type, resource);
-            if let Some(patient) = call_patient
-                && is_read(resource_type)
-            {
-                let id = resource.identity.as_ref().map(|(_, id)| id.as_str());
-                if let Err(refusal) = patient.check(resource_type, id, resource.subject.as_deref())
-                {
-                    refusals.add(query, resource_type, index, refusal);
-                    continue;
-                }
-            }
-            if let Some((resource_type, id)) = &resource.identity
-                && !seen.insert((resource_type, id))
-            {
-                continue;
-            }
-            gathered
-                .diagnostics
-                .extend(
-                    std::mem::take(diagnostics)
-                        .into_iter()
-                        .map(|mut diagnostic| {
-                            diagnostic.index = kept;
-                            diagnostic.message = format!("[{}] {}", query.key, diagnostic.message);
-                            diagnostic
-                        }),
-                );
-            kept += 1;
-            match std::mem::replace(&mut resource.read, FastRead::Ignored) {
-                FastRead::Record(record) => gathered.facts.records.push(record),
-                FastRead::Patient(patient) => {
-                    if gathered.patient.is_none() {
-                        gathered.patient = Some(patient);
-                    }
-                }
-                FastRead::Ignored => {}
-            }
-        }
-        refusals.key_done(query, total, before, &mut failures);
+        keep_fetched(
+            query,
+            resources,
+            call_patient,
+            &mut seen,
+            &mut refusals,
+            &mut failures,
+            &mut gathered,
+        );
     }
     drop(holds);
     if refusals.count > 0 {
@@ -485,6 +477,93 @@ fn subject_of(resource: &Json) -> Option<&str> {
         .get("subject")
         .or_else(|| resource.get("patient"))?;
     owner.get("reference")?.as_str()
+}
+
+/// What a prefetch value read resource by resource, or a fetched page, gave: each resource
+/// checked against the call's patient, kept once, its record and diagnostics moved into
+/// `gathered`. A kept resource's diagnostics are numbered by its place among those kept, as the
+/// reference reader numbers them.
+fn keep_fetched<'r, 'q>(
+    query: &'q PrefetchQuery,
+    resources: &'r mut [Fetched],
+    call_patient: Option<CallPatient<'_>>,
+    seen: &mut HashSet<(&'r str, &'r str)>,
+    refusals: &mut Refusals,
+    failures: &mut Vec<(&'q PrefetchQuery, Unobtained)>,
+    gathered: &mut Gathered,
+) {
+    let before = refusals.count;
+    let total = resources.len();
+    let mut kept = 0;
+    for (index, fetched) in resources.iter_mut().enumerate() {
+        // The record and diagnostics are moved out; type and identity stay, borrowed by `seen`.
+        let Fetched {
+            resource_type,
+            resource:
+                FastResource {
+                    identity,
+                    subject,
+                    read,
+                },
+            diagnostics,
+            ..
+        } = fetched;
+        let (resource_type, identity): (&'r String, &'r Option<(String, String)>) =
+            (resource_type, identity);
+        if let Some(patient) = call_patient
+            && is_read(resource_type)
+        {
+            let id = identity.as_ref().map(|(_, id)| id.as_str());
+            if let Err(refusal) = patient.check(resource_type, id, subject.as_deref()) {
+                refusals.add(query, resource_type, index, refusal);
+                continue;
+            }
+        }
+        if let Some((resource_type, id)) = identity
+            && !seen.insert((resource_type, id))
+        {
+            continue;
+        }
+        gathered
+            .diagnostics
+            .extend(
+                std::mem::take(diagnostics)
+                    .into_iter()
+                    .map(|mut diagnostic| {
+                        diagnostic.index = kept;
+                        diagnostic.message = format!("[{}] {}", query.key, diagnostic.message);
+                        diagnostic
+                    }),
+            );
+        kept += 1;
+        match std::mem::replace(read, FastRead::Ignored) {
+            FastRead::Record(record) => gathered.facts.records.push(record),
+            FastRead::Patient(patient) => {
+                if gathered.patient.is_none() {
+                    gathered.patient = Some(patient);
+                }
+            }
+            FastRead::Ignored => {}
+        }
+    }
+    refusals.key_done(query, total, before, failures);
+}
+
+/// The resources of one prefetch value, as [`gather`] keeps them until it checks them.
+enum ReadResources {
+    /// All read by the fast reader.
+    Fast(Vec<FastResource>),
+    /// Each read by the fast reader or by the reference reader ([`ValueRead::Resources`]).
+    Mixed(Vec<Fetched>),
+}
+
+impl ReadResources {
+    fn len(&self) -> usize {
+        match self {
+            ReadResources::Fast(resources) => resources.len(),
+            ReadResources::Mixed(resources) => resources.len(),
+        }
+    }
 }
 
 /// The resources refused in one call, with a diagnostic each.

@@ -19,6 +19,7 @@
 //! * [`diagnostic`]: what could not be read or obtained, said without patient data.
 
 pub mod budget;
+pub mod by_resource;
 pub mod client;
 pub mod diagnostic;
 mod element;
@@ -31,6 +32,7 @@ pub mod prefetch;
 pub mod subject;
 
 pub use budget::MemoryBudget;
+pub use by_resource::{RawPrefetchSeed, ValueRead, read_each};
 pub use client::{FetchError, FetchLimits, FhirClient, Search};
 pub use diagnostic::{Diagnostic, DiagnosticKind};
 pub use fast::{FastPrefetch, PrefetchSeed};

@@ -243,7 +243,7 @@ fn check_outcome(resource: &Json, is_outcome_entry: bool) -> Result<(), FetchErr
 }
 
 /// A resource the fast reader declined, read by the reference reader.
-fn by_reference(resource: &Json, bytes: usize) -> Fetched {
+pub(crate) fn by_reference(resource: &Json, bytes: usize) -> Fetched {
     let resource_type = resource
         .get("resourceType")
         .and_then(Json::as_str)

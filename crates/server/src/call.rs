@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use gravida_auth::{Caller, Verifier};
 use gravida_cds_hooks::{HookContext, RequestError, ServiceRequest};
-use gravida_fhir::{FastPrefetch, FhirClient, FhirServer, GatherInput, Prefetch, PrefetchSeed};
+use gravida_fhir::{
+    FastPrefetch, FhirClient, FhirServer, GatherInput, Prefetch, PrefetchSeed, RawPrefetchSeed,
+    ValueRead, read_each,
+};
 use gravida_knowledge::{KnowledgeBase, Rendered};
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -41,9 +44,26 @@ pub enum Network<'a> {
 /// fast reader only costs less.
 pub struct HookRequest {
     pub request: ServiceRequest,
-    /// `Some` when the fast reader read the prefetch (`request.prefetch` is then `None`); taken
-    /// by [`answer`].
-    fast_prefetch: Option<FastPrefetch>,
+    /// `Some` when the prefetch was read fast, whole or value by value (`request.prefetch` is
+    /// then `None`); taken by [`answer`].
+    fast_prefetch: Option<ReadPrefetch>,
+}
+
+/// A prefetch read without the reference reader's JSON values.
+enum ReadPrefetch {
+    /// By the fast reader, in one pass.
+    Whole(FastPrefetch),
+    /// Value by value, each resource the fast reader declined alone by the reference reader.
+    ByResource(std::collections::BTreeMap<String, ValueRead>),
+}
+
+impl ReadPrefetch {
+    fn keys(&self) -> Vec<&String> {
+        match self {
+            ReadPrefetch::Whole(fast) => fast.entries.keys().collect(),
+            ReadPrefetch::ByResource(values) => values.keys().collect(),
+        }
+    }
 }
 
 /// Like [`ServiceRequest`]'s: the shape of the request, never the records it carries.
@@ -53,27 +73,39 @@ impl fmt::Debug for HookRequest {
             .field("request", &self.request)
             .field(
                 "fast_prefetch_keys",
-                &self
-                    .fast_prefetch
-                    .as_ref()
-                    .map(|fast| fast.entries.keys().collect::<Vec<_>>()),
+                &self.fast_prefetch.as_ref().map(ReadPrefetch::keys),
             )
             .finish()
     }
 }
 
 impl HookRequest {
-    /// Parses a request body. The fast reader is tried first; whenever it declines, the body is
-    /// parsed again by [`ServiceRequest::parse`], which also gives the error for a bad request.
+    /// Parses a request body. The fast reader is tried first. When it declines, the body is read
+    /// again with each prefetch value kept as its JSON text, and each value is read on its own:
+    /// each resource by the fast reader, one it declines alone by the reference reader
+    /// (`gravida_fhir::by_resource`). When that declines too (a request that is not what it
+    /// should be), the body is parsed by [`ServiceRequest::parse`], which gives its error.
     pub fn parse(kb: &KnowledgeBase, body: &[u8]) -> Result<HookRequest, RequestError> {
-        let seed = PrefetchSeed {
-            queries: kb.prefetch(),
-        };
-        if let Some((request, fast)) = ServiceRequest::parse_with_prefetch(body, seed) {
+        let queries = kb.prefetch();
+        if let Some((request, fast)) =
+            ServiceRequest::parse_with_prefetch(body, PrefetchSeed { queries })
+        {
             metrics::counter!("gravida_prefetch_reads_total", "reader" => "fast").increment(1);
             return Ok(HookRequest {
                 request,
-                fast_prefetch: Some(fast.unwrap_or_default()),
+                fast_prefetch: Some(ReadPrefetch::Whole(fast.unwrap_or_default())),
+            });
+        }
+        if let Some((request, values)) =
+            ServiceRequest::parse_with_prefetch(body, RawPrefetchSeed { queries })
+        {
+            metrics::counter!("gravida_prefetch_reads_total", "reader" => "by-resource")
+                .increment(1);
+            return Ok(HookRequest {
+                request,
+                fast_prefetch: Some(ReadPrefetch::ByResource(read_each(
+                    values.unwrap_or_default(),
+                ))),
             });
         }
         let request = ServiceRequest::parse(body)?;
@@ -111,7 +143,8 @@ pub async fn answer(
     let request = &*request;
     // The fast reader's records are moved into the facts (so the request loses them).
     let prefetch = match fast_prefetch.take() {
-        Some(fast) => Prefetch::Fast(fast),
+        Some(ReadPrefetch::Whole(fast)) => Prefetch::Fast(fast),
+        Some(ReadPrefetch::ByResource(values)) => Prefetch::ByResource(values),
         None => request.prefetch.as_ref().into(),
     };
     // The one validation of the context for this hook (400). Everything after reads `context`.

@@ -23,7 +23,7 @@
 //! | `replay_store_fallbacks_total` | |
 //! | `cards_suppressed_total` | `reason` (`repeat`, `already-addressed`), `rule` |
 //! | `suppression_checks_failed_total` | |
-//! | `prefetch_reads_total` | `reader` (`fast`, or `reference` when the fast reader declined) |
+//! | `prefetch_reads_total` | `reader`: `fast`; `by-resource` when the fast reader declined and each resource it declined was read alone by the reference reader; `reference` when the whole request was |
 //! | `http_connections_open` (gauge), `http_connections_total` | |
 //! | `http_connections_closed_total` | `reason` (`header-timeout`, `idle-timeout`, `idle-at-cap`) |
 //! | `http_connection_cap_waits_total` | |

@@ -59,13 +59,36 @@ fn read_fast(text: &str, queries: &[PrefetchQuery]) -> Option<FastPrefetch> {
     Some(fast)
 }
 
-/// Reads `text` both ways; panics if the fast reader accepts and disagrees. True when it accepted.
+/// The prefetch object's JSON text read value by value, as after a decline
+/// ([`crate::by_resource`]).
+fn read_by_resource(
+    text: &str,
+    queries: &[PrefetchQuery],
+) -> Option<BTreeMap<String, crate::ValueRead>> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let values = crate::RawPrefetchSeed { queries }
+        .deserialize(&mut deserializer)
+        .ok()?;
+    deserializer.end().ok()?;
+    Some(crate::read_each(values))
+}
+
+/// Reads `text` three ways: as JSON values by the reference reader, value by value (which must
+/// always agree), and by the fast reader. Panics on a disagreement; true when the fast reader
+/// accepted.
 fn agrees(text: &str, what: &str) -> bool {
     let queries = queries();
     let value: Json = serde_json::from_str(text).expect("test JSON");
     let reference = run_gather(
         &queries,
         Prefetch::Json(value.as_object().expect("an object")),
+    );
+    let by_resource = read_by_resource(text, &queries)
+        .unwrap_or_else(|| panic!("reading value by value declined {what}:\n{text}"));
+    assert_eq!(
+        run_gather(&queries, Prefetch::ByResource(by_resource)),
+        reference,
+        "reading value by value disagrees on {what}:\n{text}"
     );
     let Some(fast) = read_fast(text, &queries) else {
         return false;
