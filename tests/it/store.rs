@@ -252,34 +252,32 @@ async fn repeats_and_dismissals_are_found_among_a_long_history_and_a_dismissal_i
             let writer = writer.clone();
             async move { writer.check_suppression(query).await.unwrap() }
         };
-        // Outside the window and in a new encounter: shown again.
-        assert_eq!(
-            check(asked("fp-a", "enc-new", 10_000)).await,
-            vec![None],
-            "{backend}"
-        );
-        // In an encounter it was shown in, or with a window that reaches its last showing.
-        assert_eq!(
-            check(asked("fp-a", "enc-700", 10_000)).await,
-            vec![Some(SuppressionReason::Repeat)],
-            "{backend}"
-        );
-        assert_eq!(
-            check(asked("fp-a", "enc-new", 2_499)).await,
-            vec![Some(SuppressionReason::Repeat)],
-            "{backend}"
-        );
-        assert_eq!(
-            check(asked("fp-a", "enc-new", 2_500)).await,
-            vec![None],
-            "{backend}"
-        );
-        // Another card, or another caller's showing, is no repeat.
-        assert_eq!(
-            check(asked("fp-b", "enc-700", 0)).await,
-            vec![None],
-            "{backend}"
-        );
+        let repeat = Some(SuppressionReason::Repeat);
+        for (why, query, hidden) in [
+            (
+                "outside the window, in a new encounter",
+                asked("fp-a", "enc-new", 10_000),
+                None,
+            ),
+            (
+                "in an encounter it was shown in",
+                asked("fp-a", "enc-700", 10_000),
+                repeat,
+            ),
+            (
+                "a window that reaches its last showing",
+                asked("fp-a", "enc-new", 2_499),
+                repeat,
+            ),
+            (
+                "a window that opens after it",
+                asked("fp-a", "enc-new", 2_500),
+                None,
+            ),
+            ("another card", asked("fp-b", "enc-700", 0), None),
+        ] {
+            assert_eq!(check(query).await, vec![hidden], "{why} ({backend})");
+        }
         let other_caller = SuppressionQuery {
             issuer: Some("https://other-ehr.example.org".to_owned()),
             ..asked("fp-a", "enc-700", 0)

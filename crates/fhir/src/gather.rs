@@ -100,7 +100,8 @@ impl<'a> From<Option<&'a Map<String, Json>>> for Prefetch<'a> {
 }
 
 impl Prefetch<'_> {
-    fn keys(&self) -> Option<Vec<String>> {
+    /// The keys it holds (`None` without a prefetch), for logs: never the values.
+    pub fn keys(&self) -> Option<Vec<String>> {
         match self {
             Prefetch::None => None,
             Prefetch::Json(map) => Some(map.keys().cloned().collect()),
@@ -337,15 +338,7 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
             {
                 continue;
             }
-            match std::mem::replace(read, FastRead::Ignored) {
-                FastRead::Record(record) => gathered.facts.records.push(record),
-                FastRead::Patient(patient) => {
-                    if gathered.patient.is_none() {
-                        gathered.patient = Some(patient);
-                    }
-                }
-                FastRead::Ignored => {}
-            }
+            keep_read(read, &mut gathered);
         }
         refusals.key_done(query, total, before, &mut failures);
     }
@@ -536,17 +529,22 @@ fn keep_fetched<'r, 'q>(
                     }),
             );
         kept += 1;
-        match std::mem::replace(read, FastRead::Ignored) {
-            FastRead::Record(record) => gathered.facts.records.push(record),
-            FastRead::Patient(patient) => {
-                if gathered.patient.is_none() {
-                    gathered.patient = Some(patient);
-                }
-            }
-            FastRead::Ignored => {}
-        }
+        keep_read(read, gathered);
     }
     refusals.key_done(query, total, before, failures);
+}
+
+/// Moves a kept resource's record (or its Patient, if none was kept before) into `gathered`.
+fn keep_read(read: &mut FastRead, gathered: &mut Gathered) {
+    match std::mem::replace(read, FastRead::Ignored) {
+        FastRead::Record(record) => gathered.facts.records.push(record),
+        FastRead::Patient(patient) => {
+            if gathered.patient.is_none() {
+                gathered.patient = Some(patient);
+            }
+        }
+        FastRead::Ignored => {}
+    }
 }
 
 /// The resources of one prefetch value, as [`gather`] keeps them until it checks them.

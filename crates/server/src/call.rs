@@ -14,8 +14,7 @@ use std::time::Duration;
 use gravida_auth::{Caller, Verifier};
 use gravida_cds_hooks::{HookContext, RequestError, ServiceRequest};
 use gravida_fhir::{
-    FastPrefetch, FhirClient, FhirServer, GatherInput, Prefetch, PrefetchSeed, RawPrefetchSeed,
-    ValueRead, read_each,
+    FhirClient, FhirServer, GatherInput, Prefetch, PrefetchSeed, RawPrefetchSeed, read_each,
 };
 use gravida_knowledge::{KnowledgeBase, Rendered};
 use time::OffsetDateTime;
@@ -44,26 +43,10 @@ pub enum Network<'a> {
 /// fast reader only costs less.
 pub struct HookRequest {
     pub request: ServiceRequest,
-    /// `Some` when the prefetch was read fast, whole or value by value (`request.prefetch` is
-    /// then `None`); taken by [`answer`].
-    fast_prefetch: Option<ReadPrefetch>,
-}
-
-/// A prefetch read without the reference reader's JSON values.
-enum ReadPrefetch {
-    /// By the fast reader, in one pass.
-    Whole(FastPrefetch),
-    /// Value by value, each resource the fast reader declined alone by the reference reader.
-    ByResource(std::collections::BTreeMap<String, ValueRead>),
-}
-
-impl ReadPrefetch {
-    fn keys(&self) -> Vec<&String> {
-        match self {
-            ReadPrefetch::Whole(fast) => fast.entries.keys().collect(),
-            ReadPrefetch::ByResource(values) => values.keys().collect(),
-        }
-    }
+    /// `Some` when the prefetch was read without the reference reader's JSON values, whole by
+    /// the fast reader or value by value (`request.prefetch` is then `None`); owned, and taken by
+    /// [`answer`].
+    fast_prefetch: Option<Prefetch<'static>>,
 }
 
 /// Like [`ServiceRequest`]'s: the shape of the request, never the records it carries.
@@ -73,7 +56,7 @@ impl fmt::Debug for HookRequest {
             .field("request", &self.request)
             .field(
                 "fast_prefetch_keys",
-                &self.fast_prefetch.as_ref().map(ReadPrefetch::keys),
+                &self.fast_prefetch.as_ref().and_then(Prefetch::keys),
             )
             .finish()
     }
@@ -93,7 +76,7 @@ impl HookRequest {
             metrics::counter!("gravida_prefetch_reads_total", "reader" => "fast").increment(1);
             return Ok(HookRequest {
                 request,
-                fast_prefetch: Some(ReadPrefetch::Whole(fast.unwrap_or_default())),
+                fast_prefetch: Some(Prefetch::Fast(fast.unwrap_or_default())),
             });
         }
         if let Some((request, values)) =
@@ -103,9 +86,7 @@ impl HookRequest {
                 .increment(1);
             return Ok(HookRequest {
                 request,
-                fast_prefetch: Some(ReadPrefetch::ByResource(read_each(
-                    values.unwrap_or_default(),
-                ))),
+                fast_prefetch: Some(Prefetch::ByResource(read_each(values.unwrap_or_default()))),
             });
         }
         let request = ServiceRequest::parse(body)?;
@@ -143,8 +124,7 @@ pub async fn answer(
     let request = &*request;
     // The fast reader's records are moved into the facts (so the request loses them).
     let prefetch = match fast_prefetch.take() {
-        Some(ReadPrefetch::Whole(fast)) => Prefetch::Fast(fast),
-        Some(ReadPrefetch::ByResource(values)) => Prefetch::ByResource(values),
+        Some(prefetch) => prefetch,
         None => request.prefetch.as_ref().into(),
     };
     // The one validation of the context for this hook (400). Everything after reads `context`.
