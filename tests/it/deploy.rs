@@ -853,7 +853,7 @@ fn every_rendered_deployment_starts_with_the_environment_its_pod_would_get() {
     let mut ready_pods = 0;
     for (label, docs) in &rendered {
         for (store, store_url) in &stores {
-            let pods = pods(&docs, label, &image, store_url);
+            let pods = pods(docs, label, &image, store_url);
             assert!(!pods.is_empty(), "{label} renders no Deployment");
             for pod in pods {
                 let name = format!("{} ({store})", pod.name);
