@@ -3,21 +3,23 @@
 // Debian's headless Chromium with playwright-core (tests/browser), and checks what a physician
 // would see. Saves a screenshot to target/demo-screenshot.png, and the motivating case's card as
 // the CDS Hooks sandbox shows it (a 624-px column) to target/motivating-case-card.png (copied to
-// docs/motivating-case-card.png for the README).
+// docs/motivating-case-card.png for the README). Card Markdown must read as an EHR's CommonMark
+// renderer reads it (backslash escapes gone) and raw HTML in a card must stay text.
 //
 //   (cd tests/browser && npm ci) && node scripts/demo-browser-test.mjs
 //
 // GRAVIDA_BIN picks the binary (default target/debug/gravida); CHROMIUM the browser
 // (default /usr/bin/chromium).
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const { chromium } = createRequire(join(root, "tests/browser/package.json"))("playwright-core");
+const requireHere = createRequire(join(root, "tests/browser/package.json"));
+const { chromium } = requireHere("playwright-core");
 const bin = process.env.GRAVIDA_BIN || join(root, "target/debug/gravida");
 const screenshot = join(root, "target/demo-screenshot.png");
 const cardShot = join(root, "target/motivating-case-card.png");
@@ -56,6 +58,12 @@ function startDemo() {
   });
   return { child, ready };
 }
+
+// The page's markdown-it is the pinned npm package's browser build (its "./browser" export, the
+// UMD file), byte for byte.
+const vendored = readFileSync(join(root, "crates/server/src/demo/assets/markdown-it.umd.min.js"));
+const packaged = readFileSync(requireHere.resolve("markdown-it/browser"));
+check(vendored.equals(packaged), "the vendored markdown-it is the npm package's file, unchanged");
 
 const demo = startDemo();
 let browser;
@@ -158,9 +166,65 @@ try {
   // Methotrexate from the order panel on the 12-week patient: the critical card.
   await page.click('[data-patient="demo01"]');
   await page.locator('[data-testid="card"]').first().waitFor({ timeout: 15000 });
+  const answer = page.waitForResponse((r) => r.url().endsWith("/cds-services/gravida-order-select"));
   await page.locator('[data-order="MedicationRequest/demo-mtx"]').check();
   await page.locator(".card.critical").first().waitFor({ timeout: 15000 });
-  check(/methotrexate/i.test(await page.locator(".card.critical").first().innerText()), "methotrexate at order-select gets a critical card");
+  const critical = await page.locator(".card.critical").first().innerText();
+  check(/methotrexate/i.test(critical), "methotrexate at order-select gets a critical card");
+  // The service escapes the order's text for Markdown ("50 mg\/m2 IM injection\, single dose");
+  // the card must read as an EHR shows it, without the backslashes.
+  const sentDetail = ((await (await answer).json()).cards || []).find((c) => c.indicator === "critical")?.detail || "";
+  check(sentDetail.includes("50 mg\\/m2"), "the critical card's detail escapes the order's slash for Markdown");
+  check(critical.includes("50 mg/m2 IM injection, single dose") && !critical.includes("\\"),
+    "the escapes are read as Markdown: the card shows \"50 mg/m2 IM injection, single dose\" and no backslash");
+
+  // A card is untrusted text: one answered by a stand-in for the service, full of markup and
+  // Markdown, is shown through the same code as the service's cards.
+  await page.route("**/cds-services/gravida-patient-view", (route) => route.fulfill({
+    status: 200,
+    contentType: "application/json",
+    body: JSON.stringify({ cards: [{
+      uuid: "hostile-1",
+      summary: "<b>summary markup</b>",
+      indicator: "info",
+      source: { label: "<i>a source</i>" },
+      detail: [
+        "Dose 50 mg\\/m2, not \\*emphasis\\* and not \\_this\\_ either;",
+        "1\\. not a list.",
+        "",
+        '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>',
+        "",
+        '<a href="javascript:window.pwned=3">click</a> [bad](javascript:window.pwned=4) [good](https://example.org/ok) &lt;i&gt;',
+        "",
+        "| GA | hCG |",
+        "|---|---|",
+        "| 6w2d | 1500 |",
+      ].join("\n"),
+    }] }),
+  }));
+  await page.click('[data-patient="pub03"]');
+  const hostile = page.locator('[data-testid="card"]').first();
+  await hostile.waitFor({ timeout: 15000 });
+  const shownHostile = await hostile.evaluate((node) => ({
+    text: node.innerText,
+    tags: [...node.querySelectorAll("*")].map((e) => e.tagName.toLowerCase()),
+    links: [...node.querySelectorAll(".detail a")].map((a) => a.href),
+    emphasis: node.querySelectorAll(".detail em, .detail ol").length,
+    cells: [...node.querySelectorAll(".detail td")].map((td) => td.textContent),
+    pwned: window.pwned,
+  }));
+  await page.unroute("**/cds-services/gravida-patient-view");
+  check(shownHostile.text.includes("Dose 50 mg/m2, not *emphasis* and not _this_ either;") &&
+    shownHostile.text.includes("1. not a list.") &&
+    shownHostile.emphasis === 0, "backslash escapes in a card are read as CommonMark reads them");
+  check(!shownHostile.tags.some((t) => ["img", "script", "b", "i"].includes(t)) && shownHostile.pwned === undefined,
+    `raw HTML in a card is not markup (elements: ${[...new Set(shownHostile.tags)].join(" ")})`);
+  check(shownHostile.text.includes('<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>') &&
+    shownHostile.text.includes("<b>summary markup</b>") && shownHostile.text.includes("<i>"),
+    "raw HTML in a card is shown as its text");
+  check(shownHostile.links.length === 1 && shownHostile.links[0] === "https://example.org/ok",
+    `only the http(s) link is a link (${shownHostile.links.join(" ")})`);
+  check(shownHostile.cells.join(",") === "6w2d,1500", "a Markdown table is a table");
 
   check(problems.length === 0, `no page errors or CSP violations (${problems.join("; ")})`);
   console.log("demo browser test: PASSED");

@@ -233,6 +233,7 @@ async fn the_demo_page_is_served_with_a_strict_content_security_policy() {
     for (path, kind) in [
         ("/demo", "text/html"),
         ("/demo/app.js", "text/javascript"),
+        ("/demo/markdown-it.umd.min.js", "text/javascript"),
         ("/demo/app.css", "text/css"),
     ] {
         let response = app.client.get(app.url(path)).send().await.unwrap();

@@ -14,7 +14,7 @@ use gravida_server::startup::Application;
 
 use serde_json::Value;
 
-use crate::helpers::fixture_path;
+use crate::helpers::{RealServer, fixture_path, require_real};
 
 fn deploy_file(relative: &str) -> std::path::PathBuf {
     fixture_path("").join("../../deploy").join(relative)
@@ -797,25 +797,15 @@ impl Drop for Started {
     }
 }
 
-/// `kubectl kustomize DIR` as YAML documents, or `None` when kubectl is missing and not
+/// `kubectl kustomize DIR` as YAML documents, or `None` when kubectl cannot be run and is not
 /// required (`.ci/run` sets `GRAVIDA_REQUIRE_KUBECTL=1`; `CI=true` requires it too).
 fn kustomize(dir: &Path) -> Option<Vec<Value>> {
-    let out = match Command::new("kubectl").arg("kustomize").arg(dir).output() {
-        Ok(out) => out,
-        Err(e) => {
-            let required = std::env::var("GRAVIDA_REQUIRE_KUBECTL").as_deref() == Ok("1")
-                || std::env::var("CI").as_deref() == Ok("true");
-            assert!(
-                !required,
-                "kubectl is required here (GRAVIDA_REQUIRE_KUBECTL=1 or CI=true) to render \
-                 deploy/k8s, but it cannot be run: {e}"
-            );
-            eprintln!(
-                "SKIPPED: the rendered deployments are not started: kubectl cannot be run ({e})"
-            );
-            return None;
-        }
-    };
+    let run = Command::new("kubectl").arg("kustomize").arg(dir).output();
+    let out = require_real(
+        RealServer::Kubectl,
+        "starting the rendered deployments",
+        run.map_err(|e| format!("kubectl cannot be run ({e})")),
+    )?;
     assert!(
         out.status.success(),
         "kubectl kustomize {}: {}",
@@ -848,18 +838,22 @@ fn every_rendered_deployment_starts_with_the_environment_its_pod_would_get() {
     let image = image();
     // The store Secret's URL: a database that is down (Gravida must become ready without it, and
     // answer hooks meanwhile), and a fresh real one when a PostgreSQL test server is given.
+    let mut rendered = Vec::new();
+    for (label, dir) in &kustomizations {
+        let Some(docs) = kustomize(dir) else { return };
+        rendered.push((label, docs));
+    }
     let mut stores = vec![("store down", STORE_DOWN.to_owned())];
-    if let Ok(admin) = std::env::var("GRAVIDA_TEST_POSTGRES_URL") {
+    if let Some(admin) = crate::store::postgres_admin_url("the deployments' store up") {
         let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
         let url = runtime.block_on(gravida_store::testing::fresh_postgres_url(&admin));
         stores.push(("store up", url));
     }
 
     let mut ready_pods = 0;
-    for (label, dir) in &kustomizations {
-        let Some(docs) = kustomize(dir) else { return };
+    for (label, docs) in &rendered {
         for (store, store_url) in &stores {
-            let pods = pods(&docs, label, &image, store_url);
+            let pods = pods(docs, label, &image, store_url);
             assert!(!pods.is_empty(), "{label} renders no Deployment");
             for pod in pods {
                 let name = format!("{} ({store})", pod.name);

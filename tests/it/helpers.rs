@@ -178,3 +178,134 @@ pub async fn long_form_text(app: &TestApp, card: &Value) -> String {
         .replace("&quot;", "\"")
         .replace("&amp;", "&")
 }
+
+// ---- real servers: used when given, skipped out loud, and counted ---------------------------
+//
+// Some tests have a half that needs a real server or tool: the FHIR test server, PostgreSQL,
+// kubectl. Each asks `real_server` (or `require_real`) once; that records, one line per test
+// in `target/test-servers/it-<pid>.log`, whether the test ran against the real thing or
+// skipped it and why. `scripts/test` reads those lines for its summary, so a skip is never
+// silent: cargo hides the output of passing tests. Under `CI=true` (or `GRAVIDA_REQUIRE_<NAME>=1`)
+// a missing server fails the test instead.
+
+/// A real server or tool that some tests use when this machine has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RealServer {
+    /// The FHIR test server (`scripts/fhir-test-server.sh`).
+    Fhir,
+    /// A PostgreSQL where the test user may create databases (`scripts/postgres-test-server.sh`).
+    Postgres,
+    /// `kubectl`, to render `deploy/k8s`.
+    Kubectl,
+}
+
+impl RealServer {
+    /// The name in the log lines and in `GRAVIDA_REQUIRE_<NAME>`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RealServer::Fhir => "fhir",
+            RealServer::Postgres => "postgres",
+            RealServer::Kubectl => "kubectl",
+        }
+    }
+
+    /// The environment variables that name the server, in the order `real_server` returns them.
+    fn vars(self) -> &'static [&'static str] {
+        match self {
+            RealServer::Fhir => &["GRAVIDA_TEST_FHIR_URL", "GRAVIDA_TEST_FHIR_TOKEN"],
+            RealServer::Postgres => &["GRAVIDA_TEST_POSTGRES_URL"],
+            RealServer::Kubectl => &[],
+        }
+    }
+
+    /// Whether a missing server fails the test: under CI, or when asked for by name.
+    fn required(self) -> bool {
+        let name = format!("GRAVIDA_REQUIRE_{}", self.name().to_uppercase());
+        std::env::var("CI").as_deref() == Ok("true") || std::env::var(name).as_deref() == Ok("1")
+    }
+}
+
+/// The values of the server's environment variables (see `RealServer::vars`), or `None` when
+/// one is unset: then the test skips `what` (its real-server half), recorded as skipped.
+pub fn real_server(server: RealServer, what: &str) -> Option<Vec<String>> {
+    let found = server
+        .vars()
+        .iter()
+        .map(|var| std::env::var(var).map_err(|_| format!("{var} is not set")))
+        .collect::<Result<Vec<_>, _>>();
+    require_real(server, what, found)
+}
+
+/// The one decision for every real-server half: `found` is what the test needs from the
+/// server, or why it is not there. Records the outcome for this test, prints `SKIPPED` with
+/// `what` was skipped and why, and fails the test instead when the server is required.
+pub fn require_real<T>(server: RealServer, what: &str, found: Result<T, String>) -> Option<T> {
+    match found {
+        Ok(value) => {
+            record_real(server, "ran-real", "");
+            Some(value)
+        }
+        Err(reason) => {
+            record_real(server, "skipped", &reason);
+            assert!(
+                !server.required(),
+                "{what}: {} is required here (CI=true or GRAVIDA_REQUIRE_{}=1) but missing: \
+                 {reason}",
+                server.name(),
+                server.name().to_uppercase()
+            );
+            eprintln!("SKIPPED: {what} ({}): {reason}", server.name());
+            None
+        }
+    }
+}
+
+/// The running test's name: libtest names each test's thread after it.
+fn current_test() -> String {
+    let thread = std::thread::current();
+    match thread.name() {
+        Some(name) if name.contains("::") => name.to_owned(),
+        other => format!("(a test on thread {})", other.unwrap_or("unnamed")),
+    }
+}
+
+/// Appends `outcome<TAB>server<TAB>test<TAB>reason` to this process's log, once per test and
+/// server (a test may ask more than once).
+fn record_real(server: RealServer, outcome: &str, reason: &str) {
+    use std::collections::HashSet;
+    use std::io::Write;
+    use std::sync::Mutex;
+    static SEEN: Mutex<Option<HashSet<(RealServer, String)>>> = Mutex::new(None);
+
+    let test = current_test();
+    let mut seen = SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !seen
+        .get_or_insert_with(HashSet::new)
+        .insert((server, test.clone()))
+    {
+        return;
+    }
+    // CARGO_TARGET_TMPDIR is `<target>/tmp`: the log goes beside it, in `<target>/test-servers`.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .map(|target| target.join("test-servers"))
+        .unwrap_or_else(|| std::env::temp_dir().join("gravida-test-servers"));
+    let line = format!(
+        "{outcome}\t{}\t{test}\t{}\n",
+        server.name(),
+        reason.replace(['\t', '\n'], " ")
+    );
+    let written = std::fs::create_dir_all(&dir).and_then(|()| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(format!("it-{}.log", std::process::id())))?
+            .write_all(line.as_bytes())
+    });
+    if let Err(e) = written {
+        eprintln!(
+            "cannot record the real-server outcome in {}: {e}",
+            dir.display()
+        );
+    }
+}

@@ -2,35 +2,21 @@
 //! scenarios are loaded into it, and every hook call must give the same cards by fetching from
 //! it as by prefetch.
 //!
-//! Reads `GRAVIDA_TEST_FHIR_URL` and `GRAVIDA_TEST_FHIR_TOKEN`. Without them the test says it was
-//! skipped and why; under CI (`CI=true`) a missing variable fails the run.
+//! Reads `GRAVIDA_TEST_FHIR_URL` and `GRAVIDA_TEST_FHIR_TOKEN` (through `helpers::real_server`).
+//! Without them the test says it was skipped and why, and `scripts/test` counts the skip; under CI
+//! (`CI=true`) a missing variable fails the run.
 
 use serde_json::{Value, json};
 
 use crate::expect;
-use crate::helpers::{TestApp, http_client};
+use crate::helpers::{RealServer, TestApp, http_client, real_server as real_server_vars};
 use crate::scenarios_http::{Scenario, load, prefetch_for, request, rules_of, scenario_files};
 
-/// The real server's address and token, or `None` (with the reason printed) outside CI.
+/// The real server's address and token, or `None` (recorded and printed as skipped) outside CI.
 pub(crate) fn real_server() -> Option<(String, String)> {
-    let url = std::env::var("GRAVIDA_TEST_FHIR_URL").ok();
-    let token = std::env::var("GRAVIDA_TEST_FHIR_TOKEN").ok();
-    match (url, token) {
-        (Some(url), Some(token)) => Some((url.trim_end_matches('/').to_owned(), token)),
-        _ => {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-            assert!(
-                !ci,
-                "CI=true but GRAVIDA_TEST_FHIR_URL / GRAVIDA_TEST_FHIR_TOKEN are not set: \
-                 .ci/run starts the FHIR test server and must export them"
-            );
-            println!(
-                "SKIPPED real FHIR server test: GRAVIDA_TEST_FHIR_URL and GRAVIDA_TEST_FHIR_TOKEN \
-                 are not set (run scripts/fhir-test-server.sh to start one)"
-            );
-            None
-        }
-    }
+    let vars = real_server_vars(RealServer::Fhir, "the real FHIR server half")?;
+    let [url, token] = <[String; 2]>::try_from(vars).ok()?;
+    Some((url.trim_end_matches('/').to_owned(), token))
 }
 
 /// Stores a scenario's resources with a transaction of PUTs (idempotent: ids are the scenario's).

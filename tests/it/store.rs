@@ -12,19 +12,12 @@ use gravida_store::{
     SuggestionRecord, SuppressionQuery, SuppressionReason, WriterConfig, sqlite_url_in,
 };
 
-/// `GRAVIDA_TEST_POSTGRES_URL`, or `None` with a `SKIPPED` note; under `CI=true` a missing
-/// URL fails the test, so CI cannot skip PostgreSQL silently.
+use crate::helpers::{RealServer, real_server};
+
+/// `GRAVIDA_TEST_POSTGRES_URL`, or `None` with a `SKIPPED` note that `scripts/test` counts;
+/// under `CI=true` a missing URL fails the test, so CI cannot skip PostgreSQL silently.
 pub fn postgres_admin_url(test: &str) -> Option<String> {
-    match std::env::var("GRAVIDA_TEST_POSTGRES_URL") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("GRAVIDA_TEST_POSTGRES_URL must be set under CI ({test})")
-        }
-        Err(_) => {
-            eprintln!("SKIPPED: {test} on PostgreSQL (GRAVIDA_TEST_POSTGRES_URL is not set)");
-            None
-        }
-    }
+    real_server(RealServer::Postgres, &format!("{test} on PostgreSQL"))?.pop()
 }
 
 /// A fresh, migrated store of each available backend.

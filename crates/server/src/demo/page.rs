@@ -2,9 +2,10 @@
 //! patient list it reads at `/demo/patients.json`.
 //!
 //! Every asset is sent with a strict Content-Security-Policy: scripts and styles from this
-//! origin only, no inline script, no frames, no forms posting elsewhere. Card text is rendered
-//! by `app.js` into DOM text nodes, so nothing a card says can become markup; the policy is the
-//! second line of defence.
+//! origin only, no inline script, no frames, no forms posting elsewhere. Card Markdown is parsed
+//! by a vendored markdown-it (`assets/markdown-it.umd.min.js`, licence and version in
+//! `assets/markdown-it.LICENSE`) with raw HTML off, and `app.js` turns its tokens into DOM nodes,
+//! so nothing a card says can become markup; the policy is the second line of defence.
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use super::data::DemoData;
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const APP_CSS: &str = include_str!("assets/app.css");
+const MARKDOWN_IT_JS: &str = include_str!("assets/markdown-it.umd.min.js");
 
 /// Scripts, styles and fetches from this origin only; links may open anywhere (a card's
 /// source); nothing may frame the page.
@@ -45,6 +47,10 @@ pub fn routes(data: Arc<DemoData>, fhir_base: &str) -> Router {
         .route(
             "/demo/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/demo/markdown-it.umd.min.js",
+            get(|| async { asset("text/javascript; charset=utf-8", MARKDOWN_IT_JS) }),
         )
         .route(
             "/demo/app.css",

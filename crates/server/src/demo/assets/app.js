@@ -5,8 +5,9 @@
 // the records itself.
 //
 // Safety: nothing from a card or a response is ever assigned to innerHTML. Text goes into the
-// page through textContent and createElement only, and the small markdown renderer below builds
-// DOM nodes, so a card cannot inject markup. Links are kept only if they are http(s).
+// page through textContent and createElement only, and card Markdown is parsed by markdown-it
+// into tokens that are built into DOM nodes below, so a card cannot inject markup. Links are kept
+// only if they are http(s).
 "use strict";
 
 const SERVICES = {
@@ -55,69 +56,78 @@ function safeUrl(raw) {
   }
 }
 
-// ---- a tiny safe markdown renderer ------------------------------------------------------
-// Blocks: paragraphs, "- " / "* " lists, "1. " lists, "#" headings. Inline: **bold**,
-// *italic* or _italic_, `code`, [text](http(s) url). Everything else is text.
+// ---- card Markdown -----------------------------------------------------------------------
+// A card's detail is GitHub-flavoured Markdown (CDS Hooks 2.0). markdown-it (vendored beside this
+// file, see markdown-it.LICENSE) parses it by CommonMark's rules, as an EHR's renderer would:
+// backslash escapes ("50 mg\/m2" is "50 mg/m2"), entities, emphasis, lists, tables, code. Raw
+// HTML is off, so "<img onerror=...>" in a card is a text token. The tokens become DOM nodes
+// here, from a fixed list of tags and with no attribute but a checked href: the page never
+// parses anything a card says as HTML.
+
+const markdown = window.markdownit({ html: false, linkify: false, typographer: false });
+
+// The elements a card may produce; a tag outside this list becomes a plain span or div.
+const MARKDOWN_TAGS = new Set([
+  "p", "ul", "ol", "li", "strong", "em", "s", "code", "pre", "blockquote", "hr", "br",
+  "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td",
+]);
 
 function renderMarkdown(source) {
   const root = el("div", { class: "detail" });
-  const lines = String(source || "").replace(/\r\n?/g, "\n").split("\n");
-  let list = null;
-  let paragraph = [];
-  const flush = () => {
-    if (paragraph.length) root.append(el("p", {}, ...inline(paragraph.join(" "))));
-    paragraph = [];
-  };
-  for (const line of lines) {
-    const bullet = line.match(/^\s*[-*+]\s+(.*)$/);
-    const numbered = line.match(/^\s*\d+[.)]\s+(.*)$/);
-    const heading = line.match(/^\s*#{1,6}\s+(.*)$/);
-    if (bullet || numbered) {
-      flush();
-      const tag = bullet ? "ul" : "ol";
-      if (!list || list.tagName.toLowerCase() !== tag) {
-        list = el(tag);
-        root.append(list);
-      }
-      list.append(el("li", {}, ...inline((bullet || numbered)[1])));
-    } else if (heading) {
-      flush();
-      list = null;
-      root.append(el("p", {}, el("strong", {}, ...inline(heading[1]))));
-    } else if (line.trim() === "") {
-      flush();
-      list = null;
-    } else {
-      list = null;
-      paragraph.push(line.trim());
-    }
-  }
-  flush();
+  appendTokens(root, markdown.parse(String(source || ""), {}));
   return root;
 }
 
-const INLINE = /(\*\*([^*]+)\*\*|__([^_]+)__|\*([^*\s][^*]*)\*|_([^_\s][^_]*)_|`([^`]+)`|\[([^\]]+)\]\(([^)\s]+)\))/;
-
-function inline(text) {
-  const out = [];
-  let rest = text;
-  while (rest.length) {
-    const m = rest.match(INLINE);
-    if (!m) {
-      out.push(rest);
-      break;
+// Appends a token stream under `root`: an opening token pushes an element, its closing token
+// pops it, an "inline" token's children are a stream of their own inside the current element.
+// This is what markdown-it's own renderer does, with DOM nodes instead of an HTML string.
+function appendTokens(root, tokens) {
+  const open = [root];
+  for (const token of tokens) {
+    const parent = open[open.length - 1];
+    if (token.nesting === 1) {
+      // A tight list's paragraphs are hidden: their text goes straight into the item.
+      const node = token.hidden ? parent : openElement(token);
+      if (node !== parent) parent.append(node);
+      open.push(node);
+    } else if (token.nesting === -1) {
+      if (open.length > 1) open.pop();
+    } else if (token.type === "inline") {
+      appendTokens(parent, token.children || []);
+    } else {
+      const node = leaf(token);
+      if (node) parent.append(node);
     }
-    if (m.index > 0) out.push(rest.slice(0, m.index));
-    if (m[2] !== undefined || m[3] !== undefined) out.push(el("strong", {}, ...inline(m[2] ?? m[3])));
-    else if (m[4] !== undefined || m[5] !== undefined) out.push(el("em", {}, ...inline(m[4] ?? m[5])));
-    else if (m[6] !== undefined) out.push(el("code", {}, m[6]));
-    else {
-      const href = safeUrl(m[8]);
-      out.push(href ? el("a", { href, target: "_blank", rel: "noopener noreferrer" }, m[7]) : m[0]);
-    }
-    rest = rest.slice(m.index + m[0].length);
   }
-  return out;
+}
+
+function openElement(token) {
+  if (token.type === "link_open") {
+    const href = safeUrl(token.attrGet("href") || "");
+    return href ? el("a", { href, target: "_blank", rel: "noopener noreferrer" }) : el("span");
+  }
+  if (MARKDOWN_TAGS.has(token.tag)) return el(token.tag);
+  return el(token.block ? "div" : "span");
+}
+
+// A token that opens nothing: text, code, a break, a rule, or an image (shown as its alt text).
+function leaf(token) {
+  switch (token.type) {
+    case "softbreak":
+      return document.createTextNode("\n");
+    case "hardbreak":
+      return el("br");
+    case "hr":
+      return el("hr");
+    case "code_inline":
+      return el("code", {}, token.content);
+    case "code_block":
+    case "fence":
+      return el("pre", {}, el("code", {}, token.content));
+    default:
+      // text, image (its content is the alt text), and html_* should raw HTML ever be turned on.
+      return token.content ? document.createTextNode(token.content) : null;
+  }
 }
 
 // ---- patients -----------------------------------------------------------------------------
