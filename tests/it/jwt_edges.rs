@@ -1,5 +1,6 @@
-//! JWT edge cases end to end (issue 18): a token whose header has `crit`, and the high-S
-//! twin of a valid ES256 or ES384 signature, each get a bare 401; the originals pass.
+//! JWT edge cases end to end: a token whose header has `crit` gets a bare 401; ES256 and
+//! ES384 signatures are accepted with a high or a low `s`, and the malleated twin of an
+//! accepted token (same claims, other `s`) gets a bare 401 as a replay.
 
 use std::time::SystemTime;
 
@@ -76,15 +77,30 @@ async fn a_token_with_a_crit_header_gets_a_bare_401() {
     assert_eq!(send(&app, &plain).await.0, 200);
 }
 
+/// A token signed by `key` (unnormalised, as standard signers are) whose `s` is high when
+/// `high` is true, else low: tokens are minted until one has the wanted form.
+fn token_with_s(key: TestKey, high: bool) -> String {
+    (0..64)
+        .map(|_| token(key, json!({})))
+        .find(|t| testing::is_high_s(t) == high)
+        .unwrap_or_else(|| panic!("64 {key:?} tokens and none with high-S = {high}"))
+}
+
 #[tokio::test]
-async fn the_high_s_twin_of_a_valid_ecdsa_token_gets_a_bare_401_and_the_original_passes() {
+async fn high_s_and_low_s_ecdsa_tokens_get_200_and_a_malleated_twin_gets_a_bare_401() {
     let app = TestApp::spawn_with_config(&config()).await;
     for key in [TestKey::AEs384, TestKey::AEs256] {
-        let original = token(key, json!({}));
-        let twin = testing::with_high_s(&original);
-        assert_ne!(twin, original, "{key:?}");
-        // The twin goes first: its refusal must not use up the original's jti.
-        assert_eq!(send(&app, &twin).await, (401, true, 0), "{key:?} twin");
-        assert_eq!(send(&app, &original).await.0, 200, "{key:?} original");
+        for high in [true, false] {
+            let original = token_with_s(key, high);
+            let twin = testing::malleated(&original);
+            assert_ne!(twin, original, "{key:?}");
+            assert_eq!(send(&app, &original).await.0, 200, "{key:?} high-S {high}");
+            // Same iss and jti, other s: refused by the replay guard.
+            assert_eq!(
+                send(&app, &twin).await,
+                (401, true, 0),
+                "{key:?} twin of high-S {high}"
+            );
+        }
     }
 }

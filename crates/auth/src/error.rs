@@ -79,10 +79,6 @@ pub enum AuthError {
     /// The signature does not verify.
     #[error("JWT signature does not verify")]
     BadSignature,
-    /// An ES256 or ES384 signature whose `s` is above half the curve order: the malleable
-    /// twin of a valid signature, refused whether or not it verifies.
-    #[error("JWT ECDSA signature is not in low-S form")]
-    HighS,
     /// `aud` does not name the endpoint invoked.
     #[error("JWT audience does not match this endpoint")]
     WrongAudience,
@@ -139,7 +135,6 @@ impl AuthError {
             AuthError::KeysUnavailable => "jwks-unavailable",
             AuthError::KeyMismatch => "key-alg-mismatch",
             AuthError::BadSignature => "bad-signature",
-            AuthError::HighS => "high-s-signature",
             AuthError::WrongAudience => "wrong-aud",
             AuthError::Expired => "expired",
             AuthError::NotYetValid => "not-yet-valid",

@@ -3,7 +3,7 @@
 //!
 //! What it checks, in short: the header (no `crit`; `alg` allow-listed, never `none` or
 //! HMAC; `typ` is `JWT`; `kid` present), the issuer (`iss` trusted; `jku` allow-listed),
-//! the signature (ES256/ES384 in low-S form; keys from a JWKS URL, cached and re-fetched
+//! the signature (any valid one, ECDSA `s` high or low; keys from a JWKS URL, cached and re-fetched
 //! at most once per interval, or from a key set given up front), the claims (`aud` is the
 //! endpoint invoked; `exp`, `nbf`, `iat` with clock skew; a maximum lifetime; `jti`
 //! present; `tenant` if restricted) and replay (`jti` used once). See [`Verifier`].
@@ -26,6 +26,7 @@
 //! ```
 
 mod config;
+#[cfg(any(test, feature = "testing"))]
 mod ecdsa;
 mod error;
 mod keys;

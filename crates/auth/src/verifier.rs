@@ -8,13 +8,18 @@
 //! 2. shape: three base64url parts, JSON header and claims;
 //! 3. header: no `crit` member, `alg` not `none`/HMAC, `typ` is `JWT`, `kid` present;
 //! 4. issuer: `iss` trusted, `alg` on its list, `jku` (if any) on its list;
-//! 5. key: found by `kid` (fetching the JWKS if allowed), fit for `alg`; an ES256/ES384
-//!    signature in low-S form; signature;
+//! 5. key: found by `kid` (fetching the JWKS if allowed), fit for `alg`; signature;
 //! 6. claims: `aud`, `exp`, `nbf`, `iat`, lifetime, `jti`, `tenant`;
 //! 7. replay: the `(iss, jti)` pair is remembered, and refused if already there.
 //!
 //! The replay store is touched last, so a token refused for any other reason does not
 //! use up its `jti`.
+//!
+//! Every valid ECDSA signature is accepted, whether its `s` is in the lower or the upper
+//! half of the curve order (RFC 7515 and RFC 7518 ask for no "low-S" form, and standard
+//! signers do not produce one). The "malleated twin" `(r, n - s)` of a signature that
+//! someone could make without the key changes the token's text but not its claims: it
+//! carries the same `iss` and `jti`, so step 7 refuses it once the original was used.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -26,7 +31,6 @@ use jsonwebtoken::jwk::JwkSet;
 use url::Url;
 
 use crate::config::{AlgorithmProblem, AuthConfig, IssuerConfig, KeySource, parse_algorithm};
-use crate::ecdsa::is_high_s;
 use crate::error::{AuthError, ConfigError};
 use crate::keys::{KeyCache, decoding_key};
 use crate::replay::{MemoryReplayStore, ReplayStore, Seen};
@@ -245,11 +249,8 @@ impl Verifier {
             (None, None) => return Err(AuthError::UnknownKid),
         };
         let key = decoding_key(&jwk, alg)?;
-        // (r, n - s) verifies whenever (r, s) does; only the low-S form is accepted, so a
-        // token cannot be re-signed without the key into a different-looking twin.
-        if is_high_s(alg, &jwt.signature_bytes) {
-            return Err(AuthError::HighS);
-        }
+        // An ECDSA signature is accepted in either form of `s` (see the module doc): the
+        // twin a third party can make shares the original's jti, which step 7 refuses.
         let signature_ok =
             jsonwebtoken::crypto::verify(jwt.signature, jwt.signing_input.as_bytes(), &key, alg)
                 .unwrap_or(false);
