@@ -16,8 +16,8 @@ use crate::testing::{
     TestKey, bearer, claims, claims_a, mint, test_config, with,
 };
 use crate::{
-    AuthConfig, AuthError, BoxFuture, Caller, Clock, ConfigError, IssuerConfig, KeySource,
-    MemoryReplayStore, ReplayStore, ReplayStoreError, Seen, Verifier,
+    Audience, AuthConfig, AuthError, BoxFuture, Caller, Clock, ConfigError, IssuerConfig,
+    KeySource, MemoryReplayStore, ReplayStore, ReplayStoreError, Seen, Verifier,
 };
 
 const HOOK: &str = "https://cds.example.org/cds-services/gravida-patient-view";
@@ -546,6 +546,76 @@ async fn an_rsa_token_has_no_malleated_twin_and_is_accepted() {
     assert_eq!(testing::malleated(&token), token);
     assert!(!testing::is_high_s(&token));
     assert_eq!(reason(&check(&verifier, &token).await), "accepted");
+}
+
+/// A verifier over [`test_config`] whose issuer A accepts the audiences given.
+fn verifier_with_audiences(audiences: Vec<Audience>) -> Verifier {
+    let mut config = test_config();
+    config.issuers[0].audiences = audiences;
+    Verifier::new(config)
+        .unwrap_or_else(|err| panic!("{err}"))
+        .with_clock(fixed_clock(NOW))
+}
+
+const SERVICE_BASE: &str = "https://cds.example.org";
+
+#[tokio::test]
+async fn an_issuer_listing_the_service_base_as_an_audience_may_send_it_to_any_endpoint() {
+    let verifier = verifier_with_audiences(vec![
+        Audience::Endpoint,
+        Audience::Exact(SERVICE_BASE.to_string()),
+    ]);
+    let base_token = || mint(TestKey::AEs384, json!({}), claims_a(SERVICE_BASE, at(NOW)));
+    let endpoint_token = mint(TestKey::AEs384, json!({}), claims_a(HOOK, at(NOW)));
+    assert_eq!(reason(&check(&verifier, &base_token()).await), "accepted");
+    assert_eq!(reason(&check(&verifier, &endpoint_token).await), "accepted");
+    let header = bearer(&base_token());
+    let at_discovery = verifier.verify(&[header.as_slice()], DISCOVERY).await;
+    assert_eq!(reason(&at_discovery), "accepted");
+    // Issuer B keeps the default: only the endpoint URL.
+    let b_base = mint(
+        TestKey::BEs384,
+        json!({}),
+        claims(ISSUER_B, SERVICE_BASE, at(NOW)),
+    );
+    assert_eq!(
+        check(&verifier, &b_base).await,
+        Err(AuthError::WrongAudience)
+    );
+}
+
+#[tokio::test]
+async fn by_default_and_when_the_endpoint_is_not_listed_only_the_listed_audiences_pass() {
+    let base_token = || mint(TestKey::AEs384, json!({}), claims_a(SERVICE_BASE, at(NOW)));
+    let default = test_verifier();
+    assert_eq!(
+        check(&default, &base_token()).await,
+        Err(AuthError::WrongAudience)
+    );
+
+    let base_only = verifier_with_audiences(vec![Audience::Exact(SERVICE_BASE.to_string())]);
+    assert_eq!(reason(&check(&base_only, &base_token()).await), "accepted");
+    let endpoint_token = mint(TestKey::AEs384, json!({}), claims_a(HOOK, at(NOW)));
+    assert_eq!(
+        check(&base_only, &endpoint_token).await,
+        Err(AuthError::WrongAudience)
+    );
+}
+
+#[test]
+fn a_config_with_no_audience_or_an_empty_one_is_refused() {
+    let mut none = test_config();
+    none.issuers[0].audiences = vec![];
+    assert!(matches!(
+        Verifier::new(none),
+        Err(ConfigError::NoAudiences { .. })
+    ));
+    let mut empty = test_config();
+    empty.issuers[1].audiences = vec![Audience::Endpoint, Audience::Exact(String::new())];
+    assert!(matches!(
+        Verifier::new(empty),
+        Err(ConfigError::EmptyAudience { .. })
+    ));
 }
 
 #[test]

@@ -9,7 +9,7 @@
 //! 3. header: no `crit` member, `alg` not `none`/HMAC, `typ` is `JWT`, `kid` present;
 //! 4. issuer: `iss` trusted, `alg` on its list, `jku` (if any) on its list;
 //! 5. key: found by `kid` (fetching the JWKS if allowed), fit for `alg`; signature;
-//! 6. claims: `aud`, `exp`, `nbf`, `iat`, lifetime, `jti`, `tenant`;
+//! 6. claims: `aud` (the endpoint, or another value the issuer may send), `exp`, `nbf`, `iat`, lifetime, `jti`, `tenant`;
 //! 7. replay: the `(iss, jti)` pair is remembered, and refused if already there.
 //!
 //! The replay store is touched last, so a token refused for any other reason does not
@@ -30,7 +30,9 @@ use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::JwkSet;
 use url::Url;
 
-use crate::config::{AlgorithmProblem, AuthConfig, IssuerConfig, KeySource, parse_algorithm};
+use crate::config::{
+    AlgorithmProblem, Audience, AuthConfig, IssuerConfig, KeySource, parse_algorithm,
+};
 use crate::error::{AuthError, ConfigError};
 use crate::keys::{KeyCache, decoding_key};
 use crate::replay::{MemoryReplayStore, ReplayStore, Seen};
@@ -73,6 +75,7 @@ struct Issuer {
     fhir_servers: Vec<Url>,
     algorithms: Vec<Algorithm>,
     tenants: Option<Vec<String>>,
+    audiences: Vec<Audience>,
 }
 
 /// What is known about a token so far, for the refusal log line. Attacker-controlled
@@ -150,7 +153,8 @@ impl Verifier {
     /// `authorization` holds the raw values of **all** the request's `Authorization`
     /// headers (with the `http` crate: `headers.get_all(AUTHORIZATION).iter().map(|v|
     /// v.as_bytes())`). `audience` is the exact URL of the endpoint invoked (public base
-    /// URL + path), which the token's `aud` must name.
+    /// URL + path), which the token's `aud` must name unless its issuer is configured with
+    /// other [`Audience`]s.
     ///
     /// A refusal is logged here (reason, and the token's `iss`, `kid`, `jti` if it got
     /// that far); the token itself is never logged.
@@ -263,7 +267,11 @@ impl Verifier {
             .aud
             .as_ref()
             .ok_or(AuthError::MissingClaim { claim: "aud" })?;
-        if !audience_matches(aud, audience) {
+        let accepted = issuer.audiences.iter().any(|accepted| match accepted {
+            Audience::Endpoint => audience_matches(aud, audience),
+            Audience::Exact(value) => audience_matches(aud, value),
+        });
+        if !accepted {
             return Err(AuthError::WrongAudience);
         }
         let exp = numeric_date(
@@ -415,6 +423,16 @@ fn check_issuer(issuer: IssuerConfig) -> Result<Issuer, ConfigError> {
     if issuer.tenants.as_ref().is_some_and(|t| t.is_empty()) {
         return Err(ConfigError::NoTenants { iss });
     }
+    if issuer.audiences.is_empty() {
+        return Err(ConfigError::NoAudiences { iss });
+    }
+    if issuer
+        .audiences
+        .iter()
+        .any(|a| matches!(a, Audience::Exact(value) if value.is_empty()))
+    {
+        return Err(ConfigError::EmptyAudience { iss });
+    }
     Ok(Issuer {
         static_keys,
         jwks_url,
@@ -422,6 +440,7 @@ fn check_issuer(issuer: IssuerConfig) -> Result<Issuer, ConfigError> {
         fhir_servers: issuer.fhir_servers,
         algorithms,
         tenants: issuer.tenants,
+        audiences: issuer.audiences,
     })
 }
 
