@@ -9,7 +9,8 @@
 //! 3. header: no `crit` member, `alg` not `none`/HMAC, `typ` is `JWT`, `kid` present;
 //! 4. issuer: `iss` trusted, `alg` on its list, `jku` (if any) on its list;
 //! 5. key: found by `kid` (fetching the JWKS if allowed), fit for `alg`; signature;
-//! 6. claims: `aud` (the endpoint, or another value the issuer may send), `exp`, `nbf`, `iat`, lifetime, `jti`, `tenant`;
+//! 6. claims: `aud` (the endpoint, or another value the issuer may send), `exp`, `nbf`,
+//!    `iat`, lifetime, `jti`, `tenant`;
 //! 7. replay: the `(iss, jti)` pair is remembered, and refused if already there.
 //!
 //! The replay store is touched last, so a token refused for any other reason does not
