@@ -286,3 +286,157 @@ async fn with_issuers_configured_the_service_may_listen_beyond_loopback() {
     let app = gravida_server::startup::Application::build(settings).await;
     assert!(app.is_ok(), "{:?}", app.err());
 }
+
+/// Issuer A from its JWKS file with the `audiences` line given (none: the default), issuer B
+/// from a JWKS URL (wiremock) with the default audience.
+fn audiences_config(audiences: &str, jwks_b_url: &str) -> String {
+    format!(
+        r#"
+public_base_url = "{BASE}"
+
+[[auth.issuers]]
+iss = "{iss_a}"
+jwks_file = "{{fixtures}}/keys/jwks-issuer-a.json"
+tenants = ["{tenant_a}"]
+{audiences}
+
+[[auth.issuers]]
+iss = "{iss_b}"
+jwks_url = "{jwks_b_url}"
+"#,
+        iss_a = testing::ISSUER_A,
+        tenant_a = testing::TENANT_A,
+        iss_b = testing::ISSUER_B,
+    )
+}
+
+/// The status, whether a `WWW-Authenticate` challenge came back, and the body's length, for
+/// a request to `path` (GET for discovery, else POST of an empty hook call) with `token`.
+async fn answer(app: &TestApp, path: &str, token: &str) -> (u16, bool, usize) {
+    let request = if path == "/cds-services" {
+        app.client.get(app.url(path))
+    } else {
+        app.client
+            .post(app.url(path))
+            .header("content-type", "application/json")
+            .body(empty_call().to_string())
+    };
+    let response = request
+        .header("authorization", testing::bearer(token))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let challenge = response.headers().contains_key("www-authenticate");
+    (status, challenge, response.bytes().await.unwrap().len())
+}
+
+fn token_for(key: TestKey, aud: &str) -> String {
+    let claims = match key {
+        TestKey::BEs384 => testing::claims(testing::ISSUER_B, aud, SystemTime::now()),
+        _ => testing::claims_a(aud, SystemTime::now()),
+    };
+    testing::mint(key, json!({}), claims)
+}
+
+#[tokio::test]
+async fn an_issuer_that_lists_the_base_url_as_an_audience_may_send_it_and_only_that_issuer() {
+    let jwks = issuer_b_jwks().await;
+    let toml = audiences_config(
+        r#"audiences = ["endpoint", "public_base_url"]"#,
+        &format!("{}/jwks.json", jwks.uri()),
+    );
+    let app = TestApp::spawn_with_config(&toml).await;
+    let base_slash = format!("{BASE}/");
+    for (path, aud) in [
+        (HOOK, BASE),
+        (HOOK, base_slash.as_str()),
+        ("/cds-services", BASE),
+    ] {
+        let (status, ..) = answer(&app, path, &token_for(TestKey::AEs384, aud)).await;
+        assert_eq!(status, 200, "issuer A, aud {aud} at {path}");
+    }
+    let endpoint = format!("{BASE}{HOOK}");
+    assert_eq!(
+        answer(&app, HOOK, &token_for(TestKey::AEs384, &endpoint))
+            .await
+            .0,
+        200
+    );
+
+    // Issuer B did not list it: its base-URL token gets a bare 401, its endpoint token 200.
+    let refused = answer(&app, HOOK, &token_for(TestKey::BEs384, BASE)).await;
+    assert_eq!(refused, (401, true, 0));
+    assert_eq!(
+        answer(&app, HOOK, &token_for(TestKey::BEs384, &endpoint))
+            .await
+            .0,
+        200
+    );
+    assert!(!jwks.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_base_url_audience_gets_a_bare_401_unless_listed_and_an_unlisted_endpoint_too() {
+    let jwks = issuer_b_jwks().await;
+    let jwks_url = format!("{}/jwks.json", jwks.uri());
+    let endpoint = format!("{BASE}{HOOK}");
+
+    // The default: the exact endpoint URL only.
+    let app = TestApp::spawn_with_config(&audiences_config("", &jwks_url)).await;
+    let base_token = token_for(TestKey::AEs384, BASE);
+    assert_eq!(answer(&app, HOOK, &base_token).await, (401, true, 0));
+    assert_eq!(
+        answer(&app, HOOK, &token_for(TestKey::AEs384, &endpoint))
+            .await
+            .0,
+        200
+    );
+
+    // Listing only the base URL drops the endpoint URL for that issuer.
+    let app = TestApp::spawn_with_config(&audiences_config(
+        r#"audiences = ["public_base_url"]"#,
+        &jwks_url,
+    ))
+    .await;
+    let endpoint_token = token_for(TestKey::AEs384, &endpoint);
+    assert_eq!(answer(&app, HOOK, &endpoint_token).await, (401, true, 0));
+    assert_eq!(
+        answer(&app, HOOK, &token_for(TestKey::AEs384, BASE))
+            .await
+            .0,
+        200
+    );
+    // Another service's base is never the base.
+    let other = token_for(TestKey::AEs384, "https://other.example.org");
+    assert_eq!(answer(&app, HOOK, &other).await, (401, true, 0));
+}
+
+#[test]
+fn the_binary_refuses_to_start_with_an_unknown_audience_and_says_why() {
+    let dir = std::env::temp_dir().join(format!("gravida-it-aud-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("gravida.toml");
+    let toml = audiences_config(
+        r#"audiences = ["endpoint", "base"]"#,
+        "https://ehr-b.example.org/jwks.json",
+    )
+    .replace(
+        "{fixtures}",
+        &crate::helpers::fixture_path("").display().to_string(),
+    );
+    std::fs::write(&file, toml).unwrap();
+    let output = crate::binary::gravida()
+        .args(["serve", "--config"])
+        .arg(&file)
+        .env("GRAVIDA_LOG__FORMAT", "json")
+        .env("GRAVIDA_STORE__DATA_DIR", dir.join("data"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(r#"unknown audience "base""#) && stderr.contains("public_base_url"),
+        "{stderr}"
+    );
+}

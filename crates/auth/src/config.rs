@@ -68,10 +68,25 @@ pub struct IssuerConfig {
     pub algorithms: Vec<String>,
     /// If set, the token's `tenant` must be present and one of these.
     pub tenants: Option<Vec<String>>,
+    /// The `aud` values this issuer's tokens may carry; one of them must match. Default:
+    /// `[Audience::Endpoint]`, the exact URL of the endpoint invoked.
+    pub audiences: Vec<Audience>,
+}
+
+/// An `aud` value an issuer's tokens may carry (RFC 7519 §4.1.3: compared as exact strings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// The exact URL of the endpoint invoked, as given to
+    /// [`Verifier::verify`](crate::Verifier::verify). What CDS Hooks asks for, and the default.
+    Endpoint,
+    /// This one value whatever the endpoint, for an EHR that sends, say, the service's base
+    /// URL on every call. It binds a token to the service rather than to one endpoint.
+    Exact(String),
 }
 
 impl IssuerConfig {
-    /// An issuer with the default algorithms and no jku, FHIR server or tenant lists.
+    /// An issuer with the default algorithms, the endpoint as its only audience, and no jku,
+    /// FHIR server or tenant lists.
     pub fn new(iss: impl Into<String>, keys: KeySource) -> Self {
         IssuerConfig {
             iss: iss.into(),
@@ -80,6 +95,7 @@ impl IssuerConfig {
             fhir_servers: Vec::new(),
             algorithms: DEFAULT_ALGORITHMS.iter().map(|a| a.to_string()).collect(),
             tenants: None,
+            audiences: vec![Audience::Endpoint],
         }
     }
 }

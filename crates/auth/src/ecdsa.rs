@@ -1,9 +1,13 @@
-//! ECDSA signature malleability: the low-S rule for ES256 and ES384 JWS signatures.
+//! ECDSA signature malleability, for tests: which half of the curve order an ES256 or ES384
+//! signature's `s` lies in, and the twin with the other `s`.
 //!
 //! An ECDSA signature `(r, s)` has a twin `(r, n - s)` (`n` the curve order) that verifies
 //! just as well, so anyone holding a token can mint a second, different-looking one
-//! without the key. Only the "low" form, `s <= n / 2`, is accepted here. A JWS carries the
-//! signature as the fixed-width big-endian concatenation `r || s` (RFC 7518 §3.4).
+//! without the key. The verifier accepts both forms (standard signers such as jsrsasign,
+//! PyJWT, `jose` and OpenSSL give a "high" `s > n / 2` about half the time); the twin keeps
+//! the original's `iss` and `jti`, so the replay guard refuses whichever comes second.
+//! Tests use this module to prove both halves are accepted and the twin is refused as a
+//! replay. A JWS carries the signature as the fixed-width big-endian `r || s` (RFC 7518 §3.4).
 
 use jsonwebtoken::Algorithm;
 
@@ -30,9 +34,8 @@ fn order(alg: Algorithm) -> Option<&'static [u8]> {
 }
 
 /// Whether `signature` (the decoded JWS signature bytes) is an ECDSA signature for `alg`
-/// whose `s` is above `n / 2`, the malleable twin of a low-S signature. Non-ECDSA
-/// algorithms and signatures of the wrong length answer `false`: they are left to the
-/// signature check, which refuses a wrong length anyway.
+/// whose `s` is above `n / 2` (a "high-S" signature). Non-ECDSA algorithms and signatures
+/// of the wrong length answer `false`.
 pub(crate) fn is_high_s(alg: Algorithm, signature: &[u8]) -> bool {
     let Some(n) = order(alg) else {
         return false;
@@ -49,9 +52,7 @@ pub(crate) fn is_high_s(alg: Algorithm, signature: &[u8]) -> bool {
 }
 
 /// `signature` with `s` replaced by `n - s`: the twin that still verifies. `None` for a
-/// non-ECDSA algorithm, a wrong length, or `s >= n`. Tests use it to mint high-S tokens
-/// and the token minter uses it to normalise its own signatures to low S.
-#[cfg(any(test, feature = "testing"))]
+/// non-ECDSA algorithm, a wrong length, or `s >= n`.
 pub(crate) fn flip_s(alg: Algorithm, signature: &[u8]) -> Option<Vec<u8>> {
     let n = order(alg)?;
     if signature.len() != 2 * n.len() {

@@ -79,11 +79,7 @@ pub enum AuthError {
     /// The signature does not verify.
     #[error("JWT signature does not verify")]
     BadSignature,
-    /// An ES256 or ES384 signature whose `s` is above half the curve order: the malleable
-    /// twin of a valid signature, refused whether or not it verifies.
-    #[error("JWT ECDSA signature is not in low-S form")]
-    HighS,
-    /// `aud` does not name the endpoint invoked.
+    /// `aud` names neither the endpoint invoked nor another audience the issuer may use.
     #[error("JWT audience does not match this endpoint")]
     WrongAudience,
     /// `exp` has passed (beyond the clock skew).
@@ -139,7 +135,6 @@ impl AuthError {
             AuthError::KeysUnavailable => "jwks-unavailable",
             AuthError::KeyMismatch => "key-alg-mismatch",
             AuthError::BadSignature => "bad-signature",
-            AuthError::HighS => "high-s-signature",
             AuthError::WrongAudience => "wrong-aud",
             AuthError::Expired => "expired",
             AuthError::NotYetValid => "not-yet-valid",
@@ -204,6 +199,18 @@ pub enum ConfigError {
     /// An issuer's tenant allow-list is present but empty (it would refuse every token).
     #[error("issuer {iss}: empty tenant list")]
     NoTenants {
+        /// The issuer.
+        iss: String,
+    },
+    /// An issuer's `audiences` list is empty (no token could match).
+    #[error("issuer {iss}: the audience list is empty")]
+    NoAudiences {
+        /// The issuer.
+        iss: String,
+    },
+    /// An issuer lists an empty `aud` value.
+    #[error("issuer {iss}: an audience is empty")]
+    EmptyAudience {
         /// The issuer.
         iss: String,
     },

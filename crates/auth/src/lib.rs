@@ -3,9 +3,9 @@
 //!
 //! What it checks, in short: the header (no `crit`; `alg` allow-listed, never `none` or
 //! HMAC; `typ` is `JWT`; `kid` present), the issuer (`iss` trusted; `jku` allow-listed),
-//! the signature (ES256/ES384 in low-S form; keys from a JWKS URL, cached and re-fetched
+//! the signature (any valid one, ECDSA `s` high or low; keys from a JWKS URL, cached and re-fetched
 //! at most once per interval, or from a key set given up front), the claims (`aud` is the
-//! endpoint invoked; `exp`, `nbf`, `iat` with clock skew; a maximum lifetime; `jti`
+//! endpoint invoked, or another value the issuer is configured to send; `exp`, `nbf`, `iat` with clock skew; a maximum lifetime; `jti`
 //! present; `tenant` if restricted) and replay (`jti` used once). See [`Verifier`].
 //!
 //! ```no_run
@@ -26,6 +26,7 @@
 //! ```
 
 mod config;
+#[cfg(any(test, feature = "testing"))]
 mod ecdsa;
 mod error;
 mod keys;
@@ -39,7 +40,7 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
-pub use config::{AuthConfig, DEFAULT_ALGORITHMS, IssuerConfig, KeySource, parse_jwks};
+pub use config::{Audience, AuthConfig, DEFAULT_ALGORITHMS, IssuerConfig, KeySource, parse_jwks};
 pub use error::{AuthError, ConfigError};
 pub use keys::MAX_JWKS_BYTES;
 pub use replay::{BoxFuture, MemoryReplayStore, ReplayStore, ReplayStoreError, Seen};

@@ -16,8 +16,8 @@ use crate::testing::{
     TestKey, bearer, claims, claims_a, mint, test_config, with,
 };
 use crate::{
-    AuthConfig, AuthError, BoxFuture, Caller, Clock, ConfigError, IssuerConfig, KeySource,
-    MemoryReplayStore, ReplayStore, ReplayStoreError, Seen, Verifier,
+    Audience, AuthConfig, AuthError, BoxFuture, Caller, Clock, ConfigError, IssuerConfig,
+    KeySource, MemoryReplayStore, ReplayStore, ReplayStoreError, Seen, Verifier,
 };
 
 const HOOK: &str = "https://cds.example.org/cds-services/gravida-patient-view";
@@ -450,71 +450,172 @@ fn jsonwebtoken_accepts(token: &str, kid: &str, alg: jsonwebtoken::Algorithm) ->
     jsonwebtoken::crypto::verify(signature, input.as_bytes(), &key, alg).unwrap_or(false)
 }
 
-#[tokio::test]
-async fn the_high_s_twin_of_a_valid_es384_token_is_refused_while_the_original_passes() {
-    let verifier = test_verifier();
-    let original = mint(TestKey::AEs384, json!({}), claims_a(HOOK, at(NOW)));
-    let twin = testing::with_high_s(&original);
-    assert_ne!(twin, original);
-    // The twin is a genuine signature: the ECDSA check alone would accept it.
-    assert!(jsonwebtoken_accepts(
-        &original,
-        "a-es384",
-        jsonwebtoken::Algorithm::ES384
-    ));
-    assert!(jsonwebtoken_accepts(
-        &twin,
-        "a-es384",
-        jsonwebtoken::Algorithm::ES384
-    ));
-    // Twin first: its refusal must not use up the jti the original then presents.
-    assert_eq!(check(&verifier, &twin).await, Err(AuthError::HighS));
-    assert_eq!(reason(&check(&verifier, &original).await), "accepted");
-}
-
-#[tokio::test]
-async fn the_high_s_twin_of_a_valid_es256_token_is_refused_while_the_original_passes() {
+/// A verifier over [`test_config`] whose issuers also allow ES256, clock at [`NOW`].
+fn es256_verifier() -> Verifier {
     let mut config = test_config();
     for issuer in &mut config.issuers {
         issuer.algorithms.push("ES256".to_string());
     }
-    let verifier = Verifier::new(config)
+    Verifier::new(config)
         .unwrap_or_else(|err| panic!("{err}"))
-        .with_clock(fixed_clock(NOW));
-    let original = mint(TestKey::AEs256, json!({}), claims_a(HOOK, at(NOW)));
-    let twin = testing::with_high_s(&original);
-    assert_ne!(twin, original);
-    assert!(jsonwebtoken_accepts(
-        &original,
-        "a-es256",
-        jsonwebtoken::Algorithm::ES256
-    ));
-    assert!(jsonwebtoken_accepts(
-        &twin,
-        "a-es256",
-        jsonwebtoken::Algorithm::ES256
-    ));
-    assert_eq!(check(&verifier, &twin).await, Err(AuthError::HighS));
-    assert_eq!(reason(&check(&verifier, &original).await), "accepted");
+        .with_clock(fixed_clock(NOW))
 }
 
-#[tokio::test]
-async fn many_minted_ecdsa_tokens_are_all_low_s_and_all_accepted() {
-    // About half of raw ECDSA signatures are high-S; the minter normalises them, as a
-    // conforming issuer must, so every one of these is accepted.
-    let verifier = test_verifier();
-    for _ in 0..16 {
-        let token = mint(TestKey::AEs384, json!({}), claims_a(HOOK, at(NOW)));
-        assert_eq!(reason(&check(&verifier, &token).await), "accepted");
+/// Mints tokens with `key` (fresh jti each) until one has a high `s` and one a low `s`;
+/// the minter does not normalise, so both come within a few tries (each is a coin toss).
+fn one_high_s_and_one_low_s(key: TestKey) -> (String, String) {
+    let mut high = None;
+    let mut low = None;
+    for _ in 0..64 {
+        let token = mint(key, json!({}), claims_a(HOOK, at(NOW)));
+        if testing::is_high_s(&token) {
+            high.get_or_insert(token);
+        } else {
+            low.get_or_insert(token);
+        }
+    }
+    match (high, low) {
+        (Some(high), Some(low)) => (high, low),
+        (high, _) => panic!(
+            "64 {key:?} tokens were all {}-S: the minter normalises s",
+            if high.is_some() { "high" } else { "low" }
+        ),
     }
 }
 
 #[tokio::test]
-async fn an_rsa_token_is_not_subject_to_the_low_s_rule() {
+async fn a_high_s_and_a_low_s_es384_token_are_both_accepted() {
+    let verifier = test_verifier();
+    let (high, low) = one_high_s_and_one_low_s(TestKey::AEs384);
+    for token in [&high, &low] {
+        assert!(jsonwebtoken_accepts(
+            token,
+            "a-es384",
+            jsonwebtoken::Algorithm::ES384
+        ));
+    }
+    assert_eq!(reason(&check(&verifier, &high).await), "accepted");
+    assert_eq!(reason(&check(&verifier, &low).await), "accepted");
+}
+
+#[tokio::test]
+async fn a_high_s_and_a_low_s_es256_token_are_both_accepted() {
+    let verifier = es256_verifier();
+    let (high, low) = one_high_s_and_one_low_s(TestKey::AEs256);
+    assert_eq!(reason(&check(&verifier, &high).await), "accepted");
+    assert_eq!(reason(&check(&verifier, &low).await), "accepted");
+}
+
+#[tokio::test]
+async fn the_malleated_twin_of_an_accepted_token_is_refused_as_a_replay_in_either_order() {
+    for key in [TestKey::AEs384, TestKey::AEs256] {
+        let (high, low) = one_high_s_and_one_low_s(key);
+        for original in [high, low] {
+            let twin = testing::malleated(&original);
+            assert_ne!(twin, original, "{key:?}");
+            assert_ne!(testing::is_high_s(&twin), testing::is_high_s(&original));
+            // The twin is a genuine signature of the same claims: on its own it is accepted,
+            // and whichever of the two comes second is a replay of the same iss and jti.
+            let verifier = es256_verifier();
+            assert_eq!(reason(&check(&verifier, &original).await), "accepted");
+            assert_eq!(check(&verifier, &twin).await, Err(AuthError::Replayed));
+            let verifier = es256_verifier();
+            assert_eq!(reason(&check(&verifier, &twin).await), "accepted");
+            assert_eq!(check(&verifier, &original).await, Err(AuthError::Replayed));
+        }
+    }
+}
+
+#[tokio::test]
+async fn many_minted_ecdsa_tokens_include_high_s_ones_and_are_all_accepted() {
+    // About half of the signatures a standard signer makes have a high s.
+    let verifier = test_verifier();
+    let mut high = 0;
+    for _ in 0..64 {
+        let token = mint(TestKey::AEs384, json!({}), claims_a(HOOK, at(NOW)));
+        high += usize::from(testing::is_high_s(&token));
+        assert_eq!(reason(&check(&verifier, &token).await), "accepted");
+    }
+    assert!((8..=56).contains(&high), "{high} of 64 were high-S");
+}
+
+#[tokio::test]
+async fn an_rsa_token_has_no_malleated_twin_and_is_accepted() {
     let verifier = test_verifier();
     let token = mint(TestKey::ARsa, json!({}), claims_a(HOOK, at(NOW)));
-    assert_eq!(testing::with_high_s(&token), token);
+    assert_eq!(testing::malleated(&token), token);
+    assert!(!testing::is_high_s(&token));
     assert_eq!(reason(&check(&verifier, &token).await), "accepted");
+}
+
+/// A verifier over [`test_config`] whose issuer A accepts the audiences given.
+fn verifier_with_audiences(audiences: Vec<Audience>) -> Verifier {
+    let mut config = test_config();
+    config.issuers[0].audiences = audiences;
+    Verifier::new(config)
+        .unwrap_or_else(|err| panic!("{err}"))
+        .with_clock(fixed_clock(NOW))
+}
+
+const SERVICE_BASE: &str = "https://cds.example.org";
+
+#[tokio::test]
+async fn an_issuer_listing_the_service_base_as_an_audience_may_send_it_to_any_endpoint() {
+    let verifier = verifier_with_audiences(vec![
+        Audience::Endpoint,
+        Audience::Exact(SERVICE_BASE.to_string()),
+    ]);
+    let base_token = || mint(TestKey::AEs384, json!({}), claims_a(SERVICE_BASE, at(NOW)));
+    let endpoint_token = mint(TestKey::AEs384, json!({}), claims_a(HOOK, at(NOW)));
+    assert_eq!(reason(&check(&verifier, &base_token()).await), "accepted");
+    assert_eq!(reason(&check(&verifier, &endpoint_token).await), "accepted");
+    let header = bearer(&base_token());
+    let at_discovery = verifier.verify(&[header.as_slice()], DISCOVERY).await;
+    assert_eq!(reason(&at_discovery), "accepted");
+    // Issuer B keeps the default: only the endpoint URL.
+    let b_base = mint(
+        TestKey::BEs384,
+        json!({}),
+        claims(ISSUER_B, SERVICE_BASE, at(NOW)),
+    );
+    assert_eq!(
+        check(&verifier, &b_base).await,
+        Err(AuthError::WrongAudience)
+    );
+}
+
+#[tokio::test]
+async fn by_default_and_when_the_endpoint_is_not_listed_only_the_listed_audiences_pass() {
+    let base_token = || mint(TestKey::AEs384, json!({}), claims_a(SERVICE_BASE, at(NOW)));
+    let default = test_verifier();
+    assert_eq!(
+        check(&default, &base_token()).await,
+        Err(AuthError::WrongAudience)
+    );
+
+    let base_only = verifier_with_audiences(vec![Audience::Exact(SERVICE_BASE.to_string())]);
+    assert_eq!(reason(&check(&base_only, &base_token()).await), "accepted");
+    let endpoint_token = mint(TestKey::AEs384, json!({}), claims_a(HOOK, at(NOW)));
+    assert_eq!(
+        check(&base_only, &endpoint_token).await,
+        Err(AuthError::WrongAudience)
+    );
+}
+
+#[test]
+fn a_config_with_no_audience_or_an_empty_one_is_refused() {
+    let mut none = test_config();
+    none.issuers[0].audiences = vec![];
+    assert!(matches!(
+        Verifier::new(none),
+        Err(ConfigError::NoAudiences { .. })
+    ));
+    let mut empty = test_config();
+    empty.issuers[1].audiences = vec![Audience::Endpoint, Audience::Exact(String::new())];
+    assert!(matches!(
+        Verifier::new(empty),
+        Err(ConfigError::EmptyAudience { .. })
+    ));
 }
 
 #[test]

@@ -96,8 +96,6 @@ pub(crate) struct Unverified<'a> {
     pub signing_input: &'a str,
     /// The third part, still base64url (as `jsonwebtoken::crypto::verify` wants it).
     pub signature: &'a str,
-    /// The third part decoded (for the ECDSA low-S check).
-    pub signature_bytes: Vec<u8>,
 }
 
 /// Splits a compact JWS into its three parts and decodes the first two.
@@ -123,7 +121,7 @@ pub(crate) fn decode(token: &str) -> Result<Unverified<'_>, AuthError> {
     // The signature is decoded again by jsonwebtoken; checking here keeps a garbled
     // signature a "malformed-token" rather than a "bad-signature". An empty signature
     // (as `alg: none` tokens have) is well-formed here and fails verification later.
-    let signature_bytes = URL_SAFE_NO_PAD
+    URL_SAFE_NO_PAD
         .decode(signature)
         .map_err(|_| AuthError::Malformed {
             what: "signature base64",
@@ -142,7 +140,6 @@ pub(crate) fn decode(token: &str) -> Result<Unverified<'_>, AuthError> {
         claims,
         signing_input: &token[..signing_input_len],
         signature,
-        signature_bytes,
     })
 }
 

@@ -8,13 +8,19 @@
 //! 2. shape: three base64url parts, JSON header and claims;
 //! 3. header: no `crit` member, `alg` not `none`/HMAC, `typ` is `JWT`, `kid` present;
 //! 4. issuer: `iss` trusted, `alg` on its list, `jku` (if any) on its list;
-//! 5. key: found by `kid` (fetching the JWKS if allowed), fit for `alg`; an ES256/ES384
-//!    signature in low-S form; signature;
-//! 6. claims: `aud`, `exp`, `nbf`, `iat`, lifetime, `jti`, `tenant`;
+//! 5. key: found by `kid` (fetching the JWKS if allowed), fit for `alg`; signature;
+//! 6. claims: `aud` (the endpoint, or another value the issuer may send), `exp`, `nbf`,
+//!    `iat`, lifetime, `jti`, `tenant`;
 //! 7. replay: the `(iss, jti)` pair is remembered, and refused if already there.
 //!
 //! The replay store is touched last, so a token refused for any other reason does not
 //! use up its `jti`.
+//!
+//! Every valid ECDSA signature is accepted, whether its `s` is in the lower or the upper
+//! half of the curve order (RFC 7515 and RFC 7518 ask for no "low-S" form, and standard
+//! signers do not produce one). The "malleated twin" `(r, n - s)` of a signature that
+//! someone could make without the key changes the token's text but not its claims: it
+//! carries the same `iss` and `jti`, so step 7 refuses it once the original was used.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -25,8 +31,9 @@ use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::JwkSet;
 use url::Url;
 
-use crate::config::{AlgorithmProblem, AuthConfig, IssuerConfig, KeySource, parse_algorithm};
-use crate::ecdsa::is_high_s;
+use crate::config::{
+    AlgorithmProblem, Audience, AuthConfig, IssuerConfig, KeySource, parse_algorithm,
+};
 use crate::error::{AuthError, ConfigError};
 use crate::keys::{KeyCache, decoding_key};
 use crate::replay::{MemoryReplayStore, ReplayStore, Seen};
@@ -69,6 +76,7 @@ struct Issuer {
     fhir_servers: Vec<Url>,
     algorithms: Vec<Algorithm>,
     tenants: Option<Vec<String>>,
+    audiences: Vec<Audience>,
 }
 
 /// What is known about a token so far, for the refusal log line. Attacker-controlled
@@ -146,7 +154,8 @@ impl Verifier {
     /// `authorization` holds the raw values of **all** the request's `Authorization`
     /// headers (with the `http` crate: `headers.get_all(AUTHORIZATION).iter().map(|v|
     /// v.as_bytes())`). `audience` is the exact URL of the endpoint invoked (public base
-    /// URL + path), which the token's `aud` must name.
+    /// URL + path), which the token's `aud` must name unless its issuer is configured with
+    /// other [`Audience`]s.
     ///
     /// A refusal is logged here (reason, and the token's `iss`, `kid`, `jti` if it got
     /// that far); the token itself is never logged.
@@ -245,11 +254,8 @@ impl Verifier {
             (None, None) => return Err(AuthError::UnknownKid),
         };
         let key = decoding_key(&jwk, alg)?;
-        // (r, n - s) verifies whenever (r, s) does; only the low-S form is accepted, so a
-        // token cannot be re-signed without the key into a different-looking twin.
-        if is_high_s(alg, &jwt.signature_bytes) {
-            return Err(AuthError::HighS);
-        }
+        // An ECDSA signature is accepted in either form of `s` (see the module doc): the
+        // twin a third party can make shares the original's jti, which step 7 refuses.
         let signature_ok =
             jsonwebtoken::crypto::verify(jwt.signature, jwt.signing_input.as_bytes(), &key, alg)
                 .unwrap_or(false);
@@ -262,7 +268,11 @@ impl Verifier {
             .aud
             .as_ref()
             .ok_or(AuthError::MissingClaim { claim: "aud" })?;
-        if !audience_matches(aud, audience) {
+        let accepted = issuer.audiences.iter().any(|accepted| match accepted {
+            Audience::Endpoint => audience_matches(aud, audience),
+            Audience::Exact(value) => audience_matches(aud, value),
+        });
+        if !accepted {
             return Err(AuthError::WrongAudience);
         }
         let exp = numeric_date(
@@ -414,6 +424,16 @@ fn check_issuer(issuer: IssuerConfig) -> Result<Issuer, ConfigError> {
     if issuer.tenants.as_ref().is_some_and(|t| t.is_empty()) {
         return Err(ConfigError::NoTenants { iss });
     }
+    if issuer.audiences.is_empty() {
+        return Err(ConfigError::NoAudiences { iss });
+    }
+    if issuer
+        .audiences
+        .iter()
+        .any(|a| matches!(a, Audience::Exact(value) if value.is_empty()))
+    {
+        return Err(ConfigError::EmptyAudience { iss });
+    }
     Ok(Issuer {
         static_keys,
         jwks_url,
@@ -421,6 +441,7 @@ fn check_issuer(issuer: IssuerConfig) -> Result<Issuer, ConfigError> {
         fhir_servers: issuer.fhir_servers,
         algorithms,
         tenants: issuer.tenants,
+        audiences: issuer.audiences,
     })
 }
 

@@ -1,19 +1,21 @@
 //! Who is calling: builds the JWT verifier from the settings and authenticates each request.
 //!
 //! With trusted issuers configured, discovery, hook calls and feedback all need a valid CDS
-//! Hooks JWT whose `aud` is the exact URL invoked (the public base URL plus the path). With none,
-//! every caller is let through, which start-up allows only on a loopback address.
+//! Hooks JWT whose `aud` is the exact URL invoked (the public base URL plus the path), or the
+//! public base URL itself for an issuer whose `audiences` list it. With none, every caller is
+//! let through, which start-up allows only on a loopback address.
 
 use std::time::Duration;
 
 use axum::http::{HeaderMap, header};
-use gravida_auth::{AuthConfig, Caller, IssuerConfig, KeySource, Verifier};
+use gravida_auth::{Audience, AuthConfig, Caller, IssuerConfig, KeySource, Verifier};
 
 use crate::error::ApiError;
-use crate::settings::AuthSettings;
+use crate::settings::{AuthSettings, IssuerAudience};
 
-/// The verifier for the configured issuers, or `None` when there are none.
-pub fn verifier(settings: &AuthSettings) -> anyhow::Result<Option<Verifier>> {
+/// The verifier for the configured issuers, or `None` when there are none. `public_base` is
+/// the service's base URL without a trailing slash ([`crate::settings::Settings::public_base`]).
+pub fn verifier(settings: &AuthSettings, public_base: &str) -> anyhow::Result<Option<Verifier>> {
     if settings.issuers.is_empty() {
         return Ok(None);
     }
@@ -28,6 +30,7 @@ pub fn verifier(settings: &AuthSettings) -> anyhow::Result<Option<Verifier>> {
         config.allowed_jku = issuer.allowed_jku.clone();
         config.fhir_servers = issuer.fhir_servers.clone();
         config.tenants = issuer.tenants.clone();
+        config.audiences = audiences(&issuer.audiences, public_base);
         if let Some(algorithms) = &issuer.algorithms {
             config.algorithms = algorithms.clone();
         }
@@ -42,6 +45,22 @@ pub fn verifier(settings: &AuthSettings) -> anyhow::Result<Option<Verifier>> {
         replay_capacity: settings.replay_capacity,
     };
     Ok(Some(Verifier::new(config)?))
+}
+
+/// The verifier's audiences for an issuer's `audiences` setting. The base URL is accepted as
+/// written with and without a trailing `/`: both name the same service, and EHRs differ.
+fn audiences(names: &[IssuerAudience], public_base: &str) -> Vec<Audience> {
+    let mut audiences = Vec::new();
+    for name in names {
+        match name {
+            IssuerAudience::Endpoint => audiences.push(Audience::Endpoint),
+            IssuerAudience::PublicBaseUrl => {
+                audiences.push(Audience::Exact(public_base.to_owned()));
+                audiences.push(Audience::Exact(format!("{public_base}/")));
+            }
+        }
+    }
+    audiences
 }
 
 /// Authenticates a request to `path` (e.g. `/cds-services/gravida-patient-view`).

@@ -187,6 +187,47 @@ pub struct IssuerSettings {
     /// `tenant` claims accepted; absent means any.
     #[serde(default)]
     pub tenants: Option<Vec<String>>,
+    /// The `aud` values this EHR sends; a token must carry one of them (default `endpoint`).
+    #[serde(
+        default = "default_audiences",
+        deserialize_with = "deserialize_audiences"
+    )]
+    pub audiences: Vec<IssuerAudience>,
+}
+
+/// An `aud` value an issuer may send, named in `[[auth.issuers]] audiences`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssuerAudience {
+    /// The exact URL of the endpoint invoked (`public_base_url` + path), as CDS Hooks asks.
+    Endpoint,
+    /// `public_base_url` itself (with or without a trailing `/`), on every endpoint.
+    PublicBaseUrl,
+}
+
+fn default_audiences() -> Vec<IssuerAudience> {
+    vec![IssuerAudience::Endpoint]
+}
+
+/// Reads `audiences`, naming the key and the accepted values in every error (serde's own
+/// messages name neither).
+fn deserialize_audiences<'de, D>(deserializer: D) -> Result<Vec<IssuerAudience>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    const ACCEPTED: &str = r#"use "endpoint" and/or "public_base_url""#;
+    let names = Vec::<String>::deserialize(deserializer)
+        .map_err(|e| D::Error::custom(format!("auth.issuers audiences: {e}; {ACCEPTED}")))?;
+    names
+        .iter()
+        .map(|name| match name.as_str() {
+            "endpoint" => Ok(IssuerAudience::Endpoint),
+            "public_base_url" => Ok(IssuerAudience::PublicBaseUrl),
+            other => Err(D::Error::custom(format!(
+                "auth.issuers audiences: unknown audience {other:?}; {ACCEPTED}"
+            ))),
+        })
+        .collect()
 }
 
 /// How Gravida reads from an EHR's FHIR server.
@@ -626,6 +667,20 @@ impl Settings {
                     issuer.iss
                 ));
             }
+            if issuer.audiences.is_empty() {
+                return Err(format!(
+                    "auth.issuers `{}`: audiences must list at least one of \"endpoint\" and \"public_base_url\"",
+                    issuer.iss
+                ));
+            }
+            if issuer.audiences.contains(&IssuerAudience::PublicBaseUrl)
+                && self.public_base_url.is_none()
+            {
+                return Err(format!(
+                    "auth.issuers `{}`: audiences names \"public_base_url\", so public_base_url must be set",
+                    issuer.iss
+                ));
+            }
         }
         if let Some(url) = &self.public_base_url
             && !matches!(url.scheme(), "http" | "https")
@@ -767,6 +822,49 @@ algorithms = ["RS384"]
                 .contains("exactly one of jwks_url and jwks_file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn issuer_audiences_default_to_the_endpoint_and_a_bad_list_is_a_clear_error() {
+        let dir = std::env::temp_dir().join(format!("gravida-aud-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gravida.toml");
+        let issuer = "[[auth.issuers]]\niss = \"https://ehr.example.org\"\njwks_url = \"https://ehr.example.org/jwks\"\n";
+        let load = |top: &str, audiences: &str| {
+            std::fs::write(&file, format!("{top}\n{issuer}{audiences}\n")).unwrap();
+            Settings::load_from(Some(&file), env(&[]))
+        };
+
+        let s = load("", "").unwrap();
+        assert_eq!(s.auth.issuers[0].audiences, [IssuerAudience::Endpoint]);
+        let base = "public_base_url = \"https://cds.example.org\"";
+        let s = load(base, "audiences = [\"endpoint\", \"public_base_url\"]").unwrap();
+        assert_eq!(
+            s.auth.issuers[0].audiences,
+            [IssuerAudience::Endpoint, IssuerAudience::PublicBaseUrl]
+        );
+
+        for (top, audiences, expected) in [
+            (
+                base,
+                "audiences = [\"base_url\"]",
+                "unknown audience \"base_url\"",
+            ),
+            (
+                base,
+                "audiences = \"endpoint\"",
+                "auth.issuers audiences: invalid type",
+            ),
+            (base, "audiences = []", "audiences must list at least one"),
+            (
+                "",
+                "audiences = [\"public_base_url\"]",
+                "public_base_url must be set",
+            ),
+        ] {
+            let err = load(top, audiences).unwrap_err().to_string();
+            assert!(err.contains(expected), "{audiences}: {err}");
+        }
     }
 
     #[test]

@@ -39,8 +39,8 @@ impl Application {
     pub async fn build(mut settings: Settings) -> anyhow::Result<Application> {
         let started = Instant::now();
         let kb = load_knowledge(&settings)?;
-        let verifier =
-            crate::auth::verifier(&settings.auth).context("configuring authentication")?;
+        let verifier = crate::auth::verifier(&settings.auth, &settings.public_base())
+            .context("configuring authentication")?;
         check_exposure(&settings, verifier.is_some())?;
         if settings.metrics.enabled {
             crate::metrics::install();
