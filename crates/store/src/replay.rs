@@ -5,9 +5,11 @@
 //! changed" means the token is a replay. Both backends run the same `ON CONFLICT … DO UPDATE
 //! … WHERE`, which is atomic in each.
 //!
-//! If the database fails, the guard falls back to an in-process [`MemoryReplayStore`] and
-//! counts `gravida_replay_store_fallbacks_total`: this replica still refuses replays it has
-//! seen, and hook calls keep working while the database is down.
+//! If the database fails, or does not answer within twice the store's acquire timeout (500 ms
+//! at the default 250 ms: a connection, then one statement), the guard falls back to an
+//! in-process [`MemoryReplayStore`] and counts `gravida_replay_store_fallbacks_total`: this
+//! replica still refuses replays it has seen, and hook calls keep working while the database is
+//! down, each losing at most that time (a refused connection costs far less).
 
 use std::time::SystemTime;
 
@@ -71,7 +73,10 @@ impl ReplayStore for SqlReplayStore {
         Box::pin(async move {
             // The fallback also sees every jti, so that it is ready if the database goes.
             let local = self.fallback.remember(iss, jti, expires_at, now).await?;
-            match self.remember_in_db(iss, jti, expires_at, now).await {
+            let deadline = self.store.acquire_timeout() * 2;
+            let in_db =
+                tokio::time::timeout(deadline, self.remember_in_db(iss, jti, expires_at, now));
+            match in_db.await.unwrap_or(Err(sqlx::Error::PoolTimedOut)) {
                 Ok(seen) => Ok(seen),
                 Err(e) => {
                     metrics::counter!("gravida_replay_store_fallbacks_total").increment(1);
