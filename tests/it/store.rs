@@ -11,6 +11,10 @@ use gravida_store::{
     AuditWriter, CardRecord, FeedbackRecord, Health, PatientHasher, SqlReplayStore, Store,
     SuggestionRecord, SuppressionQuery, SuppressionReason, WriterConfig, sqlite_url_in,
 };
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, fixture_path};
+use crate::scenarios_http::{load, prefetch_for, request};
 
 /// `GRAVIDA_TEST_POSTGRES_URL`, or `None` with a `SKIPPED` note; under `CI=true` a missing
 /// URL fails the test, so CI cannot skip PostgreSQL silently.
@@ -717,4 +721,127 @@ async fn a_tls_only_postgresql_refuses_a_plain_connection_and_an_unknown_ca_is_r
             .contains("certificate"),
         "{unverified}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Over HTTP: what a store outage or a rollback costs a replica.
+// ---------------------------------------------------------------------------------------------
+
+/// Settings trusting test issuer A, with the store at `store_url`.
+fn issuer_a_with_store(store_url: &str) -> String {
+    format!(
+        r#"
+public_base_url = "https://cds.example.org"
+
+[[auth.issuers]]
+iss = "{iss}"
+jwks_file = "{{fixtures}}/keys/jwks-issuer-a.json"
+tenants = ["{tenant}"]
+
+[store]
+url = "{store_url}"
+patient_key = "store-outage-test-key-0123456789"
+"#,
+        iss = gravida_auth::testing::ISSUER_A,
+        tenant = gravida_auth::testing::TENANT_A,
+    )
+}
+
+/// POSTs `body` to `path` with a fresh token of issuer A; the status and how long it took.
+async fn post_as_issuer_a(app: &TestApp, path: &str, body: &Value) -> (u16, Duration) {
+    use gravida_auth::testing::{TestKey, claims_a, mint};
+    let claims = claims_a(&format!("https://cds.example.org{path}"), SystemTime::now());
+    let token = mint(TestKey::AEs384, json!({}), claims);
+    let started = std::time::Instant::now();
+    let response = app
+        .client
+        .post(app.url(path))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), started.elapsed())
+}
+
+#[tokio::test]
+async fn with_postgresql_hanging_a_hook_call_answers_within_a_second_and_readyz_says_why() {
+    // A database host that accepts connections and never answers (a stopped or blackholed
+    // server): the worst case, where only timeouts end the wait.
+    let url = format!(
+        "postgres://gravida@127.0.0.1:{}/gravida",
+        silent_port().await
+    );
+    let app = TestApp::spawn_with_config(&issuer_a_with_store(&url)).await;
+    let open = TestApp::spawn().await;
+    let scenario = load(&fixture_path("scenarios/pub01.json"));
+    let prefetch = prefetch_for(&open, "gravida-patient-view", &scenario).await;
+    let body = request(&scenario, Some(prefetch), None);
+
+    // Each call: the replay check and the suppression check each wait at most 500 ms.
+    for _ in 0..3 {
+        let (status, took) =
+            post_as_issuer_a(&app, "/cds-services/gravida-patient-view", &body).await;
+        assert_eq!(status, 200);
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+    }
+    let feedback = json!({"feedback": [{
+        "card": "7d1f0b8e-0000-4000-8000-000000000000", "outcome": "overridden",
+        "outcomeTimestamp": "2026-01-01T10:00:00Z"
+    }]});
+    let (status, took) = post_as_issuer_a(
+        &app,
+        "/cds-services/gravida-patient-view/feedback",
+        &feedback,
+    )
+    .await;
+    assert_eq!(status, 503);
+    assert!(took < Duration::from_secs(1), "feedback took {took:?}");
+
+    let (status, ready) = app.get("/readyz").await;
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["reason"], "the store cannot be reached");
+    assert!(
+        !ready.to_string().contains("127.0.0.1"),
+        "no address: {ready}"
+    );
+}
+
+#[tokio::test]
+async fn a_database_migrated_by_a_newer_release_makes_readyz_503_naming_the_schema_while_hooks_are_answered()
+ {
+    let dir = std::env::temp_dir().join(format!(
+        "gravida-it-rollback-{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    // The database as a newer release left it: one migration more than this binary knows.
+    let store = Store::connect(&sqlite_url_in(&dir)).await.unwrap();
+    gravida_store::testing::record_unknown_migration(&store, 9999).await;
+    store.close().await;
+
+    let data_dir = dir.display().to_string();
+    let app = TestApp::spawn_with(&[("GRAVIDA_STORE__DATA_DIR", data_dir.as_str())]).await;
+    let (status, ready) = app.get("/readyz").await;
+    assert_eq!(status, 503, "{ready}");
+    let reason = ready["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("schema") && reason.contains("9999") && reason.contains("newer"),
+        "{reason}"
+    );
+    // Hooks are still answered (a replica that is not ready gets no traffic, but a caller that
+    // reaches it is not refused).
+    let scenario = load(&fixture_path("scenarios/pub01.json"));
+    let prefetch = prefetch_for(&app, "gravida-patient-view", &scenario).await;
+    let (status, _) = app
+        .call(
+            "gravida-patient-view",
+            &request(&scenario, Some(prefetch), None),
+        )
+        .await;
+    assert_eq!(status, 200);
 }
