@@ -548,7 +548,11 @@ async fn another_issuers_another_tenants_or_another_services_dismissal_does_not_
             );
         }
         let unknown_after = counter(&app, "gravida_feedback_unknown_card_total", &[]).await;
-        assert_eq!(unknown_after - unknown_before, 3.0, "{store}");
+        // At least: the recorder is the process's, shared with tests running beside this one.
+        assert!(
+            unknown_after - unknown_before >= 3.0,
+            "{unknown_before} -> {unknown_after} ({store})"
+        );
 
         // A's own dismissal at patient-view hides it there, for A only, and not at order-sign.
         assert_eq!(

@@ -16,8 +16,8 @@
 //! changes the fingerprint, and the card is shown again.
 //!
 //! What is never hidden: the methotrexate card (R6, which is about the orders) and any critical
-//! card. When the store cannot answer in time ([`Audit::check_timeout`]), nothing is
-//! hidden: showing a card twice is the safe failure. With no store (`[store] enabled = false`)
+//! card. When the store cannot answer in time ([`Audit::check_timeout`]), or the health check
+//! has found it unusable, nothing is hidden: showing a card twice is the safe failure. With no store (`[store] enabled = false`)
 //! nothing is hidden at all, as before.
 
 use gravida_knowledge::Rendered;
@@ -115,6 +115,11 @@ pub async fn screen(
         return show_all(cards);
     }
 
+    // The health check found the store unusable: do not wait for it on every call.
+    if audit.not_ready().is_some() {
+        metrics::counter!("gravida_suppression_checks_failed_total").increment(1);
+        return show_all(cards);
+    }
     let patient_hash = audit.patient_hash(context.patient_id());
     let query = SuppressionQuery {
         patient_hash: patient_hash.clone(),
