@@ -31,9 +31,13 @@ async fn feedback_to_a_store_that_is_down_fails_instead_of_being_acknowledged() 
 
 #[tokio::test]
 async fn a_full_queue_refuses_feedback_at_once_and_drops_card_records() {
-    // The writer is stuck on a store that is down (each attempt waits for its timeout), so the
-    // one-slot queue fills.
-    let store = Store::open_lazy("postgres://gravida@127.0.0.1:1/none").unwrap();
+    // The writer is stuck on a store that is down (each attempt waits for its timeout, 3 s
+    // here), so the one-slot queue fills.
+    let options = StoreOptions {
+        acquire_timeout: std::time::Duration::from_secs(3),
+        ..StoreOptions::default()
+    };
+    let store = Store::open_lazy_with("postgres://gravida@127.0.0.1:1/none", options).unwrap();
     let writer = AuditWriter::spawn(store, WriterConfig { queue_capacity: 1 });
     let stuck = {
         let writer = writer.clone();
