@@ -847,3 +847,18 @@ async fn a_database_migrated_by_a_newer_release_makes_readyz_503_naming_the_sche
         .await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn a_replica_that_had_its_own_schema_stays_ready_when_a_newer_release_migrates_the_store() {
+    // A rolling update: this replica was ready, then a newer one migrated the shared store.
+    let app = TestApp::spawn().await;
+    let (status, _) = app.get("/readyz").await;
+    assert_eq!(status, 200);
+    let store = Store::connect(&sqlite_url_in(&app.data_dir)).await.unwrap();
+    gravida_store::testing::record_unknown_migration(&store, 9999).await;
+    store.close().await;
+    // Two health checks later (one every 2 s), it is still ready: migrations only expand.
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    let (status, ready) = app.get("/readyz").await;
+    assert_eq!(status, 200, "{ready}");
+}

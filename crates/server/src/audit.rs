@@ -303,15 +303,38 @@ impl Audit {
 }
 
 /// Checks the store's health every [`HEALTH_INTERVAL`], logging each change.
+///
+/// A schema newer than this binary's makes a replica not ready only if the replica never had
+/// its own schema: that is a rollback. A replica that was ready and then finds a newer schema is
+/// in a rolling update, beside a newer release that has just migrated; the migrations only
+/// expand (README Operations), so it keeps working, and keeps its place until it is replaced.
 async fn check_health_periodically(store: Store, report: watch::Sender<Health>) {
     let mut ticks = tokio::time::interval(HEALTH_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await; // The first tick is now, and start-up has just checked.
+    let mut had_own_schema = *report.borrow() == Health::Ready;
+    let mut newer_seen = false;
     loop {
         ticks.tick().await;
         let health = tokio::time::timeout(HEALTH_TIMEOUT, store.health())
             .await
             .unwrap_or_else(|_| Health::Unreachable("no answer within 5 s".to_owned()));
+        let health = match health {
+            Health::SchemaNewer { database, binary } if had_own_schema => {
+                if !newer_seen {
+                    newer_seen = true;
+                    tracing::info!(
+                        database,
+                        binary,
+                        "a newer release has migrated the store: this replica keeps working \
+                         (migrations only expand) until it is replaced"
+                    );
+                }
+                Health::Ready
+            }
+            health => health,
+        };
+        had_own_schema |= health == Health::Ready;
         let changed = *report.borrow() != health;
         if changed {
             match &health {
