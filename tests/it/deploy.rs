@@ -890,6 +890,16 @@ fn every_rendered_deployment_starts_with_the_environment_its_pod_would_get() {
                     "GRAVIDA_LISTEN".to_owned(),
                     format!("{}:{free_port}", listen.ip()),
                 );
+                // A pod whose store is the Secret's, and down, is live but not ready: /readyz
+                // answers 503 saying why, so that no traffic is sent to a replica that cannot
+                // keep the audit trail.
+                let store_is_secrets = pod.settings.store.enabled
+                    && pod.settings.store.url().ok().as_deref() == Some(store_url.as_str());
+                let expected_ready = if store_is_secrets && *store == "store down" {
+                    503
+                } else {
+                    200
+                };
                 let before = pod.files.snapshot();
                 let started_at = Instant::now();
                 let mut process = Started::start(&pod, &env);
@@ -902,7 +912,7 @@ fn every_rendered_deployment_starts_with_the_environment_its_pod_would_get() {
                 let mut ready = None;
                 while started_at.elapsed() < Duration::from_secs(30) && !process.has_exited() {
                     ready = http_status(free_port, &readiness);
-                    if ready == Some(200) {
+                    if ready == Some(expected_ready) {
                         break;
                     }
                     std::thread::sleep(Duration::from_millis(50));
@@ -931,16 +941,19 @@ fn every_rendered_deployment_starts_with_the_environment_its_pod_would_get() {
                         "{name} refused for another reason{shown}"
                     );
                 } else {
-                    assert_eq!(ready, Some(200), "{name} did not become ready{shown}");
+                    assert_eq!(ready, Some(expected_ready), "{name}: readiness{shown}");
                     for (probe, status) in other_probes {
-                        assert_eq!(status, Some(200), "{name}: {probe}{shown}");
+                        let expected = if probe.starts_with("readinessProbe") {
+                            expected_ready
+                        } else {
+                            200
+                        };
+                        assert_eq!(status, Some(expected), "{name}: {probe}{shown}");
                     }
                     // Its store is the Secret's: down, it is reported and not waited for.
-                    if pod.settings.store.enabled
-                        && pod.settings.store.url().ok().as_deref() == Some(store_url.as_str())
-                    {
+                    if store_is_secrets {
                         let expected = if *store == "store down" {
-                            "the audit store is unavailable"
+                            "the store cannot be reached"
                         } else {
                             "audit store ready"
                         };
@@ -961,4 +974,83 @@ fn every_rendered_deployment_starts_with_the_environment_its_pod_would_get() {
         }
     }
     assert!(ready_pods >= 1, "no rendered Deployment became ready");
+}
+
+/// The PostgreSQL URL the example overlay documents for its Secret `gravida-store` (the one place
+/// it is written down: the Secret itself is created out of band).
+fn example_store_url() -> url::Url {
+    let patch = std::fs::read_to_string(deploy_file("k8s/overlays/example/deployment-patch.yaml"))
+        .expect("the example overlay's deployment patch");
+    let found = regex::Regex::new(r#"postgres(ql)?://[^'"\s]+"#)
+        .unwrap()
+        .find(&patch)
+        .expect("deployment-patch.yaml shows the store URL the Secret holds")
+        .as_str()
+        .to_owned();
+    url::Url::parse(&found).expect("a URL")
+}
+
+/// Whether an egress rule lets traffic to TCP `port` in namespace `namespace` through.
+fn egress_allows(rule: &Value, namespace: &str, port: u16) -> bool {
+    let port_ok = match rule["ports"].as_array() {
+        None => true,
+        Some(ports) => ports.iter().any(|p| {
+            p["port"].as_u64() == Some(u64::from(port))
+                && p["protocol"].as_str().is_none_or(|proto| proto == "TCP")
+        }),
+    };
+    let peer_ok = match rule["to"].as_array() {
+        None => true,
+        Some(peers) => peers.iter().any(|peer| {
+            let namespaces = &peer["namespaceSelector"];
+            // An empty selector is every namespace; a pod selector beside it narrows to pods we
+            // cannot know, so only a namespace-wide peer counts.
+            peer.get("podSelector").is_none()
+                && namespaces.is_object()
+                && (namespaces.as_object().is_some_and(|n| n.is_empty())
+                    || namespaces["matchLabels"]["kubernetes.io/metadata.name"] == namespace)
+        }),
+    };
+    port_ok && peer_ok
+}
+
+#[test]
+fn the_example_overlays_network_policy_lets_its_pods_reach_the_postgresql_of_its_store_url() {
+    let url = example_store_url();
+    let host = url.host_str().expect("the URL names a host");
+    let port = url.port().unwrap_or(5432);
+    // A cluster Service name: `service.namespace.svc[.cluster.local]`.
+    let namespace = host
+        .split('.')
+        .nth(1)
+        .filter(|_| host.contains(".svc"))
+        .expect("the example's store is a Service in the cluster");
+    let Some(docs) = kustomize(&deploy_file("k8s/overlays/example")) else {
+        return;
+    };
+    let policies: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "NetworkPolicy")
+        .collect();
+    assert!(!policies.is_empty(), "the overlay renders a NetworkPolicy");
+    for policy in policies {
+        let egress = policy["spec"]["egress"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            egress
+                .iter()
+                .any(|rule| egress_allows(rule, namespace, port)),
+            "NetworkPolicy {} blocks the store at {host}:{port}: {egress:#?}",
+            policy["metadata"]["name"]
+        );
+        // And it still narrows egress: no rule lets everything out.
+        assert!(
+            !egress
+                .iter()
+                .any(|rule| rule.get("to").is_none() && rule.get("ports").is_none()),
+            "an egress rule without peers or ports opens everything"
+        );
+    }
 }

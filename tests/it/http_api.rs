@@ -356,9 +356,9 @@ async fn valid_feedback_is_accepted_and_invalid_feedback_gets_400() {
     for bad in [
         json!({}),
         json!({ "feedback": [] }),
-        json!({ "feedback": [{ "card": "c", "outcome": "maybe", "outcomeTimestamp": "2025-01-01T00:00:00Z" }] }),
-        json!({ "feedback": [{ "card": "c", "outcome": "accepted", "outcomeTimestamp": "2025-01-01T00:00:00Z" }] }),
-        json!({ "feedback": [{ "card": "c", "outcome": "overridden", "outcomeTimestamp": "yesterday" }] }),
+        json!({ "feedback": [{ "card": "4e0a3a1e-3283-4575-ab82-028d55fe2719", "outcome": "maybe", "outcomeTimestamp": "2025-01-01T00:00:00Z" }] }),
+        json!({ "feedback": [{ "card": "4e0a3a1e-3283-4575-ab82-028d55fe2719", "outcome": "accepted", "outcomeTimestamp": "2025-01-01T00:00:00Z" }] }),
+        json!({ "feedback": [{ "card": "4e0a3a1e-3283-4575-ab82-028d55fe2719", "outcome": "overridden", "outcomeTimestamp": "yesterday" }] }),
     ] {
         refused(&app, path, bad.to_string().into_bytes(), 400).await;
     }

@@ -8,9 +8,13 @@ use std::time::{Duration, SystemTime};
 use gravida_auth::{ReplayStore, Seen};
 use gravida_store::testing::fresh_postgres_url;
 use gravida_store::{
-    AuditWriter, CardRecord, FeedbackRecord, PatientHasher, SqlReplayStore, Store,
+    AuditWriter, CardRecord, FeedbackRecord, Health, PatientHasher, SqlReplayStore, Store,
     SuggestionRecord, SuppressionQuery, SuppressionReason, WriterConfig, sqlite_url_in,
 };
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, fixture_path};
+use crate::scenarios_http::{load, prefetch_for, request};
 
 use crate::helpers::{RealServer, real_server};
 
@@ -75,7 +79,8 @@ fn feedback(card: &str, outcome: &str, at: i64, reason: Option<&str>) -> Feedbac
             vec![]
         },
         received_at_ms: at,
-        issuer: None,
+        // The caller the cards of [`card`] are issued to.
+        issuer: Some("https://ehr.example.org".to_owned()),
         tenant: None,
     }
 }
@@ -126,8 +131,9 @@ async fn the_report_counts_cards_outcomes_reasons_and_suggestions_per_rule() {
         );
         assert_eq!(report.rules[1].rule_id, "R2");
         assert_eq!(report.rules[1].accepted, 0);
-        assert_eq!(report.unmatched_feedback, 1);
-        assert_eq!(report.feedback_rows, 4);
+        // Feedback about a card never issued is not stored.
+        assert_eq!(report.unmatched_feedback, 0);
+        assert_eq!(report.feedback_rows, 3);
 
         // --since leaves out older cards.
         assert!(store.report(1_001).await.unwrap().rules.is_empty());
@@ -186,7 +192,11 @@ async fn a_purge_removes_rows_older_than_the_cutoff_and_keeps_the_rest() {
             ])
             .await
             .unwrap();
-        let purged = store.purge(3_000, 0).await.unwrap();
+        let purged = store
+            .purge(3_000, 0)
+            .await
+            .unwrap()
+            .expect("no one else purges");
         assert_eq!(
             (purged.cards, purged.feedback),
             (1, 1),
@@ -213,6 +223,7 @@ fn shown(uuid: &str, fp: &str, at: i64, enc: &str) -> CardRecord {
 fn asked(fp: &str, enc: &str, since: i64) -> SuppressionQuery {
     SuppressionQuery {
         patient_hash: PatientHasher::new(b"k").hash("p1"),
+        service: "gravida-patient-view".to_owned(),
         issuer: Some("https://ehr.example.org".to_owned()),
         tenant: None,
         encounter_hash: Some(enc.to_owned()),
@@ -318,7 +329,11 @@ async fn repeats_and_dismissals_are_found_among_a_long_history_and_a_dismissal_i
         );
 
         // Purged with the card it was about, as the audit rows are: then the card shows again.
-        let purged = store.purge(1_006, 0).await.unwrap();
+        let purged = store
+            .purge(1_006, 0)
+            .await
+            .unwrap()
+            .expect("no one else purges");
         // h3's other reason goes with h3, h5's dismissal with h5.
         assert_eq!((purged.cards, purged.overrides), (6, 2), "{backend}");
         assert_eq!(
@@ -353,4 +368,490 @@ async fn the_replay_guard_refuses_a_live_jti_and_forgets_an_expired_one() {
             Seen::First
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Feedback scoped to its sender (a dismissal hides only the sender's own cards at the service
+// it was sent to), the purge lock, the store's health, and PostgreSQL over TLS.
+// ---------------------------------------------------------------------------------------------
+
+/// Feedback about `card` from `issuer`/`tenant`, posted to `service`.
+fn feedback_from(
+    card: &str,
+    at: i64,
+    reason: &str,
+    service: &str,
+    issuer: Option<&str>,
+    tenant: Option<&str>,
+) -> FeedbackRecord {
+    FeedbackRecord {
+        service: service.to_owned(),
+        issuer: issuer.map(str::to_owned),
+        tenant: tenant.map(str::to_owned),
+        override_system: Some("http://example.org/reasons".to_owned()),
+        ..feedback(card, "overridden", at, Some(reason))
+    }
+}
+
+#[tokio::test]
+async fn a_dismissal_hides_a_card_only_for_the_issuer_tenant_and_service_it_was_issued_to() {
+    const A: Option<&str> = Some("https://ehr.example.org");
+    const B: Option<&str> = Some("https://other-ehr.example.org");
+    for store in stores("feedback scope").await {
+        let backend = store.backend();
+        let writer = AuditWriter::spawn(store.clone(), WriterConfig { queue_capacity: 64 });
+        // Issuer A, tenant t1, at patient-view.
+        let issued = CardRecord {
+            tenant: Some("t1".to_owned()),
+            ..shown("a-card", "fp-a", 1_000, "enc-1")
+        };
+        assert!(writer.offer_cards(vec![issued]));
+        let ask = |service: &str| SuppressionQuery {
+            tenant: Some("t1".to_owned()),
+            service: service.to_owned(),
+            ..asked("fp-a", "enc-new", i64::MAX)
+        };
+        let check = |query| {
+            let writer = writer.clone();
+            async move { writer.check_suppression(query).await.unwrap() }
+        };
+
+        // Strangers' dismissals of A's card: another issuer, another tenant, another service.
+        let strangers = [
+            (
+                "issuer B",
+                feedback_from(
+                    "a-card",
+                    2_000,
+                    "already-addressed",
+                    "gravida-patient-view",
+                    B,
+                    Some("t1"),
+                ),
+            ),
+            (
+                "tenant t2",
+                feedback_from(
+                    "a-card",
+                    2_001,
+                    "already-addressed",
+                    "gravida-patient-view",
+                    A,
+                    Some("t2"),
+                ),
+            ),
+            (
+                "no tenant",
+                feedback_from(
+                    "a-card",
+                    2_002,
+                    "already-addressed",
+                    "gravida-patient-view",
+                    A,
+                    None,
+                ),
+            ),
+            (
+                "order-select",
+                feedback_from(
+                    "a-card",
+                    2_003,
+                    "already-addressed",
+                    "gravida-order-select",
+                    A,
+                    Some("t1"),
+                ),
+            ),
+        ];
+        for (who, item) in strangers {
+            let stored = writer.store_feedback(vec![item]).await.unwrap();
+            assert_eq!(stored[0].rule_id, None, "{who} ({backend})");
+            assert_eq!(
+                check(ask("gravida-patient-view")).await,
+                vec![None],
+                "{who} ({backend})"
+            );
+        }
+        assert_eq!(
+            store.report(0).await.unwrap().feedback_rows,
+            0,
+            "nothing stored ({backend})"
+        );
+
+        // Its own caller, at its own service: stored, and the card is hidden there only.
+        let own = feedback_from(
+            "a-card",
+            2_004,
+            "already-addressed",
+            "gravida-patient-view",
+            A,
+            Some("t1"),
+        );
+        let stored = writer.store_feedback(vec![own]).await.unwrap();
+        assert_eq!(stored[0].rule_id.as_deref(), Some("R1"), "{backend}");
+        assert_eq!(
+            check(ask("gravida-patient-view")).await,
+            vec![Some(SuppressionReason::AlreadyAddressed)],
+            "{backend}"
+        );
+        assert_eq!(
+            check(ask("gravida-order-sign")).await,
+            vec![None],
+            "{backend}"
+        );
+        let for_b = SuppressionQuery {
+            issuer: B.map(str::to_owned),
+            ..ask("gravida-patient-view")
+        };
+        assert_eq!(check(for_b).await, vec![None], "{backend}");
+        assert_eq!(store.report(0).await.unwrap().feedback_rows, 1, "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn one_store_purges_while_another_finds_the_purge_lock_taken_and_skips() {
+    let Some(admin) = postgres_admin_url("purge lock") else {
+        return;
+    };
+    let url = fresh_postgres_url(&admin).await;
+    // Two replicas of one database.
+    let (a, b) = (
+        Store::connect(&url).await.unwrap(),
+        Store::connect(&url).await.unwrap(),
+    );
+    let writer = AuditWriter::spawn(a.clone(), WriterConfig { queue_capacity: 16 });
+    writer
+        .store_feedback(vec![])
+        .await
+        .expect("the writer is up");
+    assert!(writer.offer_cards(vec![card("old", "R1", 1_000)]));
+    for _ in 0..100 {
+        if a.report(0).await.unwrap().rules.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A is purging (it holds the lock): B skips, and deletes nothing.
+    let purging = a.purge_lock().await.unwrap().expect("A takes the lock");
+    assert_eq!(b.purge(3_000, 0).await.unwrap(), None, "B skips");
+    assert_eq!(b.report(0).await.unwrap().rules[0].fired, 1);
+    let purged = purging.purge(3_000, 0).await.unwrap();
+    assert_eq!(purged.cards, 1);
+    // A has finished: B may purge again.
+    assert!(b.purge(3_000, 0).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn an_sqlite_store_needs_no_purge_lock() {
+    let dir = std::env::temp_dir().join(format!("gravida-it-purge-{}", std::process::id()));
+    let store = Store::connect(&sqlite_url_in(&dir)).await.unwrap();
+    assert!(store.purge(0, 0).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_database_one_migration_ahead_of_the_binary_is_reported_as_a_newer_schema() {
+    for store in stores("newer schema").await {
+        let backend = store.backend();
+        assert_eq!(store.health().await, Health::Ready, "{backend}");
+        gravida_store::testing::record_unknown_migration(&store, 9999).await;
+        let health = store.health().await;
+        assert_eq!(
+            health,
+            Health::SchemaNewer {
+                database: 9999,
+                binary: store.known_schema()
+            },
+            "{backend}"
+        );
+        let reason = health.not_ready_reason().unwrap();
+        assert!(
+            reason.contains("9999") && reason.contains("newer"),
+            "{reason}"
+        );
+        // The binary does not migrate or write over it.
+        assert!(store.migrate().await.is_err(), "{backend}");
+    }
+}
+
+/// A TCP port that accepts connections and never answers: a database host that hangs.
+async fn silent_port() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_store_that_hangs_or_refuses_is_reported_unreachable_within_the_acquire_timeout() {
+    let silent = format!(
+        "postgres://gravida@127.0.0.1:{}/gravida",
+        silent_port().await
+    );
+    for url in [silent.as_str(), "postgres://gravida@127.0.0.1:1/gravida"] {
+        let store = Store::open_lazy(url).unwrap();
+        assert_eq!(store.acquire_timeout(), Duration::from_millis(250));
+        let started = std::time::Instant::now();
+        let health = store.health().await;
+        assert!(matches!(health, Health::Unreachable(_)), "{health:?}");
+        assert!(
+            started.elapsed() < Duration::from_millis(900),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            health.not_ready_reason().as_deref(),
+            Some("the store cannot be reached")
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_replay_guard_falls_back_to_memory_within_half_a_second_when_the_database_hangs() {
+    let url = format!(
+        "postgres://gravida@127.0.0.1:{}/gravida",
+        silent_port().await
+    );
+    let guard = SqlReplayStore::new(Store::open_lazy(&url).unwrap(), 10);
+    let at = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+    let started = std::time::Instant::now();
+    assert_eq!(
+        guard.remember("a", "j", at(200), at(100)).await.unwrap(),
+        Seen::First
+    );
+    assert_eq!(
+        guard.remember("a", "j", at(200), at(101)).await.unwrap(),
+        Seen::Again,
+        "the fallback remembers"
+    );
+    // Two checks, each bounded by twice the 250 ms acquire timeout.
+    assert!(
+        started.elapsed() < Duration::from_millis(1_100),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// `GRAVIDA_TEST_POSTGRES_TLS_URL` and `GRAVIDA_TEST_POSTGRES_TLS_CA` (a PostgreSQL that accepts
+/// only TLS, and the CA of its certificate: `scripts/postgres-test-server.sh start` prints both),
+/// or `None` with a `SKIPPED` note; under `CI=true` a missing variable fails the test.
+fn postgres_tls(test: &str) -> Option<(String, String)> {
+    let url = std::env::var("GRAVIDA_TEST_POSTGRES_TLS_URL");
+    let ca = std::env::var("GRAVIDA_TEST_POSTGRES_TLS_CA");
+    match (url, ca) {
+        (Ok(url), Ok(ca)) => Some((url, ca)),
+        _ if std::env::var("CI").as_deref() == Ok("true") => panic!(
+            "GRAVIDA_TEST_POSTGRES_TLS_URL and GRAVIDA_TEST_POSTGRES_TLS_CA must be set under CI ({test})"
+        ),
+        _ => {
+            eprintln!(
+                "SKIPPED: {test} (GRAVIDA_TEST_POSTGRES_TLS_URL or GRAVIDA_TEST_POSTGRES_TLS_CA is not set)"
+            );
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_store_reaches_a_tls_only_postgresql_with_verify_full_and_the_sites_ca() {
+    let Some((url, ca)) = postgres_tls("TLS verify-full") else {
+        return;
+    };
+    let verified = format!("{url}?sslmode=verify-full&sslrootcert={ca}");
+    let store = Store::connect(&verified).await.unwrap();
+    assert!(gravida_store::testing::server_sees_tls(&store).await);
+    assert_eq!(store.health().await, Health::Ready);
+    // The audit trail works over it.
+    let writer = AuditWriter::spawn(store.clone(), WriterConfig { queue_capacity: 16 });
+    assert!(writer.offer_cards(vec![card(&format!("tls-{}", std::process::id()), "R1", 1)]));
+    let mut fired = 0;
+    for _ in 0..100 {
+        fired = store
+            .report(0)
+            .await
+            .unwrap()
+            .rules
+            .iter()
+            .map(|r| r.fired)
+            .sum();
+        if fired > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(fired > 0);
+
+    // `require` encrypts without checking the certificate.
+    let required = Store::connect(&format!("{url}?sslmode=require"))
+        .await
+        .unwrap();
+    assert!(gravida_store::testing::server_sees_tls(&required).await);
+}
+
+#[tokio::test]
+async fn a_tls_only_postgresql_refuses_a_plain_connection_and_an_unknown_ca_is_refused() {
+    let Some((url, _ca)) = postgres_tls("TLS refusals") else {
+        return;
+    };
+    // Plain text: the server has no `host` line for it.
+    let plain = Store::connect(&format!("{url}?sslmode=disable"))
+        .await
+        .unwrap_err();
+    assert!(plain.to_string().contains("no encryption"), "{plain}");
+    // verify-full without the site's CA: the throwaway CA is in no root store.
+    let unverified = Store::connect(&format!("{url}?sslmode=verify-full"))
+        .await
+        .unwrap_err();
+    assert!(
+        unverified
+            .to_string()
+            .to_lowercase()
+            .contains("certificate"),
+        "{unverified}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Over HTTP: what a store outage or a rollback costs a replica.
+// ---------------------------------------------------------------------------------------------
+
+/// Settings trusting test issuer A, with the store at `store_url`.
+fn issuer_a_with_store(store_url: &str) -> String {
+    format!(
+        r#"
+public_base_url = "https://cds.example.org"
+
+[[auth.issuers]]
+iss = "{iss}"
+jwks_file = "{{fixtures}}/keys/jwks-issuer-a.json"
+tenants = ["{tenant}"]
+
+[store]
+url = "{store_url}"
+patient_key = "store-outage-test-key-0123456789"
+"#,
+        iss = gravida_auth::testing::ISSUER_A,
+        tenant = gravida_auth::testing::TENANT_A,
+    )
+}
+
+/// POSTs `body` to `path` with a fresh token of issuer A; the status and how long it took.
+async fn post_as_issuer_a(app: &TestApp, path: &str, body: &Value) -> (u16, Duration) {
+    use gravida_auth::testing::{TestKey, claims_a, mint};
+    let claims = claims_a(&format!("https://cds.example.org{path}"), SystemTime::now());
+    let token = mint(TestKey::AEs384, json!({}), claims);
+    let started = std::time::Instant::now();
+    let response = app
+        .client
+        .post(app.url(path))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), started.elapsed())
+}
+
+#[tokio::test]
+async fn with_postgresql_hanging_a_hook_call_answers_within_a_second_and_readyz_says_why() {
+    // A database host that accepts connections and never answers (a stopped or blackholed
+    // server): the worst case, where only timeouts end the wait.
+    let url = format!(
+        "postgres://gravida@127.0.0.1:{}/gravida",
+        silent_port().await
+    );
+    let app = TestApp::spawn_with_config(&issuer_a_with_store(&url)).await;
+    let open = TestApp::spawn().await;
+    let scenario = load(&fixture_path("scenarios/pub01.json"));
+    let prefetch = prefetch_for(&open, "gravida-patient-view", &scenario).await;
+    let body = request(&scenario, Some(prefetch), None);
+    // The replay check waits at most 500 ms, then rests the database for a second; the
+    // suppression check is skipped while the health check finds the store unreachable.
+    for _ in 0..3 {
+        let (status, took) =
+            post_as_issuer_a(&app, "/cds-services/gravida-patient-view", &body).await;
+        assert_eq!(status, 200);
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+        eprintln!("store hanging: a patient-view call answered 200 in {took:?}");
+    }
+    let feedback = json!({"feedback": [{
+        "card": "7d1f0b8e-0000-4000-8000-000000000000", "outcome": "overridden",
+        "outcomeTimestamp": "2026-01-01T10:00:00Z"
+    }]});
+    let (status, took) = post_as_issuer_a(
+        &app,
+        "/cds-services/gravida-patient-view/feedback",
+        &feedback,
+    )
+    .await;
+    assert_eq!(status, 503);
+    assert!(took < Duration::from_secs(1), "feedback took {took:?}");
+    eprintln!("store hanging: feedback answered 503 in {took:?}");
+
+    let (status, ready) = app.get("/readyz").await;
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["reason"], "the store cannot be reached");
+    assert!(
+        !ready.to_string().contains("127.0.0.1"),
+        "no address: {ready}"
+    );
+}
+
+#[tokio::test]
+async fn a_database_migrated_by_a_newer_release_makes_readyz_503_naming_the_schema_while_hooks_are_answered()
+ {
+    let dir = std::env::temp_dir().join(format!(
+        "gravida-it-rollback-{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    // The database as a newer release left it: one migration more than this binary knows.
+    let store = Store::connect(&sqlite_url_in(&dir)).await.unwrap();
+    gravida_store::testing::record_unknown_migration(&store, 9999).await;
+    store.close().await;
+
+    let data_dir = dir.display().to_string();
+    let app = TestApp::spawn_with(&[("GRAVIDA_STORE__DATA_DIR", data_dir.as_str())]).await;
+    let (status, ready) = app.get("/readyz").await;
+    assert_eq!(status, 503, "{ready}");
+    let reason = ready["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("schema") && reason.contains("9999") && reason.contains("newer"),
+        "{reason}"
+    );
+    // Hooks are still answered (a replica that is not ready gets no traffic, but a caller that
+    // reaches it is not refused).
+    let scenario = load(&fixture_path("scenarios/pub01.json"));
+    let prefetch = prefetch_for(&app, "gravida-patient-view", &scenario).await;
+    let (status, _) = app
+        .call(
+            "gravida-patient-view",
+            &request(&scenario, Some(prefetch), None),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_replica_that_had_its_own_schema_stays_ready_when_a_newer_release_migrates_the_store() {
+    // A rolling update: this replica was ready, then a newer one migrated the shared store.
+    let app = TestApp::spawn().await;
+    let (status, _) = app.get("/readyz").await;
+    assert_eq!(status, 200);
+    let store = Store::connect(&sqlite_url_in(&app.data_dir)).await.unwrap();
+    gravida_store::testing::record_unknown_migration(&store, 9999).await;
+    store.close().await;
+    // Two health checks later (one every 2 s), it is still ready: migrations only expand.
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    let (status, ready) = app.get("/readyz").await;
+    assert_eq!(status, 200, "{ready}");
 }

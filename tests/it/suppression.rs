@@ -8,6 +8,7 @@
 use serde_json::{Value, json};
 use time::{Duration as TimeDuration, OffsetDateTime};
 
+use gravida_auth::testing::{self, TestKey};
 use gravida_store::testing::fresh_postgres_url;
 
 use crate::helpers::{TestApp, fixture_path, get_text};
@@ -40,6 +41,19 @@ async fn call(
     scenario: &Scenario,
     encounter: Option<&str>,
 ) -> Vec<Value> {
+    call_as(app, app, None, hook, scenario, encounter).await
+}
+
+/// [`call`], sent by `sender` (with its signed token) or unauthenticated; the prefetch
+/// templates come from the discovery document of `open` (which needs no token).
+async fn call_as(
+    app: &TestApp,
+    open: &TestApp,
+    sender: Option<Sender>,
+    hook: &str,
+    scenario: &Scenario,
+    encounter: Option<&str>,
+) -> Vec<Value> {
     let service = format!("gravida-{hook}");
     let patient = scenario.context["patientId"].as_str().unwrap().to_owned();
     let mut context = scenario.context.clone();
@@ -56,12 +70,71 @@ async fn call(
         resources: scenario.resources.clone(),
         expect: scenario.expect.clone(),
     };
-    let prefetch = prefetch_for(app, &service, &scenario).await;
-    let (status, body) = app
-        .call(&service, &request(&scenario, Some(prefetch), None))
-        .await;
+    let prefetch = prefetch_for(open, &service, &scenario).await;
+    let body = request(&scenario, Some(prefetch), None);
+    let (status, body) = post_as(app, sender, &format!("/cds-services/{service}"), &body).await;
     assert_eq!(status, 200, "{body}");
     body["cards"].as_array().cloned().unwrap_or_default()
+}
+
+/// An authenticated EHR: its key, `iss` and `tenant`.
+#[derive(Debug, Clone, Copy)]
+struct Sender {
+    key: TestKey,
+    iss: &'static str,
+    tenant: Option<&'static str>,
+}
+
+/// The public base URL of [`two_issuers`], which tokens' audiences name.
+const BASE: &str = "https://cds.example.org";
+
+/// Settings trusting issuer A (tenants `org-a` and `org-a2`) and issuer B, from their JWKS
+/// files, with `extra` TOML after them.
+fn two_issuers(extra: &str) -> String {
+    format!(
+        r#"
+public_base_url = "{BASE}"
+
+[[auth.issuers]]
+iss = "{iss_a}"
+jwks_file = "{{fixtures}}/keys/jwks-issuer-a.json"
+tenants = ["{tenant_a}", "org-a2"]
+
+[[auth.issuers]]
+iss = "{iss_b}"
+jwks_file = "{{fixtures}}/keys/jwks-issuer-b.json"
+
+{extra}
+"#,
+        iss_a = testing::ISSUER_A,
+        tenant_a = testing::TENANT_A,
+        iss_b = testing::ISSUER_B,
+    )
+}
+
+/// POSTs `body` to `path`, with a fresh token of `sender` when there is one.
+async fn post_as(app: &TestApp, sender: Option<Sender>, path: &str, body: &Value) -> (u16, Value) {
+    let mut post = app
+        .client
+        .post(app.url(path))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(sender) = sender {
+        let mut claims = testing::claims(
+            sender.iss,
+            &format!("{BASE}{path}"),
+            std::time::SystemTime::now(),
+        );
+        if let Some(tenant) = sender.tenant {
+            claims = testing::with(claims, json!({ "tenant": tenant }));
+        }
+        let token = testing::mint(sender.key, json!({}), claims);
+        post = post.header("authorization", format!("Bearer {token}"));
+    }
+    let response = post.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// The rules of the cards that are not critical (the ones a suppression may hide).
@@ -250,7 +323,8 @@ async fn a_card_dismissed_as_already_addressed_is_not_shown_again_for_the_same_e
     .await;
     dismiss(&app, "gravida-patient-view", card, "already-addressed").await;
 
-    // At every hook, in any encounter.
+    // At the service it was dismissed at, in any encounter; at order-sign, within the repeat
+    // window, it is hidden as a repeat (a dismissal is scoped to its service).
     for (hook, encounter) in [
         ("patient-view", None),
         ("patient-view", Some("enc-9")),
@@ -269,7 +343,7 @@ async fn a_card_dismissed_as_already_addressed_is_not_shown_again_for_the_same_e
         &["reason=\"already-addressed\""],
     )
     .await;
-    assert!(after >= before + 3.0, "{before} -> {after}");
+    assert!(after >= before + 2.0, "{before} -> {after}");
 }
 
 #[tokio::test]
@@ -405,4 +479,131 @@ async fn repeats_and_dismissals_are_decided_the_same_on_postgresql_and_between_i
     let path = &link[first.address.len()..];
     let (status, _) = second.get(path).await;
     assert_eq!(status, 200);
+}
+
+/// Overrides `card` as already addressed, sent by `sender` to `service`; the answer's status.
+async fn dismiss_as(app: &TestApp, sender: Sender, service: &str, card: &Value) -> u16 {
+    let now = OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let body = json!({"feedback": [{
+        "card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": now,
+        "overrideReason": {"reason": {"system": "urn:gravida:override-reason",
+                                      "code": "already-addressed"}}
+    }]});
+    let path = format!("/cds-services/{service}/feedback");
+    post_as(app, Some(sender), &path, &body).await.0
+}
+
+#[tokio::test]
+async fn another_issuers_another_tenants_or_another_services_dismissal_does_not_hide_a_card() {
+    const A1: Sender = Sender {
+        key: TestKey::AEs384,
+        iss: testing::ISSUER_A,
+        tenant: Some(testing::TENANT_A),
+    };
+    const A2: Sender = Sender {
+        tenant: Some("org-a2"),
+        ..A1
+    };
+    const B: Sender = Sender {
+        key: TestKey::BEs384,
+        iss: testing::ISSUER_B,
+        tenant: None,
+    };
+    let mut stores = vec![String::new()];
+    if let Some(admin) = postgres_admin_url("feedback scope over HTTP") {
+        let url = fresh_postgres_url(&admin).await;
+        stores.push(format!("[store]\nurl = \"{url}\"\n"));
+    }
+    let open = TestApp::spawn().await;
+    for store in stores {
+        // No repeat window: at order-sign, in a new encounter, only a dismissal could hide it.
+        let app = TestApp::spawn_with_config(&two_issuers(&format!(
+            "{store}\n[cards]\nrepeat_window_hours = 0\n"
+        )))
+        .await;
+        let scenario = pub01();
+        let cards = call_as(&app, &open, Some(A1), "patient-view", &scenario, None).await;
+        let card = cards
+            .iter()
+            .find(|c| c["indicator"] == "warning")
+            .expect("a warning card");
+        let rule = card["source"]["topic"]["code"].as_str().unwrap().to_owned();
+        let unknown_before = counter(&app, "gravida_feedback_unknown_card_total", &[]).await;
+
+        // B, A's other tenant, and A itself at the order-select service: each answered 200,
+        // none stored, and A still sees its card.
+        for (who, sender, service) in [
+            ("issuer B", B, "gravida-patient-view"),
+            ("tenant org-a2", A2, "gravida-patient-view"),
+            ("the order-select service", A1, "gravida-order-select"),
+        ] {
+            assert_eq!(dismiss_as(&app, sender, service, card).await, 200, "{who}");
+            let again = call_as(&app, &open, Some(A1), "patient-view", &scenario, None).await;
+            assert!(
+                rules(&again).contains(&rule),
+                "{who}'s dismissal hid A's card: {:?}",
+                rules_of(&again)
+            );
+        }
+        let unknown_after = counter(&app, "gravida_feedback_unknown_card_total", &[]).await;
+        // At least: the recorder is the process's, shared with tests running beside this one.
+        assert!(
+            unknown_after - unknown_before >= 3.0,
+            "{unknown_before} -> {unknown_after} ({store})"
+        );
+
+        // A's own dismissal at patient-view hides it there, for A only, and not at order-sign.
+        assert_eq!(
+            dismiss_as(&app, A1, "gravida-patient-view", card).await,
+            200
+        );
+        let again = call_as(&app, &open, Some(A1), "patient-view", &scenario, None).await;
+        assert!(!rules(&again).contains(&rule), "{:?}", rules_of(&again));
+        let at_sign = call_as(
+            &app,
+            &open,
+            Some(A1),
+            "order-sign",
+            &scenario,
+            Some("enc-new"),
+        )
+        .await;
+        assert!(rules(&at_sign).contains(&rule), "{:?}", rules_of(&at_sign));
+        let for_b = call_as(&app, &open, Some(B), "patient-view", &scenario, None).await;
+        assert!(rules(&for_b).contains(&rule), "{:?}", rules_of(&for_b));
+    }
+}
+
+#[tokio::test]
+async fn feedback_naming_a_card_id_of_7_000_000_characters_or_51_items_gets_400() {
+    let app = TestApp::spawn().await;
+    let huge = json!({"feedback": [{
+        "card": "x".repeat(7_000_000), "outcome": "overridden",
+        "outcomeTimestamp": "2026-01-01T10:00:00Z"
+    }]});
+    let (status, body) = app
+        .post_raw(
+            "/cds-services/gravida-patient-view/feedback",
+            huge.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.to_string().contains("feedback[0].card") && body.to_string().contains("uuid"),
+        "{body}"
+    );
+    let item = json!({ "card": "7d1f0b8e-0000-4000-8000-000000000000", "outcome": "overridden",
+                       "outcomeTimestamp": "2026-01-01T10:00:00Z" });
+    let (status, body) = app
+        .post_raw(
+            "/cds-services/gravida-patient-view/feedback",
+            json!({ "feedback": vec![item; 51] })
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("at most 50"), "{body}");
 }

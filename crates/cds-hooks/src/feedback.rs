@@ -7,6 +7,12 @@
 //! the timestamp is in UTC; any RFC 3339 offset is accepted, since the instant is still exact.
 //! A bare Coding sent as `overrideReason` (the sandbox's pre-2.0 habit) breaks cds-fb-3 and is
 //! refused.
+//!
+//! Feedback is stored, so it is bounded here: at most [`MAX_ITEMS`] items per request and
+//! [`MAX_SUGGESTIONS`] accepted suggestions per item, card and suggestion ids in the form Gravida
+//! issues them (a UUID, 36 characters), and override reason codings of at most
+//! [`MAX_CODING_CHARS`] characters. A card answered by one hook call has a handful of cards, each
+//! with a handful of suggestions, so an honest EHR never comes near these.
 
 use std::fmt;
 
@@ -18,6 +24,15 @@ use time::format_description::well_known::Rfc3339;
 use crate::error::RequestError;
 use crate::json::{Object, parse_object};
 use crate::response::Coding;
+
+/// The most feedback items one request may carry.
+pub const MAX_ITEMS: usize = 50;
+
+/// The most accepted suggestions one item may name.
+pub const MAX_SUGGESTIONS: usize = 20;
+
+/// The longest override reason `system` or `code`, in characters.
+pub const MAX_CODING_CHARS: usize = 256;
 
 /// `{ "feedback": [ ... ] }`
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -103,6 +118,12 @@ impl FeedbackRequest {
                 field: "feedback".to_owned(),
             });
         }
+        if items.len() > MAX_ITEMS {
+            return Err(RequestError::Invalid {
+                field: "feedback".to_owned(),
+                problem: "may hold at most 50 items",
+            });
+        }
         let feedback = items
             .iter()
             .enumerate()
@@ -122,7 +143,14 @@ impl FeedbackRequest {
 }
 
 fn read_feedback(item: Object<'_>) -> Result<Feedback, RequestError> {
-    let card = item.required_str("card")?.to_owned();
+    let card = item.required_str("card")?;
+    if !is_uuid(card) {
+        return Err(RequestError::Invalid {
+            field: item.path_of("card"),
+            problem: "must be the uuid of a card Gravida issued (8-4-4-4-12 hexadecimal digits)",
+        });
+    }
+    let card = card.to_owned();
 
     // cds-fb-1
     let outcome = match item.required_str("outcome")? {
@@ -174,15 +202,29 @@ fn read_accepted_suggestions(item: &Object<'_>) -> Result<Vec<AcceptedSuggestion
         return Ok(Vec::new());
     };
     let field = item.path_of("acceptedSuggestions");
+    if entries.len() > MAX_SUGGESTIONS {
+        return Err(RequestError::Invalid {
+            field,
+            problem: "may hold at most 20 suggestions",
+        });
+    }
     entries
         .iter()
         .enumerate()
         .map(|(index, entry)| {
             let path = format!("{field}[{index}]");
             match entry {
-                Value::Object(fields) => Ok(AcceptedSuggestion {
-                    id: Object::new(&path, fields).required_str("id")?.to_owned(),
-                }),
+                Value::Object(fields) => {
+                    let suggestion = Object::new(&path, fields);
+                    let id = suggestion.required_str("id")?;
+                    if !is_uuid(id) {
+                        return Err(RequestError::Invalid {
+                            field: suggestion.path_of("id"),
+                            problem: "must be the uuid of a suggestion Gravida issued",
+                        });
+                    }
+                    Ok(AcceptedSuggestion { id: id.to_owned() })
+                }
                 _ => Err(RequestError::WrongType {
                     field: path.clone(),
                     expected: "an object",
@@ -215,11 +257,31 @@ fn read_override_reason(object: Object<'_>) -> Result<OverrideReason, RequestErr
 }
 
 fn read_coding(object: Object<'_>) -> Result<Coding, RequestError> {
+    let bounded = |name: &str| -> Result<String, RequestError> {
+        let value = object.required_str(name)?;
+        if value.chars().count() > MAX_CODING_CHARS {
+            return Err(RequestError::Invalid {
+                field: object.path_of(name),
+                problem: "must be at most 256 characters",
+            });
+        }
+        Ok(value.to_owned())
+    };
     Ok(Coding {
-        system: object.required_str("system")?.to_owned(),
-        code: object.required_str("code")?.to_owned(),
+        system: bounded("system")?,
+        code: bounded("code")?,
         display: object.optional_str("display")?.map(str::to_owned),
     })
+}
+
+/// A UUID in its text form, as Gravida writes card and suggestion uuids: 36 characters, hex
+/// digits (either case) in groups of 8-4-4-4-12 separated by hyphens.
+fn is_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 #[cfg(test)]
@@ -296,7 +358,8 @@ mod tests {
     fn an_override_reason_needs_a_reason_or_a_comment() {
         let overridden = |reason: Value| {
             json!({"feedback": [{
-                "card": "c", "outcome": "overridden", "overrideReason": reason,
+                "card": "4e0a3a1e-3283-4575-ab82-028d55fe2719", "outcome": "overridden",
+                "overrideReason": reason,
                 "outcomeTimestamp": "2020-12-11T00:00:00Z"
             }]})
         };
@@ -410,6 +473,74 @@ mod tests {
             parse(body),
             Err(RequestError::Missing {
                 field: "feedback[1].card".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_card_id_that_is_not_a_uuid_is_refused_whatever_its_length() {
+        for bad in [
+            "c".to_owned(),
+            "x".repeat(7_000_000),
+            "4e0a3a1e-3283-4575-ab82-028d55fe271".to_owned(),
+            "4e0a3a1e-3283-4575-ab82-028d55fe2719-".to_owned(),
+            "4e0a3a1e_3283_4575_ab82_028d55fe2719".to_owned(),
+            "4e0a3a1e-3283-4575-ab82-028d55fe271g".to_owned(),
+        ] {
+            let mut body = accepted();
+            body["feedback"][0]["card"] = json!(bad);
+            assert!(
+                matches!(parse(body), Err(RequestError::Invalid { ref field, .. }) if field == "feedback[0].card"),
+                "{}",
+                &bad[..bad.len().min(40)]
+            );
+        }
+        let mut upper = accepted();
+        upper["feedback"][0]["card"] = json!("4E0A3A1E-3283-4575-AB82-028D55FE2719");
+        assert!(parse(upper).is_ok());
+    }
+
+    #[test]
+    fn a_request_holds_at_most_50_items_and_an_item_at_most_20_suggestions() {
+        let item = accepted()["feedback"][0].clone();
+        let fifty = json!({ "feedback": vec![item.clone(); MAX_ITEMS] });
+        assert_eq!(parse(fifty).unwrap().feedback.len(), MAX_ITEMS);
+        let more = json!({ "feedback": vec![item.clone(); MAX_ITEMS + 1] });
+        assert_eq!(
+            parse(more),
+            Err(RequestError::Invalid {
+                field: "feedback".into(),
+                problem: "may hold at most 50 items"
+            })
+        );
+        let mut body = accepted();
+        body["feedback"][0]["acceptedSuggestions"] = json!(vec![
+            json!({"id": "e56e1945-20b3-4393-8503-a1a20fd73152"});
+            MAX_SUGGESTIONS + 1
+        ]);
+        assert!(matches!(parse(body), Err(RequestError::Invalid { .. })));
+        let mut body = accepted();
+        body["feedback"][0]["acceptedSuggestions"] = json!([{"id": "not-a-uuid"}]);
+        assert_eq!(
+            parse(body),
+            Err(RequestError::Invalid {
+                field: "feedback[0].acceptedSuggestions[0].id".into(),
+                problem: "must be the uuid of a suggestion Gravida issued"
+            })
+        );
+    }
+
+    #[test]
+    fn an_override_reason_code_longer_than_256_characters_is_refused() {
+        let mut body = accepted();
+        body["feedback"][0]["outcome"] = json!("overridden");
+        body["feedback"][0]["overrideReason"] =
+            json!({"reason": {"system": "s", "code": "c".repeat(MAX_CODING_CHARS + 1)}});
+        assert_eq!(
+            parse(body),
+            Err(RequestError::Invalid {
+                field: "feedback[0].overrideReason.reason.code".into(),
+                problem: "must be at most 256 characters"
             })
         );
     }

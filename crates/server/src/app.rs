@@ -345,10 +345,16 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// Ready once the knowledge base has loaded. The knowledge base loads before the listener
-/// accepts anything, so a server that answers here is ready; the version says which profile.
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    Json(json!({ "status": "ready", "profile": state.kb.version() }))
+/// Ready once the knowledge base has loaded (it loads before the listener accepts anything)
+/// and, with a store, while the store can be used: 503 with the reason when the last health
+/// check found it unreachable or with a schema newer than this binary's ([`Audit::not_ready`];
+/// no query per probe). The version says which profile.
+async fn readyz(State(state): State<AppState>) -> Response {
+    if let Some(reason) = state.audit.as_ref().and_then(Audit::not_ready) {
+        let body = json!({ "status": "not-ready", "reason": reason });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
+    Json(json!({ "status": "ready", "profile": state.kb.version() })).into_response()
 }
 
 /// Prometheus metrics (see [`crate::metrics`]); 404 when `[metrics] enabled = false`. Like the

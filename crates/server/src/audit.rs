@@ -5,6 +5,11 @@
 //! Card records are offered to the [`AuditWriter`]'s queue and never delay an answer; feedback
 //! is acknowledged only once committed, and gets 503 when it cannot be (the store is down or
 //! the queue is full). The patient appears in the trail only as a keyed hash.
+//!
+//! A background check asks the store every [`HEALTH_INTERVAL`] whether it can be used
+//! ([`Store::health`]), and `/readyz` reads its last answer ([`Audit::not_ready`]): a probe costs
+//! no query, and a store that is down or has a schema newer than this binary's makes the replica
+//! not ready, with the reason.
 
 use std::time::Duration;
 
@@ -12,11 +17,13 @@ use anyhow::Context as _;
 use gravida_auth::Caller;
 use gravida_cds_hooks::{FeedbackRequest, HookContext};
 use gravida_store::{
-    AuditWriter, CardRecord, FeedbackRecord, LongFormRecord, PatientHasher, Store,
-    SuggestionRecord, SuppressedRecord, SuppressionQuery, SuppressionReason, WriterConfig,
+    AuditWriter, CardRecord, FeedbackRecord, Health, LongFormRecord, PatientHasher, Store,
+    StoreOptions, SuggestionRecord, SuppressedRecord, SuppressionQuery, SuppressionReason,
+    WriterConfig,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tokio::sync::watch;
 
 use crate::card::Shown;
 use crate::error::ApiError;
@@ -40,12 +47,20 @@ pub struct HookCall<'a> {
 /// How often the retention purge runs.
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// How often the store's health is checked for `/readyz`.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How long one health check may take before the store counts as unreachable.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The audit trail: the store, its writer and the patient-id hasher. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Audit {
     store: Store,
     writer: AuditWriter,
     hasher: PatientHasher,
+    /// The last health check's answer.
+    health: watch::Receiver<Health>,
 }
 
 impl Audit {
@@ -58,7 +73,11 @@ impl Audit {
             return Ok(None);
         }
         let url = settings.url().context("reading store.url_file")?;
-        let store = Store::open_lazy(&url).context("opening the audit store")?;
+        let options = StoreOptions {
+            acquire_timeout: Duration::from_millis(settings.acquire_timeout_ms),
+            max_connections: settings.max_connections,
+        };
+        let store = Store::open_lazy_with(&url, options).context("opening the audit store")?;
         let hasher = match &settings.patient_key {
             Some(key) if key.len() >= 16 => PatientHasher::new(key.as_bytes()),
             Some(_) => anyhow::bail!("store.patient_key must be at least 16 characters"),
@@ -82,21 +101,34 @@ impl Audit {
             },
         );
         // Migrate now, so that a broken store shows up in the start-up log; if it is down, the
-        // writer retries, and meanwhile hooks are answered and feedback gets 503.
-        match store.migrate().await {
-            Ok(()) => tracing::info!(backend = store.backend(), "audit store ready"),
-            Err(e) => tracing::error!(
-                error = %e,
-                backend = store.backend(),
-                "the audit store is unavailable: hooks are answered, feedback gets 503 until it is back"
-            ),
+        // health check retries, and meanwhile hooks are answered, feedback gets 503 and the
+        // replica is not ready.
+        let health = store.health().await;
+        match &health {
+            Health::Ready => tracing::info!(backend = store.backend(), "audit store ready"),
+            problem => log_health(&store, problem),
         }
+        let (report, health) = watch::channel(health);
+        tokio::spawn(check_health_periodically(store.clone(), report));
         tokio::spawn(purge_periodically(store.clone(), settings.retention_days));
         Ok(Some(Audit {
             store,
             writer,
             hasher,
+            health,
         }))
+    }
+
+    /// Why the store cannot be used now (the last health check's answer, in words fit for an
+    /// unauthenticated probe); `None` when it can.
+    pub fn not_ready(&self) -> Option<String> {
+        self.health.borrow().not_ready_reason()
+    }
+
+    /// How long a hook call waits for the store's suppression check before showing every card:
+    /// twice the acquire timeout (a connection, then the lookups; 500 ms by default).
+    pub fn check_timeout(&self) -> Duration {
+        self.store.acquire_timeout() * 2
     }
 
     /// The store, for the shared replay guard.
@@ -255,8 +287,13 @@ impl Audit {
                 metrics::counter!("gravida_feedback_duplicates_total").increment(1);
                 continue;
             }
+            // Not a card issued to this sender at this service: acknowledged, not stored.
+            let Some(rule) = stored.rule_id else {
+                metrics::counter!("gravida_feedback_unknown_card_total").increment(1);
+                continue;
+            };
             metrics::counter!("gravida_feedback_total",
-                "rule" => stored.rule_id.unwrap_or_else(|| "unknown".to_owned()),
+                "rule" => rule,
                 "outcome" => item.outcome.clone(),
                 "reason" => item.override_code.as_deref().map_or("none".to_owned(), bounded_label))
             .increment(1);
@@ -265,7 +302,70 @@ impl Audit {
     }
 }
 
-/// Purges rows past retention (if set) and expired replay entries, once an hour.
+/// Checks the store's health every [`HEALTH_INTERVAL`], logging each change.
+///
+/// A schema newer than this binary's makes a replica not ready only if the replica never had
+/// its own schema: that is a rollback. A replica that was ready and then finds a newer schema is
+/// in a rolling update, beside a newer release that has just migrated; the migrations only
+/// expand (README Operations), so it keeps working, and keeps its place until it is replaced.
+async fn check_health_periodically(store: Store, report: watch::Sender<Health>) {
+    let mut ticks = tokio::time::interval(HEALTH_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // The first tick is now, and start-up has just checked.
+    let mut had_own_schema = *report.borrow() == Health::Ready;
+    let mut newer_seen = false;
+    loop {
+        ticks.tick().await;
+        let health = tokio::time::timeout(HEALTH_TIMEOUT, store.health())
+            .await
+            .unwrap_or_else(|_| Health::Unreachable("no answer within 5 s".to_owned()));
+        let health = match health {
+            Health::SchemaNewer { database, binary } if had_own_schema => {
+                if !newer_seen {
+                    newer_seen = true;
+                    tracing::info!(
+                        database,
+                        binary,
+                        "a newer release has migrated the store: this replica keeps working \
+                         (migrations only expand) until it is replaced"
+                    );
+                }
+                Health::Ready
+            }
+            health => health,
+        };
+        had_own_schema |= health == Health::Ready;
+        let changed = *report.borrow() != health;
+        if changed {
+            match &health {
+                Health::Ready => {
+                    tracing::info!(backend = store.backend(), "the audit store is back")
+                }
+                problem => log_health(&store, problem),
+            }
+        }
+        report.send_replace(health);
+    }
+}
+
+/// Logs why the store cannot be used (the error text names no password).
+fn log_health(store: &Store, health: &Health) {
+    let reason = health.not_ready_reason().unwrap_or_default();
+    match health {
+        Health::Unreachable(error) | Health::SchemaInvalid(error) => tracing::error!(
+            backend = store.backend(),
+            error = error.as_str(),
+            "{reason}: hooks are answered, feedback gets 503 and /readyz 503 until it is back"
+        ),
+        _ => tracing::error!(
+            backend = store.backend(),
+            "{reason}: this replica does not write to it, and /readyz answers 503"
+        ),
+    }
+}
+
+/// Purges rows past retention and expired replay entries and long forms, once an hour, unless
+/// another replica is purging (see [`Store::purge`]).
 async fn purge_periodically(store: Store, retention_days: Option<u32>) {
     let mut ticks = tokio::time::interval(PURGE_INTERVAL);
     loop {
@@ -277,7 +377,7 @@ async fn purge_periodically(store: Store, retention_days: Option<u32>) {
             None => i64::MIN,
         };
         match store.purge(before, now).await {
-            Ok(purged) => tracing::info!(
+            Ok(Some(purged)) => tracing::info!(
                 cards = purged.cards,
                 feedback = purged.feedback,
                 replay = purged.replay,
@@ -286,6 +386,7 @@ async fn purge_periodically(store: Store, retention_days: Option<u32>) {
                 long_forms = purged.long_forms,
                 "retention purge done"
             ),
+            Ok(None) => tracing::info!("retention purge skipped: another replica is purging"),
             Err(e) => tracing::warn!(error = %e, "retention purge failed"),
         }
     }

@@ -380,8 +380,14 @@ pub struct StoreSettings {
     /// Writes waiting for the disk before hook calls drop their audit records and feedback
     /// answers 503.
     pub queue_capacity: usize,
-    /// Audit and feedback rows older than this many days are purged (hourly). Unset: kept.
+    /// Audit and feedback rows older than this many days are purged (hourly, by one replica
+    /// at a time). Default 730 (two years).
     pub retention_days: Option<u32>,
+    /// How long a caller waits for a database connection (connecting included) before the
+    /// store counts as down: what a store outage costs a hook call. Default 250.
+    pub acquire_timeout_ms: u64,
+    /// Connections each replica opens to PostgreSQL at most (SQLite keeps 4). Default 8.
+    pub max_connections: u32,
     /// The secret key of the patient-id hash. Give the same key to every replica.
     pub patient_key: Option<String>,
     /// A file holding that key; created with a random key if missing. Default
@@ -418,7 +424,9 @@ impl Default for StoreSettings {
             url: None,
             url_file: None,
             queue_capacity: 1024,
-            retention_days: None,
+            retention_days: Some(730),
+            acquire_timeout_ms: 250,
+            max_connections: 8,
             patient_key: None,
             patient_key_file: None,
         }
@@ -436,6 +444,8 @@ impl std::fmt::Debug for StoreSettings {
             .field("url_file", &self.url_file)
             .field("queue_capacity", &self.queue_capacity)
             .field("retention_days", &self.retention_days)
+            .field("acquire_timeout_ms", &self.acquire_timeout_ms)
+            .field("max_connections", &self.max_connections)
             .field(
                 "patient_key",
                 &self.patient_key.as_ref().map(|_| "<redacted>"),
@@ -613,9 +623,13 @@ impl Settings {
             return Err("store.queue_capacity must be at least 1".into());
         }
         if self.store.retention_days == Some(0) {
-            return Err(
-                "store.retention_days must be at least 1 (leave it unset to keep rows)".into(),
-            );
+            return Err("store.retention_days must be at least 1".into());
+        }
+        if !(10..=10_000).contains(&self.store.acquire_timeout_ms) {
+            return Err("store.acquire_timeout_ms must be between 10 and 10000".into());
+        }
+        if self.store.max_connections == 0 {
+            return Err("store.max_connections must be at least 1".into());
         }
         if self.cards.long_form_ttl_s == 0 || self.cards.long_form_ttl_s > 86_400 {
             return Err("cards.long_form_ttl_s must be between 1 and 86400 (a day)".into());

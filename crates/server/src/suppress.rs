@@ -7,7 +7,8 @@
 //!   same encounter (`context.encounterId`) or within `cards.repeat_window_hours`. The clinician
 //!   saw it at patient-view; signing orders is not the moment to show it again.
 //! - **Already addressed.** At every hook, a card is hidden when a clinician overrode the same
-//!   card for this patient with the override reason `already-addressed`.
+//!   card for this patient with the override reason `already-addressed`, in feedback sent to the
+//!   same service by the caller the card was issued to (docs/card-suppression.md).
 //!
 //! "The same card" is its **fingerprint**: a keyed hash of the rule id and the identities and
 //! dates of the records it rests on, computed from the engine's finding (never parsed back out
@@ -15,11 +16,9 @@
 //! changes the fingerprint, and the card is shown again.
 //!
 //! What is never hidden: the methotrexate card (R6, which is about the orders) and any critical
-//! card. When the store cannot answer in time, nothing is
-//! hidden: showing a card twice is the safe failure. With no store (`[store] enabled = false`)
+//! card. When the store cannot answer in time ([`Audit::check_timeout`]), or the health check
+//! has found it unusable, nothing is hidden: showing a card twice is the safe failure. With no store (`[store] enabled = false`)
 //! nothing is hidden at all, as before.
-
-use std::time::Duration;
 
 use gravida_knowledge::Rendered;
 use gravida_rules::finding::{Dating, Evidence, Finding, Indicator, RuleId};
@@ -32,9 +31,6 @@ use crate::card::Shown;
 /// advertises it on every card (`profiles/default/cards.toml`, `[[override_reasons]]`).
 pub const ALREADY_ADDRESSED_SYSTEM: &str = "urn:gravida:override-reason";
 pub const ALREADY_ADDRESSED_CODE: &str = "already-addressed";
-
-/// How long a hook call waits for the store's answer before showing every card.
-const CHECK_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The canonical text a card's fingerprint hashes: the rule, then each record the finding rests
 /// on as `Type/id@date`, sorted, so that the order the engine listed them in does not matter.
@@ -119,9 +115,15 @@ pub async fn screen(
         return show_all(cards);
     }
 
+    // The health check found the store unusable: do not wait for it on every call.
+    if audit.not_ready().is_some() {
+        metrics::counter!("gravida_suppression_checks_failed_total").increment(1);
+        return show_all(cards);
+    }
     let patient_hash = audit.patient_hash(context.patient_id());
     let query = SuppressionQuery {
         patient_hash: patient_hash.clone(),
+        service: service.id.to_owned(),
         issuer: caller.map(|c| c.iss.clone()),
         tenant: caller.and_then(|c| c.tenant.clone()),
         encounter_hash: context.encounter_id().map(|id| audit.encounter_hash(id)),
@@ -134,19 +136,20 @@ pub async fn screen(
         dismiss_code: ALREADY_ADDRESSED_CODE.to_owned(),
         candidates,
     };
-    let found = match tokio::time::timeout(CHECK_TIMEOUT, audit.check_suppression(query)).await {
-        Ok(Ok(found)) => found,
-        Ok(Err(e)) => {
-            metrics::counter!("gravida_suppression_checks_failed_total").increment(1);
-            tracing::warn!(error = %e, "suppression check failed: every card is shown");
-            return show_all(cards);
-        }
-        Err(_) => {
-            metrics::counter!("gravida_suppression_checks_failed_total").increment(1);
-            tracing::warn!("suppression check timed out: every card is shown");
-            return show_all(cards);
-        }
-    };
+    let found =
+        match tokio::time::timeout(audit.check_timeout(), audit.check_suppression(query)).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                metrics::counter!("gravida_suppression_checks_failed_total").increment(1);
+                tracing::warn!(error = %e, "suppression check failed: every card is shown");
+                return show_all(cards);
+            }
+            Err(_) => {
+                metrics::counter!("gravida_suppression_checks_failed_total").increment(1);
+                tracing::warn!("suppression check timed out: every card is shown");
+                return show_all(cards);
+            }
+        };
 
     // The answers come in the order of the candidates.
     let mut found = found.into_iter();

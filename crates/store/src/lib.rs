@@ -20,6 +20,7 @@
 //! Nothing here stores a raw patient id: callers pass a keyed hash ([`PatientHasher`]).
 
 mod patient;
+mod purge;
 mod records;
 mod replay;
 mod report;
@@ -42,12 +43,13 @@ use sqlx::sqlite::{
 };
 
 pub use patient::PatientHasher;
+pub use purge::{PurgeLock, Purged};
 pub use records::{
     CardRecord, FeedbackRecord, FeedbackStored, LongFormRecord, SuggestionRecord, SuppressedRecord,
     SuppressionQuery, SuppressionReason,
 };
 pub use replay::SqlReplayStore;
-pub use report::{Purged, Report, RuleReport};
+pub use report::{Report, RuleReport};
 pub use writer::{AuditWriter, WriterConfig};
 
 /// Why the store could not do what was asked.
@@ -99,37 +101,77 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
-/// How long a request waits for a pooled connection before the store counts as down.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How a pool is sized and how long a caller waits for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How long a caller waits for a pooled connection, connecting included, before the store
+    /// counts as down. On the hook path this is what a store outage costs a call, so it is short.
+    pub acquire_timeout: Duration,
+    /// Connections this replica opens at most (PostgreSQL; SQLite keeps 4).
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    /// 250 ms and 8 connections: the service's defaults (`store.acquire_timeout_ms`,
+    /// `store.max_connections`).
+    fn default() -> Self {
+        StoreOptions {
+            acquire_timeout: Duration::from_millis(250),
+            max_connections: 8,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// For commands that need the data now and have no caller waiting (`gravida report`): a
+    /// remote database over TLS may take longer than a hook call could wait to connect.
+    pub fn patient() -> StoreOptions {
+        StoreOptions {
+            acquire_timeout: Duration::from_secs(10),
+            ..StoreOptions::default()
+        }
+    }
+}
+
+/// Connections an SQLite pool keeps (one writer at a time; WAL lets readers run beside it).
+const SQLITE_CONNECTIONS: u32 = 4;
 
 impl Store {
+    /// [`Store::open_lazy_with`] with the default options.
+    pub fn open_lazy(url: &str) -> Result<Store, StoreError> {
+        Store::open_lazy_with(url, StoreOptions::default())
+    }
+
     /// A pool for `url` that connects on first use, so a database that is down now does not
     /// stop the service from starting. Call [`Store::migrate`] before writing.
     ///
     /// `sqlite:` URLs get WAL mode, `synchronous = FULL` (a committed row survives a crash of
     /// the process and of the machine) and a busy timeout; the file and its folder are created.
-    pub fn open_lazy(url: &str) -> Result<Store, StoreError> {
+    /// `postgres:` URLs may ask for TLS with `sslmode` (`require`: encrypted; `verify-full`:
+    /// encrypted to a server whose certificate names the host and chains to `sslrootcert`, or to
+    /// the webpki roots without it).
+    pub fn open_lazy_with(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)?
+            let connect = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(5));
-            if let Some(dir) = options.get_filename().parent()
+            if let Some(dir) = connect.get_filename().parent()
                 && !dir.as_os_str().is_empty()
             {
                 // Best effort: if this fails, the first connection says why.
                 let _ = std::fs::create_dir_all(dir);
             }
             let pool = SqlitePoolOptions::new()
-                .max_connections(4)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_lazy_with(options);
+                .max_connections(SQLITE_CONNECTIONS)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_lazy_with(connect);
             Ok(Store::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
-                .max_connections(8)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .max_connections(options.max_connections.max(1))
+                .acquire_timeout(options.acquire_timeout)
                 .connect_lazy(url)?;
             Ok(Store::Postgres(pool))
         } else {
@@ -137,9 +179,10 @@ impl Store {
         }
     }
 
-    /// Opens `url` and brings its schema up to date (for commands that need the data now).
+    /// Opens `url` and brings its schema up to date (for commands that need the data now, with
+    /// [`StoreOptions::patient`]).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        let store = Store::open_lazy(url)?;
+        let store = Store::open_lazy_with(url, StoreOptions::patient())?;
         store.migrate().await?;
         Ok(store)
     }
@@ -161,9 +204,101 @@ impl Store {
         Ok(())
     }
 
+    /// How long a caller waits for a connection (see [`StoreOptions::acquire_timeout`]).
+    pub fn acquire_timeout(&self) -> Duration {
+        on_pool!(self, pool => pool.options().get_acquire_timeout())
+    }
+
+    /// The newest migration this binary knows.
+    pub fn known_schema(&self) -> i64 {
+        let migrations = match self {
+            Store::Sqlite(_) => SQLITE_MIGRATIONS,
+            Store::Postgres(_) => POSTGRES_MIGRATIONS,
+        };
+        migrations.last().map_or(0, |(version, _, _)| *version)
+    }
+
+    /// The newest migration applied to the database.
+    async fn applied_schema(&self) -> Result<i64, sqlx::Error> {
+        let newest: Option<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(newest.unwrap_or(0))
+    }
+
+    /// Whether the store can be used now: reachable, and with a schema this binary knows. A
+    /// schema behind the binary's is brought up to date here, so a store that was down at
+    /// start-up is migrated when it comes back. One query when all is well.
+    pub async fn health(&self) -> Health {
+        let known = self.known_schema();
+        match self.applied_schema().await {
+            Ok(applied) if applied == known => return Health::Ready,
+            Ok(applied) if applied > known => {
+                return Health::SchemaNewer {
+                    database: applied,
+                    binary: known,
+                };
+            }
+            // Behind, or no migrations table yet (a new database), or unreachable: migrating
+            // tells which.
+            _ => {}
+        }
+        match self.migrate().await {
+            Ok(()) => Health::Ready,
+            Err(StoreError::Migrate(sqlx::migrate::MigrateError::VersionMissing(_))) => {
+                Health::SchemaNewer {
+                    database: self.applied_schema().await.unwrap_or(0),
+                    binary: known,
+                }
+            }
+            // The database did not answer, or failed, while migrating.
+            Err(StoreError::Migrate(e @ sqlx::migrate::MigrateError::Execute(_))) => {
+                Health::Unreachable(e.to_string())
+            }
+            Err(StoreError::Migrate(e)) => Health::SchemaInvalid(e.to_string()),
+            Err(e) => Health::Unreachable(e.to_string()),
+        }
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// What [`Store::health`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    Ready,
+    /// The database could not be reached (the error, for the log: it names no password).
+    Unreachable(String),
+    /// The database has migrations this binary does not know: it was migrated by a newer
+    /// release (a rollback). This binary does not write to a schema it does not know.
+    SchemaNewer {
+        database: i64,
+        binary: i64,
+    },
+    /// The applied migrations do not match this binary's (edited, or failed half-way).
+    SchemaInvalid(String),
+}
+
+impl Health {
+    /// Why the store is not ready, in words fit for an unauthenticated probe (no URL, no
+    /// error text); `None` when it is.
+    pub fn not_ready_reason(&self) -> Option<String> {
+        match self {
+            Health::Ready => None,
+            Health::Unreachable(_) => Some("the store cannot be reached".to_owned()),
+            Health::SchemaNewer { database, binary } => Some(format!(
+                "the store's schema (migration {database}) is newer than this binary's \
+                 (migration {binary}): roll forward, see README Operations"
+            )),
+            Health::SchemaInvalid(_) => {
+                Some("the store's applied migrations do not match this binary's".to_owned())
+            }
+        }
     }
 }
 
@@ -192,6 +327,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "suppression lookups",
         include_str!("../migrations/common/0004_suppression_lookups.sql"),
     ),
+    (
+        5,
+        "scoped overrides",
+        include_str!("../migrations/common/0005_scoped_overrides.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: Migrations = &[
     (
@@ -213,6 +353,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         4,
         "suppression lookups",
         include_str!("../migrations/common/0004_suppression_lookups.sql"),
+    ),
+    (
+        5,
+        "scoped overrides",
+        include_str!("../migrations/common/0005_scoped_overrides.sql"),
     ),
 ];
 

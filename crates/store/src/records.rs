@@ -60,8 +60,9 @@ pub struct FeedbackRecord {
 /// What storing one feedback item found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FeedbackStored {
-    /// The rule of the card it is about; `None` if no such card was issued (or its record was
-    /// purged or dropped).
+    /// The rule of the card it is about; `None` if no such card was issued to the sender (to
+    /// its issuer and tenant, at the service the feedback was posted to), or its record was
+    /// purged or dropped. Such feedback is not stored.
     pub rule_id: Option<String>,
     /// The same card, outcome and timestamp had been stored before: nothing was written.
     pub duplicate: bool,
@@ -88,10 +89,13 @@ impl SuppressionReason {
 }
 
 /// "Should these cards be hidden?": one question per hook call, about its candidate cards.
-/// The caller (issuer and tenant, empty when unauthenticated) and the patient hash scope it.
+/// The caller (issuer and tenant, empty when unauthenticated), the service and the patient hash
+/// scope it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SuppressionQuery {
     pub patient_hash: String,
+    /// The service called: a dismissal hides only the cards of the service it was sent to.
+    pub service: String,
     pub issuer: Option<String>,
     pub tenant: Option<String>,
     /// The encounter of this call (a keyed hash), if it named one.

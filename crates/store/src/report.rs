@@ -1,5 +1,5 @@
 //! The governance report (per rule: how often it fired, how often clinicians accepted or
-//! overrode it, why they overrode it, which suggestions they took) and the retention purge.
+//! overrode it, why they overrode it, which suggestions they took).
 //!
 //! Feedback is joined to the rule through the card it names. Rates count *cards*, not
 //! feedback rows, so a clinician who sends the same verdict twice, or feedback for a card that
@@ -60,18 +60,6 @@ fn ratio(part: i64, whole: i64) -> f64 {
     } else {
         part as f64 / whole as f64
     }
-}
-
-/// How many rows a purge removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Purged {
-    pub cards: u64,
-    pub feedback: u64,
-    pub replay: u64,
-    pub suppressed: u64,
-    /// Remembered overrides ("already addressed" and the other reasons) of purged cards.
-    pub overrides: u64,
-    pub long_forms: u64,
 }
 
 const FIRED: &str = "SELECT rule_id, COUNT(*) FROM audit_cards WHERE issued_at_ms >= $1 \
@@ -208,70 +196,5 @@ impl Store {
             .await?
         });
         Ok(sealed)
-    }
-
-    /// Deletes audit and feedback rows older than `before_ms`, and replay entries and long forms
-    /// that have expired by `now_ms`.
-    pub async fn purge(&self, before_ms: i64, now_ms: i64) -> Result<Purged, StoreError> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(
-                "DELETE FROM audit_suggestions WHERE card_uuid IN \
-                 (SELECT card_uuid FROM audit_cards WHERE issued_at_ms < $1)",
-            )
-            .bind(before_ms)
-            .execute(&mut *tx)
-            .await?;
-            let cards = sqlx::query("DELETE FROM audit_cards WHERE issued_at_ms < $1")
-                .bind(before_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            sqlx::query(
-                "DELETE FROM feedback_suggestions WHERE EXISTS (SELECT 1 FROM feedback f \
-                 WHERE f.card_uuid = feedback_suggestions.card_uuid \
-                 AND f.outcome_at_ms = feedback_suggestions.outcome_at_ms \
-                 AND f.received_at_ms < $1)",
-            )
-            .bind(before_ms)
-            .execute(&mut *tx)
-            .await?;
-            let feedback = sqlx::query("DELETE FROM feedback WHERE received_at_ms < $1")
-                .bind(before_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            // An override is forgotten with the card it was about, as when it was found by a join.
-            let overrides =
-                sqlx::query("DELETE FROM card_overrides WHERE card_issued_at_ms < $1")
-                    .bind(before_ms)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            let suppressed = sqlx::query("DELETE FROM audit_suppressed WHERE suppressed_at_ms < $1")
-                .bind(before_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            let long_forms = sqlx::query("DELETE FROM card_long_forms WHERE expires_at_ms <= $1")
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            let replay = sqlx::query("DELETE FROM jwt_replay WHERE expires_at_ms <= $1")
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            tx.commit().await?;
-            Ok(Purged {
-                cards,
-                feedback,
-                replay,
-                suppressed,
-                overrides,
-                long_forms,
-            })
-        })
     }
 }

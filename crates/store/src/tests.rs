@@ -31,9 +31,13 @@ async fn feedback_to_a_store_that_is_down_fails_instead_of_being_acknowledged() 
 
 #[tokio::test]
 async fn a_full_queue_refuses_feedback_at_once_and_drops_card_records() {
-    // The writer is stuck on a store that is down (each attempt waits for its timeout), so the
-    // one-slot queue fills.
-    let store = Store::open_lazy("postgres://gravida@127.0.0.1:1/none").unwrap();
+    // The writer is stuck on a store that is down (each attempt waits for its timeout, 3 s
+    // here), so the one-slot queue fills.
+    let options = StoreOptions {
+        acquire_timeout: std::time::Duration::from_secs(3),
+        ..StoreOptions::default()
+    };
+    let store = Store::open_lazy_with("postgres://gravida@127.0.0.1:1/none", options).unwrap();
     let writer = AuditWriter::spawn(store, WriterConfig { queue_capacity: 1 });
     let stuck = {
         let writer = writer.clone();
@@ -148,10 +152,11 @@ async fn each_suppression_lookup_searches_an_index_and_never_scans_a_table() {
             "dismissed",
             writer::DISMISSED,
             &[
-                "card_overrides USING COVERING INDEX sqlite_autoindex_card_overrides_1 \
-               (patient_hash=? AND fingerprint=? AND issuer=? AND tenant=? \
+                "scoped_overrides USING COVERING INDEX sqlite_autoindex_scoped_overrides_1 \
+               (patient_hash=? AND fingerprint=? AND issuer=? AND tenant=? AND service=? \
                AND override_system=? AND override_code=?)",
             ][..],
+            7,
         ),
         (
             "shown",
@@ -162,12 +167,13 @@ async fn each_suppression_lookup_searches_an_index_and_never_scans_a_table() {
                 "audit_cards USING INDEX audit_cards_encounter_fingerprint \
                  (encounter_hash=? AND fingerprint=?)",
             ][..],
+            6,
         ),
     ];
-    for (name, query, searches) in lookups {
+    for (name, query, searches, parameters) in lookups {
         let text = format!("EXPLAIN QUERY PLAN {query}");
         let mut explain = sqlx::query_as::<_, (i64, i64, i64, String)>(&text);
-        for n in 1..=6 {
+        for n in 1..=parameters {
             explain = explain.bind(format!("p{n}"));
         }
         let plan: Vec<String> = explain
@@ -193,7 +199,7 @@ async fn each_suppression_lookup_searches_an_index_and_never_scans_a_table() {
 }
 
 #[tokio::test]
-async fn a_dismissal_stored_before_the_lookup_table_existed_still_hides_its_card() {
+async fn a_dismissal_stored_before_the_lookup_tables_existed_still_hides_its_card_at_its_service() {
     let (store, pool) = sqlite_at(3).await;
     let patient = PatientHasher::new(b"k").hash("p");
     sqlx::query(
@@ -218,6 +224,7 @@ async fn a_dismissal_stored_before_the_lookup_table_existed_still_hides_its_card
     let writer = AuditWriter::spawn(store, WriterConfig { queue_capacity: 4 });
     let query = |fingerprint: &str| SuppressionQuery {
         patient_hash: patient.clone(),
+        service: "s".to_owned(),
         issuer: None,
         tenant: None,
         encounter_hash: None,
@@ -252,6 +259,7 @@ async fn a_check_only_a_dismissal_can_answer_does_not_wait_behind_a_stuck_queue(
     assert!(writer.offer_cards(vec![card("queued")]));
     let query = |repeat_hides: bool| SuppressionQuery {
         patient_hash: PatientHasher::new(b"k").hash("p"),
+        service: "s".to_owned(),
         issuer: None,
         tenant: None,
         encounter_hash: Some("enc".to_owned()),
