@@ -86,6 +86,11 @@ pub fn discovery(kb: &KnowledgeBase) -> DiscoveryResponse {
                 id: s.id.to_owned(),
                 prefetch: prefetch.clone(),
                 usage_requirements: Some(USAGE_REQUIREMENTS.to_owned()),
+                // CDS Hooks 3.0.0 (index.md, "Discovery › Response"): the specification version
+                // we implement and the version of the hook definition we follow. 2.0 clients
+                // ignore both.
+                version: Some(gravida_cds_hooks::discovery::SPEC_VERSION.to_owned()),
+                hook_version: Some(s.hook.hook_version().to_owned()),
                 extension: None,
             })
             .collect(),
