@@ -8,6 +8,7 @@
 mod architecture;
 mod auth;
 mod binary;
+mod cds3;
 mod chart_records;
 mod chart_shapes;
 mod demo;
