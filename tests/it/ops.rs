@@ -209,8 +209,9 @@ async fn feedback_is_joined_to_its_rule_and_odd_feedback_does_not_move_the_numbe
         let (status, _) = send_feedback(
             &app,
             json!([{ "card": overridden["uuid"], "outcome": "overridden",
-                     "overrideReason": { "reason": { "system": "http://example.org/reasons",
-                                                     "code": "already-ordered" },
+                     "overrideReason": { "reason": {
+                         "system": "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes",
+                         "code": "indication-order-exists" },
                                          "userComment": "see note" },
                      "outcomeTimestamp": "2026-01-01T10:05:00+00:00" }]),
         )
@@ -235,7 +236,7 @@ async fn feedback_is_joined_to_its_rule_and_odd_feedback_does_not_move_the_numbe
         assert_eq!((numbers.accepted, numbers.overridden), (1, 1), "{backend}");
         assert_eq!(
             numbers.override_reasons,
-            vec![("already-ordered".to_owned(), 1)]
+            vec![("indication-order-exists".to_owned(), 1)]
         );
         assert_eq!(
             numbers.suggestions_taken,

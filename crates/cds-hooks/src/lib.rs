@@ -11,6 +11,7 @@ pub mod error;
 pub mod feedback;
 pub mod hook;
 mod json;
+pub mod override_reasons;
 pub mod prefetch;
 pub mod request;
 pub mod response;
@@ -25,6 +26,7 @@ pub use discovery::{DiscoveryError, DiscoveryResponse, Service};
 pub use error::RequestError;
 pub use feedback::{AcceptedSuggestion, Feedback, FeedbackRequest, Outcome, OverrideReason};
 pub use hook::{ContextField, FieldKind, Hook};
+pub use override_reasons::{NON_ADHERENCE_REASON_SYSTEM, StandardReason};
 pub use prefetch::TemplateError;
 pub use request::{FhirAuthorization, HookContext, ServiceRequest};
 pub use response::{

@@ -412,15 +412,22 @@ macro_rules! check_suppression {
         let tenant = query.tenant.as_deref().unwrap_or("");
         let mut found = Vec::with_capacity(query.candidates.len());
         for (fingerprint, repeat_hides) in &query.candidates {
-            let dismissed: bool = sqlx::query_scalar(DISMISSED)
-                .bind(&query.patient_hash)
-                .bind(fingerprint)
-                .bind(issuer)
-                .bind(tenant)
-                .bind(&query.dismiss_system)
-                .bind(&query.dismiss_code)
-                .fetch_one(&mut *$tx)
-                .await?;
+            // One primary-key lookup per dismissing reason, stopping at the first found.
+            let mut dismissed = false;
+            for (system, code) in &query.dismissing {
+                dismissed = sqlx::query_scalar(DISMISSED)
+                    .bind(&query.patient_hash)
+                    .bind(fingerprint)
+                    .bind(issuer)
+                    .bind(tenant)
+                    .bind(system)
+                    .bind(code)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                if dismissed {
+                    break;
+                }
+            }
             if dismissed {
                 found.push(Some(SuppressionReason::AlreadyAddressed));
                 continue;
