@@ -11,6 +11,7 @@ mod binary;
 mod cds3;
 mod chart_records;
 mod chart_shapes;
+mod conformance;
 mod demo;
 mod deploy;
 mod escalation;
