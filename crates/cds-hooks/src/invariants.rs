@@ -223,9 +223,9 @@ fn fail(found: &mut Vec<Violation>, invariant: Invariant, path: String) {
 
 /// cds-resp-2 on one action.
 fn check_action(action: &Value, path: &str, found: &mut Vec<Violation>) {
-    if text(action, "type") == Some("delete")
-        && !(exists(action.get("resourceId")) && !exists(action.get("resource")))
-    {
+    // The implication's consequent, `resourceId.exists() and resource.empty()`, negated.
+    let consequent_fails = !exists(action.get("resourceId")) || exists(action.get("resource"));
+    if text(action, "type") == Some("delete") && consequent_fails {
         found.push(Violation {
             invariant: Invariant::Resp2,
             path: path.to_owned(),
