@@ -1,5 +1,6 @@
-//! CDS Hooks 2.0 wire model for Gravida: hooks, requests, responses (cards), discovery, feedback,
-//! and prefetch template rendering. No HTTP here: the server crate moves these types over axum.
+//! CDS Hooks 2.0 and 3.0.0 wire model: hooks, requests, responses (cards), discovery, feedback,
+//! prefetch template rendering, the standard override reasons and the 3.0.0 invariants. No HTTP
+//! here: a server moves these types over its framework (Gravida's over axum). See README.md.
 //!
 //! Incoming bodies are parsed with [`ServiceRequest::parse`] and [`FeedbackRequest::parse`], whose
 //! errors are safe to return to the caller (they name fields, never values). Outgoing documents
@@ -20,6 +21,10 @@ pub mod wire;
 
 #[cfg(test)]
 mod properties;
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
 #[cfg(test)]
 mod spec_examples;
 
