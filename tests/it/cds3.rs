@@ -205,3 +205,100 @@ async fn errors_outside_the_hook_calls_are_operation_outcomes_too() {
     assert_eq!(error_name(&body), "not-found");
     assert_eq!(body["issue"][0]["code"], "not-found");
 }
+
+/// Every public scenario fetched by a 3.0 client that grants SMART v2 scopes gives the same
+/// cards as a 2.0 client granting v1 `.read` scopes.
+#[tokio::test]
+async fn a_3_0_client_granting_smart_v2_scopes_gets_the_same_cards_by_fetch_as_a_2_0_client() {
+    use crate::scenarios_http::{
+        Ehr, V1_SCOPES, V2_SCOPES, load, request, rules_of, scenario_files,
+    };
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer};
+
+    let app = TestApp::spawn_with(&[("GRAVIDA_CARDS__REPEAT_WINDOW_HOURS", "0")]).await;
+    let mut compared = 0;
+    for path in scenario_files() {
+        let scenario = load(&path);
+        let service = format!("gravida-{}", scenario.hook);
+        let ehr = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(Ehr(scenario.resources.clone()))
+            .mount(&ehr)
+            .await;
+        let base = format!("{}/fhir", ehr.uri());
+        let mut cards = Vec::new();
+        for scopes in [V1_SCOPES, V2_SCOPES] {
+            let mut body = request(&scenario, None, Some((&base, "token")));
+            body["fhirAuthorization"]["scope"] = json!(scopes);
+            let (status, answer) = app.call(&service, &body).await;
+            assert_eq!(status, 200, "{}: {answer}", scenario.name);
+            cards.push(rules_of(answer["cards"].as_array().unwrap()));
+        }
+        assert_eq!(cards[0], cards[1], "{}", scenario.name);
+        compared += 1;
+    }
+    assert!(compared >= 13);
+}
+
+#[tokio::test]
+async fn what_the_granted_scopes_do_not_cover_is_not_fetched_and_the_412_says_so() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let ehr = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"resourceType": "Bundle", "type": "searchset", "entry": []})),
+        )
+        .mount(&ehr)
+        .await;
+    let app = TestApp::spawn().await;
+    let mut body = patient_view();
+    body.as_object_mut().unwrap().remove("prefetch");
+    body["fhirServer"] = json!(format!("{}/fhir", ehr.uri()));
+    body["fhirAuthorization"] = json!({
+        "access_token": TOKEN, "token_type": "Bearer", "expires_in": 300,
+        "scope": "openid patient/Patient.rs patient/Condition.rs", "subject": "gravida"
+    });
+    let (status, answer) = app.call("gravida-patient-view", &body).await;
+    assert_eq!(status, 412, "{answer}");
+    let expression = answer["issue"][0]["expression"].to_string();
+    assert!(
+        expression.contains("prefetch.bleeding") && expression.contains("prefetch.pregnancy"),
+        "{answer}"
+    );
+    assert!(
+        diagnostics(&answer).contains("bleeding (patient/Observation.s)"),
+        "{answer}"
+    );
+    // Nothing the scopes do not cover was asked of the EHR.
+    let asked = ehr.received_requests().await.unwrap();
+    assert!(!asked.is_empty());
+    for request in &asked {
+        let path = request.url.path();
+        assert!(
+            path.ends_with("/Patient")
+                || path.contains("/Patient/")
+                || path.ends_with("/Condition"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_scope_in_neither_smart_form_is_refused_with_a_400() {
+    let app = TestApp::spawn().await;
+    let mut body = patient_view();
+    body["fhirServer"] = json!("https://fhir.ehr.example.org/R4");
+    body["fhirAuthorization"] = json!({
+        "access_token": TOKEN, "token_type": "Bearer", "expires_in": 300,
+        "scope": "patient/Observation.rs read-everything", "subject": "gravida"
+    });
+    let (status, answer) = app.call("gravida-patient-view", &body).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(error_name(&answer), "invalid-request");
+    assert!(diagnostics(&answer).contains("scope 2"), "{answer}");
+    assert!(!answer.to_string().contains("read-everything"), "{answer}");
+}

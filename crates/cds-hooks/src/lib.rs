@@ -17,6 +17,7 @@ pub mod override_reasons;
 pub mod prefetch;
 pub mod request;
 pub mod response;
+pub mod scopes;
 pub mod wire;
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gravida_cds_hooks::RequestError;
-use gravida_fhir::{GatherError, ServerUrlError};
+use gravida_fhir::{GatherError, ServerUrlError, Unobtained};
 use serde_json::{Value, json};
 
 /// The FHIR JSON media type, of the demo FHIR endpoint's answers and its errors.
@@ -150,6 +150,28 @@ impl ApiError {
             .collect()
     }
 
+    /// The human line: the message, and for a 412 the SMART scopes (v2 form) the granted ones
+    /// lacked, so an integrator sees what to grant.
+    pub fn diagnostics(&self) -> String {
+        let mut line = self.to_string();
+        if let ApiError::DataUnavailable(GatherError::Unavailable { causes, .. }) = self {
+            let needed: Vec<String> = causes
+                .iter()
+                .filter_map(|failure| match &failure.cause {
+                    Unobtained::NotGranted { needed } => {
+                        Some(format!("{} ({needed})", failure.key))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !needed.is_empty() {
+                line.push_str("; not covered by the granted scopes: ");
+                line.push_str(&needed.join(", "));
+            }
+        }
+        line
+    }
+
     /// The error as a FHIR `OperationOutcome`: one issue with its code, the message as
     /// `diagnostics`, our error name in `details`, and for a 412 the missing keys in `expression`.
     /// Nothing here comes from the request but the prefetch keys, which are ours (discovery).
@@ -158,7 +180,7 @@ impl ApiError {
             "severity": "error",
             "code": self.issue_code(),
             "details": { "coding": [{ "system": ERROR_SYSTEM, "code": self.code() }] },
-            "diagnostics": self.to_string(),
+            "diagnostics": self.diagnostics(),
         });
         let expression = self.expression();
         if !expression.is_empty() {

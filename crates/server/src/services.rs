@@ -62,7 +62,8 @@ const USAGE_REQUIREMENTS: &str = "FHIR R4. Grant read access to the patient's Pa
     `patient/Patient.rs patient/Condition.rs patient/Observation.rs patient/DiagnosticReport.rs \
     patient/Encounter.rs patient/Procedure.rs`). \
     Prefetch every key, or send fhirServer and fhirAuthorization so the service can fetch \
-    what is not prefetched; without either the call is answered 412.";
+    what is not prefetched; without either, or with scopes that do not cover a key, the call \
+    is answered 412.";
 
 /// The service with this id, if any.
 pub fn find(id: &str) -> Option<&'static ServiceDef> {
