@@ -133,11 +133,11 @@ async fn a_hook_call_with_no_data_for_the_patient_answers_with_no_cards() {
     }
 }
 
-/// Asserts a 4xx with a JSON body naming the error, and returns the message.
+/// Asserts a 4xx with an OperationOutcome body naming the error, and returns its diagnostics.
 async fn refused(app: &TestApp, path: &str, body: Vec<u8>, status: u16) -> String {
     let (got, value) = app.post_raw(path, body).await;
     assert_eq!(got, status, "{value}");
-    let message = value["message"].as_str().unwrap_or_default().to_owned();
+    let message = crate::cds3::diagnostics(&value).to_owned();
     assert!(
         !message.is_empty(),
         "a {status} says what is wrong: {value}"
@@ -303,7 +303,7 @@ async fn a_hook_call_beyond_the_concurrency_limit_gets_503_with_retry_after_and_
         Some("1")
     );
     let body: Value = response.json().await.expect("a JSON error");
-    assert_eq!(body["error"], "overloaded", "{body}");
+    assert_eq!(crate::cds3::error_name(&body), "overloaded", "{body}");
 
     // The first call is answered as usual (no records: no cards), and frees its permit.
     assert_eq!(first.await.expect("the first call ends"), 200);
@@ -337,7 +337,7 @@ async fn a_call_with_no_prefetch_and_no_fhir_server_gets_412() {
     request.as_object_mut().unwrap().remove("prefetch");
     let (status, body) = app.call("gravida-patient-view", &request).await;
     assert_eq!(status, 412, "{body}");
-    assert_eq!(body["error"], "data-unavailable");
+    assert_eq!(crate::cds3::error_name(&body), "data-unavailable");
 }
 
 #[tokio::test]

@@ -167,7 +167,11 @@ async fn an_unknown_or_malformed_long_form_id_gets_404() {
     ] {
         let (status, body) = app.get(path).await;
         assert_eq!(status, 404, "{path}");
-        assert_eq!(body["error"], "long-form-not-found", "{path}");
+        assert_eq!(
+            crate::cds3::error_name(&body),
+            "long-form-not-found",
+            "{path}"
+        );
     }
 }
 

@@ -8,8 +8,10 @@
 mod architecture;
 mod auth;
 mod binary;
+mod cds3;
 mod chart_records;
 mod chart_shapes;
+mod conformance;
 mod demo;
 mod deploy;
 mod escalation;

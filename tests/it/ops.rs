@@ -211,8 +211,9 @@ async fn feedback_is_joined_to_its_rule_and_odd_feedback_does_not_move_the_numbe
         let (status, _) = send_feedback(
             &app,
             json!([{ "card": overridden["uuid"], "outcome": "overridden",
-                     "overrideReason": { "reason": { "system": "http://example.org/reasons",
-                                                     "code": "already-ordered" },
+                     "overrideReason": { "reason": {
+                         "system": "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes",
+                         "code": "indication-order-exists" },
                                          "userComment": "see note" },
                      "outcomeTimestamp": "2026-01-01T10:05:00+00:00" }]),
         )
@@ -237,7 +238,7 @@ async fn feedback_is_joined_to_its_rule_and_odd_feedback_does_not_move_the_numbe
         assert_eq!((numbers.accepted, numbers.overridden), (1, 1), "{backend}");
         assert_eq!(
             numbers.override_reasons,
-            vec![("already-ordered".to_owned(), 1)]
+            vec![("indication-order-exists".to_owned(), 1)]
         );
         assert_eq!(
             numbers.suggestions_taken,
@@ -263,7 +264,7 @@ async fn feedback_with_a_malformed_timestamp_gets_400_and_stores_nothing() {
     )
     .await;
     assert_eq!(status, 400);
-    assert_eq!(body["error"], "invalid-request");
+    assert_eq!(crate::cds3::error_name(&body), "invalid-request");
     let report = report_after(&store_url, 1).await;
     assert_eq!(report.feedback_rows, 0);
 }
@@ -281,7 +282,7 @@ async fn with_the_store_down_hooks_still_answer_and_feedback_gets_503_and_is_cou
     )
     .await;
     assert_eq!(status, 503, "{body}");
-    assert_eq!(body["error"], "store-unavailable");
+    assert_eq!(crate::cds3::error_name(&body), "store-unavailable");
     let text = crate::helpers::get_text(&app.client, &app.url("/metrics")).await;
     let unavailable = text
         .lines()

@@ -15,6 +15,15 @@ use crate::helpers::{TestApp, fixture_path};
 
 const TOKEN: &str = "scenario-access-token-7f3a";
 
+/// What discovery's `usageRequirements` asks an integrator to grant, in SMART v1 form.
+pub const V1_SCOPES: &str = "patient/Patient.read patient/Condition.read \
+    patient/Observation.read patient/DiagnosticReport.read patient/Encounter.read \
+    patient/Procedure.read";
+
+/// The same in SMART v2 form (CDS Hooks 3.0.0 uses SMART App Launch STU 2).
+pub const V2_SCOPES: &str = "patient/Patient.rs patient/Condition.rs patient/Observation.rs \
+    patient/DiagnosticReport.rs patient/Encounter.rs patient/Procedure.rs";
+
 /// A scenario with its dates moved so that its `now` is today.
 pub struct Scenario {
     pub name: String,
@@ -112,7 +121,8 @@ pub fn request(
         request["fhirServer"] = json!(base);
         request["fhirAuthorization"] = json!({
             "access_token": token, "token_type": "Bearer", "expires_in": 300,
-            "scope": "patient/Observation.read patient/Condition.read patient/Patient.read",
+            // SMART v1, as a CDS Hooks 2.0 client grants it: every type Gravida reads.
+            "scope": V1_SCOPES,
             "subject": "gravida"
         });
     }
@@ -120,7 +130,7 @@ pub fn request(
 }
 
 /// Wiremock as the EHR's FHIR server: every search is answered from the scenario's resources.
-struct Ehr(Vec<Value>);
+pub struct Ehr(pub Vec<Value>);
 
 impl Respond for Ehr {
     fn respond(&self, request: &Request) -> ResponseTemplate {

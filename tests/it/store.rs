@@ -124,7 +124,11 @@ async fn the_report_counts_cards_outcomes_reasons_and_suggestions_per_rule() {
         let r1 = &report.rules[0];
         assert_eq!((r1.rule_id.as_str(), r1.fired), ("R1", 3));
         assert_eq!((r1.accepted, r1.overridden), (1, 2));
-        assert_eq!(r1.override_reasons, vec![("already-done".to_owned(), 2)]);
+        // A code of a system other than HL7's non-adherence reasons is named with its system.
+        assert_eq!(
+            r1.override_reasons,
+            vec![("already-done (http://example.org/reasons)".to_owned(), 2)]
+        );
         assert_eq!(
             r1.suggestions_taken,
             vec![("Order ultrasound".to_owned(), 1)]
@@ -228,8 +232,10 @@ fn asked(fp: &str, enc: &str, since: i64) -> SuppressionQuery {
         tenant: None,
         encounter_hash: Some(enc.to_owned()),
         repeat_since_ms: since,
-        dismiss_system: "http://example.org/reasons".to_owned(),
-        dismiss_code: "already-addressed".to_owned(),
+        dismissing: vec![(
+            "http://example.org/reasons".to_owned(),
+            "already-addressed".to_owned(),
+        )],
         candidates: vec![(fp.to_owned(), true)],
     }
 }

@@ -157,13 +157,19 @@ fn rules(cards: &[Value]) -> Vec<String> {
     rules
 }
 
-/// Overrides `card` at `service` with the given override reason code; expects 200.
+/// HL7's non-adherence reason codes (CDS Hooks 3.0.0), which the cards offer.
+const NON_ADHERENCE: &str = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes";
+
+/// The system of the override reasons offered before the standard ones.
+const LEGACY: &str = "urn:gravida:override-reason";
+
+/// Overrides `card` at `service` with the given non-adherence reason code; expects 200.
 async fn dismiss(app: &TestApp, service: &str, card: &Value, code: &str) {
     let uuid = card["uuid"].as_str().unwrap();
-    dismiss_uuid(app, service, uuid, code).await;
+    dismiss_uuid(app, service, uuid, NON_ADHERENCE, code).await;
 }
 
-async fn dismiss_uuid(app: &TestApp, service: &str, uuid: &str, code: &str) {
+async fn dismiss_uuid(app: &TestApp, service: &str, uuid: &str, system: &str, code: &str) {
     let now = OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
@@ -172,7 +178,7 @@ async fn dismiss_uuid(app: &TestApp, service: &str, uuid: &str, code: &str) {
             &format!("/cds-services/{service}/feedback"),
             json!({"feedback": [{
                 "card": uuid, "outcome": "overridden", "outcomeTimestamp": now,
-                "overrideReason": {"reason": {"system": "urn:gravida:override-reason", "code": code}}
+                "overrideReason": {"reason": {"system": system, "code": code}}
             }]})
             .to_string()
             .into_bytes(),
@@ -275,7 +281,7 @@ async fn the_critical_methotrexate_card_is_never_suppressed_not_even_when_dismis
         .collect();
     assert!(!critical.is_empty(), "pub05 gives the methotrexate card");
     for card in &critical {
-        dismiss(&app, "gravida-order-select", card, "already-addressed").await;
+        dismiss(&app, "gravida-order-select", card, "action-completed").await;
     }
     let again = call(&app, "order-select", &scenario, Some("enc-1")).await;
     let critical_rules = |cards: &[Value]| {
@@ -305,14 +311,28 @@ async fn a_card_dismissed_as_already_addressed_is_not_shown_again_for_the_same_e
         .find(|c| c["indicator"] == "warning")
         .expect("a warning card");
     let rule = card["source"]["topic"]["code"].as_str().unwrap().to_owned();
-    // The card offers the dismissing reason (CDS Hooks 2.0 `overrideReasons`).
+    // The card offers the dismissing reasons (`overrideReasons`), HL7's standard codes with the
+    // code system's displays.
     let offered = card["overrideReasons"].as_array().unwrap();
+    for (code, display) in [
+        (
+            "action-completed",
+            "Recommended action was already completed",
+        ),
+        (
+            "indication-order-exists",
+            "Patient has indication/order for intended action",
+        ),
+    ] {
+        assert!(
+            offered.iter().any(|r| r["system"] == NON_ADHERENCE
+                && r["code"] == code
+                && r["display"] == display),
+            "{offered:?}"
+        );
+    }
     assert!(
-        offered
-            .iter()
-            .any(|r| r["system"] == "urn:gravida:override-reason"
-                && r["code"] == "already-addressed"
-                && r["display"].is_string()),
+        offered.iter().all(|r| r["system"] == NON_ADHERENCE),
         "{offered:?}"
     );
     let before = counter(
@@ -321,7 +341,7 @@ async fn a_card_dismissed_as_already_addressed_is_not_shown_again_for_the_same_e
         &["reason=\"already-addressed\""],
     )
     .await;
-    dismiss(&app, "gravida-patient-view", card, "already-addressed").await;
+    dismiss(&app, "gravida-patient-view", card, "action-completed").await;
 
     // At the service it was dismissed at, in any encounter; at order-sign, within the repeat
     // window, it is hidden as a repeat (a dismissal is scoped to its service).
@@ -347,12 +367,34 @@ async fn a_card_dismissed_as_already_addressed_is_not_shown_again_for_the_same_e
 }
 
 #[tokio::test]
+async fn an_order_that_exists_and_the_earlier_already_addressed_code_dismiss_a_card_too() {
+    for (system, code) in [
+        (NON_ADHERENCE, "indication-order-exists"),
+        (LEGACY, "already-addressed"),
+    ] {
+        let app = TestApp::spawn().await;
+        let scenario = pub01();
+        let cards = call(&app, "patient-view", &scenario, None).await;
+        let card = cards.iter().find(|c| c["indicator"] == "warning").unwrap();
+        let rule = card["source"]["topic"]["code"].as_str().unwrap().to_owned();
+        let uuid = card["uuid"].as_str().unwrap();
+        dismiss_uuid(&app, "gravida-patient-view", uuid, system, code).await;
+        let again = call(&app, "patient-view", &scenario, None).await;
+        assert!(
+            !rules(&again).contains(&rule),
+            "{code}: {rule} shown again: {:?}",
+            rules_of(&again)
+        );
+    }
+}
+
+#[tokio::test]
 async fn another_override_reason_hides_nothing() {
     let app = TestApp::spawn().await;
     let scenario = pub01();
     let cards = call(&app, "patient-view", &scenario, None).await;
     let card = cards.iter().find(|c| c["indicator"] == "warning").unwrap();
-    dismiss(&app, "gravida-patient-view", card, "not-applicable").await;
+    dismiss(&app, "gravida-patient-view", card, "cds-not-applicable").await;
     let again = call(&app, "patient-view", &scenario, None).await;
     assert_eq!(rules(&again), rules(&cards));
 }
@@ -365,7 +407,7 @@ async fn a_new_bleed_after_a_dismissal_shows_the_card_again() {
     let cards = call(&app, "patient-view", &earlier, None).await;
     let card = cards.iter().find(|c| c["indicator"] == "warning").unwrap();
     let rule = card["source"]["topic"]["code"].as_str().unwrap().to_owned();
-    dismiss(&app, "gravida-patient-view", card, "already-addressed").await;
+    dismiss(&app, "gravida-patient-view", card, "action-completed").await;
     assert!(!rules(&call(&app, "patient-view", &earlier, None).await).contains(&rule));
 
     // Today the patient bleeds again: new evidence, so the card is shown.
@@ -400,7 +442,8 @@ async fn feedback_about_an_unknown_card_suppresses_nothing() {
         &app,
         "gravida-patient-view",
         "7d1f0b8e-0000-4000-8000-000000000000",
-        "already-addressed",
+        NON_ADHERENCE,
+        "action-completed",
     )
     .await;
     let again = call(&app, "patient-view", &scenario, None).await;
@@ -424,7 +467,7 @@ async fn a_deployment_without_a_store_shows_every_card_as_before() {
         .iter()
         .find(|c| c["indicator"] == "warning")
         .unwrap();
-    dismiss(&app, "gravida-patient-view", card, "already-addressed").await;
+    dismiss(&app, "gravida-patient-view", card, "action-completed").await;
     let again = call(&app, "patient-view", &scenario, Some("enc-1")).await;
     assert_eq!(hideable(&again), shown, "dismissed without a store");
 }
@@ -470,7 +513,7 @@ async fn repeats_and_dismissals_are_decided_the_same_on_postgresql_and_between_i
         .find(|c| c["indicator"] == "warning")
         .unwrap();
     let rule = card["source"]["topic"]["code"].as_str().unwrap().to_owned();
-    dismiss(&first, "gravida-patient-view", card, "already-addressed").await;
+    dismiss(&first, "gravida-patient-view", card, "action-completed").await;
     let again = call(&second, "patient-view", &scenario, None).await;
     assert!(!rules(&again).contains(&rule), "{:?}", rules_of(&again));
 

@@ -1,8 +1,16 @@
 //! The discovery document (`GET /cds-services`): the services we offer and their prefetch templates.
 //!
 //! [`DiscoveryResponse::validate`] checks what we advertise before the server starts: ids usable in
-//! a URL path, non-empty descriptions, templates that parse, and `{{context.<field>}}` tokens that
-//! the service's hook marks as prefetch tokens (notes §6).
+//! a URL path, non-empty descriptions, templates that parse, `{{context.<field>}}` tokens that
+//! the service's hook marks as prefetch tokens (notes §6), and a `version` that is a semantic
+//! version.
+//!
+//! CDS Hooks 3.0.0 adds two fields to each service (index.md, "Discovery › Response"):
+//! `version`, RECOMMENDED, "the semantic version of the CDS Hooks specification implemented by
+//! this service (e.g. `3.0.0`)", and `hookVersion`, OPTIONAL, "the version of the hook this
+//! service supports, which SHALL match the `hookVersion` in the published hook definition".
+//! Both are optional on the wire, so a 2.0 document without them still parses, and a 2.0 client
+//! that does not know them ignores them.
 
 use std::collections::BTreeMap;
 
@@ -35,9 +43,20 @@ pub struct Service {
     pub prefetch: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "is_blank")]
     pub usage_requirements: Option<String>,
+    /// The CDS Hooks version this service implements (3.0.0: RECOMMENDED), e.g. `"3.0.0"`.
+    #[serde(default, skip_serializing_if = "is_blank")]
+    pub version: Option<String>,
+    /// The version of the hook definition this service follows (3.0.0: OPTIONAL), e.g. `"1.0"`.
+    #[serde(default, skip_serializing_if = "is_blank")]
+    pub hook_version: Option<String>,
     #[serde(default, skip_serializing_if = "is_empty_object")]
     pub extension: Option<Map<String, Value>>,
 }
+
+/// The CDS Hooks version Gravida's services implement, advertised as each service's `version`.
+/// Requests and answers of 2.0 clients are unchanged by 3.0.0 (it adds optional fields), so a
+/// service at 3.0.0 also answers 2.0 clients.
+pub const SPEC_VERSION: &str = "3.0.0";
 
 /// Something wrong with a service we are about to advertise.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -65,10 +84,41 @@ pub enum DiscoveryError {
     },
     #[error("service id `{id}` is listed twice for hook `{hook}`")]
     Duplicate { id: String, hook: String },
+    #[error("service `{id}`: `version` `{version}` is not a semantic version (MAJOR.MINOR.PATCH)")]
+    NotASemanticVersion { id: String, version: String },
+}
+
+/// Whether `version` is a semantic version (semver.org 2.0.0): `MAJOR.MINOR.PATCH`, each a
+/// number without leading zeros, with an optional `-pre-release` and `+build` of dot-separated
+/// `[0-9A-Za-z-]` identifiers (`3.0.0`, `3.0.0-ballot`).
+pub fn is_semantic_version(version: &str) -> bool {
+    let identifiers = |part: &str| {
+        part.split('.')
+            .all(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    };
+    let (rest, build) = match version.split_once('+') {
+        Some((rest, build)) => (rest, Some(build)),
+        None => (version, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((core, pre)) => (core, Some(pre)),
+        None => (rest, None),
+    };
+    let numbers: Vec<&str> = core.split('.').collect();
+    let number = |n: &&str| {
+        !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+            && (n.len() == 1 || !n.starts_with('0'))
+    };
+    numbers.len() == 3
+        && numbers.iter().all(number)
+        && pre.is_none_or(identifiers)
+        && build.is_none_or(identifiers)
 }
 
 impl Service {
-    /// A service for `hook` with an id, a title and a description, and no prefetch yet.
+    /// A service for `hook` with an id, a title and a description, and no prefetch yet. It
+    /// advertises [`SPEC_VERSION`] and the hook's [`Hook::hook_version`].
     pub fn new(
         hook: Hook,
         id: impl Into<String>,
@@ -82,6 +132,8 @@ impl Service {
             id: id.into(),
             prefetch: BTreeMap::new(),
             usage_requirements: None,
+            version: Some(SPEC_VERSION.to_owned()),
+            hook_version: Some(hook.hook_version().to_owned()),
             extension: None,
         }
     }
@@ -109,6 +161,14 @@ impl Service {
             return Err(DiscoveryError::EmptyField {
                 id: id(),
                 field: "description",
+            });
+        }
+        if let Some(version) = &self.version
+            && !is_semantic_version(version)
+        {
+            return Err(DiscoveryError::NotASemanticVersion {
+                id: id(),
+                version: version.clone(),
             });
         }
         let Some(hook) = Hook::from_name(&self.hook) else {
@@ -191,6 +251,8 @@ mod tests {
             "Patient/{{context.patientId}}"
         );
         assert!(json["services"][0].get("usageRequirements").is_none());
+        assert_eq!(json["services"][0]["version"], "3.0.0");
+        assert_eq!(json["services"][0]["hookVersion"], "1.0");
         assert!(find_empty_values(&json).is_empty(), "{json}");
         let back: DiscoveryResponse = serde_json::from_value(json).unwrap();
         assert_eq!(back, document);
@@ -260,5 +322,34 @@ mod tests {
             twice.validate(),
             Err(DiscoveryError::Duplicate { .. })
         ));
+    }
+
+    #[test]
+    fn a_2_0_service_without_versions_still_parses_and_validates() {
+        let json = json!({"hook": "patient-view", "id": "x", "description": "d"});
+        let service: Service = serde_json::from_value(json).unwrap();
+        assert_eq!(service.version, None);
+        assert_eq!(service.hook_version, None);
+        assert!(service.validate().is_ok());
+    }
+
+    #[test]
+    fn a_version_that_is_not_semantic_is_refused() {
+        for bad in [
+            "3.0", "3", "v3.0.0", "03.0.0", "3.0.0-", "3.0.0+", "3.0.x", "",
+        ] {
+            let mut service = service();
+            service.version = Some(bad.to_owned());
+            assert!(
+                matches!(
+                    service.validate(),
+                    Err(DiscoveryError::NotASemanticVersion { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        for good in ["3.0.0", "2.0.1", "3.0.0-ballot", "1.10.0+build.7"] {
+            assert!(is_semantic_version(good), "{good}");
+        }
     }
 }

@@ -36,6 +36,9 @@ pub enum RequestError {
     AuthorizationWithoutServer,
     #[error("`fhirAuthorization.token_type` must be `Bearer`")]
     NotBearer,
+    /// A `fhirAuthorization.scope` entry in neither SMART form ([`crate::scopes`]).
+    #[error(transparent)]
+    Scope(#[from] crate::scopes::ScopeError),
     #[error("{}", hook_mismatch_message(*.expected, *.received))]
     HookMismatch {
         /// The hook the service answers.

@@ -99,6 +99,16 @@ impl Hook {
         }
     }
 
+    /// The `hookVersion` of the hook definition whose context table this crate follows, as the
+    /// CDS Hooks Library publishes it (HL7/cds-hooks-library `input/pagecontent/<hook>.md`,
+    /// metadata table: `hookVersion | 1.0` for all four, with `specificationVersion | 1.0`).
+    /// Advertised in discovery as the service's `hookVersion` (CDS Hooks 3.0.0).
+    pub fn hook_version(self) -> &'static str {
+        match self {
+            Hook::PatientView | Hook::EncounterStart | Hook::OrderSelect | Hook::OrderSign => "1.0",
+        }
+    }
+
     /// Looks a wire name up. Names are case-sensitive, as in the hook definitions.
     pub fn from_name(name: &str) -> Option<Hook> {
         Hook::ALL.into_iter().find(|hook| hook.as_str() == name)

@@ -38,6 +38,7 @@ use crate::error::RequestError;
 use crate::hook::Hook;
 use crate::json::{Object, parse_object, take_object};
 use crate::prefetch::is_fhir_id;
+use crate::scopes::Grants;
 use crate::wire::is_empty_object;
 
 /// The OAuth 2.0 token a client hands the service for its FHIR server (notes §2.1).
@@ -56,6 +57,10 @@ pub struct FhirAuthorization {
     /// The patient the `patient/` scopes are for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patient: Option<String>,
+    /// `scope` read as SMART v1 or v2 scopes (checked when the request is parsed: a scope in
+    /// neither form is a 400).
+    #[serde(skip)]
+    pub granted: Grants,
 }
 
 impl fmt::Debug for FhirAuthorization {
@@ -83,6 +88,7 @@ impl FhirAuthorization {
             access_token: object.required_str("access_token")?.to_owned(),
             token_type: token_type.to_owned(),
             expires_in: object.required_u64("expires_in")?,
+            granted: Grants::parse(object.required_str("scope")?)?,
             scope: object.required_str("scope")?.to_owned(),
             subject: object.required_str("subject")?.to_owned(),
             patient: object.optional_str("patient")?.map(str::to_owned),

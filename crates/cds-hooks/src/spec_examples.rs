@@ -3,7 +3,7 @@
 //! `MANIFEST.json` lists every example with its `kind` and whether it is conformant as published.
 //! The sweep test parses every 2.0-era example by its kind. Examples that are *not* conformant are
 //! each named in a test of their own that says what we do with them and why. The `v1.0/` and
-//! `v3.0.0-ballot/` examples are tested where they tell us something about 2.0 behaviour (below);
+//! `v3.0.0/` examples are tested where they tell us something about 2.0 behaviour (below);
 //! JWT/JWK examples belong to the auth crate; the `schema/` files are non-normative models.
 
 use std::path::{Path, PathBuf};
@@ -76,7 +76,7 @@ const TOKEN_FRAGMENTS: &[&str] = &[
 
 /// Directories whose examples are not 2.0 documents (see the module comment).
 fn is_outside_2_0(file: &str) -> bool {
-    file.starts_with("v1.0/") || file.starts_with("v3.0.0-ballot/") || file.starts_with("schema/")
+    file.starts_with("v1.0/") || file.starts_with("v3.0.0/") || file.starts_with("schema/")
 }
 
 /// Re-serialises `value` as `T` and checks it is unchanged and free of empty values.
@@ -476,10 +476,8 @@ fn a_1_0_style_delete_action_fails_2_0_validation() {
 /// U+2011, which this crate does not inspect (they are inside the Bundle).
 #[test]
 fn the_3_0_paginated_order_sign_request_gives_an_order_sign_context() {
-    let request = ServiceRequest::parse(&bytes(
-        "v3.0.0-ballot/order-sign-request-paginated-prefetch.json",
-    ))
-    .unwrap();
+    let request =
+        ServiceRequest::parse(&bytes("v3.0.0/order-sign-request-paginated-prefetch.json")).unwrap();
     let context = request.context_for(Hook::OrderSign).unwrap();
     assert_eq!(context.patient_id(), "1288992");
     assert!(request.prefetch.unwrap().contains_key("orders"));
@@ -490,9 +488,9 @@ fn the_3_0_paginated_order_sign_request_gives_an_order_sign_context() {
 #[test]
 fn the_3_0_fhirpath_prefetch_templates_are_refused() {
     for file in [
-        "v3.0.0-ballot/fragments/prefetch-template-fhirpath-relative-date.json",
-        "v3.0.0-ballot/fragments/prefetch-template-fhirpath-chained-variables.json",
-        "v3.0.0-ballot/fragments/prefetch-template-fhirpath-meds-appointments.json",
+        "v3.0.0/fragments/prefetch-template-fhirpath-relative-date.json",
+        "v3.0.0/fragments/prefetch-template-fhirpath-chained-variables.json",
+        "v3.0.0/fragments/prefetch-template-fhirpath-meds-appointments.json",
     ] {
         let example = json(file);
         let any_refused = object(&example["prefetch"])
@@ -658,4 +656,52 @@ fn the_split_parse_gives_what_parse_gives_or_declines() {
         declined_valid[0].contains("\\\"prefetch\\\":{},\\\"prefetch\\\""),
         "{declined_valid:?}"
     );
+}
+
+/// [`crate::override_reasons::STANDARD`] is the 3.0.0 terminology's own: each code is in the
+/// code system with the same display, and exactly the value set's codes are marked
+/// clinical-selection.
+#[test]
+fn the_standard_override_reasons_match_the_3_0_0_terminology() {
+    use crate::override_reasons::{
+        CLINICAL_SELECTION_VALUE_SET, NON_ADHERENCE_REASON_SYSTEM, STANDARD,
+    };
+    let system = json("v3.0.0/terminology/CodeSystem-non-adherence-reason-codes.json");
+    assert_eq!(system["url"], NON_ADHERENCE_REASON_SYSTEM);
+    fn displays(concepts: &Value, into: &mut Vec<(String, String)>) {
+        for concept in concepts.as_array().into_iter().flatten() {
+            into.push((
+                concept["code"].as_str().unwrap().to_owned(),
+                concept["display"].as_str().unwrap().to_owned(),
+            ));
+            displays(&concept["concept"], into);
+        }
+    }
+    let mut all = Vec::new();
+    displays(&system["concept"], &mut all);
+    for reason in STANDARD {
+        assert!(
+            all.iter()
+                .any(|(code, display)| code == reason.code && display == reason.display),
+            "{reason:?}"
+        );
+    }
+    let value_set = json("v3.0.0/terminology/ValueSet-non-adherence-reason-clinical.json");
+    assert_eq!(value_set["url"], CLINICAL_SELECTION_VALUE_SET);
+    let include = &value_set["compose"]["include"][0];
+    assert_eq!(include["system"], NON_ADHERENCE_REASON_SYSTEM);
+    let mut in_value_set: Vec<&str> = include["concept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["code"].as_str().unwrap())
+        .collect();
+    let mut marked: Vec<&str> = STANDARD
+        .iter()
+        .filter(|r| r.clinical_selection)
+        .map(|r| r.code)
+        .collect();
+    in_value_set.sort_unstable();
+    marked.sort_unstable();
+    assert_eq!(marked, in_value_set);
 }

@@ -85,6 +85,7 @@ struct Setup {
 impl Setup {
     async fn gather_all(&self) {
         let gathered = gather(GatherInput {
+            granted: None,
             queries: &self.queries,
             context: &self.context,
             prefetch: gravida_fhir::Prefetch::None,

@@ -69,6 +69,7 @@ fn prefetch_bytes() -> (Vec<u8>, usize) {
 fn gathered(queries: &[PrefetchQuery], prefetch: Prefetch<'_>) -> usize {
     let context = Map::from_iter([("patientId".to_owned(), json!("p1"))]);
     let input = GatherInput {
+        granted: None,
         queries,
         context: &context,
         prefetch,

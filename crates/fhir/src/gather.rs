@@ -18,6 +18,7 @@ use std::fmt;
 
 use futures::future::join_all;
 use gravida_cds_hooks::prefetch::{TemplateError, render};
+use gravida_cds_hooks::scopes::Grants;
 use gravida_rules::facts::{PatientFacts, RecordKind};
 use gravida_rules::query::{Need, PrefetchQuery};
 use serde_json::{Map, Value as Json};
@@ -52,6 +53,9 @@ pub struct GatherInput<'a> {
     pub draft_orders: Option<&'a Json>,
     /// When data gathering must be over.
     pub deadline: Instant,
+    /// The SMART scopes of `fhirAuthorization.scope`, when the request gave one: a key whose
+    /// search they do not cover is not fetched ([`Unobtained::NotGranted`]).
+    pub granted: Option<&'a Grants>,
 }
 
 impl fmt::Debug for GatherInput<'_> {
@@ -74,6 +78,7 @@ impl fmt::Debug for GatherInput<'_> {
             )
             .field("draft_orders", &self.draft_orders.is_some())
             .field("deadline", &self.deadline)
+            .field("granted", &self.granted)
             .finish()
     }
 }
@@ -160,6 +165,9 @@ pub enum Unobtained {
     /// The fetch failed.
     #[error("fetch failed: {0}")]
     Fetch(#[source] FetchError),
+    /// The granted SMART scopes do not cover the key's search: it is not fetched.
+    #[error("the granted scopes do not cover it (needs {needed})")]
+    NotGranted { needed: String },
     /// Every resource the key gave was refused: none is about the call's patient.
     #[error("all {refused} resources were refused as not about the call's patient")]
     OnlyOtherPatients { refused: usize },
@@ -244,6 +252,11 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
             continue;
         }
         match render(&query.template, input.context) {
+            Ok(relative) if input.granted.is_some_and(|g| !g.covers(&relative)) => {
+                let needed = Grants::needed(&relative);
+                tracing::info!(key = %query.key, needed, "not fetched: the granted scopes do not cover it");
+                failures.push((query, Unobtained::NotGranted { needed }));
+            }
             Ok(relative) => to_fetch.push((query, relative)),
             Err(error) => failures.push((query, Unobtained::Template(error))),
         }

@@ -184,6 +184,7 @@ pub async fn answer(
         fhir,
         draft_orders,
         deadline,
+        granted: request.fhir_authorization.as_ref().map(|a| &a.granted),
     })
     .await?;
 

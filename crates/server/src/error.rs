@@ -3,13 +3,23 @@
 //! Handlers return `Result<_, ApiError>`. Each variant says which check failed, and its message is
 //! written for the caller: short, specific, and free of patient data (we never echo request
 //! values back). Server-side detail goes to the log, not to the response.
+//!
+//! Every error body is a FHIR R4 `OperationOutcome` (CDS Hooks 3.0.0, index.md "Returning
+//! OperationOutcome": "If a CDS Service encounters an error and returns a non-2xx HTTP status,
+//! the CDS Service SHOULD include an OperationOutcome resource in the response body"). One issue,
+//! `severity` `error`, `code` from FHIR's IssueType value set ([`ApiError::issue_code`]),
+//! `diagnostics` the message, and `details.coding` our stable error name
+//! (`urn:gravida:error`, [`ApiError::code`]) for clients and dashboards that key on it. A 412
+//! also lists, in `expression`, the prefetch keys that could not be obtained, as paths into the
+//! request (`prefetch.<key>`), as the specification's own 412 example points at the missing data.
+//! A 401 stays bodiless: it says nothing beyond the status.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gravida_cds_hooks::RequestError;
-use gravida_fhir::{GatherError, ServerUrlError};
-use serde_json::json;
+use gravida_fhir::{GatherError, ServerUrlError, Unobtained};
+use serde_json::{Value, json};
 
 /// The FHIR JSON media type, of the demo FHIR endpoint's answers and its errors.
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
@@ -48,9 +58,10 @@ pub enum ApiError {
     /// The request names a FHIR server this caller may not use.
     #[error("{0}")]
     ForbiddenFhirServer(String),
-    /// The records that decide whether any card is warranted could not be obtained.
+    /// The records that decide whether any card is warranted could not be obtained; the error
+    /// names the prefetch keys, which the 412's OperationOutcome lists in `expression`.
     #[error("{0}")]
-    DataUnavailable(String),
+    DataUnavailable(GatherError),
     /// The audit store is down or its write queue is full: feedback could not be recorded and
     /// was not acknowledged, so the caller may retry. Hook calls never get this.
     #[error("feedback cannot be recorded right now; retry later")]
@@ -102,7 +113,85 @@ impl ApiError {
             ApiError::Internal => "internal",
         }
     }
+
+    /// The OperationOutcome issue code: FHIR R4's IssueType (hl7.org/fhir/R4/valueset-issue-type).
+    pub fn issue_code(&self) -> &'static str {
+        match self {
+            ApiError::UnknownService(_) | ApiError::NotFound | ApiError::LongFormNotFound => {
+                "not-found"
+            }
+            ApiError::Unauthorized => "login",
+            ApiError::PayloadTooLarge { .. } => "too-long",
+            ApiError::BodyTimeout { .. } => "timeout",
+            ApiError::BadRequest(_) | ApiError::InvalidHost(_) => "invalid",
+            ApiError::ForbiddenFhirServer(_) => "forbidden",
+            // The specification's own 412 example uses `processing`; a patient the EHR's FHIR
+            // server does not have is `not-found`.
+            ApiError::DataUnavailable(GatherError::NotFound { .. }) => "not-found",
+            ApiError::DataUnavailable(_) => "processing",
+            ApiError::StoreUnavailable | ApiError::LongFormUnavailable => "no-store",
+            ApiError::Overloaded => "throttled",
+            ApiError::Internal => "exception",
+        }
+    }
+
+    /// The prefetch keys a 412 could not obtain, each as a path into the request
+    /// (`prefetch.<key>`); empty for every other error.
+    pub fn expression(&self) -> Vec<String> {
+        let keys: Vec<&String> = match self {
+            ApiError::DataUnavailable(GatherError::Unavailable { keys, .. }) => {
+                keys.iter().collect()
+            }
+            ApiError::DataUnavailable(GatherError::NotFound { key }) => vec![key],
+            _ => Vec::new(),
+        };
+        keys.into_iter()
+            .map(|key| format!("prefetch.{key}"))
+            .collect()
+    }
+
+    /// The human line: the message, and for a 412 the SMART scopes (v2 form) the granted ones
+    /// lacked, so an integrator sees what to grant.
+    pub fn diagnostics(&self) -> String {
+        let mut line = self.to_string();
+        if let ApiError::DataUnavailable(GatherError::Unavailable { causes, .. }) = self {
+            let needed: Vec<String> = causes
+                .iter()
+                .filter_map(|failure| match &failure.cause {
+                    Unobtained::NotGranted { needed } => {
+                        Some(format!("{} ({needed})", failure.key))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !needed.is_empty() {
+                line.push_str("; not covered by the granted scopes: ");
+                line.push_str(&needed.join(", "));
+            }
+        }
+        line
+    }
+
+    /// The error as a FHIR `OperationOutcome`: one issue with its code, the message as
+    /// `diagnostics`, our error name in `details`, and for a 412 the missing keys in `expression`.
+    /// Nothing here comes from the request but the prefetch keys, which are ours (discovery).
+    pub fn operation_outcome(&self) -> Value {
+        let mut issue = json!({
+            "severity": "error",
+            "code": self.issue_code(),
+            "details": { "coding": [{ "system": ERROR_SYSTEM, "code": self.code() }] },
+            "diagnostics": self.diagnostics(),
+        });
+        let expression = self.expression();
+        if !expression.is_empty() {
+            issue["expression"] = json!(expression);
+        }
+        json!({ "resourceType": "OperationOutcome", "issue": [issue] })
+    }
 }
+
+/// The code system of [`ApiError::code`] in an OperationOutcome's `issue.details.coding`.
+pub const ERROR_SYSTEM: &str = "urn:gravida:error";
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -123,11 +212,13 @@ impl IntoResponse for ApiError {
         let mut response = match &self {
             // A 401 says nothing beyond the status: the reason is in the log only.
             ApiError::Unauthorized => status.into_response(),
-            _ => (
-                status,
-                Json(json!({ "error": self.code(), "message": self.to_string() })),
-            )
-                .into_response(),
+            _ => {
+                let mut response = (status, Json(self.operation_outcome())).into_response();
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+                response
+            }
         };
         if matches!(self, ApiError::Unauthorized) {
             response.headers_mut().insert(
@@ -234,7 +325,7 @@ impl From<GatherError> for ApiError {
     fn from(error: GatherError) -> Self {
         match error {
             GatherError::Unavailable { .. } | GatherError::NotFound { .. } => {
-                ApiError::DataUnavailable(error.to_string())
+                ApiError::DataUnavailable(error)
             }
         }
     }

@@ -62,7 +62,8 @@ const USAGE_REQUIREMENTS: &str = "FHIR R4. Grant read access to the patient's Pa
     `patient/Patient.rs patient/Condition.rs patient/Observation.rs patient/DiagnosticReport.rs \
     patient/Encounter.rs patient/Procedure.rs`). \
     Prefetch every key, or send fhirServer and fhirAuthorization so the service can fetch \
-    what is not prefetched; without either the call is answered 412.";
+    what is not prefetched; without either, or with scopes that do not cover a key, the call \
+    is answered 412.";
 
 /// The service with this id, if any.
 pub fn find(id: &str) -> Option<&'static ServiceDef> {
@@ -86,6 +87,11 @@ pub fn discovery(kb: &KnowledgeBase) -> DiscoveryResponse {
                 id: s.id.to_owned(),
                 prefetch: prefetch.clone(),
                 usage_requirements: Some(USAGE_REQUIREMENTS.to_owned()),
+                // CDS Hooks 3.0.0 (index.md, "Discovery › Response"): the specification version
+                // we implement and the version of the hook definition we follow. 2.0 clients
+                // ignore both.
+                version: Some(gravida_cds_hooks::discovery::SPEC_VERSION.to_owned()),
+                hook_version: Some(s.hook.hook_version().to_owned()),
                 extension: None,
             })
             .collect(),

@@ -7,8 +7,11 @@
 //!   same encounter (`context.encounterId`) or within `cards.repeat_window_hours`. The clinician
 //!   saw it at patient-view; signing orders is not the moment to show it again.
 //! - **Already addressed.** At every hook, a card is hidden when a clinician overrode the same
-//!   card for this patient with the override reason `already-addressed`, in feedback sent to the
-//!   same service by the caller the card was issued to (docs/card-suppression.md).
+//!   card for this patient with a reason that says the advice is in hand ([`DISMISSING`]): HL7's
+//!   non-adherence codes `action-completed` and `indication-order-exists` (CDS Hooks 3.0.0), or
+//!   the earlier `urn:gravida:override-reason` code `already-addressed`, still accepted; in
+//!   feedback sent to the same service by the caller the card was issued to
+//!   (docs/card-suppression.md).
 //!
 //! "The same card" is its **fingerprint**: a keyed hash of the rule id and the identities and
 //! dates of the records it rests on, computed from the engine's finding (never parsed back out
@@ -20,6 +23,7 @@
 //! has found it unusable, nothing is hidden: showing a card twice is the safe failure. With no store (`[store] enabled = false`)
 //! nothing is hidden at all, as before.
 
+use gravida_cds_hooks::NON_ADHERENCE_REASON_SYSTEM;
 use gravida_knowledge::Rendered;
 use gravida_rules::finding::{Dating, Evidence, Finding, Indicator, RuleId};
 use gravida_store::{SuppressedRecord, SuppressionQuery};
@@ -27,10 +31,21 @@ use gravida_store::{SuppressedRecord, SuppressionQuery};
 use crate::audit::{Audit, HookCall, unix_ms};
 use crate::card::Shown;
 
-/// The override reason that dismisses a card until its evidence changes. The knowledge profile
-/// advertises it on every card (`profiles/default/cards.toml`, `[[override_reasons]]`).
-pub const ALREADY_ADDRESSED_SYSTEM: &str = "urn:gravida:override-reason";
-pub const ALREADY_ADDRESSED_CODE: &str = "already-addressed";
+/// The override reasons that dismiss a card until its evidence changes, as (system, code). The
+/// knowledge profile offers the two standard ones on every card (`profiles/default/cards.toml`,
+/// `[[override_reasons]]`): "Recommended action was already completed" and "Patient has
+/// indication/order for intended action" (HL7 non-adherence reason codes, CDS Hooks 3.0.0).
+/// The code Gravida offered before them, `urn:gravida:override-reason` `already-addressed`, is
+/// still honoured: feedback about cards issued before the change, or from a client that cached
+/// the old reasons, keeps its meaning.
+pub const DISMISSING: [(&str, &str); 3] = [
+    (NON_ADHERENCE_REASON_SYSTEM, "action-completed"),
+    (NON_ADHERENCE_REASON_SYSTEM, "indication-order-exists"),
+    (LEGACY_REASON_SYSTEM, "already-addressed"),
+];
+
+/// The system of the override reasons Gravida offered before CDS Hooks 3.0.0's standard set.
+pub const LEGACY_REASON_SYSTEM: &str = "urn:gravida:override-reason";
 
 /// The canonical text a card's fingerprint hashes: the rule, then each record the finding rests
 /// on as `Type/id@date`, sorted, so that the order the engine listed them in does not matter.
@@ -132,8 +147,10 @@ pub async fn screen(
             0 => i64::MAX,
             hours => unix_ms(now) - i64::from(hours) * 3_600_000,
         },
-        dismiss_system: ALREADY_ADDRESSED_SYSTEM.to_owned(),
-        dismiss_code: ALREADY_ADDRESSED_CODE.to_owned(),
+        dismissing: DISMISSING
+            .iter()
+            .map(|(system, code)| ((*system).to_owned(), (*code).to_owned()))
+            .collect(),
         candidates,
     };
     let found =

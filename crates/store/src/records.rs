@@ -102,9 +102,9 @@ pub struct SuppressionQuery {
     pub encounter_hash: Option<String>,
     /// Cards issued at or after this time (Unix ms) count as repeats.
     pub repeat_since_ms: i64,
-    /// The override reason that dismisses a card: its system and code.
-    pub dismiss_system: String,
-    pub dismiss_code: String,
+    /// The override reasons that dismiss a card, each as (system, code): a card overridden with
+    /// any of them is dismissed.
+    pub dismissing: Vec<(String, String)>,
     /// One entry per candidate card: its fingerprint, and whether a repeat hides it (only at the
     /// order hooks) or only a dismissal does.
     pub candidates: Vec<(String, bool)>,

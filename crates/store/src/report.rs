@@ -30,7 +30,8 @@ pub struct RuleReport {
     pub accepted: i64,
     /// Cards with at least one `overridden` feedback.
     pub overridden: i64,
-    /// Override reason codes (`(none given)` when absent), most frequent first.
+    /// Override reasons (`(none given)` when absent), most frequent first: a standard code by
+    /// itself (`action-completed`), any other as `code (system)`.
     pub override_reasons: Vec<(String, i64)>,
     /// Suggestion labels accepted, most frequent first.
     pub suggestions_taken: Vec<(String, i64)>,
@@ -62,6 +63,17 @@ fn ratio(part: i64, whole: i64) -> f64 {
     }
 }
 
+/// The report's name for an override reason (see [`REASONS`]), as SQL both backends run.
+macro_rules! reason_label {
+    () => {
+        "CASE WHEN f.override_code IS NULL THEN '(none given)' \
+         WHEN f.override_system IS NULL \
+           OR f.override_system = 'http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes' \
+         THEN f.override_code \
+         ELSE f.override_code || ' (' || f.override_system || ')' END"
+    };
+}
+
 const FIRED: &str = "SELECT rule_id, COUNT(*) FROM audit_cards WHERE issued_at_ms >= $1 \
      GROUP BY rule_id ORDER BY rule_id";
 
@@ -69,11 +81,19 @@ const OUTCOMES: &str = "SELECT c.rule_id, f.outcome, COUNT(DISTINCT c.card_uuid)
      FROM feedback f JOIN audit_cards c ON c.card_uuid = f.card_uuid \
      WHERE c.issued_at_ms >= $1 GROUP BY c.rule_id, f.outcome";
 
-const REASONS: &str = "SELECT c.rule_id, COALESCE(f.override_code, '(none given)'), \
-     COUNT(DISTINCT c.card_uuid) \
+/// Overrides grouped by reason, system and code: a code of HL7's non-adherence reason codes
+/// (CDS Hooks 3.0.0) is named by its code alone, a code of any other system (the earlier
+/// `urn:gravida:override-reason` ones, a site's own) as `code (system)`, so that two systems'
+/// codes never merge.
+const REASONS: &str = concat!(
+    "SELECT c.rule_id, ",
+    reason_label!(),
+    ", COUNT(DISTINCT c.card_uuid) \
      FROM feedback f JOIN audit_cards c ON c.card_uuid = f.card_uuid \
      WHERE c.issued_at_ms >= $1 AND f.outcome = 'overridden' \
-     GROUP BY c.rule_id, COALESCE(f.override_code, '(none given)')";
+     GROUP BY c.rule_id, ",
+    reason_label!()
+);
 
 const SUGGESTIONS: &str = "SELECT c.rule_id, COALESCE(s.label, '(unknown suggestion)'), \
      COUNT(DISTINCT c.card_uuid) \

@@ -229,8 +229,7 @@ async fn a_dismissal_stored_before_the_lookup_tables_existed_still_hides_its_car
         tenant: None,
         encounter_hash: None,
         repeat_since_ms: 0,
-        dismiss_system: "urn:r".to_owned(),
-        dismiss_code: "already-addressed".to_owned(),
+        dismissing: vec![("urn:r".to_owned(), "already-addressed".to_owned())],
         candidates: vec![(fingerprint.to_owned(), false)],
     };
     assert_eq!(
@@ -264,8 +263,7 @@ async fn a_check_only_a_dismissal_can_answer_does_not_wait_behind_a_stuck_queue(
         tenant: None,
         encounter_hash: Some("enc".to_owned()),
         repeat_since_ms: 0,
-        dismiss_system: "urn:r".to_owned(),
-        dismiss_code: "already-addressed".to_owned(),
+        dismissing: vec![("urn:r".to_owned(), "already-addressed".to_owned())],
         candidates: vec![("fp".to_owned(), repeat_hides)],
     };
 

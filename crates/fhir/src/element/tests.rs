@@ -969,6 +969,7 @@ fn an_encounter_or_procedure_of_another_patient_is_refused_on_both_paths() {
     let context = serde_json::Map::from_iter([("patientId".to_owned(), json!("p1"))]);
     let run = |prefetch: Prefetch<'_>| {
         let input = GatherInput {
+            granted: None,
             queries: &queries,
             context: &context,
             prefetch,

@@ -39,6 +39,7 @@ fn run_gather(queries: &[PrefetchQuery], prefetch: Prefetch<'_>) -> Outcome {
         .expect("runtime");
     runtime
         .block_on(gather(GatherInput {
+            granted: None,
             queries,
             context: &context,
             prefetch,

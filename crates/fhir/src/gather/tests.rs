@@ -123,6 +123,7 @@ async fn with_no_prefetch_every_key_is_fetched_at_once_with_the_token() {
     let base = fhir_server(&format!("{}/fhir", server.uri()));
     let (queries, context) = (queries(), context());
     let gathered = gather(GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::None,
@@ -175,6 +176,7 @@ async fn only_the_keys_missing_from_prefetch_are_fetched() {
         "conditions": bundle(&[condition("c-prefetched")], None),
     }));
     let gathered = gather(GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -223,6 +225,7 @@ async fn null_prefetch_means_no_data_and_nothing_is_fetched() {
     let prefetched =
         prefetch(json!({"patient": null, "conditions": null, "dating": null, "hcg": null}));
     let gathered = gather(GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -254,6 +257,7 @@ async fn an_operation_outcome_prefetch_is_fetched_when_there_is_a_server() {
     let prefetched =
         prefetch(json!({"patient": null, "conditions": failed, "dating": null, "hcg": null}));
     let gathered = gather(GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -280,6 +284,7 @@ async fn without_a_server_a_failed_central_key_is_unavailable_and_an_optional_on
         "conditions": bundle(&[condition("c1")], None), "dating": null, "hcg": failed.clone()
     }));
     let gathered = gather(GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -309,6 +314,7 @@ async fn without_a_server_a_failed_central_key_is_unavailable_and_an_optional_on
     // Now a central key fails too.
     let prefetched = prefetch(json!({"conditions": failed, "dating": null, "hcg": null}));
     let error = gather(GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -348,6 +354,7 @@ async fn a_central_fetch_that_fails_mid_paging_fails_the_call() {
     let (queries, context) = (queries(), context());
     let prefetched = prefetch(json!({"patient": null, "dating": null, "hcg": null}));
     let error = gather(GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -380,6 +387,7 @@ async fn a_failed_optional_fetch_marks_the_input_unavailable() {
     let (queries, context) = (queries(), context());
     let prefetched = prefetch(json!({"patient": null, "conditions": null, "dating": null}));
     let gathered = gather(GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -405,6 +413,7 @@ async fn fetches_run_concurrently_within_one_deadline() {
     let (queries, context) = (queries(), context());
     let started = Instant::now();
     let gathered = gather(GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::None,
@@ -432,6 +441,7 @@ async fn draft_orders_are_read_into_the_facts() {
         {"resource": {"resourceType": "ServiceRequest", "id": "sr1", "status": "draft", "intent": "order",
                       "subject": {"reference": "Patient/pat-4711"}, "code": {"text": "pelvic ultrasound"}}}]});
     let gathered = gather(GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -507,6 +517,7 @@ async fn the_token_and_the_patient_id_never_appear_in_logs_or_errors() {
     let base = fhir_server(&format!("{}/fhir", server.uri()));
     let (queries, context) = (queries(), context());
     let error = gather(GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::None,
@@ -518,6 +529,7 @@ async fn the_token_and_the_patient_id_never_appear_in_logs_or_errors() {
     .expect_err("central keys failed");
 
     let input = GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::None,
@@ -558,6 +570,7 @@ async fn a_first_page_prefetch_is_fetched_whole_or_is_unavailable() {
         prefetch(json!({"patient": null, "conditions": first_page, "dating": null, "hcg": null}));
 
     let gathered = gather(GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -577,6 +590,7 @@ async fn a_first_page_prefetch_is_fetched_whole_or_is_unavailable() {
     assert_eq!(ids, vec!["c1"]);
 
     let error = gather(GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -602,6 +616,7 @@ async fn a_template_that_cannot_be_rendered_makes_its_key_unobtainable() {
         unreachable!("a literal object")
     };
     let error = gather(GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::None,
@@ -647,6 +662,7 @@ async fn a_call_that_cannot_get_memory_budget_before_its_deadline_gets_its_key_u
     let (queries, context) = (queries(), context());
     let started = Instant::now();
     let error = gather(GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::None,
@@ -683,6 +699,7 @@ async fn the_memory_budget_is_returned_when_the_call_is_gathered() {
     let base = fhir_server(&format!("{}/fhir", server.uri()));
     let (queries, context) = (queries(), context());
     gather(GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::None,
@@ -712,6 +729,7 @@ async fn searches_that_return_more_entries_than_a_call_may_read_make_their_key_u
     let base = fhir_server(&format!("{}/fhir", server.uri()));
     let (queries, context) = (queries(), context());
     let error = gather(GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::None,
@@ -744,6 +762,7 @@ async fn a_resource_both_prefetched_and_fetched_is_read_once() {
         "dating": bundle(&[observation("lmp"), observation("lmp")], None),
     }));
     let gathered = gather(GatherInput {
+        granted: None,
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),

@@ -81,7 +81,7 @@ macro_rules! insert_suppressed {
 }
 
 /// A card with this fingerprint, for this patient, caller and service, that a clinician of the
-/// same caller overrode with the dismissing reason at the same service: one primary-key lookup
+/// same caller overrode with a dismissing reason at the same service: one primary-key lookup
 /// in `scoped_overrides`, which storing feedback keeps. Feedback about a card with no audit
 /// record, or one issued to another caller or service, is not stored and dismisses nothing.
 pub(crate) const DISMISSED: &str = "SELECT EXISTS (SELECT 1 FROM scoped_overrides \
@@ -125,16 +125,23 @@ macro_rules! check_suppression {
         let tenant = query.tenant.as_deref().unwrap_or("");
         let mut found = Vec::with_capacity(query.candidates.len());
         for (fingerprint, repeat_hides) in &query.candidates {
-            let dismissed: bool = sqlx::query_scalar(DISMISSED)
-                .bind(&query.patient_hash)
-                .bind(fingerprint)
-                .bind(issuer)
-                .bind(tenant)
-                .bind(&query.dismiss_system)
-                .bind(&query.dismiss_code)
-                .bind(&query.service)
-                .fetch_one(&mut *$tx)
-                .await?;
+            // One primary-key lookup per dismissing reason, stopping at the first found.
+            let mut dismissed = false;
+            for (system, code) in &query.dismissing {
+                dismissed = sqlx::query_scalar(DISMISSED)
+                    .bind(&query.patient_hash)
+                    .bind(fingerprint)
+                    .bind(issuer)
+                    .bind(tenant)
+                    .bind(system)
+                    .bind(code)
+                    .bind(&query.service)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                if dismissed {
+                    break;
+                }
+            }
             if dismissed {
                 found.push(Some(SuppressionReason::AlreadyAddressed));
                 continue;

@@ -263,7 +263,9 @@ async function send(service, body) {
   }
   $("response-json").textContent = json ? JSON.stringify(json, null, 2) : text;
   if (!response.ok) {
-    const message = json?.message ? `: ${json.message}` : "";
+    // Errors are FHIR OperationOutcomes: the first issue's diagnostics says what is wrong.
+    const diagnostics = json?.issue?.[0]?.diagnostics;
+    const message = diagnostics ? `: ${diagnostics}` : "";
     setStatus(`${service} answered ${response.status}${message}`, true);
     return;
   }
