@@ -16,6 +16,7 @@ mod escalation;
 mod expect;
 mod fhir_sim;
 mod fuzz_classes;
+mod heavy_charts;
 mod helpers;
 mod hostile_fhir;
 mod http_api;

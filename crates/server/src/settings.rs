@@ -262,6 +262,11 @@ pub struct HttpSettings {
     /// a slow client can hold a connection without holding a permit. 5 s carries a 1 MiB prefetch
     /// at 2 Mbit/s; an EHR's body of tens of KiB arrives in milliseconds.
     pub body_read_timeout_ms: u64,
+    /// Hook-call steps that read a request body or evaluate a chart at once, each on a thread
+    /// of its own, off the async workers (which keep answering `/healthz`, `/readyz` and the
+    /// network). More calls than this wait their turn, within `request_timeout_ms`. The number
+    /// of cores the replica is given is the sensible value.
+    pub cpu_threads: usize,
 }
 
 impl Default for HttpSettings {
@@ -274,6 +279,7 @@ impl Default for HttpSettings {
             idle_timeout_ms: 75_000,
             max_connections: 1024,
             body_read_timeout_ms: 5_000,
+            cpu_threads: 2,
         }
     }
 }
@@ -603,6 +609,9 @@ impl Settings {
         }
         if self.fhir.max_call_entries == 0 {
             return Err("fhir.max_call_entries must be at least 1".into());
+        }
+        if self.http.cpu_threads == 0 {
+            return Err("http.cpu_threads must be at least 1".into());
         }
         if self.http.max_concurrent_hook_calls == 0 {
             return Err("http.max_concurrent_hook_calls must be at least 1".into());
