@@ -547,6 +547,104 @@ fn modifier_values<'v>(
     mv
 }
 
+/// How many records of one kind of problem (dated in the future, unreadable, …) a card names;
+/// the rest are counted in one line ("And 2,997 more records dated in the future"), so that a
+/// chart of thousands of bad records still gives a card within its wording limits.
+pub const CARD_NAMED: usize = 3;
+
+/// How many records of one kind of problem a long form names, and how many records it lists
+/// as used; the rest are counted.
+pub const LONG_FORM_NAMED: usize = 20;
+
+/// The line that counts the records of a problem beyond those named, for the modifiers that
+/// name one record each.
+fn more_key(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "date_in_future" => "date_in_future_more",
+        "start_in_future" => "start_in_future_more",
+        "date_before_pregnancy" => "date_before_pregnancy_more",
+        "impossible_ga" => "impossible_ga_more",
+        "unreadable_record" => "unreadable_record_more",
+        "unreadable_vital_sign" => "unreadable_vital_sign_more",
+        _ => return None,
+    })
+}
+
+/// What a card says of its finding's modifiers: each one, except that of those naming one
+/// record each, only the first `named` of each kind are said, followed by a count of the rest.
+#[derive(Debug)]
+enum Said<'f> {
+    Modifier(&'f Modifier),
+    More { key: &'static str, more: usize },
+}
+
+fn said(finding: &Finding, named: usize) -> Vec<Said<'_>> {
+    let mut totals: HashMap<&'static str, usize> = HashMap::new();
+    for m in &finding.modifiers {
+        let key = modifier_key(m);
+        if more_key(key).is_some() {
+            *totals.entry(key).or_default() += 1;
+        }
+    }
+    let mut seen: HashMap<&'static str, usize> = HashMap::new();
+    let mut out = Vec::new();
+    for m in &finding.modifiers {
+        let key = modifier_key(m);
+        let Some(more) = more_key(key) else {
+            out.push(Said::Modifier(m));
+            continue;
+        };
+        let n = seen.entry(key).or_default();
+        *n += 1;
+        if *n <= named {
+            out.push(Said::Modifier(m));
+        }
+        let total = totals.get(key).copied().unwrap_or(0);
+        if *n == named && total > named {
+            out.push(Said::More {
+                key: more,
+                more: total - named,
+            });
+        }
+    }
+    out
+}
+
+/// A count as a clinician reads it: `2,997`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The text of one thing a card says of its modifiers, and the values to fill it with.
+fn said_text<'p, 'v>(
+    profile: &'p Profile,
+    item: &Said<'_>,
+    finding: &Finding,
+    facts: &PatientFacts,
+    v: &HashMap<&'v str, String>,
+) -> Option<(&'p crate::templates::ModifierText, HashMap<&'v str, String>)> {
+    match item {
+        Said::Modifier(m) => {
+            let text = profile.cards.modifiers.get(modifier_key(m))?;
+            Some((text, modifier_values(m, finding, facts, v)))
+        }
+        Said::More { key, more } => {
+            let text = profile.cards.modifiers.get(*key)?;
+            let mut mv = v.clone();
+            mv.insert("more", thousands(*more));
+            Some((text, mv))
+        }
+    }
+}
+
 /// Adds `line` to `steps` unless a step already says it ("CBC." after "CBC; type and
 /// crossmatch.").
 fn push_step(steps: &mut Vec<String>, line: String) {
@@ -577,11 +675,10 @@ fn long_detail(
             push_step(&mut todo, line);
         }
     }
-    for m in &finding.modifiers {
-        let Some(text) = profile.cards.modifiers.get(modifier_key(m)) else {
+    for item in said(finding, LONG_FORM_NAMED) {
+        let Some((text, mv)) = said_text(profile, &item, finding, facts, v) else {
             continue;
         };
-        let mv = modifier_values(m, finding, facts, v);
         if let Some(w) = &text.why {
             why.push(fill(w, &mv));
         }
@@ -589,9 +686,10 @@ fn long_detail(
             todo.push(fill(w, &mv));
         }
     }
-    let records: Vec<String> = finding
+    let mut records: Vec<String> = finding
         .evidence
         .iter()
+        .take(LONG_FORM_NAMED)
         .map(|e| {
             let r = match named(&e.resource_type, &e.id, facts, markdown::escape_inline) {
                 Some(name) => name,
@@ -608,6 +706,12 @@ fn long_detail(
             }
         })
         .collect();
+    if finding.evidence.len() > LONG_FORM_NAMED {
+        records.push(format!(
+            "and {} more",
+            thousands(finding.evidence.len() - LONG_FORM_NAMED)
+        ));
+    }
     let mut out = String::new();
     out.push_str("**Why.** ");
     out.push_str(&why.join(" "));
@@ -701,11 +805,10 @@ fn short_detail(
     }
     let mut why = card_fact_lines(profile, finding, v);
     why.extend(card.card_why.iter().map(|t| fill(t, v)));
-    for m in &finding.modifiers {
-        let Some(text) = profile.cards.modifiers.get(modifier_key(m)) else {
+    for item in said(finding, CARD_NAMED) {
+        let Some((text, mv)) = said_text(profile, &item, finding, facts, v) else {
             continue;
         };
-        let mv = modifier_values(m, finding, facts, v);
         // A modifier without short text is shown in full: never silently left off the card.
         if let Some(w) = text.card_why.as_ref().or(text.why.as_ref()) {
             let w = fill(w, &mv);

@@ -89,6 +89,7 @@ impl AppState {
         let long_forms = LongForms::new(
             Duration::from_secs(settings.cards.long_form_ttl_s),
             settings.cards.long_form_capacity,
+            settings.cards.long_form_max_bytes,
         );
         AppState {
             long_forms,

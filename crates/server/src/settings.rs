@@ -437,6 +437,10 @@ pub struct CardSettings {
     /// Long forms kept in memory at once by a replica (about 4 kB each); beyond it the oldest
     /// are dropped first (with a store, they are still served from it).
     pub long_form_capacity: usize,
+    /// The bytes the long forms kept in memory may take at once, all together; beyond it the
+    /// oldest are dropped first. A long form names at most a few records of each kind, so one
+    /// takes a few kB, at most tens.
+    pub long_form_max_bytes: usize,
 }
 
 impl Default for CardSettings {
@@ -445,6 +449,7 @@ impl Default for CardSettings {
             repeat_window_hours: 12,
             long_form_ttl_s: 1800,
             long_form_capacity: 2_000,
+            long_form_max_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -584,6 +589,9 @@ impl Settings {
         }
         if self.cards.long_form_ttl_s == 0 || self.cards.long_form_ttl_s > 86_400 {
             return Err("cards.long_form_ttl_s must be between 1 and 86400 (a day)".into());
+        }
+        if self.cards.long_form_max_bytes < 64 * 1024 {
+            return Err("cards.long_form_max_bytes must be at least 65536".into());
         }
         if self.cards.long_form_capacity == 0 {
             return Err("cards.long_form_capacity must be at least 1".into());
