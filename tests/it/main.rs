@@ -8,6 +8,7 @@
 mod architecture;
 mod auth;
 mod binary;
+mod bounded_output;
 mod chart_records;
 mod chart_shapes;
 mod demo;
