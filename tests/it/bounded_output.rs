@@ -212,3 +212,37 @@ async fn the_long_form_cannot_be_shown_in_a_frame() {
     );
     assert_eq!(header("x-frame-options"), "DENY");
 }
+
+#[tokio::test]
+async fn a_partial_date_is_shown_as_written_never_as_a_precise_day() {
+    let app = TestApp::spawn().await;
+    let year = time::OffsetDateTime::now_utc().year() + 2;
+    let mut resources = chart("bo05");
+    for (id, written) in [("month", format!("{year}-11")), ("year", format!("{year}"))] {
+        resources.push(json!({
+            "resourceType": "Observation", "id": format!("bo05-{id}"), "status": "final",
+            "code": { "coding": [{ "system": "http://loinc.org", "code": "82810-3" }],
+                      "text": format!("Pregnancy test ({id})") },
+            "subject": { "reference": "Patient/bo05" },
+            "effectiveDateTime": written,
+            "valueCodeableConcept": { "coding": [{ "system": "http://snomed.info/sct", "code": "77386006" }] },
+        }));
+    }
+    let scenario = scenario("bo05", resources);
+    let prefetch = prefetch_for(&app, SERVICE, &scenario).await;
+    let (status, body) = app
+        .call(SERVICE, &request(&scenario, Some(prefetch), None))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let card = &body["cards"][0];
+    let detail = card["detail"].as_str().unwrap();
+    let long_form = long_form_text(&app, card).await;
+    for text in [detail, long_form.as_str()] {
+        assert!(text.contains(&format!("({year}-11)")), "{text}");
+        assert!(text.contains(&format!("({year})")), "{text}");
+        assert!(
+            !text.contains(&format!("{year}-11-01")) && !text.contains(&format!("{year}-01-01")),
+            "{text}"
+        );
+    }
+}

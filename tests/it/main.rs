@@ -31,6 +31,7 @@ mod real_world;
 mod scenarios_engine;
 mod scenarios_http;
 mod short_cards;
+mod site_calendar;
 mod site_time;
 mod store;
 mod suppression;

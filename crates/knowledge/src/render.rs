@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use gravida_cds_hooks::{
     Action, Card, Coding, Indicator, Link, SelectionBehavior, Source, Suggestion,
 };
-use gravida_rules::facts::{Field, Input, PatientFacts};
+use gravida_rules::facts::{Field, Input, PatientFacts, Precision};
 use gravida_rules::finding::kind_name;
 use gravida_rules::{
     DateProblem, DatingSource, Finding, HcgTrend, IupStatus, Modifier, NiceReading, RiskFactor,
@@ -77,7 +77,17 @@ fn reference(kind: &str, id: &str, facts: &PatientFacts, quote: Quote) -> String
 /// A day as clinicians write it on a ward: `22 Nov`, with the year when it is not this year's
 /// (`22 Nov 2025`).
 fn day(date: time::Date, now: OffsetDateTime) -> String {
-    let month = match date.month() {
+    let month = month_name(date.month());
+    if date.year() == now.year() {
+        format!("{} {month}", date.day())
+    } else {
+        format!("{} {month} {}", date.day(), date.year())
+    }
+}
+
+/// A month as a ward writes it: `Nov`.
+fn month_name(month: time::Month) -> &'static str {
+    match month {
         time::Month::January => "Jan",
         time::Month::February => "Feb",
         time::Month::March => "Mar",
@@ -90,11 +100,37 @@ fn day(date: time::Date, now: OffsetDateTime) -> String {
         time::Month::October => "Oct",
         time::Month::November => "Nov",
         time::Month::December => "Dec",
-    };
-    if date.year() == now.year() {
-        format!("{} {month}", date.day())
-    } else {
-        format!("{} {month} {}", date.day(), date.year())
+    }
+}
+
+/// How precisely the chart wrote the date of the record `id` (its onset or effective date, else
+/// its recorded date, as the engine dates it): a day unless it is among the facts with less.
+fn precision_of(id: &str, facts: &PatientFacts) -> Precision {
+    facts
+        .records
+        .iter()
+        .find(|r| r.id == id)
+        .and_then(|r| r.effective.or(r.recorded))
+        .map_or(Precision::Day, |w| w.precision)
+}
+
+/// A record's date on a card, as the chart wrote it: `22 Nov` (see [`day`]), but `Nov 2026` for a
+/// month and `2026` for a year, never a precise day the chart did not give.
+fn day_as_written(date: time::Date, precision: Precision, now: OffsetDateTime) -> String {
+    match precision {
+        Precision::Year => date.year().to_string(),
+        Precision::Month => format!("{} {}", month_name(date.month()), date.year()),
+        Precision::Day | Precision::Time => day(date, now),
+    }
+}
+
+/// A record's date in the long form's ISO form, as the chart wrote it: `2026-11-22`, `2026-11`
+/// or `2026`.
+fn iso_as_written(date: time::Date, precision: Precision) -> String {
+    match precision {
+        Precision::Year => date.year().to_string(),
+        Precision::Month => format!("{}-{:02}", date.year(), u8::from(date.month())),
+        Precision::Day | Precision::Time => date.to_string(),
     }
 }
 
@@ -266,11 +302,17 @@ fn values(
 ) -> HashMap<&'static str, String> {
     let mut v = HashMap::new();
     let unknown = || "(date unknown)".to_string();
+    // The bleed's date as its record wrote it (a month, a year, or a day).
+    let bleed_precision = finding
+        .evidence
+        .iter()
+        .find(|e| e.role == Role::Bleed)
+        .map_or(Precision::Day, |e| precision_of(&e.id, facts));
     v.insert(
         "bleed_day",
         finding
             .bleed_date
-            .map(|d| day(d, now))
+            .map(|d| day_as_written(d, bleed_precision, now))
             .unwrap_or_else(unknown),
     );
     v.insert(
@@ -291,7 +333,7 @@ fn values(
         "bleed_date",
         finding
             .bleed_date
-            .map(|d| d.to_string())
+            .map(|d| iso_as_written(d, bleed_precision))
             .unwrap_or_else(unknown),
     );
     let iup_date = match finding.iup {
@@ -485,15 +527,31 @@ fn modifier_values<'v>(
         );
         mv.insert("field", field_name(*field).to_string());
     }
-    if let Modifier::ImpossibleDate { kind, id, date, .. } = m {
+    if let Modifier::ImpossibleDate {
+        kind,
+        id,
+        date,
+        problem,
+    } = m
+    {
         mv.insert(
             "record",
             reference(kind_name(*kind), id, facts, markdown::escape_inline),
         );
-        // A date the service read (never chart text: `Date` displays as digits and dashes).
+        // A date the service read (never chart text: `Date` displays as digits and dashes); the
+        // record's own date as the chart wrote it, a date computed from it in full.
+        let own = matches!(
+            problem,
+            DateProblem::InFuture | DateProblem::BeforePregnancy
+        );
+        let precision = if own {
+            precision_of(id, facts)
+        } else {
+            Precision::Day
+        };
         mv.insert(
             "record_date",
-            date.map(|d| d.to_string())
+            date.map(|d| iso_as_written(d, precision))
                 .unwrap_or_else(|| "(date unknown)".into()),
         );
         mv.insert(
@@ -536,7 +594,7 @@ fn modifier_values<'v>(
         );
         mv.insert(
             "record_date",
-            date.map(|d| d.to_string())
+            date.map(|d| iso_as_written(d, precision_of(id, facts)))
                 .unwrap_or_else(|| "(date unknown)".into()),
         );
     }
@@ -701,7 +759,7 @@ fn long_detail(
                 ),
             };
             match e.date {
-                Some(d) => format!("{r} ({d})"),
+                Some(d) => format!("{r} ({})", iso_as_written(d, precision_of(&e.id, facts))),
                 None => r,
             }
         })

@@ -298,7 +298,10 @@ pub async fn answer(
     let evaluation = {
         let kb = kb.clone();
         let patient_id = context.patient_id().to_owned();
-        let facts = gathered.facts;
+        let mut facts = gathered.facts;
+        // The records' times on the site's calendar, the one `now` is in: the day of the bleed
+        // and today are then counted alike.
+        facts.on_calendar(now.offset());
         work.pool
             .run(work.deadline, move |stop| {
                 kb.evaluate_unless(&facts, &patient_id, now, stop)
