@@ -288,7 +288,7 @@ impl<'a> Engine<'a> {
         let mut valid: Vec<Rec<'a>> = Vec::new();
         let mut future: Vec<Rec<'a>> = Vec::new();
         for (n, record) in self.facts.records.iter().enumerate() {
-            if n % STOP_CHECK_EVERY == 0 && self.stopped() {
+            if n.is_multiple_of(STOP_CHECK_EVERY) && self.stopped() {
                 return None;
             }
             if !is_valid(record) {

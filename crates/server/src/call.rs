@@ -322,3 +322,74 @@ pub async fn answer(
         context,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, mpsc};
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::Pool;
+    use crate::error::ApiError;
+
+    #[tokio::test]
+    async fn work_past_its_deadline_is_answered_at_once_and_told_to_stop() {
+        let pool = Pool::new(1);
+        let (ended, ends) = mpsc::channel();
+        let started = Instant::now();
+        let answer = pool
+            .run(
+                started + Duration::from_millis(100),
+                move |stop: &AtomicBool| {
+                    // Work that would never end unless told to stop.
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    ended.send(()).unwrap();
+                },
+            )
+            .await;
+        assert!(matches!(answer, Err(ApiError::DeadlineExceeded)));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // The work saw the flag and ended, and gave its room in the pool back.
+        ends.recv_timeout(Duration::from_secs(5))
+            .expect("the abandoned work stopped");
+        let next = pool
+            .run(Instant::now() + Duration::from_secs(5), |_: &AtomicBool| 7)
+            .await;
+        assert_eq!(next.ok(), Some(7));
+    }
+
+    #[tokio::test]
+    async fn a_full_pool_makes_the_next_call_wait_and_past_its_deadline_answers_503() {
+        let pool = Pool::new(1);
+        let release = Arc::new(AtomicBool::new(false));
+        let holding = {
+            let pool = pool.clone();
+            let release = release.clone();
+            tokio::spawn(async move {
+                pool.run(
+                    Instant::now() + Duration::from_secs(10),
+                    move |_: &AtomicBool| {
+                        while !release.load(Ordering::Relaxed) {
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                    },
+                )
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let waited = pool
+            .run(
+                Instant::now() + Duration::from_millis(100),
+                |_: &AtomicBool| (),
+            )
+            .await;
+        assert!(matches!(waited, Err(ApiError::DeadlineExceeded)));
+        release.store(true, Ordering::Relaxed);
+        assert!(holding.await.unwrap().is_ok());
+    }
+}
