@@ -206,10 +206,11 @@ async fn methotrexate_ordered_through_a_medication_sent_beside_the_order_gets_th
 }
 
 #[tokio::test]
-async fn a_time_with_an_offset_is_dated_by_its_own_calendar_day_on_both_paths() {
-    // The motivating case's bleeding record, moved to 00:30 at +02:00 on its own day: still that
-    // day (and the same cards), not the previous day as a UTC reading would have it.
-    let app = TestApp::spawn().await;
+async fn a_time_with_an_offset_is_dated_by_the_site_s_calendar_day_on_both_paths() {
+    // The motivating case's bleeding record, moved to 00:30 at +02:00 on its own day, at a site
+    // two hours ahead of UTC: still that day on the site's calendar (and the same cards), not
+    // the previous day as a UTC reading would have it.
+    let app = TestApp::spawn_with(&[("GRAVIDA_TIME_ZONE", "Etc/GMT-2")]).await;
     let plain = scenario("pub01");
     let mut shifted = scenario("pub01");
     let mut moved = 0;

@@ -411,6 +411,9 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
             "refused resources that are not about the call's patient"
         );
     }
+    // Counted here, before a missing key can end the call with 412: every refusal is counted,
+    // whatever the answer.
+    metrics::counter!("gravida_records_refused_total").increment(refusals.count as u64);
     gathered.refused = refusals.count;
     gathered.facts.refused_records = refusals.count;
     gathered.diagnostics.append(&mut refusals.diagnostics);

@@ -19,6 +19,7 @@ pub use load::{embedded, error};
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use gravida_rules::facts::PatientFacts;
 use gravida_rules::{Diagnostic, Finding, RulesKnowledge};
@@ -104,7 +105,25 @@ impl KnowledgeBase {
         patient_id: &str,
         now: OffsetDateTime,
     ) -> Assessment {
-        let evaluation = gravida_rules::evaluate(&self.profile.rules, facts, now);
+        let never = AtomicBool::new(false);
+        self.evaluate_unless(facts, patient_id, now, &never)
+            .expect("evaluation stops only when asked to, and nothing asks it to")
+    }
+
+    /// Like [`KnowledgeBase::evaluate`], but gives up (`None`) once `stop` is raised, between
+    /// the engine's steps or before the cards are rendered (see
+    /// [`gravida_rules::evaluate_unless`]).
+    pub fn evaluate_unless(
+        &self,
+        facts: &PatientFacts,
+        patient_id: &str,
+        now: OffsetDateTime,
+        stop: &AtomicBool,
+    ) -> Option<Assessment> {
+        let evaluation = gravida_rules::evaluate_unless(&self.profile.rules, facts, now, stop)?;
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
         let cards = render::cards(
             &self.profile,
             &self.version,
@@ -113,11 +132,11 @@ impl KnowledgeBase {
             patient_id,
             now,
         );
-        Assessment {
+        Some(Assessment {
             cards,
             findings: evaluation.findings,
             diagnostics: evaluation.diagnostics,
-        }
+        })
     }
 }
 

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use gravida_cds_hooks::{
     Action, Card, Coding, Indicator, Link, SelectionBehavior, Source, Suggestion,
 };
-use gravida_rules::facts::{Field, Input, PatientFacts};
+use gravida_rules::facts::{Field, Input, PatientFacts, Precision};
 use gravida_rules::finding::kind_name;
 use gravida_rules::{
     DateProblem, DatingSource, Finding, HcgTrend, IupStatus, Modifier, NiceReading, RiskFactor,
@@ -77,7 +77,17 @@ fn reference(kind: &str, id: &str, facts: &PatientFacts, quote: Quote) -> String
 /// A day as clinicians write it on a ward: `22 Nov`, with the year when it is not this year's
 /// (`22 Nov 2025`).
 fn day(date: time::Date, now: OffsetDateTime) -> String {
-    let month = match date.month() {
+    let month = month_name(date.month());
+    if date.year() == now.year() {
+        format!("{} {month}", date.day())
+    } else {
+        format!("{} {month} {}", date.day(), date.year())
+    }
+}
+
+/// A month as a ward writes it: `Nov`.
+fn month_name(month: time::Month) -> &'static str {
+    match month {
         time::Month::January => "Jan",
         time::Month::February => "Feb",
         time::Month::March => "Mar",
@@ -90,11 +100,37 @@ fn day(date: time::Date, now: OffsetDateTime) -> String {
         time::Month::October => "Oct",
         time::Month::November => "Nov",
         time::Month::December => "Dec",
-    };
-    if date.year() == now.year() {
-        format!("{} {month}", date.day())
-    } else {
-        format!("{} {month} {}", date.day(), date.year())
+    }
+}
+
+/// How precisely the chart wrote the date of the record `id` (its onset or effective date, else
+/// its recorded date, as the engine dates it): a day unless it is among the facts with less.
+fn precision_of(id: &str, facts: &PatientFacts) -> Precision {
+    facts
+        .records
+        .iter()
+        .find(|r| r.id == id)
+        .and_then(|r| r.effective.or(r.recorded))
+        .map_or(Precision::Day, |w| w.precision)
+}
+
+/// A record's date on a card, as the chart wrote it: `22 Nov` (see [`day`]), but `Nov 2026` for a
+/// month and `2026` for a year, never a precise day the chart did not give.
+fn day_as_written(date: time::Date, precision: Precision, now: OffsetDateTime) -> String {
+    match precision {
+        Precision::Year => date.year().to_string(),
+        Precision::Month => format!("{} {}", month_name(date.month()), date.year()),
+        Precision::Day | Precision::Time => day(date, now),
+    }
+}
+
+/// A record's date in the long form's ISO form, as the chart wrote it: `2026-11-22`, `2026-11`
+/// or `2026`.
+fn iso_as_written(date: time::Date, precision: Precision) -> String {
+    match precision {
+        Precision::Year => date.year().to_string(),
+        Precision::Month => format!("{}-{:02}", date.year(), u8::from(date.month())),
+        Precision::Day | Precision::Time => date.to_string(),
     }
 }
 
@@ -266,11 +302,17 @@ fn values(
 ) -> HashMap<&'static str, String> {
     let mut v = HashMap::new();
     let unknown = || "(date unknown)".to_string();
+    // The bleed's date as its record wrote it (a month, a year, or a day).
+    let bleed_precision = finding
+        .evidence
+        .iter()
+        .find(|e| e.role == Role::Bleed)
+        .map_or(Precision::Day, |e| precision_of(&e.id, facts));
     v.insert(
         "bleed_day",
         finding
             .bleed_date
-            .map(|d| day(d, now))
+            .map(|d| day_as_written(d, bleed_precision, now))
             .unwrap_or_else(unknown),
     );
     v.insert(
@@ -291,7 +333,7 @@ fn values(
         "bleed_date",
         finding
             .bleed_date
-            .map(|d| d.to_string())
+            .map(|d| iso_as_written(d, bleed_precision))
             .unwrap_or_else(unknown),
     );
     let iup_date = match finding.iup {
@@ -485,15 +527,31 @@ fn modifier_values<'v>(
         );
         mv.insert("field", field_name(*field).to_string());
     }
-    if let Modifier::ImpossibleDate { kind, id, date, .. } = m {
+    if let Modifier::ImpossibleDate {
+        kind,
+        id,
+        date,
+        problem,
+    } = m
+    {
         mv.insert(
             "record",
             reference(kind_name(*kind), id, facts, markdown::escape_inline),
         );
-        // A date the service read (never chart text: `Date` displays as digits and dashes).
+        // A date the service read (never chart text: `Date` displays as digits and dashes); the
+        // record's own date as the chart wrote it, a date computed from it in full.
+        let own = matches!(
+            problem,
+            DateProblem::InFuture | DateProblem::BeforePregnancy
+        );
+        let precision = if own {
+            precision_of(id, facts)
+        } else {
+            Precision::Day
+        };
         mv.insert(
             "record_date",
-            date.map(|d| d.to_string())
+            date.map(|d| iso_as_written(d, precision))
                 .unwrap_or_else(|| "(date unknown)".into()),
         );
         mv.insert(
@@ -536,7 +594,7 @@ fn modifier_values<'v>(
         );
         mv.insert(
             "record_date",
-            date.map(|d| d.to_string())
+            date.map(|d| iso_as_written(d, precision_of(id, facts)))
                 .unwrap_or_else(|| "(date unknown)".into()),
         );
     }
@@ -545,6 +603,104 @@ fn modifier_values<'v>(
         mv.insert("bound", markdown::escape_inline(written));
     }
     mv
+}
+
+/// How many records of one kind of problem (dated in the future, unreadable, …) a card names;
+/// the rest are counted in one line ("And 2,997 more records dated in the future"), so that a
+/// chart of thousands of bad records still gives a card within its wording limits.
+pub const CARD_NAMED: usize = 3;
+
+/// How many records of one kind of problem a long form names, and how many records it lists
+/// as used; the rest are counted.
+pub const LONG_FORM_NAMED: usize = 20;
+
+/// The line that counts the records of a problem beyond those named, for the modifiers that
+/// name one record each.
+fn more_key(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "date_in_future" => "date_in_future_more",
+        "start_in_future" => "start_in_future_more",
+        "date_before_pregnancy" => "date_before_pregnancy_more",
+        "impossible_ga" => "impossible_ga_more",
+        "unreadable_record" => "unreadable_record_more",
+        "unreadable_vital_sign" => "unreadable_vital_sign_more",
+        _ => return None,
+    })
+}
+
+/// What a card says of its finding's modifiers: each one, except that of those naming one
+/// record each, only the first `named` of each kind are said, followed by a count of the rest.
+#[derive(Debug)]
+enum Said<'f> {
+    Modifier(&'f Modifier),
+    More { key: &'static str, more: usize },
+}
+
+fn said(finding: &Finding, named: usize) -> Vec<Said<'_>> {
+    let mut totals: HashMap<&'static str, usize> = HashMap::new();
+    for m in &finding.modifiers {
+        let key = modifier_key(m);
+        if more_key(key).is_some() {
+            *totals.entry(key).or_default() += 1;
+        }
+    }
+    let mut seen: HashMap<&'static str, usize> = HashMap::new();
+    let mut out = Vec::new();
+    for m in &finding.modifiers {
+        let key = modifier_key(m);
+        let Some(more) = more_key(key) else {
+            out.push(Said::Modifier(m));
+            continue;
+        };
+        let n = seen.entry(key).or_default();
+        *n += 1;
+        if *n <= named {
+            out.push(Said::Modifier(m));
+        }
+        let total = totals.get(key).copied().unwrap_or(0);
+        if *n == named && total > named {
+            out.push(Said::More {
+                key: more,
+                more: total - named,
+            });
+        }
+    }
+    out
+}
+
+/// A count as a clinician reads it: `2,997`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The text of one thing a card says of its modifiers, and the values to fill it with.
+fn said_text<'p, 'v>(
+    profile: &'p Profile,
+    item: &Said<'_>,
+    finding: &Finding,
+    facts: &PatientFacts,
+    v: &HashMap<&'v str, String>,
+) -> Option<(&'p crate::templates::ModifierText, HashMap<&'v str, String>)> {
+    match item {
+        Said::Modifier(m) => {
+            let text = profile.cards.modifiers.get(modifier_key(m))?;
+            Some((text, modifier_values(m, finding, facts, v)))
+        }
+        Said::More { key, more } => {
+            let text = profile.cards.modifiers.get(*key)?;
+            let mut mv = v.clone();
+            mv.insert("more", thousands(*more));
+            Some((text, mv))
+        }
+    }
 }
 
 /// Adds `line` to `steps` unless a step already says it ("CBC." after "CBC; type and
@@ -577,11 +733,10 @@ fn long_detail(
             push_step(&mut todo, line);
         }
     }
-    for m in &finding.modifiers {
-        let Some(text) = profile.cards.modifiers.get(modifier_key(m)) else {
+    for item in said(finding, LONG_FORM_NAMED) {
+        let Some((text, mv)) = said_text(profile, &item, finding, facts, v) else {
             continue;
         };
-        let mv = modifier_values(m, finding, facts, v);
         if let Some(w) = &text.why {
             why.push(fill(w, &mv));
         }
@@ -589,9 +744,10 @@ fn long_detail(
             todo.push(fill(w, &mv));
         }
     }
-    let records: Vec<String> = finding
+    let mut records: Vec<String> = finding
         .evidence
         .iter()
+        .take(LONG_FORM_NAMED)
         .map(|e| {
             let r = match named(&e.resource_type, &e.id, facts, markdown::escape_inline) {
                 Some(name) => name,
@@ -603,11 +759,17 @@ fn long_detail(
                 ),
             };
             match e.date {
-                Some(d) => format!("{r} ({d})"),
+                Some(d) => format!("{r} ({})", iso_as_written(d, precision_of(&e.id, facts))),
                 None => r,
             }
         })
         .collect();
+    if finding.evidence.len() > LONG_FORM_NAMED {
+        records.push(format!(
+            "and {} more",
+            thousands(finding.evidence.len() - LONG_FORM_NAMED)
+        ));
+    }
     let mut out = String::new();
     out.push_str("**Why.** ");
     out.push_str(&why.join(" "));
@@ -701,11 +863,10 @@ fn short_detail(
     }
     let mut why = card_fact_lines(profile, finding, v);
     why.extend(card.card_why.iter().map(|t| fill(t, v)));
-    for m in &finding.modifiers {
-        let Some(text) = profile.cards.modifiers.get(modifier_key(m)) else {
+    for item in said(finding, CARD_NAMED) {
+        let Some((text, mv)) = said_text(profile, &item, finding, facts, v) else {
             continue;
         };
-        let mv = modifier_values(m, finding, facts, v);
         // A modifier without short text is shown in full: never silently left off the card.
         if let Some(w) = text.card_why.as_ref().or(text.why.as_ref()) {
             let w = fill(w, &mv);

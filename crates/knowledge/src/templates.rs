@@ -161,7 +161,9 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "bleed_date_from_recorded",
     "bleed_date_unknown",
     "date_before_pregnancy",
+    "date_before_pregnancy_more",
     "date_in_future",
+    "date_in_future_more",
     "diagnosed_in_this_pregnancy",
     "hcg_adequate_rise",
     "hcg_bound",
@@ -175,6 +177,7 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "hcg_slow_rise",
     "heavy_bleeding",
     "impossible_ga",
+    "impossible_ga_more",
     "kleihauer_betke",
     "label_doubtful",
     "label_implausible",
@@ -195,6 +198,7 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "risk_prior_ectopic",
     "ruptured_ectopic_possible",
     "start_in_future",
+    "start_in_future_more",
     "subchorionic_hematoma",
     "unavailable_encounters",
     "unavailable_hcg",
@@ -203,7 +207,9 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "unavailable_ultrasound",
     "unavailable_vital_signs",
     "unreadable_record",
+    "unreadable_record_more",
     "unreadable_vital_sign",
+    "unreadable_vital_sign_more",
     "vital_heart_rate",
     "vital_shock_index",
     "vital_systolic_bp",
@@ -253,6 +259,7 @@ const DETAIL_PLACEHOLDERS: &[&str] = &[
     "nice_rise",
     "vital_time",
     "vital_value",
+    "more",
 ];
 
 // ----- Templates -----------------------------------------------------------------------------

@@ -8,6 +8,9 @@
 //!
 //! Everything is a function of `(knowledge, facts, now)`: no clock, no I/O.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use time::{Date, Duration, OffsetDateTime};
 
 use crate::facts::{DraftOrder, Field, PatientFacts, Record, RecordKind, Value, When};
@@ -22,6 +25,21 @@ use crate::text;
 
 /// Evaluates one patient's facts at `now`.
 pub fn evaluate(kb: &RulesKnowledge, facts: &PatientFacts, now: OffsetDateTime) -> Evaluation {
+    let never = AtomicBool::new(false);
+    evaluate_unless(kb, facts, now, &never)
+        .expect("the engine stops only when asked to, and nothing asks it to")
+}
+
+/// Like [`evaluate`], but gives up (`None`) once `stop` is raised: the caller's deadline passed,
+/// or it no longer waits for the answer. The engine reads no clock; whoever holds the deadline
+/// raises the flag, and the engine looks at it between its steps and every
+/// [`STOP_CHECK_EVERY`] records of a step that reads them all, so that abandoned work ends soon.
+pub fn evaluate_unless(
+    kb: &RulesKnowledge,
+    facts: &PatientFacts,
+    now: OffsetDateTime,
+    stop: &AtomicBool,
+) -> Option<Evaluation> {
     // Today in the offset `now` was given in: the server passes the site's time zone
     // (knowledge.md §3.5 item 3), so this is the ward's calendar day, not UTC's.
     let today = now.date();
@@ -32,10 +50,15 @@ pub fn evaluate(kb: &RulesKnowledge, facts: &PatientFacts, now: OffsetDateTime) 
         today,
         diagnostics: Vec::new(),
         date_problems: Vec::new(),
+        date_problem_keys: HashSet::new(),
         bleed_set_aside: false,
+        stop,
     };
     engine.run()
 }
+
+/// How many records the engine reads between two looks at its stop flag.
+pub const STOP_CHECK_EVERY: usize = 1024;
 
 /// A record counts unless it was refuted, entered in error or cancelled (G3).
 fn is_valid(record: &Record) -> bool {
@@ -85,6 +108,24 @@ fn kind_classes(kind: RecordKind) -> u64 {
                 u64::MAX
             }
         }
+}
+
+/// The Conditions and Observations an Encounter's `reasonReference` may point at, by resource
+/// type and id (the first record of that type and id, as a scan in record order would find).
+type ReasonTargets<'a, 'v> = HashMap<(&'static str, &'v str), Rec<'a>>;
+
+/// [`ReasonTargets`] of `valid`, built once per evaluation step that reads reasons.
+fn reason_targets<'a, 'v>(valid: &'v [Rec<'a>]) -> ReasonTargets<'a, 'v> {
+    let mut targets = HashMap::new();
+    for r in valid
+        .iter()
+        .filter(|r| matches!(r.kind, RecordKind::Condition | RecordKind::Observation))
+    {
+        targets
+            .entry((r.kind.resource_type(), r.record.id.as_str()))
+            .or_insert(*r);
+    }
+    targets
 }
 
 /// `Condition/abc` from a reference as written (`Condition/abc`, an absolute URL, or one with
@@ -195,6 +236,23 @@ struct Bleed<'a> {
     date_set_aside: bool,
 }
 
+/// What makes a [`Modifier::ImpossibleDate`] the same as another: the record, the date, the
+/// problem.
+type DateProblemKey<'a> = (RecordKind, &'a str, Option<Date>, DateProblem);
+
+/// The key of a modifier that names a date problem, borrowed from the modifier.
+fn date_problem_key(m: &Modifier) -> Option<(RecordKind, &str, Option<Date>, DateProblem)> {
+    match m {
+        Modifier::ImpossibleDate {
+            kind,
+            id,
+            date,
+            problem,
+        } => Some((*kind, id.as_str(), *date, *problem)),
+        _ => None,
+    }
+}
+
 struct Engine<'a> {
     kb: &'a RulesKnowledge,
     facts: &'a PatientFacts,
@@ -206,12 +264,22 @@ struct Engine<'a> {
     /// Records, or dates, set aside because no record of this pregnancy can have that date
     /// ([`Modifier::ImpossibleDate`]); every card names them.
     date_problems: Vec<Modifier>,
+    /// The keys of `date_problems`, so that a record set aside twice is named once, in one hash
+    /// lookup rather than a scan of every problem so far.
+    date_problem_keys: HashSet<DateProblemKey<'a>>,
     /// A bleeding record was among them: the answer must then say so even if no rule fires.
     bleed_set_aside: bool,
+    /// Raised by the caller to abandon the evaluation (see [`evaluate_unless`]).
+    stop: &'a AtomicBool,
 }
 
 impl<'a> Engine<'a> {
-    fn run(&mut self) -> Evaluation {
+    /// Whether the caller has asked the engine to give up.
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn run(&mut self) -> Option<Evaluation> {
         self.report_problems();
         // A record the engine reads that is dated in the future is not used: its date would give
         // an absurd gestational age, or an intrauterine pregnancy "documented" on a day that has
@@ -219,7 +287,13 @@ impl<'a> Engine<'a> {
         // it would pass the patient silently.
         let mut valid: Vec<Rec<'a>> = Vec::new();
         let mut future: Vec<Rec<'a>> = Vec::new();
-        for record in self.facts.records.iter().filter(|r| is_valid(r)) {
+        for (n, record) in self.facts.records.iter().enumerate() {
+            if n.is_multiple_of(STOP_CHECK_EVERY) && self.stopped() {
+                return None;
+            }
+            if !is_valid(record) {
+                continue;
+            }
             let rec = self.read(record);
             let in_future = record_date(record).is_some_and(|d| self.is_future(d));
             // (Ended pregnancies and diagnoses are gates, never bleeds: those are set aside.)
@@ -235,10 +309,13 @@ impl<'a> Engine<'a> {
 
         // G1: no current pregnancy evidence → nothing to say.
         if !self.has_pregnancy_evidence(&valid, &future) {
-            return self.finish(Vec::new());
+            return Some(self.finish(Vec::new()));
+        }
+        if self.stopped() {
+            return None;
         }
         for rec in &future {
-            self.date_problem(rec, record_date(rec), DateProblem::InFuture);
+            self.date_problem(rec.record, record_date(rec), DateProblem::InFuture);
         }
         let dating = self.dating(&valid);
         let start = dating.as_ref().map(|d| d.start);
@@ -270,7 +347,10 @@ impl<'a> Engine<'a> {
                 add_risk_factors(&mut finding, &risks);
                 findings.push(finding);
             }
-            return self.finish(findings);
+            return Some(self.finish(findings));
+        }
+        if self.stopped() {
+            return None;
         }
 
         let iup = self.iup_status(&valid, start);
@@ -282,6 +362,9 @@ impl<'a> Engine<'a> {
         {
             add_risk_factors(&mut finding, &risks);
             findings.push(finding);
+        }
+        if self.stopped() {
+            return None;
         }
         if let Some(bleed) = self.bleed(&valid, start)
             && !self.pregnancy_ended(&valid, start, bleed.date)
@@ -307,7 +390,10 @@ impl<'a> Engine<'a> {
                 draft_order: None,
             });
         }
-        self.finish(findings)
+        if self.stopped() {
+            return None;
+        }
+        Some(self.finish(findings))
     }
 
     fn finish(&mut self, mut findings: Vec<Finding>) -> Evaluation {
@@ -320,12 +406,23 @@ impl<'a> Engine<'a> {
                 count: self.facts.refused_records,
             });
         }
+        // A finding may name some of them already: those are looked up in a set of its own
+        // date problems, so attaching n problems costs n, not n².
         for finding in &mut findings {
-            for m in &set_aside {
-                if !finding.has(m) {
-                    finding.modifiers.push(m.clone());
-                }
-            }
+            let named: HashSet<_> = finding
+                .modifiers
+                .iter()
+                .filter_map(date_problem_key)
+                .collect();
+            let missing: Vec<Modifier> = set_aside
+                .iter()
+                .filter(|m| match date_problem_key(m) {
+                    Some(key) => !named.contains(&key),
+                    None => !finding.has(m),
+                })
+                .cloned()
+                .collect();
+            finding.modifiers.extend(missing);
         }
         Evaluation {
             findings,
@@ -429,19 +526,21 @@ impl<'a> Engine<'a> {
 
     /// An Encounter whose reason is a bleeding record among the facts (`reasonReference`, §3.5
     /// item 8): that record.
-    fn bleeding_reason(&self, encounter: &Record, valid: &[Rec<'a>]) -> Option<Rec<'a>> {
+    ///
+    /// `targets` is [`reason_targets`] of the same records: one hash lookup per reference, so
+    /// that a chart of many Encounters costs their references, not references × records.
+    fn bleeding_reason(
+        &self,
+        encounter: &Record,
+        targets: &ReasonTargets<'a, '_>,
+    ) -> Option<Rec<'a>> {
         if encounter.kind != RecordKind::Encounter {
             return None;
         }
         encounter.references.iter().find_map(|reference| {
-            let (kind, id) = reference_target(reference)?;
-            valid
-                .iter()
-                .find(|r| {
-                    r.id == id
-                        && r.kind.resource_type() == kind
-                        && matches!(r.kind, RecordKind::Condition | RecordKind::Observation)
-                })
+            let target = reference_target(reference)?;
+            targets
+                .get(&target)
                 .filter(|r| self.is_bleeding(r) && !self.answered_absent(r))
                 .copied()
         })
@@ -491,16 +590,19 @@ impl<'a> Engine<'a> {
     }
 
     /// Sets a record (or its date) aside, to be named on every card and in the diagnostics.
-    fn date_problem(&mut self, record: &Record, date: Option<Date>, problem: DateProblem) {
+    fn date_problem(&mut self, record: &'a Record, date: Option<Date>, problem: DateProblem) {
+        if !self
+            .date_problem_keys
+            .insert((record.kind, record.id.as_str(), date, problem))
+        {
+            return;
+        }
         let modifier = Modifier::ImpossibleDate {
             kind: record.kind,
             id: record.id.clone(),
             date,
             problem,
         };
-        if self.date_problems.contains(&modifier) {
-            return;
-        }
         let message = match problem {
             DateProblem::InFuture => "dated in the future; the date was not used",
             DateProblem::StartInFuture => "puts the pregnancy's start in the future; not used",
@@ -842,6 +944,7 @@ impl<'a> Engine<'a> {
     // ----- The bleed (§3.4 items 1, 10) ------------------------------------------------------
 
     fn bleed(&mut self, valid: &[Rec<'a>], start: Option<Date>) -> Option<Bleed<'a>> {
+        let targets = reason_targets(valid);
         let mut dated: Vec<Bleed<'a>> = Vec::new();
         let mut undated: Vec<Bleed<'a>> = Vec::new();
         for record in valid {
@@ -858,7 +961,7 @@ impl<'a> Engine<'a> {
             // An Encounter is a bleeding record when its reason names bleeding, or points at a
             // bleeding Condition or Observation; it is dated by its start, and counts while it is
             // happening or within the recency window (§3.5 item 8). A planned one has not happened.
-            let reason = self.bleeding_reason(record, valid);
+            let reason = self.bleeding_reason(record, &targets);
             if record.kind == RecordKind::Encounter && record.status.as_deref() == Some("planned") {
                 continue;
             }
@@ -886,7 +989,7 @@ impl<'a> Engine<'a> {
             };
             let impossible = effective.or(recorded).filter(|d| !possible(d));
             if let Some(d) = impossible {
-                self.date_problem(record, Some(d), DateProblem::InFuture);
+                self.date_problem(record.record, Some(d), DateProblem::InFuture);
                 self.bleed_set_aside = true;
             }
             let label = if words.implantation {
@@ -917,7 +1020,11 @@ impl<'a> Engine<'a> {
                             // (G4), but named, so the chart can be corrected.
                             let margin = self.kb.thresholds.before_pregnancy_margin_days;
                             if active && !abated_before && (s - d).whole_days() > margin {
-                                self.date_problem(record, Some(d), DateProblem::BeforePregnancy);
+                                self.date_problem(
+                                    record.record,
+                                    Some(d),
+                                    DateProblem::BeforePregnancy,
+                                );
                                 self.bleed_set_aside = true;
                             }
                             continue;
@@ -1677,10 +1784,10 @@ const ESCALATES: [RuleId; 7] = [
 
 /// One systolic pressure or heart rate read from a record or a panel component.
 #[derive(Debug, Clone, Copy)]
-struct Reading<'a> {
-    at: OffsetDateTime,
-    value: f64,
-    record: &'a Record,
+pub(crate) struct Reading<'a> {
+    pub(crate) at: OffsetDateTime,
+    pub(crate) value: f64,
+    pub(crate) record: &'a Record,
 }
 
 /// Adds the risk factors (and the records that show them) to a finding.
@@ -2049,10 +2156,9 @@ impl<'a> Engine<'a> {
                 unreadable.push(r.id.clone());
             }
         }
-        let latest = |readings: &mut Vec<Reading<'a>>| {
-            readings.sort_by_key(|r| r.at);
-            readings.last().copied()
-        };
+        // The latest reading (of two taken at once, the later given), in one pass.
+        let latest =
+            |readings: &mut Vec<Reading<'a>>| readings.iter().copied().max_by_key(|r| r.at);
         let mut low: Vec<Reading<'a>> = pressures
             .iter()
             .copied()
@@ -2065,18 +2171,15 @@ impl<'a> Engine<'a> {
             .collect();
         // A shock index needs a heart rate and a systolic pressure taken together.
         let pairing = Duration::minutes(t.shock_index_pairing_minutes);
-        let mut shock: Vec<(Reading<'a>, Reading<'a>)> = rates
+        let paired = Pairing::new(&pressures);
+        let shock: Vec<(Reading<'a>, Reading<'a>)> = rates
             .iter()
             .filter_map(|rate| {
-                let pressure = pressures
-                    .iter()
-                    .filter(|p| (p.at - rate.at).abs() <= pairing)
-                    .min_by_key(|p| (p.at - rate.at).abs())?;
+                let pressure = paired.nearest(rate.at, pairing)?;
                 (rate.value / pressure.value >= t.shock_index_from - ROUNDING)
-                    .then_some((*rate, *pressure))
+                    .then_some((*rate, pressure))
             })
             .collect();
-        shock.sort_by_key(|(rate, _)| rate.at);
 
         let mut signs = Vec::new();
         let mut evidence: Vec<Evidence> = Vec::new();
@@ -2108,7 +2211,7 @@ impl<'a> Engine<'a> {
                 id: r.record.id.clone(),
             });
         }
-        if let Some((rate, pressure)) = shock.last() {
+        if let Some((rate, pressure)) = shock.iter().max_by_key(|(rate, _)| rate.at) {
             cite(rate);
             cite(pressure);
             signs.push(Modifier::Vital {
@@ -2119,6 +2222,48 @@ impl<'a> Engine<'a> {
             });
         }
         (signs, evidence, unreadable)
+    }
+}
+
+/// The systolic pressures in time order, to find the one taken nearest a heart rate in
+/// O(log n) (a shock index pairs the two: R2E, §3.5 item 12) instead of scanning them all for
+/// every rate.
+pub(crate) struct Pairing<'r, 'a> {
+    /// `(taken at, position in the readings as given)`, sorted: among pressures taken at the
+    /// same instant, the first given comes first.
+    order: Vec<(OffsetDateTime, usize)>,
+    readings: &'r [Reading<'a>],
+}
+
+impl<'r, 'a> Pairing<'r, 'a> {
+    pub(crate) fn new(readings: &'r [Reading<'a>]) -> Self {
+        let mut order: Vec<(OffsetDateTime, usize)> = readings
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.at, i))
+            .collect();
+        order.sort_unstable();
+        Pairing { order, readings }
+    }
+
+    /// The pressure taken nearest `at`, within `window`; of two equally near, the one given
+    /// first (what a scan in the order given, keeping the first minimum, would choose).
+    pub(crate) fn nearest(&self, at: OffsetDateTime, window: Duration) -> Option<Reading<'a>> {
+        // The first pressure taken at or after `at`, and the first of those taken at the
+        // latest instant before it.
+        let after = self.order.partition_point(|(t, _)| *t < at);
+        let before = after.checked_sub(1).map(|last| {
+            let t = self.order[last].0;
+            self.order.partition_point(|(u, _)| *u < t)
+        });
+        [before, Some(after)]
+            .into_iter()
+            .flatten()
+            .filter_map(|i| self.order.get(i))
+            .map(|&(t, i)| ((t - at).abs(), i))
+            .filter(|(distance, _)| *distance <= window)
+            .min()
+            .map(|(_, i)| self.readings[i])
     }
 }
 

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use time::{Date, OffsetDateTime};
+use time::{Date, OffsetDateTime, UtcOffset};
 
 /// Everything the engine knows about one patient for one hook call.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -29,6 +29,31 @@ pub struct PatientFacts {
     /// about another patient (or no patient), or with an id that is not a FHIR id. The engine
     /// never sees them; it only says, on every card, that they were not used.
     pub refused_records: usize,
+}
+
+impl PatientFacts {
+    /// Puts every time the records hold on the calendar of `offset`, the site's (the offset of
+    /// the `now` the engine is given), so that the day of a bleed and today are counted on the
+    /// same calendar: a bleed charted `2026-12-08T06:00:00Z` happened on 7 December at a site
+    /// ten hours behind UTC, where it is still 7 December, not at 13w0d while today is 12w6d.
+    /// Dates written without a time stay as written.
+    pub fn on_calendar(&mut self, offset: UtcOffset) {
+        for record in &mut self.records {
+            for when in [
+                &mut record.effective,
+                &mut record.abatement,
+                &mut record.recorded,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                *when = when.on_calendar(offset);
+            }
+            if let Some(Value::DateTime(when)) = &mut record.value {
+                *when = when.on_calendar(offset);
+            }
+        }
+    }
 }
 
 /// A group of records that is searched for separately, and can therefore be missing on its own.
@@ -138,9 +163,23 @@ impl When {
         }
     }
 
-    /// The calendar date (UTC).
+    /// The calendar date in the offset `at` carries: as written, until
+    /// [`PatientFacts::on_calendar`] moves it to the site's.
     pub fn date(&self) -> Date {
         self.at.date()
+    }
+
+    /// The same time on the calendar of `offset`. A date written without a time (a day, a month,
+    /// a year) has no time zone and stays the day it names; a time is the same instant, whose
+    /// calendar day is the one at `offset`.
+    pub fn on_calendar(self, offset: UtcOffset) -> When {
+        match self.precision {
+            Precision::Time => When {
+                at: self.at.to_offset(offset),
+                precision: self.precision,
+            },
+            Precision::Year | Precision::Month | Precision::Day => self,
+        }
     }
 }
 

@@ -14,7 +14,7 @@ pub mod query;
 pub mod testkit;
 pub mod text;
 
-pub use engine::evaluate;
+pub use engine::{evaluate, evaluate_unless};
 pub use finding::{
     DateProblem, Dating, DatingSource, Diagnostic, Evaluation, Evidence, Finding, HcgTrend,
     Indicator, IupStatus, Label, Modifier, NiceReading, RiskFactor, Role, RuleId, VitalSign,
@@ -26,5 +26,7 @@ pub use knowledge::{BleedingText, CodeSet, HcgLead, RulesKnowledge, Thresholds, 
 mod chart_shapes_tests;
 #[cfg(test)]
 mod escalation_tests;
+#[cfg(test)]
+mod scaling_tests;
 #[cfg(test)]
 mod tests;

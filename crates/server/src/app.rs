@@ -72,6 +72,8 @@ pub struct AppState {
     pub audit: Option<Audit>,
     /// One permit per hook call being answered (`http.max_concurrent_hook_calls`).
     pub hook_calls: Arc<Semaphore>,
+    /// Where hook calls read their bodies and evaluate their charts (`http.cpu_threads`).
+    pub cpu: call::Pool,
     /// The cards' long forms, kept in this replica's memory for `cards.long_form_ttl_s`.
     pub long_forms: LongForms,
 }
@@ -87,6 +89,7 @@ impl AppState {
         let long_forms = LongForms::new(
             Duration::from_secs(settings.cards.long_form_ttl_s),
             settings.cards.long_form_capacity,
+            settings.cards.long_form_max_bytes,
         );
         AppState {
             long_forms,
@@ -100,6 +103,7 @@ impl AppState {
                     .max_concurrent_hook_calls
                     .min(Semaphore::MAX_PERMITS),
             )),
+            cpu: call::Pool::new(settings.http.cpu_threads),
             settings: Arc::new(settings),
             discovery,
             audit: None,
@@ -216,6 +220,7 @@ async fn call_service(
     Path(id): Path<String>,
     request: Request<Body>,
 ) -> Result<Json<ServiceResponse>, ApiError> {
+    let deadline = call::deadline(tokio::time::Instant::now(), &state.settings.http);
     let service = services::find(&id).ok_or(ApiError::UnknownService(id))?;
     let (parts, body) = request.into_parts();
     // The whole body first, within its deadline: a slow body costs a connection, not a permit.
@@ -229,7 +234,7 @@ async fn call_service(
     let caller = state
         .authenticate(&parts.headers, &format!("/cds-services/{}", service.id))
         .await?;
-    let mut hook_request = HookRequest::parse(&state.kb, &body)?;
+    let mut hook_request = HookRequest::read(&state.cpu, &state.kb, body, deadline).await?;
     Span::current().record("hook_instance", hook_request.request.hook_instance.as_str());
     let network = Network::Fetch {
         client: &state.fhir,
@@ -238,8 +243,12 @@ async fn call_service(
     };
     // The site's today, not UTC's: gestational age is counted in the ward's calendar days.
     let now = state.settings.time_zone.now();
+    let work = call::Work {
+        pool: &state.cpu,
+        deadline,
+    };
     let call::Answer { cards, context } =
-        call::answer(&state.kb, service, &mut hook_request, network, now).await?;
+        call::answer(&state.kb, service, &mut hook_request, network, now, work).await?;
     // What suppression and the audit trail need, with the context `answer` validated.
     let hook_call = HookCall {
         service,

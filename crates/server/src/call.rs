@@ -9,6 +9,8 @@
 //! steps after the answer, and the checked [`FhirServer`] is what gathering fetches from.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use gravida_auth::{Caller, Verifier};
@@ -18,10 +20,81 @@ use gravida_fhir::{
 };
 use gravida_knowledge::{KnowledgeBase, Rendered};
 use time::OffsetDateTime;
-use tokio::time::Instant;
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, timeout_at};
 
 use crate::error::ApiError;
 use crate::services::ServiceDef;
+use crate::settings::HttpSettings;
+
+/// The threads a hook call's CPU-heavy steps run on: reading the request body into records and
+/// evaluating them. They run on tokio's blocking threads, never on its async workers, so that a
+/// call with a large chart cannot keep `/healthz`, `/readyz` or any other call waiting; and at
+/// most `http.cpu_threads` of them at once, so that such calls share the cores instead of taking
+/// a thread each.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    permits: Arc<Semaphore>,
+}
+
+/// Raises a stop flag when dropped: when the future waiting for the work ends, whether it got
+/// its answer or was given up (its deadline passed, or the client went away).
+struct RaiseOnDrop(Arc<AtomicBool>);
+
+impl Drop for RaiseOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Pool {
+    /// A pool running at most `threads` steps at once.
+    pub fn new(threads: usize) -> Pool {
+        Pool {
+            permits: Arc::new(Semaphore::new(threads.clamp(1, Semaphore::MAX_PERMITS))),
+        }
+    }
+
+    /// Runs `work` on a blocking thread once the pool has room, and waits for it until
+    /// `deadline` (then [`ApiError::DeadlineExceeded`]). `work` is handed a flag that is raised
+    /// when nobody waits for its answer any more; work that looks at it (the engine does, between
+    /// its steps) ends early. The pool's room is given back only when the work has ended, so
+    /// abandoned work still counts against `http.cpu_threads` until it stops.
+    pub async fn run<T, F>(&self, deadline: Instant, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&AtomicBool) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let stop = Arc::new(AtomicBool::new(false));
+        let _raise = RaiseOnDrop(stop.clone());
+        let permit = timeout_at(deadline, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| ApiError::DeadlineExceeded)?
+            .map_err(|_| ApiError::Internal)?;
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work(&stop)
+        });
+        match timeout_at(deadline, task).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => {
+                // A panic in the work is a bug of ours: logged, answered 500, the thread lives on.
+                tracing::error!(%error, "a hook call's work failed");
+                Err(ApiError::Internal)
+            }
+            Err(_) => Err(ApiError::DeadlineExceeded),
+        }
+    }
+}
+
+/// When a hook call that started at `started` must be answered: `http.request_timeout_ms`
+/// after, less a margin (a tenth of it, at most 250 ms) so that the call's own 503 is sent
+/// before the router's request timeout (408) would cut it off.
+pub fn deadline(started: Instant, http: &HttpSettings) -> Instant {
+    let timeout = Duration::from_millis(http.request_timeout_ms);
+    let margin = (timeout / 10).min(Duration::from_millis(250));
+    started + (timeout - margin)
+}
 
 /// Whether this call may reach the EHR's FHIR server.
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +141,20 @@ impl HookRequest {
     /// each resource by the fast reader, one it declines alone by the reference reader
     /// (`gravida_fhir::by_resource`). When that declines too (a request that is not what it
     /// should be), the body is parsed by [`ServiceRequest::parse`], which gives its error.
+    /// Parses a request body on the [`Pool`], within `deadline`: a body of megabytes takes the
+    /// reader tens of milliseconds, which must not be taken from the async workers.
+    pub async fn read(
+        pool: &Pool,
+        kb: &Arc<KnowledgeBase>,
+        body: axum::body::Bytes,
+        deadline: Instant,
+    ) -> Result<HookRequest, ApiError> {
+        let kb = kb.clone();
+        Ok(pool
+            .run(deadline, move |_| HookRequest::parse(&kb, &body))
+            .await??)
+    }
+
     pub fn parse(kb: &KnowledgeBase, body: &[u8]) -> Result<HookRequest, RequestError> {
         let queries = kb.prefetch();
         if let Some((request, fast)) =
@@ -109,13 +196,22 @@ pub struct Answer {
     pub context: HookContext,
 }
 
+/// Where a hook call's CPU-heavy steps run, and by when it must be answered.
+#[derive(Debug, Clone, Copy)]
+pub struct Work<'a> {
+    pub pool: &'a Pool,
+    /// Past it the call is answered 503 ([`ApiError::DeadlineExceeded`]) and its work given up.
+    pub deadline: Instant,
+}
+
 /// Answers one hook call.
 pub async fn answer(
-    kb: &KnowledgeBase,
+    kb: &Arc<KnowledgeBase>,
     service: &ServiceDef,
     hook_request: &mut HookRequest,
     network: Network<'_>,
     now: OffsetDateTime,
+    work: Work<'_>,
 ) -> Result<Answer, ApiError> {
     let HookRequest {
         request,
@@ -177,16 +273,20 @@ pub async fn answer(
         None
     };
 
-    let gathered = gravida_fhir::gather(GatherInput {
-        queries: kb.prefetch(),
-        context: context.fields(),
-        prefetch,
-        fhir,
-        draft_orders,
-        deadline,
-        granted: request.fhir_authorization.as_ref().map(|a| &a.granted),
-    })
-    .await?;
+    let gathered = timeout_at(
+        work.deadline,
+        gravida_fhir::gather(GatherInput {
+            queries: kb.prefetch(),
+            context: context.fields(),
+            prefetch,
+            fhir,
+            draft_orders,
+            deadline,
+            granted: request.fhir_authorization.as_ref().map(|a| &a.granted),
+        }),
+    )
+    .await
+    .map_err(|_| ApiError::DeadlineExceeded)??;
 
     if !gathered.diagnostics.is_empty() {
         tracing::warn!(
@@ -194,9 +294,22 @@ pub async fn answer(
             "some records could not be read; see the cards for what this means"
         );
     }
-    let assessment = kb.evaluate(&gathered.facts, context.patient_id(), now);
-    // Records refused as not this patient's (or with a bad id): a count, never which patient.
-    metrics::counter!("gravida_records_refused_total").increment(gathered.refused as u64);
+    // The engine and the renderer run on the pool; past the deadline they are told to stop,
+    // and the call is answered 503 without them.
+    let evaluation = {
+        let kb = kb.clone();
+        let patient_id = context.patient_id().to_owned();
+        let mut facts = gathered.facts;
+        // The records' times on the site's calendar, the one `now` is in: the day of the bleed
+        // and today are then counted alike.
+        facts.on_calendar(now.offset());
+        work.pool
+            .run(work.deadline, move |stop| {
+                kb.evaluate_unless(&facts, &patient_id, now, stop)
+            })
+            .await?
+    };
+    let assessment = evaluation.ok_or(ApiError::DeadlineExceeded)?;
     tracing::info!(
         cards = assessment.cards.len(),
         rules = ?assessment.findings.iter().map(|f| f.rule.to_string()).collect::<Vec<_>>(),
@@ -209,4 +322,75 @@ pub async fn answer(
         cards: assessment.cards,
         context,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, mpsc};
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::Pool;
+    use crate::error::ApiError;
+
+    #[tokio::test]
+    async fn work_past_its_deadline_is_answered_at_once_and_told_to_stop() {
+        let pool = Pool::new(1);
+        let (ended, ends) = mpsc::channel();
+        let started = Instant::now();
+        let answer = pool
+            .run(
+                started + Duration::from_millis(100),
+                move |stop: &AtomicBool| {
+                    // Work that would never end unless told to stop.
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    ended.send(()).unwrap();
+                },
+            )
+            .await;
+        assert!(matches!(answer, Err(ApiError::DeadlineExceeded)));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // The work saw the flag and ended, and gave its room in the pool back.
+        ends.recv_timeout(Duration::from_secs(5))
+            .expect("the abandoned work stopped");
+        let next = pool
+            .run(Instant::now() + Duration::from_secs(5), |_: &AtomicBool| 7)
+            .await;
+        assert_eq!(next.ok(), Some(7));
+    }
+
+    #[tokio::test]
+    async fn a_full_pool_makes_the_next_call_wait_and_past_its_deadline_answers_503() {
+        let pool = Pool::new(1);
+        let release = Arc::new(AtomicBool::new(false));
+        let holding = {
+            let pool = pool.clone();
+            let release = release.clone();
+            tokio::spawn(async move {
+                pool.run(
+                    Instant::now() + Duration::from_secs(10),
+                    move |_: &AtomicBool| {
+                        while !release.load(Ordering::Relaxed) {
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                    },
+                )
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let waited = pool
+            .run(
+                Instant::now() + Duration::from_millis(100),
+                |_: &AtomicBool| (),
+            )
+            .await;
+        assert!(matches!(waited, Err(ApiError::DeadlineExceeded)));
+        release.store(true, Ordering::Relaxed);
+        assert!(holding.await.unwrap().is_ok());
+    }
 }

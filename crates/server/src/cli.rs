@@ -252,13 +252,23 @@ fn evaluate(
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    let answer = runtime.block_on(call::answer(
-        &kb,
-        service,
-        &mut request,
-        Network::Offline,
-        now,
-    ));
+    // The command line waits as long as the evaluation takes.
+    let pool = call::Pool::new(1);
+    let answer = runtime.block_on(async {
+        let work = call::Work {
+            pool: &pool,
+            deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(24 * 3600),
+        };
+        call::answer(
+            &std::sync::Arc::new(kb),
+            service,
+            &mut request,
+            Network::Offline,
+            now,
+            work,
+        )
+        .await
+    });
     match answer {
         Ok(answer) => match serde_json::to_string_pretty(&ServiceResponse::with_cards(
             answer.cards.into_iter().map(|r| r.card).collect(),

@@ -70,6 +70,10 @@ pub enum ApiError {
     /// refused at once, before its body is read, and the caller may retry.
     #[error("too many hook calls at once; retry shortly")]
     Overloaded,
+    /// The call could not be answered within `http.request_timeout_ms` (its chart took too long
+    /// to read or evaluate): its work was given up, and the caller may retry.
+    #[error("the call could not be answered in time; retry later")]
+    DeadlineExceeded,
     /// Something went wrong on our side. The detail is logged, not returned.
     #[error("internal error")]
     Internal,
@@ -87,9 +91,10 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::InvalidHost(_) => StatusCode::BAD_REQUEST,
             ApiError::ForbiddenFhirServer(_) => StatusCode::FORBIDDEN,
             ApiError::DataUnavailable(_) => StatusCode::PRECONDITION_FAILED,
-            ApiError::StoreUnavailable | ApiError::Overloaded | ApiError::LongFormUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::StoreUnavailable
+            | ApiError::Overloaded
+            | ApiError::DeadlineExceeded
+            | ApiError::LongFormUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -110,6 +115,7 @@ impl ApiError {
             ApiError::DataUnavailable(_) => "data-unavailable",
             ApiError::StoreUnavailable => "store-unavailable",
             ApiError::Overloaded => "overloaded",
+            ApiError::DeadlineExceeded => "deadline-exceeded",
             ApiError::Internal => "internal",
         }
     }
@@ -131,6 +137,7 @@ impl ApiError {
             ApiError::DataUnavailable(_) => "processing",
             ApiError::StoreUnavailable | ApiError::LongFormUnavailable => "no-store",
             ApiError::Overloaded => "throttled",
+            ApiError::DeadlineExceeded => "timeout",
             ApiError::Internal => "exception",
         }
     }
@@ -226,7 +233,7 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Bearer realm=\"cds-services\""),
             );
         }
-        if matches!(self, ApiError::Overloaded) {
+        if matches!(self, ApiError::Overloaded | ApiError::DeadlineExceeded) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -28,6 +28,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use gravida_cds_hooks::{Card, Link};
+use gravida_knowledge::render::LONG_FORM_NAMED;
 use gravida_rules::finding::Finding;
 use gravida_store::LongFormRecord;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
@@ -56,6 +57,8 @@ pub struct LongForms {
     inner: Arc<Mutex<Kept>>,
     ttl: Duration,
     capacity: usize,
+    /// The bytes the kept pages may take, all together (`cards.long_form_max_bytes`).
+    max_bytes: usize,
 }
 
 #[derive(Debug, Default)]
@@ -64,15 +67,36 @@ struct Kept {
     /// Ids in the order they were kept: every page has the same lifetime, so the front is both
     /// the oldest and the first to expire.
     order: VecDeque<String>,
+    /// The bytes of the pages kept ([`Sheet::bytes`]).
+    bytes: usize,
+}
+
+impl Kept {
+    /// Forgets the oldest page.
+    fn drop_front(&mut self) {
+        if let Some(front) = self.order.pop_front()
+            && let Some((page, _)) = self.pages.remove(&front)
+        {
+            self.bytes -= page.bytes();
+        }
+    }
 }
 
 impl LongForms {
-    pub fn new(ttl: Duration, capacity: usize) -> LongForms {
+    pub fn new(ttl: Duration, capacity: usize, max_bytes: usize) -> LongForms {
         LongForms {
             inner: Arc::new(Mutex::new(Kept::default())),
             ttl,
             capacity: capacity.max(1),
+            max_bytes,
         }
+    }
+
+    /// The pages kept in memory and their bytes (for tests).
+    #[cfg(test)]
+    fn kept(&self) -> (usize, usize) {
+        let kept = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        (kept.pages.len(), kept.bytes)
     }
 
     /// Keeps `sheet` in memory and returns its new id.
@@ -85,26 +109,28 @@ impl LongForms {
 
     fn keep_as(&self, id: &str, page: Arc<Sheet>) {
         let now = Instant::now();
+        let bytes = page.bytes();
+        if bytes > self.max_bytes {
+            // Larger than the whole cache: kept in the store only (when there is one).
+            tracing::warn!(bytes, "a long form too large to keep in memory");
+            return;
+        }
         let mut kept = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        // Drop what has expired, then the oldest while at capacity.
-        while let Some(front) = kept.order.front().cloned() {
-            let expired = kept
-                .pages
-                .get(&front)
-                .is_none_or(|(_, until)| *until <= now);
-            if expired || kept.pages.len() >= self.capacity {
-                kept.pages.remove(&front);
-                kept.order.pop_front();
+        // Drop what has expired, then the oldest while at capacity, in pages or in bytes.
+        while let Some(front) = kept.order.front() {
+            let expired = kept.pages.get(front).is_none_or(|(_, until)| *until <= now);
+            let full = kept.pages.len() >= self.capacity || kept.bytes + bytes > self.max_bytes;
+            if expired || full {
+                kept.drop_front();
             } else {
                 break;
             }
         }
-        if kept
-            .pages
-            .insert(id.to_owned(), (page, now + self.ttl))
-            .is_none()
-        {
-            kept.order.push_back(id.to_owned());
+        let before = kept.pages.insert(id.to_owned(), (page, now + self.ttl));
+        kept.bytes += bytes;
+        match before {
+            Some((replaced, _)) => kept.bytes -= replaced.bytes(),
+            None => kept.order.push_back(id.to_owned()),
         }
     }
 
@@ -287,8 +313,10 @@ pub fn is_well_formed(id: &str) -> bool {
 pub fn response(page: String) -> Response {
     let mut response = page.into_response();
     let headers = response.headers_mut();
+    // No site may show the page in a frame (`frame-ancestors`, and X-Frame-Options for
+    // browsers that predate it): a page of chart text must not be overlaid or clickjacked.
     let csp = format!(
-        "default-src 'none'; style-src 'sha256-{}'; base-uri 'none'; form-action 'none'",
+        "default-src 'none'; style-src 'sha256-{}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
         base64::engine::general_purpose::STANDARD.encode(Sha256::digest(STYLE.as_bytes()))
     );
     for (name, value) in [
@@ -297,6 +325,7 @@ pub fn response(page: String) -> Response {
         (header::CONTENT_SECURITY_POLICY, csp),
         (header::REFERRER_POLICY, "no-referrer".to_owned()),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        (header::X_FRAME_OPTIONS, "DENY".to_owned()),
         (
             header::HeaderName::from_static("x-robots-tag"),
             "noindex".to_owned(),
@@ -330,8 +359,12 @@ struct Sheet {
     detail: Option<String>,
     /// What did not fit on the card (Markdown).
     reasoning: Option<String>,
-    /// The records the card rests on, `(role, resource type, date)`.
+    /// The records the card rests on, `(role, resource type, date)`: the first
+    /// [`LONG_FORM_NAMED`] of them.
     records: Vec<(String, String, Option<String>)>,
+    /// How many more records the card rests on.
+    #[serde(default)]
+    more_records: usize,
     /// How the pregnancy was dated: `(source, the record's date, the day of GA 0)`.
     dating: Option<(String, Option<String>, String)>,
     /// The card's source, then its other links: `(label, url)`.
@@ -362,6 +395,7 @@ impl Sheet {
         let records = finding
             .evidence
             .iter()
+            .take(LONG_FORM_NAMED)
             .map(|e| {
                 (
                     role_name(e.role),
@@ -391,6 +425,7 @@ impl Sheet {
             detail: card.detail.clone(),
             reasoning,
             records,
+            more_records: finding.evidence.len().saturating_sub(LONG_FORM_NAMED),
             dating,
             sources,
             suggestions: card.suggestions.iter().map(|s| s.label.clone()).collect(),
@@ -399,6 +434,37 @@ impl Sheet {
             issued: stamp(issued),
             expires: stamp(expires),
         }
+    }
+
+    /// About the bytes the sheet holds: what the long-form cache counts against
+    /// `cards.long_form_max_bytes`.
+    fn bytes(&self) -> usize {
+        let text = |s: &str| s.len();
+        let maybe = |s: &Option<String>| s.as_deref().map_or(0, str::len);
+        std::mem::size_of::<Sheet>()
+            + text(&self.indicator)
+            + text(&self.summary)
+            + maybe(&self.detail)
+            + maybe(&self.reasoning)
+            + self
+                .records
+                .iter()
+                .map(|(a, b, c)| 72 + a.len() + b.len() + maybe(c))
+                .sum::<usize>()
+            + self
+                .dating
+                .as_ref()
+                .map_or(0, |(a, b, c)| a.len() + maybe(b) + c.len())
+            + self
+                .sources
+                .iter()
+                .map(|(a, b)| 48 + a.len() + maybe(b))
+                .sum::<usize>()
+            + self.suggestions.iter().map(|s| 24 + s.len()).sum::<usize>()
+            + text(&self.rule)
+            + text(&self.profile_version)
+            + text(&self.issued)
+            + text(&self.expires)
     }
 
     /// The page: summary, the card as shown, the full reasoning (what did not fit on the card),
@@ -438,6 +504,9 @@ impl Sheet {
                 escape(resource_type),
                 escape(date.as_deref().unwrap_or("no date"))
             ));
+        }
+        if self.more_records > 0 {
+            html.push_str(&format!("<li>and {} more records</li>", self.more_records));
         }
         if records.is_empty() {
             html.push_str("<li>No record: the card is about what is missing.</li>");
@@ -635,6 +704,7 @@ mod tests {
                 "Condition".into(),
                 Some("2026-12-01".into()),
             )],
+            more_records: 0,
             dating: None,
             sources: vec![(
                 "ACOG <PB 200>".into(),
@@ -703,13 +773,40 @@ mod tests {
 
     #[test]
     fn the_oldest_page_goes_first_when_the_map_is_full() {
-        let forms = LongForms::new(Duration::from_secs(60), 2);
+        let forms = LongForms::new(Duration::from_secs(60), 2, usize::MAX);
         let first = forms.keep(sheet("one")).unwrap();
         let second = forms.keep(sheet("two")).unwrap();
         let third = forms.keep(sheet("three")).unwrap();
         assert!(forms.get_local(&first).is_none());
         assert_eq!(forms.get_local(&second).unwrap().summary, "two");
         assert_eq!(forms.get_local(&third).unwrap().summary, "three");
+    }
+
+    #[test]
+    fn the_oldest_pages_go_first_when_the_kept_bytes_would_pass_the_bound() {
+        let page = |summary: &str| {
+            let mut s = sheet(summary);
+            s.reasoning = Some("x".repeat(10_000));
+            s
+        };
+        let one = page("one").bytes();
+        // Room for two pages and a half.
+        let forms = LongForms::new(Duration::from_secs(60), 1_000, one * 5 / 2);
+        let ids: Vec<String> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|s| forms.keep(page(s)).unwrap())
+            .collect();
+        let (pages, bytes) = forms.kept();
+        assert_eq!(pages, 2);
+        assert!(bytes <= one * 5 / 2, "{bytes} bytes kept");
+        assert!(forms.get_local(&ids[0]).is_none() && forms.get_local(&ids[1]).is_none());
+        assert_eq!(forms.get_local(&ids[3]).unwrap().summary, "d");
+        // A page larger than the whole bound is not kept at all, and evicts nothing.
+        let mut huge = page("huge");
+        huge.reasoning = Some("x".repeat(one * 3));
+        let huge = forms.keep(huge).unwrap();
+        assert!(forms.get_local(&huge).is_none());
+        assert_eq!(forms.kept().0, 2);
     }
 
     #[test]

@@ -303,6 +303,11 @@ pub struct HttpSettings {
     /// a slow client can hold a connection without holding a permit. 5 s carries a 1 MiB prefetch
     /// at 2 Mbit/s; an EHR's body of tens of KiB arrives in milliseconds.
     pub body_read_timeout_ms: u64,
+    /// Hook-call steps that read a request body or evaluate a chart at once, each on a thread
+    /// of its own, off the async workers (which keep answering `/healthz`, `/readyz` and the
+    /// network). More calls than this wait their turn, within `request_timeout_ms`. The number
+    /// of cores the replica is given is the sensible value.
+    pub cpu_threads: usize,
 }
 
 impl Default for HttpSettings {
@@ -315,6 +320,7 @@ impl Default for HttpSettings {
             idle_timeout_ms: 75_000,
             max_connections: 1024,
             body_read_timeout_ms: 5_000,
+            cpu_threads: 2,
         }
     }
 }
@@ -482,6 +488,10 @@ pub struct CardSettings {
     /// Long forms kept in memory at once by a replica (about 4 kB each); beyond it the oldest
     /// are dropped first (with a store, they are still served from it).
     pub long_form_capacity: usize,
+    /// The bytes the long forms kept in memory may take at once, all together; beyond it the
+    /// oldest are dropped first. A long form names at most a few records of each kind, so one
+    /// takes a few kB, at most tens.
+    pub long_form_max_bytes: usize,
 }
 
 impl Default for CardSettings {
@@ -490,6 +500,7 @@ impl Default for CardSettings {
             repeat_window_hours: 12,
             long_form_ttl_s: 1800,
             long_form_capacity: 2_000,
+            long_form_max_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -634,6 +645,9 @@ impl Settings {
         if self.cards.long_form_ttl_s == 0 || self.cards.long_form_ttl_s > 86_400 {
             return Err("cards.long_form_ttl_s must be between 1 and 86400 (a day)".into());
         }
+        if self.cards.long_form_max_bytes < 64 * 1024 {
+            return Err("cards.long_form_max_bytes must be at least 65536".into());
+        }
         if self.cards.long_form_capacity == 0 {
             return Err("cards.long_form_capacity must be at least 1".into());
         }
@@ -658,6 +672,9 @@ impl Settings {
         }
         if self.fhir.max_call_entries == 0 {
             return Err("fhir.max_call_entries must be at least 1".into());
+        }
+        if self.http.cpu_threads == 0 {
+            return Err("http.cpu_threads must be at least 1".into());
         }
         if self.http.max_concurrent_hook_calls == 0 {
             return Err("http.max_concurrent_hook_calls must be at least 1".into());
