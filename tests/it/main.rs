@@ -8,10 +8,12 @@
 mod architecture;
 mod auth;
 mod binary;
+mod body_first;
 mod chart_records;
 mod chart_shapes;
 mod demo;
 mod deploy;
+mod drain;
 mod escalation;
 mod expect;
 mod fhir_sim;
