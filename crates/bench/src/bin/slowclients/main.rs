@@ -1,12 +1,16 @@
-//! The slow-clients benchmark: a Gravida on loopback under slowloris, an idle keep-alive flood and
-//! slow bodies, while a paced valid client checks that real calls are still answered.
+//! The slow-clients benchmark: a Gravida on loopback under slowloris, an idle keep-alive flood,
+//! slow bodies and large bodies, while two paced valid clients check that real calls are still
+//! answered.
 //!
 //! Run it through `scripts/slow-clients.sh`, which builds the release binaries and raises the
 //! file-descriptor limit first. For each load it starts a fresh `gravida serve` with its defaults
-//! (a temp audit store), so each load's peak RSS (`VmHWM`) is its own, then for `--seconds`:
+//! (a temp audit store, and one trusted issuer whose tokens the valid clients sign with, unless
+//! `--no-auth`), so each load's peak RSS (`VmHWM`) is its own, then for `--seconds`:
 //!
-//! * the **valid client** sends a patient-view call (a minimal valid one: no records, no cards)
-//!   every `--valid-interval-ms`, each with a 30 s timeout, over a pooled keep-alive client;
+//! * two **valid clients** send a patient-view call (a minimal valid one: no records, no cards),
+//!   each with a 30 s timeout: one over a new connection per call every
+//!   `--new-connection-interval-ms`, one over a single kept-alive connection every
+//!   `--keep-alive-interval-ms` (an EHR calling every few seconds);
 //! * the **load**, one of
 //!   - `slowloris`: up to `--slowloris-connections` connections, each sending a request line and
 //!     then one header line every `--slowloris-interval-s`, never finishing; a connection the
@@ -15,30 +19,42 @@
 //!     idle; one the server closes is opened again and makes its request again;
 //!   - `slow-bodies`: `--slow-bodies` hook calls declaring a `--slow-body-bytes` body and sending
 //!     one byte a second; one the server answers or closes is started again;
+//!   - `big-bodies`: `--big-bodies` hook calls without a token, each declaring `--big-body-bytes`
+//!     and sending all of it but the last byte at once, then waiting for the answer or the close,
+//!     then starting again (what an unauthenticated caller could make a replica hold);
+//!   - `signed-big-bodies`: the same with a valid token each (what the body budget bounds);
 //!   - `quiet`: nothing, for reference.
 //!
-//! It then prints, per load: valid calls sent, answered 200, other outcomes, the slowest valid
-//! answer, the attackers' peak of open connections, and the server's peak RSS, plus the server's
-//! own connection counters from `/metrics`. It asserts nothing: the figures are for reading.
+//! It then prints, per load and valid client: calls sent, answered 200, other outcomes, the
+//! median, 99th-percentile and slowest answer, the attackers' connections and answers, and the
+//! server's peak RSS, plus the server's own connection counters from `/metrics`. It asserts
+//! nothing: the figures are for reading.
 
-use std::collections::BTreeMap;
+mod attacks;
+mod valid;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use gravida_auth::testing;
 use gravida_bench::process;
-use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use attacks::{Attack, attacker, big_body, idle, slow_body, slowloris};
+use valid::{Connections, Valid, valid_client};
+
 #[derive(Debug, Parser)]
-#[command(about = "Loads gravida with slow and idle clients while a valid client calls it.")]
+#[command(
+    about = "Loads gravida with slow, idle and large-body clients while valid clients call it.",
+    // scripts/slow-clients.sh passes --gravida; a later one (another build) replaces it.
+    args_override_self = true
+)]
 struct Args {
     /// The gravida binary (release or debug).
     #[arg(long, default_value = "target/release/gravida")]
@@ -46,11 +62,12 @@ struct Args {
     /// How long each load runs, in seconds.
     #[arg(long, default_value_t = 60)]
     seconds: u64,
-    /// The loads to run, in order: quiet, slowloris, idle, slow-bodies.
+    /// The loads to run, in order: quiet, slowloris, idle, slow-bodies, big-bodies,
+    /// signed-big-bodies.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "quiet,slowloris,idle,slow-bodies"
+        default_value = "quiet,slowloris,idle,slow-bodies,big-bodies,signed-big-bodies"
     )]
     loads: Vec<String>,
     /// Slowloris connections kept trying at once.
@@ -68,9 +85,21 @@ struct Args {
     /// The body size a slow-body call declares.
     #[arg(long, default_value_t = 1_000_000)]
     slow_body_bytes: usize,
-    /// Milliseconds between two valid calls.
-    #[arg(long, default_value_t = 200)]
-    valid_interval_ms: u64,
+    /// Large-body hook calls at once.
+    #[arg(long, default_value_t = 150)]
+    big_bodies: usize,
+    /// The body size a large-body call declares (all but its last byte are sent).
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    big_body_bytes: usize,
+    /// Milliseconds between two calls of the new-connection-per-call valid client.
+    #[arg(long, default_value_t = 500)]
+    new_connection_interval_ms: u64,
+    /// Milliseconds between two calls of the kept-alive valid client.
+    #[arg(long, default_value_t = 2000)]
+    keep_alive_interval_ms: u64,
+    /// Start gravida without a trusted issuer, and send the valid calls unsigned.
+    #[arg(long)]
+    no_auth: bool,
     /// Connection attempts in progress at once, per load (a ramp, not a limit on open ones).
     #[arg(long, default_value_t = 256)]
     connect_concurrency: usize,
@@ -119,13 +148,30 @@ impl Gravida {
         binary: &PathBuf,
         label: &str,
         client: &reqwest::Client,
+        auth: bool,
     ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         let data = TempDir::new(label)?;
+        // The settings file: the public base the tokens name, and the test issuer's keys.
+        let config = data.0.join("gravida.toml");
+        let mut toml = format!("public_base_url = \"http://127.0.0.1:{port}\"\n");
+        if auth {
+            let jwks = data.0.join("jwks.json");
+            std::fs::write(&jwks, testing::ISSUER_A_JWKS)?;
+            toml.push_str(&format!(
+                "[[auth.issuers]]\niss = \"{}\"\njwks_file = \"{}\"\ntenants = [\"{}\"]\n",
+                testing::ISSUER_A,
+                jwks.display(),
+                testing::TENANT_A
+            ));
+        }
+        std::fs::write(&config, toml)?;
         let child = Command::new(binary)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--config")
+            .arg(&config)
             .env("GRAVIDA_STORE__DATA_DIR", &data.0)
             .env(
                 "GRAVIDA_STORE__PATIENT_KEY",
@@ -166,251 +212,11 @@ impl Gravida {
     }
 }
 
-/// What the valid client saw.
-#[derive(Debug, Default)]
-struct Valid {
-    sent: usize,
-    ok: usize,
-    /// Other statuses and errors, by name (`503`, `timeout`, `connect`, …).
-    other: BTreeMap<String, usize>,
-    slowest: Duration,
-}
-
-/// The attackers' counters.
-#[derive(Debug, Default)]
-struct Attack {
-    open: AtomicUsize,
-    peak_open: AtomicUsize,
-    opened: AtomicUsize,
-    connect_failures: AtomicUsize,
-    /// Connections the server closed (end-of-file or reset).
-    closed_by_server: AtomicUsize,
-    /// Answers the attackers got, by status.
-    answers: Mutex<BTreeMap<u16, usize>>,
-}
-
-impl Attack {
-    fn connected(&self) {
-        self.opened.fetch_add(1, Ordering::Relaxed);
-        let now = self.open.fetch_add(1, Ordering::Relaxed) + 1;
-        self.peak_open.fetch_max(now, Ordering::Relaxed);
-    }
-
-    fn disconnected(&self, by_server: bool) {
-        self.open.fetch_sub(1, Ordering::Relaxed);
-        if by_server {
-            self.closed_by_server.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn answered(&self, status: u16) {
-        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-        *answers.entry(status).or_default() += 1;
-    }
-}
-
-/// One attacking connection's life, repeated until the load ends: connect, then `behave`.
-async fn attacker<F, Fut>(
-    addr: String,
-    attack: Arc<Attack>,
-    connects: Arc<tokio::sync::Semaphore>,
-    behave: F,
-) where
-    F: Fn(TcpStream, Arc<Attack>) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    loop {
-        let stream = {
-            let Ok(_turn) = connects.acquire().await else {
-                return;
-            };
-            tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&addr)).await
-        };
-        match stream {
-            Ok(Ok(stream)) => {
-                attack.connected();
-                behave(stream, attack.clone()).await;
-            }
-            _ => {
-                // Out of descriptors or ports, or the server's queue is full: back off a little.
-                attack.connect_failures.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-}
-
-/// Slowloris: a request line, then a header line every `interval`, until the server closes.
-async fn slowloris(mut stream: TcpStream, attack: Arc<Attack>, interval: Duration) {
-    let mut line = 0u64;
-    let mut buf = [0u8; 512];
-    if stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
-        .await
-        .is_err()
-    {
-        attack.disconnected(true);
-        return;
-    }
-    loop {
-        tokio::select! {
-            read = stream.read(&mut buf) => match read {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            },
-            () = tokio::time::sleep(interval) => {
-                line += 1;
-                let header = format!("X-Slow-{line}: 1\r\n");
-                if stream.write_all(header.as_bytes()).await.is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    attack.disconnected(true);
-}
-
-/// The idle flood: one request, then nothing, until the server closes.
-async fn idle(mut stream: TcpStream, attack: Arc<Attack>) {
-    if stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await
-        .is_err()
-    {
-        attack.disconnected(true);
-        return;
-    }
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    loop {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if head.len() < 16 {
-                    head.extend_from_slice(&buf[..n]);
-                    if let Some(status) = status_of(&head) {
-                        attack.answered(status);
-                    }
-                }
-            }
-        }
-    }
-    attack.disconnected(true);
-}
-
-/// A slow body: a hook call declaring `size` bytes and sending one a second.
-async fn slow_body(mut stream: TcpStream, attack: Arc<Attack>, size: usize) {
-    let head = format!(
-        "POST /cds-services/gravida-patient-view HTTP/1.1\r\nHost: localhost\r\n\
-         Content-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
-    );
-    if stream.write_all(head.as_bytes()).await.is_err() {
-        attack.disconnected(true);
-        return;
-    }
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 1024];
-    let mut ticks = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            read = stream.read(&mut buf) => match read {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    answer.extend_from_slice(&buf[..n]);
-                    if let Some(status) = status_of(&answer) {
-                        // Answered: this call is over, start another.
-                        attack.answered(status);
-                        break;
-                    }
-                }
-            },
-            _ = ticks.tick() => {
-                if stream.write_all(b" ").await.is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    attack.disconnected(true);
-}
-
-/// The status of an HTTP/1.1 answer whose first bytes are `bytes`, once they hold it.
-fn status_of(bytes: &[u8]) -> Option<u16> {
-    let text = std::str::from_utf8(bytes.get(..12)?).ok()?;
-    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
-}
-
-/// A minimal valid patient-view call for the embedded profile: no records, so no cards.
-fn valid_call() -> String {
-    json!({
-        "hook": "patient-view",
-        "hookInstance": "4a1b7c9e-2f3d-4e5a-8b6c-7d8e9f0a1b2c",
-        "context": { "userId": "Practitioner/bench", "patientId": "bench-slow" },
-        "prefetch": { "patient": null, "conditions": null, "pregnancy": null, "bleeding": null,
-                      "hcg": null, "rh": null, "ultrasound": null }
-    })
-    .to_string()
-}
-
-/// Sends a valid call every `interval` for `length`, each on its own task, and collects what
-/// came back (waiting for the calls still in flight at the end).
-async fn valid_client(
-    client: reqwest::Client,
-    addr: String,
-    interval: Duration,
-    length: Duration,
-) -> Valid {
-    let url = format!("http://{addr}/cds-services/gravida-patient-view");
-    let body = valid_call();
-    let mut calls = JoinSet::new();
-    let mut ticks = tokio::time::interval(interval);
-    let end = Instant::now() + length;
-    while Instant::now() < end {
-        ticks.tick().await;
-        let (client, url, body) = (client.clone(), url.clone(), body.clone());
-        calls.spawn(async move {
-            let started = Instant::now();
-            let sent = client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await;
-            let outcome = match sent {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    match response.bytes().await {
-                        Ok(_) => Ok(status),
-                        Err(_) => Err("body".to_owned()),
-                    }
-                }
-                Err(e) if e.is_timeout() => Err("timeout".to_owned()),
-                Err(e) if e.is_connect() => Err("connect".to_owned()),
-                Err(_) => Err("error".to_owned()),
-            };
-            (outcome, started.elapsed())
-        });
-    }
-    let mut valid = Valid::default();
-    while let Some(joined) = calls.join_next().await {
-        let Ok((outcome, took)) = joined else {
-            continue;
-        };
-        valid.sent += 1;
-        valid.slowest = valid.slowest.max(took);
-        match outcome {
-            Ok(200) => valid.ok += 1,
-            Ok(status) => *valid.other.entry(status.to_string()).or_default() += 1,
-            Err(kind) => *valid.other.entry(kind).or_default() += 1,
-        }
-    }
-    valid
-}
-
 /// One load's figures.
 struct Figures {
     load: String,
-    valid: Valid,
+    new_connection: Valid,
+    keep_alive: Valid,
     attack: Arc<Attack>,
     peak_rss: u64,
     /// The server's connection counters, from `/metrics`.
@@ -418,7 +224,8 @@ struct Figures {
 }
 
 async fn run_load(args: &Args, load: &str, client: &reqwest::Client) -> anyhow::Result<Figures> {
-    let gravida = Gravida::start(&args.gravida, load, client).await?;
+    let auth = !args.no_auth;
+    let gravida = Gravida::start(&args.gravida, load, client, auth).await?;
     eprintln!(
         "{load}: gravida pid {} on {} …",
         gravida.pid(),
@@ -428,35 +235,58 @@ async fn run_load(args: &Args, load: &str, client: &reqwest::Client) -> anyhow::
     let connects = Arc::new(tokio::sync::Semaphore::new(args.connect_concurrency.max(1)));
     let mut attackers = JoinSet::new();
     let addr = gravida.addr.clone();
-    let (count, kind) = match load {
-        "quiet" => (0, load),
-        "slowloris" => (args.slowloris_connections, load),
-        "idle" => (args.idle_connections, load),
-        "slow-bodies" => (args.slow_bodies, load),
-        other => bail!("unknown load `{other}` (quiet, slowloris, idle, slow-bodies)"),
+    let count = match load {
+        "quiet" => 0,
+        "slowloris" => args.slowloris_connections,
+        "idle" => args.idle_connections,
+        "slow-bodies" => args.slow_bodies,
+        "big-bodies" | "signed-big-bodies" => args.big_bodies,
+        other => bail!(
+            "unknown load `{other}` (quiet, slowloris, idle, slow-bodies, big-bodies, \
+             signed-big-bodies)"
+        ),
     };
     let interval = Duration::from_secs(args.slowloris_interval_s);
-    let size = args.slow_body_bytes;
+    let (size, big) = (args.slow_body_bytes, args.big_body_bytes);
+    let audience = format!("http://{addr}/cds-services/gravida-patient-view");
     for _ in 0..count {
         let (addr, attack, connects) = (addr.clone(), attack.clone(), connects.clone());
-        match kind {
+        match load {
             "slowloris" => attackers.spawn(attacker(addr, attack, connects, move |s, a| {
                 slowloris(s, a, interval)
             })),
             "idle" => attackers.spawn(attacker(addr, attack, connects, idle)),
-            _ => attackers.spawn(attacker(addr, attack, connects, move |s, a| {
+            "slow-bodies" => attackers.spawn(attacker(addr, attack, connects, move |s, a| {
                 slow_body(s, a, size)
             })),
+            "big-bodies" => attackers.spawn(attacker(addr, attack, connects, move |s, a| {
+                big_body(s, a, big, None)
+            })),
+            _ => {
+                let audience = audience.clone();
+                attackers.spawn(attacker(addr, attack, connects, move |s, a| {
+                    big_body(s, a, big, Some(valid::token(&audience)))
+                }))
+            }
         };
     }
     let length = Duration::from_secs(args.seconds);
-    let valid = valid_client(
-        client.clone(),
-        addr.clone(),
-        Duration::from_millis(args.valid_interval_ms),
-        length,
-    )
-    .await;
+    let (new_connection, keep_alive) = tokio::join!(
+        valid_client(
+            addr.clone(),
+            Connections::NewPerCall,
+            auth,
+            Duration::from_millis(args.new_connection_interval_ms),
+            length,
+        ),
+        valid_client(
+            addr.clone(),
+            Connections::KeepAlive,
+            auth,
+            Duration::from_millis(args.keep_alive_interval_ms),
+            length,
+        ),
+    );
     let peak_rss = process::peak_rss(gravida.pid())?;
     attackers.shutdown().await;
     // The attackers' sockets are closed: the server's counters can be read.
@@ -473,7 +303,9 @@ async fn run_load(args: &Args, load: &str, client: &reqwest::Client) -> anyhow::
             .unwrap_or_default()
             .lines()
             .filter(|l| {
-                l.starts_with("gravida_http_connection") || l.starts_with("gravida_hook_calls_shed")
+                l.starts_with("gravida_http_connection")
+                    || l.starts_with("gravida_hook_calls_shed")
+                    || l.starts_with("gravida_body_budget")
             })
             .map(str::to_owned)
             .collect(),
@@ -481,11 +313,26 @@ async fn run_load(args: &Args, load: &str, client: &reqwest::Client) -> anyhow::
     };
     Ok(Figures {
         load: load.to_owned(),
-        valid,
+        new_connection: new_connection?,
+        keep_alive: keep_alive?,
         attack,
         peak_rss,
         counters,
     })
+}
+
+/// `a: n, b: m`, or `none`.
+fn listed<K: std::fmt::Display>(counts: impl Iterator<Item = (K, usize)>) -> String {
+    let listed: Vec<String> = counts.map(|(k, v)| format!("{k}: {v}")).collect();
+    if listed.is_empty() {
+        "none".to_owned()
+    } else {
+        listed.join(", ")
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -501,53 +348,44 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     println!(
-        "\n{} s per load; a valid call every {} ms; binary {}\n",
+        "\n{} s per load; valid calls {} (new connection every {} ms, keep-alive every {} ms); \
+         binary {}\n",
         args.seconds,
-        args.valid_interval_ms,
+        if args.no_auth { "unsigned" } else { "signed" },
+        args.new_connection_interval_ms,
+        args.keep_alive_interval_ms,
         args.gravida.display()
     );
     println!(
-        "| load | valid calls sent | 200 | other | slowest valid answer | attackers: peak connected / connections made / closed by server / connect failures | attackers' answers | peak RSS |"
+        "| load | valid client | sent | 200 | other | p50 | p99 | slowest | attackers: peak connected / connections made / closed by server / connect failures | attackers' answers | peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for f in &all {
-        let other = if f.valid.other.is_empty() {
-            "none".to_owned()
-        } else {
-            f.valid
-                .other
-                .iter()
-                .map(|(k, v)| format!("{k}: {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+        let answers = {
+            let answers = f.attack.answers.lock().unwrap_or_else(|e| e.into_inner());
+            listed(answers.iter().map(|(k, v)| (k, *v)))
         };
-        let answers = f
-            .attack
-            .answers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        println!(
-            "| {} | {} | {} | {} | {:.0} ms | {} / {} / {} / {} | {} | {:.1} MiB |",
-            f.load,
-            f.valid.sent,
-            f.valid.ok,
-            other,
-            f.valid.slowest.as_secs_f64() * 1000.0,
-            f.attack.peak_open.load(Ordering::Relaxed),
-            f.attack.opened.load(Ordering::Relaxed),
-            f.attack.closed_by_server.load(Ordering::Relaxed),
-            f.attack.connect_failures.load(Ordering::Relaxed),
-            if answers.is_empty() {
-                "none".to_owned()
-            } else {
-                answers
-            },
-            f.peak_rss as f64 / (1024.0 * 1024.0),
-        );
+        for (client, valid) in [
+            ("new connection per call", &f.new_connection),
+            ("keep-alive", &f.keep_alive),
+        ] {
+            println!(
+                "| {} | {client} | {} | {} | {} | {} | {} | {} | {} / {} / {} / {} | {} | {:.1} MiB |",
+                f.load,
+                valid.sent,
+                valid.ok,
+                listed(valid.other.iter().map(|(k, v)| (k, *v))),
+                ms(valid.quantile(0.5)),
+                ms(valid.quantile(0.99)),
+                ms(valid.quantile(1.0)),
+                f.attack.peak_open.load(Ordering::Relaxed),
+                f.attack.opened.load(Ordering::Relaxed),
+                f.attack.closed_by_server.load(Ordering::Relaxed),
+                f.attack.connect_failures.load(Ordering::Relaxed),
+                answers,
+                f.peak_rss as f64 / (1024.0 * 1024.0),
+            );
+        }
     }
     for f in &all {
         println!("\n{}: the server's counters at the end", f.load);
