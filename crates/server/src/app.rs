@@ -268,7 +268,7 @@ async fn call_service(
         Some(token) => Some(token.spend(state.replay.as_ref()).await?),
         None => None,
     };
-    if let Some(connection) = parts.extensions.get::<crate::startup::Connection>() {
+    if let Some(connection) = parts.extensions.get::<auth::Connection>() {
         connection.vouch();
     }
     let mut hook_request = HookRequest::parse(&state.kb, &body.bytes)?;
@@ -359,7 +359,7 @@ async fn feedback(
         Some(token) => Some(token.spend(state.replay.as_ref()).await?),
         None => None,
     };
-    if let Some(connection) = parts.extensions.get::<crate::startup::Connection>() {
+    if let Some(connection) = parts.extensions.get::<auth::Connection>() {
         connection.vouch();
     }
     let feedback =

@@ -9,6 +9,7 @@
 //! unknown caller costs no body memory, and its `jti` is used up only once the call has its body
 //! and a permit, so a call shed with 503 leaves its token good for the EHR's retry.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -173,5 +174,23 @@ impl ReplayStore for NoteOnly {
     ) -> BoxFuture<'a, Result<Seen, ReplayStoreError>> {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(expires_at);
         Box::pin(async { Ok(Seen::First) })
+    }
+}
+
+/// The connection a request came on, as a request extension set by the HTTP front
+/// (`startup/front.rs`): a handler that authenticated the caller vouches for it, and the front
+/// then closes it among the last when it must make room at `http.max_connections`.
+#[derive(Debug, Clone)]
+pub struct Connection(Arc<AtomicBool>);
+
+impl Connection {
+    /// The extension for a connection whose flag is `vouched`.
+    pub fn new(vouched: Arc<AtomicBool>) -> Self {
+        Connection(vouched)
+    }
+
+    /// This connection carried an authenticated call.
+    pub fn vouch(&self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }

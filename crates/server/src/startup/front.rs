@@ -62,6 +62,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt as _;
 
+use crate::auth::Connection;
 use crate::settings::HttpSettings;
 
 /// At the cap, how long the accept loop waits for the slot of the connection it closed before it
@@ -117,18 +118,6 @@ impl Shared {
             }
             None => false,
         }
-    }
-}
-
-/// The connection a request came on, as a request extension: a handler that authenticated the
-/// caller vouches for it, and the connection is then among the last closed at the cap.
-#[derive(Debug, Clone)]
-pub struct Connection(Arc<Activity>);
-
-impl Connection {
-    /// This connection carried an authenticated call.
-    pub fn vouch(&self) {
-        self.0.vouched.store(true, Ordering::Relaxed);
     }
 }
 
@@ -263,7 +252,7 @@ async fn connection(
             let busy = Busy::start(activity.clone());
             request
                 .extensions_mut()
-                .insert(Connection(activity.clone()));
+                .insert(Connection::new(activity.vouched.clone()));
             let app = app.clone();
             async move {
                 let response = app.oneshot(request).await?;
@@ -385,7 +374,7 @@ struct Activity {
     /// Woken when the deadline may have moved earlier (or appeared).
     changed: Notify,
     /// A handler authenticated a call on this connection (see [`Connection::vouch`]).
-    vouched: AtomicBool,
+    vouched: Arc<AtomicBool>,
     /// Chosen to make room at the cap; cleared if a request begins first.
     shed: AtomicBool,
 }
@@ -397,7 +386,7 @@ impl Activity {
                 opened: Instant::now(),
             }),
             changed: Notify::new(),
-            vouched: AtomicBool::new(false),
+            vouched: Arc::new(AtomicBool::new(false)),
             shed: AtomicBool::new(false),
         }
     }

@@ -38,8 +38,6 @@ use crate::app::{AppState, router};
 use crate::audit::Audit;
 use crate::settings::Settings;
 
-pub use front::Connection;
-
 /// A bound, ready-to-serve Gravida.
 #[derive(Debug)]
 pub struct Application {
