@@ -36,6 +36,8 @@ impl Running {
                 "GRAVIDA_STORE__DATA_DIR",
                 std::env::temp_dir().join(format!("gravida-it-binary-{}", std::process::id())),
             )
+            // No drain grace unless a test asks for one: SIGTERM then ends it at once.
+            .env("GRAVIDA_HTTP__DRAIN_GRACE_MS", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in env {

@@ -412,6 +412,10 @@ struct Pod {
     /// Each probe's kind and HTTP path, with the container port it names.
     probes: Vec<(String, String, u16)>,
     enable_service_links: Value,
+    /// The pod's `terminationGracePeriodSeconds` (Kubernetes' default is 30).
+    termination_grace_s: u64,
+    /// The container's `lifecycle` (hooks), `null` when it has none.
+    lifecycle: Value,
 }
 
 /// Lays out the pod of each rendered Deployment of `docs` (see the section comment).
@@ -710,6 +714,8 @@ fn pods(docs: &[Value], label: &str, image: &Image, store_url: &str) -> Vec<Pod>
             settings,
             probes,
             enable_service_links: spec["enableServiceLinks"].clone(),
+            termination_grace_s: spec["terminationGracePeriodSeconds"].as_u64().unwrap_or(30),
+            lifecycle: container["lifecycle"].clone(),
         });
     }
     pods
@@ -1053,4 +1059,54 @@ fn the_example_overlays_network_policy_lets_its_pods_reach_the_postgresql_of_its
             "an egress rule without peers or ports opens everything"
         );
     }
+}
+
+/// What the kubelet gives a stopping pod must cover the drain its settings ask for: the grace
+/// (answering while the endpoints update), then a call in flight at its end (up to the request
+/// timeout), then a few seconds to write the audit queue. And no exec hook: the image is
+/// distroless, without a shell or `sleep`, so one would fail and the kubelet would kill at once.
+#[test]
+fn every_rendered_deployment_gives_the_drain_its_time_and_has_no_exec_hook() {
+    /// Seconds left for the audit queue after the last call is answered.
+    const FLUSH_S: u64 = 5;
+    let k8s = deploy_file("k8s");
+    let mut dirs = vec![k8s.join("base")];
+    for overlay in std::fs::read_dir(k8s.join("overlays")).expect("deploy/k8s/overlays") {
+        dirs.push(overlay.expect("an overlay").path());
+    }
+    let image = image();
+    let mut checked = 0;
+    for dir in &dirs {
+        let Some(docs) = kustomize(dir) else { return };
+        let label = dir.file_name().unwrap().to_string_lossy().into_owned();
+        for pod in pods(&docs, &label, &image, STORE_DOWN) {
+            let http = &pod.settings.http;
+            let needed_ms = http.drain_grace_ms + http.request_timeout_ms + FLUSH_S * 1000;
+            assert!(
+                pod.termination_grace_s * 1000 >= needed_ms,
+                "{}: terminationGracePeriodSeconds {} s is shorter than the drain's {} ms \
+                 (http.drain_grace_ms {} + http.request_timeout_ms {} + {FLUSH_S} s)",
+                pod.name,
+                pod.termination_grace_s,
+                needed_ms,
+                http.drain_grace_ms,
+                http.request_timeout_ms,
+            );
+            assert!(
+                http.drain_grace_ms >= 5_000,
+                "{}: a drain grace of {} ms is shorter than endpoints take to update",
+                pod.name,
+                http.drain_grace_ms
+            );
+            for hook in ["preStop", "postStart"] {
+                assert!(
+                    pod.lifecycle[hook].get("exec").is_none(),
+                    "{}: an exec {hook} hook cannot run in a distroless image",
+                    pod.name
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "the base and an overlay are checked");
 }

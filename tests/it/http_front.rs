@@ -178,29 +178,118 @@ async fn a_keep_alive_connection_may_idle_longer_than_the_header_timeout() {
 }
 
 #[tokio::test]
-async fn connections_beyond_the_cap_wait_until_one_closes() {
+async fn connections_beyond_the_cap_wait_while_every_connection_is_busy() {
     let app = TestApp::spawn_with(&[
         ("GRAVIDA_HTTP__MAX_CONNECTIONS", "1"),
-        ("GRAVIDA_HTTP__HEADER_READ_TIMEOUT_MS", "10000"),
+        ("GRAVIDA_HTTP__BODY_READ_TIMEOUT_MS", "10000"),
     ])
     .await;
-    // The one slot, held by a connection halfway through its head.
-    let mut first = connect(&app).await;
-    first.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    // The one slot, held by a hook call whose body is on its way: busy, never shed.
+    let body = patient_view().to_string();
+    let (half, rest) = body.split_at(body.len() / 2);
+    let mut busy = connect(&app).await;
+    let head = format!(
+        "POST {HOOK} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{half}",
+        body.len()
+    );
+    busy.write_all(head.as_bytes()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    // The second connects (the kernel queues it) but is not served while the first is open.
+    // The second connects (the kernel queues it) but is not served while the first is busy.
     let mut second = connect(&app).await;
     second.write_all(healthz().as_bytes()).await.unwrap();
     let early = timeout(Duration::from_millis(500), read_answer(&mut second)).await;
     assert!(early.is_err(), "served beyond the cap: {early:?}");
 
-    drop(first);
+    // The busy call is answered whole, and then the second is served.
+    busy.write_all(rest.as_bytes()).await.unwrap();
+    let answer = timeout(GENEROUS, read_answer(&mut busy))
+        .await
+        .expect("the busy call is answered")
+        .expect("an answer");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    drop(busy);
     let answer = timeout(GENEROUS, read_answer(&mut second))
         .await
         .expect("served once the first closed")
         .expect("an answer");
     assert_eq!(answer.status, 200);
+}
+
+#[tokio::test]
+async fn at_the_cap_the_oldest_incomplete_head_is_closed_to_make_room() {
+    let app = TestApp::spawn_with(&[
+        ("GRAVIDA_HTTP__MAX_CONNECTIONS", "2"),
+        ("GRAVIDA_HTTP__HEADER_READ_TIMEOUT_MS", "30000"),
+    ])
+    .await;
+    // Two slowloris connections hold both slots, the older one first.
+    let mut older = connect(&app).await;
+    older.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut newer = connect(&app).await;
+    newer.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // A new client is served at once (not after the 30 s header timeout), in the older's place.
+    let answer = exchange(&app, healthz()).await;
+    assert_eq!(answer.status, 200);
+    assert!(
+        closed_within(&mut older, GENEROUS).await,
+        "the older closes"
+    );
+    assert!(
+        !closed_within(&mut newer, Duration::from_millis(300)).await,
+        "the newer stays"
+    );
+}
+
+#[tokio::test]
+async fn an_ehr_keep_alive_outlasts_a_slowloris_flood_at_the_cap() {
+    let app = TestApp::spawn_with(&[
+        ("GRAVIDA_HTTP__MAX_CONNECTIONS", "4"),
+        ("GRAVIDA_HTTP__HEADER_READ_TIMEOUT_MS", "30000"),
+        ("GRAVIDA_HTTP__IDLE_TIMEOUT_MS", "60000"),
+    ])
+    .await;
+    // The EHR's keep-alive connection, which has made a hook call and sits idle.
+    let body = patient_view().to_string();
+    let hook_call = format!(
+        "POST {HOOK} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut ehr = connect(&app).await;
+    ehr.write_all(hook_call.as_bytes()).await.unwrap();
+    assert_eq!(read_answer(&mut ehr).await.expect("an answer").status, 200);
+
+    // Slowloris connections, far more than the cap, each sending part of a head; and an idle
+    // flood of connections that made one unauthenticated request.
+    let mut attackers = Vec::new();
+    for i in 0..12 {
+        let mut stream = connect(&app).await;
+        if i % 3 == 0 {
+            stream.write_all(healthz().as_bytes()).await.unwrap();
+        } else {
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\n")
+                .await
+                .unwrap();
+        }
+        attackers.push(stream);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Longer than the old one second an idle connection was kept at the cap.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // The EHR's next call goes down the same connection and is answered.
+    ehr.write_all(hook_call.as_bytes()).await.unwrap();
+    let answer = timeout(GENEROUS, read_answer(&mut ehr))
+        .await
+        .expect("answered in time")
+        .expect("answered on the same connection, which was kept");
+    assert_eq!(answer.status, 200, "{answer:?}");
 }
 
 #[tokio::test]
@@ -319,6 +408,8 @@ async fn on_the_stop_signal_a_request_in_flight_is_answered_idle_connections_clo
         vec![
             ("GRAVIDA_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
             ("GRAVIDA_STORE__ENABLED".to_owned(), "false".to_owned()),
+            // No grace: what follows the drain's grace is tested here.
+            ("GRAVIDA_HTTP__DRAIN_GRACE_MS".to_owned(), "1".to_owned()),
         ],
     )
     .unwrap();
@@ -358,6 +449,64 @@ async fn on_the_stop_signal_a_request_in_flight_is_answered_idle_connections_clo
     timeout(GENEROUS, serving)
         .await
         .expect("serving ends once the last connection has")
+        .unwrap()
+        .unwrap();
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
+}
+
+#[tokio::test]
+async fn during_the_drain_grace_readyz_answers_503_and_new_connections_are_still_served() {
+    let settings = Settings::load_from(
+        None,
+        vec![
+            ("GRAVIDA_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+            ("GRAVIDA_STORE__ENABLED".to_owned(), "false".to_owned()),
+            ("GRAVIDA_HTTP__DRAIN_GRACE_MS".to_owned(), "1500".to_owned()),
+        ],
+    )
+    .unwrap();
+    let app = Application::build(settings).await.unwrap();
+    let addr = app.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let get = |path: &'static str| async move {
+        let mut stream = TcpStream::connect(addr).await.expect("still accepting");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        timeout(GENEROUS, read_answer(&mut stream))
+            .await
+            .expect("an answer in time")
+            .expect("an answer")
+    };
+    assert_eq!(get("/readyz").await.status, 200);
+
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ready = get("/readyz").await;
+    assert_eq!(ready.status, 503, "{ready:?}");
+    assert!(ready.body.contains("draining"), "{ready:?}");
+    // New connections, and hook calls on them, are still answered.
+    assert_eq!(get("/healthz").await.status, 200);
+    let body = patient_view().to_string();
+    let mut stream = TcpStream::connect(addr).await.expect("still accepting");
+    let request = format!(
+        "POST {HOOK} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let answer = read_answer(&mut stream).await.expect("an answer");
+    assert_eq!(answer.status, 200, "{answer:?}");
+
+    // After the grace, serving ends and nothing more is accepted.
+    timeout(GENEROUS, serving)
+        .await
+        .expect("serving ends after the grace")
         .unwrap()
         .unwrap();
     assert!(

@@ -8,6 +8,7 @@
 mod architecture;
 mod auth;
 mod binary;
+mod body_first;
 mod bounded_output;
 mod cds3;
 mod chart_records;
@@ -15,6 +16,7 @@ mod chart_shapes;
 mod conformance;
 mod demo;
 mod deploy;
+mod drain;
 mod escalation;
 mod expect;
 mod fhir_sim;

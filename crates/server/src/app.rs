@@ -4,26 +4,32 @@
 //! thing. Layers, outermost first: CORS (a preflight never reaches authentication), request id,
 //! tracing span, metrics, the Host check (400 unless an HTTP/1.1 request has exactly one valid
 //! Host header), request timeout. The order of checks on a hook call is then:
-//! unknown service (404) → body read, whole, within `http.body_read_timeout_ms` (408) and
-//! `http.max_body_bytes` (413) → a hook permit, or 503 at once when a replica is already
-//! answering `http.max_concurrent_hook_calls` calls → authentication (401) → request validity
-//! (400) → `fhirServer` (403) → data (412).
+//! unknown service (404) → authentication from the headers, every check but the replay guard
+//! (401) → a declared body over `http.max_body_bytes` (413) → room in the replica's budget for
+//! bodies in flight, `http.max_body_bytes_in_flight` (503) → the body read whole, within
+//! `http.body_read_timeout_ms` (408) and `http.max_body_bytes` (413) → a hook permit, or 503 at
+//! once when a replica is already answering `http.max_concurrent_hook_calls` calls → the replay
+//! guard, which uses up the token's `jti` (401) → request validity (400) → `fhirServer` (403) →
+//! data (412).
 //!
 //! After the answer is built, [`crate::suppress::screen`] hides the cards already shown or
 //! dismissed (with a store), and each card shown gets its long form ([`crate::long_form`]),
 //! served at `GET /cards/{id}` without a bearer token: its unguessable, short-lived id is the
 //! credential, because a browser opening a link cannot present the EHR's JWT.
 //!
-//! The body is read before the permit so that a slow client holds a connection (bounded by
-//! `http.max_connections`) and never a permit: otherwise a few hundred clients sending a byte a
-//! second would hold every permit, and valid calls would get 503. The permit is taken before
-//! authentication so that a shed call costs no signature check and does not use up its JWT's
-//! `jti`: the EHR may retry with the same token.
+//! Why this order. The token is checked before the body is read, so an unauthenticated or
+//! unknown caller costs a signature check and no body memory (an 8 MiB body is never read for a
+//! 401). The body is read before the permit so that a slow client holds a connection (bounded by
+//! `http.max_connections`) and a share of the body budget, never a permit: otherwise a few
+//! hundred clients sending a byte a second would hold every permit, and valid calls would get
+//! 503. The `jti` is used up last, once the call will be answered, so that a call shed with 503
+//! (budget or permit) leaves its token unused: the EHR may retry with the same token.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::uri::Authority;
 use axum::http::{
@@ -33,7 +39,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use gravida_auth::{Caller, Verifier};
+use gravida_auth::{Caller, MemoryReplayStore, ReplayStore, Verifier};
 use gravida_cds_hooks::{DiscoveryResponse, FeedbackRequest, ServiceResponse};
 use gravida_fhir::FhirClient;
 use gravida_knowledge::KnowledgeBase;
@@ -48,15 +54,16 @@ use tracing::Span;
 
 use crate::audit::{Audit, HookCall};
 use crate::auth;
+use crate::body::{self, BodyBudget};
 use crate::call::{self, HookRequest, Network};
 use crate::card::Shown;
 use crate::error::ApiError;
 use crate::long_form::LongForms;
 use crate::services;
-use crate::settings::{HttpSettings, Settings};
+use crate::settings::Settings;
 use crate::suppress;
 
-/// What every handler shares. Immutable after start-up.
+/// What every handler shares. Immutable after start-up, but for the `draining` flag.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub kb: Arc<KnowledgeBase>,
@@ -76,6 +83,13 @@ pub struct AppState {
     pub cpu: call::Pool,
     /// The cards' long forms, kept in this replica's memory for `cards.long_form_ttl_s`.
     pub long_forms: LongForms,
+    /// The replay guard `auth` uses, which a hook call consults only once it has its permit.
+    pub replay: Arc<dyn ReplayStore>,
+    /// The bytes of request bodies this replica may hold at once.
+    pub bodies: BodyBudget,
+    /// Set on SIGTERM: `/readyz` answers 503 while the replica drains (see
+    /// [`crate::startup::Application::run_until`]).
+    pub draining: Arc<AtomicBool>,
 }
 
 impl AppState {
@@ -91,11 +105,16 @@ impl AppState {
             settings.cards.long_form_capacity,
             settings.cards.long_form_max_bytes,
         );
+        let replay: Arc<dyn ReplayStore> =
+            Arc::new(MemoryReplayStore::new(settings.auth.replay_capacity));
         AppState {
             long_forms,
             kb: Arc::new(kb),
             fhir,
-            auth,
+            auth: auth.map(|verifier| verifier.with_replay_store(replay.clone())),
+            replay,
+            bodies: BodyBudget::new(settings.http.max_body_bytes_in_flight),
+            draining: Arc::new(AtomicBool::new(false)),
             public_base: settings.public_base().into(),
             hook_calls: Arc::new(Semaphore::new(
                 settings
@@ -113,6 +132,15 @@ impl AppState {
     /// Records cards and feedback in `audit`.
     pub fn with_audit(mut self, audit: Option<Audit>) -> Self {
         self.audit = audit;
+        self
+    }
+
+    /// Replaces the replay guard (with one shared between replicas, say).
+    pub fn with_replay_store(mut self, replay: Arc<dyn ReplayStore>) -> Self {
+        self.auth = self
+            .auth
+            .map(|verifier| verifier.with_replay_store(replay.clone()));
+        self.replay = replay;
         self
     }
 
@@ -223,18 +251,36 @@ async fn call_service(
     let deadline = call::deadline(tokio::time::Instant::now(), &state.settings.http);
     let service = services::find(&id).ok_or(ApiError::UnknownService(id))?;
     let (parts, body) = request.into_parts();
-    // The whole body first, within its deadline: a slow body costs a connection, not a permit.
-    let body = read_body(body, &state.settings.http).await?;
+    // Who is calling, from the headers alone: an unknown caller's body is never read.
+    let token = auth::check_unspent(
+        state.auth.as_ref(),
+        &state.public_base,
+        &parts.headers,
+        &format!("/cds-services/{}", service.id),
+    )
+    .await?;
+    // The whole body next, within its deadline and the replica's body budget: a slow body costs
+    // a connection and its share of the budget, not a permit.
+    let body = body::read(&parts.headers, body, &state.settings.http, &state.bodies).await?;
     // Held until the answer is built; none free means this replica is overloaded, and waiting
     // would only make every call late.
     let Ok(_permit) = state.hook_calls.try_acquire() else {
         metrics::counter!("gravida_hook_calls_shed_total", "service" => service.id).increment(1);
         return Err(ApiError::Overloaded);
     };
-    let caller = state
-        .authenticate(&parts.headers, &format!("/cds-services/{}", service.id))
-        .await?;
-    let mut hook_request = HookRequest::read(&state.cpu, &state.kb, body, deadline).await?;
+    // Last, the token's `jti` is used up: a call shed above may be retried with its token.
+    let caller = match token {
+        Some(token) => Some(token.spend(state.replay.as_ref()).await?),
+        None => None,
+    };
+    if let Some(connection) = parts.extensions.get::<auth::Connection>() {
+        connection.vouch();
+    }
+    // Parsed on the CPU pool, off the async workers; the body's share of the budget goes back
+    // once the request is read.
+    let mut hook_request =
+        HookRequest::read(&state.cpu, &state.kb, body.bytes.clone(), deadline).await?;
+    drop(body);
     Span::current().record("hook_instance", hook_request.request.hook_instance.as_str());
     let network = Network::Fetch {
         client: &state.fhir,
@@ -310,12 +356,26 @@ async fn feedback(
     request: Request<Body>,
 ) -> Result<StatusCode, ApiError> {
     let service = services::find(&id).ok_or(ApiError::UnknownService(id.clone()))?;
-    let caller = state
-        .authenticate(request.headers(), &format!("/cds-services/{id}/feedback"))
-        .await?;
-    let body = read_body(request.into_body(), &state.settings.http).await?;
+    let (parts, body) = request.into_parts();
+    // As for a hook call: the token before the body, its `jti` used up once the body is in.
+    let token = auth::check_unspent(
+        state.auth.as_ref(),
+        &state.public_base,
+        &parts.headers,
+        &format!("/cds-services/{id}/feedback"),
+    )
+    .await?;
+    let body = body::read(&parts.headers, body, &state.settings.http, &state.bodies).await?;
+    let caller = match token {
+        Some(token) => Some(token.spend(state.replay.as_ref()).await?),
+        None => None,
+    };
+    if let Some(connection) = parts.extensions.get::<auth::Connection>() {
+        connection.vouch();
+    }
     let feedback =
-        FeedbackRequest::parse(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        FeedbackRequest::parse(&body.bytes).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    drop(body);
     // Card and suggestion uuids are ours and carry no patient data; comments may, so they
     // are counted, never logged.
     for item in &feedback.feedback {
@@ -354,11 +414,20 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// Ready once the knowledge base has loaded (it loads before the listener accepts anything)
-/// and, with a store, while the store can be used: 503 with the reason when the last health
-/// check found it unreachable or with a schema newer than this binary's ([`Audit::not_ready`];
-/// no query per probe). The version says which profile.
+/// Ready once the knowledge base has loaded (it loads before the listener accepts anything),
+/// while the replica is not draining, and, with a store, while the store can be used. A
+/// draining replica (SIGTERM received) answers 503, so that load balancers stop sending it
+/// calls while it still answers the ones that arrive. A store the last health check found
+/// unreachable, or with a schema newer than this binary's, gives 503 with the reason
+/// ([`Audit::not_ready`]; no query per probe). The version says which profile.
 async fn readyz(State(state): State<AppState>) -> Response {
+    if state.draining.load(Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining", "profile": state.kb.version() })),
+        )
+            .into_response();
+    }
     if let Some(reason) = state.audit.as_ref().and_then(Audit::not_ready) {
         let body = json!({ "status": "not-ready", "reason": reason });
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
@@ -377,29 +446,6 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 async fn not_found() -> ApiError {
     ApiError::NotFound
-}
-
-/// Reads the whole body, refusing more than `http.max_body_bytes` bytes with a 413 and a body
-/// still arriving after `http.body_read_timeout_ms` with a 408.
-async fn read_body(body: Body, http: &HttpSettings) -> Result<Bytes, ApiError> {
-    let limit = http.max_body_bytes;
-    let deadline = Duration::from_millis(http.body_read_timeout_ms);
-    let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, limit));
-    let Ok(read) = read.await else {
-        return Err(ApiError::BodyTimeout {
-            timeout_ms: http.body_read_timeout_ms,
-        });
-    };
-    read.map_err(|e| {
-        // `to_bytes` fails for two reasons: the limit, or a broken connection.
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            ApiError::PayloadTooLarge { limit }
-        } else {
-            ApiError::BadRequest("the request body could not be read".to_owned())
-        }
-    })
 }
 
 /// Middleware: RFC 9112 §3.2. An HTTP/1.1 request must carry exactly one Host header, and it

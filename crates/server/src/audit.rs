@@ -136,6 +136,12 @@ impl Audit {
         &self.store
     }
 
+    /// Waits until every record queued so far is written (at shutdown); `false` if they could
+    /// not be.
+    pub async fn flush(&self) -> bool {
+        self.writer.flush().await
+    }
+
     /// The keyed hash of a patient id, as stored.
     pub fn patient_hash(&self, patient_id: &str) -> String {
         self.hasher.hash(patient_id)

@@ -308,6 +308,16 @@ pub struct HttpSettings {
     /// network). More calls than this wait their turn, within `request_timeout_ms`. The number
     /// of cores the replica is given is the sensible value.
     pub cpu_threads: usize,
+    /// The bytes of request bodies this replica holds at once, being read or parsed. A body
+    /// reserves its `Content-Length` (or its bytes as they arrive) before it is read, and one
+    /// that finds no room gets 503 with `Retry-After` at once. Only authenticated callers reach
+    /// this point. 32 MiB holds four bodies of the largest size, or hundreds of usual ones.
+    pub max_body_bytes_in_flight: usize,
+    /// After SIGTERM, how long the replica goes on accepting and answering while `/readyz`
+    /// answers 503, so that the load balancers stop sending it calls; then it stops accepting,
+    /// finishes the calls in flight, flushes the audit queue and exits. The pod's
+    /// `terminationGracePeriodSeconds` must exceed this plus `request_timeout_ms`.
+    pub drain_grace_ms: u64,
 }
 
 impl Default for HttpSettings {
@@ -321,6 +331,8 @@ impl Default for HttpSettings {
             max_connections: 1024,
             body_read_timeout_ms: 5_000,
             cpu_threads: 2,
+            max_body_bytes_in_flight: 32 * 1024 * 1024,
+            drain_grace_ms: 10_000,
         }
     }
 }
@@ -681,6 +693,15 @@ impl Settings {
         }
         if self.http.max_connections == 0 {
             return Err("http.max_connections must be at least 1".into());
+        }
+        if self.http.max_body_bytes_in_flight < self.http.max_body_bytes
+            || self.http.max_body_bytes_in_flight > u32::MAX as usize
+        {
+            return Err(format!(
+                "http.max_body_bytes_in_flight ({}) must be at least http.max_body_bytes ({}) \
+                 and below 4 GiB",
+                self.http.max_body_bytes_in_flight, self.http.max_body_bytes
+            ));
         }
         for (key, ms) in [
             ("header_read_timeout_ms", self.http.header_read_timeout_ms),

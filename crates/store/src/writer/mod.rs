@@ -76,6 +76,9 @@ enum Job {
         /// commits (see [`Store::write_batch`]).
         done: Option<CheckAnswer>,
     },
+    /// Writes nothing itself: answered once its batch, and so every job queued before it, is
+    /// committed (`true`) or lost (`false`). See [`AuditWriter::flush`].
+    Flush(oneshot::Sender<bool>),
 }
 
 /// Where a suppression check's answer goes.
@@ -84,7 +87,10 @@ type CheckAnswer = oneshot::Sender<Result<Vec<Option<SuppressionReason>>, String
 impl Job {
     /// Someone waits for this job: the batch holding it is written at once.
     fn is_awaited(&self) -> bool {
-        matches!(self, Job::Feedback { .. } | Job::Check { .. })
+        matches!(
+            self,
+            Job::Feedback { .. } | Job::Check { .. } | Job::Flush(_)
+        )
     }
 }
 
@@ -191,6 +197,17 @@ impl AuditWriter {
         }
     }
 
+    /// Waits until every job queued before this call is written (at shutdown: nothing queued is
+    /// lost). Waits for room in a full queue rather than failing. `false` when the writer could
+    /// not write them (the store is down) or has stopped.
+    pub async fn flush(&self) -> bool {
+        let (done, written) = oneshot::channel();
+        if self.queue.send(Job::Flush(done)).await.is_err() {
+            return false;
+        }
+        written.await.unwrap_or(false)
+    }
+
     /// Stores feedback and waits until it is committed.
     pub async fn store_feedback(
         &self,
@@ -270,6 +287,9 @@ fn finish(batch: Vec<Job>, result: Result<Vec<Vec<FeedbackStored>>, StoreError>)
                     } => {
                         let _ = done.send(Err(OUT_OF_ORDER.to_owned()));
                     }
+                    Job::Flush(done) => {
+                        let _ = done.send(true);
+                    }
                     Job::Check { done: None, .. }
                     | Job::Cards(_)
                     | Job::Suppressed(_)
@@ -301,6 +321,9 @@ fn finish(batch: Vec<Job>, result: Result<Vec<Vec<FeedbackStored>>, StoreError>)
                             let _ = done.send(Err(e.to_string()));
                         }
                     }
+                    Job::Flush(done) => {
+                        let _ = done.send(false);
+                    }
                 }
             }
         }
@@ -325,7 +348,10 @@ impl Store {
     /// commits). A batch of checks alone runs them on one connection, with no transaction to
     /// open and commit. Returns what storing each feedback job's items found, in order.
     async fn write_batch(&self, batch: &mut [Job]) -> Result<Vec<Vec<FeedbackStored>>, StoreError> {
-        if batch.iter().all(|job| matches!(job, Job::Check { .. })) {
+        if batch
+            .iter()
+            .all(|job| matches!(job, Job::Check { .. } | Job::Flush(_)))
+        {
             on_pool!(self, pool => {
                 let mut connection = pool.acquire().await?;
                 for job in batch.iter_mut() {
@@ -376,7 +402,7 @@ impl Store {
             let mut answers = Vec::new();
             for job in batch.iter_mut() {
                 match job {
-                    Job::Cards(_) | Job::Suppressed(_) | Job::LongForms(_) => {}
+                    Job::Cards(_) | Job::Suppressed(_) | Job::LongForms(_) | Job::Flush(_) => {}
                     Job::Feedback { items, .. } => {
                         let mut stored = Vec::with_capacity(items.len());
                         for item in items.iter() {
