@@ -8,6 +8,7 @@
 mod architecture;
 mod auth;
 mod binary;
+mod chart_model;
 mod chart_records;
 mod chart_shapes;
 mod demo;
