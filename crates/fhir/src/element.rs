@@ -14,7 +14,13 @@
 //!   and which [`Problem`] is recorded when it gives no date;
 //! * that a Period is dated by its start, else by its end;
 //! * that a quantity with a comparator (`<5`) is kept, with a problem saying it is a bound;
-//! * which coding of a status concept is taken (the one from the expected code system).
+//! * which coding of a status concept is taken (the one from the expected code system);
+//! * that a coding's system and code are named as the value sets name them (an OID as its URI,
+//!   a WHO ICD-10 O-code as ICD-10-CM, `O20.0` as `O200`: [`terminology`]);
+//! * that a quantity is read in its canonical unit (IU/mL as ×1,000 m[IU]/mL, `wk` as days), and
+//!   a unit that cannot be converted is a problem ([`units`]);
+//! * that a value says present or absent whatever its type, and that a gestational age written
+//!   as a string ("10w2d", "10+2") is a quantity in days ([`values`]).
 //!
 //! So a new element is read once, here, and the two readers only learn its shape. The invariant
 //! test in `element/tests.rs` runs one sample per element through both readers.
