@@ -194,7 +194,10 @@ async fn a_call_past_the_request_timeout_is_answered_503_with_retry_after() {
     let error: Value = response.json().await.unwrap();
     let issue = &error["issue"][0];
     assert_eq!(issue["code"], "timeout", "{error}");
-    assert_eq!(issue["details"]["coding"][0]["code"], "deadline-exceeded", "{error}");
+    assert_eq!(
+        issue["details"]["coding"][0]["code"], "deadline-exceeded",
+        "{error}"
+    );
     assert!(took < Duration::from_secs(2), "answered after {took:?}");
     // The small call after it is answered as usual.
     let (status, _) = probe(&app, "/healthz").await;

@@ -14,7 +14,13 @@
 //!   and which [`Problem`] is recorded when it gives no date;
 //! * that a Period is dated by its start, else by its end;
 //! * that a quantity with a comparator (`<5`) is kept, with a problem saying it is a bound;
-//! * which coding of a status concept is taken (the one from the expected code system).
+//! * which coding of a status concept is taken (the one from the expected code system);
+//! * that a coding's system and code are named as the value sets name them (an OID as its URI,
+//!   a WHO ICD-10 O-code as ICD-10-CM, `O20.0` as `O200`: [`terminology`]);
+//! * that a quantity is read in its canonical unit (IU/mL as ×1,000 m[IU]/mL, `wk` as days), and
+//!   a unit that cannot be converted is a problem ([`units`]);
+//! * that a value says present or absent whatever its type, and that a gestational age written
+//!   as a string ("10w2d", "10+2") is a quantity in days ([`values`]).
 //!
 //! So a new element is read once, here, and the two readers only learn its shape. The invariant
 //! test in `element/tests.rs` runs one sample per element through both readers.
@@ -34,6 +40,10 @@ use gravida_rules::facts::{
 use time::Month;
 
 use crate::map::PatientSummary;
+
+mod terminology;
+mod units;
+mod values;
 
 /// A FHIR string, borrowed where it can be.
 pub(crate) type Text<'a> = Cow<'a, str>;
@@ -208,6 +218,7 @@ pub(crate) fn observation(observation: Observation<'_>) -> Record {
             &mut record.text,
             &mut record.problems,
         );
+        record.presence = record.value.as_ref().and_then(values::presence);
     }
     record.components = observation
         .components
@@ -354,12 +365,14 @@ pub(crate) fn read_concept(concept: &Concept<'_>, codes: &mut Vec<Code>, text: &
     }
 }
 
-/// A coding as a code, if it has one.
+/// A coding as a code, if it has one, its system and code named as the value sets name them
+/// (an OID as its URI, `O20.0` as `O200`: see [`terminology`]).
 fn code_of(coding: &Coding<'_>) -> Option<Code> {
     let code = coding.code.as_deref()?;
+    let (system, code) = terminology::normalise(coding.system.as_deref().unwrap_or_default(), code);
     Some(Code {
-        system: coding.system.as_deref().unwrap_or_default().to_owned(),
-        code: code.to_owned(),
+        system: system.to_owned(),
+        code: code.into_owned(),
         display: coding.display.as_deref().map(str::to_owned),
     })
 }
@@ -501,10 +514,24 @@ fn read_value(
                     &format!("{prefix}Quantity is a bound ({comparator}), not an exact value"),
                 );
             }
+            let (value, unit, code) = read_quantity_unit(
+                number,
+                quantity.comparator.is_some(),
+                quantity.unit,
+                quantity.code,
+            )
+            .unwrap_or_else(|(unit, code)| {
+                problem(
+                    problems,
+                    field,
+                    &format!("{prefix}Quantity has a unit that cannot be converted"),
+                );
+                (number, unit, code)
+            });
             Value::Quantity {
-                value: number,
-                unit: quantity.unit.map(Cow::into_owned),
-                code: quantity.code.map(Cow::into_owned),
+                value,
+                unit,
+                code,
                 comparator: quantity.comparator.map(|c| c.to_string()),
             }
         }
@@ -519,7 +546,17 @@ fn read_value(
         }
         ValueX::String(string) => {
             push_text(text, Some(&string));
-            Value::String(string.into_owned())
+            // "10 weeks 2 days" is a gestational age: read as the quantity it is, in days (its
+            // words stay searchable in `text`).
+            match values::gestational_age_days(&string) {
+                Some(days) => Value::Quantity {
+                    value: days as f64,
+                    unit: Some("d".to_owned()),
+                    code: Some("d".to_owned()),
+                    comparator: None,
+                },
+                None => Value::String(string.into_owned()),
+            }
         }
         ValueX::Boolean(boolean) => Value::Boolean(boolean),
         ValueX::Integer(integer) => Value::Integer(i64::from(integer)),
@@ -531,6 +568,52 @@ fn read_value(
         )?),
         ValueX::Other(type_name) => Value::Other(type_name),
     })
+}
+
+/// A quantity in its canonical unit (knowledge.md §3.6 item 3; see [`units`]): the value scaled
+/// and the UCUM code made canonical, the written `unit` kept when the number did not change. A
+/// bound (`<0.005 IU/mL`) is shown as written and never compared, so it is kept as written. A
+/// unit that cannot be converted gives back the unit and code as written (`Err`), for a problem.
+#[allow(clippy::type_complexity)]
+fn read_quantity_unit(
+    value: f64,
+    bound: bool,
+    unit: Option<Text<'_>>,
+    code: Option<Text<'_>>,
+) -> Result<(f64, Option<String>, Option<String>), (Option<String>, Option<String>)> {
+    let written = code
+        .as_deref()
+        .or(unit.as_deref())
+        .map(str::trim)
+        .filter(|written| !written.is_empty());
+    let as_written = |unit: Option<Text<'_>>, code: Option<Text<'_>>| {
+        (unit.map(Cow::into_owned), code.map(Cow::into_owned))
+    };
+    let Some(written) = written.filter(|_| !bound) else {
+        let (unit, code) = as_written(unit, code);
+        return Ok((value, unit, code));
+    };
+    match units::read(written) {
+        units::Unit::Convertible { factor, canonical } => {
+            let canonical_code = Some(canonical.to_owned());
+            if factor == 1.0 {
+                let unit = unit.map(Cow::into_owned);
+                let code = if code.as_deref() == Some(canonical) {
+                    code.map(Cow::into_owned)
+                } else {
+                    canonical_code
+                };
+                Ok((value, unit, code))
+            } else {
+                Ok((value * factor, Some(canonical.to_owned()), canonical_code))
+            }
+        }
+        units::Unit::Known => {
+            let (unit, code) = as_written(unit, code);
+            Ok((value, unit, code))
+        }
+        units::Unit::Unknown => Err(as_written(unit, code)),
+    }
 }
 
 /// An `Observation.component`: its code as codes and text, its value by the rules of

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use time::{Date, Duration, OffsetDateTime};
 
-use crate::facts::{DraftOrder, Field, PatientFacts, Record, RecordKind, Value, When};
+use crate::facts::{DraftOrder, Field, PatientFacts, Presence, Record, RecordKind, Value, When};
 use crate::finding::{
     DateProblem, Dating, DatingSource, Diagnostic, Evaluation, Evidence, Finding, HcgTrend,
     Indicator, IupStatus, Label, Modifier, NiceReading, RiskFactor, Role, RuleId, VitalSign,
@@ -518,6 +518,7 @@ impl<'a> Engine<'a> {
             _ => false,
         };
         value_absent
+            || record.presence == Some(Presence::Absent)
             || record
                 .text
                 .first()
@@ -1071,7 +1072,9 @@ impl<'a> Engine<'a> {
             let documents_iup = (coded_iup
                 && is_confirmed(record)
                 && !text::mentions(&record.text, &self.kb.text.hedge_terms, &self.kb.text))
-                || (record.is(class::FETAL_HEART) && self.is_present(&record.value))
+                || (record.is(class::FETAL_HEART)
+                    && (self.is_present(&record.value)
+                        || record.presence == Some(Presence::Present)))
                 || (record.is(class::CRL)
                     && matches!(record.value, Some(Value::Quantity { value, .. }) if value > 0.0));
             if documents_iup {
@@ -1536,7 +1539,8 @@ impl<'a> Engine<'a> {
                 .iter()
                 .find(|p| !(bound && p.field == Field::Value))
                 .map(|p| p.field)
-                .or_else(|| self.unreadable_vital(record));
+                .or_else(|| self.unreadable_vital(record))
+                .or_else(|| unreadable_hcg(record));
             let Some(field) = problem else {
                 continue;
             };
@@ -2292,6 +2296,21 @@ fn ga_from_quantity(value: f64, unit: Option<&str>) -> GaQuantity {
         _ => return GaQuantity::BadUnit,
     };
     ga.map_or(GaQuantity::Impossible, GaQuantity::Ga)
+}
+
+/// An hCG result whose unit is no hCG unit (ng/mL): named on the card, never silently dropped
+/// (knowledge.md §3.6 item 3).
+fn unreadable_hcg(record: &Rec) -> Option<Field> {
+    let unit = match &record.value {
+        Some(Value::Quantity {
+            unit,
+            code,
+            comparator: None,
+            ..
+        }) => code.as_deref().or(unit.as_deref()),
+        _ => return None,
+    };
+    (record.is(class::HCG) && !hcg_unit_ok(unit)).then_some(Field::Value)
 }
 
 /// hCG in mIU/mL or the numerically equal IU/L (a missing unit is accepted as the lab's default).

@@ -208,6 +208,15 @@ pub enum Value {
     Other(&'static str),
 }
 
+/// An `Observation.value[x]` read as whether the finding is there (knowledge.md §3.6 item 5):
+/// `valueBoolean`, a presence or absence answer code ("Present" LA9633-4, "Absent" 2667000), or
+/// the word as the whole of a `valueString` or a concept's text ("seen", "not detected").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Presence {
+    Present,
+    Absent,
+}
+
 /// Which part of a resource could not be read. The engine names it in diagnostics and cards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Field {
@@ -280,6 +289,9 @@ pub struct Record {
     pub recorded: Option<When>,
     /// `Observation.value[x]`.
     pub value: Option<Value>,
+    /// `Observation.value[x]` read as present or absent, whatever its type (`None` when it
+    /// says neither).
+    pub presence: Option<Presence>,
     /// `Observation.component`, in order.
     pub components: Vec<Component>,
     /// `Encounter.reasonReference[].reference` ("Condition/abc"), as written.
@@ -304,6 +316,7 @@ impl Record {
             abatement: None,
             recorded: None,
             value: None,
+            presence: None,
             components: Vec::new(),
             references: Vec::new(),
             problems: Vec::new(),

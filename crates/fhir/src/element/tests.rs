@@ -181,6 +181,48 @@ fn samples() -> Vec<(&'static str, &'static str, Json)> {
             resource("Observation", json!({"valueString": "Rh Negative"})),
         ),
         (
+            "Observation.valueString read as present",
+            "presence",
+            resource("Observation", json!({"valueString": "Present"})),
+        ),
+        (
+            "Observation.valueCodeableConcept with only text, read as absent",
+            "presence",
+            resource(
+                "Observation",
+                json!({"valueCodeableConcept": {"text": "Not seen"}}),
+            ),
+        ),
+        (
+            "Observation.valueString as a gestational age",
+            "value",
+            resource("Observation", json!({"valueString": "10 weeks 2 days"})),
+        ),
+        (
+            "Observation.valueQuantity in IU/mL",
+            "value",
+            resource(
+                "Observation",
+                json!({"valueQuantity": {"value": 1.62, "unit": "IU/mL", "system": "http://unitsofmeasure.org", "code": "[IU]/mL"}}),
+            ),
+        ),
+        (
+            "Observation.valueQuantity in a unit that cannot be converted",
+            "problems",
+            resource(
+                "Observation",
+                json!({"valueQuantity": {"value": 1.62, "unit": "[unit?]"}}),
+            ),
+        ),
+        (
+            "Observation.code under an OID",
+            "codes",
+            resource(
+                "Observation",
+                json!({"code": concept("urn:oid:2.16.840.1.113883.6.1", "21198-7", "hCG")}),
+            ),
+        ),
+        (
             "Observation.valueBoolean",
             "value",
             resource("Observation", json!({"valueBoolean": true})),
@@ -525,6 +567,7 @@ fn filled(record: &Record) -> Vec<(&'static str, bool)> {
         abatement,
         recorded,
         value,
+        presence,
         components,
         references,
         problems,
@@ -546,6 +589,7 @@ fn filled(record: &Record) -> Vec<(&'static str, bool)> {
         ("abatement", abatement.is_some()),
         ("recorded", recorded.is_some()),
         ("value", value.is_some()),
+        ("presence", presence.is_some()),
         ("components", !components.is_empty()),
         ("references", !references.is_empty()),
         ("problems", !problems.is_empty()),
@@ -726,7 +770,8 @@ fn gestational_age_and_edd_carried_as_components_of_a_pregnancy_status_are_read(
     assert_eq!(ga.codes[0].code, "18185-9");
     assert!(matches!(
         ga.value,
-        Some(Value::Quantity { value, ref code, .. }) if value == 12.0 && code.as_deref() == Some("wk")
+        // 12 wk, in days (its canonical unit).
+        Some(Value::Quantity { value, ref code, .. }) if value == 84.0 && code.as_deref() == Some("d")
     ));
 }
 
@@ -1001,4 +1046,180 @@ fn an_encounter_or_procedure_of_another_patient_is_refused_on_both_paths() {
         ]
     );
     assert_eq!(by_fast.refused, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Code systems, units and values in every form (knowledge.md §3.6 items 3, 5 and 6)
+// ---------------------------------------------------------------------------------------------
+
+const ICD10CM: &str = "http://hl7.org/fhir/sid/icd-10-cm";
+const ICD10CM_OID: &str = "urn:oid:2.16.840.1.113883.6.90";
+
+#[test]
+fn a_code_under_an_oid_or_who_icd10_is_read_as_the_value_sets_name_it_in_every_record_kind() {
+    let threatened = |system: &str, code: &str| concept(system, code, "Threatened abortion");
+    let expected = Code {
+        system: ICD10CM.into(),
+        code: "O200".into(),
+        display: Some("Threatened abortion".into()),
+    };
+    let samples = [
+        resource(
+            "Condition",
+            json!({"code": threatened(ICD10CM_OID, "O20.0")}),
+        ),
+        resource(
+            "Condition",
+            json!({"code": threatened("http://hl7.org/fhir/sid/icd-10", "O20.0")}),
+        ),
+        resource("Condition", json!({"code": threatened(ICD10CM, "o200")})),
+        resource(
+            "Encounter",
+            json!({"reasonCode": [threatened(ICD10CM_OID, "O20.0")]}),
+        ),
+        resource(
+            "Procedure",
+            json!({"code": threatened(ICD10CM_OID, "O20.0")}),
+        ),
+        resource(
+            "DiagnosticReport",
+            json!({"conclusionCode": [threatened(ICD10CM_OID, "O20.0")]}),
+        ),
+        resource(
+            "Observation",
+            json!({"code": threatened(ICD10CM_OID, "O20.0")}),
+        ),
+    ];
+    for sample in samples {
+        let record = record(&sample);
+        assert!(
+            record.codes.contains(&expected),
+            "{sample}: {:?}",
+            record.codes
+        );
+    }
+    // A value's codes and a component's codes too.
+    let observation = resource(
+        "Observation",
+        json!({
+            "code": concept("urn:oid:2.16.840.1.113883.6.1", "82810-3", "Pregnancy status"),
+            "valueCodeableConcept": concept("urn:oid:2.16.840.1.113883.6.96", "77386006", "Pregnant"),
+            "component": [{"code": concept("urn:oid:2.16.840.1.113883.6.1", "8480-6", "Systolic"),
+                           "valueQuantity": {"value": 84, "unit": "mmHg"}}]
+        }),
+    );
+    let record = record(&observation);
+    assert_eq!(record.codes[0].system, LOINC);
+    assert!(
+        matches!(&record.value, Some(Value::Concept { codes, .. }) if codes[0].system == SNOMED),
+        "{:?}",
+        record.value
+    );
+    assert_eq!(record.components[0].codes[0].system, LOINC);
+}
+
+#[test]
+fn quantities_are_read_in_their_canonical_unit_and_an_unknown_unit_is_a_problem() {
+    let quantity = |quantity: Json| {
+        let record = record(&resource("Observation", json!({"valueQuantity": quantity})));
+        (record.value.clone(), problem_fields(&record).len())
+    };
+    let canonical = |value: f64, unit: &str| Value::Quantity {
+        value,
+        unit: Some(unit.into()),
+        code: Some(unit.into()),
+        comparator: None,
+    };
+    assert_eq!(
+        quantity(json!({"value": 1.62, "unit": "IU/mL"})),
+        (Some(canonical(1620.0, "m[IU]/mL")), 0)
+    );
+    assert_eq!(
+        quantity(
+            json!({"value": 10, "unit": "wk", "system": "http://unitsofmeasure.org", "code": "wk"})
+        ),
+        (Some(canonical(70.0, "d")), 0)
+    );
+    assert_eq!(
+        quantity(json!({"value": 2.3, "unit": "cm"})),
+        (Some(canonical(23.0, "mm")), 0)
+    );
+    // The same unit written another way keeps its written `unit` and gets the canonical code.
+    assert_eq!(
+        quantity(json!({"value": 900, "unit": "mIU/mL"})),
+        (
+            Some(Value::Quantity {
+                value: 900.0,
+                unit: Some("mIU/mL".into()),
+                code: Some("m[IU]/mL".into()),
+                comparator: None,
+            }),
+            0
+        )
+    );
+    // A mass concentration is kept as written: the engine knows it is no hCG unit.
+    assert_eq!(
+        quantity(json!({"value": 3, "unit": "ng/mL", "code": "ng/mL"})),
+        (Some(canonical(3.0, "ng/mL")), 0)
+    );
+    // A unit no table knows: the value is kept as written, and the record says why it cannot be
+    // compared.
+    let (value, problems) = quantity(json!({"value": 1.62, "unit": "[unit?]"}));
+    assert_eq!(
+        value,
+        Some(Value::Quantity {
+            value: 1.62,
+            unit: Some("[unit?]".into()),
+            code: None,
+            comparator: None,
+        })
+    );
+    assert_eq!(problems, 1);
+    // A bound is shown as written, never converted.
+    let (value, _) = quantity(json!({"value": 0.005, "comparator": "<", "unit": "IU/mL"}));
+    assert!(
+        matches!(value, Some(Value::Quantity { value, ref unit, .. }) if value == 0.005 && unit.as_deref() == Some("IU/mL")),
+        "{value:?}"
+    );
+}
+
+#[test]
+fn a_finding_present_or_absent_is_read_whatever_the_value_type() {
+    use gravida_rules::facts::Presence;
+    let presence = |value: Json| record(&resource("Observation", value)).presence;
+    for value in [
+        json!({"valueString": "Present"}),
+        json!({"valueString": "seen"}),
+        json!({"valueBoolean": true}),
+        json!({"valueCodeableConcept": {"text": "Visualized"}}),
+        json!({"valueCodeableConcept": concept(LOINC, "LA9633-4", "Present")}),
+    ] {
+        assert_eq!(presence(value.clone()), Some(Presence::Present), "{value}");
+    }
+    for value in [
+        json!({"valueString": "Not detected"}),
+        json!({"valueBoolean": false}),
+        json!({"valueCodeableConcept": {"text": "absent"}}),
+    ] {
+        assert_eq!(presence(value.clone()), Some(Presence::Absent), "{value}");
+    }
+    assert_eq!(presence(json!({"valueString": "see report"})), None);
+}
+
+#[test]
+fn a_gestational_age_written_as_a_string_is_read_as_days() {
+    for written in ["10 weeks 2 days", "10w2d", "10+2", "10 wk 2 d"] {
+        let record = record(&resource("Observation", json!({"valueString": written})));
+        assert_eq!(
+            record.value,
+            Some(Value::Quantity {
+                value: 72.0,
+                unit: Some("d".into()),
+                code: Some("d".into()),
+                comparator: None,
+            }),
+            "{written}"
+        );
+        assert_eq!(record.text, vec!["x".to_owned(), written.to_owned()]);
+    }
 }
