@@ -433,9 +433,12 @@ fn pods(docs: &[Value], label: &str, image: &Image, store_url: &str) -> Vec<Pod>
         let pod_name = format!("{name}-7d9f8c6b5-x2k4q");
         let secret = |name: &str| stand_in_secret(name, store_url);
 
-        // The volumes, each at its mount path under a fresh root.
+        // The volumes, each at its mount path under a fresh root: one per pod built, since
+        // tests in this process build the same rendered pods at the same time.
+        static BUILT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let nth = BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let root = std::env::temp_dir().join(format!(
-            "gravida-it-pod-{}-{label}-{name}",
+            "gravida-it-pod-{}-{nth}-{label}-{name}",
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&root);
@@ -1061,12 +1064,14 @@ fn the_example_overlays_network_policy_lets_its_pods_reach_the_postgresql_of_its
     }
 }
 
-/// What the kubelet gives a stopping pod must cover the drain its settings ask for: the grace
-/// (answering while the endpoints update), then a call in flight at its end (up to the request
-/// timeout), then a few seconds to write the audit queue. And no exec hook: the image is
-/// distroless, without a shell or `sleep`, so one would fail and the kubelet would kill at once.
+/// What the kubelet gives a stopping pod must cover the drain its settings ask for: the preStop
+/// sleep (the endpoints and the ingress take the pod out of rotation before its SIGTERM), the
+/// grace (answering callers that still had its address), then a call in flight at its end (up
+/// to the request timeout), then a few seconds to write the audit queue. The preStop hook is the
+/// kubelet's own `sleep` action, never an exec: the image is distroless, without a shell or
+/// `sleep`, so an exec hook would fail and the kubelet would send SIGTERM at once.
 #[test]
-fn every_rendered_deployment_gives_the_drain_its_time_and_has_no_exec_hook() {
+fn every_rendered_deployment_sleeps_before_its_sigterm_and_gives_the_drain_its_time() {
     /// Seconds left for the audit queue after the last call is answered.
     const FLUSH_S: u64 = 5;
     let k8s = deploy_file("k8s");
@@ -1080,12 +1085,35 @@ fn every_rendered_deployment_gives_the_drain_its_time_and_has_no_exec_hook() {
         let Some(docs) = kustomize(dir) else { return };
         let label = dir.file_name().unwrap().to_string_lossy().into_owned();
         for pod in pods(&docs, &label, &image, STORE_DOWN) {
+            for hook in ["preStop", "postStart"] {
+                assert!(
+                    pod.lifecycle[hook].get("exec").is_none(),
+                    "{}: an exec {hook} hook cannot run in a distroless image",
+                    pod.name
+                );
+            }
+            let pre_stop_s = pod.lifecycle["preStop"]["sleep"]["seconds"]
+                .as_u64()
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}: no preStop sleep: a deleted pod gets SIGTERM while the endpoints \
+                         still send it calls",
+                        pod.name
+                    )
+                });
+            assert!(
+                pre_stop_s >= 5,
+                "{}: a preStop sleep of {pre_stop_s} s is shorter than endpoints take to update",
+                pod.name
+            );
             let http = &pod.settings.http;
-            let needed_ms = http.drain_grace_ms + http.request_timeout_ms + FLUSH_S * 1000;
+            let needed_ms =
+                pre_stop_s * 1000 + http.drain_grace_ms + http.request_timeout_ms + FLUSH_S * 1000;
             assert!(
                 pod.termination_grace_s * 1000 >= needed_ms,
                 "{}: terminationGracePeriodSeconds {} s is shorter than the drain's {} ms \
-                 (http.drain_grace_ms {} + http.request_timeout_ms {} + {FLUSH_S} s)",
+                 (preStop {pre_stop_s} s + http.drain_grace_ms {} + http.request_timeout_ms {} \
+                 + {FLUSH_S} s)",
                 pod.name,
                 pod.termination_grace_s,
                 needed_ms,
@@ -1094,17 +1122,10 @@ fn every_rendered_deployment_gives_the_drain_its_time_and_has_no_exec_hook() {
             );
             assert!(
                 http.drain_grace_ms >= 5_000,
-                "{}: a drain grace of {} ms is shorter than endpoints take to update",
+                "{}: a drain grace of {} ms leaves late callers no time",
                 pod.name,
                 http.drain_grace_ms
             );
-            for hook in ["preStop", "postStart"] {
-                assert!(
-                    pod.lifecycle[hook].get("exec").is_none(),
-                    "{}: an exec {hook} hook cannot run in a distroless image",
-                    pod.name
-                );
-            }
             checked += 1;
         }
     }
