@@ -10,6 +10,7 @@
 pub mod discovery;
 pub mod error;
 pub mod feedback;
+pub mod fhirpath;
 pub mod hook;
 pub mod invariants;
 mod json;

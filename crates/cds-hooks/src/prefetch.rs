@@ -1,6 +1,7 @@
 //! Prefetch template rendering: turns `Observation?patient={{context.patientId}}` into a FHIR query.
 //!
-//! CDS Hooks 2.0 (notes §2.4) allows two kinds of token between `{{` and `}}`:
+//! CDS Hooks 2.0 (notes §2.4) allows two kinds of token between `{{` and `}}`, and 3.0.0 a third
+//! (the relative dates of [`crate::fhirpath`], e.g. `{{today() - 300 days}}`):
 //!
 //! * `{{context.<field>}}`: a root-level field of the hook's `context` with a primitive value
 //!   (`{{context.medication.id}}` is not allowed);
@@ -13,9 +14,17 @@
 //! escaped: a patient id with `&` in it is an attack or a bug, never a patient. The values that pass
 //! are then percent-encoded anyway, which leaves them unchanged and keeps the code safe if the
 //! allowed set ever grows. Error messages name the token, never the value (values may be PHI).
+//!
+//! A date token renders as a FHIR `date` on the calendar of the day it is given
+//! ([`render_on`]): the caller says which day "today" is, a site's and not UTC's.
+//! [`for_2_0_clients`] gives the same search without its date bounds, for a client that cannot
+//! evaluate them.
 
 use serde_json::{Map, Value};
 use thiserror::Error;
+use time::{Date, OffsetDateTime};
+
+use crate::fhirpath::{self, ExpressionError, Step};
 
 /// Why a template could not be rendered (or is not a valid template at all).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -26,9 +35,16 @@ pub enum TemplateError {
     /// A `}}` with no `{{` before it.
     #[error("prefetch template has an unmatched `}}}}` at byte {at}")]
     Unmatched { at: usize },
-    /// A token that CDS Hooks 2.0 does not define, e.g. `{{Patient.id}}` or `{{today()}}`.
+    /// A token that CDS Hooks does not define, e.g. `{{Patient.id}}`.
     #[error("prefetch template uses unknown token `{token}`")]
     UnknownToken { token: String },
+    /// A FHIRPath token outside the subset Gravida evaluates (see [`crate::fhirpath`]), e.g.
+    /// `{{today() - 1.5 days}}` or `{{%encounter.id}}`.
+    #[error("prefetch template: {0}")]
+    Expression(#[from] ExpressionError),
+    /// A date token that leaves the calendar's range (year ±9999).
+    #[error("prefetch token `{token}` gives no date")]
+    DateOutOfRange { token: String },
     /// `{{context.a.b}}`: only root-level context fields may be tokens.
     #[error("prefetch token `{token}` is not a root-level context field")]
     NotRootLevel { token: String },
@@ -66,13 +82,16 @@ pub enum Token {
     UserPatientId,
     /// `{{userRelatedPersonId}}`
     UserRelatedPersonId,
+    /// `{{today() - 300 days}}` (CDS Hooks 3.0.0): `today()` and its calendar steps, with the
+    /// token's text for error messages.
+    Today { steps: Vec<Step>, text: String },
 }
 
 impl Token {
     /// For a user token: its name and the resource type `context.userId` must have.
     fn user_token(&self) -> Option<(&'static str, &'static str)> {
         match self {
-            Token::Context(_) => None,
+            Token::Context(_) | Token::Today { .. } => None,
             Token::UserPractitionerId => Some(("userPractitionerId", "Practitioner")),
             Token::UserPractitionerRoleId => Some(("userPractitionerRoleId", "PractitionerRole")),
             Token::UserPatientId => Some(("userPatientId", "Patient")),
@@ -136,6 +155,27 @@ fn parse_token(token: &str) -> Result<Token, TemplateError> {
         "userRelatedPersonId" => return Ok(Token::UserRelatedPersonId),
         _ => {}
     }
+    if token.starts_with("today") {
+        return match fhirpath::parse(token)? {
+            fhirpath::Expression::Today(steps) => Ok(Token::Today {
+                steps,
+                text: token.to_owned(),
+            }),
+            // Only `context.` expressions parse as context, and `token` starts with `today`.
+            fhirpath::Expression::Context(_) => Err(TemplateError::UnknownToken {
+                token: token.to_owned(),
+            }),
+        };
+    }
+    if token.starts_with('%') || token.contains('(') {
+        // `%key` variables, `resolve()`, `ofType()`: 3.0 FHIRPath outside the subset.
+        return Err(fhirpath::parse(token).err().map_or_else(
+            || TemplateError::UnknownToken {
+                token: token.to_owned(),
+            },
+            Into::into,
+        ));
+    }
     let Some(field) = token.strip_prefix("context.") else {
         return Err(TemplateError::UnknownToken {
             token: token.to_owned(),
@@ -169,21 +209,91 @@ fn parse_token(token: &str) -> Result<Token, TemplateError> {
 /// assert_eq!(render("PractitionerRole?_id={{userPractitionerRoleId}}", context).unwrap(),
 ///     "PractitionerRole?_id=9");
 /// ```
+///
+/// A date token (`{{today() - 90 days}}`) is evaluated on UTC's calendar; a service with a
+/// site calendar uses [`render_on`].
 pub fn render(template: &str, context: &Map<String, Value>) -> Result<String, TemplateError> {
+    render_on(template, context, OffsetDateTime::now_utc().date())
+}
+
+/// Renders `template` with values from `context`, and date tokens on the day `today`.
+///
+/// ```
+/// use gravida_cds_hooks::prefetch::render_on;
+/// let context = serde_json::json!({"patientId": "123"});
+/// let today = time::macros::date!(2024 - 09 - 13);
+/// assert_eq!(
+///     render_on("Observation?patient={{context.patientId}}&date=gt{{today() - 90 days}}",
+///         context.as_object().unwrap(), today).unwrap(),
+///     "Observation?patient=123&date=gt2024-06-15"
+/// );
+/// ```
+pub fn render_on(
+    template: &str,
+    context: &Map<String, Value>,
+    today: Date,
+) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(template.len() + 32);
     for segment in parse(template)? {
         match segment {
             Segment::Literal(text) => out.push_str(text),
-            Segment::Token(token) => out.push_str(&token_value(&token, context)?),
+            Segment::Token(token) => out.push_str(&token_value(&token, context, today)?),
         }
     }
     Ok(out)
 }
 
-/// The URL-safe text a token stands for in `context`.
-fn token_value(token: &Token, context: &Map<String, Value>) -> Result<String, TemplateError> {
+/// True when `template` holds a CDS Hooks 3.0.0 date token, which a 2.0 client cannot fill.
+pub fn has_date_token(template: &str) -> bool {
+    parse(template).is_ok_and(|segments| {
+        segments
+            .iter()
+            .any(|segment| matches!(segment, Segment::Token(Token::Today { .. })))
+    })
+}
+
+/// The template a CDS Hooks 2.0 client can fill: every search parameter holding a date token
+/// removed (`Observation?patient={{context.patientId}}&date=ge{{today() - 1 year}}&_count=500`
+/// gives `Observation?patient={{context.patientId}}&_count=500`). Removing a bound only widens
+/// the search, so the result holds every record the bounded one does.
+pub fn for_2_0_clients(template: &str) -> String {
+    let Some((path, query)) = template.split_once('?') else {
+        return template.to_owned();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|parameter| !has_date_token(parameter))
+        .collect();
+    if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
+}
+
+/// The URL-safe text a token stands for in `context` on the day `today`.
+fn token_value(
+    token: &Token,
+    context: &Map<String, Value>,
+    today: Date,
+) -> Result<String, TemplateError> {
     let field = match token {
         Token::Context(field) => field,
+        Token::Today { steps, text } => {
+            let date = fhirpath::Expression::Today(steps.clone())
+                .date_on(today)
+                .filter(|date| date.year() >= 1)
+                .ok_or_else(|| TemplateError::DateOutOfRange {
+                    token: text.clone(),
+                })?;
+            // A FHIR `date`: `YYYY-MM-DD`, digits and `-` only, safe in a URL as it is.
+            return Ok(format!(
+                "{:04}-{:02}-{:02}",
+                date.year(),
+                u8::from(date.month()),
+                date.day()
+            ));
+        }
         user => return user_token_value(user, context),
     };
     let text = match context.get(field) {
@@ -442,7 +552,7 @@ mod tests {
     fn unknown_tokens_are_errors() {
         for template in [
             "Patient/{{Patient.id}}",
-            "Observation?date=gt{{today()}}",
+            "Observation?date=gt{{today() - 1.5 days}}",
             "{{}}",
             "{{context.}}",
             "{{%prefetchKey.id}}",
