@@ -75,6 +75,9 @@ pub struct AppState {
     pub public_base: Arc<str>,
     /// The discovery document, built once from the knowledge base.
     pub discovery: Arc<DiscoveryResponse>,
+    /// The same for issuers whose EHR evaluates no FHIRPath prefetch token
+    /// (`fhirpath_prefetch = false`): every search without its date bound.
+    pub discovery_2_0: Arc<DiscoveryResponse>,
     /// The audit trail; `None` when `[store] enabled = false` (see [`AppState::with_audit`]).
     pub audit: Option<Audit>,
     /// One permit per hook call being answered (`http.max_concurrent_hook_calls`).
@@ -99,7 +102,8 @@ impl AppState {
         auth: Option<Verifier>,
         settings: Settings,
     ) -> Self {
-        let discovery = Arc::new(services::discovery(&kb));
+        let discovery = Arc::new(services::discovery(&kb, services::Tokens::FhirPath));
+        let discovery_2_0 = Arc::new(services::discovery(&kb, services::Tokens::Only2_0));
         let long_forms = LongForms::new(
             Duration::from_secs(settings.cards.long_form_ttl_s),
             settings.cards.long_form_capacity,
@@ -125,6 +129,7 @@ impl AppState {
             cpu: call::Pool::new(settings.http.cpu_threads),
             settings: Arc::new(settings),
             discovery,
+            discovery_2_0,
             audit: None,
         }
     }
@@ -239,8 +244,17 @@ async fn discovery(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<DiscoveryResponse>, ApiError> {
-    state.authenticate(&headers, "/cds-services").await?;
-    Ok(Json(state.discovery.as_ref().clone()))
+    let caller = state.authenticate(&headers, "/cds-services").await?;
+    let only_2_0 = caller
+        .as_ref()
+        .and_then(|caller| state.settings.issuer(&caller.iss))
+        .is_some_and(|issuer| !issuer.fhirpath_prefetch);
+    let document = if only_2_0 {
+        &state.discovery_2_0
+    } else {
+        &state.discovery
+    };
+    Ok(Json(document.as_ref().clone()))
 }
 
 async fn call_service(
