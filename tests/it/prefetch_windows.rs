@@ -292,3 +292,97 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// What a client that honours every template sends for the benchmark patient, key by key: the
+/// bytes of each value, and the ids of the resources in it.
+fn benchmark_prefetch(
+    templates: &[(String, String)],
+    today: Date,
+) -> Vec<(String, usize, Vec<String>)> {
+    use gravida_bench::patient::{Chart, PATIENT_ID, searchset};
+    let chart = Chart::new(today);
+    let resources: Vec<Value> = chart.by_key.values().flatten().cloned().collect();
+    let context = json!({"patientId": PATIENT_ID, "userId": "Practitioner/1"});
+    templates
+        .iter()
+        .map(|(key, template)| {
+            let query = gravida_cds_hooks::prefetch::render_on(
+                template,
+                context.as_object().unwrap(),
+                today,
+            )
+            .unwrap();
+            let value = match run_query(&resources, &query) {
+                Some(bundle) if bundle["resourceType"] == "Bundle" => {
+                    let found: Vec<Value> = bundle["entry"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|e| e["resource"].clone())
+                        .collect();
+                    searchset(&found)
+                }
+                Some(resource) => resource,
+                None => Value::Null,
+            };
+            let ids = value["entry"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["resource"]["id"].as_str().map(str::to_owned))
+                .collect();
+            // The bytes of `"key":value,` in the prefetch object.
+            let bytes = serde_json::to_vec(&value).unwrap().len() + key.len() + 4;
+            (key.clone(), bytes, ids)
+        })
+        .collect()
+}
+
+#[test]
+fn the_benchmark_patients_prefetch_bounded_holds_everything_in_the_windows_and_its_bytes_are_printed()
+ {
+    let kb = gravida_knowledge::KnowledgeBase::embedded().unwrap();
+    let today = OffsetDateTime::now_utc().date();
+    let bounded: Vec<(String, String)> = kb
+        .prefetch()
+        .iter()
+        .map(|q| (q.key.clone(), q.template.clone()))
+        .collect();
+    let unbounded: Vec<(String, String)> = bounded
+        .iter()
+        .map(|(k, t)| (k.clone(), gravida_cds_hooks::prefetch::for_2_0_clients(t)))
+        .collect();
+    let with_bounds = benchmark_prefetch(&bounded, today);
+    let without = benchmark_prefetch(&unbounded, today);
+    let chart = gravida_bench::patient::Chart::new(today);
+    let all: Vec<&Value> = chart.by_key.values().flatten().collect();
+    let mut lines = Vec::new();
+    for ((key, bytes, ids), (_, whole_bytes, whole_ids)) in with_bounds.iter().zip(&without) {
+        lines.push(format!("{key}: {whole_bytes} -> {bytes} bytes"));
+        // The bounded search finds a subset of the unbounded one, and leaves out only records
+        // dated before its window.
+        assert!(ids.iter().all(|id| whole_ids.contains(id)), "{key}");
+        let template = &bounded.iter().find(|(k, _)| k == key).unwrap().1;
+        let Some(token) = template.rsplit_once("date=ge").map(|(_, t)| t) else {
+            assert_eq!(ids, whole_ids, "{key}: an unbounded key");
+            continue;
+        };
+        let bound = gravida_cds_hooks::prefetch::render_on(token, &Map::new(), today).unwrap();
+        for left_out in whole_ids.iter().filter(|id| !ids.contains(id)) {
+            let resource = all.iter().find(|r| r["id"] == left_out.as_str()).unwrap();
+            let date = resource["effectiveDateTime"]
+                .as_str()
+                .or(resource["period"]["end"].as_str())
+                .unwrap_or("");
+            assert!(date < bound.as_str(), "{key}: {left_out} ({date}) left out");
+        }
+    }
+    let total = |keys: &[(String, usize, Vec<String>)]| keys.iter().map(|k| k.1).sum::<usize>() + 2;
+    println!(
+        "benchmark patient prefetch: {} bytes unbounded, {} bytes bounded\n  {}",
+        total(&without),
+        total(&with_bounds),
+        lines.join("\n  ")
+    );
+    assert!(total(&with_bounds) <= total(&without));
+}
