@@ -302,3 +302,73 @@ async fn a_scope_in_neither_smart_form_is_refused_with_a_400() {
     assert!(diagnostics(&answer).contains("scope 2"), "{answer}");
     assert!(!answer.to_string().contains("read-everything"), "{answer}");
 }
+
+/// The cards issuer A's EHR gets for public scenario pub01 (no ultrasound at 10w0d: the card
+/// offers the hCG pair), with `extra` in its issuer settings.
+async fn pub01_cards_for_issuer_a(extra: &str) -> Value {
+    use crate::prefetch_windows::{issuer_a_with, post_as_issuer_a, public_scenario};
+    let app = TestApp::spawn_with_config(&issuer_a_with(extra)).await;
+    let scenario = public_scenario("pub01");
+    let kb = gravida_knowledge::KnowledgeBase::embedded().unwrap();
+    let context = scenario.context.as_object().unwrap();
+    let prefetch: serde_json::Map<String, Value> = kb
+        .prefetch()
+        .iter()
+        .map(|q| {
+            let query = gravida_cds_hooks::prefetch::render(&q.template, context).unwrap();
+            let value =
+                crate::fhir_sim::run_query(&scenario.resources, &query).unwrap_or(Value::Null);
+            (q.key.clone(), value)
+        })
+        .collect();
+    let body = json!({"hook": scenario.hook, "hookInstance": "7a2e1d2e-aaaa-4bbb-8ccc-0123456789ab",
+        "context": scenario.context, "prefetch": prefetch});
+    let (status, answer) = post_as_issuer_a(
+        &app,
+        &format!("/cds-services/gravida-{}", scenario.hook),
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// The suggestions of `answer` that create more than one order.
+fn multi_order_suggestions(answer: &Value) -> Vec<Value> {
+    answer["cards"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|card| card["suggestions"].as_array().cloned().unwrap_or_default())
+        .filter(|s| s["actions"].as_array().is_some_and(|a| a.len() > 1))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_hcg_pair_says_either_order_may_be_taken_only_to_an_ehr_that_declared_support() {
+    let declared = pub01_cards_for_issuer_a("action_selection_behavior = true").await;
+    let pairs = multi_order_suggestions(&declared);
+    assert_eq!(pairs.len(), 1, "{declared}");
+    assert_eq!(pairs[0]["actionSelectionBehavior"], "any");
+    let creates: Vec<&str> = pairs[0]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(creates, ["create", "create"]);
+    assert!(
+        gravida_cds_hooks::invariants::check_response(&declared).is_empty(),
+        "{declared}"
+    );
+
+    // By default an EHR has declared nothing: the same button, without the field anywhere.
+    let silent = pub01_cards_for_issuer_a("").await;
+    let pairs = multi_order_suggestions(&silent);
+    assert_eq!(pairs.len(), 1, "{silent}");
+    assert_eq!(pairs[0]["actions"].as_array().unwrap().len(), 2);
+    assert!(
+        !silent.to_string().contains("actionSelectionBehavior"),
+        "{silent}"
+    );
+}

@@ -131,6 +131,11 @@ async fn a_key_the_client_left_out_is_fetched_with_its_date_bound_evaluated_on_t
 
 /// Settings with issuer A, whose EHR evaluates FHIRPath prefetch tokens or not.
 fn issuer_a(fhirpath_prefetch: bool) -> String {
+    issuer_a_with(&format!("fhirpath_prefetch = {fhirpath_prefetch}"))
+}
+
+/// Settings with issuer A and `extra` lines in its `[[auth.issuers]]` table.
+pub(crate) fn issuer_a_with(extra: &str) -> String {
     format!(
         r#"
 public_base_url = "{BASE}"
@@ -139,11 +144,26 @@ public_base_url = "{BASE}"
 iss = "{iss}"
 jwks_file = "{{fixtures}}/keys/jwks-issuer-a.json"
 tenants = ["{tenant}"]
-fhirpath_prefetch = {fhirpath_prefetch}
+{extra}
 "#,
         iss = testing::ISSUER_A,
         tenant = testing::TENANT_A,
     )
+}
+
+/// Calls `path` as issuer A's EHR with a fresh token.
+pub(crate) async fn post_as_issuer_a(app: &TestApp, path: &str, body: &Value) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url(path))
+        .header("authorization", bearer(path))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 fn bearer(path: &str) -> String {
@@ -166,7 +186,7 @@ async fn authenticated_discovery(app: &TestApp) -> Value {
     response.json().await.unwrap()
 }
 
-fn public_scenario(name: &str) -> Scenario {
+pub(crate) fn public_scenario(name: &str) -> Scenario {
     let path = scenario_files()
         .into_iter()
         .find(|p| p.file_stem().is_some_and(|s| s == name))
@@ -234,18 +254,8 @@ async fn a_2_0_issuer_is_shown_every_search_without_its_date_bound_and_gets_the_
         "context": scenario.context,
         "prefetch": prefetch,
     });
-    let path = format!("/cds-services/{service}");
-    let response = v2
-        .client
-        .post(v2.url(&path))
-        .header("authorization", bearer(&path))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.unwrap();
+    let (status, answer) = post_as_issuer_a(&v2, &format!("/cds-services/{service}"), &body).await;
+    assert_eq!(status, 200);
     let cards = answer["cards"].as_array().cloned().unwrap_or_default();
     assert!(!cards.is_empty());
     let failures = expect::failures(&scenario.expect, &cards);

@@ -307,8 +307,16 @@ async fn call_service(
         pool: &state.cpu,
         deadline,
     };
-    let call::Answer { cards, context } =
+    let call::Answer { mut cards, context } =
         call::answer(&state.kb, service, &mut hook_request, network, now, work).await?;
+    // What the caller's EHR declared it supports (its issuer's settings) shapes the cards.
+    let supports_action_selection = caller
+        .as_ref()
+        .and_then(|caller| state.settings.issuer(&caller.iss))
+        .is_some_and(|issuer| issuer.action_selection_behavior);
+    for rendered in &mut cards {
+        crate::card::for_client(&mut rendered.card, supports_action_selection);
+    }
     // What suppression and the audit trail need, with the context `answer` validated.
     let hook_call = HookCall {
         service,
