@@ -158,7 +158,11 @@ async fn a_call_that_finds_the_body_budget_spent_gets_503_and_its_token_works_on
     let answer = call(&app, Some(&retried), &body).await;
     assert!(answer.starts_with("http/1.1 503"), "{answer}");
     assert!(answer.contains("retry-after: 1"), "{answer}");
-    assert!(answer.contains("\"error\":\"overloaded\""), "{answer}");
+    assert!(
+        answer.contains("\"resourcetype\":\"operationoutcome\""),
+        "{answer}"
+    );
+    assert!(answer.contains("\"code\":\"overloaded\""), "{answer}");
 
     // Once the slow one is gone, the same token is accepted: the 503 did not use it up.
     drop(slow);
