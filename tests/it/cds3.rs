@@ -372,3 +372,96 @@ async fn the_hcg_pair_says_either_order_may_be_taken_only_to_an_ehr_that_declare
         "{silent}"
     );
 }
+
+/// A patient-view call with every key prefetched empty: valid, and answered without cards.
+fn empty_patient_view() -> Value {
+    json!({
+        "hook": "patient-view",
+        "hookInstance": "3b1e1d2e-aaaa-4bbb-8ccc-0123456789ab",
+        "context": {"userId": "Practitioner/1", "patientId": "p1"},
+        "prefetch": {"patient": null, "conditions": null, "pregnancy": null, "bleeding": null,
+            "hcg": null, "rh": null, "ultrasound": null, "ultrasoundReports": null,
+            "encounters": null, "procedures": null, "vitalSigns": null}
+    })
+}
+
+#[tokio::test]
+async fn a_body_declared_as_anything_but_json_gets_415_with_an_operation_outcome() {
+    let app = TestApp::spawn().await;
+    for (path, content_type) in [
+        ("/cds-services/gravida-patient-view", "text/plain"),
+        (
+            "/cds-services/gravida-patient-view",
+            "application/x-www-form-urlencoded",
+        ),
+        (
+            "/cds-services/gravida-patient-view/feedback",
+            "application/xml",
+        ),
+    ] {
+        let response = app
+            .client
+            .post(app.url(path))
+            .header("content-type", content_type)
+            .body(empty_patient_view().to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 415, "{path} {content_type}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/fhir+json")
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_name(&body), "unsupported-media-type");
+        assert_eq!(body["issue"][0]["code"], "not-supported");
+    }
+    // JSON with parameters, a `+json` type, and no Content-Type at all are read as JSON.
+    for content_type in [
+        Some("application/json; charset=utf-8"),
+        Some("application/fhir+json"),
+        None,
+    ] {
+        let mut request = app
+            .client
+            .post(app.url("/cds-services/gravida-patient-view"))
+            .body(empty_patient_view().to_string());
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{content_type:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_method_an_endpoint_does_not_have_gets_405_with_an_operation_outcome_and_allow() {
+    let app = TestApp::spawn().await;
+    for (method, path, allowed) in [
+        (
+            reqwest::Method::GET,
+            "/cds-services/gravida-patient-view",
+            "POST",
+        ),
+        (reqwest::Method::POST, "/cds-services", "GET"),
+        (
+            reqwest::Method::DELETE,
+            "/cds-services/gravida-order-sign/feedback",
+            "POST",
+        ),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+        assert!(allow.contains(allowed), "{method} {path}: Allow {allow}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_name(&body), "method-not-allowed", "{method} {path}");
+    }
+}

@@ -5,7 +5,7 @@
 //! tracing span, metrics, the Host check (400 unless an HTTP/1.1 request has exactly one valid
 //! Host header), request timeout. The order of checks on a hook call is then:
 //! unknown service (404) → authentication from the headers, every check but the replay guard
-//! (401) → a declared body over `http.max_body_bytes` (413) → room in the replica's budget for
+//! (401) → a Content-Type that is not JSON (415) → a declared body over `http.max_body_bytes` (413) → room in the replica's budget for
 //! bodies in flight, `http.max_body_bytes_in_flight` (503) → the body read whole, within
 //! `http.body_read_timeout_ms` (408) and `http.max_body_bytes` (413) → a hook permit, or 503 at
 //! once when a replica is already answering `http.max_concurrent_hook_calls` calls → the replay
@@ -164,6 +164,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Builds the app: routes, state and middleware.
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_millis(state.settings.http.request_timeout_ms);
+    let state_timeout_ms = state.settings.http.request_timeout_ms;
     let cors = cors_layer(&state.settings.cors.allowed_origins);
     Router::new()
         .route("/cds-services", get(discovery))
@@ -178,6 +179,10 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
+        ))
+        .layer(axum::middleware::map_response_with_state(
+            state_timeout_ms,
+            outcome_for_bare_errors,
         ))
         .layer(axum::middleware::from_fn(check_host))
         .layer(axum::middleware::from_fn(crate::metrics::track))
@@ -273,6 +278,7 @@ async fn call_service(
         &format!("/cds-services/{}", service.id),
     )
     .await?;
+    check_json(&parts.headers)?;
     // The whole body next, within its deadline and the replica's body budget: a slow body costs
     // a connection and its share of the budget, not a permit.
     let body = body::read(&parts.headers, body, &state.settings.http, &state.bodies).await?;
@@ -387,6 +393,7 @@ async fn feedback(
         &format!("/cds-services/{id}/feedback"),
     )
     .await?;
+    check_json(&parts.headers)?;
     let body = body::read(&parts.headers, body, &state.settings.http, &state.bodies).await?;
     let caller = match token {
         Some(token) => Some(token.spend(state.replay.as_ref()).await?),
@@ -468,6 +475,51 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 async fn not_found() -> ApiError {
     ApiError::NotFound
+}
+
+/// Middleware: the two errors that are answered below our handlers, bodiless — axum's 405 for a
+/// path that exists under another method, and the router's 408 when `http.request_timeout_ms`
+/// passes — get their OperationOutcome here like every other error (CDS Hooks 3.0.0,
+/// "Returning OperationOutcome"). The `Allow` header of a 405 is kept. An answer that already
+/// has a body (our own 408 for a slow body, say) is left as it is.
+async fn outcome_for_bare_errors(State(timeout_ms): State<u64>, response: Response) -> Response {
+    let error = match response.status() {
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::REQUEST_TIMEOUT => ApiError::RequestTimeout { timeout_ms },
+        _ => return response,
+    };
+    if response.headers().contains_key(header::CONTENT_TYPE) {
+        return response;
+    }
+    let mut outcome = error.into_response();
+    if let Some(allow) = response.headers().get(header::ALLOW) {
+        outcome.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    outcome
+}
+
+/// 415 for a body declared as anything but JSON (`application/json`, or a `+json` type such
+/// as `application/fhir+json`): CDS Hooks requests and feedback are JSON documents. A body with
+/// no Content-Type is read as JSON, as it always was. Checked after the token, before the body
+/// is read, so a refused body costs no memory.
+fn check_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match essence {
+        Some(e)
+            if e == "application/json"
+                || (e.starts_with("application/") && e.ends_with("+json")) =>
+        {
+            Ok(())
+        }
+        _ => Err(ApiError::UnsupportedMediaType),
+    }
 }
 
 /// Middleware: RFC 9112 §3.2. An HTTP/1.1 request must carry exactly one Host header, and it
