@@ -302,3 +302,166 @@ async fn a_scope_in_neither_smart_form_is_refused_with_a_400() {
     assert!(diagnostics(&answer).contains("scope 2"), "{answer}");
     assert!(!answer.to_string().contains("read-everything"), "{answer}");
 }
+
+/// The cards issuer A's EHR gets for public scenario pub01 (no ultrasound at 10w0d: the card
+/// offers the hCG pair), with `extra` in its issuer settings.
+async fn pub01_cards_for_issuer_a(extra: &str) -> Value {
+    use crate::prefetch_windows::{issuer_a_with, post_as_issuer_a, public_scenario};
+    let app = TestApp::spawn_with_config(&issuer_a_with(extra)).await;
+    let scenario = public_scenario("pub01");
+    let kb = gravida_knowledge::KnowledgeBase::embedded().unwrap();
+    let context = scenario.context.as_object().unwrap();
+    let prefetch: serde_json::Map<String, Value> = kb
+        .prefetch()
+        .iter()
+        .map(|q| {
+            let query = gravida_cds_hooks::prefetch::render(&q.template, context).unwrap();
+            let value =
+                crate::fhir_sim::run_query(&scenario.resources, &query).unwrap_or(Value::Null);
+            (q.key.clone(), value)
+        })
+        .collect();
+    let body = json!({"hook": scenario.hook, "hookInstance": "7a2e1d2e-aaaa-4bbb-8ccc-0123456789ab",
+        "context": scenario.context, "prefetch": prefetch});
+    let (status, answer) = post_as_issuer_a(
+        &app,
+        &format!("/cds-services/gravida-{}", scenario.hook),
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// The suggestions of `answer` that create more than one order.
+fn multi_order_suggestions(answer: &Value) -> Vec<Value> {
+    answer["cards"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|card| card["suggestions"].as_array().cloned().unwrap_or_default())
+        .filter(|s| s["actions"].as_array().is_some_and(|a| a.len() > 1))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_hcg_pair_says_either_order_may_be_taken_only_to_an_ehr_that_declared_support() {
+    let declared = pub01_cards_for_issuer_a("action_selection_behavior = true").await;
+    let pairs = multi_order_suggestions(&declared);
+    assert_eq!(pairs.len(), 1, "{declared}");
+    assert_eq!(pairs[0]["actionSelectionBehavior"], "any");
+    let creates: Vec<&str> = pairs[0]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(creates, ["create", "create"]);
+    assert!(
+        gravida_cds_hooks::invariants::check_response(&declared).is_empty(),
+        "{declared}"
+    );
+
+    // By default an EHR has declared nothing: the same button, without the field anywhere.
+    let silent = pub01_cards_for_issuer_a("").await;
+    let pairs = multi_order_suggestions(&silent);
+    assert_eq!(pairs.len(), 1, "{silent}");
+    assert_eq!(pairs[0]["actions"].as_array().unwrap().len(), 2);
+    assert!(
+        !silent.to_string().contains("actionSelectionBehavior"),
+        "{silent}"
+    );
+}
+
+/// A patient-view call with every key prefetched empty: valid, and answered without cards.
+fn empty_patient_view() -> Value {
+    json!({
+        "hook": "patient-view",
+        "hookInstance": "3b1e1d2e-aaaa-4bbb-8ccc-0123456789ab",
+        "context": {"userId": "Practitioner/1", "patientId": "p1"},
+        "prefetch": {"patient": null, "conditions": null, "pregnancy": null, "bleeding": null,
+            "hcg": null, "rh": null, "ultrasound": null, "ultrasoundReports": null,
+            "encounters": null, "procedures": null, "vitalSigns": null}
+    })
+}
+
+#[tokio::test]
+async fn a_body_declared_as_anything_but_json_gets_415_with_an_operation_outcome() {
+    let app = TestApp::spawn().await;
+    for (path, content_type) in [
+        ("/cds-services/gravida-patient-view", "text/plain"),
+        (
+            "/cds-services/gravida-patient-view",
+            "application/x-www-form-urlencoded",
+        ),
+        (
+            "/cds-services/gravida-patient-view/feedback",
+            "application/xml",
+        ),
+    ] {
+        let response = app
+            .client
+            .post(app.url(path))
+            .header("content-type", content_type)
+            .body(empty_patient_view().to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 415, "{path} {content_type}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/fhir+json")
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_name(&body), "unsupported-media-type");
+        assert_eq!(body["issue"][0]["code"], "not-supported");
+    }
+    // JSON with parameters, a `+json` type, and no Content-Type at all are read as JSON.
+    for content_type in [
+        Some("application/json; charset=utf-8"),
+        Some("application/fhir+json"),
+        None,
+    ] {
+        let mut request = app
+            .client
+            .post(app.url("/cds-services/gravida-patient-view"))
+            .body(empty_patient_view().to_string());
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{content_type:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_method_an_endpoint_does_not_have_gets_405_with_an_operation_outcome_and_allow() {
+    let app = TestApp::spawn().await;
+    for (method, path, allowed) in [
+        (
+            reqwest::Method::GET,
+            "/cds-services/gravida-patient-view",
+            "POST",
+        ),
+        (reqwest::Method::POST, "/cds-services", "GET"),
+        (
+            reqwest::Method::DELETE,
+            "/cds-services/gravida-order-sign/feedback",
+            "POST",
+        ),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+        assert!(allow.contains(allowed), "{method} {path}: Allow {allow}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_name(&body), "method-not-allowed", "{method} {path}");
+    }
+}

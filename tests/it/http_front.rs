@@ -514,3 +514,45 @@ async fn during_the_drain_grace_readyz_answers_503_and_new_connections_are_still
         "no longer accepting"
     );
 }
+
+#[tokio::test]
+async fn a_request_the_routers_timeout_cuts_off_gets_408_with_an_operation_outcome() {
+    // The body may take 5 s, but the whole request only 400 ms: the router's timeout answers.
+    let app = TestApp::spawn_with(&[
+        ("GRAVIDA_HTTP__REQUEST_TIMEOUT_MS", "400"),
+        ("GRAVIDA_FHIR__DEADLINE_MS", "100"),
+        ("GRAVIDA_HTTP__BODY_READ_TIMEOUT_MS", "5000"),
+    ])
+    .await;
+    let body = patient_view().to_string();
+    let head = format!(
+        "POST {HOOK} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let (mut reader, mut writer) = connect(&app).await.into_split();
+    writer.write_all(head.as_bytes()).await.unwrap();
+    let drip = tokio::spawn(async move {
+        for byte in body.into_bytes() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if writer.write_all(&[byte]).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut text = String::new();
+    let read = timeout(GENEROUS, reader.read_to_string(&mut text)).await;
+    drip.abort();
+    assert!(read.is_ok(), "no answer and still open: {text}");
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    // The rest of the body may still be on its way: the connection closes.
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+    assert!(text.contains("\"code\":\"request-timeout\""), "{text}");
+    assert!(
+        text.contains("\"resourceType\":\"OperationOutcome\""),
+        "{text}"
+    );
+}

@@ -31,6 +31,7 @@ mod jwt_edges;
 mod long_form;
 mod new_reads;
 mod ops;
+mod prefetch_windows;
 mod real_fhir;
 mod real_world;
 mod scenarios_engine;

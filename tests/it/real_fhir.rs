@@ -106,3 +106,90 @@ async fn every_public_scenario_gives_the_same_cards_fetched_from_a_real_fhir_ser
     assert_eq!(compared, 13, "every public scenario was compared");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The ids of the resources a search of the real server returns (one page: the search is small).
+async fn ids_found(base: &str, token: &str, query: &str) -> Vec<String> {
+    let response = http_client()
+        .get(format!("{base}/{query}"))
+        .bearer_auth(token)
+        .header("accept", "application/fhir+json")
+        .send()
+        .await
+        .expect("the FHIR server answers");
+    let status = response.status();
+    let bundle: Value = response.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{query} answered {status}: {bundle}");
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["resource"]["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_real_fhir_server_answers_the_date_bounded_search_leaving_out_only_older_results() {
+    let Some((base, token)) = real_server() else {
+        return;
+    };
+    let kb = gravida_knowledge::KnowledgeBase::embedded().unwrap();
+    let template = &kb
+        .prefetch()
+        .iter()
+        .find(|q| q.key == "hcg")
+        .unwrap()
+        .template;
+    assert!(
+        template.contains("&date=ge{{today() - 1 year}}"),
+        "{template}"
+    );
+    // A code the hcg search asks for, taken from the template itself.
+    let code = template
+        .split("code=")
+        .nth(1)
+        .and_then(|codes| codes.split(['&', ',']).next())
+        .unwrap();
+    let (system, code) = code.split_once('|').unwrap();
+    let today = time::OffsetDateTime::now_utc().date();
+    let hcg = |id: &str, days_ago: i64| {
+        json!({"resourceType": "Observation", "id": id, "status": "final",
+            "code": {"coding": [{"system": system, "code": code}]},
+            "subject": {"reference": "Patient/window-p1"},
+            "effectiveDateTime": format!("{}T09:00:00Z", today - time::Duration::days(days_ago)),
+            "valueQuantity": {"value": 1200, "unit": "IU/L", "system": "http://unitsofmeasure.org", "code": "[IU]/L"}})
+    };
+    let scenario = Scenario {
+        name: "date-window".into(),
+        hook: "patient-view".into(),
+        context: json!({"patientId": "window-p1"}),
+        resources: vec![
+            json!({"resourceType": "Patient", "id": "window-p1", "gender": "female"}),
+            hcg("window-hcg-last-month", 30),
+            hcg("window-hcg-two-years-ago", 730),
+        ],
+        expect: Value::Null,
+    };
+    load_into(&base, &token, &scenario).await;
+    let context = scenario.context.as_object().unwrap();
+    let bounded = gravida_cds_hooks::prefetch::render_on(template, context, today).unwrap();
+    let found = ids_found(&base, &token, &bounded).await;
+    assert!(
+        found.contains(&"window-hcg-last-month".to_owned()),
+        "{bounded}: {found:?}"
+    );
+    assert!(
+        !found.contains(&"window-hcg-two-years-ago".to_owned()),
+        "{bounded}: {found:?}"
+    );
+    // The same search as a 2.0 client is shown it finds both.
+    let unbounded = gravida_cds_hooks::prefetch::render_on(
+        &gravida_cds_hooks::prefetch::for_2_0_clients(template),
+        context,
+        today,
+    )
+    .unwrap();
+    let found = ids_found(&base, &token, &unbounded).await;
+    for id in ["window-hcg-last-month", "window-hcg-two-years-ago"] {
+        assert!(found.contains(&id.to_owned()), "{unbounded}: {found:?}");
+    }
+}

@@ -10,6 +10,7 @@
 pub mod discovery;
 pub mod error;
 pub mod feedback;
+pub mod fhirpath;
 pub mod hook;
 pub mod invariants;
 mod json;
@@ -37,6 +38,6 @@ pub use override_reasons::{NON_ADHERENCE_REASON_SYSTEM, StandardReason};
 pub use prefetch::TemplateError;
 pub use request::{FhirAuthorization, HookContext, ServiceRequest};
 pub use response::{
-    Action, ActionType, Card, CardBuilder, CardError, Coding, Indicator, Link, LinkType,
-    SUMMARY_MAX_CHARS, SelectionBehavior, ServiceResponse, Source, Suggestion,
+    Action, ActionSelectionBehavior, ActionType, Card, CardBuilder, CardError, Coding, Indicator,
+    Link, LinkType, SUMMARY_MAX_CHARS, SelectionBehavior, ServiceResponse, Source, Suggestion,
 };

@@ -1,6 +1,7 @@
 //! Prefetch template rendering: turns `Observation?patient={{context.patientId}}` into a FHIR query.
 //!
-//! CDS Hooks 2.0 (notes §2.4) allows two kinds of token between `{{` and `}}`:
+//! CDS Hooks 2.0 (notes §2.4) allows two kinds of token between `{{` and `}}`, and 3.0.0 a third
+//! (the relative dates of [`crate::fhirpath`], e.g. `{{today() - 300 days}}`):
 //!
 //! * `{{context.<field>}}`: a root-level field of the hook's `context` with a primitive value
 //!   (`{{context.medication.id}}` is not allowed);
@@ -13,9 +14,17 @@
 //! escaped: a patient id with `&` in it is an attack or a bug, never a patient. The values that pass
 //! are then percent-encoded anyway, which leaves them unchanged and keeps the code safe if the
 //! allowed set ever grows. Error messages name the token, never the value (values may be PHI).
+//!
+//! A date token renders as a FHIR `date` on the calendar of the day it is given
+//! ([`render_on`]): the caller says which day "today" is, a site's and not UTC's.
+//! [`for_2_0_clients`] gives the same search without its date bounds, for a client that cannot
+//! evaluate them.
 
 use serde_json::{Map, Value};
 use thiserror::Error;
+use time::{Date, OffsetDateTime};
+
+use crate::fhirpath::{self, ExpressionError, Step};
 
 /// Why a template could not be rendered (or is not a valid template at all).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -26,9 +35,16 @@ pub enum TemplateError {
     /// A `}}` with no `{{` before it.
     #[error("prefetch template has an unmatched `}}}}` at byte {at}")]
     Unmatched { at: usize },
-    /// A token that CDS Hooks 2.0 does not define, e.g. `{{Patient.id}}` or `{{today()}}`.
+    /// A token that CDS Hooks does not define, e.g. `{{Patient.id}}`.
     #[error("prefetch template uses unknown token `{token}`")]
     UnknownToken { token: String },
+    /// A FHIRPath token outside the subset Gravida evaluates (see [`crate::fhirpath`]), e.g.
+    /// `{{today() - 1.5 days}}` or `{{%encounter.id}}`.
+    #[error("prefetch template: {0}")]
+    Expression(#[from] ExpressionError),
+    /// A date token that leaves the calendar's range (year ±9999).
+    #[error("prefetch token `{token}` gives no date")]
+    DateOutOfRange { token: String },
     /// `{{context.a.b}}`: only root-level context fields may be tokens.
     #[error("prefetch token `{token}` is not a root-level context field")]
     NotRootLevel { token: String },
@@ -66,13 +82,16 @@ pub enum Token {
     UserPatientId,
     /// `{{userRelatedPersonId}}`
     UserRelatedPersonId,
+    /// `{{today() - 300 days}}` (CDS Hooks 3.0.0): `today()` and its calendar steps, with the
+    /// token's text for error messages.
+    Today { steps: Vec<Step>, text: String },
 }
 
 impl Token {
     /// For a user token: its name and the resource type `context.userId` must have.
     fn user_token(&self) -> Option<(&'static str, &'static str)> {
         match self {
-            Token::Context(_) => None,
+            Token::Context(_) | Token::Today { .. } => None,
             Token::UserPractitionerId => Some(("userPractitionerId", "Practitioner")),
             Token::UserPractitionerRoleId => Some(("userPractitionerRoleId", "PractitionerRole")),
             Token::UserPatientId => Some(("userPatientId", "Patient")),
@@ -136,6 +155,27 @@ fn parse_token(token: &str) -> Result<Token, TemplateError> {
         "userRelatedPersonId" => return Ok(Token::UserRelatedPersonId),
         _ => {}
     }
+    if token.starts_with("today") {
+        return match fhirpath::parse(token)? {
+            fhirpath::Expression::Today(steps) => Ok(Token::Today {
+                steps,
+                text: token.to_owned(),
+            }),
+            // Only `context.` expressions parse as context, and `token` starts with `today`.
+            fhirpath::Expression::Context(_) => Err(TemplateError::UnknownToken {
+                token: token.to_owned(),
+            }),
+        };
+    }
+    if token.starts_with('%') || token.contains('(') {
+        // `%key` variables, `resolve()`, `ofType()`: 3.0 FHIRPath outside the subset.
+        return Err(fhirpath::parse(token).err().map_or_else(
+            || TemplateError::UnknownToken {
+                token: token.to_owned(),
+            },
+            Into::into,
+        ));
+    }
     let Some(field) = token.strip_prefix("context.") else {
         return Err(TemplateError::UnknownToken {
             token: token.to_owned(),
@@ -169,21 +209,91 @@ fn parse_token(token: &str) -> Result<Token, TemplateError> {
 /// assert_eq!(render("PractitionerRole?_id={{userPractitionerRoleId}}", context).unwrap(),
 ///     "PractitionerRole?_id=9");
 /// ```
+///
+/// A date token (`{{today() - 90 days}}`) is evaluated on UTC's calendar; a service with a
+/// site calendar uses [`render_on`].
 pub fn render(template: &str, context: &Map<String, Value>) -> Result<String, TemplateError> {
+    render_on(template, context, OffsetDateTime::now_utc().date())
+}
+
+/// Renders `template` with values from `context`, and date tokens on the day `today`.
+///
+/// ```
+/// use gravida_cds_hooks::prefetch::render_on;
+/// let context = serde_json::json!({"patientId": "123"});
+/// let today = time::macros::date!(2024 - 09 - 13);
+/// assert_eq!(
+///     render_on("Observation?patient={{context.patientId}}&date=gt{{today() - 90 days}}",
+///         context.as_object().unwrap(), today).unwrap(),
+///     "Observation?patient=123&date=gt2024-06-15"
+/// );
+/// ```
+pub fn render_on(
+    template: &str,
+    context: &Map<String, Value>,
+    today: Date,
+) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(template.len() + 32);
     for segment in parse(template)? {
         match segment {
             Segment::Literal(text) => out.push_str(text),
-            Segment::Token(token) => out.push_str(&token_value(&token, context)?),
+            Segment::Token(token) => out.push_str(&token_value(&token, context, today)?),
         }
     }
     Ok(out)
 }
 
-/// The URL-safe text a token stands for in `context`.
-fn token_value(token: &Token, context: &Map<String, Value>) -> Result<String, TemplateError> {
+/// True when `template` holds a CDS Hooks 3.0.0 date token, which a 2.0 client cannot fill.
+pub fn has_date_token(template: &str) -> bool {
+    parse(template).is_ok_and(|segments| {
+        segments
+            .iter()
+            .any(|segment| matches!(segment, Segment::Token(Token::Today { .. })))
+    })
+}
+
+/// The template a CDS Hooks 2.0 client can fill: every search parameter holding a date token
+/// removed (`Observation?patient={{context.patientId}}&date=ge{{today() - 1 year}}&_count=500`
+/// gives `Observation?patient={{context.patientId}}&_count=500`). Removing a bound only widens
+/// the search, so the result holds every record the bounded one does.
+pub fn for_2_0_clients(template: &str) -> String {
+    let Some((path, query)) = template.split_once('?') else {
+        return template.to_owned();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|parameter| !has_date_token(parameter))
+        .collect();
+    if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
+}
+
+/// The URL-safe text a token stands for in `context` on the day `today`.
+fn token_value(
+    token: &Token,
+    context: &Map<String, Value>,
+    today: Date,
+) -> Result<String, TemplateError> {
     let field = match token {
         Token::Context(field) => field,
+        Token::Today { steps, text } => {
+            let date = fhirpath::Expression::Today(steps.clone())
+                .date_on(today)
+                .filter(|date| date.year() >= 1)
+                .ok_or_else(|| TemplateError::DateOutOfRange {
+                    token: text.clone(),
+                })?;
+            // A FHIR `date`: `YYYY-MM-DD`, digits and `-` only, safe in a URL as it is.
+            return Ok(format!(
+                "{:04}-{:02}-{:02}",
+                date.year(),
+                u8::from(date.month()),
+                date.day()
+            ));
+        }
         user => return user_token_value(user, context),
     };
     let text = match context.get(field) {
@@ -274,215 +384,4 @@ fn percent_encode(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn context(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
-            other => panic!("test context must be an object, got {other}"),
-        }
-    }
-
-    fn pv_context() -> Map<String, Value> {
-        context(json!({
-            "userId": "Practitioner/example",
-            "patientId": "1288992",
-            "encounterId": "89284"
-        }))
-    }
-
-    #[test]
-    fn context_tokens_are_replaced_by_the_field_value() {
-        let rendered = render(
-            "Observation?patient={{context.patientId}}&encounter={{context.encounterId}}&code=4548-4",
-            &pv_context(),
-        )
-        .unwrap();
-        assert_eq!(
-            rendered,
-            "Observation?patient=1288992&encounter=89284&code=4548-4"
-        );
-    }
-
-    #[test]
-    fn the_user_id_token_renders_the_whole_reference_for_a_read() {
-        assert_eq!(
-            render("{{context.userId}}", &pv_context()).unwrap(),
-            "Practitioner/example"
-        );
-    }
-
-    #[test]
-    fn each_user_token_takes_the_id_when_the_user_has_that_resource_type() {
-        let cases = [
-            ("{{userPractitionerId}}", "Practitioner/p1"),
-            ("{{userPractitionerRoleId}}", "PractitionerRole/r-2"),
-            ("{{userPatientId}}", "Patient/pt.3"),
-            ("{{userRelatedPersonId}}", "RelatedPerson/rp4"),
-        ];
-        for (template, user) in cases {
-            let ctx = context(json!({ "userId": user, "patientId": "1" }));
-            let id = user.split_once('/').unwrap().1;
-            assert_eq!(render(template, &ctx).unwrap(), id, "{template}");
-        }
-    }
-
-    #[test]
-    fn a_user_token_for_another_resource_type_is_an_error() {
-        let ctx = context(json!({ "userId": "PractitionerRole/123" }));
-        assert_eq!(
-            render("Practitioner/{{userPractitionerId}}", &ctx),
-            Err(TemplateError::UserTypeMismatch {
-                token: "userPractitionerId",
-                expected: "Practitioner"
-            })
-        );
-    }
-
-    #[test]
-    fn a_user_token_without_a_user_reference_is_an_error() {
-        let missing = context(json!({ "patientId": "1" }));
-        assert!(matches!(
-            render("{{userPatientId}}", &missing),
-            Err(TemplateError::NoUser { .. })
-        ));
-        let bare_id = context(json!({ "userId": "123" }));
-        assert!(matches!(
-            render("{{userPatientId}}", &bare_id),
-            Err(TemplateError::NoUser { .. })
-        ));
-    }
-
-    #[test]
-    fn a_missing_or_null_context_field_is_an_error() {
-        let ctx = context(json!({ "encounterId": null }));
-        assert_eq!(
-            render("Patient/{{context.patientId}}", &ctx),
-            Err(TemplateError::MissingContextField {
-                field: "patientId".into()
-            })
-        );
-        assert!(matches!(
-            render("Encounter/{{context.encounterId}}", &ctx),
-            Err(TemplateError::MissingContextField { .. })
-        ));
-    }
-
-    #[test]
-    fn a_non_primitive_context_field_is_not_a_token() {
-        let ctx =
-            context(json!({ "draftOrders": {"resourceType": "Bundle"}, "selections": ["A/1"] }));
-        assert!(matches!(
-            render("X?_id={{context.draftOrders}}", &ctx),
-            Err(TemplateError::NotPrimitive { .. })
-        ));
-        assert!(matches!(
-            render("X?_id={{context.selections}}", &ctx),
-            Err(TemplateError::NotPrimitive { .. })
-        ));
-    }
-
-    #[test]
-    fn nested_context_paths_are_refused() {
-        assert_eq!(
-            parse("Medication/{{context.medication.id}}"),
-            Err(TemplateError::NotRootLevel {
-                token: "context.medication.id".into()
-            })
-        );
-    }
-
-    #[test]
-    fn numbers_and_booleans_render_as_text() {
-        let ctx = context(json!({ "patientId": 1288992, "flag": true }));
-        assert_eq!(
-            render("Patient/{{context.patientId}}?x={{context.flag}}", &ctx).unwrap(),
-            "Patient/1288992?x=true"
-        );
-    }
-
-    #[test]
-    fn values_that_are_not_fhir_ids_are_refused_not_injected() {
-        let hostile = [
-            "123&_include=*",
-            "1 2",
-            "../Patient",
-            "a?b",
-            "",
-            "draft\u{2011}rx\u{2011}1", // U+2011 non-breaking hyphen, as in a 3.0 example
-            "Patient/1/_history/2",
-        ];
-        for value in hostile {
-            let ctx = context(json!({ "patientId": value }));
-            assert_eq!(
-                render("Patient/{{context.patientId}}", &ctx),
-                Err(TemplateError::InvalidValue {
-                    field: "patientId".into()
-                }),
-                "{value:?}"
-            );
-        }
-        let too_long = context(json!({ "patientId": "a".repeat(65) }));
-        assert!(render("Patient/{{context.patientId}}", &too_long).is_err());
-        let longest = context(json!({ "patientId": "a".repeat(64) }));
-        assert!(render("Patient/{{context.patientId}}", &longest).is_ok());
-    }
-
-    #[test]
-    fn error_messages_never_contain_the_value() {
-        let ctx = context(json!({ "patientId": "SECRET&name=Smith" }));
-        let error = render("Patient/{{context.patientId}}", &ctx).unwrap_err();
-        assert!(!error.to_string().contains("SECRET"));
-        assert!(!error.to_string().contains("Smith"));
-    }
-
-    #[test]
-    fn unknown_tokens_are_errors() {
-        for template in [
-            "Patient/{{Patient.id}}",
-            "Observation?date=gt{{today()}}",
-            "{{}}",
-            "{{context.}}",
-            "{{%prefetchKey.id}}",
-            "{{context.draftOrders.entry.resource.ofType(MedicationRequest).id}}",
-        ] {
-            assert!(parse(template).is_err(), "{template}");
-        }
-        assert_eq!(
-            parse("Patient/{{Patient.id}}"),
-            Err(TemplateError::UnknownToken {
-                token: "Patient.id".into()
-            })
-        );
-    }
-
-    #[test]
-    fn unterminated_and_unmatched_braces_are_errors() {
-        assert_eq!(
-            parse("Patient/{{context.patientId"),
-            Err(TemplateError::Unterminated { at: 8 })
-        );
-        assert_eq!(
-            parse("Patient/{{context.patientId{{context.userId}}"),
-            Err(TemplateError::Unterminated { at: 8 })
-        );
-        assert_eq!(
-            parse("Patient/context.patientId}}"),
-            Err(TemplateError::Unmatched { at: 25 })
-        );
-    }
-
-    #[test]
-    fn a_template_without_tokens_renders_unchanged() {
-        let template = "Observation?code=http://loinc.org|8665-2&_count=1";
-        assert_eq!(render(template, &Map::new()).unwrap(), template);
-    }
-
-    #[test]
-    fn percent_encoding_escapes_everything_outside_unreserved() {
-        assert_eq!(percent_encode("aZ0-._~"), "aZ0-._~");
-        assert_eq!(percent_encode("a&b c/é"), "a%26b%20c%2F%C3%A9");
-    }
-}
+mod tests;

@@ -63,6 +63,20 @@ pub enum SelectionBehavior {
     Any,
 }
 
+/// Which of a suggestion's actions the user may take (CDS Hooks 3.0.0, STU). A service SHALL
+/// NOT send it to a client it does not know supports it (index.md, "Capability
+/// documentation"): see [`Suggestion::without_action_selection`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionSelectionBehavior {
+    /// Choosing the suggestion takes every action (what a client assumes when it is absent).
+    All,
+    /// The user may take any number of the actions, none or all included.
+    Any,
+    /// The user may take none or one of the actions.
+    AtMostOne,
+}
+
 /// A code from a code system: card topics and override reasons.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Coding {
@@ -228,6 +242,9 @@ pub struct Suggestion {
     pub is_recommended: Option<bool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<Action>,
+    /// 3.0.0: which of the actions the user may take; only for clients that support it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_selection_behavior: Option<ActionSelectionBehavior>,
 }
 
 impl Suggestion {
@@ -238,7 +255,19 @@ impl Suggestion {
             uuid: None,
             is_recommended: None,
             actions: Vec::new(),
+            action_selection_behavior: None,
         }
+    }
+
+    /// The same suggestion, saying which of its actions the user may take.
+    pub fn with_action_selection(mut self, behavior: ActionSelectionBehavior) -> Self {
+        self.action_selection_behavior = Some(behavior);
+        self
+    }
+
+    /// Removes `actionSelectionBehavior`, for a client that has not declared it supports it.
+    pub fn without_action_selection(&mut self) {
+        self.action_selection_behavior = None;
     }
 
     /// The same suggestion with a uuid (for feedback).

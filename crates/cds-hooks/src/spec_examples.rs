@@ -483,12 +483,24 @@ fn the_3_0_paginated_order_sign_request_gives_an_order_sign_context() {
     assert!(request.prefetch.unwrap().contains_key("orders"));
 }
 
-/// 3.0 FHIRPath prefetch tokens are not 2.0 tokens: we refuse them instead of sending a broken
-/// query.
+/// The 3.0 relative-date tokens are evaluated (the spec's own example: 90 days before
+/// 2024-09-13 is 2024-06-15); the FHIRPath beyond that subset (`resolve()`, `ofType()`, `%key`
+/// variables) is refused instead of sending a broken query.
 #[test]
-fn the_3_0_fhirpath_prefetch_templates_are_refused() {
+fn the_3_0_relative_date_templates_render_and_the_rest_of_fhirpath_is_refused() {
+    let example = json("v3.0.0/fragments/prefetch-template-fhirpath-relative-date.json");
+    let template = example["prefetch"]["labsFromLastQuarter"].as_str().unwrap();
+    let context = serde_json::json!({"patientId": "1288992"});
+    assert_eq!(
+        prefetch::render_on(
+            template,
+            object(&context),
+            time::macros::date!(2024 - 09 - 13)
+        )
+        .unwrap(),
+        "Observation?patient=1288992&category=laboratory&date=gt2024-06-15"
+    );
     for file in [
-        "v3.0.0/fragments/prefetch-template-fhirpath-relative-date.json",
         "v3.0.0/fragments/prefetch-template-fhirpath-chained-variables.json",
         "v3.0.0/fragments/prefetch-template-fhirpath-meds-appointments.json",
     ] {

@@ -86,6 +86,7 @@ impl Setup {
     async fn gather_all(&self) {
         let gathered = gather(GatherInput {
             granted: None,
+            today: time::OffsetDateTime::now_utc().date(),
             queries: &self.queries,
             context: &self.context,
             prefetch: gravida_fhir::Prefetch::None,

@@ -70,6 +70,7 @@ fn gathered(queries: &[PrefetchQuery], prefetch: Prefetch<'_>) -> usize {
     let context = Map::from_iter([("patientId".to_owned(), json!("p1"))]);
     let input = GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries,
         context: &context,
         prefetch,

@@ -4,7 +4,10 @@
 //!
 //! * present and usable (a Bundle, a resource, or `null` for "no data") → use it;
 //! * missing, failed (an OperationOutcome, or not a FHIR result) or only a first page → fetch it
-//!   from the EHR's FHIR server, if the request gave one, by rendering the same template;
+//!   from the EHR's FHIR server, if the request gave one, by rendering the same template, its
+//!   date tokens on the site's today. A client that cannot evaluate a date token leaves the key
+//!   out (CDS Hooks 3.0.0 index.md, "Prefetch Template": "CDS Clients SHALL omit the prefetch
+//!   key if relevant details cannot be provided"), and the key is fetched like any absent one;
 //! * otherwise it cannot be obtained. What that costs depends on the key's [`Need`]:
 //!   a central key makes the whole call fail ([`GatherError::Unavailable`], answered with 412), an
 //!   optional one is listed in [`PatientFacts::unavailable`] so the cards can say so, and the
@@ -17,7 +20,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use futures::future::join_all;
-use gravida_cds_hooks::prefetch::{TemplateError, render};
+use gravida_cds_hooks::prefetch::{TemplateError, render_on};
 use gravida_cds_hooks::scopes::Grants;
 use gravida_rules::facts::{PatientFacts, RecordKind};
 use gravida_rules::query::{Need, PrefetchQuery};
@@ -56,6 +59,10 @@ pub struct GatherInput<'a> {
     /// The SMART scopes of `fhirAuthorization.scope`, when the request gave one: a key whose
     /// search they do not cover is not fetched ([`Unobtained::NotGranted`]).
     pub granted: Option<&'a Grants>,
+    /// Today on the site's calendar: the day the templates' date tokens
+    /// (`{{today() - 1 year}}`, CDS Hooks 3.0.0) are evaluated on when a key is fetched, as the
+    /// EHR evaluates them on its day when it prefetches.
+    pub today: time::Date,
 }
 
 impl fmt::Debug for GatherInput<'_> {
@@ -79,6 +86,7 @@ impl fmt::Debug for GatherInput<'_> {
             .field("draft_orders", &self.draft_orders.is_some())
             .field("deadline", &self.deadline)
             .field("granted", &self.granted)
+            .field("today", &self.today)
             .finish()
     }
 }
@@ -251,7 +259,7 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
             ));
             continue;
         }
-        match render(&query.template, input.context) {
+        match render_on(&query.template, input.context, input.today) {
             Ok(relative) if input.granted.is_some_and(|g| !g.covers(&relative)) => {
                 let needed = Grants::needed(&relative);
                 tracing::info!(key = %query.key, needed, "not fetched: the granted scopes do not cover it");

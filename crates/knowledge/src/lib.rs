@@ -74,7 +74,8 @@ impl KnowledgeBase {
     pub fn from_files(files: BTreeMap<String, Vec<u8>>) -> Result<KnowledgeBase, ProfileError> {
         let profile = load::load(&files).map_err(ProfileError::Invalid)?;
         let version = format!("{}@{}", profile.name, digest(&files));
-        let prefetch = prefetch::build(&profile.value_sets);
+        let prefetch =
+            prefetch::build(&files, &profile.value_sets).map_err(ProfileError::Invalid)?;
         Ok(KnowledgeBase {
             profile,
             version,

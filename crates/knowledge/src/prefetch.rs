@@ -2,9 +2,55 @@
 //! shared by discovery and the fetch path. The types live in `gravida_rules::query`, below
 //! both this crate and `gravida-fhir`, so that the FHIR layer needs nothing from the knowledge
 //! layer; they are re-exported here.
+//!
+//! A key may be bounded in time by the profile's `prefetch.toml` (`[windows.<key>] since =
+//! "today() - 1 year"`): its template then ends in `&date=ge{{today() - 1 year}}`, a CDS Hooks
+//! 3.0.0 relative-date token that the EHR evaluates when it prefetches and Gravida evaluates when
+//! it fetches (`gravida_cds_hooks::prefetch::render_on`). Why each window is safe is written
+//! beside it in `profiles/default/prefetch.toml`. A window that names no key, a key whose search
+//! has no `date` parameter, or an expression outside the evaluated subset is a profile problem:
+//! the profile is refused when it loads, so a service never starts with a template it could not
+//! evaluate on a call.
 
+use std::collections::BTreeMap;
+
+use gravida_cds_hooks::fhirpath::{self, Expression};
+use gravida_cds_hooks::prefetch;
 use gravida_rules::facts::Input;
 pub use gravida_rules::query::{Need, PrefetchQuery};
+use serde::Deserialize;
+
+use crate::ProfileProblem;
+
+/// The profile file that holds the windows. Optional: without it every search is unbounded.
+pub(crate) const FILE: &str = "prefetch.toml";
+
+/// `prefetch.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrefetchToml {
+    #[serde(default)]
+    windows: BTreeMap<String, Window>,
+}
+
+/// One key's window: the FHIRPath date its search starts from, and why that is safe.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Window {
+    since: String,
+    #[allow(dead_code)] // Read by people: the reason the window drops no record a rule needs.
+    why: String,
+}
+
+/// The search's resource type, for a template `Type?…`; `None` for a read.
+fn searched_type(template: &str) -> Option<&str> {
+    template.split_once('?').map(|(path, _)| path)
+}
+
+/// Resource types whose FHIR R4 search has a `date` parameter on the record's clinical date
+/// (`Observation.effective`, `DiagnosticReport.effective`, `Encounter.period`,
+/// `Procedure.performed`). `Condition` has none (its dates are `onset-date`, `recorded-date`).
+const DATED: [&str; 4] = ["Observation", "DiagnosticReport", "Encounter", "Procedure"];
 
 /// The `{{context.patientId}}` token every query is scoped by.
 const PATIENT: &str = "{{context.patientId}}";
@@ -18,10 +64,7 @@ const PAGE_SIZE: &str = "_count=500";
 /// `system|code,system|code,…` for the exact codes of the named value sets (deduplicated, in
 /// order). ICD-10-CM prefix filters cannot be expressed in a FHIR token search and are left out:
 /// Conditions are fetched unfiltered, and Observations are rarely coded in ICD-10-CM.
-fn code_list(
-    value_sets: &std::collections::BTreeMap<String, crate::load::LoadedValueSet>,
-    names: &[&str],
-) -> String {
+fn code_list(value_sets: &BTreeMap<String, crate::load::LoadedValueSet>, names: &[&str]) -> String {
     let mut seen = std::collections::BTreeSet::new();
     let mut parts = Vec::new();
     for name in names {
@@ -36,11 +79,62 @@ fn code_list(
     parts.join(",")
 }
 
-/// Builds the prefetch queries from the profile's value sets. Never "all Observations": every
-/// Observation search is by patient and code.
+/// Builds the prefetch queries from the profile's value sets and bounds them by the windows of
+/// `prefetch.toml`, or reports every problem with the windows.
 pub(crate) fn build(
-    value_sets: &std::collections::BTreeMap<String, crate::load::LoadedValueSet>,
-) -> Vec<PrefetchQuery> {
+    files: &BTreeMap<String, Vec<u8>>,
+    value_sets: &BTreeMap<String, crate::load::LoadedValueSet>,
+) -> Result<Vec<PrefetchQuery>, Vec<ProfileProblem>> {
+    let problem = |message: String| ProfileProblem {
+        file: FILE.to_owned(),
+        message,
+    };
+    let windows = match files.get(FILE).map(|bytes| std::str::from_utf8(bytes)) {
+        None => PrefetchToml::default(),
+        Some(Err(_)) => return Err(vec![problem("file is not UTF-8".into())]),
+        Some(Ok(text)) => toml::from_str::<PrefetchToml>(text)
+            .map_err(|e| vec![problem(format!("invalid TOML: {}", e.message()))])?,
+    };
+    let mut queries = unbounded(value_sets);
+    let mut problems = Vec::new();
+    for (key, window) in &windows.windows {
+        let Some(query) = queries.iter_mut().find(|q| &q.key == key) else {
+            problems.push(problem(format!("window for unknown prefetch key `{key}`")));
+            continue;
+        };
+        if !searched_type(&query.template).is_some_and(|t| DATED.contains(&t)) {
+            problems.push(problem(format!(
+                "prefetch key `{key}`: its search has no `date` parameter to bound"
+            )));
+            continue;
+        }
+        match fhirpath::parse(&window.since) {
+            Ok(Expression::Today(_)) => {
+                query.template = format!("{}&date=ge{{{{{}}}}}", query.template, window.since);
+            }
+            Ok(Expression::Context(_)) => problems.push(problem(format!(
+                "prefetch key `{key}`: `since = {:?}` is not a date (expected e.g. `today() - 1 year`)",
+                window.since
+            ))),
+            Err(error) => problems.push(problem(format!("prefetch key `{key}`: {error}"))),
+        }
+    }
+    // Every template as it will be advertised and fetched must parse: checked once, here.
+    for query in &queries {
+        if let Err(error) = prefetch::parse(&query.template) {
+            problems.push(problem(format!("prefetch key `{}`: {error}", query.key)));
+        }
+    }
+    if problems.is_empty() {
+        Ok(queries)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The prefetch queries from the profile's value sets, each over the patient's whole history.
+/// Never "all Observations": every Observation search is by patient and code.
+fn unbounded(value_sets: &BTreeMap<String, crate::load::LoadedValueSet>) -> Vec<PrefetchQuery> {
     let observations = |names: &[&str]| {
         format!(
             "Observation?patient={PATIENT}&code={}&{PAGE_SIZE}",
@@ -115,11 +209,10 @@ pub(crate) fn build(
         // an emergency department charts the chief complaint as `Encounter.reasonCode`), so they
         // are not filtered by code; reasons are free text as often as codes.
         //
-        // "Recent" is bounded by order and count, not by date: a CDS Hooks 2.0 template can hold
-        // only context and user tokens (no `{{today}}`), so it cannot say "since 10 months ago".
-        // Newest first (`_sort=-date`), one page of 500 holds years of visits for almost any
-        // patient, and a pregnancy is under ten months. Should a chart have more, later pages
-        // are read within the call's entry and byte caps, and what the caps cut off is the
+        // Newest first (`_sort=-date`): for a CDS Hooks 2.0 client, whose template cannot say
+        // "since 10 months ago" (the profile's window is a 3.0 token, removed for it), one page
+        // of 500 holds years of visits for almost any patient. Should a chart have more, later
+        // pages are read within the call's entry and byte caps, and what the caps cut off is the
         // oldest; the engine judges dates against the pregnancy itself.
         PrefetchQuery {
             key: "encounters".into(),
@@ -168,12 +261,97 @@ mod tests {
             .clone()
     }
 
+    /// The default profile's files with `prefetch.toml` replaced by `text`.
+    fn with_windows(text: &str) -> Result<KnowledgeBase, crate::ProfileError> {
+        let mut files: BTreeMap<String, Vec<u8>> = crate::load::embedded::FILES
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.as_bytes().to_vec()))
+            .collect();
+        files.insert(FILE.into(), text.as_bytes().to_vec());
+        KnowledgeBase::from_files(files)
+    }
+
+    #[test]
+    fn results_of_the_current_pregnancy_are_bounded_and_lifelong_records_are_not() {
+        for (key, since) in [
+            ("hcg", "today() - 1 year"),
+            ("ultrasound", "today() - 1 year"),
+            ("ultrasoundReports", "today() - 1 year"),
+            ("encounters", "today() - 1 year"),
+            ("vitalSigns", "today() - 3 days"),
+        ] {
+            let template = query(key).template;
+            assert!(
+                template.ends_with(&format!("&date=ge{{{{{since}}}}}")),
+                "{key}: {template}"
+            );
+        }
+        for key in [
+            "patient",
+            "conditions",
+            "pregnancy",
+            "bleeding",
+            "rh",
+            "procedures",
+        ] {
+            let template = query(key).template;
+            assert!(!template.contains("date=ge"), "{key}: {template}");
+        }
+    }
+
+    #[test]
+    fn without_prefetch_toml_every_search_is_unbounded() {
+        let mut files: BTreeMap<String, Vec<u8>> = crate::load::embedded::FILES
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.as_bytes().to_vec()))
+            .collect();
+        files.remove(FILE);
+        let kb = KnowledgeBase::from_files(files).expect("loads");
+        assert!(
+            kb.prefetch()
+                .iter()
+                .all(|q| !q.template.contains("{{today"))
+        );
+    }
+
+    #[test]
+    fn a_malformed_window_is_refused_at_load_naming_the_key_and_the_expression() {
+        let error = with_windows("[windows.hcg]\nsince = \"today() - 1.5 days\"\nwhy = \"x\"\n")
+            .expect_err("refused");
+        let message = error.to_string();
+        assert!(message.contains("prefetch.toml"), "{message}");
+        assert!(message.contains("`hcg`"), "{message}");
+        assert!(message.contains("today() - 1.5 days"), "{message}");
+    }
+
+    #[test]
+    fn a_window_on_an_unknown_key_a_context_token_or_a_search_without_dates_is_refused() {
+        for (toml, needle) in [
+            (
+                "[windows.labs]\nsince = \"today()\"\nwhy = \"x\"\n",
+                "unknown prefetch key `labs`",
+            ),
+            (
+                "[windows.hcg]\nsince = \"context.patientId\"\nwhy = \"x\"\n",
+                "is not a date",
+            ),
+            (
+                "[windows.conditions]\nsince = \"today() - 1 year\"\nwhy = \"x\"\n",
+                "no `date` parameter",
+            ),
+            ("[windows.hcg]\nsince = \"now()\"\nwhy = \"x\"\n", "`now()`"),
+        ] {
+            let message = with_windows(toml).expect_err(toml).to_string();
+            assert!(message.contains(needle), "{toml}: {message}");
+        }
+    }
+
     #[test]
     fn encounters_are_asked_for_by_patient_newest_first_in_large_pages() {
         let encounters = query("encounters");
         assert_eq!(
             encounters.template,
-            "Encounter?patient={{context.patientId}}&_sort=-date&_count=500"
+            "Encounter?patient={{context.patientId}}&_sort=-date&_count=500&date=ge{{today() - 1 year}}"
         );
         assert_eq!(encounters.need, Need::Optional(Input::Encounters));
     }
@@ -212,7 +390,7 @@ mod tests {
                 vitals.template
             );
         }
-        assert!(vitals.template.ends_with("&_count=500"));
+        assert!(vitals.template.contains("&_count=500&date=ge"));
         assert_eq!(vitals.need, Need::Optional(Input::VitalSigns));
     }
 }

@@ -1206,9 +1206,15 @@ fn card_with(
                 .collect::<Vec<_>>()
                 .join("; ")
         };
+        let several = actions.len() > 1;
         let mut suggestion = Suggestion::new(label).with_uuid(uuid());
         for action in actions {
             suggestion = suggestion.with_action(action);
+        }
+        // Which of the orders the clinician may take, where the profile says. The server
+        // removes it for an EHR that has not declared support (CDS Hooks 3.0.0 forbids it then).
+        if let Some(behavior) = o.action_selection_behavior.filter(|_| several) {
+            suggestion = suggestion.with_action_selection(behavior);
         }
         suggestions.push(suggestion);
     }

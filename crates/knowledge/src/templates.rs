@@ -45,6 +45,11 @@ pub struct Orderable {
     /// orders), so that a card needs no more than three buttons.
     #[serde(default)]
     pub with: Vec<String>,
+    /// For a button that creates several orders: which of them the clinician may take
+    /// (`"all"`, `"any"`, `"at-most-one"`; CDS Hooks 3.0.0 `actionSelectionBehavior`). Sent
+    /// only to EHRs that declare support for it (`[[auth.issuers]] action_selection_behavior`).
+    #[serde(default)]
+    pub action_selection_behavior: Option<gravida_cds_hooks::ActionSelectionBehavior>,
 }
 
 /// A link a card carries to a guideline it cites (knowledge.md §3.5 item 17).
@@ -582,6 +587,12 @@ pub(crate) fn check_orderables(orderables: &BTreeMap<String, Orderable>, problem
         }
         if o.codes.is_empty() {
             problems.add(file, format!("{key} has no codes"));
+        }
+        if o.action_selection_behavior.is_some() && o.with.is_empty() {
+            problems.add(
+                file,
+                format!("{key}: action_selection_behavior needs several orders (`with`)"),
+            );
         }
         for other in &o.with {
             if other == key || !orderables.contains_key(other) {

@@ -915,3 +915,23 @@ mod chart_text {
 // Escalation and the rules of knowledge.md §3.5 items 9 and 12–16, rendered.
 mod escalation;
 mod short_cards;
+
+#[test]
+fn an_action_selection_behavior_on_a_button_of_one_order_is_a_profile_problem() {
+    let mut files = default_files();
+    let orderables = String::from_utf8(files["orderables.toml"].clone()).expect("utf8");
+    let broken = orderables.replacen("[cbc]\n", "[cbc]\naction_selection_behavior = \"any\"\n", 1);
+    assert_ne!(
+        broken, orderables,
+        "the cbc orderable is in the default profile"
+    );
+    files.insert("orderables.toml".into(), broken.into_bytes());
+    let problems = problems_of(files);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.file == "orderables.toml"
+                && p.message.contains("cbc: action_selection_behavior")),
+        "{problems:?}"
+    );
+}

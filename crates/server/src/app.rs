@@ -5,7 +5,7 @@
 //! tracing span, metrics, the Host check (400 unless an HTTP/1.1 request has exactly one valid
 //! Host header), request timeout. The order of checks on a hook call is then:
 //! unknown service (404) → authentication from the headers, every check but the replay guard
-//! (401) → a declared body over `http.max_body_bytes` (413) → room in the replica's budget for
+//! (401) → a Content-Type that is not JSON (415) → a declared body over `http.max_body_bytes` (413) → room in the replica's budget for
 //! bodies in flight, `http.max_body_bytes_in_flight` (503) → the body read whole, within
 //! `http.body_read_timeout_ms` (408) and `http.max_body_bytes` (413) → a hook permit, or 503 at
 //! once when a replica is already answering `http.max_concurrent_hook_calls` calls → the replay
@@ -75,6 +75,9 @@ pub struct AppState {
     pub public_base: Arc<str>,
     /// The discovery document, built once from the knowledge base.
     pub discovery: Arc<DiscoveryResponse>,
+    /// The same for issuers whose EHR evaluates no FHIRPath prefetch token
+    /// (`fhirpath_prefetch = false`): every search without its date bound.
+    pub discovery_2_0: Arc<DiscoveryResponse>,
     /// The audit trail; `None` when `[store] enabled = false` (see [`AppState::with_audit`]).
     pub audit: Option<Audit>,
     /// One permit per hook call being answered (`http.max_concurrent_hook_calls`).
@@ -99,7 +102,8 @@ impl AppState {
         auth: Option<Verifier>,
         settings: Settings,
     ) -> Self {
-        let discovery = Arc::new(services::discovery(&kb));
+        let discovery = Arc::new(services::discovery(&kb, services::Tokens::FhirPath));
+        let discovery_2_0 = Arc::new(services::discovery(&kb, services::Tokens::Only2_0));
         let long_forms = LongForms::new(
             Duration::from_secs(settings.cards.long_form_ttl_s),
             settings.cards.long_form_capacity,
@@ -125,6 +129,7 @@ impl AppState {
             cpu: call::Pool::new(settings.http.cpu_threads),
             settings: Arc::new(settings),
             discovery,
+            discovery_2_0,
             audit: None,
         }
     }
@@ -159,6 +164,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Builds the app: routes, state and middleware.
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_millis(state.settings.http.request_timeout_ms);
+    let state_timeout_ms = state.settings.http.request_timeout_ms;
     let cors = cors_layer(&state.settings.cors.allowed_origins);
     Router::new()
         .route("/cds-services", get(discovery))
@@ -173,6 +179,10 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
+        ))
+        .layer(axum::middleware::map_response_with_state(
+            state_timeout_ms,
+            outcome_for_bare_errors,
         ))
         .layer(axum::middleware::from_fn(check_host))
         .layer(axum::middleware::from_fn(crate::metrics::track))
@@ -239,8 +249,17 @@ async fn discovery(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<DiscoveryResponse>, ApiError> {
-    state.authenticate(&headers, "/cds-services").await?;
-    Ok(Json(state.discovery.as_ref().clone()))
+    let caller = state.authenticate(&headers, "/cds-services").await?;
+    let only_2_0 = caller
+        .as_ref()
+        .and_then(|caller| state.settings.issuer(&caller.iss))
+        .is_some_and(|issuer| !issuer.fhirpath_prefetch);
+    let document = if only_2_0 {
+        &state.discovery_2_0
+    } else {
+        &state.discovery
+    };
+    Ok(Json(document.as_ref().clone()))
 }
 
 async fn call_service(
@@ -259,6 +278,7 @@ async fn call_service(
         &format!("/cds-services/{}", service.id),
     )
     .await?;
+    check_json(&parts.headers)?;
     // The whole body next, within its deadline and the replica's body budget: a slow body costs
     // a connection and its share of the budget, not a permit.
     let body = body::read(&parts.headers, body, &state.settings.http, &state.bodies).await?;
@@ -293,8 +313,16 @@ async fn call_service(
         pool: &state.cpu,
         deadline,
     };
-    let call::Answer { cards, context } =
+    let call::Answer { mut cards, context } =
         call::answer(&state.kb, service, &mut hook_request, network, now, work).await?;
+    // What the caller's EHR declared it supports (its issuer's settings) shapes the cards.
+    let supports_action_selection = caller
+        .as_ref()
+        .and_then(|caller| state.settings.issuer(&caller.iss))
+        .is_some_and(|issuer| issuer.action_selection_behavior);
+    for rendered in &mut cards {
+        crate::card::for_client(&mut rendered.card, supports_action_selection);
+    }
     // What suppression and the audit trail need, with the context `answer` validated.
     let hook_call = HookCall {
         service,
@@ -365,6 +393,7 @@ async fn feedback(
         &format!("/cds-services/{id}/feedback"),
     )
     .await?;
+    check_json(&parts.headers)?;
     let body = body::read(&parts.headers, body, &state.settings.http, &state.bodies).await?;
     let caller = match token {
         Some(token) => Some(token.spend(state.replay.as_ref()).await?),
@@ -446,6 +475,51 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 async fn not_found() -> ApiError {
     ApiError::NotFound
+}
+
+/// Middleware: the two errors that are answered below our handlers, bodiless — axum's 405 for a
+/// path that exists under another method, and the router's 408 when `http.request_timeout_ms`
+/// passes — get their OperationOutcome here like every other error (CDS Hooks 3.0.0,
+/// "Returning OperationOutcome"). The `Allow` header of a 405 is kept. An answer that already
+/// has a body (our own 408 for a slow body, say) is left as it is.
+async fn outcome_for_bare_errors(State(timeout_ms): State<u64>, response: Response) -> Response {
+    let error = match response.status() {
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::REQUEST_TIMEOUT => ApiError::RequestTimeout { timeout_ms },
+        _ => return response,
+    };
+    if response.headers().contains_key(header::CONTENT_TYPE) {
+        return response;
+    }
+    let mut outcome = error.into_response();
+    if let Some(allow) = response.headers().get(header::ALLOW) {
+        outcome.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    outcome
+}
+
+/// 415 for a body declared as anything but JSON (`application/json`, or a `+json` type such
+/// as `application/fhir+json`): CDS Hooks requests and feedback are JSON documents. A body with
+/// no Content-Type is read as JSON, as it always was. Checked after the token, before the body
+/// is read, so a refused body costs no memory.
+fn check_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match essence {
+        Some(e)
+            if e == "application/json"
+                || (e.starts_with("application/") && e.ends_with("+json")) =>
+        {
+            Ok(())
+        }
+        _ => Err(ApiError::UnsupportedMediaType),
+    }
 }
 
 /// Middleware: RFC 9112 §3.2. An HTTP/1.1 request must carry exactly one Host header, and it

@@ -283,6 +283,8 @@ pub async fn answer(
             draft_orders,
             deadline,
             granted: request.fhir_authorization.as_ref().map(|a| &a.granted),
+            // The site's today (`now` is in its time zone), as for gestational age.
+            today: now.date(),
         }),
     )
     .await

@@ -5,6 +5,7 @@
 //! They live here, below all four, so that none of those modules has to import another to reach
 //! them (and no two of them import each other).
 
+use gravida_cds_hooks::{Card, Suggestion};
 use gravida_knowledge::Rendered;
 
 /// The path prefix of long forms: a card's long form is served at `/cards/{id}`.
@@ -16,4 +17,17 @@ pub const LONG_FORM_PATH_PREFIX: &str = "/cards/";
 pub struct Shown {
     pub rendered: Rendered,
     pub fingerprint: Option<String>,
+}
+
+/// Removes CDS Hooks 3.0.0's `actionSelectionBehavior` from a card's suggestions unless its
+/// client declared it supports it: "CDS Services SHALL NOT make use of the
+/// `actionSelectionBehavior` feature without knowing that the requesting client supports it"
+/// (index.md, "Capability documentation"). A client that does not know it takes every action of
+/// the suggestion, which is what the suggestion meant before the feature.
+pub fn for_client(card: &mut Card, supports_action_selection: bool) {
+    if !supports_action_selection {
+        card.suggestions
+            .iter_mut()
+            .for_each(Suggestion::without_action_selection);
+    }
 }

@@ -271,7 +271,16 @@ fn evaluate(
     });
     match answer {
         Ok(answer) => match serde_json::to_string_pretty(&ServiceResponse::with_cards(
-            answer.cards.into_iter().map(|r| r.card).collect(),
+            answer
+                .cards
+                .into_iter()
+                .map(|r| {
+                    // No client here has declared support for `actionSelectionBehavior`.
+                    let mut card = r.card;
+                    crate::card::for_client(&mut card, false);
+                    card
+                })
+                .collect(),
         )) {
             Ok(json) => write_stdout(&format!("{json}\n")),
             Err(e) => {

@@ -48,6 +48,16 @@ pub enum ApiError {
     /// The body did not arrive within `http.body_read_timeout_ms` of the request's head.
     #[error("the request body did not arrive within {timeout_ms} ms")]
     BodyTimeout { timeout_ms: u64 },
+    /// The whole request was not answered within `http.request_timeout_ms` (the router's own
+    /// timeout, past every deadline of the call itself).
+    #[error("the request was not answered within {timeout_ms} ms")]
+    RequestTimeout { timeout_ms: u64 },
+    /// The path exists, but not for this method (the `Allow` header lists those it has).
+    #[error("this endpoint does not allow this method; see the Allow header")]
+    MethodNotAllowed,
+    /// A body declared as something other than JSON: CDS Hooks requests and feedback are JSON.
+    #[error("the request body must be JSON (Content-Type application/json)")]
+    UnsupportedMediaType,
     /// The body is not a valid request for this endpoint.
     #[error("{0}")]
     BadRequest(String),
@@ -87,7 +97,11 @@ impl ApiError {
             }
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::BodyTimeout { .. } | ApiError::RequestTimeout { .. } => {
+                StatusCode::REQUEST_TIMEOUT
+            }
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadRequest(_) | ApiError::InvalidHost(_) => StatusCode::BAD_REQUEST,
             ApiError::ForbiddenFhirServer(_) => StatusCode::FORBIDDEN,
             ApiError::DataUnavailable(_) => StatusCode::PRECONDITION_FAILED,
@@ -109,6 +123,9 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::BodyTimeout { .. } => "body-timeout",
+            ApiError::RequestTimeout { .. } => "request-timeout",
+            ApiError::MethodNotAllowed => "method-not-allowed",
+            ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::BadRequest(_) => "invalid-request",
             ApiError::InvalidHost(_) => "invalid-host",
             ApiError::ForbiddenFhirServer(_) => "fhir-server-not-allowed",
@@ -128,7 +145,8 @@ impl ApiError {
             }
             ApiError::Unauthorized => "login",
             ApiError::PayloadTooLarge { .. } => "too-long",
-            ApiError::BodyTimeout { .. } => "timeout",
+            ApiError::BodyTimeout { .. } | ApiError::RequestTimeout { .. } => "timeout",
+            ApiError::MethodNotAllowed | ApiError::UnsupportedMediaType => "not-supported",
             ApiError::BadRequest(_) | ApiError::InvalidHost(_) => "invalid",
             ApiError::ForbiddenFhirServer(_) => "forbidden",
             // The specification's own 412 example uses `processing`; a patient the EHR's FHIR
@@ -238,7 +256,10 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
-        if matches!(self, ApiError::BodyTimeout { .. }) {
+        if matches!(
+            self,
+            ApiError::BodyTimeout { .. } | ApiError::RequestTimeout { .. }
+        ) {
             // The rest of the body may still be on its way: the connection cannot carry another
             // request, so say it closes (RFC 9110 §15.5.9), and hyper closes it.
             response

@@ -70,12 +70,38 @@ pub fn find(id: &str) -> Option<&'static ServiceDef> {
     SERVICES.iter().find(|s| s.id == id)
 }
 
-/// The discovery document: one service per hook, each with the knowledge base's prefetch.
-pub fn discovery(kb: &KnowledgeBase) -> DiscoveryResponse {
+/// Which prefetch tokens the client reading discovery can evaluate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tokens {
+    /// CDS Hooks 3.0.0: context and user tokens, and the relative dates (`{{today() - 1 year}}`).
+    FhirPath,
+    /// CDS Hooks 2.0: context and user tokens only. Each search is offered without its date
+    /// bound (`prefetch::for_2_0_clients`), so the client can fill every template; the result
+    /// holds more than the bounded search, never less.
+    Only2_0,
+}
+
+/// The discovery document: one service per hook, each with the knowledge base's prefetch, in
+/// the form the client's `tokens` allow.
+///
+/// Why two documents rather than one. CDS Hooks 3.0.0 (index.md, "Prefetch Template") lets a
+/// client leave out a key it cannot satisfy ("CDS Clients SHALL omit the prefetch key if
+/// relevant details cannot be provided"), and a left-out key is fetched: so a 2.0 client shown
+/// the bounded templates would still get its cards, but only with `fhirServer` and a token,
+/// paying a fetch per bounded key on every call. Shown the unbounded templates instead, it can
+/// prefetch everything. Discovery is authenticated, so the issuer's `fhirpath_prefetch` setting
+/// chooses the document.
+pub fn discovery(kb: &KnowledgeBase, tokens: Tokens) -> DiscoveryResponse {
     let prefetch: BTreeMap<String, String> = kb
         .prefetch()
         .iter()
-        .map(|q| (q.key.clone(), q.template.clone()))
+        .map(|q| {
+            let template = match tokens {
+                Tokens::FhirPath => q.template.clone(),
+                Tokens::Only2_0 => gravida_cds_hooks::prefetch::for_2_0_clients(&q.template),
+            };
+            (q.key.clone(), template)
+        })
         .collect();
     DiscoveryResponse {
         services: SERVICES

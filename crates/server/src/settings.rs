@@ -193,6 +193,21 @@ pub struct IssuerSettings {
         deserialize_with = "deserialize_audiences"
     )]
     pub audiences: Vec<IssuerAudience>,
+    /// Whether this EHR evaluates the CDS Hooks 3.0.0 FHIRPath date tokens of prefetch templates
+    /// (`{{today() - 1 year}}`). Default `true`. A 2.0 client sets it `false`: its discovery then
+    /// shows every search without its date bound (`prefetch::for_2_0_clients`), which it can
+    /// fill, and what it does not prefetch Gravida fetches with the bound evaluated itself.
+    #[serde(default = "yes")]
+    pub fhirpath_prefetch: bool,
+    /// Whether this EHR declares support for a suggestion's `actionSelectionBehavior`
+    /// (CDS Hooks 3.0.0, STU). Default `false`: 3.0.0 forbids sending it to a client that has
+    /// not said it supports it, so cards for this issuer alone carry it.
+    #[serde(default)]
+    pub action_selection_behavior: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// An `aud` value an issuer may send, named in `[[auth.issuers]] audiences`.
@@ -740,6 +755,11 @@ impl Settings {
             return Err("public_base_url must be an http or https URL".into());
         }
         Ok(())
+    }
+
+    /// The settings of the trusted issuer `iss`, if it is one.
+    pub fn issuer(&self, iss: &str) -> Option<&IssuerSettings> {
+        self.auth.issuers.iter().find(|issuer| issuer.iss == iss)
     }
 
     /// The base URL EHRs use to reach the service, without a trailing slash.

@@ -1015,6 +1015,7 @@ fn an_encounter_or_procedure_of_another_patient_is_refused_on_both_paths() {
     let run = |prefetch: Prefetch<'_>| {
         let input = GatherInput {
             granted: None,
+            today: time::OffsetDateTime::now_utc().date(),
             queries: &queries,
             context: &context,
             prefetch,

@@ -40,6 +40,7 @@ fn run_gather(queries: &[PrefetchQuery], prefetch: Prefetch<'_>) -> Outcome {
     runtime
         .block_on(gather(GatherInput {
             granted: None,
+            today: time::OffsetDateTime::now_utc().date(),
             queries,
             context: &context,
             prefetch,

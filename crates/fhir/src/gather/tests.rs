@@ -124,6 +124,7 @@ async fn with_no_prefetch_every_key_is_fetched_at_once_with_the_token() {
     let (queries, context) = (queries(), context());
     let gathered = gather(GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::None,
@@ -177,6 +178,7 @@ async fn only_the_keys_missing_from_prefetch_are_fetched() {
     }));
     let gathered = gather(GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -226,6 +228,7 @@ async fn null_prefetch_means_no_data_and_nothing_is_fetched() {
         prefetch(json!({"patient": null, "conditions": null, "dating": null, "hcg": null}));
     let gathered = gather(GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -258,6 +261,7 @@ async fn an_operation_outcome_prefetch_is_fetched_when_there_is_a_server() {
         prefetch(json!({"patient": null, "conditions": failed, "dating": null, "hcg": null}));
     let gathered = gather(GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -285,6 +289,7 @@ async fn without_a_server_a_failed_central_key_is_unavailable_and_an_optional_on
     }));
     let gathered = gather(GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -315,6 +320,7 @@ async fn without_a_server_a_failed_central_key_is_unavailable_and_an_optional_on
     let prefetched = prefetch(json!({"conditions": failed, "dating": null, "hcg": null}));
     let error = gather(GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -355,6 +361,7 @@ async fn a_central_fetch_that_fails_mid_paging_fails_the_call() {
     let prefetched = prefetch(json!({"patient": null, "dating": null, "hcg": null}));
     let error = gather(GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -388,6 +395,7 @@ async fn a_failed_optional_fetch_marks_the_input_unavailable() {
     let prefetched = prefetch(json!({"patient": null, "conditions": null, "dating": null}));
     let gathered = gather(GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -414,6 +422,7 @@ async fn fetches_run_concurrently_within_one_deadline() {
     let started = Instant::now();
     let gathered = gather(GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::None,
@@ -442,6 +451,7 @@ async fn draft_orders_are_read_into_the_facts() {
                       "subject": {"reference": "Patient/pat-4711"}, "code": {"text": "pelvic ultrasound"}}}]});
     let gathered = gather(GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -518,6 +528,7 @@ async fn the_token_and_the_patient_id_never_appear_in_logs_or_errors() {
     let (queries, context) = (queries(), context());
     let error = gather(GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::None,
@@ -530,6 +541,7 @@ async fn the_token_and_the_patient_id_never_appear_in_logs_or_errors() {
 
     let input = GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::None,
@@ -571,6 +583,7 @@ async fn a_first_page_prefetch_is_fetched_whole_or_is_unavailable() {
 
     let gathered = gather(GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -591,6 +604,7 @@ async fn a_first_page_prefetch_is_fetched_whole_or_is_unavailable() {
 
     let error = gather(GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),
@@ -617,6 +631,7 @@ async fn a_template_that_cannot_be_rendered_makes_its_key_unobtainable() {
     };
     let error = gather(GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::None,
@@ -663,6 +678,7 @@ async fn a_call_that_cannot_get_memory_budget_before_its_deadline_gets_its_key_u
     let started = Instant::now();
     let error = gather(GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::None,
@@ -700,6 +716,7 @@ async fn the_memory_budget_is_returned_when_the_call_is_gathered() {
     let (queries, context) = (queries(), context());
     gather(GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::None,
@@ -730,6 +747,7 @@ async fn searches_that_return_more_entries_than_a_call_may_read_make_their_key_u
     let (queries, context) = (queries(), context());
     let error = gather(GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::None,
@@ -763,6 +781,7 @@ async fn a_resource_both_prefetched_and_fetched_is_read_once() {
     }));
     let gathered = gather(GatherInput {
         granted: None,
+        today: time::OffsetDateTime::now_utc().date(),
         queries: &queries,
         context: &context,
         prefetch: Prefetch::Json(&prefetched),

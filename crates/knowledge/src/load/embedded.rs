@@ -14,6 +14,7 @@ profile_files!(
     "README.md",
     "cards.toml",
     "orderables.toml",
+    "prefetch.toml",
     "profile.toml",
     "text.toml",
     "thresholds.toml",

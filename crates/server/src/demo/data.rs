@@ -245,14 +245,79 @@ impl DemoData {
 }
 
 /// Whether `resource` matches every search parameter: `patient` (or `subject`) against its
-/// subject reference, `code` against any of its comma-separated tokens. Other parameters (paging,
-/// sorting) do not filter. The integration tests' FHIR simulator shares this.
+/// subject reference, `code` against any of its comma-separated tokens, `date` against its
+/// clinical date ([`matches_date`]). Other parameters (paging, sorting) do not filter. The
+/// integration tests' FHIR simulator shares this.
 pub fn matches_search(resource: &Value, params: &[(String, String)]) -> bool {
     params.iter().all(|(name, value)| match name.as_str() {
         "patient" | "subject" => subject_is(resource, value),
         "code" => value.split(',').any(|token| has_code(resource, token)),
+        "date" => matches_date(resource, value),
         _ => true,
     })
+}
+
+/// FHIR R4 date search (§3.1.1.4.2 with the prefixes `eq`, `gt`, `ge`, `lt`, `le`; day
+/// precision): the record's clinical date — `effective[x]` of an Observation or
+/// DiagnosticReport, `period` of an Encounter, `performed[x]` of a Procedure — is the range of
+/// days it names (`2025` is the whole year, a Period from its start to its end), and matches
+/// when that range meets the range the prefix asks for. As on a real server, a record without
+/// the element never matches a date search.
+pub fn matches_date(resource: &Value, search: &str) -> bool {
+    let (prefix, day) = match search.get(..2) {
+        Some(p @ ("eq" | "gt" | "ge" | "lt" | "le")) => (p, &search[2..]),
+        _ => ("eq", search),
+    };
+    let Some(day) = day.get(..10) else {
+        return false;
+    };
+    let (element, period) = match resource["resourceType"].as_str() {
+        Some("Observation" | "DiagnosticReport") => ("effective", "effectivePeriod"),
+        Some("Encounter") => ("period", "period"),
+        Some("Procedure") => ("performed", "performedPeriod"),
+        _ => return false,
+    };
+    let (low, high) = if let Some(range) = resource.get(period).filter(|p| p.is_object()) {
+        let start = range["start"].as_str().map(|s| day_range(s).0);
+        let end = range["end"].as_str().map(|s| day_range(s).1);
+        match (start, end) {
+            (None, None) => return false,
+            (start, end) => (
+                start.unwrap_or_else(|| "0000-01-01".into()),
+                end.unwrap_or_else(|| "9999-12-31".into()),
+            ),
+        }
+    } else {
+        let value = ["DateTime", "Instant"]
+            .iter()
+            .find_map(|kind| resource[format!("{element}{kind}")].as_str());
+        match value {
+            Some(value) => day_range(value),
+            None => return false,
+        }
+    };
+    let (low, high) = (low.as_str(), high.as_str());
+    match prefix {
+        "ge" => high >= day,
+        "gt" => high > day,
+        "le" => low <= day,
+        "lt" => low < day,
+        _ => low <= day && day <= high,
+    }
+}
+
+/// The first and last day (`YYYY-MM-DD`) a FHIR date or dateTime names: `2025` is
+/// 2025-01-01…2025-12-31, `2025-03` is 2025-03-01…2025-03-31 (every month compares as if it
+/// had 31 days, which keeps the order of real days), a full date or a dateTime its day.
+fn day_range(value: &str) -> (String, String) {
+    match value.len() {
+        4 => (format!("{value}-01-01"), format!("{value}-12-31")),
+        7 => (format!("{value}-01"), format!("{value}-31")),
+        _ => {
+            let day = value.get(..10).unwrap_or(value).to_owned();
+            (day.clone(), day)
+        }
+    }
 }
 
 fn subject_is(resource: &Value, patient: &str) -> bool {
@@ -343,6 +408,29 @@ mod tests {
                 .count();
             assert_eq!(same, 1, "{t}/{} is unique", r["id"]);
         }
+    }
+
+    #[test]
+    fn a_date_search_matches_the_clinical_date_and_never_a_record_without_one() {
+        let observation = |effective: Value| {
+            let mut o = serde_json::json!({"resourceType": "Observation"});
+            if !effective.is_null() {
+                o["effectiveDateTime"] = effective;
+            }
+            o
+        };
+        let dated = observation("2026-02-10T08:00:00+01:00".into());
+        assert!(matches_date(&dated, "ge2026-02-10"));
+        assert!(!matches_date(&dated, "gt2026-02-10"));
+        assert!(!matches_date(&dated, "ge2026-02-11"));
+        assert!(matches_date(&dated, "le2026-02-10"));
+        assert!(!matches_date(&observation(Value::Null), "ge1900-01-01"));
+        // A year is the whole year; a period reaches to its end.
+        assert!(matches_date(&observation("2025".into()), "ge2025-12-31"));
+        let encounter = serde_json::json!({"resourceType": "Encounter",
+            "period": {"start": "2025-01-01", "end": "2025-06-30"}});
+        assert!(matches_date(&encounter, "ge2025-06-01"));
+        assert!(!matches_date(&encounter, "ge2025-07-01"));
     }
 
     #[test]

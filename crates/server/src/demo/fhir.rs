@@ -118,10 +118,10 @@ async fn search(
     for (name, _) in &params {
         // Result parameters (`_count`, `_sort`, ...) are accepted and ignored: every match fits
         // on one page. Any other parameter would silently widen the search, so it is refused.
-        let supported = matches!(name.as_str(), "patient" | "subject" | "code");
+        let supported = matches!(name.as_str(), "patient" | "subject" | "code" | "date");
         if !supported && !name.starts_with('_') {
             return Err(FhirApiError::BadSearch(
-                "unsupported search parameter: use patient, subject or code".to_owned(),
+                "unsupported search parameter: use patient, subject, code or date".to_owned(),
             ));
         }
     }
