@@ -154,8 +154,18 @@ async fn health_probes_are_answered_within_50_ms_while_two_5_mb_charts_are_read_
         slowest < Duration::from_millis(50),
         "slowest probe {slowest:?}: {probes:?}"
     );
+    // The figures, for the README and the attack report (`--nocapture` shows them).
+    eprintln!(
+        "two {}-byte charts: slowest of {} health probes {slowest:?}",
+        body.len(),
+        probes.len()
+    );
     for call in calls {
         let (status, cards, took) = call.await.unwrap();
+        eprintln!(
+            "a {}-byte chart answered {status} after {took:?}",
+            body.len()
+        );
         assert_eq!(status, 200, "{cards}");
         // The vital signs are read: the pressures and rates make a shock index, and the bleed's
         // card is escalated.
