@@ -175,6 +175,48 @@ async fn a_call_that_finds_the_body_budget_spent_gets_503_and_its_token_works_on
 }
 
 #[tokio::test]
+async fn large_bodies_cannot_take_the_quarter_of_the_budget_kept_for_small_calls() {
+    // A budget of 320,000 bytes: bodies over 10,000 bytes (a thirty-second) are large and must
+    // leave 80,000 (a quarter) free for the small ones.
+    let app = TestApp::spawn_with_config(&config(
+        "max_body_bytes = 150000\nmax_body_bytes_in_flight = 320000\nbody_read_timeout_ms = 10000",
+    ))
+    .await;
+    // Authenticated calls that each declare 80,000 bytes and send one: three of them get the
+    // 240,000 bytes large bodies may hold; the fourth is refused at once.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut slow = connect(&app).await;
+        slow.write_all(format!("{}{{", head(80_000, Some(&token()))).as_bytes())
+            .await
+            .unwrap();
+        held.push(slow);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fourth = connect(&app).await;
+    fourth
+        .write_all(format!("{}{{", head(80_000, Some(&token()))).as_bytes())
+        .await
+        .unwrap();
+    let answer = timeout(GENEROUS, read_head(&mut fourth))
+        .await
+        .expect("refused before its body is sent");
+    assert!(answer.starts_with("http/1.1 503"), "{answer}");
+
+    // Small calls are still answered beside them, several at once.
+    let calls: Vec<_> = (0..4)
+        .map(|_| {
+            let app = &app;
+            async move { call(app, Some(&token()), &call_body(2_000)).await }
+        })
+        .collect();
+    for answer in futures::future::join_all(calls).await {
+        assert!(answer.starts_with("http/1.1 200"), "{answer}");
+    }
+    drop(held);
+}
+
+#[tokio::test]
 async fn a_chunked_body_reserves_the_budget_as_it_grows() {
     let app = TestApp::spawn_with_config(&config(
         "max_body_bytes = 150000\nmax_body_bytes_in_flight = 200000",
@@ -187,10 +229,11 @@ async fn a_chunked_body_reserves_the_budget_as_it_grows() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    // A chunked call, which declares no length: its first 40,000 bytes fit, the next 40,000 do
-    // not.
+    // A chunked call, which declares no length: its first 5,000 bytes fit (a small body may use
+    // the 50,000 bytes kept for small ones), the next 75,000 do not (it is large now, and large
+    // bodies must leave those 50,000 free).
     let body = call_body(80_000);
-    let (first, second) = body.split_at(40_000);
+    let (first, second) = body.split_at(5_000);
     let mut stream = connect(&app).await;
     let head = format!(
         "POST {HOOK} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
@@ -198,9 +241,13 @@ async fn a_chunked_body_reserves_the_budget_as_it_grows() {
         token()
     );
     stream.write_all(head.as_bytes()).await.unwrap();
-    for chunk in [first, second] {
+    for (nth, chunk) in [first, second].into_iter().enumerate() {
         let framed = format!("{:x}\r\n{chunk}\r\n", chunk.len());
-        stream.write_all(framed.as_bytes()).await.unwrap();
+        let written = stream.write_all(framed.as_bytes()).await;
+        // The first chunk must be taken; the server may refuse and close during the second.
+        if nth == 0 {
+            written.expect("the first chunk is read");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let _ = stream.write_all(b"0\r\n\r\n").await;

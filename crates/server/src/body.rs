@@ -8,6 +8,12 @@
 //! read (a chunked body, which declares none, reserves as its bytes arrive), and gives the
 //! reservation back when its [`Body`] is dropped. A body that cannot get its bytes is refused
 //! with 503 and `Retry-After` at once: the replica is busy with other bodies, not broken.
+//!
+//! Large bodies do not get the whole budget. A quarter of it is kept for small bodies (at most
+//! a thirty-second of the budget each: 1 MiB of the default 32 MiB), which is what an EHR's
+//! everyday calls are. So a caller holding many large bodies at once (a trusted issuer gone
+//! wrong, or a burst of huge charts) cannot shut out the small calls beside it: they share the
+//! reserve, and the large ones share the rest.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,13 +30,20 @@ use crate::settings::HttpSettings;
 #[derive(Debug, Clone)]
 pub struct BodyBudget {
     bytes: Arc<Semaphore>,
+    /// A body larger than this is large: it may not take the budget's last `kept_for_small`.
+    small: usize,
+    /// Bytes only small bodies may use.
+    kept_for_small: usize,
 }
 
 impl BodyBudget {
     /// A budget of `bytes` (`http.max_body_bytes_in_flight`; settings keep it below 4 GiB).
     pub fn new(bytes: usize) -> Self {
+        let bytes = bytes.min(Semaphore::MAX_PERMITS);
         BodyBudget {
-            bytes: Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS))),
+            bytes: Arc::new(Semaphore::new(bytes)),
+            small: bytes / 32,
+            kept_for_small: bytes / 4,
         }
     }
 
@@ -39,7 +52,10 @@ impl BodyBudget {
         self.bytes.available_permits()
     }
 
-    /// Reserves `bytes` more for `reservation`, or refuses at once (503).
+    /// Reserves `bytes` more for `reservation`, or refuses at once (503). A body whose whole
+    /// reservation would then be large must leave the small bodies' share free. (The check and
+    /// the acquisition are two steps, so two large bodies at the same instant may dip into the
+    /// share by one body; the semaphore still bounds the total.)
     fn reserve(
         &self,
         reservation: &mut Option<OwnedSemaphorePermit>,
@@ -48,8 +64,16 @@ impl BodyBudget {
         if bytes == 0 {
             return Ok(());
         }
+        let held = reservation.as_ref().map_or(0, |r| r.num_permits());
+        let large = held + bytes > self.small;
+        let room = if large {
+            self.available().saturating_sub(self.kept_for_small)
+        } else {
+            self.available()
+        };
         let more = u32::try_from(bytes)
             .ok()
+            .filter(|_| bytes <= room)
             .and_then(|n| self.bytes.clone().try_acquire_many_owned(n).ok());
         let Some(more) = more else {
             metrics::counter!("gravida_body_budget_shed_total").increment(1);

@@ -326,7 +326,9 @@ pub struct HttpSettings {
     /// The bytes of request bodies this replica holds at once, being read or parsed. A body
     /// reserves its `Content-Length` (or its bytes as they arrive) before it is read, and one
     /// that finds no room gets 503 with `Retry-After` at once. Only authenticated callers reach
-    /// this point. 32 MiB holds four bodies of the largest size, or hundreds of usual ones.
+    /// this point. A quarter is kept for small bodies (up to a thirty-second of it each), which
+    /// large ones may not take, so it must be at least four thirds of `max_body_bytes`. 32 MiB
+    /// holds three bodies of the largest size beside hundreds of usual ones.
     pub max_body_bytes_in_flight: usize,
     /// After SIGTERM, how long the replica goes on accepting and answering while `/readyz`
     /// answers 503, so that the load balancers stop sending it calls; then it stops accepting,
@@ -709,12 +711,14 @@ impl Settings {
         if self.http.max_connections == 0 {
             return Err("http.max_connections must be at least 1".into());
         }
-        if self.http.max_body_bytes_in_flight < self.http.max_body_bytes
-            || self.http.max_body_bytes_in_flight > u32::MAX as usize
-        {
+        // Large bodies may use three quarters of the budget (body.rs), so the largest body
+        // must fit in three quarters.
+        let in_flight = self.http.max_body_bytes_in_flight;
+        if in_flight - in_flight / 4 < self.http.max_body_bytes || in_flight > u32::MAX as usize {
             return Err(format!(
-                "http.max_body_bytes_in_flight ({}) must be at least http.max_body_bytes ({}) \
-                 and below 4 GiB",
+                "http.max_body_bytes_in_flight ({}) must be at least four thirds of \
+                 http.max_body_bytes ({}), since a quarter is kept for small bodies, and below \
+                 4 GiB",
                 self.http.max_body_bytes_in_flight, self.http.max_body_bytes
             ));
         }
@@ -1013,6 +1017,25 @@ algorithms = ["RS384"]
         );
         let default = Settings::load_from(None, env(&[])).expect("defaults");
         assert_eq!(default.http.max_concurrent_hook_calls, 256);
+    }
+
+    #[test]
+    fn a_body_budget_whose_large_share_cannot_hold_the_largest_body_is_refused() {
+        // Three quarters of 1,000,000 is 750,000: a largest body of 750,000 fits, 750,001 not.
+        let fits = [
+            ("GRAVIDA_HTTP__MAX_BODY_BYTES", "750000"),
+            ("GRAVIDA_HTTP__MAX_BODY_BYTES_IN_FLIGHT", "1000000"),
+        ];
+        Settings::load_from(None, env(&fits)).expect("the largest body fits");
+        let err = Settings::load_from(
+            None,
+            env(&[
+                ("GRAVIDA_HTTP__MAX_BODY_BYTES", "750001"),
+                ("GRAVIDA_HTTP__MAX_BODY_BYTES_IN_FLIGHT", "1000000"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("four thirds"), "{err}");
     }
 
     #[test]
