@@ -20,6 +20,8 @@
 //! a number that is not finite is shown as [`UNREADABLE_NUMBER`], never as `NaN` or `inf`.
 
 pub mod markdown;
+mod record_days;
+mod variant;
 
 use std::collections::HashMap;
 
@@ -38,6 +40,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::load::Profile;
 use crate::templates::{Orderable, RuleCard, fill};
+use variant::escalated_template;
 
 /// The code system of `source.topic`: the rule that produced a card.
 pub const RULE_SYSTEM: &str = "urn:gravida:rule";
@@ -228,6 +231,7 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::RiskFactor(RiskFactor::Iud) => "risk_iud",
         Modifier::RiskFactor(RiskFactor::ArtConception) => "risk_art",
         Modifier::DiagnosedInThisPregnancy => "diagnosed_in_this_pregnancy",
+        Modifier::OtherIndication => "methotrexate_other_indication",
         Modifier::Vital {
             sign: VitalSign::SystolicBp,
             ..
@@ -402,6 +406,7 @@ fn values(
         );
         v.insert("dating_day", fill(template, &dv));
     }
+    record_days::insert(&mut v, finding, now);
     for m in &finding.modifiers {
         match m {
             Modifier::HcgTrend(HcgTrend::Fall { change } | HcgTrend::SlowFall { change }) => {
@@ -492,16 +497,7 @@ fn fact_lines(profile: &Profile, finding: &Finding, v: &HashMap<&str, String>) -
 /// The plain-text summary. Its placeholders are limited at load to computed values (GA, dates);
 /// `v` holds chart text only as [`markdown::plain_inline`] made it.
 fn summary(card: &RuleCard, finding: &Finding, v: &HashMap<&str, String>) -> String {
-    let variant = match finding.rule {
-        RuleId::R3 if finding.has(&Modifier::LabelDoubtful) => card.variants.get("label_doubtful"),
-        RuleId::R6 if matches!(finding.iup, IupStatus::Documented(_)) => {
-            card.variants.get("documented_iup")
-        }
-        RuleId::R9 | RuleId::R14 if finding.has(&Modifier::PreviaDocumented) => {
-            card.variants.get("previa_documented")
-        }
-        _ => None,
-    };
+    let variant = variant::variant_of(finding).and_then(|name| card.variants.get(name));
     fill(variant.unwrap_or(&card.summary), v)
 }
 
@@ -906,17 +902,6 @@ struct Folded {
     suggestions: Vec<String>,
 }
 
-/// The card template of the rule an R2E card escalates, if it is one.
-fn escalated_template<'p>(profile: &'p Profile, finding: &Finding) -> Option<&'p RuleCard> {
-    if finding.rule != RuleId::R2E {
-        return None;
-    }
-    finding.modifiers.iter().find_map(|m| match m {
-        Modifier::EscalatedFrom(rule) => profile.cards.rules.get(rule.as_str()),
-        _ => None,
-    })
-}
-
 /// A draft ServiceRequest for an orderable, or a draft MedicationRequest when the orderable is
 /// a medication (R15's progesterone).
 fn service_request(o: &Orderable, patient_id: &str, now: OffsetDateTime) -> Value {
@@ -1093,7 +1078,8 @@ fn fold(
     facts: &PatientFacts,
     now: OffsetDateTime,
 ) -> Option<Folded> {
-    let template = profile.cards.rules.get(finding.rule.as_str())?;
+    let template = variant::text_for(profile.cards.rules.get(finding.rule.as_str())?, finding);
+    let template = template.as_ref();
     let v = values(profile, finding, facts, markdown::escape_inline, now);
     let summary = summary(
         template,
@@ -1143,7 +1129,8 @@ fn card_with(
     patient_id: &str,
     now: OffsetDateTime,
 ) -> Option<Card> {
-    let template = profile.cards.rules.get(finding.rule.as_str())?;
+    let template = variant::text_for(profile.cards.rules.get(finding.rule.as_str())?, finding);
+    let template = template.as_ref();
     // The summary is plain text (punctuation kept); the detail is Markdown (punctuation escaped).
     let summary = summary(
         template,

@@ -90,6 +90,73 @@ pub struct RuleCard {
     /// card instead of being shown beside it.
     #[serde(default)]
     pub card_folded: Option<Template>,
+    /// Text that replaces the rule's own when one of its variants applies (the same keys as
+    /// `variants`): R6 with a documented intrauterine pregnancy must never say "until a normal
+    /// intrauterine pregnancy is excluded", R9 with a previa documented never "no placental
+    /// location is documented" (knowledge.md §3.6 W1, W5, W10).
+    #[serde(default)]
+    pub variant_text: BTreeMap<String, TextOverride>,
+    /// What this rule's card contributes when R2E escalates it (knowledge.md §3.6 W2): by
+    /// default its own steps and buttons; an unstable patient gets no 48-hour hCG plan.
+    #[serde(default)]
+    pub escalated: Option<TextOverride>,
+}
+
+/// Parts of a rule's text replaced in one situation (a variant, or under R2E); a part left out
+/// keeps the rule's own.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextOverride {
+    #[serde(default)]
+    pub card_do: Option<Vec<Template>>,
+    #[serde(default)]
+    pub card_why: Option<Vec<Template>>,
+    #[serde(default)]
+    pub card_not_mean: Option<Template>,
+    #[serde(default)]
+    pub why: Option<Vec<Template>>,
+    #[serde(default)]
+    pub what_to_do: Option<Vec<Template>>,
+    #[serde(default)]
+    pub does_not_mean: Option<Vec<Template>>,
+    #[serde(default)]
+    pub suggestions: Option<Vec<String>>,
+}
+
+impl TextOverride {
+    /// Every template of the override, for the load's checks.
+    pub fn templates(&self) -> impl Iterator<Item = &Template> {
+        self.card_do
+            .iter()
+            .flatten()
+            .chain(self.card_why.iter().flatten())
+            .chain(&self.card_not_mean)
+            .chain(self.why.iter().flatten())
+            .chain(self.what_to_do.iter().flatten())
+            .chain(self.does_not_mean.iter().flatten())
+    }
+
+    /// `card` with this override's parts in place of its own.
+    pub fn apply(&self, card: &RuleCard) -> RuleCard {
+        let mut out = card.clone();
+        let pick = |o: &Option<Vec<Template>>, own: &mut Vec<Template>| {
+            if let Some(v) = o {
+                own.clone_from(v);
+            }
+        };
+        pick(&self.card_do, &mut out.card_do);
+        pick(&self.card_why, &mut out.card_why);
+        pick(&self.why, &mut out.why);
+        pick(&self.what_to_do, &mut out.what_to_do);
+        pick(&self.does_not_mean, &mut out.does_not_mean);
+        if let Some(t) = &self.card_not_mean {
+            out.card_not_mean = t.clone();
+        }
+        if let Some(s) = &self.suggestions {
+            out.suggestions.clone_from(s);
+        }
+        out
+    }
 }
 
 /// Text a modifier adds to a card.
@@ -184,6 +251,7 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "impossible_ga",
     "impossible_ga_more",
     "kleihauer_betke",
+    "methotrexate_other_indication",
     "label_doubtful",
     "label_implausible",
     "placenta_not_located",
@@ -224,6 +292,7 @@ pub const MODIFIER_KEYS: &[&str] = &[
 const VARIANTS: &[(&str, &str)] = &[
     ("R3", "label_doubtful"),
     ("R6", "documented_iup"),
+    ("R6", "other_indication"),
     ("R9", "previa_documented"),
     ("R14", "previa_documented"),
 ];
@@ -265,6 +334,10 @@ const DETAIL_PLACEHOLDERS: &[&str] = &[
     "vital_time",
     "vital_value",
     "more",
+    "previa_day",
+    "previa_date",
+    "rh_day",
+    "rh_date",
 ];
 
 // ----- Templates -----------------------------------------------------------------------------
@@ -436,6 +509,34 @@ pub(crate) fn check_cards(
                 problems.add(file, format!("{name} has an unknown variant {variant}"));
             }
             check_summary(name, &format!("variant {variant}"), summary, problems);
+        }
+        for (variant, text) in &card.variant_text {
+            if !VARIANTS.contains(&(name.as_str(), variant.as_str())) {
+                problems.add(
+                    file,
+                    format!("{name} has text for an unknown variant {variant}"),
+                );
+            }
+            if text
+                .card_do
+                .as_ref()
+                .is_some_and(|d| d.is_empty() || d.len() > 3)
+            {
+                problems.add(
+                    file,
+                    format!("{name} variant {variant} needs one to three card_do lines"),
+                );
+            }
+        }
+        for text in card.variant_text.values().chain(&card.escalated) {
+            for t in text.templates() {
+                check_template(file, name, t, DETAIL_PLACEHOLDERS, problems);
+            }
+            for key in text.suggestions.iter().flatten() {
+                if !orderables.contains_key(key) {
+                    problems.add(file, format!("{name} suggests unknown orderable {key}"));
+                }
+            }
         }
         for text in card
             .why

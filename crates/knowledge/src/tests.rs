@@ -306,7 +306,7 @@ fn the_motivating_case_reads_like_the_sandbox_card() {
     assert!(first.iter().all(|l| l.starts_with("- ")), "{detail}");
     assert!(first[0].contains("TVUS"), "{detail}");
     assert!(first[1].contains("hCG now and in 48 h"), "{detail}");
-    assert!(detail.contains("ABO/Rh type (unknown)"), "{detail}");
+    assert!(detail.contains("- ABO/Rh type.\n"), "{detail}");
     // Then why, with the record named as a clinician knows it and its day.
     assert!(
         detail.contains("**Why.** Condition 'implantation bleeding', 1 Apr."),
@@ -400,6 +400,7 @@ fn methotrexate_card_suggests_deleting_the_draft_order() {
         codes: vec![Code::new(RXNORM, "6851")],
         text: vec![],
         status: Some("draft".into()),
+        reasons: Vec::new(),
     });
     let a = kb.evaluate(&facts, "p1", NOW);
     assert_eq!(a.cards.len(), 1);
@@ -464,6 +465,7 @@ fn with_draft_order_id(id: &str) -> PatientFacts {
         codes: vec![Code::new(RXNORM, "6851")],
         text: vec![],
         status: Some("draft".into()),
+        reasons: Vec::new(),
     });
     facts
 }
@@ -915,6 +917,7 @@ mod chart_text {
 // Escalation and the rules of knowledge.md §3.5 items 9 and 12–16, rendered.
 mod escalation;
 mod short_cards;
+mod wording;
 
 #[test]
 fn an_action_selection_behavior_on_a_button_of_one_order_is_a_profile_problem() {

@@ -1162,6 +1162,19 @@ impl<'a> Engine<'a> {
         }];
         evidence.extend(iup_evidence.iter().cloned());
         let mut modifiers = Vec::new();
+        // Methotrexate for rheumatoid arthritis is not a treatment of ectopic pregnancy: its card
+        // speaks of teratogenicity (§3.6 W10). Which card fires does not change.
+        let other_indication = order.reasons.iter().any(|reason| {
+            let lower = reason.to_lowercase();
+            self.kb
+                .text
+                .methotrexate_other_indication_terms
+                .iter()
+                .any(|term| lower.contains(term.as_str()))
+        });
+        if other_indication {
+            modifiers.push(Modifier::OtherIndication);
+        }
         if self
             .facts
             .unavailable

@@ -317,6 +317,10 @@ pub enum Modifier {
     /// R6 across G5: an ectopic (or other) diagnosis of this pregnancy beside a documented IUP
     /// or an ART conception (§3.5 item 14).
     DiagnosedInThisPregnancy,
+    /// R6: the methotrexate order names a non-obstetric indication (rheumatoid arthritis,
+    /// psoriasis, a malignancy) or a weekly low-dose schedule: teratogen wording, never the
+    /// ectopic wording (knowledge.md §3.6 W10).
+    OtherIndication,
     /// R2E: a vital sign within the window showing instability, its value and when it was taken.
     Vital {
         sign: VitalSign,
