@@ -852,6 +852,7 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<Profile, Vec<crate::Pro
     let cards: Option<CardsToml> = parse_toml(files, "cards.toml", &mut problems);
     if let (Some(c), Some(o)) = (&cards, &orderables) {
         check_cards(c, o, &mut problems);
+        crate::source_urls::check(c, &mut problems);
     }
 
     if !problems.0.is_empty() {

@@ -136,6 +136,52 @@ fn a_broken_profile_reports_several_problems_at_once() {
 }
 
 #[test]
+fn a_source_url_that_is_http_or_off_the_allow_list_is_refused_at_load_naming_the_url() {
+    let mut files = default_files();
+    let cards = String::from_utf8(files["cards.toml"].clone()).expect("utf-8");
+    let cards = cards
+        .replace(
+            "https://doi.org/10.1093/humrep/deg379",
+            "http://www.researchgate.net/publication/10610308",
+        )
+        .replace(
+            "https://pubmed.ncbi.nlm.nih.gov/17477103/",
+            "https://fdocuments.in/document/late-pregnancy-bleeding.html",
+        );
+    files.insert("cards.toml".into(), cards.into_bytes());
+    let messages: Vec<String> = problems_of(files).into_iter().map(|p| p.message).collect();
+    for url in [
+        "http://www.researchgate.net/publication/10610308",
+        "https://fdocuments.in/document/late-pregnancy-bleeding.html",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.contains(url)),
+            "{url}: {messages:?}"
+        );
+    }
+}
+
+#[test]
+fn every_source_url_of_the_shipped_profile_is_https_on_the_allow_list() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    let cards = &kb.profile.cards;
+    assert!(!cards.allowed_source_hosts.is_empty());
+    for (rule, card) in &cards.rules {
+        for url in std::iter::once(&card.source_url).chain(card.links.iter().map(|l| &l.url)) {
+            let host = url
+                .strip_prefix("https://")
+                .and_then(|rest| rest.split('/').next())
+                .unwrap_or_default();
+            assert!(
+                cards.allowed_source_hosts.iter().any(|h| h == host),
+                "{rule}: {url}"
+            );
+            assert!(!url.contains('?'), "{rule}: a search page {url}");
+        }
+    }
+}
+
+#[test]
 fn a_missing_threshold_and_a_missing_value_set_are_both_reported() {
     let mut files = default_files();
     files.remove("valuesets/methotrexate.json");
