@@ -246,7 +246,7 @@ async fn a_6w5d_bleed_with_heart_rate_128_and_pressure_84_48_gets_a_critical_car
         }
         // The records used are named on the card's long form, one click away.
         let page = long_form_text(&app, card).await;
-        assert!(page.contains("Observation 'Heart rate'"), "{page}");
+        assert!(page.contains("chart entry 'Heart rate'"), "{page}");
         assert!(
             cards.iter().all(|c| rule(c) != "R2"),
             "the warning is escalated, not repeated"

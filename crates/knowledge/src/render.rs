@@ -22,6 +22,7 @@
 pub mod markdown;
 mod record_days;
 mod variant;
+pub mod words;
 
 use std::collections::HashMap;
 
@@ -41,6 +42,7 @@ use time::{Duration, OffsetDateTime};
 use crate::load::Profile;
 use crate::templates::{Orderable, RuleCard, fill};
 use variant::escalated_template;
+use words::{DateForm, capitalised, thing};
 
 /// The code system of `source.topic`: the rule that produced a card.
 pub const RULE_SYSTEM: &str = "urn:gravida:rule";
@@ -74,7 +76,7 @@ pub(crate) fn percent(fraction: f64) -> String {
 /// it has none, its type alone (`Condition (no text)`). Never its resource id: an id means
 /// nothing to a clinician (issue 17, item 2). Chart text is quoted (escaped and length-capped).
 fn reference(kind: &str, id: &str, facts: &PatientFacts, quote: Quote) -> String {
-    named(kind, id, facts, quote).unwrap_or_else(|| format!("{} (no text)", quote(kind)))
+    named(kind, id, facts, quote).unwrap_or_else(|| format!("{} (no text)", thing(kind)))
 }
 
 /// A day as clinicians write it on a ward: `22 Nov`, with the year when it is not this year's
@@ -153,7 +155,7 @@ fn named(kind: &str, id: &str, facts: &PatientFacts, quote: Quote) -> Option<Str
         })
         .map(|text| text.trim())
         .filter(|text| !text.is_empty());
-    text.map(|text| format!("{} '{}'", quote(kind), quote(text)))
+    text.map(|text| format!("{} '{}'", thing(kind), quote(text)))
 }
 
 /// What a record was used as, in the words of the card.
@@ -275,6 +277,11 @@ fn number(value: f64, decimals: usize) -> String {
 /// When a vital sign was taken, in the record's own offset (`2025-06-15 10:20 +02:00`, or
 /// `UTC`): the clinician compares it with the chart, which shows it so.
 fn instant(at: OffsetDateTime) -> String {
+    format!("{} {}", at.date(), clock(at))
+}
+
+/// The time of day of a moment and its offset: `11:30 UTC`, `10:20 +02:00`.
+fn clock(at: OffsetDateTime) -> String {
     let offset = at.offset();
     let zone = if offset.is_utc() {
         "UTC".to_string()
@@ -283,7 +290,7 @@ fn instant(at: OffsetDateTime) -> String {
         let sign = if offset.is_negative() { '-' } else { '+' };
         format!("{sign}{:02}:{:02}", hours.abs(), minutes.abs())
     };
-    format!("{} {:02}:{:02} {zone}", at.date(), at.hour(), at.minute())
+    format!("{:02}:{:02} {zone}", at.hour(), at.minute())
 }
 
 /// The type of a record among the facts, for naming it (`Observation` if it is not there).
@@ -363,12 +370,17 @@ fn values(
         v.insert("order", String::new());
     }
     if let Some(bleed) = finding.evidence.iter().find(|e| e.role == Role::Bleed) {
-        v.insert("bleed_kind", quote(&bleed.resource_type));
-        // The engine chose the words that name the bleed (`Finding::bleed_text`).
+        v.insert("bleed_kind", thing(&bleed.resource_type).to_string());
+        // The engine chose the words that name the bleed (`Finding::bleed_text`). The record
+        // opens the card's Why: its name is capitalised ("Diagnosis 'vaginal bleeding'").
         let text = finding.bleed_text.as_deref().unwrap_or("vaginal bleeding");
         v.insert(
             "bleed_record",
-            format!("{} '{}'", quote(&bleed.resource_type), quote(text)),
+            capitalised(&format!(
+                "{} '{}'",
+                thing(&bleed.resource_type),
+                quote(text)
+            )),
         );
         v.insert("bleed_text", quote(text));
     }
@@ -508,6 +520,7 @@ fn modifier_values<'v>(
     finding: &Finding,
     facts: &PatientFacts,
     v: &HashMap<&'v str, String>,
+    form: DateForm,
 ) -> HashMap<&'v str, String> {
     let mut mv = v.clone();
     if let Modifier::UnreadableRecord { id, field } = m {
@@ -547,7 +560,7 @@ fn modifier_values<'v>(
         };
         mv.insert(
             "record_date",
-            date.map(|d| iso_as_written(d, precision))
+            date.map(|d| form.date(d, precision))
                 .unwrap_or_else(|| "(date unknown)".into()),
         );
         mv.insert(
@@ -555,7 +568,7 @@ fn modifier_values<'v>(
             finding
                 .dating
                 .as_ref()
-                .map(|d| d.start.to_string())
+                .map(|d| form.date(d.start, Precision::Day))
                 .unwrap_or_else(|| "(date unknown)".into()),
         );
     }
@@ -574,7 +587,7 @@ fn modifier_values<'v>(
     {
         let decimals = if *sign == VitalSign::ShockIndex { 2 } else { 0 };
         mv.insert("vital_value", number(*value, decimals));
-        mv.insert("vital_time", instant(*at));
+        mv.insert("vital_time", form.instant(*at));
     }
     // A record named by a modifier of the reading (§3.5): what it says, and its date.
     if let Modifier::RhUnreadable { id, date }
@@ -590,7 +603,7 @@ fn modifier_values<'v>(
         );
         mv.insert(
             "record_date",
-            date.map(|d| iso_as_written(d, precision_of(id, facts)))
+            date.map(|d| form.date(d, precision_of(id, facts)))
                 .unwrap_or_else(|| "(date unknown)".into()),
         );
     }
@@ -684,11 +697,12 @@ fn said_text<'p, 'v>(
     finding: &Finding,
     facts: &PatientFacts,
     v: &HashMap<&'v str, String>,
+    form: DateForm,
 ) -> Option<(&'p crate::templates::ModifierText, HashMap<&'v str, String>)> {
     match item {
         Said::Modifier(m) => {
             let text = profile.cards.modifiers.get(modifier_key(m))?;
-            Some((text, modifier_values(m, finding, facts, v)))
+            Some((text, modifier_values(m, finding, facts, v, form)))
         }
         Said::More { key, more } => {
             let text = profile.cards.modifiers.get(*key)?;
@@ -719,7 +733,7 @@ fn long_detail(
     finding: &Finding,
     facts: &PatientFacts,
     v: &HashMap<&str, String>,
-) -> String {
+) -> LongForm {
     let mut why = fact_lines(profile, finding, v);
     why.extend(card.why.iter().map(|t| fill(t, v)));
     let mut todo: Vec<String> = card.what_to_do.iter().map(|t| fill(t, v)).collect();
@@ -730,7 +744,7 @@ fn long_detail(
         }
     }
     for item in said(finding, LONG_FORM_NAMED) {
-        let Some((text, mv)) = said_text(profile, &item, finding, facts, v) else {
+        let Some((text, mv)) = said_text(profile, &item, finding, facts, v, DateForm::Long) else {
             continue;
         };
         if let Some(w) = &text.why {
@@ -748,11 +762,7 @@ fn long_detail(
             let r = match named(&e.resource_type, &e.id, facts, markdown::escape_inline) {
                 Some(name) => name,
                 // A coded record with no text: what it was used as says what it is.
-                None => format!(
-                    "{} ({})",
-                    markdown::escape_inline(&e.resource_type),
-                    role_name(e.role)
-                ),
+                None => format!("{} ({})", thing(&e.resource_type), role_name(e.role)),
             };
             match e.date {
                 Some(d) => format!("{r} ({})", iso_as_written(d, precision_of(&e.id, facts))),
@@ -778,6 +788,33 @@ fn long_detail(
     out.push_str("\n**What this card does not mean.** ");
     let not_mean: Vec<String> = card.does_not_mean.iter().map(|t| fill(t, v)).collect();
     out.push_str(&not_mean.join(" "));
+    LongForm { body: out, records }
+}
+
+/// A finding's long form before it is put together: its sections, and the records it used
+/// (each named once, with its date).
+#[derive(Debug)]
+struct LongForm {
+    body: String,
+    records: Vec<String>,
+}
+
+/// The card's long form: the main finding's sections, then each folded finding's, then the
+/// records used by any of them (each once), then the closing line (once; issue 31 item 5).
+fn long_form(profile: &Profile, main: LongForm, folded: &[Folded]) -> String {
+    let mut out = main.body;
+    let mut records = main.records;
+    for f in folded {
+        out.push_str("\n\n**Also: ");
+        out.push_str(&markdown::escape_inline(&f.summary));
+        out.push_str(".**\n\n");
+        out.push_str(&f.reasoning.body);
+        for record in &f.reasoning.records {
+            if !records.contains(record) {
+                records.push(record.clone());
+            }
+        }
+    }
     if !records.is_empty() {
         out.push_str("\n\nRecords used: ");
         out.push_str(&records.join(", "));
@@ -847,6 +884,7 @@ fn short_detail(
     folded: &[Folded],
     facts: &PatientFacts,
     v: &HashMap<&str, String>,
+    now: OffsetDateTime,
 ) -> String {
     let mut todo: Vec<String> = Vec::new();
     for line in card.card_do.iter().map(|t| fill(t, v)) {
@@ -860,7 +898,8 @@ fn short_detail(
     let mut why = card_fact_lines(profile, finding, v);
     why.extend(card.card_why.iter().map(|t| fill(t, v)));
     for item in said(finding, CARD_NAMED) {
-        let Some((text, mv)) = said_text(profile, &item, finding, facts, v) else {
+        let Some((text, mv)) = said_text(profile, &item, finding, facts, v, DateForm::Card(now))
+        else {
             continue;
         };
         // A modifier without short text is shown in full: never silently left off the card.
@@ -898,7 +937,7 @@ struct Folded {
     rule: RuleId,
     line: String,
     summary: String,
-    reasoning: String,
+    reasoning: LongForm,
     suggestions: Vec<String>,
 }
 
@@ -1138,14 +1177,12 @@ fn card_with(
         &values(profile, finding, facts, markdown::plain_inline, now),
     );
     let v = values(profile, finding, facts, markdown::escape_inline, now);
-    let detail = short_detail(profile, template, finding, folded, facts, &v);
-    let mut reasoning = long_detail(profile, template, finding, facts, &v);
-    for f in folded {
-        reasoning.push_str("\n\n**Also: ");
-        reasoning.push_str(&markdown::escape_inline(&f.summary));
-        reasoning.push_str(".**\n\n");
-        reasoning.push_str(&f.reasoning);
-    }
+    let detail = short_detail(profile, template, finding, folded, facts, &v, now);
+    let reasoning = long_form(
+        profile,
+        long_detail(profile, template, finding, facts, &v),
+        folded,
+    );
     // The label is what the physician reads: who says it and on what authority. Which profile
     // version said it is for the audit, `/readyz` and the card's extension, not for the label.
     let source = Source::new(format!(

@@ -300,11 +300,12 @@ const VARIANTS: &[(&str, &str)] = &[
     ("R14", "previa_documented"),
 ];
 
-/// Placeholders allowed in summaries, with the longest value each can take.
+/// Placeholders allowed in summaries, with the longest value each can take. Dates only as the
+/// card's body writes them (`9 Nov`, `9 Nov 2025`): never an ISO date in a headline.
 const SUMMARY_PLACEHOLDERS: &[(&str, &str)] = &[
     ("ga", "40w6d"),
-    ("bleed_date", "2025-12-31"),
-    ("iup_date", "2025-12-31"),
+    ("bleed_day", "31 Dec 2025"),
+    ("iup_day", "31 Dec 2025"),
 ];
 
 /// Placeholders allowed in detail text.

@@ -355,7 +355,7 @@ fn the_motivating_case_reads_like_the_sandbox_card() {
     assert!(detail.contains("- ABO/Rh type.\n"), "{detail}");
     // Then why, with the record named as a clinician knows it and its day.
     assert!(
-        detail.contains("**Why.** Condition 'implantation bleeding', 1 Apr."),
+        detail.contains("**Why.** Diagnosis 'implantation bleeding', 1 Apr."),
         "{detail}"
     );
     assert!(detail.contains("GA 12w0d by LMP 7 Jan"), "{detail}");
@@ -480,8 +480,8 @@ fn every_card_rule_renders_a_summary_under_140_characters_with_long_values() {
         for summary in std::iter::once(&card.summary).chain(card.variants.values()) {
             let mut v = std::collections::HashMap::new();
             v.insert("ga", "40w6d".to_string());
-            v.insert("bleed_date", "2025-12-31".to_string());
-            v.insert("iup_date", "(date unknown)".to_string());
+            v.insert("bleed_day", "31 Dec 2025".to_string());
+            v.insert("iup_day", "(date unknown)".to_string());
             let filled = templates::fill(summary, &v);
             assert!(filled.chars().count() < 140, "{rule}: {filled}");
             assert!(!filled.contains('{'), "{rule}: {filled}");
@@ -557,12 +557,12 @@ fn procedures_and_bounds_are_named_on_the_card_by_what_they_say_and_their_date()
     // The card and its long form, where the full sentences go (the card has the short words).
     let detail = &full_text(&card);
     assert!(
-        detail.contains("Rh typing was done (Procedure 'Rh typing', 2025-03-30)"),
+        detail.contains("Rh typing was done (procedure 'Rh typing', 2025-03-30)"),
         "{detail}"
     );
     assert!(!detail.contains("Rh type not on record"), "{detail}");
     assert!(
-        detail.contains("An hCG test was done (Procedure 'hCG quantitative', 2025-03-30)"),
+        detail.contains("An hCG test was done (procedure 'hCG quantitative', 2025-03-30)"),
         "{detail}"
     );
     // The lab's bound as written, its unit escaped like any chart text.
@@ -595,7 +595,7 @@ fn anti_d_given_is_named_on_the_card_that_remains() {
     assert_eq!(rules, ["R2"], "no 'consider anti-D' within the window");
     let detail = &full_text(&a.cards[0].card);
     assert!(
-        detail.contains("Anti-D immune globulin is recorded as given on 2025-03-30 (Procedure 'RhIG given'), within the 12-week protective window"),
+        detail.contains("Anti-D immune globulin is recorded as given on 2025-03-30 (procedure 'RhIG given'), within the 12-week protective window"),
         "{detail}"
     );
     assert!(
@@ -625,7 +625,7 @@ fn record_ids_are_never_shown_but_reach_the_delete_action_unchanged() {
     let detail = full_text(&card);
     assert!(
         detail.contains(
-            "Delete the draft order unless the indication has been reviewed: MedicationRequest (no text)."
+            "Delete the draft order unless the indication has been reviewed: order (no text)."
         ),
         "{detail}"
     );
@@ -962,6 +962,7 @@ mod chart_text {
 
 // Escalation and the rules of knowledge.md §3.5 items 9 and 12–16, rendered.
 mod escalation;
+mod human_form;
 mod short_cards;
 mod wording;
 

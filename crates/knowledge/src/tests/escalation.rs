@@ -105,7 +105,7 @@ pub(super) fn rh_negative() -> Record {
     )
 }
 
-fn heart_rate(value: f64, at: OffsetDateTime) -> Record {
+pub(super) fn heart_rate(value: f64, at: OffsetDateTime) -> Record {
     let mut r = timed(
         obs("hr", LOINC, "8867-4", at.date(), quantity(value, "/min")),
         at,
@@ -114,7 +114,7 @@ fn heart_rate(value: f64, at: OffsetDateTime) -> Record {
     r
 }
 
-fn bp_panel(systolic: f64, diastolic: f64, at: OffsetDateTime) -> Record {
+pub(super) fn bp_panel(systolic: f64, diastolic: f64, at: OffsetDateTime) -> Record {
     let mut r = timed(obs("bp", LOINC, "85354-9", at.date(), None), at);
     r.text = vec!["Blood pressure panel".into()];
     r.components = vec![
@@ -335,7 +335,7 @@ fn an_unreadable_vital_sign_is_named_on_the_card() {
     assert_eq!(topics(&cards), vec!["R2"]);
     let detail = &super::full_text(&cards[0]);
     assert!(
-        detail.contains("Observation 'Heart rate' could not be read as a vital sign"),
+        detail.contains("The chart entry 'Heart rate' could not be read as a vital sign"),
         "{detail}"
     );
 }
