@@ -247,6 +247,7 @@ fn modifier_key(m: &Modifier) -> &'static str {
             ..
         } => "vital_shock_index",
         Modifier::HeavyBleeding => "heavy_bleeding",
+        Modifier::BleedNotLight => "bleed_not_light",
         Modifier::RupturedEctopicPossible => "ruptured_ectopic_possible",
         // No text of its own: the escalated card's advice is added to R2E's (see `detail`).
         Modifier::EscalatedFrom(_) => "escalated_from",

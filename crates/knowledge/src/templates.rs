@@ -235,6 +235,7 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "anti_d_given",
     "bleed_date_from_recorded",
     "bleed_date_unknown",
+    "bleed_not_light",
     "date_before_pregnancy",
     "date_before_pregnancy_more",
     "date_in_future",
@@ -294,6 +295,7 @@ pub const MODIFIER_KEYS: &[&str] = &[
 /// Variant summaries a rule may define, by rule.
 const VARIANTS: &[(&str, &str)] = &[
     ("R3", "label_doubtful"),
+    ("R4", "not_light"),
     ("R6", "documented_iup"),
     ("R6", "other_indication"),
     ("R9", "previa_documented"),

@@ -2083,6 +2083,18 @@ impl<'a> Engine<'a> {
             &self.kb.text.heavy_bleeding_terms,
             &self.kb.text,
         );
+        // "Most pregnancies with light bleeding continue" is said of light bleeding only
+        // (§3.6 W7): R4 is told when the bleed is described otherwise.
+        let moderate = text::mentions(
+            &bleed.record.text,
+            &self.kb.text.moderate_bleeding_terms,
+            &self.kb.text,
+        );
+        if heavy || moderate {
+            for finding in findings.iter_mut().filter(|f| f.rule == RuleId::R4) {
+                finding.modifiers.push(Modifier::BleedNotLight);
+            }
+        }
         if signs.is_empty() && !heavy {
             return;
         }

@@ -330,6 +330,8 @@ pub enum Modifier {
     },
     /// R2E: the bleeding record is worded heavy.
     HeavyBleeding,
+    /// R4: the bleed is described as moderate or heavy, not light (§3.6 W7).
+    BleedNotLight,
     /// R2E before 14w0d (or at an unknown GA): ruptured ectopic pregnancy is possible.
     RupturedEctopicPossible,
     /// R2E: the bleeding card this one escalates; its advice follows the emergency steps.

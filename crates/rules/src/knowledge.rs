@@ -286,6 +286,10 @@ pub struct BleedingText {
     /// Word stems that make a bleeding record heavy ("heavy", "soaking", "clots", "shock"):
     /// R2E escalates the card (knowledge.md §3.5 item 12).
     pub heavy_bleeding_terms: Vec<String>,
+    /// Word stems that describe a bleed as more than light without making it heavy
+    /// ("moderate"): R4 then does not say most pregnancies with light bleeding continue
+    /// (knowledge.md §3.6 W7).
+    pub moderate_bleeding_terms: Vec<String>,
     /// Answers, lower case, that say a finding is absent when they open a value or follow a
     /// label's colon ("None", "No", "Denies", "Absent", "Negative"; §3.5 items 1 and 10).
     pub absent_answers: Vec<String>,

@@ -186,6 +186,7 @@ pub fn knowledge() -> RulesKnowledge {
         methotrexate_terms: words(&["methotrexate"]),
         methotrexate_other_indication_terms: words(&["rheumatoid", "psoriasis", "weekly"]),
         heavy_bleeding_terms: words(&["heavy", "heavily", "soak", "clot", "shock"]),
+        moderate_bleeding_terms: words(&["moderate"]),
         absent_answers: words(&[
             "none",
             "no",

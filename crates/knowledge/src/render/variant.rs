@@ -17,6 +17,7 @@ use crate::templates::RuleCard;
 pub(super) fn variant_of(finding: &Finding) -> Option<&'static str> {
     match finding.rule {
         RuleId::R3 if finding.has(&Modifier::LabelDoubtful) => Some("label_doubtful"),
+        RuleId::R4 if finding.has(&Modifier::BleedNotLight) => Some("not_light"),
         // An intrauterine pregnancy on record outranks the indication: it is the stronger reason.
         RuleId::R6 if matches!(finding.iup, IupStatus::Documented(_)) => Some("documented_iup"),
         RuleId::R6 if finding.has(&Modifier::OtherIndication) => Some("other_indication"),

@@ -223,3 +223,22 @@ fn the_short_slow_rise_card_says_it_does_not_distinguish_ectopic_from_a_failing_
         short(&card)
     );
 }
+
+#[test]
+fn most_pregnancies_with_light_bleeding_continue_is_said_only_of_a_bleed_not_described_as_moderate()
+{
+    let light = card_of(&bleeding_at(63, "spotting", vec![iup()]), "R4");
+    assert!(
+        full_text(&light).contains("most pregnancies with light bleeding continue")
+            || full_text(&light).contains("Most pregnancies with light bleeding continue"),
+        "{}",
+        full_text(&light)
+    );
+    let moderate = card_of(
+        &bleeding_at(63, "vaginal bleeding, moderate", vec![iup()]),
+        "R4",
+    );
+    let text = full_text(&moderate).to_lowercase();
+    assert!(!text.contains("light bleeding continue"), "{text}");
+    assert!(text.contains("described as more than light"), "{text}");
+}
