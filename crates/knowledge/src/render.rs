@@ -262,6 +262,7 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::RhEarlierPregnancy { .. } => "rh_earlier_pregnancy",
         Modifier::AntiDGiven { .. } => "anti_d_given",
         Modifier::HcgBound { .. } => "hcg_bound",
+        Modifier::HcgLast { .. } => "hcg_last",
         Modifier::HcgResultPending { .. } => "hcg_result_pending",
     }
 }
@@ -419,7 +420,7 @@ fn values(
         );
         v.insert("dating_day", fill(template, &dv));
     }
-    record_days::insert(&mut v, finding, now);
+    record_days::insert(&mut v, finding, now, quote);
     for m in &finding.modifiers {
         match m {
             Modifier::HcgTrend(HcgTrend::Fall { change } | HcgTrend::SlowFall { change }) => {
@@ -596,6 +597,7 @@ fn modifier_values<'v>(
     | Modifier::RhEarlierPregnancy { id, date }
     | Modifier::AntiDGiven { id, date }
     | Modifier::HcgBound { id, date, .. }
+    | Modifier::HcgLast { id, date, .. }
     | Modifier::HcgResultPending { id, date } = m
     {
         mv.insert(
@@ -609,7 +611,7 @@ fn modifier_values<'v>(
         );
     }
     // The bound as the lab wrote it ("<5 m[IU]/mL"): its unit is chart text.
-    if let Modifier::HcgBound { written, .. } = m {
+    if let Modifier::HcgBound { written, .. } | Modifier::HcgLast { written, .. } = m {
         mv.insert("bound", markdown::escape_inline(written));
     }
     mv

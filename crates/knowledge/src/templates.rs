@@ -244,6 +244,7 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "hcg_adequate_rise",
     "hcg_bound",
     "hcg_fall",
+    "hcg_last",
     "hcg_nice_between",
     "hcg_nice_fall",
     "hcg_nice_rise",
@@ -294,6 +295,8 @@ pub const MODIFIER_KEYS: &[&str] = &[
 
 /// Variant summaries a rule may define, by rule.
 const VARIANTS: &[(&str, &str)] = &[
+    ("R2", "after_pul"),
+    ("R2", "after_pul_no_hcg"),
     ("R3", "label_doubtful"),
     ("R4", "not_light"),
     ("R6", "documented_iup"),
@@ -344,6 +347,9 @@ const DETAIL_PLACEHOLDERS: &[&str] = &[
     "previa_date",
     "rh_day",
     "rh_date",
+    "hcg_last",
+    "hcg_last_day",
+    "hcg_last_date",
 ];
 
 // ----- Templates -----------------------------------------------------------------------------

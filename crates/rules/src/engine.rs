@@ -1369,6 +1369,33 @@ impl<'a> Engine<'a> {
                 _ => None,
             })
             .max_by_key(|(at, _, _)| *at);
+        // The latest hCG measured in this pregnancy, quoted as the lab wrote it: after a scan
+        // with no intrauterine pregnancy the card leads with it and the repeat it calls for
+        // (§3.6 W6).
+        let last = results
+            .iter()
+            .filter(|r| r.is(class::HCG))
+            .filter_map(|r| match &r.value {
+                Some(Value::Quantity {
+                    value,
+                    unit,
+                    code,
+                    comparator: None,
+                }) if value.is_finite() && *value > 0.0 => Some((
+                    r.effective.or(r.recorded).map(|w| w.at),
+                    r,
+                    written_bound(*value, "", unit.as_deref().or(code.as_deref())),
+                )),
+                _ => None,
+            })
+            .max_by_key(|(at, _, _)| *at);
+        if let Some((_, r, written)) = last {
+            notes.push(Modifier::HcgLast {
+                id: r.id.clone(),
+                date: record_date(r),
+                written,
+            });
+        }
         if let Some((_, r, written)) = bound {
             notes.push(Modifier::HcgBound {
                 id: r.id.clone(),

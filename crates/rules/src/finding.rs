@@ -368,6 +368,13 @@ pub enum Modifier {
         date: Option<Date>,
         written: String,
     },
+    /// The latest hCG measured in this pregnancy, as the lab wrote it ("1300 m[IU]/mL"): R2 after
+    /// a scan with no intrauterine pregnancy quotes it and the repeat it calls for (§3.6 W6).
+    HcgLast {
+        id: String,
+        date: Option<Date>,
+        written: String,
+    },
     /// An hCG test charted as a Procedure with no result on record since (§3.5 item 20).
     HcgResultPending { id: String, date: Option<Date> },
 }

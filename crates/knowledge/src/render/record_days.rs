@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use gravida_rules::{Finding, Role};
+use gravida_rules::{Finding, Modifier, Role};
 use time::OffsetDateTime;
 
 /// The latest date among the finding's records of `role`, if any has one.
@@ -21,12 +21,29 @@ fn latest(finding: &Finding, role: Role) -> Option<time::Date> {
         .max()
 }
 
-/// Adds `{previa_day}`, `{previa_date}`, `{rh_day}` and `{rh_date}` to `v`.
+/// Adds `{previa_day}`, `{previa_date}`, `{rh_day}` and `{rh_date}` to `v`, and the latest hCG
+/// of this pregnancy as the lab wrote it (`{hcg_last}`, through `quote`: it is chart text) with
+/// its `{hcg_last_day}` and `{hcg_last_date}`.
 pub(super) fn insert(
     v: &mut HashMap<&'static str, String>,
     finding: &Finding,
     now: OffsetDateTime,
+    quote: super::Quote,
 ) {
+    if let Some((written, date)) = finding.modifiers.iter().find_map(|m| match m {
+        Modifier::HcgLast { written, date, .. } => Some((written, *date)),
+        _ => None,
+    }) {
+        v.insert("hcg_last", quote(written));
+        v.insert(
+            "hcg_last_day",
+            date.map_or_else(|| "date unknown".into(), |d| super::day(d, now)),
+        );
+        v.insert(
+            "hcg_last_date",
+            date.map_or_else(|| "date unknown".into(), |d| d.to_string()),
+        );
+    }
     for (role, day_key, date_key) in [
         (Role::Previa, "previa_day", "previa_date"),
         (Role::RhType, "rh_day", "rh_date"),

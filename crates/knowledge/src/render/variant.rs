@@ -16,6 +16,19 @@ use crate::templates::RuleCard;
 /// The variant of the finding's card, if one applies.
 pub(super) fn variant_of(finding: &Finding) -> Option<&'static str> {
     match finding.rule {
+        // After a scan with no intrauterine pregnancy, the card leads with what is missing now:
+        // the repeat of the last hCG, or a first one (§3.6 W6).
+        RuleId::R2 if finding.iup == IupStatus::Pul => Some(
+            if finding
+                .modifiers
+                .iter()
+                .any(|m| matches!(m, Modifier::HcgLast { .. }))
+            {
+                "after_pul"
+            } else {
+                "after_pul_no_hcg"
+            },
+        ),
         RuleId::R3 if finding.has(&Modifier::LabelDoubtful) => Some("label_doubtful"),
         RuleId::R4 if finding.has(&Modifier::BleedNotLight) => Some("not_light"),
         // An intrauterine pregnancy on record outranks the indication: it is the stronger reason.

@@ -8,7 +8,7 @@ use gravida_rules::knowledge::{RXNORM, SNOMED};
 use time::Duration;
 
 use super::escalation::{
-    NOW, TODAY, bleeding_at, cond, iup, progesterone_case, pul_pair, rh_negative,
+    NOW, TODAY, bleeding_at, cond, iup, progesterone_case, pul_pair, rh_negative, tvus,
 };
 use super::{cards_of, full_text};
 use crate::KnowledgeBase;
@@ -241,4 +241,41 @@ fn most_pregnancies_with_light_bleeding_continue_is_said_only_of_a_bleed_not_des
     let text = full_text(&moderate).to_lowercase();
     assert!(!text.contains("light bleeding continue"), "{text}");
     assert!(text.contains("described as more than light"), "{text}");
+}
+
+#[test]
+fn after_a_scan_with_no_intrauterine_pregnancy_the_card_leads_with_the_last_hcg_and_its_repeat_and_offers_no_tvus()
+ {
+    // 1,000 then 1,100 m[IU]/mL 48 h apart, the second on 1 Apr, after a scan 3 days ago.
+    let card = card_of(&pul_pair(1100.0), "R2");
+    let detail = short(&card);
+    let first = detail.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("Last hCG 1100 m\\[IU\\]\\/mL (1 Apr)"),
+        "{detail}"
+    );
+    assert!(
+        first.contains("repeat quantitative hCG 48 h after 1 Apr"),
+        "{detail}"
+    );
+    assert!(
+        !full_text(&card).contains("to locate"),
+        "{}",
+        full_text(&card)
+    );
+    let labels: Vec<&str> = card.suggestions.iter().map(|s| s.label.as_str()).collect();
+    assert!(!labels.iter().any(|l| l.contains("TVUS")), "{labels:?}");
+    assert!(labels.iter().any(|l| l.contains("repeat")), "{labels:?}");
+    // With no hCG on file, what is missing now is a first value and its repeat.
+    let card = card_of(&bleeding_at(45, "spotting", vec![tvus()]), "R2");
+    let first = short(&card).lines().next().unwrap_or_default().to_owned();
+    assert!(
+        first.contains("Quantitative serum hCG now and in 48 h"),
+        "{first}"
+    );
+    assert!(
+        !card.suggestions.iter().any(|s| s.label.contains("TVUS")),
+        "{:?}",
+        card.suggestions
+    );
 }
