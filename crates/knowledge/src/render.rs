@@ -42,7 +42,7 @@ use time::{Duration, OffsetDateTime};
 use crate::load::Profile;
 use crate::templates::{Orderable, RuleCard, fill};
 use variant::escalated_template;
-use words::{DateForm, capitalised, thing};
+use words::{DateForm, capitalised, day, day_as_written, iso_as_written, thing};
 
 /// The code system of `source.topic`: the rule that produced a card.
 pub const RULE_SYSTEM: &str = "urn:gravida:rule";
@@ -79,35 +79,6 @@ fn reference(kind: &str, id: &str, facts: &PatientFacts, quote: Quote) -> String
     named(kind, id, facts, quote).unwrap_or_else(|| format!("{} (no text)", thing(kind)))
 }
 
-/// A day as clinicians write it on a ward: `22 Nov`, with the year when it is not this year's
-/// (`22 Nov 2025`).
-fn day(date: time::Date, now: OffsetDateTime) -> String {
-    let month = month_name(date.month());
-    if date.year() == now.year() {
-        format!("{} {month}", date.day())
-    } else {
-        format!("{} {month} {}", date.day(), date.year())
-    }
-}
-
-/// A month as a ward writes it: `Nov`.
-fn month_name(month: time::Month) -> &'static str {
-    match month {
-        time::Month::January => "Jan",
-        time::Month::February => "Feb",
-        time::Month::March => "Mar",
-        time::Month::April => "Apr",
-        time::Month::May => "May",
-        time::Month::June => "Jun",
-        time::Month::July => "Jul",
-        time::Month::August => "Aug",
-        time::Month::September => "Sep",
-        time::Month::October => "Oct",
-        time::Month::November => "Nov",
-        time::Month::December => "Dec",
-    }
-}
-
 /// How precisely the chart wrote the date of the record `id` (its onset or effective date, else
 /// its recorded date, as the engine dates it): a day unless it is among the facts with less.
 fn precision_of(id: &str, facts: &PatientFacts) -> Precision {
@@ -117,26 +88,6 @@ fn precision_of(id: &str, facts: &PatientFacts) -> Precision {
         .find(|r| r.id == id)
         .and_then(|r| r.effective.or(r.recorded))
         .map_or(Precision::Day, |w| w.precision)
-}
-
-/// A record's date on a card, as the chart wrote it: `22 Nov` (see [`day`]), but `Nov 2026` for a
-/// month and `2026` for a year, never a precise day the chart did not give.
-fn day_as_written(date: time::Date, precision: Precision, now: OffsetDateTime) -> String {
-    match precision {
-        Precision::Year => date.year().to_string(),
-        Precision::Month => format!("{} {}", month_name(date.month()), date.year()),
-        Precision::Day | Precision::Time => day(date, now),
-    }
-}
-
-/// A record's date in the long form's ISO form, as the chart wrote it: `2026-11-22`, `2026-11`
-/// or `2026`.
-fn iso_as_written(date: time::Date, precision: Precision) -> String {
-    match precision {
-        Precision::Year => date.year().to_string(),
-        Precision::Month => format!("{}-{:02}", date.year(), u8::from(date.month())),
-        Precision::Day | Precision::Time => date.to_string(),
-    }
 }
 
 /// `Kind 'what it says'`, or `None` when the record has no text (or is not among the facts).
@@ -274,25 +225,6 @@ fn number(value: f64, decimals: usize) -> String {
     } else {
         UNREADABLE_NUMBER.to_string()
     }
-}
-
-/// When a vital sign was taken, in the record's own offset (`2025-06-15 10:20 +02:00`, or
-/// `UTC`): the clinician compares it with the chart, which shows it so.
-fn instant(at: OffsetDateTime) -> String {
-    format!("{} {}", at.date(), clock(at))
-}
-
-/// The time of day of a moment and its offset: `11:30 UTC`, `10:20 +02:00`.
-fn clock(at: OffsetDateTime) -> String {
-    let offset = at.offset();
-    let zone = if offset.is_utc() {
-        "UTC".to_string()
-    } else {
-        let (hours, minutes, _) = offset.as_hms();
-        let sign = if offset.is_negative() { '-' } else { '+' };
-        format!("{sign}{:02}:{:02}", hours.abs(), minutes.abs())
-    };
-    format!("{:02}:{:02} {zone}", at.hour(), at.minute())
 }
 
 /// The type of a record among the facts, for naming it (`Observation` if it is not there).

@@ -37,7 +37,7 @@ pub(super) fn insert(
         v.insert("hcg_last", quote(written));
         v.insert(
             "hcg_last_day",
-            date.map_or_else(|| "date unknown".into(), |d| super::day(d, now)),
+            date.map_or_else(|| "date unknown".into(), |d| super::words::day(d, now)),
         );
         v.insert(
             "hcg_last_date",
@@ -51,7 +51,7 @@ pub(super) fn insert(
         let date = latest(finding, role);
         v.insert(
             day_key,
-            date.map_or_else(|| "date unknown".into(), |d| super::day(d, now)),
+            date.map_or_else(|| "date unknown".into(), |d| super::words::day(d, now)),
         );
         v.insert(
             date_key,

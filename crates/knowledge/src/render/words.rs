@@ -45,18 +45,86 @@ impl DateForm {
     /// A record's date as the chart wrote it (a day, a month or a year).
     pub(super) fn date(self, date: Date, precision: Precision) -> String {
         match self {
-            DateForm::Card(now) => super::day_as_written(date, precision, now),
-            DateForm::Long => super::iso_as_written(date, precision),
+            DateForm::Card(now) => day_as_written(date, precision, now),
+            DateForm::Long => iso_as_written(date, precision),
         }
     }
 
     /// A moment (a vital sign's), in the record's own offset: `1 Apr 11:30 UTC` on the card.
     pub(super) fn instant(self, at: OffsetDateTime) -> String {
         match self {
-            DateForm::Card(now) => format!("{} {}", super::day(at.date(), now), super::clock(at)),
-            DateForm::Long => super::instant(at),
+            DateForm::Card(now) => format!("{} {}", day(at.date(), now), clock(at)),
+            DateForm::Long => instant(at),
         }
     }
+}
+
+/// A day as clinicians write it on a ward: `22 Nov`, with the year when it is not this year's
+/// (`22 Nov 2025`).
+pub(super) fn day(date: Date, now: OffsetDateTime) -> String {
+    let month = month_name(date.month());
+    if date.year() == now.year() {
+        format!("{} {month}", date.day())
+    } else {
+        format!("{} {month} {}", date.day(), date.year())
+    }
+}
+
+/// A month as a ward writes it: `Nov`.
+fn month_name(month: time::Month) -> &'static str {
+    match month {
+        time::Month::January => "Jan",
+        time::Month::February => "Feb",
+        time::Month::March => "Mar",
+        time::Month::April => "Apr",
+        time::Month::May => "May",
+        time::Month::June => "Jun",
+        time::Month::July => "Jul",
+        time::Month::August => "Aug",
+        time::Month::September => "Sep",
+        time::Month::October => "Oct",
+        time::Month::November => "Nov",
+        time::Month::December => "Dec",
+    }
+}
+
+/// A record's date on a card, as the chart wrote it: `22 Nov` (see [`day`]), but `Nov 2026` for a
+/// month and `2026` for a year, never a precise day the chart did not give.
+pub(super) fn day_as_written(date: Date, precision: Precision, now: OffsetDateTime) -> String {
+    match precision {
+        Precision::Year => date.year().to_string(),
+        Precision::Month => format!("{} {}", month_name(date.month()), date.year()),
+        Precision::Day | Precision::Time => day(date, now),
+    }
+}
+
+/// A record's date in the long form's ISO form, as the chart wrote it: `2026-11-22`, `2026-11`
+/// or `2026`.
+pub(super) fn iso_as_written(date: Date, precision: Precision) -> String {
+    match precision {
+        Precision::Year => date.year().to_string(),
+        Precision::Month => format!("{}-{:02}", date.year(), u8::from(date.month())),
+        Precision::Day | Precision::Time => date.to_string(),
+    }
+}
+
+/// When a vital sign was taken, in the record's own offset (`2025-06-15 10:20 +02:00`, or
+/// `UTC`): the clinician compares it with the chart, which shows it so.
+fn instant(at: OffsetDateTime) -> String {
+    format!("{} {}", at.date(), clock(at))
+}
+
+/// The time of day of a moment and its offset: `11:30 UTC`, `10:20 +02:00`.
+fn clock(at: OffsetDateTime) -> String {
+    let offset = at.offset();
+    let zone = if offset.is_utc() {
+        "UTC".to_string()
+    } else {
+        let (hours, minutes, _) = offset.as_hms();
+        let sign = if offset.is_negative() { '-' } else { '+' };
+        format!("{sign}{:02}:{:02}", hours.abs(), minutes.abs())
+    };
+    format!("{:02}:{:02} {zone}", at.hour(), at.minute())
 }
 
 #[cfg(test)]
