@@ -248,6 +248,54 @@ fn check_profiles_accepts_the_shipped_profile_and_rejects_a_missing_folder() {
 }
 
 #[test]
+fn check_profiles_rejects_a_source_url_that_is_not_https_naming_it() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = std::env::temp_dir().join(format!("gravida-sources-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // A copy of the shipped profile with one source turned back into an http page.
+    let from = std::path::Path::new(root).join("profiles/default");
+    for entry in walk(&from) {
+        let target = dir.join(entry.strip_prefix(&from).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, &target).unwrap();
+    }
+    let bad = "http://www.researchgate.net/publication/10610308";
+    let cards = std::fs::read_to_string(dir.join("cards.toml")).unwrap();
+    assert!(cards.contains("https://doi.org/10.1093/humrep/deg379"));
+    std::fs::write(
+        dir.join("cards.toml"),
+        cards.replace("https://doi.org/10.1093/humrep/deg379", bad),
+    )
+    .unwrap();
+    let out = gravida()
+        .args(["check-profiles", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!out.status.success());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains(bad), "{said}");
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
 fn evaluate_answers_a_request_file_offline() {
     let dir = std::env::temp_dir().join(format!("gravida-evaluate-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

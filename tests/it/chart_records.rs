@@ -68,8 +68,8 @@ async fn a_bleed_charted_only_as_an_emergency_encounter_s_reason_gets_the_ectopi
         let text = warning.to_string().to_lowercase();
         assert!(text.contains("ectopic"), "{warning}");
         assert!(
-            text.contains("encounter"),
-            "the evidence names the Encounter: {warning}"
+            text.contains("visit 'vaginal bleeding"),
+            "the evidence names the Encounter as the visit it is: {warning}"
         );
     }
 }

@@ -246,7 +246,7 @@ async fn a_6w5d_bleed_with_heart_rate_128_and_pressure_84_48_gets_a_critical_car
         }
         // The records used are named on the card's long form, one click away.
         let page = long_form_text(&app, card).await;
-        assert!(page.contains("Observation 'Heart rate'"), "{page}");
+        assert!(page.contains("chart entry 'Heart rate'"), "{page}");
         assert!(
             cards.iter().all(|c| rule(c) != "R2"),
             "the warning is escalated, not repeated"
@@ -285,7 +285,10 @@ async fn bleeding_at_31_weeks_with_an_abruption_picture_gets_r14_and_never_unkno
             "{card}"
         );
         let detail = card["detail"].as_str().unwrap();
-        assert!(detail.contains("Fetal heart rate monitoring"), "{detail}");
+        assert!(
+            detail.contains("Continuous fetal heart rate monitoring (CTG) from viability"),
+            "{detail}"
+        );
         assert!(detail.contains("No digital cervical exam"), "{detail}");
         assert!(cards.iter().all(|c| rule(c) != "R9"), "R9 folds into R14");
         let all = text(&cards);

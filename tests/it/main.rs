@@ -41,3 +41,4 @@ mod site_calendar;
 mod site_time;
 mod store;
 mod suppression;
+mod wording_http;

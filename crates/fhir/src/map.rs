@@ -153,7 +153,7 @@ pub fn draft_orders(bundle: &Json) -> (Vec<DraftOrder>, Vec<Diagnostic>) {
             diagnostics.push(refusal);
             continue;
         }
-        let order = match resource_type {
+        let mut order = match resource_type {
             "MedicationRequest" => {
                 match serde_json::from_value::<MedicationRequest>(Json::Object(object.clone())) {
                     Ok(request) => {
@@ -163,6 +163,7 @@ pub fn draft_orders(bundle: &Json) -> (Vec<DraftOrder>, Vec<Diagnostic>) {
                             codes: Vec::new(),
                             text: Vec::new(),
                             status: Some(request.status.clone()),
+                            reasons: Vec::new(),
                         };
                         match &request.medication {
                             MedicationRequestMedication::CodeableConcept(concept) => {
@@ -192,6 +193,7 @@ pub fn draft_orders(bundle: &Json) -> (Vec<DraftOrder>, Vec<Diagnostic>) {
                             codes: Vec::new(),
                             text: Vec::new(),
                             status: Some(request.status.to_string()),
+                            reasons: Vec::new(),
                         };
                         if let Some(concept) = &request.code {
                             read_concept(concept, &mut order.codes, &mut order.text);
@@ -207,6 +209,7 @@ pub fn draft_orders(bundle: &Json) -> (Vec<DraftOrder>, Vec<Diagnostic>) {
             // NutritionOrder, DeviceRequest, …: kept, so the engine knows an order is there.
             other => order_from_parts(other, object),
         };
+        read_reasons(object, &mut order);
         orders.push(order);
     }
     (orders, diagnostics)
@@ -287,6 +290,7 @@ fn order_from_parts(resource_type: &str, object: &Map<String, Json>) -> DraftOrd
         codes: Vec::new(),
         text: Vec::new(),
         status: string_field(object, "status"),
+        reasons: Vec::new(),
     };
     for key in ["medicationCodeableConcept", "code"] {
         let concept = object
@@ -302,6 +306,54 @@ fn order_from_parts(resource_type: &str, object: &Map<String, Json>) -> DraftOrd
         .and_then(Json::as_str);
     push_text(&mut order.text, display);
     order
+}
+
+/// Why and how an order is given, as written: each `reasonCode`'s text and displays, and each
+/// `dosageInstruction`'s text. Read from the JSON itself, so that an order fhir-sdk rejects still
+/// says why it was written (knowledge.md §3.6 W10: methotrexate for rheumatoid arthritis).
+fn read_reasons(object: &Map<String, Json>, order: &mut DraftOrder) {
+    for reason in object
+        .get("reasonCode")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
+        push_text(
+            &mut order.reasons,
+            reason.get("text").and_then(Json::as_str),
+        );
+        for coding in reason
+            .get("coding")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+        {
+            push_text(
+                &mut order.reasons,
+                coding.get("display").and_then(Json::as_str),
+            );
+        }
+    }
+    for dosage in object
+        .get("dosageInstruction")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
+        push_text(
+            &mut order.reasons,
+            dosage.get("text").and_then(Json::as_str),
+        );
+        // A structured once-a-week schedule says "weekly" as plainly as the text would.
+        let repeat = dosage.get("timing").and_then(|t| t.get("repeat"));
+        let unit = repeat
+            .and_then(|r| r.get("periodUnit"))
+            .and_then(Json::as_str);
+        let period = repeat.and_then(|r| r.get("period")).and_then(Json::as_f64);
+        if unit == Some("wk") && period == Some(1.0) {
+            push_text(&mut order.reasons, Some("weekly"));
+        }
+    }
 }
 
 fn order_partly_read(

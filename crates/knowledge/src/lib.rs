@@ -13,6 +13,7 @@
 pub mod load;
 pub mod prefetch;
 pub mod render;
+mod source_urls;
 pub mod templates;
 
 pub use load::{embedded, error};

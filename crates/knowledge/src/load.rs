@@ -219,7 +219,9 @@ struct TextToml {
     negation_window_words: usize,
     hedge_terms: Vec<String>,
     methotrexate_terms: Vec<String>,
+    methotrexate_other_indication_terms: Vec<String>,
     heavy_bleeding_terms: Vec<String>,
+    moderate_bleeding_terms: Vec<String>,
     absent_answers: Vec<String>,
     history_prefixes: Vec<String>,
     postpartum_terms: Vec<String>,
@@ -785,7 +787,17 @@ fn text(t: TextToml, problems: &mut Problems) -> BleedingText {
         negation_window_words: t.negation_window_words,
         hedge_terms: lower(t.hedge_terms, "hedge_terms", problems),
         methotrexate_terms: lower(t.methotrexate_terms, "methotrexate_terms", problems),
+        methotrexate_other_indication_terms: lower(
+            t.methotrexate_other_indication_terms,
+            "methotrexate_other_indication_terms",
+            problems,
+        ),
         heavy_bleeding_terms: lower(t.heavy_bleeding_terms, "heavy_bleeding_terms", problems),
+        moderate_bleeding_terms: lower(
+            t.moderate_bleeding_terms,
+            "moderate_bleeding_terms",
+            problems,
+        ),
         absent_answers: lower(t.absent_answers, "absent_answers", problems),
         history_prefixes: lower(t.history_prefixes, "history_prefixes", problems),
         postpartum_terms: lower(t.postpartum_terms, "postpartum_terms", problems),
@@ -846,6 +858,7 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<Profile, Vec<crate::Pro
     let cards: Option<CardsToml> = parse_toml(files, "cards.toml", &mut problems);
     if let (Some(c), Some(o)) = (&cards, &orderables) {
         check_cards(c, o, &mut problems);
+        crate::source_urls::check(c, &mut problems);
     }
 
     if !problems.0.is_empty() {

@@ -20,6 +20,9 @@
 //! a number that is not finite is shown as [`UNREADABLE_NUMBER`], never as `NaN` or `inf`.
 
 pub mod markdown;
+mod record_days;
+mod variant;
+pub mod words;
 
 use std::collections::HashMap;
 
@@ -38,6 +41,8 @@ use time::{Duration, OffsetDateTime};
 
 use crate::load::Profile;
 use crate::templates::{Orderable, RuleCard, fill};
+use variant::escalated_template;
+use words::{DateForm, capitalised, day, day_as_written, iso_as_written, thing};
 
 /// The code system of `source.topic`: the rule that produced a card.
 pub const RULE_SYSTEM: &str = "urn:gravida:rule";
@@ -71,36 +76,7 @@ pub(crate) fn percent(fraction: f64) -> String {
 /// it has none, its type alone (`Condition (no text)`). Never its resource id: an id means
 /// nothing to a clinician (issue 17, item 2). Chart text is quoted (escaped and length-capped).
 fn reference(kind: &str, id: &str, facts: &PatientFacts, quote: Quote) -> String {
-    named(kind, id, facts, quote).unwrap_or_else(|| format!("{} (no text)", quote(kind)))
-}
-
-/// A day as clinicians write it on a ward: `22 Nov`, with the year when it is not this year's
-/// (`22 Nov 2025`).
-fn day(date: time::Date, now: OffsetDateTime) -> String {
-    let month = month_name(date.month());
-    if date.year() == now.year() {
-        format!("{} {month}", date.day())
-    } else {
-        format!("{} {month} {}", date.day(), date.year())
-    }
-}
-
-/// A month as a ward writes it: `Nov`.
-fn month_name(month: time::Month) -> &'static str {
-    match month {
-        time::Month::January => "Jan",
-        time::Month::February => "Feb",
-        time::Month::March => "Mar",
-        time::Month::April => "Apr",
-        time::Month::May => "May",
-        time::Month::June => "Jun",
-        time::Month::July => "Jul",
-        time::Month::August => "Aug",
-        time::Month::September => "Sep",
-        time::Month::October => "Oct",
-        time::Month::November => "Nov",
-        time::Month::December => "Dec",
-    }
+    named(kind, id, facts, quote).unwrap_or_else(|| format!("{} (no text)", thing(kind)))
 }
 
 /// How precisely the chart wrote the date of the record `id` (its onset or effective date, else
@@ -112,26 +88,6 @@ fn precision_of(id: &str, facts: &PatientFacts) -> Precision {
         .find(|r| r.id == id)
         .and_then(|r| r.effective.or(r.recorded))
         .map_or(Precision::Day, |w| w.precision)
-}
-
-/// A record's date on a card, as the chart wrote it: `22 Nov` (see [`day`]), but `Nov 2026` for a
-/// month and `2026` for a year, never a precise day the chart did not give.
-fn day_as_written(date: time::Date, precision: Precision, now: OffsetDateTime) -> String {
-    match precision {
-        Precision::Year => date.year().to_string(),
-        Precision::Month => format!("{} {}", month_name(date.month()), date.year()),
-        Precision::Day | Precision::Time => day(date, now),
-    }
-}
-
-/// A record's date in the long form's ISO form, as the chart wrote it: `2026-11-22`, `2026-11`
-/// or `2026`.
-fn iso_as_written(date: time::Date, precision: Precision) -> String {
-    match precision {
-        Precision::Year => date.year().to_string(),
-        Precision::Month => format!("{}-{:02}", date.year(), u8::from(date.month())),
-        Precision::Day | Precision::Time => date.to_string(),
-    }
 }
 
 /// `Kind 'what it says'`, or `None` when the record has no text (or is not among the facts).
@@ -150,7 +106,7 @@ fn named(kind: &str, id: &str, facts: &PatientFacts, quote: Quote) -> Option<Str
         })
         .map(|text| text.trim())
         .filter(|text| !text.is_empty());
-    text.map(|text| format!("{} '{}'", quote(kind), quote(text)))
+    text.map(|text| format!("{} '{}'", thing(kind), quote(text)))
 }
 
 /// What a record was used as, in the words of the card.
@@ -228,6 +184,7 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::RiskFactor(RiskFactor::Iud) => "risk_iud",
         Modifier::RiskFactor(RiskFactor::ArtConception) => "risk_art",
         Modifier::DiagnosedInThisPregnancy => "diagnosed_in_this_pregnancy",
+        Modifier::OtherIndication => "methotrexate_other_indication",
         Modifier::Vital {
             sign: VitalSign::SystolicBp,
             ..
@@ -241,6 +198,7 @@ fn modifier_key(m: &Modifier) -> &'static str {
             ..
         } => "vital_shock_index",
         Modifier::HeavyBleeding => "heavy_bleeding",
+        Modifier::BleedNotLight => "bleed_not_light",
         Modifier::RupturedEctopicPossible => "ruptured_ectopic_possible",
         // No text of its own: the escalated card's advice is added to R2E's (see `detail`).
         Modifier::EscalatedFrom(_) => "escalated_from",
@@ -255,6 +213,7 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::RhEarlierPregnancy { .. } => "rh_earlier_pregnancy",
         Modifier::AntiDGiven { .. } => "anti_d_given",
         Modifier::HcgBound { .. } => "hcg_bound",
+        Modifier::HcgLast { .. } => "hcg_last",
         Modifier::HcgResultPending { .. } => "hcg_result_pending",
     }
 }
@@ -266,20 +225,6 @@ fn number(value: f64, decimals: usize) -> String {
     } else {
         UNREADABLE_NUMBER.to_string()
     }
-}
-
-/// When a vital sign was taken, in the record's own offset (`2025-06-15 10:20 +02:00`, or
-/// `UTC`): the clinician compares it with the chart, which shows it so.
-fn instant(at: OffsetDateTime) -> String {
-    let offset = at.offset();
-    let zone = if offset.is_utc() {
-        "UTC".to_string()
-    } else {
-        let (hours, minutes, _) = offset.as_hms();
-        let sign = if offset.is_negative() { '-' } else { '+' };
-        format!("{sign}{:02}:{:02}", hours.abs(), minutes.abs())
-    };
-    format!("{} {:02}:{:02} {zone}", at.date(), at.hour(), at.minute())
 }
 
 /// The type of a record among the facts, for naming it (`Observation` if it is not there).
@@ -359,12 +304,17 @@ fn values(
         v.insert("order", String::new());
     }
     if let Some(bleed) = finding.evidence.iter().find(|e| e.role == Role::Bleed) {
-        v.insert("bleed_kind", quote(&bleed.resource_type));
-        // The engine chose the words that name the bleed (`Finding::bleed_text`).
+        v.insert("bleed_kind", thing(&bleed.resource_type).to_string());
+        // The engine chose the words that name the bleed (`Finding::bleed_text`). The record
+        // opens the card's Why: its name is capitalised ("Diagnosis 'vaginal bleeding'").
         let text = finding.bleed_text.as_deref().unwrap_or("vaginal bleeding");
         v.insert(
             "bleed_record",
-            format!("{} '{}'", quote(&bleed.resource_type), quote(text)),
+            capitalised(&format!(
+                "{} '{}'",
+                thing(&bleed.resource_type),
+                quote(text)
+            )),
         );
         v.insert("bleed_text", quote(text));
     }
@@ -402,6 +352,7 @@ fn values(
         );
         v.insert("dating_day", fill(template, &dv));
     }
+    record_days::insert(&mut v, finding, now, quote);
     for m in &finding.modifiers {
         match m {
             Modifier::HcgTrend(HcgTrend::Fall { change } | HcgTrend::SlowFall { change }) => {
@@ -492,16 +443,7 @@ fn fact_lines(profile: &Profile, finding: &Finding, v: &HashMap<&str, String>) -
 /// The plain-text summary. Its placeholders are limited at load to computed values (GA, dates);
 /// `v` holds chart text only as [`markdown::plain_inline`] made it.
 fn summary(card: &RuleCard, finding: &Finding, v: &HashMap<&str, String>) -> String {
-    let variant = match finding.rule {
-        RuleId::R3 if finding.has(&Modifier::LabelDoubtful) => card.variants.get("label_doubtful"),
-        RuleId::R6 if matches!(finding.iup, IupStatus::Documented(_)) => {
-            card.variants.get("documented_iup")
-        }
-        RuleId::R9 | RuleId::R14 if finding.has(&Modifier::PreviaDocumented) => {
-            card.variants.get("previa_documented")
-        }
-        _ => None,
-    };
+    let variant = variant::variant_of(finding).and_then(|name| card.variants.get(name));
     fill(variant.unwrap_or(&card.summary), v)
 }
 
@@ -512,6 +454,7 @@ fn modifier_values<'v>(
     finding: &Finding,
     facts: &PatientFacts,
     v: &HashMap<&'v str, String>,
+    form: DateForm,
 ) -> HashMap<&'v str, String> {
     let mut mv = v.clone();
     if let Modifier::UnreadableRecord { id, field } = m {
@@ -551,7 +494,7 @@ fn modifier_values<'v>(
         };
         mv.insert(
             "record_date",
-            date.map(|d| iso_as_written(d, precision))
+            date.map(|d| form.date(d, precision))
                 .unwrap_or_else(|| "(date unknown)".into()),
         );
         mv.insert(
@@ -559,7 +502,7 @@ fn modifier_values<'v>(
             finding
                 .dating
                 .as_ref()
-                .map(|d| d.start.to_string())
+                .map(|d| form.date(d.start, Precision::Day))
                 .unwrap_or_else(|| "(date unknown)".into()),
         );
     }
@@ -578,7 +521,7 @@ fn modifier_values<'v>(
     {
         let decimals = if *sign == VitalSign::ShockIndex { 2 } else { 0 };
         mv.insert("vital_value", number(*value, decimals));
-        mv.insert("vital_time", instant(*at));
+        mv.insert("vital_time", form.instant(*at));
     }
     // A record named by a modifier of the reading (§3.5): what it says, and its date.
     if let Modifier::RhUnreadable { id, date }
@@ -586,6 +529,7 @@ fn modifier_values<'v>(
     | Modifier::RhEarlierPregnancy { id, date }
     | Modifier::AntiDGiven { id, date }
     | Modifier::HcgBound { id, date, .. }
+    | Modifier::HcgLast { id, date, .. }
     | Modifier::HcgResultPending { id, date } = m
     {
         mv.insert(
@@ -594,12 +538,12 @@ fn modifier_values<'v>(
         );
         mv.insert(
             "record_date",
-            date.map(|d| iso_as_written(d, precision_of(id, facts)))
+            date.map(|d| form.date(d, precision_of(id, facts)))
                 .unwrap_or_else(|| "(date unknown)".into()),
         );
     }
     // The bound as the lab wrote it ("<5 m[IU]/mL"): its unit is chart text.
-    if let Modifier::HcgBound { written, .. } = m {
+    if let Modifier::HcgBound { written, .. } | Modifier::HcgLast { written, .. } = m {
         mv.insert("bound", markdown::escape_inline(written));
     }
     mv
@@ -688,11 +632,12 @@ fn said_text<'p, 'v>(
     finding: &Finding,
     facts: &PatientFacts,
     v: &HashMap<&'v str, String>,
+    form: DateForm,
 ) -> Option<(&'p crate::templates::ModifierText, HashMap<&'v str, String>)> {
     match item {
         Said::Modifier(m) => {
             let text = profile.cards.modifiers.get(modifier_key(m))?;
-            Some((text, modifier_values(m, finding, facts, v)))
+            Some((text, modifier_values(m, finding, facts, v, form)))
         }
         Said::More { key, more } => {
             let text = profile.cards.modifiers.get(*key)?;
@@ -723,7 +668,7 @@ fn long_detail(
     finding: &Finding,
     facts: &PatientFacts,
     v: &HashMap<&str, String>,
-) -> String {
+) -> LongForm {
     let mut why = fact_lines(profile, finding, v);
     why.extend(card.why.iter().map(|t| fill(t, v)));
     let mut todo: Vec<String> = card.what_to_do.iter().map(|t| fill(t, v)).collect();
@@ -734,7 +679,7 @@ fn long_detail(
         }
     }
     for item in said(finding, LONG_FORM_NAMED) {
-        let Some((text, mv)) = said_text(profile, &item, finding, facts, v) else {
+        let Some((text, mv)) = said_text(profile, &item, finding, facts, v, DateForm::Long) else {
             continue;
         };
         if let Some(w) = &text.why {
@@ -752,11 +697,7 @@ fn long_detail(
             let r = match named(&e.resource_type, &e.id, facts, markdown::escape_inline) {
                 Some(name) => name,
                 // A coded record with no text: what it was used as says what it is.
-                None => format!(
-                    "{} ({})",
-                    markdown::escape_inline(&e.resource_type),
-                    role_name(e.role)
-                ),
+                None => format!("{} ({})", thing(&e.resource_type), role_name(e.role)),
             };
             match e.date {
                 Some(d) => format!("{r} ({})", iso_as_written(d, precision_of(&e.id, facts))),
@@ -782,6 +723,33 @@ fn long_detail(
     out.push_str("\n**What this card does not mean.** ");
     let not_mean: Vec<String> = card.does_not_mean.iter().map(|t| fill(t, v)).collect();
     out.push_str(&not_mean.join(" "));
+    LongForm { body: out, records }
+}
+
+/// A finding's long form before it is put together: its sections, and the records it used
+/// (each named once, with its date).
+#[derive(Debug)]
+struct LongForm {
+    body: String,
+    records: Vec<String>,
+}
+
+/// The card's long form: the main finding's sections, then each folded finding's, then the
+/// records used by any of them (each once), then the closing line (once; issue 31 item 5).
+fn long_form(profile: &Profile, main: LongForm, folded: &[Folded]) -> String {
+    let mut out = main.body;
+    let mut records = main.records;
+    for f in folded {
+        out.push_str("\n\n**Also: ");
+        out.push_str(&markdown::escape_inline(&f.summary));
+        out.push_str(".**\n\n");
+        out.push_str(&f.reasoning.body);
+        for record in &f.reasoning.records {
+            if !records.contains(record) {
+                records.push(record.clone());
+            }
+        }
+    }
     if !records.is_empty() {
         out.push_str("\n\nRecords used: ");
         out.push_str(&records.join(", "));
@@ -851,6 +819,7 @@ fn short_detail(
     folded: &[Folded],
     facts: &PatientFacts,
     v: &HashMap<&str, String>,
+    now: OffsetDateTime,
 ) -> String {
     let mut todo: Vec<String> = Vec::new();
     for line in card.card_do.iter().map(|t| fill(t, v)) {
@@ -864,7 +833,8 @@ fn short_detail(
     let mut why = card_fact_lines(profile, finding, v);
     why.extend(card.card_why.iter().map(|t| fill(t, v)));
     for item in said(finding, CARD_NAMED) {
-        let Some((text, mv)) = said_text(profile, &item, finding, facts, v) else {
+        let Some((text, mv)) = said_text(profile, &item, finding, facts, v, DateForm::Card(now))
+        else {
             continue;
         };
         // A modifier without short text is shown in full: never silently left off the card.
@@ -902,19 +872,8 @@ struct Folded {
     rule: RuleId,
     line: String,
     summary: String,
-    reasoning: String,
+    reasoning: LongForm,
     suggestions: Vec<String>,
-}
-
-/// The card template of the rule an R2E card escalates, if it is one.
-fn escalated_template<'p>(profile: &'p Profile, finding: &Finding) -> Option<&'p RuleCard> {
-    if finding.rule != RuleId::R2E {
-        return None;
-    }
-    finding.modifiers.iter().find_map(|m| match m {
-        Modifier::EscalatedFrom(rule) => profile.cards.rules.get(rule.as_str()),
-        _ => None,
-    })
 }
 
 /// A draft ServiceRequest for an orderable, or a draft MedicationRequest when the orderable is
@@ -1093,7 +1052,8 @@ fn fold(
     facts: &PatientFacts,
     now: OffsetDateTime,
 ) -> Option<Folded> {
-    let template = profile.cards.rules.get(finding.rule.as_str())?;
+    let template = variant::text_for(profile.cards.rules.get(finding.rule.as_str())?, finding);
+    let template = template.as_ref();
     let v = values(profile, finding, facts, markdown::escape_inline, now);
     let summary = summary(
         template,
@@ -1143,7 +1103,8 @@ fn card_with(
     patient_id: &str,
     now: OffsetDateTime,
 ) -> Option<Card> {
-    let template = profile.cards.rules.get(finding.rule.as_str())?;
+    let template = variant::text_for(profile.cards.rules.get(finding.rule.as_str())?, finding);
+    let template = template.as_ref();
     // The summary is plain text (punctuation kept); the detail is Markdown (punctuation escaped).
     let summary = summary(
         template,
@@ -1151,14 +1112,12 @@ fn card_with(
         &values(profile, finding, facts, markdown::plain_inline, now),
     );
     let v = values(profile, finding, facts, markdown::escape_inline, now);
-    let detail = short_detail(profile, template, finding, folded, facts, &v);
-    let mut reasoning = long_detail(profile, template, finding, facts, &v);
-    for f in folded {
-        reasoning.push_str("\n\n**Also: ");
-        reasoning.push_str(&markdown::escape_inline(&f.summary));
-        reasoning.push_str(".**\n\n");
-        reasoning.push_str(&f.reasoning);
-    }
+    let detail = short_detail(profile, template, finding, folded, facts, &v, now);
+    let reasoning = long_form(
+        profile,
+        long_detail(profile, template, finding, facts, &v),
+        folded,
+    );
     // The label is what the physician reads: who says it and on what authority. Which profile
     // version said it is for the audit, `/readyz` and the card's extension, not for the label.
     let source = Source::new(format!(

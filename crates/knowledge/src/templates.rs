@@ -11,7 +11,10 @@ use gravida_rules::RuleId;
 use serde::Deserialize;
 
 use crate::load::KNOWN_SYSTEMS;
+
+mod text_override;
 use crate::load::error::Problems;
+pub use text_override::TextOverride;
 
 /// A coding in TOML (orderables, override reasons).
 #[derive(Debug, Clone, Deserialize)]
@@ -90,6 +93,16 @@ pub struct RuleCard {
     /// card instead of being shown beside it.
     #[serde(default)]
     pub card_folded: Option<Template>,
+    /// Text that replaces the rule's own when one of its variants applies (the same keys as
+    /// `variants`): R6 with a documented intrauterine pregnancy must never say "until a normal
+    /// intrauterine pregnancy is excluded", R9 with a previa documented never "no placental
+    /// location is documented" (knowledge.md §3.6 W1, W5, W10).
+    #[serde(default)]
+    pub variant_text: BTreeMap<String, TextOverride>,
+    /// What this rule's card contributes when R2E escalates it (knowledge.md §3.6 W2): by
+    /// default its own steps and buttons; an unstable patient gets no 48-hour hCG plan.
+    #[serde(default)]
+    pub escalated: Option<TextOverride>,
 }
 
 /// Text a modifier adds to a card.
@@ -153,6 +166,9 @@ pub struct FactsText {
 #[serde(deny_unknown_fields)]
 pub struct CardsToml {
     pub closing: String,
+    /// The hosts a card's `source_url` and links may point to (checked by
+    /// `crate::source_urls`): publishers, doi.org and the PubMed record.
+    pub allowed_source_hosts: Vec<String>,
     pub source: SourceToml,
     pub override_reasons: Vec<CodingToml>,
     pub facts: FactsText,
@@ -165,6 +181,7 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "anti_d_given",
     "bleed_date_from_recorded",
     "bleed_date_unknown",
+    "bleed_not_light",
     "date_before_pregnancy",
     "date_before_pregnancy_more",
     "date_in_future",
@@ -173,6 +190,7 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "hcg_adequate_rise",
     "hcg_bound",
     "hcg_fall",
+    "hcg_last",
     "hcg_nice_between",
     "hcg_nice_fall",
     "hcg_nice_rise",
@@ -184,6 +202,7 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "impossible_ga",
     "impossible_ga_more",
     "kleihauer_betke",
+    "methotrexate_other_indication",
     "label_doubtful",
     "label_implausible",
     "placenta_not_located",
@@ -222,17 +241,22 @@ pub const MODIFIER_KEYS: &[&str] = &[
 
 /// Variant summaries a rule may define, by rule.
 const VARIANTS: &[(&str, &str)] = &[
+    ("R2", "after_pul"),
+    ("R2", "after_pul_no_hcg"),
     ("R3", "label_doubtful"),
+    ("R4", "not_light"),
     ("R6", "documented_iup"),
+    ("R6", "other_indication"),
     ("R9", "previa_documented"),
     ("R14", "previa_documented"),
 ];
 
-/// Placeholders allowed in summaries, with the longest value each can take.
+/// Placeholders allowed in summaries, with the longest value each can take. Dates only as the
+/// card's body writes them (`9 Nov`, `9 Nov 2025`): never an ISO date in a headline.
 const SUMMARY_PLACEHOLDERS: &[(&str, &str)] = &[
     ("ga", "40w6d"),
-    ("bleed_date", "2025-12-31"),
-    ("iup_date", "2025-12-31"),
+    ("bleed_day", "31 Dec 2025"),
+    ("iup_day", "31 Dec 2025"),
 ];
 
 /// Placeholders allowed in detail text.
@@ -265,6 +289,13 @@ const DETAIL_PLACEHOLDERS: &[&str] = &[
     "vital_time",
     "vital_value",
     "more",
+    "previa_day",
+    "previa_date",
+    "rh_day",
+    "rh_date",
+    "hcg_last",
+    "hcg_last_day",
+    "hcg_last_date",
 ];
 
 // ----- Templates -----------------------------------------------------------------------------
@@ -437,6 +468,34 @@ pub(crate) fn check_cards(
             }
             check_summary(name, &format!("variant {variant}"), summary, problems);
         }
+        for (variant, text) in &card.variant_text {
+            if !VARIANTS.contains(&(name.as_str(), variant.as_str())) {
+                problems.add(
+                    file,
+                    format!("{name} has text for an unknown variant {variant}"),
+                );
+            }
+            if text
+                .card_do
+                .as_ref()
+                .is_some_and(|d| d.is_empty() || d.len() > 3)
+            {
+                problems.add(
+                    file,
+                    format!("{name} variant {variant} needs one to three card_do lines"),
+                );
+            }
+        }
+        for text in card.variant_text.values().chain(&card.escalated) {
+            for t in text.templates() {
+                check_template(file, name, t, DETAIL_PLACEHOLDERS, problems);
+            }
+            for key in text.suggestions.iter().flatten() {
+                if !orderables.contains_key(key) {
+                    problems.add(file, format!("{name} suggests unknown orderable {key}"));
+                }
+            }
+        }
         for text in card
             .why
             .iter()
@@ -473,18 +532,10 @@ pub(crate) fn check_cards(
         if card.source_label.trim().is_empty() {
             problems.add(file, format!("{name} has no source_label"));
         }
-        if !card.source_url.starts_with("https://") && !card.source_url.starts_with("http://") {
-            problems.add(file, format!("{name} source_url is not an http(s) URL"));
-        }
+        // The URLs themselves are held to the allow-list by `crate::source_urls`.
         for link in &card.links {
             if link.label.trim().is_empty() {
                 problems.add(file, format!("{name} has a link without a label"));
-            }
-            if !link.url.starts_with("https://") && !link.url.starts_with("http://") {
-                problems.add(
-                    file,
-                    format!("{name} link {} is not an http(s) URL", link.url),
-                );
             }
         }
     }

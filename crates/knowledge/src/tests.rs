@@ -136,6 +136,52 @@ fn a_broken_profile_reports_several_problems_at_once() {
 }
 
 #[test]
+fn a_source_url_that_is_http_or_off_the_allow_list_is_refused_at_load_naming_the_url() {
+    let mut files = default_files();
+    let cards = String::from_utf8(files["cards.toml"].clone()).expect("utf-8");
+    let cards = cards
+        .replace(
+            "https://doi.org/10.1093/humrep/deg379",
+            "http://www.researchgate.net/publication/10610308",
+        )
+        .replace(
+            "https://pubmed.ncbi.nlm.nih.gov/17477103/",
+            "https://fdocuments.in/document/late-pregnancy-bleeding.html",
+        );
+    files.insert("cards.toml".into(), cards.into_bytes());
+    let messages: Vec<String> = problems_of(files).into_iter().map(|p| p.message).collect();
+    for url in [
+        "http://www.researchgate.net/publication/10610308",
+        "https://fdocuments.in/document/late-pregnancy-bleeding.html",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.contains(url)),
+            "{url}: {messages:?}"
+        );
+    }
+}
+
+#[test]
+fn every_source_url_of_the_shipped_profile_is_https_on_the_allow_list() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    let cards = &kb.profile.cards;
+    assert!(!cards.allowed_source_hosts.is_empty());
+    for (rule, card) in &cards.rules {
+        for url in std::iter::once(&card.source_url).chain(card.links.iter().map(|l| &l.url)) {
+            let host = url
+                .strip_prefix("https://")
+                .and_then(|rest| rest.split('/').next())
+                .unwrap_or_default();
+            assert!(
+                cards.allowed_source_hosts.iter().any(|h| h == host),
+                "{rule}: {url}"
+            );
+            assert!(!url.contains('?'), "{rule}: a search page {url}");
+        }
+    }
+}
+
+#[test]
 fn a_missing_threshold_and_a_missing_value_set_are_both_reported() {
     let mut files = default_files();
     files.remove("valuesets/methotrexate.json");
@@ -306,10 +352,10 @@ fn the_motivating_case_reads_like_the_sandbox_card() {
     assert!(first.iter().all(|l| l.starts_with("- ")), "{detail}");
     assert!(first[0].contains("TVUS"), "{detail}");
     assert!(first[1].contains("hCG now and in 48 h"), "{detail}");
-    assert!(detail.contains("ABO/Rh type (unknown)"), "{detail}");
+    assert!(detail.contains("- ABO/Rh type.\n"), "{detail}");
     // Then why, with the record named as a clinician knows it and its day.
     assert!(
-        detail.contains("**Why.** Condition 'implantation bleeding', 1 Apr."),
+        detail.contains("**Why.** Diagnosis 'implantation bleeding', 1 Apr."),
         "{detail}"
     );
     assert!(detail.contains("GA 12w0d by LMP 7 Jan"), "{detail}");
@@ -400,6 +446,7 @@ fn methotrexate_card_suggests_deleting_the_draft_order() {
         codes: vec![Code::new(RXNORM, "6851")],
         text: vec![],
         status: Some("draft".into()),
+        reasons: Vec::new(),
     });
     let a = kb.evaluate(&facts, "p1", NOW);
     assert_eq!(a.cards.len(), 1);
@@ -433,8 +480,8 @@ fn every_card_rule_renders_a_summary_under_140_characters_with_long_values() {
         for summary in std::iter::once(&card.summary).chain(card.variants.values()) {
             let mut v = std::collections::HashMap::new();
             v.insert("ga", "40w6d".to_string());
-            v.insert("bleed_date", "2025-12-31".to_string());
-            v.insert("iup_date", "(date unknown)".to_string());
+            v.insert("bleed_day", "31 Dec 2025".to_string());
+            v.insert("iup_day", "(date unknown)".to_string());
             let filled = templates::fill(summary, &v);
             assert!(filled.chars().count() < 140, "{rule}: {filled}");
             assert!(!filled.contains('{'), "{rule}: {filled}");
@@ -464,6 +511,7 @@ fn with_draft_order_id(id: &str) -> PatientFacts {
         codes: vec![Code::new(RXNORM, "6851")],
         text: vec![],
         status: Some("draft".into()),
+        reasons: Vec::new(),
     });
     facts
 }
@@ -509,12 +557,12 @@ fn procedures_and_bounds_are_named_on_the_card_by_what_they_say_and_their_date()
     // The card and its long form, where the full sentences go (the card has the short words).
     let detail = &full_text(&card);
     assert!(
-        detail.contains("Rh typing was done (Procedure 'Rh typing', 2025-03-30)"),
+        detail.contains("Rh typing was done (procedure 'Rh typing', 2025-03-30)"),
         "{detail}"
     );
     assert!(!detail.contains("Rh type not on record"), "{detail}");
     assert!(
-        detail.contains("An hCG test was done (Procedure 'hCG quantitative', 2025-03-30)"),
+        detail.contains("An hCG test was done (procedure 'hCG quantitative', 2025-03-30)"),
         "{detail}"
     );
     // The lab's bound as written, its unit escaped like any chart text.
@@ -547,7 +595,7 @@ fn anti_d_given_is_named_on_the_card_that_remains() {
     assert_eq!(rules, ["R2"], "no 'consider anti-D' within the window");
     let detail = &full_text(&a.cards[0].card);
     assert!(
-        detail.contains("Anti-D immune globulin is recorded as given on 2025-03-30 (Procedure 'RhIG given'), within the 12-week protective window"),
+        detail.contains("Anti-D immune globulin is recorded as given on 2025-03-30 (procedure 'RhIG given'), within the 12-week protective window"),
         "{detail}"
     );
     assert!(
@@ -577,7 +625,7 @@ fn record_ids_are_never_shown_but_reach_the_delete_action_unchanged() {
     let detail = full_text(&card);
     assert!(
         detail.contains(
-            "Delete the draft order unless the indication has been reviewed: MedicationRequest (no text)."
+            "Delete the draft order unless the indication has been reviewed: order (no text)."
         ),
         "{detail}"
     );
@@ -914,7 +962,9 @@ mod chart_text {
 
 // Escalation and the rules of knowledge.md §3.5 items 9 and 12–16, rendered.
 mod escalation;
+mod human_form;
 mod short_cards;
+mod wording;
 
 #[test]
 fn an_action_selection_behavior_on_a_button_of_one_order_is_a_profile_problem() {

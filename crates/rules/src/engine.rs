@@ -1162,6 +1162,19 @@ impl<'a> Engine<'a> {
         }];
         evidence.extend(iup_evidence.iter().cloned());
         let mut modifiers = Vec::new();
+        // Methotrexate for rheumatoid arthritis is not a treatment of ectopic pregnancy: its card
+        // speaks of teratogenicity (§3.6 W10). Which card fires does not change.
+        let other_indication = order.reasons.iter().any(|reason| {
+            let lower = reason.to_lowercase();
+            self.kb
+                .text
+                .methotrexate_other_indication_terms
+                .iter()
+                .any(|term| lower.contains(term.as_str()))
+        });
+        if other_indication {
+            modifiers.push(Modifier::OtherIndication);
+        }
         if self
             .facts
             .unavailable
@@ -1356,6 +1369,33 @@ impl<'a> Engine<'a> {
                 _ => None,
             })
             .max_by_key(|(at, _, _)| *at);
+        // The latest hCG measured in this pregnancy, quoted as the lab wrote it: after a scan
+        // with no intrauterine pregnancy the card leads with it and the repeat it calls for
+        // (§3.6 W6).
+        let last = results
+            .iter()
+            .filter(|r| r.is(class::HCG))
+            .filter_map(|r| match &r.value {
+                Some(Value::Quantity {
+                    value,
+                    unit,
+                    code,
+                    comparator: None,
+                }) if value.is_finite() && *value > 0.0 => Some((
+                    r.effective.or(r.recorded).map(|w| w.at),
+                    r,
+                    written_bound(*value, "", unit.as_deref().or(code.as_deref())),
+                )),
+                _ => None,
+            })
+            .max_by_key(|(at, _, _)| *at);
+        if let Some((_, r, written)) = last {
+            notes.push(Modifier::HcgLast {
+                id: r.id.clone(),
+                date: record_date(r),
+                written,
+            });
+        }
         if let Some((_, r, written)) = bound {
             notes.push(Modifier::HcgBound {
                 id: r.id.clone(),
@@ -2070,6 +2110,18 @@ impl<'a> Engine<'a> {
             &self.kb.text.heavy_bleeding_terms,
             &self.kb.text,
         );
+        // "Most pregnancies with light bleeding continue" is said of light bleeding only
+        // (§3.6 W7): R4 is told when the bleed is described otherwise.
+        let moderate = text::mentions(
+            &bleed.record.text,
+            &self.kb.text.moderate_bleeding_terms,
+            &self.kb.text,
+        );
+        if heavy || moderate {
+            for finding in findings.iter_mut().filter(|f| f.rule == RuleId::R4) {
+                finding.modifiers.push(Modifier::BleedNotLight);
+            }
+        }
         if signs.is_empty() && !heavy {
             return;
         }

@@ -163,6 +163,7 @@ fn methotrexate() -> DraftOrder {
         codes: vec![Code::new(RXNORM, "6851")],
         text: vec!["methotrexate".into()],
         status: Some("draft".into()),
+        reasons: Vec::new(),
     }
 }
 

@@ -335,4 +335,8 @@ pub struct DraftOrder {
     /// `medicationCodeableConcept.text`, coding displays, `medicationReference.display`, `code.text`.
     pub text: Vec<String>,
     pub status: Option<String>,
+    /// Why and how it is ordered, as written: `reasonCode` texts and displays, and
+    /// `dosageInstruction` texts (knowledge.md §3.6 W10 reads a weekly methotrexate schedule or a
+    /// rheumatological indication from them).
+    pub reasons: Vec<String>,
 }

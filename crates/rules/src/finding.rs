@@ -317,6 +317,10 @@ pub enum Modifier {
     /// R6 across G5: an ectopic (or other) diagnosis of this pregnancy beside a documented IUP
     /// or an ART conception (§3.5 item 14).
     DiagnosedInThisPregnancy,
+    /// R6: the methotrexate order names a non-obstetric indication (rheumatoid arthritis,
+    /// psoriasis, a malignancy) or a weekly low-dose schedule: teratogen wording, never the
+    /// ectopic wording (knowledge.md §3.6 W10).
+    OtherIndication,
     /// R2E: a vital sign within the window showing instability, its value and when it was taken.
     Vital {
         sign: VitalSign,
@@ -326,6 +330,8 @@ pub enum Modifier {
     },
     /// R2E: the bleeding record is worded heavy.
     HeavyBleeding,
+    /// R4: the bleed is described as moderate or heavy, not light (§3.6 W7).
+    BleedNotLight,
     /// R2E before 14w0d (or at an unknown GA): ruptured ectopic pregnancy is possible.
     RupturedEctopicPossible,
     /// R2E: the bleeding card this one escalates; its advice follows the emergency steps.
@@ -358,6 +364,13 @@ pub enum Modifier {
     /// The latest hCG of this pregnancy is a bound, shown as written ("<5 m[IU]/mL"), never used
     /// as a number (§3.5 item 5).
     HcgBound {
+        id: String,
+        date: Option<Date>,
+        written: String,
+    },
+    /// The latest hCG measured in this pregnancy, as the lab wrote it ("1300 m[IU]/mL"): R2 after
+    /// a scan with no intrauterine pregnancy quotes it and the repeat it calls for (§3.6 W6).
+    HcgLast {
         id: String,
         date: Option<Date>,
         written: String,

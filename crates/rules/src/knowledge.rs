@@ -279,9 +279,17 @@ pub struct BleedingText {
     pub hedge_terms: Vec<String>,
     /// Words that name methotrexate in a draft order's text (fallback when it is not coded).
     pub methotrexate_terms: Vec<String>,
+    /// Stems in a methotrexate order's reason or schedule that name a non-obstetric indication
+    /// or a weekly low-dose course ("rheumatoid", "psoriasis", "weekly"): R6 then says
+    /// methotrexate is contraindicated in pregnancy, not the ectopic wording (§3.6 W10).
+    pub methotrexate_other_indication_terms: Vec<String>,
     /// Word stems that make a bleeding record heavy ("heavy", "soaking", "clots", "shock"):
     /// R2E escalates the card (knowledge.md §3.5 item 12).
     pub heavy_bleeding_terms: Vec<String>,
+    /// Word stems that describe a bleed as more than light without making it heavy
+    /// ("moderate"): R4 then does not say most pregnancies with light bleeding continue
+    /// (knowledge.md §3.6 W7).
+    pub moderate_bleeding_terms: Vec<String>,
     /// Answers, lower case, that say a finding is absent when they open a value or follow a
     /// label's colon ("None", "No", "Denies", "Absent", "Negative"; §3.5 items 1 and 10).
     pub absent_answers: Vec<String>,

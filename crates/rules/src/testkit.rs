@@ -184,7 +184,9 @@ pub fn knowledge() -> RulesKnowledge {
         negation_window_words: 4,
         hedge_terms: words(&["probable", "possible", "suspected"]),
         methotrexate_terms: words(&["methotrexate"]),
+        methotrexate_other_indication_terms: words(&["rheumatoid", "psoriasis", "weekly"]),
         heavy_bleeding_terms: words(&["heavy", "heavily", "soak", "clot", "shock"]),
+        moderate_bleeding_terms: words(&["moderate"]),
         absent_answers: words(&[
             "none",
             "no",

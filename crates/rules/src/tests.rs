@@ -666,6 +666,7 @@ fn mtx_order() -> DraftOrder {
         codes: vec![Code::new(RXNORM, "6851")],
         text: vec![],
         status: Some("draft".into()),
+        reasons: Vec::new(),
     }
 }
 

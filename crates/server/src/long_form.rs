@@ -490,31 +490,40 @@ impl Sheet {
             html.push_str("<h2>The card</h2>");
             html.push_str(&markdown_to_html(detail));
         }
-        if let Some(reasoning) = &self.reasoning {
+        // The reasoning names the records used, each once with what it says; the page shows
+        // that list under its own heading instead of a second list (issue 31 item 5).
+        let (reasoning, records_used) = split_records_used(self.reasoning.as_deref());
+        if let Some(reasoning) = &reasoning {
             html.push_str("<h2>The full reasoning</h2>");
             html.push_str(&markdown_to_html(reasoning));
         }
 
         let records = &self.records;
-        html.push_str("<h2>The records the card rests on</h2><ul>");
-        for (role, resource_type, date) in records {
-            html.push_str(&format!(
-                "<li>{}: {} record, {}</li>",
-                escape(role),
-                escape(resource_type),
-                escape(date.as_deref().unwrap_or("no date"))
-            ));
+        html.push_str("<h2>The records the card rests on</h2>");
+        if let Some(used) = records_used {
+            html.push_str(&markdown_to_html(used));
+        } else {
+            html.push_str("<ul>");
+            for (role, resource_type, date) in records {
+                html.push_str(&format!(
+                    "<li>{}: {}, {}</li>",
+                    escape(role),
+                    escape(gravida_knowledge::render::words::thing(resource_type)),
+                    escape(date.as_deref().unwrap_or("no date"))
+                ));
+            }
+            if self.more_records > 0 {
+                html.push_str(&format!("<li>and {} more records</li>", self.more_records));
+            }
+            if records.is_empty() {
+                html.push_str("<li>No record: the card is about what is missing.</li>");
+            }
+            html.push_str("</ul>");
         }
-        if self.more_records > 0 {
-            html.push_str(&format!("<li>and {} more records</li>", self.more_records));
-        }
-        if records.is_empty() {
-            html.push_str("<li>No record: the card is about what is missing.</li>");
-        }
-        html.push_str("</ul>");
+        // Gestational age as the cards write it: the day the pregnancy is dated from is 0w0d.
         if let Some((source, date, start)) = &self.dating {
             html.push_str(&format!(
-                "<p>Pregnancy dated by {} (record of {}); gestational age 0 on {}.</p>",
+                "<p>Pregnancy dated by {} (record of {}): 0w0d on {}.</p>",
                 escape(source),
                 escape(date.as_deref().unwrap_or("no date")),
                 escape(start)
@@ -542,12 +551,37 @@ impl Sheet {
             escape(&self.issued),
             escape(&self.expires)
         ));
+        // The reasoning closes with the profile's disclaimer; the page says it only when there
+        // is no reasoning to say it (each disclaimer once).
+        if reasoning.is_none() {
+            html.push_str("<p class=\"meta\">Advice for the clinician, not a diagnosis.</p>");
+        }
         html.push_str(
-            "<p class=\"meta\">Advice for the clinician, not a diagnosis. This page is not cached, \
-             and its link stops working when it expires.</p></body></html>",
+            "<p class=\"meta\">This page is not cached, and its link stops working when it \
+             expires.</p></body></html>",
         );
         html
     }
+}
+
+/// The reasoning without its "Records used: …" paragraph, and that paragraph.
+fn split_records_used(reasoning: Option<&str>) -> (Option<String>, Option<&str>) {
+    const OPENING: &str = "Records used: ";
+    let Some(reasoning) = reasoning else {
+        return (None, None);
+    };
+    let start = reasoning
+        .find(&format!("\n\n{OPENING}"))
+        .map(|i| i + 2)
+        .or_else(|| reasoning.starts_with(OPENING).then_some(0));
+    let Some(start) = start else {
+        return (Some(reasoning.to_owned()), None);
+    };
+    let end = reasoning[start..]
+        .find("\n\n")
+        .map_or(reasoning.len(), |i| start + i);
+    let rest = format!("{}{}", reasoning[..start].trim_end(), &reasoning[end..]);
+    (Some(rest), Some(&reasoning[start..end]))
 }
 
 /// A link, if its URL is http(s); otherwise the label alone.
@@ -731,9 +765,26 @@ mod tests {
         );
         assert!(page.contains("ACOG &lt;PB 200&gt;"), "{page}");
         assert!(
-            page.contains("<li>bleed: Condition record, 2026-12-01</li>"),
+            page.contains("<li>bleed: diagnosis, 2026-12-01</li>"),
             "{page}"
         );
+    }
+
+    #[test]
+    fn a_page_with_reasoning_names_each_record_once_says_the_disclaimer_once_and_writes_0w0d() {
+        let mut with = sheet("Bleeding at 12w0d");
+        with.reasoning = Some(
+            "**Why.** Bleeding.\n\nRecords used: diagnosis 'vaginal bleeding' (2026-12-01).\n\n\
+             *Advice for the clinician, not a diagnosis.*"
+                .into(),
+        );
+        with.dating = Some(("LMP".into(), Some("2026-11-09".into()), "2026-09-14".into()));
+        let page = with.render();
+        assert_eq!(page.matches("vaginal bleeding").count(), 1, "{page}");
+        assert!(!page.contains("Condition"), "{page}");
+        assert_eq!(page.matches("not a diagnosis").count(), 1, "{page}");
+        assert!(page.contains("0w0d on 2026-09-14"), "{page}");
+        assert!(!page.contains("gestational age 0"), "{page}");
     }
 
     #[test]

@@ -774,3 +774,33 @@ fn a_medication_request_names_its_drug_through_a_contained_or_a_bundled_medicati
         "a Medication not sent is not guessed"
     );
 }
+
+#[test]
+fn a_draft_orders_stated_reason_and_weekly_schedule_are_read_even_when_the_order_is_read_by_parts()
+{
+    let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "MedicationRequest", "id": "ra", "status": "draft", "intent": "order",
+            "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": {"text": "methotrexate 2.5 mg tablet"},
+            "reasonCode": [{"text": "RA flare", "coding": [{"system": "http://snomed.info/sct", "code": "69896004", "display": "Rheumatoid arthritis"}]}],
+            "dosageInstruction": [{"text": "15 mg by mouth", "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "wk"}}}]}},
+        {"resource": {"resourceType": "MedicationRequest", "id": "broken", "status": "draft",
+            "medicationCodeableConcept": {"text": "methotrexate"},
+            "reasonCode": [{"text": "psoriasis"}]}},
+        {"resource": {"resourceType": "MedicationRequest", "id": "plain", "status": "draft", "intent": "order",
+            "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": {"text": "methotrexate 50 mg/m2"}}}
+    ]});
+    let (orders, _) = draft_orders(&bundle);
+    assert_eq!(
+        orders[0].reasons,
+        [
+            "RA flare",
+            "Rheumatoid arthritis",
+            "15 mg by mouth",
+            "weekly"
+        ]
+    );
+    assert_eq!(orders[1].reasons, ["psoriasis"]);
+    assert!(orders[2].reasons.is_empty());
+}

@@ -105,7 +105,7 @@ pub(super) fn rh_negative() -> Record {
     )
 }
 
-fn heart_rate(value: f64, at: OffsetDateTime) -> Record {
+pub(super) fn heart_rate(value: f64, at: OffsetDateTime) -> Record {
     let mut r = timed(
         obs("hr", LOINC, "8867-4", at.date(), quantity(value, "/min")),
         at,
@@ -114,7 +114,7 @@ fn heart_rate(value: f64, at: OffsetDateTime) -> Record {
     r
 }
 
-fn bp_panel(systolic: f64, diastolic: f64, at: OffsetDateTime) -> Record {
+pub(super) fn bp_panel(systolic: f64, diastolic: f64, at: OffsetDateTime) -> Record {
     let mut r = timed(obs("bp", LOINC, "85354-9", at.date(), None), at);
     r.text = vec!["Blood pressure panel".into()];
     r.components = vec![
@@ -274,27 +274,38 @@ fn the_r2e_card_names_the_vital_signs_with_their_time_and_leads_with_the_emergen
         "Shock index 1.52",
         "ruptured ectopic pregnancy is possible",
         "Senior obstetric or gynecology review now",
-        "IV access",
+        "Two large-bore IV lines",
         "type and crossmatch",
-        // R2's own advice follows the emergency steps.
-        "Transvaginal ultrasound",
+        "Bedside ultrasound for free fluid",
+        "prepare for theatre",
     ] {
         assert!(detail.contains(wanted), "{wanted}: {detail}");
     }
-    assert!(
-        !detail.contains("- CBC.\n"),
-        "said once, with the crossmatch: {detail}"
-    );
-    let todo = detail.split("**What to do.**").nth(1).unwrap_or_default();
-    let senior = todo.find("Senior").expect("emergency step");
-    let tvus = todo.find("Transvaginal").expect("R2 step");
-    assert!(senior < tvus, "the emergency steps come first: {todo}");
+    // knowledge.md §3.6 W2: no 48-hour hCG plan and no "TVUS to locate" for an unstable
+    // patient, and CBC once, on the card as in the long form.
+    let short = card.detail.as_deref().unwrap_or_default();
+    let todo = detail
+        .split("**What to do.**")
+        .nth(1)
+        .and_then(|t| t.split("**What this card").next())
+        .unwrap_or_default();
+    for text in [short, todo] {
+        for unwanted in ["48 h", "to locate", "Transvaginal ultrasound (TVUS)"] {
+            assert!(!text.contains(unwanted), "{unwanted}: {text}");
+        }
+        assert_eq!(text.matches("CBC").count(), 1, "CBC once: {text}");
+    }
     let labels = labels(card);
     assert!(
         labels.iter().any(|l| l.contains("crossmatch")),
         "{labels:?}"
     );
-    assert!(labels.iter().any(|l| l.contains("TVUS")), "{labels:?}");
+    assert!(
+        !labels
+            .iter()
+            .any(|l| l.contains("TVUS") || l.contains("hCG")),
+        "{labels:?}"
+    );
     assert!(card.links.iter().any(|l| l.url.contains("1471-0528.13206")));
     assert!(card.summary.chars().count() < 140);
     assert!(card.validate().is_ok());
@@ -324,7 +335,7 @@ fn an_unreadable_vital_sign_is_named_on_the_card() {
     assert_eq!(topics(&cards), vec!["R2"]);
     let detail = &super::full_text(&cards[0]);
     assert!(
-        detail.contains("Observation 'Heart rate' could not be read as a vital sign"),
+        detail.contains("The chart entry 'Heart rate' could not be read as a vital sign"),
         "{detail}"
     );
 }
@@ -342,10 +353,17 @@ fn heavy_bleeding_asks_for_coagulation_studies() {
     let detail = &super::full_text(card);
     assert!(detail.contains("worded heavy"), "{detail}");
     assert!(!detail.contains("ruptured ectopic"), "31 weeks: {detail}");
-    assert!(
-        detail.contains("Fetal heart rate monitoring"),
-        "R14 advice: {detail}"
-    );
+    // R14's advice under R2E (knowledge.md §3.6 W2, W3): monitoring and the GA-dependent
+    // drugs; CBC once, R2E's.
+    for wanted in [
+        "Continuous fetal heart rate monitoring (CTG) from viability",
+        "Antenatal corticosteroids if delivery before 34w0d is possible",
+        "magnesium sulfate for neuroprotection if delivery before 32w0d is imminent",
+    ] {
+        assert!(detail.contains(wanted), "R14 advice {wanted}: {detail}");
+    }
+    let short = card.detail.as_deref().unwrap_or_default();
+    assert_eq!(short.matches("CBC").count(), 1, "{short}");
     assert!(labels(card).iter().any(|l| l.contains("coagulation")));
 }
 
@@ -373,7 +391,7 @@ fn the_r14_card_advises_triage_fetal_monitoring_and_kleihauer_betke_when_rh_nega
     );
     let detail = &super::full_text(card);
     for wanted in [
-        "Fetal heart rate monitoring",
+        "Continuous fetal heart rate monitoring (CTG) from viability",
         "No digital cervical exam",
         "Kleihauer",
     ] {
@@ -399,7 +417,7 @@ fn the_r14_card_advises_triage_fetal_monitoring_and_kleihauer_betke_when_rh_nega
 
 // ----- R15 (§3.5 item 15) ---------------------------------------------------------------------------
 
-fn progesterone_case() -> PatientFacts {
+pub(super) fn progesterone_case() -> PatientFacts {
     let previous = cond(
         "mc-2024",
         SNOMED,
@@ -468,7 +486,7 @@ fn a_site_that_enables_it_gets_a_draft_progesterone_medication_request() {
 
 // ----- R5N (§3.5 item 16) ---------------------------------------------------------------------------
 
-fn pul_pair(second: f64) -> PatientFacts {
+pub(super) fn pul_pair(second: f64) -> PatientFacts {
     let later = NOW - Duration::hours(2);
     bleeding_at(
         45,
