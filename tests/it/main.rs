@@ -28,6 +28,7 @@ mod hostile_fhir;
 mod http_api;
 mod http_front;
 mod jwt_edges;
+mod late_pregnancy_http;
 mod long_form;
 mod new_reads;
 mod ops;

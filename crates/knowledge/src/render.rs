@@ -121,6 +121,7 @@ fn role_name(role: Role) -> &'static str {
         Role::Hcg => "hCG",
         Role::RhType => "Rh type",
         Role::Previa => "placenta previa",
+        Role::VasaPrevia => "vasa previa",
         Role::PlacentalLocation => "placental location",
         Role::SubchorionicHematoma => "subchorionic hematoma",
         Role::DraftOrder => "draft order",
@@ -170,6 +171,7 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::BleedDateUnknown => "bleed_date_unknown",
         Modifier::BleedDateFromRecorded => "bleed_date_from_recorded",
         Modifier::PreviaDocumented => "previa_documented",
+        Modifier::VasaPrevia => "vasa_previa",
         Modifier::SubchorionicHematoma => "subchorionic_hematoma",
         Modifier::UnreadableRecord { .. } => "unreadable_record",
         Modifier::ImpossibleDate { problem, .. } => match problem {

@@ -234,6 +234,7 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "unreadable_record_more",
     "unreadable_vital_sign",
     "unreadable_vital_sign_more",
+    "vasa_previa",
     "vital_heart_rate",
     "vital_shock_index",
     "vital_systolic_bp",
@@ -249,6 +250,8 @@ const VARIANTS: &[(&str, &str)] = &[
     ("R6", "other_indication"),
     ("R9", "previa_documented"),
     ("R14", "previa_documented"),
+    ("R9", "vasa_previa"),
+    ("R14", "vasa_previa"),
 ];
 
 /// Placeholders allowed in summaries, with the longest value each can take. Dates only as the
@@ -291,6 +294,8 @@ const DETAIL_PLACEHOLDERS: &[&str] = &[
     "more",
     "previa_day",
     "previa_date",
+    "vasa_day",
+    "vasa_date",
     "rh_day",
     "rh_date",
     "hcg_last",

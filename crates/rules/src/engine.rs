@@ -371,6 +371,13 @@ impl<'a> Engine<'a> {
         {
             let mut cards = self.bleed_findings(&valid, &bleed, dating.clone(), iup);
             self.refine(&valid, &bleed, start, iup_status, &risks, &mut cards);
+            let vasa: Vec<(&Record, Option<Date>)> = valid
+                .iter()
+                .filter(|r| crate::vasa::documents(r, &self.kb.text))
+                .filter(|r| self.in_pregnancy(record_date(r), start))
+                .map(|r| (r.record, record_date(r)))
+                .collect();
+            crate::vasa::apply(&vasa, &mut cards);
             findings.extend(cards);
         }
         // Nothing fired, but a bleeding record was set aside for its date, or records were

@@ -162,6 +162,8 @@ pub enum Role {
     Hcg,
     RhType,
     Previa,
+    /// Vasa previa documented (§3.6 item 20): never a placenta previa.
+    VasaPrevia,
     PlacentalLocation,
     SubchorionicHematoma,
     DraftOrder,
@@ -298,6 +300,8 @@ pub enum Modifier {
     BleedDateFromRecorded,
     /// Placenta previa is documented (R9).
     PreviaDocumented,
+    /// Vasa previa is documented: the placenta card is critical (§3.6 item 20).
+    VasaPrevia,
     /// Subchorionic hematoma documented (noted on R3/R4).
     SubchorionicHematoma,
     /// A relevant record could not be fully read.

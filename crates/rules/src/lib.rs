@@ -13,6 +13,7 @@ pub mod knowledge;
 pub mod query;
 pub mod testkit;
 pub mod text;
+mod vasa;
 
 pub use engine::{evaluate, evaluate_unless};
 pub use finding::{
@@ -26,6 +27,8 @@ pub use knowledge::{BleedingText, CodeSet, HcgLead, RulesKnowledge, Thresholds, 
 mod chart_shapes_tests;
 #[cfg(test)]
 mod escalation_tests;
+#[cfg(test)]
+mod placenta_tests;
 #[cfg(test)]
 mod scaling_tests;
 #[cfg(test)]

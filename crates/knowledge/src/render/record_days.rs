@@ -1,5 +1,5 @@
 //! The days of the records a card states as facts, for the card's text: when the placenta
-//! previa was documented, when the Rh type was recorded, when the last hCG was taken.
+//! previa (or a vasa previa) was documented, when the Rh type was recorded, when the last hCG was taken.
 //!
 //! Each fact is said once, with its date (knowledge.md §3.6 W4 and W5): `{previa_day}` is
 //! `9 Nov` on the card (the year only when it is not this year's), `{previa_date}` the same day
@@ -46,6 +46,7 @@ pub(super) fn insert(
     }
     for (role, day_key, date_key) in [
         (Role::Previa, "previa_day", "previa_date"),
+        (Role::VasaPrevia, "vasa_day", "vasa_date"),
         (Role::RhType, "rh_day", "rh_date"),
     ] {
         let date = latest(finding, role);

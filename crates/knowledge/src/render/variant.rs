@@ -34,6 +34,9 @@ pub(super) fn variant_of(finding: &Finding) -> Option<&'static str> {
         // An intrauterine pregnancy on record outranks the indication: it is the stronger reason.
         RuleId::R6 if matches!(finding.iup, IupStatus::Documented(_)) => Some("documented_iup"),
         RuleId::R6 if finding.has(&Modifier::OtherIndication) => Some("other_indication"),
+        // Vasa previa outranks a placenta previa: the fetus's blood may be the loss (§3.6
+        // item 20).
+        RuleId::R9 | RuleId::R14 if finding.has(&Modifier::VasaPrevia) => Some("vasa_previa"),
         RuleId::R9 | RuleId::R14 if finding.has(&Modifier::PreviaDocumented) => {
             Some("previa_documented")
         }

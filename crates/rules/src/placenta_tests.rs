@@ -1,0 +1,159 @@
+//! Unit tests of the late-pregnancy classes of knowledge.md §3.6: vasa previa as its own
+//! concept (item 20) and a bloody show in labour at term (item 17).
+
+use time::macros::{date, datetime};
+use time::{Date, Duration, OffsetDateTime};
+
+use crate::facts::{Code, PatientFacts, Record, RecordKind, Value, When};
+use crate::knowledge::{LOINC, SNOMED};
+use crate::testkit::knowledge;
+use crate::{Evaluation, Indicator, Modifier, Role, RuleId, evaluate};
+
+const NOW: OffsetDateTime = datetime!(2025-04-01 12:00 UTC);
+const TODAY: Date = date!(2025 - 04 - 01);
+
+fn days_ago(days: i64) -> Date {
+    TODAY - Duration::days(days)
+}
+
+fn obs(id: &str, system: &str, code: &str, on: Date, value: Option<Value>) -> Record {
+    let mut r = Record::new(RecordKind::Observation, id);
+    r.codes = vec![Code::new(system, code)];
+    r.status = Some("final".into());
+    r.effective = Some(When::day(on));
+    r.value = value;
+    r
+}
+
+fn cond(id: &str, system: &str, code: &str, text: &str, on: Option<Date>) -> Record {
+    let mut r = Record::new(RecordKind::Condition, id);
+    if !code.is_empty() {
+        r.codes = vec![Code::new(system, code)];
+    }
+    r.text = vec![text.to_string()];
+    r.clinical_status = Some("active".into());
+    r.verification_status = Some("confirmed".into());
+    r.effective = on.map(When::day);
+    r
+}
+
+fn pregnant() -> Record {
+    obs(
+        "status",
+        LOINC,
+        "82810-3",
+        days_ago(10),
+        Some(Value::Concept {
+            codes: vec![Code::new(SNOMED, "77386006")],
+            text: None,
+        }),
+    )
+}
+
+/// An LMP putting today at `ga_days`.
+fn lmp(ga_days: i64) -> Record {
+    obs(
+        "lmp",
+        LOINC,
+        "8665-2",
+        days_ago(1),
+        Some(Value::DateTime(When::day(days_ago(ga_days)))),
+    )
+}
+
+fn bleed(text: &str) -> Record {
+    cond("bleed", SNOMED, "34842007", text, Some(TODAY))
+}
+
+fn run(records: Vec<Record>) -> Evaluation {
+    evaluate(
+        &knowledge(),
+        &PatientFacts {
+            records,
+            ..Default::default()
+        },
+        NOW,
+    )
+}
+
+fn highest(e: &Evaluation) -> Option<Indicator> {
+    e.findings.iter().map(|f| f.indicator).max()
+}
+
+// ----- Item 20: vasa previa --------------------------------------------------------------------
+
+fn vasa_coded() -> Record {
+    cond(
+        "vasa",
+        SNOMED,
+        "79668009",
+        "Vasa praevia (velamentous insertion)",
+        Some(days_ago(60)),
+    )
+}
+
+#[test]
+fn a_bleed_with_vasa_previa_coded_at_32_weeks_is_critical_and_names_the_vasa_previa_not_a_placenta_previa()
+ {
+    let e = run(vec![
+        pregnant(),
+        lmp(224),
+        vasa_coded(),
+        bleed("painless PV bleeding"),
+    ]);
+    let r14 = e
+        .findings
+        .iter()
+        .find(|f| f.rule == RuleId::R14)
+        .expect("R14");
+    assert_eq!(r14.indicator, Indicator::Critical);
+    assert!(r14.has(&Modifier::VasaPrevia));
+    assert!(!r14.has(&Modifier::PreviaDocumented));
+    assert!(
+        r14.evidence
+            .iter()
+            .any(|ev| ev.role == Role::VasaPrevia && ev.id == "vasa")
+    );
+    assert!(!r14.evidence.iter().any(|ev| ev.role == Role::Previa));
+}
+
+#[test]
+fn vasa_previa_named_only_in_words_on_an_ultrasound_report_counts_as_documented() {
+    let mut report = Record::new(RecordKind::DiagnosticReport, "us");
+    report.codes = vec![Code::new(LOINC, "11525-3")];
+    report.status = Some("final".into());
+    report.effective = Some(When::day(days_ago(70)));
+    report.text = vec!["Anterior placenta. Vasa previa: vessel crossing the internal os.".into()];
+    // 16w0d: R9's window, before R14's.
+    let e = run(vec![pregnant(), lmp(112), report, bleed("spotting")]);
+    let r9 = e
+        .findings
+        .iter()
+        .find(|f| f.rule == RuleId::R9)
+        .expect("R9");
+    assert_eq!(r9.indicator, Indicator::Critical);
+    assert!(r9.has(&Modifier::VasaPrevia));
+}
+
+#[test]
+fn a_negated_or_resolved_vasa_previa_leaves_the_usual_warning() {
+    let mut negated = Record::new(RecordKind::DiagnosticReport, "us");
+    negated.status = Some("final".into());
+    negated.effective = Some(When::day(days_ago(70)));
+    negated.text = vec!["Cord insertion central; no vasa previa seen.".into()];
+    let mut resolved = vasa_coded();
+    resolved.clinical_status = Some("resolved".into());
+    for record in [negated, resolved] {
+        let e = run(vec![pregnant(), lmp(224), record, bleed("bleeding")]);
+        assert_eq!(highest(&e), Some(Indicator::Warning), "{:?}", e.findings);
+        assert!(!e.findings.iter().any(|f| f.has(&Modifier::VasaPrevia)));
+    }
+}
+
+#[test]
+fn vasa_previa_documented_in_an_earlier_pregnancy_does_not_make_this_bleed_critical() {
+    let mut old = vasa_coded();
+    old.effective = Some(When::day(days_ago(700)));
+    let e = run(vec![pregnant(), lmp(224), old, bleed("bleeding")]);
+    assert_eq!(highest(&e), Some(Indicator::Warning));
+}
