@@ -1,6 +1,7 @@
 //! The late-pregnancy classes of knowledge.md §3.6 over HTTP, by prefetch and by fetch from
-//! wiremock: a bleed with vasa previa documented (item 20). Each chart is a public scenario with
-//! the records of the class added, so that the card with and without them can be compared.
+//! wiremock: a bleed with vasa previa documented (item 20) and a bloody show in labour at term
+//! (item 17). Each chart is a public scenario with the records of the class added, so that the
+//! card with and without them can be compared.
 
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
@@ -98,4 +99,65 @@ async fn no_vasa_previa_seen_leaves_the_usual_triage_warning() {
     let text = text_of(&cards(&app, &chart).await);
     assert!(!text.contains("critical"), "{text}");
     assert!(!text.contains("vasa"), "{text}");
+}
+
+/// pub06 moved to 39w0d (its EDD a week from today), its bleed written as `bleed`, with
+/// `more` charted as well.
+fn term_bleed(bleed: &str, more: Vec<Value>) -> Scenario {
+    let mut chart = scenario("pub06");
+    for record in chart.resources.iter_mut() {
+        if record["id"] == "pub06-obs-2" {
+            record["valueDateTime"] = json!(days_ago(-7));
+        }
+        if record["id"] == "pub06-cond-4" {
+            record["code"] = json!({"coding": [{"system": "http://snomed.info/sct",
+                "code": "289530006", "display": "Bleeding from vagina"}], "text": bleed});
+        }
+    }
+    chart.resources.extend(more);
+    chart
+}
+
+fn condition_today(id: &str, text: &str) -> Value {
+    json!({
+        "resourceType": "Condition", "id": id,
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+        "code": {"text": text},
+        "subject": {"reference": "Patient/pub06"},
+        "onsetDateTime": days_ago(0)
+    })
+}
+
+fn has_triage_card(cards: &[Value]) -> bool {
+    cards.iter().any(|c| c["source"]["topic"]["code"] == "R14")
+}
+
+#[tokio::test]
+async fn a_bloody_show_in_labour_at_term_gets_no_abruption_and_previa_card() {
+    let app = TestApp::spawn().await;
+    let labour = condition_today("labour", "Spontaneous labour at term, active phase");
+    // The same show without labour on record: the triage card, as before.
+    let control = cards(&app, &term_bleed("Bloody show", Vec::new())).await;
+    assert!(has_triage_card(&control), "{}", text_of(&control));
+    let in_labour = cards(&app, &term_bleed("Bloody show", vec![labour.clone()])).await;
+    assert!(!has_triage_card(&in_labour), "{}", text_of(&in_labour));
+    assert!(
+        !text_of(&in_labour).contains("abruption"),
+        "{}",
+        text_of(&in_labour)
+    );
+    // Abruption wording or a heavy bleed in labour is never a show.
+    let pain = condition_today("pain", "Constant pain, tender uterus");
+    let worded = cards(&app, &term_bleed("Bloody show", vec![labour.clone(), pain])).await;
+    assert!(has_triage_card(&worded), "{}", text_of(&worded));
+    let heavy = cards(
+        &app,
+        &term_bleed("Heavy bloody show, soaking pads", vec![labour]),
+    )
+    .await;
+    assert!(
+        text_of(&heavy).starts_with("\"critical\""),
+        "{}",
+        text_of(&heavy)
+    );
 }

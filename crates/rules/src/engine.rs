@@ -378,6 +378,12 @@ impl<'a> Engine<'a> {
                 .map(|r| (r.record, record_date(r)))
                 .collect();
             crate::vasa::apply(&vasa, &mut cards);
+            let labour = crate::labour::Labour {
+                bleed: bleed.record,
+                records: valid.iter().map(|r| (r.record, record_date(r))).collect(),
+                today: self.today,
+            };
+            crate::labour::apply(&labour, &self.kb.text, &mut cards);
             findings.extend(cards);
         }
         // Nothing fired, but a bleeding record was set aside for its date, or records were

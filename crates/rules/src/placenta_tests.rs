@@ -157,3 +157,112 @@ fn vasa_previa_documented_in_an_earlier_pregnancy_does_not_make_this_bleed_criti
     let e = run(vec![pregnant(), lmp(224), old, bleed("bleeding")]);
     assert_eq!(highest(&e), Some(Indicator::Warning));
 }
+
+// ----- Item 17: a bloody show in labour at term ------------------------------------------------
+
+/// A show charted as an Observation, as a labour ward's flowsheet writes it.
+fn show(text: &str) -> Record {
+    let mut r = obs("show", "urn:local", "vb", TODAY, None);
+    r.text = vec!["Vaginal bleeding".into(), text.into()];
+    r.value = Some(Value::String(text.into()));
+    r
+}
+
+fn labour_condition() -> Record {
+    cond(
+        "labour",
+        SNOMED,
+        "",
+        "Spontaneous labour at term, active phase",
+        Some(TODAY),
+    )
+}
+
+fn dilation() -> Record {
+    let mut r = obs("cx", "urn:local", "cx", TODAY, None);
+    r.text = vec!["Cervical dilation".into()];
+    r
+}
+
+fn r14(e: &Evaluation) -> bool {
+    e.findings.iter().any(|f| f.rule == RuleId::R14)
+}
+
+#[test]
+fn a_bloody_show_in_labour_at_39_weeks_gets_no_abruption_and_previa_card() {
+    for labour in [labour_condition(), dilation()] {
+        let e = run(vec![
+            pregnant(),
+            lmp(275),
+            labour,
+            show("Bloody show, scant mucus"),
+        ]);
+        assert!(!r14(&e), "{:?}", e.findings);
+    }
+}
+
+#[test]
+fn the_same_show_before_37_weeks_or_with_no_sign_of_labour_keeps_the_triage_card() {
+    let e = run(vec![
+        pregnant(),
+        lmp(258),
+        labour_condition(),
+        show("Bloody show"),
+    ]);
+    assert!(r14(&e), "36w6d is not term");
+    let e = run(vec![pregnant(), lmp(275), show("Bloody show")]);
+    assert!(r14(&e), "no labour on record");
+    let mut old_labour = labour_condition();
+    old_labour.effective = Some(When::day(days_ago(10)));
+    let e = run(vec![pregnant(), lmp(275), old_labour, show("Bloody show")]);
+    assert!(r14(&e), "a labour ten days ago is not this one");
+}
+
+#[test]
+fn heavy_bleeding_or_abruption_wording_in_labour_is_never_taken_for_a_show() {
+    let e = run(vec![
+        pregnant(),
+        lmp(275),
+        labour_condition(),
+        show("Bloody show, heavy with clots"),
+    ]);
+    assert!(!e.findings.is_empty(), "a heavy bleed keeps its card");
+    for wording in [
+        "Constant pain between contractions",
+        "Tender uterus",
+        "?abruption",
+    ] {
+        let pain = cond("pain", SNOMED, "", wording, Some(TODAY));
+        let e = run(vec![
+            pregnant(),
+            lmp(275),
+            labour_condition(),
+            pain,
+            show("Bloody show"),
+        ]);
+        assert!(r14(&e), "{wording}");
+    }
+}
+
+#[test]
+fn a_bleed_that_is_not_named_a_show_in_labour_keeps_the_triage_card() {
+    let e = run(vec![
+        pregnant(),
+        lmp(275),
+        labour_condition(),
+        show("Bright red bleeding, ultrasound shows anterior placenta"),
+    ]);
+    assert!(r14(&e));
+}
+
+#[test]
+fn a_show_in_labour_with_a_documented_vasa_previa_stays_critical() {
+    let e = run(vec![
+        pregnant(),
+        lmp(275),
+        labour_condition(),
+        vasa_coded(),
+        show("Bloody show"),
+    ]);
+    assert_eq!(highest(&e), Some(Indicator::Critical));
+}
