@@ -172,6 +172,7 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::BleedDateFromRecorded => "bleed_date_from_recorded",
         Modifier::PreviaDocumented => "previa_documented",
         Modifier::VasaPrevia => "vasa_previa",
+        Modifier::Anticoagulant { .. } => "anticoagulant",
         Modifier::SubchorionicHematoma => "subchorionic_hematoma",
         Modifier::UnreadableRecord { .. } => "unreadable_record",
         Modifier::ImpossibleDate { problem, .. } => match problem {
@@ -507,6 +508,10 @@ fn modifier_values<'v>(
                 .map(|d| form.date(d.start, Precision::Day))
                 .unwrap_or_else(|| "(date unknown)".into()),
         );
+    }
+    // The anticoagulant as the chart names it: chart text.
+    if let Modifier::Anticoagulant { drug } = m {
+        mv.insert("drug", markdown::escape_inline(drug));
     }
     if let Modifier::RefusedRecords { count } = m {
         mv.insert("refused", count.to_string());

@@ -179,6 +179,7 @@ pub struct CardsToml {
 /// Every modifier key `cards.toml` must define.
 pub const MODIFIER_KEYS: &[&str] = &[
     "anti_d_given",
+    "anticoagulant",
     "bleed_date_from_recorded",
     "bleed_date_unknown",
     "bleed_not_light",
@@ -296,6 +297,7 @@ const DETAIL_PLACEHOLDERS: &[&str] = &[
     "previa_date",
     "vasa_day",
     "vasa_date",
+    "drug",
     "rh_day",
     "rh_date",
     "hcg_last",

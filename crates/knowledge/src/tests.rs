@@ -964,6 +964,7 @@ mod chart_text {
 mod escalation;
 mod human_form;
 mod late_pregnancy;
+mod medications;
 mod short_cards;
 mod wording;
 

@@ -384,6 +384,8 @@ impl<'a> Engine<'a> {
                 today: self.today,
             };
             crate::labour::apply(&labour, &self.kb.text, &mut cards);
+            let anticoagulants = crate::anticoag::current_anticoagulants(&self.facts.medications);
+            crate::anticoag::apply(&anticoagulants, &mut cards);
             findings.extend(cards);
         }
         // Nothing fired, but a bleeding record was set aside for its date, or records were

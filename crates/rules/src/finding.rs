@@ -302,6 +302,8 @@ pub enum Modifier {
     PreviaDocumented,
     /// Vasa previa is documented: the placenta card is critical (§3.6 item 20).
     VasaPrevia,
+    /// A current anticoagulant, as the chart names it (§3.6 item 21).
+    Anticoagulant { drug: String },
     /// Subchorionic hematoma documented (noted on R3/R4).
     SubchorionicHematoma,
     /// A relevant record could not be fully read.

@@ -9,14 +9,14 @@ use crate::knowledge::{LOINC, SNOMED};
 use crate::testkit::knowledge;
 use crate::{Evaluation, Indicator, Modifier, Role, RuleId, evaluate};
 
-const NOW: OffsetDateTime = datetime!(2025-04-01 12:00 UTC);
-const TODAY: Date = date!(2025 - 04 - 01);
+pub(crate) const NOW: OffsetDateTime = datetime!(2025-04-01 12:00 UTC);
+pub(crate) const TODAY: Date = date!(2025 - 04 - 01);
 
-fn days_ago(days: i64) -> Date {
+pub(crate) fn days_ago(days: i64) -> Date {
     TODAY - Duration::days(days)
 }
 
-fn obs(id: &str, system: &str, code: &str, on: Date, value: Option<Value>) -> Record {
+pub(crate) fn obs(id: &str, system: &str, code: &str, on: Date, value: Option<Value>) -> Record {
     let mut r = Record::new(RecordKind::Observation, id);
     r.codes = vec![Code::new(system, code)];
     r.status = Some("final".into());
@@ -25,7 +25,7 @@ fn obs(id: &str, system: &str, code: &str, on: Date, value: Option<Value>) -> Re
     r
 }
 
-fn cond(id: &str, system: &str, code: &str, text: &str, on: Option<Date>) -> Record {
+pub(crate) fn cond(id: &str, system: &str, code: &str, text: &str, on: Option<Date>) -> Record {
     let mut r = Record::new(RecordKind::Condition, id);
     if !code.is_empty() {
         r.codes = vec![Code::new(system, code)];
@@ -37,7 +37,7 @@ fn cond(id: &str, system: &str, code: &str, text: &str, on: Option<Date>) -> Rec
     r
 }
 
-fn pregnant() -> Record {
+pub(crate) fn pregnant() -> Record {
     obs(
         "status",
         LOINC,
@@ -51,7 +51,7 @@ fn pregnant() -> Record {
 }
 
 /// An LMP putting today at `ga_days`.
-fn lmp(ga_days: i64) -> Record {
+pub(crate) fn lmp(ga_days: i64) -> Record {
     obs(
         "lmp",
         LOINC,
@@ -65,7 +65,7 @@ fn bleed(text: &str) -> Record {
     cond("bleed", SNOMED, "34842007", text, Some(TODAY))
 }
 
-fn run(records: Vec<Record>) -> Evaluation {
+pub(crate) fn run(records: Vec<Record>) -> Evaluation {
     evaluate(
         &knowledge(),
         &PatientFacts {
@@ -76,7 +76,7 @@ fn run(records: Vec<Record>) -> Evaluation {
     )
 }
 
-fn highest(e: &Evaluation) -> Option<Indicator> {
+pub(crate) fn highest(e: &Evaluation) -> Option<Indicator> {
     e.findings.iter().map(|f| f.indicator).max()
 }
 
