@@ -35,6 +35,7 @@ mod ops;
 mod prefetch_windows;
 mod real_fhir;
 mod real_world;
+mod rh_http;
 mod scenarios_engine;
 mod scenarios_http;
 mod short_cards;

@@ -68,6 +68,7 @@ pub const VALUE_SET_NAMES: &[&str] = &[
     "procedure-rh-typing",
     "procedure-ultrasound",
     "recurrent-pregnancy-loss",
+    "rh-antibodies",
     "rh-negative",
     "rh-positive",
     "rh-sensitised",

@@ -181,7 +181,15 @@ fn unbounded(value_sets: &BTreeMap<String, crate::load::LoadedValueSet>) -> Vec<
         },
         PrefetchQuery {
             key: "rh".into(),
-            template: observations(&["rh-type", "rh-negative", "rh-positive", "rh-sensitised"]),
+            // With the type, this pregnancy's antibody screen and identification: anti-D found
+            // there means sensitised (knowledge.md §3.6 item 12).
+            template: observations(&[
+                "rh-type",
+                "rh-negative",
+                "rh-positive",
+                "rh-sensitised",
+                "rh-antibodies",
+            ]),
             need: Need::Optional(Input::RhType),
         },
         PrefetchQuery {

@@ -173,6 +173,7 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::PreviaDocumented => "previa_documented",
         Modifier::VasaPrevia => "vasa_previa",
         Modifier::Anticoagulant { .. } => "anticoagulant",
+        Modifier::Alloimmunised => "alloimmunised",
         Modifier::SubchorionicHematoma => "subchorionic_hematoma",
         Modifier::UnreadableRecord { .. } => "unreadable_record",
         Modifier::ImpossibleDate { problem, .. } => match problem {

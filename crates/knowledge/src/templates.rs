@@ -178,6 +178,7 @@ pub struct CardsToml {
 
 /// Every modifier key `cards.toml` must define.
 pub const MODIFIER_KEYS: &[&str] = &[
+    "alloimmunised",
     "anti_d_given",
     "anticoagulant",
     "bleed_date_from_recorded",

@@ -1529,9 +1529,21 @@ impl<'a> Engine<'a> {
         }
         let rh = self.rh(valid, start);
         let (rh_negative, rh_record) = (rh.negative, rh.record);
+        // Sensitised by a diagnosis, or by this pregnancy's antibody screen and identification
+        // (§3.6 item 12).
         let sensitised = valid
             .iter()
-            .any(|r| r.is(class::RH_SENSITISED) && is_active(r));
+            .any(|r| r.is(class::RH_SENSITISED) && is_active(r))
+            || crate::alloimmune::by_laboratory(
+                valid
+                    .iter()
+                    .filter(|r| r.kind == RecordKind::Observation)
+                    .filter(|r| self.result_of_this_pregnancy(r, start))
+                    .map(|r| r.record),
+            );
+        if sensitised {
+            common.push(Modifier::Alloimmunised);
+        }
         let anti_d = self.anti_d_given(valid, bleed.date.unwrap_or(self.today));
         if let Some(r) = rh_record {
             evidence.push(Evidence::record(

@@ -304,6 +304,9 @@ pub enum Modifier {
     VasaPrevia,
     /// A current anticoagulant, as the chart names it (§3.6 item 21).
     Anticoagulant { drug: String },
+    /// Anti-D alloimmunisation on record, by diagnosis or by laboratory: no R7/R8, and the card
+    /// says RhIG is not indicated (§3.6 item 12).
+    Alloimmunised,
     /// Subchorionic hematoma documented (noted on R3/R4).
     SubchorionicHematoma,
     /// A relevant record could not be fully read.

@@ -55,6 +55,7 @@ profile_files!(
     "valuesets/procedure-rh-typing.json",
     "valuesets/procedure-ultrasound.json",
     "valuesets/recurrent-pregnancy-loss.json",
+    "valuesets/rh-antibodies.json",
     "valuesets/rh-negative.json",
     "valuesets/rh-positive.json",
     "valuesets/rh-sensitised.json",
