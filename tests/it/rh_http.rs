@@ -1,7 +1,7 @@
 //! Anti-D alloimmunisation read from the laboratory over HTTP (knowledge.md §3.6 item 12), by
 //! prefetch and by fetch from wiremock: pub11 (RhD negative, bleeding at 12w6d) with a positive
 //! antibody screen and anti-D identified in this pregnancy gets no anti-D advice, and the note
-//! that RhIG is not indicated.
+//! that RhIG is not indicated; a weak D result is read as RhD negative until genotyped (item 11).
 
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
@@ -82,4 +82,27 @@ async fn anti_d_identified_in_this_pregnancy_means_rhig_is_not_indicated_and_no_
         "{answer}"
     );
     assert!(!answer.contains("\"warning\""), "{answer}");
+}
+
+#[tokio::test]
+async fn a_weak_d_result_gets_the_anti_d_card_worded_as_weak_d_by_prefetch_and_by_fetch() {
+    let app = TestApp::spawn().await;
+    let mut chart = scenario("pub11");
+    let rh = chart
+        .resources
+        .iter_mut()
+        .find(|r| r["id"] == "pub11-obs-6")
+        .expect("pub11 has its Rh result");
+    rh.as_object_mut().unwrap().remove("valueCodeableConcept");
+    rh["valueString"] = json!("Weak D (Du) positive");
+    let answer = text(&app, &chart).await;
+    assert!(
+        answer.contains("Anti-D immune globulin is recommended"),
+        "{answer}"
+    );
+    assert!(
+        answer
+            .contains("Serologic weak D or partial D: treat as RhD-negative until RHD genotyped."),
+        "{answer}"
+    );
 }

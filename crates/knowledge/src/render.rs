@@ -174,6 +174,7 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::VasaPrevia => "vasa_previa",
         Modifier::Anticoagulant { .. } => "anticoagulant",
         Modifier::Alloimmunised => "alloimmunised",
+        Modifier::RhVariant => "rh_variant",
         Modifier::SubchorionicHematoma => "subchorionic_hematoma",
         Modifier::UnreadableRecord { .. } => "unreadable_record",
         Modifier::ImpossibleDate { problem, .. } => match problem {

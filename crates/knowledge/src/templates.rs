@@ -219,6 +219,7 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "rh_result_pending",
     "rh_unknown",
     "rh_unreadable",
+    "rh_variant",
     "risk_art",
     "risk_iud",
     "risk_prior_ectopic",

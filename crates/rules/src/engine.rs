@@ -1219,6 +1219,10 @@ impl<'a> Engine<'a> {
     fn rh_value(&self, record: &Record) -> Option<Option<bool>> {
         let vs = &self.kb.value_sets;
         let t = &self.kb.text;
+        // Weak D, partial D: RhD negative for prophylaxis until genotyped (§3.6 item 11).
+        if crate::rh_variant::names_variant(&record.value) {
+            return Some(Some(true));
+        }
         Some(match &record.value {
             Some(Value::Concept { codes, .. }) if vs.rh_negative.contains_any(codes) => Some(true),
             Some(Value::Concept { codes, .. }) if vs.rh_positive.contains_any(codes) => Some(false),
@@ -1557,6 +1561,12 @@ impl<'a> Engine<'a> {
         // (issue 17 item 3); an unreadable one is named as such, never "not on record" (§3.5
         // item 6); typing done without a result asks for the result (item 20).
         match (rh_negative, rh.unreadable, rh.tested) {
+            // A variant is said as such, never as a plain "RhD negative" (§3.6 item 11).
+            (Some(true), _, _)
+                if rh_record.is_some_and(|r| crate::rh_variant::names_variant(&r.value)) =>
+            {
+                common.push(Modifier::RhVariant)
+            }
             (Some(negative), _, _) => common.push(Modifier::RhOnRecord { negative }),
             _ if sensitised => {}
             (None, Some(r), _) => common.push(Modifier::RhUnreadable {

@@ -307,6 +307,9 @@ pub enum Modifier {
     /// Anti-D alloimmunisation on record, by diagnosis or by laboratory: no R7/R8, and the card
     /// says RhIG is not indicated (§3.6 item 12).
     Alloimmunised,
+    /// The Rh result names an RhD variant (weak D, partial D): read as RhD negative for
+    /// prophylaxis until RHD genotyping (§3.6 item 11).
+    RhVariant,
     /// Subchorionic hematoma documented (noted on R3/R4).
     SubchorionicHematoma,
     /// A relevant record could not be fully read.

@@ -14,6 +14,7 @@ pub mod ga;
 pub mod knowledge;
 mod labour;
 pub mod query;
+mod rh_variant;
 pub mod testkit;
 pub mod text;
 mod vasa;

@@ -1,5 +1,6 @@
-//! An alloimmunised patient's bleeding card (knowledge.md §3.6 item 12), rendered from the
-//! default profile: no anti-D advice, and the note that says why and where her care belongs.
+//! The Rh cards of knowledge.md §3.6 items 11 and 12, rendered from the default profile: an
+//! alloimmunised patient gets no anti-D advice and the note that says why and where her care
+//! belongs; a weak D result is treated as RhD negative until genotyped, and said as weak D.
 
 use gravida_rules::facts::{Code, PatientFacts, Record, RecordKind, Value, When};
 use gravida_rules::knowledge::LOINC;
@@ -55,4 +56,31 @@ fn an_alloimmunised_patient_is_told_rhig_is_not_indicated_and_is_never_advised_a
         );
         assert!(!text.contains("consider anti-D"), "{text}");
     }
+}
+
+#[test]
+fn a_weak_d_result_is_treated_as_rhd_negative_until_genotyped_and_said_as_weak_d() {
+    let mut rh = result(
+        "rh",
+        "10331-7",
+        Value::String("Weak D (Du) positive".into()),
+    );
+    rh.effective = Some(When::day(TODAY - Duration::days(20)));
+    let facts = bleeding_at(91, "Spotting", vec![iup(), rh]);
+    let kb = KnowledgeBase::embedded().expect("loads");
+    let cards = cards_of(kb.evaluate(&facts, "p1", NOW));
+    let r7 = cards
+        .iter()
+        .find(|c| c.source.topic.as_ref().is_some_and(|t| t.code == "R7"))
+        .expect("the anti-D card");
+    let detail = r7.detail.as_deref().unwrap_or_default();
+    assert!(
+        detail
+            .contains("Serologic weak D or partial D: treat as RhD-negative until RHD genotyped."),
+        "{detail}"
+    );
+    assert!(
+        !detail.contains("RhD negative ("),
+        "not a plain RhD negative: {detail}"
+    );
 }
