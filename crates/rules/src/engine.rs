@@ -21,6 +21,7 @@ use crate::finding::{
 };
 use crate::ga::{GestationalAge, TERM_DAYS};
 use crate::knowledge::{HcgLead, RulesKnowledge, class};
+use crate::pregnancy_test::{self, TestResult};
 use crate::text;
 
 /// Evaluates one patient's facts at `now`.
@@ -661,6 +662,14 @@ impl<'a> Engine<'a> {
         let mut latest_status: Option<(Date, bool)> = None;
         // Positive evidence dates; `None` means undated evidence.
         let mut positive: Vec<Option<Date>> = Vec::new();
+        // A negative test gates only when dated after the bleed (§3.6 item 7): one taken the
+        // same day may precede it.
+        let mut negative_test: Option<Date> = None;
+        let bleed_on = (reference < self.today
+            || valid
+                .iter()
+                .any(|r| self.is_bleeding(r) && !self.answered_absent(r)))
+        .then_some(reference);
 
         for record in future.iter().filter(|r| !r.history) {
             let pregnant_status = record.is(class::PREGNANCY_STATUS)
@@ -677,6 +686,17 @@ impl<'a> Engine<'a> {
             let date = record_date(record).filter(|d| !self.is_future(*d));
             // Stale evidence is no evidence (§3.5 item 4); a stale "not pregnant" still stands.
             let fresh = self.fresh_evidence(date, reference);
+            // A pregnancy test, qualitative or quantitative, is evidence both ways (§3.6 item 7).
+            if let Some(result) = pregnancy_test::read(self.kb, record, record.class) {
+                match (result, date) {
+                    (TestResult::Positive, _) if fresh => positive.push(date),
+                    (TestResult::Negative, Some(d)) if bleed_on.is_none_or(|b| d > b) => {
+                        negative_test = negative_test.max(Some(d));
+                    }
+                    _ => {}
+                }
+                continue;
+            }
             if record.is(class::PREGNANCY_STATUS)
                 && let Some(Value::Concept { codes, .. }) = &record.value
             {
@@ -729,6 +749,7 @@ impl<'a> Engine<'a> {
             Some((_, true)) | None => {}
             Some((d, false)) => latest_negative = Some(d),
         }
+        latest_negative = latest_negative.max(negative_test);
         match latest_negative {
             // Only evidence dated after the "not pregnant" status overrides it.
             Some(negative) => positive.iter().any(|p| p.is_some_and(|d| d > negative)),
@@ -2366,7 +2387,7 @@ fn unreadable_hcg(record: &Rec) -> Option<Field> {
 }
 
 /// hCG in mIU/mL or the numerically equal IU/L (a missing unit is accepted as the lab's default).
-fn hcg_unit_ok(unit: Option<&str>) -> bool {
+pub(crate) fn hcg_unit_ok(unit: Option<&str>) -> bool {
     match unit {
         None => true,
         Some(u) => matches!(

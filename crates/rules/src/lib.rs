@@ -10,6 +10,7 @@ pub mod facts;
 pub mod finding;
 pub mod ga;
 pub mod knowledge;
+mod pregnancy_test;
 pub mod query;
 pub mod testkit;
 pub mod text;

@@ -121,6 +121,7 @@ pub fn knowledge() -> RulesKnowledge {
             (LOINC, "83086-9"),
             (LOINC, "45194-8"),
         ]),
+        hcg_qualitative: CodeSet::of(&[(LOINC, "2106-3"), (LOINC, "2118-8")]),
         rh_type: CodeSet::of(&[(LOINC, "10331-7"), (LOINC, "88027-8"), (LOINC, "882-1")]),
         rh_negative,
         rh_positive,

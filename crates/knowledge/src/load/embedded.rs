@@ -33,6 +33,7 @@ profile_files!(
     "valuesets/delivery-date.json",
     "valuesets/ectopic-pregnancy.json",
     "valuesets/fetal-heart-activity.json",
+    "valuesets/hcg-qualitative.json",
     "valuesets/hcg-quantitative.json",
     "valuesets/heart-rate.json",
     "valuesets/iud.json",
