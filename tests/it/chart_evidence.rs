@@ -1,5 +1,6 @@
 //! Pregnancy evidence and the reading classes of issue #30, end to end by prefetch and by fetch
-//! (wiremock as the EHR): a pregnancy test read both ways (knowledge.md §3.6 item 7).
+//! (wiremock as the EHR): a pregnancy test read both ways (knowledge.md §3.6 item 7), and records
+//! attached to the pregnancy episode they fall in (§3.6 item 8).
 //!
 //! Each chart is small and written here, dated relative to today; each test has a control that
 //! changes one record, so that the test fails if the class is not read.
@@ -154,4 +155,121 @@ async fn a_negative_test_after_the_bleed_and_after_every_positive_one_means_no_o
     )
     .await;
     assert!(!again.is_empty(), "positive after negative: {again:?}");
+}
+
+// ----- Episodes (§3.6 item 8) ----------------------------------------------------------------
+
+/// An LMP of `start` days from today, charted `charted` days from today.
+fn lmp(id: &str, charted: i64, start: i64) -> Value {
+    json!({
+        "resourceType": "Observation", "id": id, "status": "final",
+        "code": { "coding": [{ "system": "http://loinc.org", "code": "8665-2" }] },
+        "subject": subject(), "effectiveDateTime": day(charted), "valueDateTime": day(start),
+    })
+}
+
+/// A confirmed, resolved miscarriage (ICD-10-CM `code`) `days` from today.
+fn miscarriage(code: &str, days: i64) -> Value {
+    json!({
+        "resourceType": "Condition", "id": "ev-loss",
+        "clinicalStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "resolved" }] },
+        "verificationStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed" }] },
+        "code": { "coding": [{ "system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code }], "text": "Miscarriage" },
+        "subject": subject(), "onsetDateTime": day(days), "abatementDateTime": day(days),
+    })
+}
+
+#[tokio::test]
+async fn an_earlier_pregnancys_edd_never_dates_the_pregnancy_after_a_recorded_miscarriage() {
+    let app = TestApp::spawn().await;
+    let earlier_edd = json!({
+        "resourceType": "Observation", "id": "ev-old-edd", "status": "final",
+        "code": { "coding": [{ "system": "http://loinc.org", "code": "11778-8" }] },
+        "subject": subject(), "effectiveDateTime": day(-150), "valueDateTime": day(-215 + 280),
+    });
+    let records = |with_end: bool| {
+        let mut r = vec![
+            lmp("ev-old-lmp", -150, -215),
+            earlier_edd.clone(),
+            urine_test("ev-upt", -18, json!({ "valueString": "Positive" })),
+            lmp("ev-lmp", -18, -49),
+            bleed(0),
+        ];
+        if with_end {
+            r.push(miscarriage("O03.4", -150));
+        }
+        chart(r)
+    };
+    // Control: with no recorded end, the charted EDD is the best estimate and dates it 30w5d.
+    let control = cards(&app, &records(false)).await;
+    assert!(control.iter().any(|c| c.contains("30w5d")), "{control:?}");
+    let got = cards(&app, &records(true)).await;
+    assert!(
+        got.iter()
+            .any(|c| c.starts_with("\"warning\"") && c.contains("7w0d")),
+        "dated by the new LMP: {got:?}"
+    );
+    assert!(!got.iter().any(|c| c.contains("30w")), "{got:?}");
+}
+
+#[tokio::test]
+async fn a_bleed_five_days_after_an_induced_termination_procedure_gets_no_card() {
+    let app = TestApp::spawn().await;
+    let termination = |status: &str| {
+        json!({
+            "resourceType": "Procedure", "id": "ev-top", "status": status,
+            "code": { "coding": [
+                { "system": "http://snomed.info/sct", "code": "714812005" },
+                { "system": "http://www.ama-assn.org/go/cpt", "code": "59841" }] },
+            "subject": subject(), "performedDateTime": day(-5),
+        })
+    };
+    let status = json!({
+        "resourceType": "Observation", "id": "ev-status", "status": "final",
+        "code": { "coding": [{ "system": "http://loinc.org", "code": "82810-3" }] },
+        "subject": subject(), "effectiveDateTime": day(-30),
+        "valueCodeableConcept": { "coding": [{ "system": "http://snomed.info/sct", "code": "77386006" }] },
+    });
+    let with = |procedure: Value| {
+        chart(vec![
+            status.clone(),
+            lmp("ev-lmp", -30, -70),
+            procedure,
+            bleed(0),
+        ])
+    };
+    // Control: a termination only planned ends nothing, and the bleed gets its card.
+    let planned = cards(&app, &with(termination("preparation"))).await;
+    assert!(!planned.is_empty(), "{planned:?}");
+    let done = cards(&app, &with(termination("completed"))).await;
+    assert!(done.is_empty(), "after the termination: {done:?}");
+}
+
+#[tokio::test]
+async fn an_undated_bleed_in_a_new_pregnancy_after_an_earlier_loss_gets_the_undated_card() {
+    let app = TestApp::spawn().await;
+    let records = |with_negative: bool| {
+        let mut r = vec![
+            miscarriage("O03.9", -70),
+            urine_test(
+                "ev-upt",
+                -5,
+                json!({ "valueCodeableConcept": { "coding": [{ "system": "http://loinc.org", "code": "LA6576-8" }] } }),
+            ),
+            bleed(0),
+        ];
+        if with_negative {
+            r.push(serum_hcg(-40, 2.0));
+        }
+        chart(r)
+    };
+    // Control: a positive test alone after a loss may be its tail: the loss still owns the chart.
+    let control = cards(&app, &records(false)).await;
+    assert!(control.is_empty(), "{control:?}");
+    let got = cards(&app, &records(true)).await;
+    assert!(
+        got.iter()
+            .any(|c| c.starts_with("\"warning\"") && c.contains("unknown gestational age")),
+        "a positive test after hCG < 5 is a new pregnancy: {got:?}"
+    );
 }

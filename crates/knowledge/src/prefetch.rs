@@ -232,6 +232,8 @@ fn unbounded(value_sets: &BTreeMap<String, crate::load::LoadedValueSet>) -> Vec<
                         "procedure-rh-typing",
                         "procedure-anti-d",
                         "procedure-hcg",
+                        // A termination or evacuation ends an episode (knowledge.md §3.6 item 8).
+                        "procedure-pregnancy-ended",
                     ]
                 )
             ),

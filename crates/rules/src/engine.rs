@@ -24,6 +24,8 @@ use crate::knowledge::{HcgLead, RulesKnowledge, class};
 use crate::pregnancy_test::{self, TestResult};
 use crate::text;
 
+mod episode;
+
 /// Evaluates one patient's facts at `now`.
 pub fn evaluate(kb: &RulesKnowledge, facts: &PatientFacts, now: OffsetDateTime) -> Evaluation {
     let never = AtomicBool::new(false);
@@ -307,6 +309,9 @@ impl<'a> Engine<'a> {
                 valid.push(rec);
             }
         }
+
+        // Records of an earlier pregnancy episode never date, confirm or gate this one (§3.6 item 8).
+        let valid = self.current_episode(valid);
 
         // G1: no current pregnancy evidence → nothing to say.
         if !self.has_pregnancy_evidence(&valid, &future) {
@@ -909,7 +914,10 @@ impl<'a> Engine<'a> {
         valid
             .iter()
             .filter(|r| {
-                r.is(class::DIAGNOSED) && is_confirmed(r) && self.diagnosed_in_pregnancy(r, start)
+                r.is(class::DIAGNOSED)
+                    && !r.history
+                    && is_confirmed(r)
+                    && self.diagnosed_in_pregnancy(r, start)
             })
             .map(|r| r.record)
             .collect()
@@ -938,7 +946,10 @@ impl<'a> Engine<'a> {
             if r.history {
                 return false;
             }
-            let coded = r.is(class::ENDED) && is_confirmed(r);
+            let coded = (r.is(class::ENDED) && is_confirmed(r))
+                || (r.kind == RecordKind::Procedure
+                    && r.is(class::PROCEDURE_ENDED)
+                    && procedure_done(r));
             let delivery_date = r.kind == RecordKind::Observation && r.is(class::DELIVERY_DATE);
             let named = !coded && !delivery_date && r.postpartum_text;
             if !(coded || delivery_date || named) {

@@ -194,6 +194,8 @@ pub struct ValueSets {
     pub hcg_quantitative: CodeSet,
     /// Qualitative hCG, urine or serum: a pregnancy test read positive or negative (§3.6 item 7).
     pub hcg_qualitative: CodeSet,
+    /// Uterine evacuation and termination procedures: a recorded end of an episode (§3.6 item 8).
+    pub procedure_pregnancy_ended: CodeSet,
     /// Rh type Observations (10331-7, 88027-8).
     pub rh_type: CodeSet,
     /// Rh-negative answers (LA6577-6, 165746003).
@@ -527,6 +529,7 @@ pub mod class {
     pub const PREVIOUS_MISCARRIAGE: u64 = 1 << 37;
     pub const RECURRENT_LOSS: u64 = 1 << 38;
     pub const HCG_QUALITATIVE: u64 = 1 << 39;
+    pub const PROCEDURE_ENDED: u64 = 1 << 40;
     /// The bits above, which no record kind masks.
     pub const ANY_KIND: u64 = !((1 << 23) - 1);
     /// Any dating source.
@@ -593,7 +596,7 @@ impl ClassIndex {
 }
 
 /// Every value set the index holds, with its [`class`] bit.
-fn indexed_sets(vs: &ValueSets) -> [(&CodeSet, u64); 40] {
+fn indexed_sets(vs: &ValueSets) -> [(&CodeSet, u64); 41] {
     use class::*;
     [
         (&vs.bleeding, BLEEDING),
@@ -636,6 +639,7 @@ fn indexed_sets(vs: &ValueSets) -> [(&CodeSet, u64); 40] {
         (&vs.previous_miscarriage, PREVIOUS_MISCARRIAGE),
         (&vs.recurrent_pregnancy_loss, RECURRENT_LOSS),
         (&vs.hcg_qualitative, HCG_QUALITATIVE),
+        (&vs.procedure_pregnancy_ended, PROCEDURE_ENDED),
     ]
 }
 

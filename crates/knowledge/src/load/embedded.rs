@@ -53,6 +53,7 @@ profile_files!(
     "valuesets/previous-miscarriage.json",
     "valuesets/procedure-anti-d.json",
     "valuesets/procedure-hcg.json",
+    "valuesets/procedure-pregnancy-ended.json",
     "valuesets/procedure-rh-typing.json",
     "valuesets/procedure-ultrasound.json",
     "valuesets/recurrent-pregnancy-loss.json",
