@@ -1,6 +1,7 @@
 //! Pregnancy evidence and the reading classes of issue #30, end to end by prefetch and by fetch
 //! (wiremock as the EHR): a pregnancy test read both ways (knowledge.md §3.6 item 7), and records
-//! attached to the pregnancy episode they fall in (§3.6 item 8).
+//! attached to the pregnancy episode they fall in (§3.6 item 8), and a vaginal bleed named
+//! positively by its codes (§3.6 C5).
 //!
 //! Each chart is small and written here, dated relative to today; each test has a control that
 //! changes one record, so that the test fails if the class is not read.
@@ -272,4 +273,63 @@ async fn an_undated_bleed_in_a_new_pregnancy_after_an_earlier_loss_gets_the_unda
             .any(|c| c.starts_with("\"warning\"") && c.contains("unknown gestational age")),
         "a positive test after hCG < 5 is a new pregnancy: {got:?}"
     );
+}
+
+// ----- Non-obstetric haemorrhage codes (§3.6 C5) -----------------------------------------------
+
+/// A pregnancy at 10 weeks by LMP, with `record` beside it.
+fn pregnant_with(record: Value) -> Scenario {
+    let status = json!({
+        "resourceType": "Observation", "id": "ev-status", "status": "final",
+        "code": { "coding": [{ "system": "http://loinc.org", "code": "82810-3" }] },
+        "subject": subject(), "effectiveDateTime": day(-20),
+        "valueCodeableConcept": { "coding": [{ "system": "http://snomed.info/sct", "code": "77386006" }] },
+    });
+    chart(vec![status, lmp("ev-lmp", -20, -70), record])
+}
+
+/// An active, confirmed Condition coded `system|code`, with `text`, onset today.
+fn condition(system: &str, code: &str, text: &str) -> Value {
+    json!({
+        "resourceType": "Condition", "id": "ev-cond",
+        "clinicalStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active" }] },
+        "verificationStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed" }] },
+        "code": { "coding": [{ "system": system, "code": code }], "text": text },
+        "subject": subject(), "onsetDateTime": day(0),
+    })
+}
+
+/// An emergency Encounter in progress today whose reason is coded `system|code`, with `text`.
+fn encounter(system: &str, code: &str, text: &str) -> Value {
+    json!({
+        "resourceType": "Encounter", "id": "ev-enc", "status": "in-progress",
+        "class": { "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMER" },
+        "subject": subject(), "period": { "start": day(0) },
+        "reasonCode": [{ "coding": [{ "system": system, "code": code }], "text": text }],
+    })
+}
+
+#[tokio::test]
+async fn a_subarachnoid_cerebral_or_retinal_haemorrhage_code_is_never_a_vaginal_bleed() {
+    const SNOMED: &str = "http://snomed.info/sct";
+    const ICD: &str = "http://hl7.org/fhir/sid/icd-10-cm";
+    let app = TestApp::spawn().await;
+    // Controls: a vaginal bleed coded so, as a Condition and as an Encounter reason, gets a card.
+    for control in [
+        condition(SNOMED, "289530006", "Vaginal bleeding"),
+        encounter(ICD, "O20.9", "Hemorrhage in early pregnancy"),
+    ] {
+        let got = cards(&app, &pregnant_with(control.clone())).await;
+        assert!(!got.is_empty(), "{control}: {got:?}");
+    }
+    for other in [
+        condition(SNOMED, "21454007", "Subarachnoid hemorrhage"),
+        condition(SNOMED, "274100004", "Cerebral hemorrhage"),
+        condition(ICD, "H35.61", "Retinal haemorrhage OD"),
+        encounter(ICD, "I60.9", "Subarachnoid hemorrhage"),
+        encounter(SNOMED, "28998008", "Retinal hemorrhage"),
+    ] {
+        let got = cards(&app, &pregnant_with(other.clone())).await;
+        assert!(got.is_empty(), "{other}: {got:?}");
+    }
 }

@@ -24,6 +24,7 @@ use crate::knowledge::{HcgLead, RulesKnowledge, class};
 use crate::pregnancy_test::{self, TestResult};
 use crate::text;
 
+mod coded_bleed;
 mod episode;
 
 /// Evaluates one patient's facts at `now`.
@@ -493,7 +494,7 @@ impl<'a> Engine<'a> {
         if rec.is(class::BLEEDING) {
             return true;
         }
-        if rec.is(class::BLEEDING_OTHER_SITE) {
+        if rec.is(class::BLEEDING_OTHER_SITE) || self.coded_as_another_bleed(rec) {
             return false;
         }
         text::scan(&rec.text, &self.kb.text_filters, &self.kb.text).bleeding
