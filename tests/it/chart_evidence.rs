@@ -1,7 +1,8 @@
 //! Pregnancy evidence and the reading classes of issue #30, end to end by prefetch and by fetch
 //! (wiremock as the EHR): a pregnancy test read both ways (knowledge.md §3.6 item 7), and records
 //! attached to the pregnancy episode they fall in (§3.6 item 8), and a vaginal bleed named
-//! positively by its codes (§3.6 C5).
+//! positively by its codes (§3.6 C5), and a record that cannot be read named, never silent
+//! (§3.6 item 13).
 //!
 //! Each chart is small and written here, dated relative to today; each test has a control that
 //! changes one record, so that the test fails if the class is not read.
@@ -331,5 +332,52 @@ async fn a_subarachnoid_cerebral_or_retinal_haemorrhage_code_is_never_a_vaginal_
     ] {
         let got = cards(&app, &pregnant_with(other.clone())).await;
         assert!(got.is_empty(), "{other}: {got:?}");
+    }
+}
+
+// ----- A record that cannot be read is never silent (§3.6 item 13, W9) --------------------------
+
+#[tokio::test]
+async fn a_bleed_with_an_unknown_modifier_extension_is_named_on_a_card_in_every_record_kind() {
+    const SNOMED: &str = "http://snomed.info/sct";
+    let app = TestApp::spawn().await;
+    let observation = json!({
+        "resourceType": "Observation", "id": "ev-obs", "status": "final",
+        "code": { "coding": [{ "system": SNOMED, "code": "289530006" }], "text": "Vaginal bleeding" },
+        "subject": subject(), "effectiveDateTime": day(0), "valueBoolean": true,
+    });
+    for bleed in [
+        condition(SNOMED, "289530006", "Vaginal bleeding"),
+        observation,
+        encounter(
+            "http://hl7.org/fhir/sid/icd-10-cm",
+            "O20.9",
+            "Bleeding in pregnancy",
+        ),
+    ] {
+        // Control: read as written, the bleed gets the warning.
+        let control = cards(&app, &pregnant_with(bleed.clone())).await;
+        assert!(
+            control.iter().any(|c| c.starts_with("\"warning\"")),
+            "{bleed}: {control:?}"
+        );
+        let mut modified = bleed.clone();
+        modified["modifierExtension"] = json!([{
+            "url": "http://example-ehr.org/fhir/StructureDefinition/assertion-context",
+            "valueCode": "family-member",
+        }]);
+        let scenario = pregnant_with(modified);
+        let got = cards(&app, &scenario).await;
+        assert!(
+            !got.is_empty() && got.iter().all(|c| c.starts_with("\"info\"")),
+            "not read as a bleed, but named: {got:?}"
+        );
+        let [by_prefetch, _] = cards_both_ways(&app, &scenario).await;
+        let text: String = by_prefetch
+            .iter()
+            .map(|c| format!("{} {}", c["summary"], c["detail"]))
+            .collect();
+        assert!(text.contains("could not be interpreted"), "{text}");
+        assert!(text.contains("review it in the chart"), "{text}");
     }
 }

@@ -26,6 +26,7 @@ use crate::text;
 
 mod coded_bleed;
 mod episode;
+mod not_interpreted;
 
 /// Evaluates one patient's facts at `now`.
 pub fn evaluate(kb: &RulesKnowledge, facts: &PatientFacts, now: OffsetDateTime) -> Evaluation {
@@ -66,6 +67,9 @@ pub const STOP_CHECK_EVERY: usize = 1024;
 
 /// A record counts unless it was refuted, entered in error or cancelled (G3).
 fn is_valid(record: &Record) -> bool {
+    if record.not_interpreted {
+        return false;
+    }
     let status_ok = !matches!(
         record.status.as_deref(),
         Some("entered-in-error" | "cancelled")
@@ -380,9 +384,18 @@ impl<'a> Engine<'a> {
             self.refine(&valid, &bleed, start, iup_status, &risks, &mut cards);
             findings.extend(cards);
         }
+        // A record that could not be interpreted is named on every card (§3.6 item 13).
+        let not_interpreted = self.not_interpreted();
+        for finding in &mut findings {
+            finding.modifiers.extend(not_interpreted.iter().cloned());
+        }
         // Nothing fired, but a bleeding record was set aside for its date, or records were
-        // refused: say so (D1) rather than answer with an unexplained silence.
-        if findings.is_empty() && (self.bleed_set_aside || self.facts.refused_records > 0) {
+        // refused or not interpreted: say so (D1) rather than answer with an unexplained silence.
+        if findings.is_empty()
+            && (self.bleed_set_aside
+                || self.facts.refused_records > 0
+                || !not_interpreted.is_empty())
+        {
             findings.push(Finding {
                 rule: RuleId::D1,
                 indicator: Indicator::Info,
@@ -393,7 +406,7 @@ impl<'a> Engine<'a> {
                 iup: iup_status,
                 dating,
                 evidence: Vec::new(),
-                modifiers: Vec::new(),
+                modifiers: not_interpreted,
                 draft_order: None,
             });
         }
