@@ -170,10 +170,23 @@ async fn history_of_postpartum_hemorrhage_on_the_problem_list_does_not_silence_t
 #[tokio::test]
 async fn a_pregnant_status_from_three_years_ago_is_no_evidence_for_todays_bleed() {
     let app = TestApp::spawn().await;
-    let mut s = scenario("pub04");
-    resource(&mut s, "pub04-obs-1")["effectiveDateTime"] = json!(days_ago(3 * 365));
+    let old_status = || {
+        let mut s = scenario("pub04");
+        resource(&mut s, "pub04-obs-1")["effectiveDateTime"] = json!(days_ago(3 * 365));
+        s
+    };
+    let mut s = old_status();
+    // This pregnancy's hCG results (900 and 1,500 m[IU]/mL) are evidence of it in their own
+    // right (knowledge.md §3.6 item 7): without them the old status is the only evidence.
+    let current_hcg = ["pub04-obs-3", "pub04-obs-4"];
+    let with_hcg = old_status();
+    s.resources
+        .retain(|r| !current_hcg.iter().any(|id| r["id"] == *id));
     for cards in cards_both_ways(&app, &s).await {
         assert!(cards.is_empty(), "{cards:#?}");
+    }
+    for cards in cards_both_ways(&app, &with_hcg).await {
+        assert!(!cards.is_empty(), "an hCG of 1,500 is evidence: {cards:#?}");
     }
 }
 

@@ -11,6 +11,7 @@ mod binary;
 mod body_first;
 mod bounded_output;
 mod cds3;
+mod chart_evidence;
 mod chart_model;
 mod chart_records;
 mod chart_shapes;

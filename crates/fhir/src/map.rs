@@ -95,10 +95,11 @@ pub fn facts_from_resources<'a>(resources: impl IntoIterator<Item = &'a Json>) -
                 continue;
             }
         };
-        if let Some(refusal) = refuse_modifier_extension(resource_type, object, index) {
-            mapped.diagnostics.push(refusal);
-            continue;
-        }
+        // A modifierExtension we do not understand: the record is mapped only to be named on the
+        // card, never read as a fact (knowledge.md §3.6 item 13).
+        let refused = refuse_modifier_extension(resource_type, object, index);
+        let not_interpreted = refused.is_some();
+        mapped.diagnostics.extend(refused);
         let record = match kind {
             RecordKind::Condition => map_condition(object, index, &mut mapped.diagnostics),
             RecordKind::Observation => map_observation(object, index, &mut mapped.diagnostics),
@@ -108,7 +109,8 @@ pub fn facts_from_resources<'a>(resources: impl IntoIterator<Item = &'a Json>) -
             RecordKind::Encounter => map_encounter(object, index, &mut mapped.diagnostics),
             RecordKind::Procedure => map_procedure(object, index, &mut mapped.diagnostics),
         };
-        if let Some(record) = record {
+        if let Some(mut record) = record {
+            record.not_interpreted = not_interpreted;
             mapped.facts.records.push(record);
         }
     }

@@ -46,6 +46,7 @@ pub const VALUE_SET_NAMES: &[&str] = &[
     "delivery-date",
     "ectopic-pregnancy",
     "fetal-heart-activity",
+    "hcg-qualitative",
     "hcg-quantitative",
     "heart-rate",
     "iud",
@@ -65,6 +66,7 @@ pub const VALUE_SET_NAMES: &[&str] = &[
     "previous-miscarriage",
     "procedure-anti-d",
     "procedure-hcg",
+    "procedure-pregnancy-ended",
     "procedure-rh-typing",
     "procedure-ultrasound",
     "recurrent-pregnancy-loss",
@@ -208,6 +210,8 @@ struct ThresholdsToml {
     nice_pair_max_hours: Option<Cited<f64>>,
     hcg_trend_lead: Option<Cited<String>>,
     pregnancy_evidence_max_age_days: Option<Cited<i64>>,
+    hcg_pregnant_from: Option<Cited<f64>>,
+    hcg_not_pregnant_below: Option<Cited<f64>>,
     postpartum_window_weeks: Option<Cited<i64>>,
 }
 
@@ -708,9 +712,33 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         1..=52,
         problems,
     );
-    let (Some(evidence_age), Some(postpartum_weeks)) = (evidence_age, postpartum_weeks) else {
+    // Pregnancy tests as evidence both ways (knowledge.md §3.6 item 7).
+    let hcg_pregnant = number(
+        &t.hcg_pregnant_from,
+        "hcg_pregnant_from",
+        1.0..=1_000.0,
+        problems,
+    );
+    let hcg_not_pregnant = number(
+        &t.hcg_not_pregnant_below,
+        "hcg_not_pregnant_below",
+        1.0..=1_000.0,
+        problems,
+    );
+    let (Some(evidence_age), Some(postpartum_weeks), Some(hcg_pregnant), Some(hcg_not_pregnant)) = (
+        evidence_age,
+        postpartum_weeks,
+        hcg_pregnant,
+        hcg_not_pregnant,
+    ) else {
         return None;
     };
+    if hcg_not_pregnant > hcg_pregnant {
+        problems.add(
+            file,
+            "hcg_not_pregnant_below must not exceed hcg_pregnant_from",
+        );
+    }
     if !(plausible < doubtful && doubtful < early && early < previa && previa <= previa_warning) {
         problems.add(
             file,
@@ -767,6 +795,8 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         hcg_trend_lead: lead,
         pregnancy_evidence_max_age_days: evidence_age,
         postpartum_window_days: postpartum_weeks * 7,
+        hcg_pregnant_from: hcg_pregnant,
+        hcg_not_pregnant_below: hcg_not_pregnant,
     })
 }
 
@@ -893,6 +923,8 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<Profile, Vec<crate::Pro
         lmp_date: set("lmp-date"),
         dating_other: set("dating-other"),
         hcg_quantitative: set("hcg-quantitative"),
+        hcg_qualitative: set("hcg-qualitative"),
+        procedure_pregnancy_ended: set("procedure-pregnancy-ended"),
         rh_type: set("rh-type"),
         rh_negative: set("rh-negative"),
         rh_positive: set("rh-positive"),

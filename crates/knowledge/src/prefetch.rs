@@ -176,7 +176,8 @@ fn unbounded(value_sets: &BTreeMap<String, crate::load::LoadedValueSet>) -> Vec<
         },
         PrefetchQuery {
             key: "hcg".into(),
-            template: observations(&["hcg-quantitative"]),
+            // Qualitative tests too: a positive or negative pregnancy test is evidence (§3.6 item 7).
+            template: observations(&["hcg-quantitative", "hcg-qualitative"]),
             need: Need::Optional(Input::Hcg),
         },
         PrefetchQuery {
@@ -239,6 +240,8 @@ fn unbounded(value_sets: &BTreeMap<String, crate::load::LoadedValueSet>) -> Vec<
                         "procedure-rh-typing",
                         "procedure-anti-d",
                         "procedure-hcg",
+                        // A termination or evacuation ends an episode (knowledge.md §3.6 item 8).
+                        "procedure-pregnancy-ended",
                     ]
                 )
             ),

@@ -177,6 +177,7 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::RhVariant => "rh_variant",
         Modifier::SubchorionicHematoma => "subchorionic_hematoma",
         Modifier::UnreadableRecord { .. } => "unreadable_record",
+        Modifier::NotInterpreted { .. } => "not_interpreted",
         Modifier::ImpossibleDate { problem, .. } => match problem {
             DateProblem::InFuture => "date_in_future",
             DateProblem::StartInFuture => "start_in_future",
@@ -474,6 +475,12 @@ fn modifier_values<'v>(
             reference(&kind, id, facts, markdown::escape_inline),
         );
         mv.insert("field", field_name(*field).to_string());
+    }
+    if let Modifier::NotInterpreted { kind, id } = m {
+        mv.insert(
+            "record",
+            reference(kind_name(*kind), id, facts, markdown::escape_inline),
+        );
     }
     if let Modifier::ImpossibleDate {
         kind,

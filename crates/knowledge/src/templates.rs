@@ -205,6 +205,7 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "impossible_ga_more",
     "kleihauer_betke",
     "methotrexate_other_indication",
+    "not_interpreted",
     "label_doubtful",
     "label_implausible",
     "placenta_not_located",

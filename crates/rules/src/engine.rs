@@ -21,7 +21,12 @@ use crate::finding::{
 };
 use crate::ga::{GestationalAge, TERM_DAYS};
 use crate::knowledge::{HcgLead, RulesKnowledge, class};
+use crate::pregnancy_test::{self, TestResult};
 use crate::text;
+
+mod coded_bleed;
+mod episode;
+mod not_interpreted;
 
 /// Evaluates one patient's facts at `now`.
 pub fn evaluate(kb: &RulesKnowledge, facts: &PatientFacts, now: OffsetDateTime) -> Evaluation {
@@ -62,6 +67,9 @@ pub const STOP_CHECK_EVERY: usize = 1024;
 
 /// A record counts unless it was refuted, entered in error or cancelled (G3).
 fn is_valid(record: &Record) -> bool {
+    if record.not_interpreted {
+        return false;
+    }
     let status_ok = !matches!(
         record.status.as_deref(),
         Some("entered-in-error" | "cancelled")
@@ -307,6 +315,9 @@ impl<'a> Engine<'a> {
             }
         }
 
+        // Records of an earlier pregnancy episode never date, confirm or gate this one (§3.6 item 8).
+        let valid = self.current_episode(valid);
+
         // G1: no current pregnancy evidence → nothing to say.
         if !self.has_pregnancy_evidence(&valid, &future) {
             return Some(self.finish(Vec::new()));
@@ -388,9 +399,18 @@ impl<'a> Engine<'a> {
             crate::anticoag::apply(&anticoagulants, &mut cards);
             findings.extend(cards);
         }
+        // A record that could not be interpreted is named on every card (§3.6 item 13).
+        let not_interpreted = self.not_interpreted();
+        for finding in &mut findings {
+            finding.modifiers.extend(not_interpreted.iter().cloned());
+        }
         // Nothing fired, but a bleeding record was set aside for its date, or records were
-        // refused: say so (D1) rather than answer with an unexplained silence.
-        if findings.is_empty() && (self.bleed_set_aside || self.facts.refused_records > 0) {
+        // refused or not interpreted: say so (D1) rather than answer with an unexplained silence.
+        if findings.is_empty()
+            && (self.bleed_set_aside
+                || self.facts.refused_records > 0
+                || !not_interpreted.is_empty())
+        {
             findings.push(Finding {
                 rule: RuleId::D1,
                 indicator: Indicator::Info,
@@ -401,7 +421,7 @@ impl<'a> Engine<'a> {
                 iup: iup_status,
                 dating,
                 evidence: Vec::new(),
-                modifiers: Vec::new(),
+                modifiers: not_interpreted,
                 draft_order: None,
             });
         }
@@ -502,7 +522,7 @@ impl<'a> Engine<'a> {
         if rec.is(class::BLEEDING) {
             return true;
         }
-        if rec.is(class::BLEEDING_OTHER_SITE) {
+        if rec.is(class::BLEEDING_OTHER_SITE) || self.coded_as_another_bleed(rec) {
             return false;
         }
         text::scan(&rec.text, &self.kb.text_filters, &self.kb.text).bleeding
@@ -676,6 +696,14 @@ impl<'a> Engine<'a> {
         let mut latest_status: Option<(Date, bool)> = None;
         // Positive evidence dates; `None` means undated evidence.
         let mut positive: Vec<Option<Date>> = Vec::new();
+        // A negative test gates only when dated after the bleed (§3.6 item 7): one taken the
+        // same day may precede it.
+        let mut negative_test: Option<Date> = None;
+        let bleed_on = (reference < self.today
+            || valid
+                .iter()
+                .any(|r| self.is_bleeding(r) && !self.answered_absent(r)))
+        .then_some(reference);
 
         for record in future.iter().filter(|r| !r.history) {
             let pregnant_status = record.is(class::PREGNANCY_STATUS)
@@ -692,6 +720,17 @@ impl<'a> Engine<'a> {
             let date = record_date(record).filter(|d| !self.is_future(*d));
             // Stale evidence is no evidence (§3.5 item 4); a stale "not pregnant" still stands.
             let fresh = self.fresh_evidence(date, reference);
+            // A pregnancy test, qualitative or quantitative, is evidence both ways (§3.6 item 7).
+            if let Some(result) = pregnancy_test::read(self.kb, record, record.class) {
+                match (result, date) {
+                    (TestResult::Positive, _) if fresh => positive.push(date),
+                    (TestResult::Negative, Some(d)) if bleed_on.is_none_or(|b| d > b) => {
+                        negative_test = negative_test.max(Some(d));
+                    }
+                    _ => {}
+                }
+                continue;
+            }
             if record.is(class::PREGNANCY_STATUS)
                 && let Some(Value::Concept { codes, .. }) = &record.value
             {
@@ -744,6 +783,7 @@ impl<'a> Engine<'a> {
             Some((_, true)) | None => {}
             Some((d, false)) => latest_negative = Some(d),
         }
+        latest_negative = latest_negative.max(negative_test);
         match latest_negative {
             // Only evidence dated after the "not pregnant" status overrides it.
             Some(negative) => positive.iter().any(|p| p.is_some_and(|d| d > negative)),
@@ -903,7 +943,10 @@ impl<'a> Engine<'a> {
         valid
             .iter()
             .filter(|r| {
-                r.is(class::DIAGNOSED) && is_confirmed(r) && self.diagnosed_in_pregnancy(r, start)
+                r.is(class::DIAGNOSED)
+                    && !r.history
+                    && is_confirmed(r)
+                    && self.diagnosed_in_pregnancy(r, start)
             })
             .map(|r| r.record)
             .collect()
@@ -932,7 +975,10 @@ impl<'a> Engine<'a> {
             if r.history {
                 return false;
             }
-            let coded = r.is(class::ENDED) && is_confirmed(r);
+            let coded = (r.is(class::ENDED) && is_confirmed(r))
+                || (r.kind == RecordKind::Procedure
+                    && r.is(class::PROCEDURE_ENDED)
+                    && procedure_done(r));
             let delivery_date = r.kind == RecordKind::Observation && r.is(class::DELIVERY_DATE);
             let named = !coded && !delivery_date && r.postpartum_text;
             if !(coded || delivery_date || named) {
@@ -2403,7 +2449,7 @@ fn unreadable_hcg(record: &Rec) -> Option<Field> {
 }
 
 /// hCG in mIU/mL or the numerically equal IU/L (a missing unit is accepted as the lab's default).
-fn hcg_unit_ok(unit: Option<&str>) -> bool {
+pub(crate) fn hcg_unit_ok(unit: Option<&str>) -> bool {
     match unit {
         None => true,
         Some(u) => matches!(

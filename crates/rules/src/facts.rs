@@ -302,6 +302,10 @@ pub struct Record {
     pub references: Vec<String>,
     /// Fields present in the resource that could not be read.
     pub problems: Vec<Problem>,
+    /// The resource carries a `modifierExtension` the reader does not understand: FHIR forbids
+    /// reading it as if the extension were absent, so it is never a fact. It is kept only so that
+    /// the card can name it when it would have mattered (knowledge.md §3.6 item 13).
+    pub not_interpreted: bool,
 }
 
 impl Record {
@@ -324,6 +328,7 @@ impl Record {
             components: Vec::new(),
             references: Vec::new(),
             problems: Vec::new(),
+            not_interpreted: false,
         }
     }
 }

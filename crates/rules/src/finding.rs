@@ -314,6 +314,9 @@ pub enum Modifier {
     SubchorionicHematoma,
     /// A relevant record could not be fully read.
     UnreadableRecord { id: String, field: Field },
+    /// A record that would have been a bleed, a dating record or a deciding result carries a
+    /// modifier extension the service does not understand: it was not interpreted (§3.6 item 13).
+    NotInterpreted { kind: RecordKind, id: String },
     /// A relevant record has a date no record of this pregnancy can have; that date (or the
     /// record) was not used. `date` is the offending date, when there is one to show.
     ImpossibleDate {

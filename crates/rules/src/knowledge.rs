@@ -192,6 +192,10 @@ pub struct ValueSets {
     pub dating_other: CodeSet,
     /// Quantitative serum hCG.
     pub hcg_quantitative: CodeSet,
+    /// Qualitative hCG, urine or serum: a pregnancy test read positive or negative (§3.6 item 7).
+    pub hcg_qualitative: CodeSet,
+    /// Uterine evacuation and termination procedures: a recorded end of an episode (§3.6 item 8).
+    pub procedure_pregnancy_ended: CodeSet,
     /// Rh type Observations (10331-7, 88027-8).
     pub rh_type: CodeSet,
     /// Rh-negative answers (LA6577-6, 165746003).
@@ -405,6 +409,10 @@ pub struct Thresholds {
     /// A record naming delivery or the postpartum state, dated within this many days, ends the
     /// pregnancy (G2; 84 = 12 weeks, knowledge.md §3.5 item 11).
     pub postpartum_window_days: i64,
+    /// A quantitative hCG at or above this (mIU/mL = IU/L) is pregnancy evidence (25, §3.6 item 7).
+    pub hcg_pregnant_from: f64,
+    /// A quantitative hCG below this (mIU/mL = IU/L) is evidence against (5, §3.6 item 7).
+    pub hcg_not_pregnant_below: f64,
 }
 
 impl Default for Thresholds {
@@ -448,6 +456,8 @@ impl Default for Thresholds {
             hcg_trend_lead: HcgLead::Barnhart,
             pregnancy_evidence_max_age_days: 300,
             postpartum_window_days: 84,
+            hcg_pregnant_from: 25.0,
+            hcg_not_pregnant_below: 5.0,
         }
     }
 }
@@ -518,6 +528,8 @@ pub mod class {
     pub const MISCARRIAGE_COUNT: u64 = 1 << 36;
     pub const PREVIOUS_MISCARRIAGE: u64 = 1 << 37;
     pub const RECURRENT_LOSS: u64 = 1 << 38;
+    pub const HCG_QUALITATIVE: u64 = 1 << 39;
+    pub const PROCEDURE_ENDED: u64 = 1 << 40;
     /// The bits above, which no record kind masks.
     pub const ANY_KIND: u64 = !((1 << 23) - 1);
     /// Any dating source.
@@ -584,7 +596,7 @@ impl ClassIndex {
 }
 
 /// Every value set the index holds, with its [`class`] bit.
-fn indexed_sets(vs: &ValueSets) -> [(&CodeSet, u64); 39] {
+fn indexed_sets(vs: &ValueSets) -> [(&CodeSet, u64); 41] {
     use class::*;
     [
         (&vs.bleeding, BLEEDING),
@@ -626,6 +638,8 @@ fn indexed_sets(vs: &ValueSets) -> [(&CodeSet, u64); 39] {
         (&vs.miscarriage_count, MISCARRIAGE_COUNT),
         (&vs.previous_miscarriage, PREVIOUS_MISCARRIAGE),
         (&vs.recurrent_pregnancy_loss, RECURRENT_LOSS),
+        (&vs.hcg_qualitative, HCG_QUALITATIVE),
+        (&vs.procedure_pregnancy_ended, PROCEDURE_ENDED),
     ]
 }
 

@@ -13,6 +13,7 @@ pub mod finding;
 pub mod ga;
 pub mod knowledge;
 mod labour;
+mod pregnancy_test;
 pub mod query;
 mod rh_variant;
 pub mod testkit;

@@ -121,6 +121,12 @@ pub fn knowledge() -> RulesKnowledge {
             (LOINC, "83086-9"),
             (LOINC, "45194-8"),
         ]),
+        hcg_qualitative: CodeSet::of(&[(LOINC, "2106-3"), (LOINC, "2118-8")]),
+        procedure_pregnancy_ended: CodeSet::of(&[
+            ("http://www.ama-assn.org/go/cpt", "59812"),
+            ("http://www.ama-assn.org/go/cpt", "59841"),
+            (SNOMED, "714812005"),
+        ]),
         rh_type: CodeSet::of(&[(LOINC, "10331-7"), (LOINC, "88027-8"), (LOINC, "882-1")]),
         rh_negative,
         rh_positive,

@@ -484,7 +484,9 @@ fn a_modifier_extension_anywhere_is_declined_and_the_reference_reader_refuses_th
             ),
         )
         .expect("gathered");
-        assert!(reference.facts.records.is_empty());
+        // Never a fact, but kept so that the card can name it (knowledge.md §3.6 item 13).
+        assert!(reference.facts.records.iter().all(|r| r.not_interpreted));
+        assert!(!reference.facts.records.is_empty());
     }
 }
 

@@ -352,7 +352,7 @@ fn a_patient_with_an_unreadable_element_is_still_the_patient() {
 }
 
 #[test]
-fn a_modifier_extension_refuses_the_resource() {
+fn a_modifier_extension_refuses_the_resource_as_a_fact_but_keeps_it_to_be_named() {
     let top = observation(
         json!({"modifierExtension": [{"url": "http://example.org/not-done", "valueBoolean": true}]}),
     );
@@ -360,7 +360,9 @@ fn a_modifier_extension_refuses_the_resource() {
         json!({"code": {"text": "bleeding", "modifierExtension": [{"url": "http://example.org/x"}]}}),
     );
     let mapped = facts_from_resources(&[top, nested]);
-    assert!(mapped.facts.records.is_empty());
+    // Never a fact, but kept so that the card can name it (knowledge.md §3.6 item 13).
+    assert_eq!(mapped.facts.records.len(), 2);
+    assert!(mapped.facts.records.iter().all(|r| r.not_interpreted));
     let kinds: Vec<_> = mapped
         .diagnostics
         .iter()
