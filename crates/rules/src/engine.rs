@@ -384,7 +384,7 @@ impl<'a> Engine<'a> {
             self.refine(&valid, &bleed, start, iup_status, &risks, &mut cards);
             let vasa: Vec<(&Record, Option<Date>)> = valid
                 .iter()
-                .filter(|r| crate::vasa::documents(r, &self.kb.text))
+                .filter(|r| crate::vasa::documents(r, self.kb))
                 .filter(|r| self.in_pregnancy(record_date(r), start))
                 .map(|r| (r.record, record_date(r)))
                 .collect();
@@ -394,8 +394,9 @@ impl<'a> Engine<'a> {
                 records: valid.iter().map(|r| (r.record, record_date(r))).collect(),
                 today: self.today,
             };
-            crate::labour::apply(&labour, &self.kb.text, &mut cards);
-            let anticoagulants = crate::anticoag::current_anticoagulants(&self.facts.medications);
+            crate::labour::apply(&labour, self.kb, &mut cards);
+            let anticoagulants =
+                crate::anticoag::current_anticoagulants(&self.facts.medications, &self.kb.text);
             crate::anticoag::apply(&anticoagulants, &mut cards);
             findings.extend(cards);
         }

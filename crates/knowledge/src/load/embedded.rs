@@ -65,4 +65,5 @@ profile_files!(
     "valuesets/subchorionic-hematoma.json",
     "valuesets/systolic-bp.json",
     "valuesets/ultrasound-performed.json",
+    "valuesets/vasa-previa.json",
 );
