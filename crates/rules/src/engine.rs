@@ -1591,6 +1591,7 @@ impl<'a> Engine<'a> {
                     .filter(|r| r.kind == RecordKind::Observation)
                     .filter(|r| self.result_of_this_pregnancy(r, start))
                     .map(|r| r.record),
+                self.kb.value_sets(),
             );
         if sensitised {
             common.push(Modifier::Alloimmunised);

@@ -218,6 +218,10 @@ pub struct ValueSets {
     pub placenta_previa: CodeSet,
     /// Vasa previa (79668009): its own concept, never placenta previa (§3.6 item 20).
     pub vasa_previa: CodeSet,
+    /// The red cell antibody screen (LOINC 890-4; §2.1, §3.6 item 12).
+    pub rh_antibody_screen: CodeSet,
+    /// The red cell antibody identification (LOINC 888-8; §3.6 C1, item 12).
+    pub rh_antibody_identified: CodeSet,
     /// Findings that document the placental location (site codes; none are standard).
     pub placental_location: CodeSet,
     /// Subchorionic hematoma (609204004).

@@ -142,6 +142,8 @@ pub fn knowledge() -> RulesKnowledge {
         ]),
         placenta_previa: previa,
         vasa_previa: CodeSet::of(&[(SNOMED, "79668009")]),
+        rh_antibody_screen: CodeSet::of(&[(LOINC, "890-4")]),
+        rh_antibody_identified: CodeSet::of(&[(LOINC, "888-8")]),
         placental_location: CodeSet::of(&[("urn:gravida:local", "placenta-not-previa")]),
         subchorionic_hematoma: CodeSet::of(&[(SNOMED, "609204004")]),
         pregnancy_ended,
