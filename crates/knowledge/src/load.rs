@@ -244,6 +244,7 @@ struct TextToml {
     show_words: Vec<String>,
     abruption_words: Vec<String>,
     anticoagulant_names: Vec<String>,
+    rh_variant_names: Vec<String>,
 }
 
 // ----- The checked profile ---------------------------------------------------------------------
@@ -855,6 +856,7 @@ fn text(t: TextToml, problems: &mut Problems) -> BleedingText {
         show_words: lower(t.show_words, "show_words", problems),
         abruption_words: lower(t.abruption_words, "abruption_words", problems),
         anticoagulant_names: lower(t.anticoagulant_names, "anticoagulant_names", problems),
+        rh_variant_names: lower(t.rh_variant_names, "rh_variant_names", problems),
     }
 }
 

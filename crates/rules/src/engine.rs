@@ -1267,7 +1267,7 @@ impl<'a> Engine<'a> {
         let vs = &self.kb.value_sets;
         let t = &self.kb.text;
         // Weak D, partial D: RhD negative for prophylaxis until genotyped (§3.6 item 11).
-        if crate::rh_variant::names_variant(&record.value) {
+        if crate::rh_variant::names_variant(&record.value, t) {
             return Some(Some(true));
         }
         Some(match &record.value {
@@ -1611,7 +1611,8 @@ impl<'a> Engine<'a> {
         match (rh_negative, rh.unreadable, rh.tested) {
             // A variant is said as such, never as a plain "RhD negative" (§3.6 item 11).
             (Some(true), _, _)
-                if rh_record.is_some_and(|r| crate::rh_variant::names_variant(&r.value)) =>
+                if rh_record
+                    .is_some_and(|r| crate::rh_variant::names_variant(&r.value, &self.kb.text)) =>
             {
                 common.push(Modifier::RhVariant)
             }

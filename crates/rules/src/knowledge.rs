@@ -339,6 +339,10 @@ pub struct BleedingText {
     /// Anticoagulants by generic and brand name, whole words, lower case ("enoxaparin",
     /// "heparin", "apixaban", "warfarin"; §3.6 item 21).
     pub anticoagulant_names: Vec<String>,
+    /// Names of an RhD variant, lower case, each matched as whole words in a row ("weak d",
+    /// "partial d", "du", "d variant"): such a result is RhD negative for prophylaxis (§3.6
+    /// item 11).
+    pub rh_variant_names: Vec<String>,
 }
 
 /// Which reading of an hCG pair leads on the card when Barnhart 2016 and NICE NG126 differ

@@ -255,6 +255,14 @@ pub fn knowledge() -> RulesKnowledge {
             "tender uterus",
             "rigid uterus",
         ]),
+        rh_variant_names: words(&[
+            "weak d",
+            "partial d",
+            "du",
+            "d variant",
+            "rhd variant",
+            "rh variant",
+        ]),
         anticoagulant_names: words(&[
             "enoxaparin",
             "lovenox",
