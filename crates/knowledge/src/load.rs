@@ -70,7 +70,8 @@ pub const VALUE_SET_NAMES: &[&str] = &[
     "procedure-rh-typing",
     "procedure-ultrasound",
     "recurrent-pregnancy-loss",
-    "rh-antibodies",
+    "rh-antibody-identified",
+    "rh-antibody-screen",
     "rh-negative",
     "rh-positive",
     "rh-sensitised",
@@ -78,6 +79,7 @@ pub const VALUE_SET_NAMES: &[&str] = &[
     "subchorionic-hematoma",
     "systolic-bp",
     "ultrasound-performed",
+    "vasa-previa",
 ];
 
 // ----- File formats ------------------------------------------------------------------------------
@@ -180,6 +182,7 @@ struct ThresholdsToml {
     anti_d_from: Option<Cited<String>>,
     previa_check_from: Option<Cited<String>>,
     previa_warning_from: Option<Cited<String>>,
+    term_from: Option<Cited<String>>,
     recency_days: Option<Cited<i64>>,
     redating: Option<Redating>,
     hcg_band_low_below: Option<Cited<f64>>,
@@ -235,6 +238,13 @@ struct TextToml {
     vaginal_context_terms: Vec<String>,
     rh_negative_words: Vec<String>,
     rh_positive_words: Vec<String>,
+    vasa_previa_words: Vec<String>,
+    labour_words: Vec<String>,
+    dilation_words: Vec<String>,
+    show_words: Vec<String>,
+    abruption_words: Vec<String>,
+    anticoagulant_names: Vec<String>,
+    rh_variant_names: Vec<String>,
 }
 
 // ----- The checked profile ---------------------------------------------------------------------
@@ -436,6 +446,7 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
     let anti_d = ga_threshold(&t.anti_d_from, "anti_d_from", problems);
     let previa = ga_threshold(&t.previa_check_from, "previa_check_from", problems);
     let previa_warning = ga_threshold(&t.previa_warning_from, "previa_warning_from", problems);
+    let term = ga_threshold(&t.term_from, "term_from", problems);
     let recency = number(&t.recency_days, "recency_days", 1..=90, problems);
     let low_below = number(
         &t.hcg_band_low_below,
@@ -757,6 +768,7 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
             "max_gestational_age must not be below the GA lookback (ga_lookback_weeks)",
         );
     }
+    let term = term?;
     Some(Thresholds {
         implantation_plausible_max_days: plausible,
         implantation_doubtful_max_days: doubtful,
@@ -764,6 +776,7 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         anti_d_from_days: anti_d,
         previa_check_from_days: previa,
         previa_warning_from_days: previa_warning,
+        term_from_days: term,
         recency_days: recency,
         redating,
         hcg_band_low_below: low_below,
@@ -837,6 +850,13 @@ fn text(t: TextToml, problems: &mut Problems) -> BleedingText {
         vaginal_context_terms: lower(t.vaginal_context_terms, "vaginal_context_terms", problems),
         rh_negative_words: lower(t.rh_negative_words, "rh_negative_words", problems),
         rh_positive_words: lower(t.rh_positive_words, "rh_positive_words", problems),
+        vasa_previa_words: lower(t.vasa_previa_words, "vasa_previa_words", problems),
+        labour_words: lower(t.labour_words, "labour_words", problems),
+        dilation_words: lower(t.dilation_words, "dilation_words", problems),
+        show_words: lower(t.show_words, "show_words", problems),
+        abruption_words: lower(t.abruption_words, "abruption_words", problems),
+        anticoagulant_names: lower(t.anticoagulant_names, "anticoagulant_names", problems),
+        rh_variant_names: lower(t.rh_variant_names, "rh_variant_names", problems),
     }
 }
 
@@ -935,6 +955,9 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<Profile, Vec<crate::Pro
         crown_rump_length: set("crown-rump-length"),
         ultrasound_performed: set("ultrasound-performed"),
         placenta_previa: set("placenta-previa"),
+        vasa_previa: set("vasa-previa"),
+        rh_antibody_screen: set("rh-antibody-screen"),
+        rh_antibody_identified: set("rh-antibody-identified"),
         placental_location: set("placental-location"),
         subchorionic_hematoma: set("subchorionic-hematoma"),
         pregnancy_ended: set("pregnancy-ended"),

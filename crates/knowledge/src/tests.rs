@@ -204,6 +204,61 @@ fn a_missing_threshold_and_a_missing_value_set_are_both_reported() {
     );
 }
 
+/// The late-pregnancy rules' clinical content is profile data, not Rust constants: a profile
+/// that lacks any of it does not load, and the problem names what is missing.
+#[test]
+fn a_profile_missing_the_vasa_previa_set_the_term_threshold_or_the_anticoagulant_names_is_refused()
+{
+    let without_vasa_set = {
+        let mut files = default_files();
+        files.remove("valuesets/vasa-previa.json");
+        problems_of(files)
+    };
+    assert!(
+        without_vasa_set
+            .iter()
+            .any(|p| p.file == "valuesets/vasa-previa.json"),
+        "{without_vasa_set:?}"
+    );
+
+    let without_term = {
+        let mut files = default_files();
+        let t = String::from_utf8(files["thresholds.toml"].clone()).expect("utf8");
+        // The whole table goes: its header, value and source, up to the blank line after it.
+        let start = t
+            .find("[term_from]")
+            .expect("the default profile has term_from");
+        let end = start + t[start..].find("\n\n").expect("a blank line follows it");
+        let t = format!("{}{}", &t[..start], &t[end + 2..]);
+        files.insert("thresholds.toml".into(), t.into_bytes());
+        problems_of(files)
+    };
+    assert!(
+        without_term
+            .iter()
+            .any(|p| p.message == "threshold term_from is missing"),
+        "{without_term:?}"
+    );
+
+    let without_names = {
+        let mut files = default_files();
+        let t = String::from_utf8(files["text.toml"].clone()).expect("utf8");
+        let t: String = t
+            .lines()
+            .filter(|line| !line.starts_with("anticoagulant_names"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        files.insert("text.toml".into(), t.into_bytes());
+        problems_of(files)
+    };
+    assert!(
+        without_names
+            .iter()
+            .any(|p| p.file == "text.toml" && p.message.contains("anticoagulant_names")),
+        "{without_names:?}"
+    );
+}
+
 #[test]
 fn an_out_of_range_threshold_is_refused() {
     let mut files = default_files();

@@ -4,34 +4,34 @@
 //! do nothing, and the pregnancy needs maternal–fetal medicine care instead (titres, fetal
 //! anaemia surveillance by middle cerebral artery Doppler). A sensitisation *diagnosis* is read
 //! through the profile's rh-sensitised value set; many charts hold only the laboratory's answer,
-//! and this module reads it: a positive antibody screen (LOINC 890-4) together with an antibody
-//! identification (LOINC 888-8) that names anti-D, both in this pregnancy (the antibody screen
-//! and identification are per pregnancy, §3.6 C1).
+//! and this module reads it: a positive antibody screen (LOINC 890-4, the profile's
+//! rh-antibody-screen value set) together with an antibody identification (LOINC 888-8,
+//! rh-antibody-identified) that names anti-D, both in this pregnancy (the antibody screen and
+//! identification are per pregnancy, §3.6 C1).
 //!
 //! Not read as anti-D: an identification of another antibody (anti-Kell, anti-c), a negative or
 //! pending screen, a negated mention ("anti-D not detected"). A screen positive for an antibody
 //! not identified is not enough: R7 or R8 then stands, since RhIG may still be needed.
 
-use crate::facts::{Record, Value};
-use crate::knowledge::LOINC;
-
-/// LOINC "Blood group antibody screen [Presence] in Serum or Plasma" (knowledge.md §2.1).
-const ANTIBODY_SCREEN: &str = "890-4";
-
-/// LOINC "Blood group antibodies identified in Serum or Plasma" (knowledge.md §3.6 C1, item 12).
-const ANTIBODY_IDENTIFIED: &str = "888-8";
+use crate::facts::{Code, Record, Value};
+use crate::knowledge::{CodeSet, LOINC, ValueSets};
 
 /// LOINC answer "Positive" (knowledge.md §2.1).
 const POSITIVE: &str = "LA6576-8";
 
-/// LOINC as an OID (§3.6 item 6: code systems by any name).
+/// LOINC as an OID (§3.6 item 6: code systems by any name). The FHIR reader already names it
+/// canonically; this is a second guard, not clinical content.
 const LOINC_OID: &str = "urn:oid:2.16.840.1.113883.6.1";
 
-fn coded_as(record: &Record, code: &str) -> bool {
-    record
-        .codes
-        .iter()
-        .any(|c| (c.system == LOINC || c.system == LOINC_OID) && c.code.trim() == code)
+fn coded_as(record: &Record, set: &CodeSet) -> bool {
+    record.codes.iter().any(|c| {
+        let system = if c.system == LOINC_OID {
+            LOINC
+        } else {
+            c.system.as_str()
+        };
+        set.contains(&Code::new(system, c.code.trim()))
+    })
 }
 
 /// The value's words, lower case: a string, or a concept's text and displays.
@@ -57,8 +57,8 @@ fn denies(text: &str) -> bool {
 }
 
 /// A positive antibody screen: coded Positive, or worded positive or detected.
-fn positive_screen(record: &Record) -> bool {
-    if !coded_as(record, ANTIBODY_SCREEN) {
+fn positive_screen(record: &Record, vs: &ValueSets) -> bool {
+    if !coded_as(record, &vs.rh_antibody_screen) {
         return false;
     }
     let coded_positive = matches!(&record.value, Some(Value::Concept { codes, .. })
@@ -70,8 +70,8 @@ fn positive_screen(record: &Record) -> bool {
 }
 
 /// An antibody identification that names anti-D ("Anti-D", "anti D", "anti-D 1:32").
-fn anti_d_identified(record: &Record) -> bool {
-    coded_as(record, ANTIBODY_IDENTIFIED)
+fn anti_d_identified(record: &Record, vs: &ValueSets) -> bool {
+    coded_as(record, &vs.rh_antibody_identified)
         && value_words(&record.value)
             .iter()
             .any(|w| !denies(w) && (w.contains("anti-d") || w.contains("anti d")))
@@ -79,12 +79,15 @@ fn anti_d_identified(record: &Record) -> bool {
 
 /// True when this pregnancy's results show anti-D alloimmunisation: a positive screen and an
 /// identification naming anti-D among `results` (the caller passes only this pregnancy's).
-pub(crate) fn by_laboratory<'r>(results: impl IntoIterator<Item = &'r Record>) -> bool {
+pub(crate) fn by_laboratory<'r>(
+    results: impl IntoIterator<Item = &'r Record>,
+    vs: &ValueSets,
+) -> bool {
     let mut screen = false;
     let mut identified = false;
     for record in results {
-        screen |= positive_screen(record);
-        identified |= anti_d_identified(record);
+        screen |= positive_screen(record, vs);
+        identified |= anti_d_identified(record, vs);
         if screen && identified {
             return true;
         }

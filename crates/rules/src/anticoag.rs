@@ -10,41 +10,12 @@
 //! MedicationStatement whose status is `active` (taking it now). Stopped, completed, cancelled,
 //! entered-in-error and draft records do not: a draft is an order not yet signed. The drug is
 //! recognised by its names, generic or brand, in the record's text and coding displays, so that
-//! a formulary's local code is read as well as RxNorm.
+//! a formulary's local code is read as well as RxNorm. The names are the profile's
+//! `anticoagulant_names` (text.toml): LMWH, heparin, a DOAC, warfarin, generic and brand.
 
 use crate::facts::DraftOrder;
 use crate::finding::{Finding, Modifier, RuleId};
-
-/// Anticoagulants by generic and brand name (knowledge.md §3.6 item 21: LMWH such as
-/// enoxaparin or dalteparin, unfractionated heparin, a DOAC, warfarin). Whole words, lower case.
-const NAMES: [&str; 26] = [
-    "enoxaparin",
-    "lovenox",
-    "clexane",
-    "dalteparin",
-    "fragmin",
-    "tinzaparin",
-    "innohep",
-    "nadroparin",
-    "heparin",
-    "lmwh",
-    "fondaparinux",
-    "arixtra",
-    "apixaban",
-    "eliquis",
-    "rivaroxaban",
-    "xarelto",
-    "dabigatran",
-    "pradaxa",
-    "edoxaban",
-    "lixiana",
-    "savaysa",
-    "warfarin",
-    "coumadin",
-    "jantoven",
-    "acenocoumarol",
-    "phenprocoumon",
-];
+use crate::knowledge::BleedingText;
 
 /// The statuses of a current medication, by resource type.
 fn current(medication: &DraftOrder) -> bool {
@@ -57,18 +28,27 @@ fn current(medication: &DraftOrder) -> bool {
 
 /// True when a text names an anticoagulant as a whole word ("enoxaparin 80 mg", "Heparin
 /// sodium"), not inside another word.
-fn names_anticoagulant(text: &str) -> bool {
-    text.to_lowercase()
+fn names_anticoagulant(record_text: &str, text: &BleedingText) -> bool {
+    record_text
+        .to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
-        .any(|word| NAMES.contains(&word))
+        .any(|word| text.anticoagulant_names.iter().any(|name| name == word))
 }
 
 /// The current anticoagulants among `medications`: the name each record gives first.
-pub(crate) fn current_anticoagulants(medications: &[DraftOrder]) -> Vec<String> {
+pub(crate) fn current_anticoagulants(
+    medications: &[DraftOrder],
+    text: &BleedingText,
+) -> Vec<String> {
     let mut names: Vec<String> = medications
         .iter()
         .filter(|m| current(m))
-        .filter_map(|m| m.text.iter().find(|t| names_anticoagulant(t)).cloned())
+        .filter_map(|m| {
+            m.text
+                .iter()
+                .find(|t| names_anticoagulant(t, text))
+                .cloned()
+        })
         .collect();
     names.dedup();
     names

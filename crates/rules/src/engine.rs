@@ -384,7 +384,7 @@ impl<'a> Engine<'a> {
             self.refine(&valid, &bleed, start, iup_status, &risks, &mut cards);
             let vasa: Vec<(&Record, Option<Date>)> = valid
                 .iter()
-                .filter(|r| crate::vasa::documents(r, &self.kb.text))
+                .filter(|r| crate::vasa::documents(r, self.kb))
                 .filter(|r| self.in_pregnancy(record_date(r), start))
                 .map(|r| (r.record, record_date(r)))
                 .collect();
@@ -394,8 +394,9 @@ impl<'a> Engine<'a> {
                 records: valid.iter().map(|r| (r.record, record_date(r))).collect(),
                 today: self.today,
             };
-            crate::labour::apply(&labour, &self.kb.text, &mut cards);
-            let anticoagulants = crate::anticoag::current_anticoagulants(&self.facts.medications);
+            crate::labour::apply(&labour, self.kb, &mut cards);
+            let anticoagulants =
+                crate::anticoag::current_anticoagulants(&self.facts.medications, &self.kb.text);
             crate::anticoag::apply(&anticoagulants, &mut cards);
             findings.extend(cards);
         }
@@ -1266,7 +1267,7 @@ impl<'a> Engine<'a> {
         let vs = &self.kb.value_sets;
         let t = &self.kb.text;
         // Weak D, partial D: RhD negative for prophylaxis until genotyped (§3.6 item 11).
-        if crate::rh_variant::names_variant(&record.value) {
+        if crate::rh_variant::names_variant(&record.value, t) {
             return Some(Some(true));
         }
         Some(match &record.value {
@@ -1590,6 +1591,7 @@ impl<'a> Engine<'a> {
                     .filter(|r| r.kind == RecordKind::Observation)
                     .filter(|r| self.result_of_this_pregnancy(r, start))
                     .map(|r| r.record),
+                self.kb.value_sets(),
             );
         if sensitised {
             common.push(Modifier::Alloimmunised);
@@ -1609,7 +1611,8 @@ impl<'a> Engine<'a> {
         match (rh_negative, rh.unreadable, rh.tested) {
             // A variant is said as such, never as a plain "RhD negative" (§3.6 item 11).
             (Some(true), _, _)
-                if rh_record.is_some_and(|r| crate::rh_variant::names_variant(&r.value)) =>
+                if rh_record
+                    .is_some_and(|r| crate::rh_variant::names_variant(&r.value, &self.kb.text)) =>
             {
                 common.push(Modifier::RhVariant)
             }

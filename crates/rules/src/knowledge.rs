@@ -216,6 +216,12 @@ pub struct ValueSets {
     pub ultrasound_performed: CodeSet,
     /// Placenta previa (36813001 and children, O44.*).
     pub placenta_previa: CodeSet,
+    /// Vasa previa (79668009): its own concept, never placenta previa (§3.6 item 20).
+    pub vasa_previa: CodeSet,
+    /// The red cell antibody screen (LOINC 890-4; §2.1, §3.6 item 12).
+    pub rh_antibody_screen: CodeSet,
+    /// The red cell antibody identification (LOINC 888-8; §3.6 C1, item 12).
+    pub rh_antibody_identified: CodeSet,
     /// Findings that document the placental location (site codes; none are standard).
     pub placental_location: CodeSet,
     /// Subchorionic hematoma (609204004).
@@ -317,6 +323,26 @@ pub struct BleedingText {
     pub rh_negative_words: Vec<String>,
     /// Whole words of such a result that mean RhD positive ("positive", "pos", "o+").
     pub rh_positive_words: Vec<String>,
+    /// Words that name vasa previa in a record's text ("vasa previa", "vasa praevia"; §3.6
+    /// item 20).
+    pub vasa_previa_words: Vec<String>,
+    /// Words that make a Condition or Encounter a labour ("labour", "labor"; §3.6 item 17).
+    pub labour_words: Vec<String>,
+    /// Words of a cervical dilation Observation ("dilation", "dilatation"; §3.6 item 17).
+    pub dilation_words: Vec<String>,
+    /// Whole words that name a show on a bleed ("show"; §3.6 item 17). Whole words, not stems:
+    /// "ultrasound shows" is not a show.
+    pub show_words: Vec<String>,
+    /// Abruption wording that keeps R14 on a bleed in labour ("abruption", "constant pain",
+    /// "tender uterus"; §3.6 item 17).
+    pub abruption_words: Vec<String>,
+    /// Anticoagulants by generic and brand name, whole words, lower case ("enoxaparin",
+    /// "heparin", "apixaban", "warfarin"; §3.6 item 21).
+    pub anticoagulant_names: Vec<String>,
+    /// Names of an RhD variant, lower case, each matched as whole words in a row ("weak d",
+    /// "partial d", "du", "d variant"): such a result is RhD negative for prophylaxis (§3.6
+    /// item 11).
+    pub rh_variant_names: Vec<String>,
 }
 
 /// Which reading of an hCG pair leads on the card when Barnhart 2016 and NICE NG126 differ
@@ -344,6 +370,9 @@ pub struct Thresholds {
     /// From this GA, R9 is a warning rather than info (20w0d = 140 d). With the default
     /// `obstetric_triage_from_days` (also 20w0d) R9 folds into R14 there, so R9 is info only.
     pub previa_warning_from_days: i64,
+    /// From this GA a bleed is at term, where a bloody show in labour is not an antepartum
+    /// haemorrhage and R14 is left out (37w0d = 259 d; knowledge.md §3.6 item 17).
+    pub term_from_days: i64,
     /// A bleed is recent when dated within this many days (14).
     pub recency_days: i64,
     /// CO 700 re-dating table: `(max GA by US in days, inclusive; re-date when LMP differs by more
@@ -425,6 +454,7 @@ impl Default for Thresholds {
             anti_d_from_days: 84,
             previa_check_from_days: 98,
             previa_warning_from_days: 140,
+            term_from_days: 259,
             recency_days: 14,
             redating: vec![(62, 5), (111, 7), (153, 10), (195, 14), (i64::MAX, 21)],
             hcg_band_low_below: 1500.0,

@@ -7,7 +7,7 @@
 //! real abruption from being taken for a show, and they are kept exactly as §3.6 writes them.
 //! R14 is left out only when all of these hold:
 //!
-//! * the bleed is at or beyond 37w0d (term);
+//! * the bleed is at or beyond 37w0d (term; the profile's `term_from` threshold);
 //! * the bleeding record names a show ("show", "bloody show", "mucus show", "show with
 //!   contractions"): the word itself, not a stem ("ultrasound shows" is not a show);
 //! * she is in labour, by a labour Condition or a labour Encounter, or a cervical dilation
@@ -20,48 +20,31 @@
 //!   emergency, never a show.
 //!
 //! Only R14 goes: an Rh or any other card about the same bleed stays.
+//!
+//! The words (labour, dilation, show, abruption) are the profile's `text.toml`; the term
+//! threshold is its `thresholds.toml`. This module holds only the reading.
 
 use time::Date;
 
 use crate::facts::{Record, RecordKind};
 use crate::finding::{Finding, Modifier, RuleId};
-use crate::knowledge::BleedingText;
+use crate::knowledge::{BleedingText, RulesKnowledge};
 
-/// 37w0d: term (ACOG; knowledge.md §3.6 item 17).
-const TERM_FROM_DAYS: i64 = 37 * 7;
-
-/// The words that make a labour Condition or Encounter.
-const LABOUR_WORDS: [&str; 2] = ["labour", "labor"];
-
-/// The words of a cervical dilation Observation.
-const DILATION_WORDS: [&str; 2] = ["dilation", "dilatation"];
-
-/// §3.6 item 17's abruption wording, which keeps R14 whatever else is charted.
-const ABRUPTION_WORDS: [&str; 5] = [
-    "abruption",
-    "abruptio",
-    "constant pain",
-    "tender uterus",
-    "rigid uterus",
-];
-
-fn terms(words: &[&str]) -> Vec<String> {
-    words.iter().map(|w| (*w).to_string()).collect()
-}
-
-/// True when a text names a show as a whole word.
-fn names_show(text: &str) -> bool {
-    text.to_lowercase()
+/// True when a text names a show (one of the profile's `show_words`) as a whole word: the word
+/// itself, not a stem, so "ultrasound shows" is not a show.
+fn names_show(record_text: &str, text: &BleedingText) -> bool {
+    record_text
+        .to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
-        .any(|word| word == "show")
+        .any(|word| text.show_words.iter().any(|show| show == word))
 }
 
 /// True when `record` puts her in labour: a labour Condition or Encounter, or a cervical
 /// dilation Observation.
 fn in_labour(record: &Record, text: &BleedingText) -> bool {
     let words = match record.kind {
-        RecordKind::Condition | RecordKind::Encounter => terms(&LABOUR_WORDS),
-        RecordKind::Observation => terms(&DILATION_WORDS),
+        RecordKind::Condition | RecordKind::Encounter => &text.labour_words,
+        RecordKind::Observation => &text.dilation_words,
         _ => return false,
     };
     let withdrawn = [&record.clinical_status, &record.verification_status]
@@ -78,7 +61,7 @@ fn in_labour(record: &Record, text: &BleedingText) -> bool {
             record.status.as_deref(),
             Some("finished" | "cancelled" | "entered-in-error")
         );
-    !withdrawn && !encounter_over && crate::text::mentions(&record.text, &words, text)
+    !withdrawn && !encounter_over && crate::text::mentions(&record.text, words, text)
 }
 
 /// The chart around the bleed that §3.6 item 17 reads.
@@ -94,7 +77,7 @@ impl Labour<'_> {
     /// True when the bleed is a show in labour that R14 must not be raised for (all but the GA
     /// and the cards' own exceptions, which [`apply`] checks).
     fn is_show_in_labour(&self, text: &BleedingText) -> bool {
-        if !self.bleed.text.iter().any(|t| names_show(t)) {
+        if !self.bleed.text.iter().any(|t| names_show(t, text)) {
             return false;
         }
         if crate::text::mentions(&self.bleed.text, &text.heavy_bleeding_terms, text) {
@@ -108,20 +91,21 @@ impl Labour<'_> {
             })
             .map(|(r, _)| *r)
             .collect();
-        let abruption = terms(&ABRUPTION_WORDS);
         let abruption_worded = std::iter::once(self.bleed)
             .chain(recent.iter().copied())
-            .any(|r| crate::text::mentions(&r.text, &abruption, text));
+            .any(|r| crate::text::mentions(&r.text, &text.abruption_words, text));
         !abruption_worded && recent.iter().any(|r| in_labour(r, text))
     }
 }
 
 /// Takes R14 out of `findings` for a bloody show in labour at term (see the module's list).
-pub(crate) fn apply(labour: &Labour<'_>, text: &BleedingText, findings: &mut Vec<Finding>) {
+pub(crate) fn apply(labour: &Labour<'_>, kb: &RulesKnowledge, findings: &mut Vec<Finding>) {
+    let text = &kb.text;
     let escalated = findings.iter().any(|f| f.rule == RuleId::R2E);
     let show_at_term = |f: &Finding| {
         f.rule == RuleId::R14
-            && f.ga.is_some_and(|g| g.days() >= TERM_FROM_DAYS)
+            && f.ga
+                .is_some_and(|g| g.days() >= kb.thresholds.term_from_days)
             && !f.has(&Modifier::PreviaDocumented)
             && !f.has(&Modifier::VasaPrevia)
     };

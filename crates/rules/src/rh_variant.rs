@@ -5,41 +5,47 @@
 //! genotyping says which variant it is, the AABB/ACOG/CAP work group (Sandler et al.,
 //! Transfusion 2015) advises treating her as RhD negative for anti-D prophylaxis. So a result
 //! that names a variant is read as RhD negative whatever else it says ("Weak D (Du) positive"),
-//! and the card says why.
+//! and the card says why. The variant names are the profile's `rh_variant_names` (text.toml).
 
 use crate::facts::Value;
+use crate::knowledge::BleedingText;
 
-/// The names of an RhD variant, lower case; each is matched as whole words.
-const VARIANT_NAMES: [&[&str]; 6] = [
-    &["weak", "d"],
-    &["partial", "d"],
-    &["du"],
-    &["d", "variant"],
-    &["rhd", "variant"],
-    &["rh", "variant"],
-];
-
-/// True when `text` names an RhD variant as whole words ("Weak D (Du) positive", "partial D").
-fn names_variant_in(text: &str) -> bool {
-    let lower = text.to_lowercase();
+/// True when `record_text` names an RhD variant, one of the profile's `rh_variant_names`
+/// ("weak d", "partial d", "du", "d variant"), as whole words in a row: "Weak D (Du) positive"
+/// names one, "Dudley" and "Due to lab delay" do not.
+fn names_variant_with(record_text: &str, text: &BleedingText) -> bool {
+    let lower = record_text.to_lowercase();
     let words: Vec<&str> = lower
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect();
-    VARIANT_NAMES
-        .iter()
-        .any(|name| words.windows(name.len()).any(|window| window == *name))
+    text.rh_variant_names.iter().any(|name| {
+        let name: Vec<&str> = name.split_whitespace().collect();
+        !name.is_empty()
+            && words
+                .windows(name.len())
+                .any(|window| window == name.as_slice())
+    })
+}
+
+/// The unit tests' reading, with the test knowledge's names (crate::testkit).
+#[cfg(test)]
+fn names_variant_in(record_text: &str) -> bool {
+    names_variant_with(record_text, &crate::testkit::knowledge().text)
 }
 
 /// True when an Rh result's value names an RhD variant: its string, or its concept's text or
 /// displays.
-pub(crate) fn names_variant(value: &Option<Value>) -> bool {
+pub(crate) fn names_variant(value: &Option<Value>, text: &BleedingText) -> bool {
     match value {
-        Some(Value::String(text)) => names_variant_in(text),
-        Some(Value::Concept { codes, text }) => text
+        Some(Value::String(written)) => names_variant_with(written, text),
+        Some(Value::Concept {
+            codes,
+            text: written,
+        }) => written
             .iter()
             .chain(codes.iter().filter_map(|c| c.display.as_ref()))
-            .any(|t| names_variant_in(t)),
+            .any(|t| names_variant_with(t, text)),
         _ => false,
     }
 }

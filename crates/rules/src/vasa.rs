@@ -9,23 +9,21 @@
 //! would be a wrong fact on the card: the profile's placenta-previa value set leaves the code out,
 //! and this module reads vasa previa on its own.
 //!
-//! A record documents vasa previa when it carries SNOMED CT 79668009 (by any name of the
-//! SNOMED system, §3.6 item 6) or names it in words ("vasa previa", "vasa praevia"), not negated
+//! A record documents vasa previa when it carries a code of the profile's vasa-previa value set
+//! (SNOMED CT 79668009, by any name of the SNOMED system, §3.6 item 6) or names it in the
+//! profile's `vasa_previa_words` ("vasa previa", "vasa praevia"), not negated
 //! ("no vasa previa seen"), and is neither refuted nor hedged nor resolved (§3.6 items 1–2): a
 //! follow-up scan that no longer shows the vessels resolves the Condition.
 
+use crate::facts::Code;
 use crate::facts::Record;
 use crate::finding::{Evidence, Finding, Indicator, Modifier, Role, RuleId};
-use crate::knowledge::{BleedingText, SNOMED};
+use crate::knowledge::{RulesKnowledge, SNOMED};
 
-/// SNOMED CT "Vasa previa (disorder)" (knowledge.md §2.2, VERIFIED).
-const VASA_PREVIA: &str = "79668009";
-
-/// SNOMED CT as an OID (§3.6 item 6: code systems by any name).
+/// SNOMED CT as an OID (§3.6 item 6: code systems by any name). The FHIR reader already names
+/// it canonically; this is a second guard, not clinical content: which codes mean vasa previa is
+/// the profile's `valuesets/vasa-previa.json`.
 const SNOMED_OID: &str = "urn:oid:2.16.840.1.113883.6.96";
-
-/// The words that name it: the American and British spellings (§3.6 item 20, "or the words").
-const WORDS: [&str; 2] = ["vasa previa", "vasa praevia"];
 
 /// Clinical and verification statuses that take a Condition out of the facts: it was resolved,
 /// or it was never more than a question (§3.6 items 1 and 2).
@@ -41,7 +39,7 @@ const NOT_ASSERTED: [&str; 8] = [
 ];
 
 /// True when `record` documents vasa previa as a present fact.
-pub(crate) fn documents(record: &Record, text: &BleedingText) -> bool {
+pub(crate) fn documents(record: &Record, kb: &RulesKnowledge) -> bool {
     let withdrawn = [&record.clinical_status, &record.verification_status]
         .into_iter()
         .flatten()
@@ -49,12 +47,16 @@ pub(crate) fn documents(record: &Record, text: &BleedingText) -> bool {
     if withdrawn {
         return false;
     }
-    let coded = record
-        .codes
-        .iter()
-        .any(|c| (c.system == SNOMED || c.system == SNOMED_OID) && c.code.trim() == VASA_PREVIA);
-    let words: Vec<String> = WORDS.iter().map(|w| (*w).to_string()).collect();
-    coded || crate::text::mentions(&record.text, &words, text)
+    let set = &kb.value_sets().vasa_previa;
+    let coded = record.codes.iter().any(|c| {
+        let system = if c.system == SNOMED_OID {
+            SNOMED
+        } else {
+            c.system.as_str()
+        };
+        set.contains(&Code::new(system, c.code.trim()))
+    });
+    coded || crate::text::mentions(&record.text, &kb.text.vasa_previa_words, &kb.text)
 }
 
 /// Makes the placenta cards of a bleed (R9 before 20w0d, R14 from 20w0d, and R2E when it

@@ -57,7 +57,8 @@ profile_files!(
     "valuesets/procedure-rh-typing.json",
     "valuesets/procedure-ultrasound.json",
     "valuesets/recurrent-pregnancy-loss.json",
-    "valuesets/rh-antibodies.json",
+    "valuesets/rh-antibody-identified.json",
+    "valuesets/rh-antibody-screen.json",
     "valuesets/rh-negative.json",
     "valuesets/rh-positive.json",
     "valuesets/rh-sensitised.json",
@@ -65,4 +66,5 @@ profile_files!(
     "valuesets/subchorionic-hematoma.json",
     "valuesets/systolic-bp.json",
     "valuesets/ultrasound-performed.json",
+    "valuesets/vasa-previa.json",
 );
