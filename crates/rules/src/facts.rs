@@ -21,9 +21,11 @@ pub struct PatientFacts {
     pub records: Vec<Record>,
     /// The draft orders of an order hook (`context.draftOrders`); empty on other hooks.
     pub draft_orders: Vec<DraftOrder>,
-    /// The patient's medication records (MedicationRequest, MedicationStatement), read into the
-    /// same shape as a draft order: type, id, codes, names, status. An anticoagulant among the
-    /// current ones is named on every bleeding card (knowledge.md §3.6 item 21).
+    /// The patient's medication records (MedicationRequest, MedicationStatement), in the same
+    /// shape as a draft order: type, id, codes, names, status. An anticoagulant among the
+    /// current ones is named on every bleeding card (knowledge.md §3.6 item 21). No reader fills
+    /// it yet: medication records are neither prefetched nor fetched (the chart-model issue), so
+    /// in the service it is empty and only the rule's own tests exercise it.
     pub medications: Vec<DraftOrder>,
     /// Inputs that could not be obtained (prefetch failed and no FHIR server, or the fetch failed).
     /// The records that decide whether any card is warranted are never listed here: when those are
