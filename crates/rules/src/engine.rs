@@ -8,7 +8,7 @@
 //!
 //! Everything is a function of `(knowledge, facts, now)`: no clock, no I/O.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use time::{Date, Duration, OffsetDateTime};
@@ -17,7 +17,6 @@ use crate::facts::{DraftOrder, Field, PatientFacts, Presence, Record, RecordKind
 use crate::finding::{
     DateProblem, Dating, DatingSource, Diagnostic, Evaluation, Evidence, Finding, HcgTrend,
     Indicator, IupStatus, Label, Modifier, NiceReading, RiskFactor, Role, RuleId, VitalSign,
-    kind_name,
 };
 use crate::ga::{GestationalAge, TERM_DAYS};
 use crate::knowledge::{HcgLead, RulesKnowledge, class};
@@ -27,6 +26,12 @@ use crate::text;
 mod coded_bleed;
 mod episode;
 mod not_interpreted;
+mod read;
+
+use read::{
+    Rec, encounter_current, is_active, is_confirmed, is_valid, procedure_done, reason_targets,
+    record_date,
+};
 
 /// Evaluates one patient's facts at `now`.
 pub fn evaluate(kb: &RulesKnowledge, facts: &PatientFacts, now: OffsetDateTime) -> Evaluation {
@@ -65,91 +70,6 @@ pub fn evaluate_unless(
 /// How many records the engine reads between two looks at its stop flag.
 pub const STOP_CHECK_EVERY: usize = 1024;
 
-/// A record counts unless it was refuted, entered in error or cancelled (G3).
-fn is_valid(record: &Record) -> bool {
-    if record.not_interpreted {
-        return false;
-    }
-    let status_ok = !matches!(
-        record.status.as_deref(),
-        Some("entered-in-error" | "cancelled")
-    );
-    let verification_ok = !matches!(
-        record.verification_status.as_deref(),
-        Some("refuted" | "entered-in-error")
-    );
-    status_ok && verification_ok
-}
-
-/// A Condition whose clinical status is active, recurrence or relapse (or not stated).
-fn is_active(record: &Record) -> bool {
-    record.kind != RecordKind::Condition
-        || matches!(
-            record.clinical_status.as_deref(),
-            None | Some("active" | "recurrence" | "relapse")
-        )
-}
-
-/// A Condition whose diagnosis is confirmed (or not qualified).
-fn is_confirmed(record: &Record) -> bool {
-    !matches!(
-        record.verification_status.as_deref(),
-        Some("unconfirmed" | "provisional" | "differential")
-    )
-}
-
-/// The record's clinical date: onset/effective, else recorded/issued.
-fn record_date(record: &Record) -> Option<Date> {
-    record.effective.or(record.recorded).map(|w| w.date())
-}
-
-/// The value sets a record of this kind may be classified by. An Encounter's codes are its
-/// reasons (a suspected "intrauterine pregnancy" or "ectopic" reason documents nothing; a bleeding
-/// or postpartum reason does: knowledge.md §3.5 items 8, 11). A Procedure's codes are read against
-/// the `procedure-*` value sets only (§3.5 item 20).
-fn kind_classes(kind: RecordKind) -> u64 {
-    class::ANY_KIND
-        | match kind {
-            RecordKind::Encounter => class::BLEEDING | class::ENDED,
-            RecordKind::Procedure => 0,
-            RecordKind::Condition | RecordKind::Observation | RecordKind::DiagnosticReport => {
-                u64::MAX
-            }
-        }
-}
-
-/// The Conditions and Observations an Encounter's `reasonReference` may point at, by resource
-/// type and id (the first record of that type and id, as a scan in record order would find).
-type ReasonTargets<'a, 'v> = HashMap<(&'static str, &'v str), Rec<'a>>;
-
-/// [`ReasonTargets`] of `valid`, built once per evaluation step that reads reasons.
-fn reason_targets<'a, 'v>(valid: &'v [Rec<'a>]) -> ReasonTargets<'a, 'v> {
-    let mut targets = HashMap::new();
-    for r in valid
-        .iter()
-        .filter(|r| matches!(r.kind, RecordKind::Condition | RecordKind::Observation))
-    {
-        targets
-            .entry((r.kind.resource_type(), r.record.id.as_str()))
-            .or_insert(*r);
-    }
-    targets
-}
-
-/// `Condition/abc` from a reference as written (`Condition/abc`, an absolute URL, or one with
-/// `/_history/2`): the resource type and id it points at.
-fn reference_target(reference: &str) -> Option<(&str, &str)> {
-    let path = reference.split(['?', '#']).next().unwrap_or(reference);
-    let path = match path.find("/_history/") {
-        Some(at) => &path[..at],
-        None => path,
-    };
-    let mut segments = path.rsplit('/');
-    let id = segments.next().filter(|s| !s.is_empty())?;
-    let kind = segments.next().filter(|s| !s.is_empty())?;
-    Some((kind, id))
-}
-
 /// How a quantity with a comparator is written on a card: `<5 m[IU]/mL` (§3.5 item 5).
 fn written_bound(value: f64, comparator: &str, unit: Option<&str>) -> String {
     let number = if value.is_finite() && value.fract() == 0.0 && value.abs() < 1e15 {
@@ -161,20 +81,6 @@ fn written_bound(value: f64, comparator: &str, unit: Option<&str>) -> String {
         Some(unit) => format!("{comparator}{number} {unit}"),
         None => format!("{comparator}{number}"),
     }
-}
-
-/// A Procedure charted as done: completed, or in progress. `not-done`, `preparation`, `stopped`,
-/// `on-hold` and `unknown` say nothing was done (knowledge.md §3.5 item 20).
-fn procedure_done(record: &Record) -> bool {
-    matches!(record.status.as_deref(), Some("completed" | "in-progress"))
-}
-
-/// An Encounter that is happening now (knowledge.md §3.5 item 8: "the current … Encounter").
-fn encounter_current(record: &Record) -> bool {
-    matches!(
-        record.status.as_deref(),
-        Some("in-progress" | "arrived" | "triaged" | "onleave")
-    )
 }
 
 /// What the Rh records say (knowledge.md §3.4 item 9, §3.5 items 4, 6, 20).
@@ -191,36 +97,6 @@ struct RhStatus<'a> {
     /// The latest readable Rh result dated before this pregnancy's start: not used, but named,
     /// so that "not on record" is never said of a chart that holds one.
     earlier: Option<&'a Record>,
-}
-
-/// A valid record with the value sets its codes belong to (see [`RulesKnowledge::classify`]).
-#[derive(Debug, Clone, Copy)]
-struct Rec<'a> {
-    record: &'a Record,
-    class: u64,
-    /// Named or coded as a personal history ("History of postpartum hemorrhage (2022)", Z87.x):
-    /// neither a current bleed, nor pregnancy evidence, nor the end of this pregnancy (§3.5 item 2).
-    history: bool,
-    /// A current vaginal bleeding record by code or text (see [`Engine::reads_as_bleeding`]): read
-    /// once, since several steps ask and the text scan is the engine's dearest per-record work.
-    bleeding: bool,
-    /// Names delivery or the postpartum state in its text, and is dated within the postpartum
-    /// window (§3.5 item 11): read once, as `bleeding` is, for the gates that ask it again.
-    postpartum_text: bool,
-}
-
-impl Rec<'_> {
-    /// Whether the record's codes are in the value set(s) of `bits`.
-    fn is(&self, bits: u64) -> bool {
-        self.class & bits != 0
-    }
-}
-
-impl std::ops::Deref for Rec<'_> {
-    type Target = Record;
-    fn deref(&self) -> &Record {
-        self.record
-    }
 }
 
 /// A dating Observation reduced to the pregnancy start it implies.
@@ -466,146 +342,6 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn diagnose(&mut self, record: &Record, field: Option<Field>, message: &str) {
-        self.diagnostics.push(Diagnostic {
-            resource_type: kind_name(record.kind).to_string(),
-            id: record.id.clone(),
-            field,
-            message: message.to_string(),
-        });
-    }
-
-    /// Later than today by more than the tolerance: no record of this pregnancy can be dated so.
-    fn is_future(&self, date: Date) -> bool {
-        (date - self.today).whole_days() > self.kb.thresholds.future_tolerance_days
-    }
-
-    // ----- Reading one record (knowledge.md §3.5 "Reading the record") ------------------------
-
-    /// Classifies a valid record: its value sets (as far as its kind allows) and whether it is a
-    /// history rather than a current finding.
-    fn read(&self, record: &'a Record) -> Rec<'a> {
-        let displays = record.codes.iter().filter_map(|c| c.display.as_deref());
-        let names = record
-            .text
-            .first()
-            .map(String::as_str)
-            .into_iter()
-            .chain(displays);
-        let class = self.kb.classify(&record.codes) & kind_classes(record.kind);
-        let mut rec = Rec {
-            record,
-            class,
-            history: class & class::PERSONAL_HISTORY != 0
-                || text::names_history(names, &self.kb.text),
-            bleeding: false,
-            postpartum_text: false,
-        };
-        rec.bleeding = self.reads_as_bleeding(&rec);
-        // Text alone says "postpartum" for 12 weeks, not for ever: the date is checked first,
-        // so that a long chart's old records are never scanned for it.
-        rec.postpartum_text = record.kind != RecordKind::Procedure
-            && record_date(record).is_some_and(|d| {
-                (self.today - d).whole_days() <= self.kb.thresholds.postpartum_window_days
-            })
-            && text::names_postpartum(&record.text, &self.kb.text_filters, &self.kb.text);
-        rec
-    }
-
-    /// A current vaginal bleeding record by code, or by (non-negated) text (§3.4 item 10). Not a
-    /// history (§3.5 item 2), and not bleeding from another site or of another cause (item 18):
-    /// a bleeding code wins; another site's code rules the record out; text that names another
-    /// site counts only with a genital-tract or obstetric context.
-    fn reads_as_bleeding(&self, rec: &Rec) -> bool {
-        if rec.history || rec.kind == RecordKind::Procedure {
-            return false;
-        }
-        if rec.is(class::BLEEDING) {
-            return true;
-        }
-        if rec.is(class::BLEEDING_OTHER_SITE) || self.coded_as_another_bleed(rec) {
-            return false;
-        }
-        text::scan(&rec.text, &self.kb.text_filters, &self.kb.text).bleeding
-            && !text::names_other_site(&rec.text, &self.kb.text)
-    }
-
-    /// A current vaginal bleeding record (read once, by [`Engine::read`]).
-    fn is_bleeding(&self, rec: &Rec) -> bool {
-        rec.bleeding
-    }
-
-    /// The record answers its own question "absent": `valueBoolean` false, an absent answer
-    /// coded (None, No, Absent, Negative) or written ("none", "denies"), or a name written as a
-    /// label answered absent ("Vaginal bleeding: None") (§3.5 items 1 and 10).
-    fn answered_absent(&self, record: &Record) -> bool {
-        let t = &self.kb.text;
-        let value_absent = match &record.value {
-            Some(Value::Boolean(false)) => true,
-            Some(Value::Concept { codes, text }) => {
-                self.kb.value_sets.absent_answer.contains_any(codes)
-                    || text.as_deref().is_some_and(|x| text::says_absent(x, t))
-                    || codes
-                        .iter()
-                        .filter_map(|c| c.display.as_deref())
-                        .any(|d| text::says_absent(d, t))
-            }
-            Some(Value::String(s)) => text::says_absent(s, t),
-            _ => false,
-        };
-        value_absent
-            || record.presence == Some(Presence::Absent)
-            || record
-                .text
-                .first()
-                .is_some_and(|name| text::labelled_absent(name, t))
-    }
-
-    /// An Encounter whose reason is a bleeding record among the facts (`reasonReference`, §3.5
-    /// item 8): that record.
-    ///
-    /// `targets` is [`reason_targets`] of the same records: one hash lookup per reference, so
-    /// that a chart of many Encounters costs their references, not references × records.
-    fn bleeding_reason(
-        &self,
-        encounter: &Record,
-        targets: &ReasonTargets<'a, '_>,
-    ) -> Option<Rec<'a>> {
-        if encounter.kind != RecordKind::Encounter {
-            return None;
-        }
-        encounter.references.iter().find_map(|reference| {
-            let target = reference_target(reference)?;
-            targets
-                .get(&target)
-                .filter(|r| self.is_bleeding(r) && !self.answered_absent(r))
-                .copied()
-        })
-    }
-
-    /// A Procedure coded in `set`, charted as done, on a date that has come (§3.5 item 20).
-    fn procedures<'s>(
-        &'s self,
-        valid: &'s [Rec<'a>],
-        set: u64,
-    ) -> impl Iterator<Item = &'s Rec<'a>> + 's {
-        valid.iter().filter(move |r| {
-            r.kind == RecordKind::Procedure
-                && r.is(set)
-                && procedure_done(r)
-                && record_date(r).is_none_or(|d| !self.is_future(d))
-        })
-    }
-
-    /// A result (hCG, ultrasound, Rh) counts only when dated on or after the current pregnancy's
-    /// start (knowledge.md §3.5 item 4): an earlier pregnancy's results are not this one's.
-    fn result_of_this_pregnancy(&self, record: &Record, start: Option<Date>) -> bool {
-        match (record_date(record), start) {
-            (Some(d), Some(s)) => d >= s,
-            _ => true,
-        }
-    }
-
     /// Pregnancy evidence dated `date` counts for a bleed on `reference` only when dated within
     /// `pregnancy_evidence_max_age_days` before it (§3.5 item 4). Undated evidence counts.
     fn fresh_evidence(&self, date: Option<Date>, reference: Date) -> bool {
@@ -624,59 +360,6 @@ impl<'a> Engine<'a> {
             .filter(|d| !self.is_future(*d))
             .max()
             .map_or(self.today, |d| d.min(self.today))
-    }
-
-    /// Sets a record (or its date) aside, to be named on every card and in the diagnostics.
-    fn date_problem(&mut self, record: &'a Record, date: Option<Date>, problem: DateProblem) {
-        if !self
-            .date_problem_keys
-            .insert((record.kind, record.id.as_str(), date, problem))
-        {
-            return;
-        }
-        let modifier = Modifier::ImpossibleDate {
-            kind: record.kind,
-            id: record.id.clone(),
-            date,
-            problem,
-        };
-        let message = match problem {
-            DateProblem::InFuture => "dated in the future; the date was not used",
-            DateProblem::StartInFuture => "puts the pregnancy's start in the future; not used",
-            DateProblem::BeforePregnancy => "bleed dated before this pregnancy; not used",
-            DateProblem::ImpossibleGa => "gestational age no pregnancy can have; not used",
-        };
-        let field = match problem {
-            DateProblem::StartInFuture | DateProblem::ImpossibleGa => Field::Value,
-            DateProblem::InFuture | DateProblem::BeforePregnancy => Field::Effective,
-        };
-        self.diagnose(record, Some(field), message);
-        self.date_problems.push(modifier);
-    }
-
-    /// Every problem the mapper recorded becomes a diagnostic: nothing is dropped silently.
-    fn report_problems(&mut self) {
-        for record in &self.facts.records {
-            for problem in &record.problems {
-                self.diagnose(record, Some(problem.field), &problem.message);
-            }
-        }
-    }
-
-    /// Within the GA lookback (42 weeks) of today, or undated.
-    fn within_lookback(&self, date: Option<Date>) -> bool {
-        match date {
-            Some(d) => (self.today - d).whole_days() <= self.kb.thresholds.ga_lookback_days,
-            None => true,
-        }
-    }
-
-    /// In the current pregnancy: on or after its start, or (undated pregnancy) within the lookback.
-    fn in_pregnancy(&self, date: Option<Date>, start: Option<Date>) -> bool {
-        match (date, start) {
-            (Some(d), Some(s)) => d >= s,
-            _ => self.within_lookback(date),
-        }
     }
 
     fn is_dating_code(&self, record: &Rec) -> bool {
