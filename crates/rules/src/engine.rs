@@ -20,12 +20,12 @@ use crate::finding::{
 };
 use crate::ga::{GestationalAge, TERM_DAYS};
 use crate::knowledge::{HcgLead, RulesKnowledge, class};
-use crate::pregnancy_test::{self, TestResult};
 use crate::text;
 
 mod coded_bleed;
 mod episode;
 mod not_interpreted;
+mod pregnancy;
 mod read;
 
 use read::{
@@ -342,137 +342,8 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Pregnancy evidence dated `date` counts for a bleed on `reference` only when dated within
-    /// `pregnancy_evidence_max_age_days` before it (§3.5 item 4). Undated evidence counts.
-    fn fresh_evidence(&self, date: Option<Date>, reference: Date) -> bool {
-        date.is_none_or(|d| {
-            (reference - d).whole_days() <= self.kb.thresholds.pregnancy_evidence_max_age_days
-        })
-    }
-
-    /// The date pregnancy evidence is measured back from: the latest current bleeding record's
-    /// date (the bleed the card would be about), else today.
-    fn evidence_reference(&self, valid: &[Rec<'a>]) -> Date {
-        valid
-            .iter()
-            .filter(|r| self.is_bleeding(r) && !self.answered_absent(r))
-            .filter_map(|r| record_date(r))
-            .filter(|d| !self.is_future(*d))
-            .max()
-            .map_or(self.today, |d| d.min(self.today))
-    }
-
     fn is_dating_code(&self, record: &Rec) -> bool {
         record.is(class::DATING)
-    }
-
-    // ----- G1 -----------------------------------------------------------------------------
-
-    /// §3.4 item 2. The latest positive evidence must not be older than the latest "not pregnant".
-    ///
-    /// `future` holds the records set aside as dated in the future: positive evidence among them
-    /// still counts, undated (being evaluated is the cautious side); a "not pregnant" does not.
-    fn has_pregnancy_evidence(&self, valid: &[Rec<'a>], future: &[Rec<'a>]) -> bool {
-        let vs = &self.kb.value_sets;
-        let t = &self.kb.thresholds;
-        let reference = self.evidence_reference(valid);
-        let mut latest_negative: Option<Date> = None;
-        let mut latest_status: Option<(Date, bool)> = None;
-        // Positive evidence dates; `None` means undated evidence.
-        let mut positive: Vec<Option<Date>> = Vec::new();
-        // A negative test gates only when dated after the bleed (§3.6 item 7): one taken the
-        // same day may precede it.
-        let mut negative_test: Option<Date> = None;
-        let bleed_on = (reference < self.today
-            || valid
-                .iter()
-                .any(|r| self.is_bleeding(r) && !self.answered_absent(r)))
-        .then_some(reference);
-
-        for record in future.iter().filter(|r| !r.history) {
-            let pregnant_status = record.is(class::PREGNANCY_STATUS)
-                && matches!(&record.value, Some(Value::Concept { codes, .. }) if vs.pregnant_answer.contains_any(codes));
-            let condition = record.kind == RecordKind::Condition
-                && is_active(record)
-                && record.is(class::PREGNANCY_CONDITION);
-            if pregnant_status || condition {
-                positive.push(None);
-            }
-        }
-        for record in valid.iter().filter(|r| !r.history) {
-            // A bleeding record dated in the future is kept, undated.
-            let date = record_date(record).filter(|d| !self.is_future(*d));
-            // Stale evidence is no evidence (§3.5 item 4); a stale "not pregnant" still stands.
-            let fresh = self.fresh_evidence(date, reference);
-            // A pregnancy test, qualitative or quantitative, is evidence both ways (§3.6 item 7).
-            if let Some(result) = pregnancy_test::read(self.kb, record, record.class) {
-                match (result, date) {
-                    (TestResult::Positive, _) if fresh => positive.push(date),
-                    (TestResult::Negative, Some(d)) if bleed_on.is_none_or(|b| d > b) => {
-                        negative_test = negative_test.max(Some(d));
-                    }
-                    _ => {}
-                }
-                continue;
-            }
-            if record.is(class::PREGNANCY_STATUS)
-                && let Some(Value::Concept { codes, .. }) = &record.value
-            {
-                let pregnant = vs.pregnant_answer.contains_any(codes);
-                let not_pregnant = vs.not_pregnant_answer.contains_any(codes);
-                if (pregnant || not_pregnant)
-                    && let Some(d) = date
-                    && latest_status.is_none_or(|(latest, _)| d >= latest)
-                {
-                    latest_status = Some((d, pregnant));
-                }
-                continue;
-            }
-            if record.kind == RecordKind::Condition
-                && is_active(record)
-                && record.is(class::PREGNANCY_CONDITION)
-            {
-                if fresh {
-                    positive.push(date);
-                }
-                continue;
-            }
-            if record.kind == RecordKind::Observation && self.is_dating_code(record) {
-                match &record.value {
-                    // An EDD that has not passed by more than the tolerance, and that does not
-                    // put the pregnancy's start in the future.
-                    Some(Value::DateTime(w))
-                        if !record.is(class::LMP_DATE)
-                            && (self.today - w.date()).whole_days()
-                                <= t.edd_passed_tolerance_days
-                            && w.date()
-                                .checked_sub(Duration::days(TERM_DAYS))
-                                .is_some_and(|start| start <= self.today)
-                            && fresh =>
-                    {
-                        positive.push(date);
-                    }
-                    // A GA Observation from the last 42 weeks.
-                    Some(Value::Quantity { .. })
-                        if date.is_some() && self.within_lookback(date) && fresh =>
-                    {
-                        positive.push(date);
-                    }
-                    _ => {}
-                }
-            }
-        }
-        match latest_status {
-            Some((d, true)) if self.fresh_evidence(Some(d), reference) => positive.push(Some(d)),
-            Some((_, true)) | None => {}
-            Some((d, false)) => latest_negative = Some(d),
-        }
-        latest_negative = latest_negative.max(negative_test);
-        match latest_negative {
-            // Only evidence dated after the "not pregnant" status overrides it.
-            Some(negative) => positive.iter().any(|p| p.is_some_and(|d| d > negative)),
-            None => !positive.is_empty(),
-        }
     }
 
     // ----- Dating (§3.4 item 3) -----------------------------------------------------------
@@ -615,76 +486,6 @@ impl<'a> Engine<'a> {
             return Some(to_dating(&c, None));
         }
         latest(DatingSource::GaObservation).map(|c| to_dating(&c, None))
-    }
-
-    // ----- G5, G2 ----------------------------------------------------------------------------
-
-    /// G5: the confirmed ectopic, molar or EPL diagnoses of *this* pregnancy (§3.4 item 6, §3.5
-    /// item 9). A diagnosis counts only when its onset (else its recorded date) is on or after
-    /// the pregnancy's start and it did not resolve before it: a resolved ectopic from 2021 is a
-    /// risk factor, not a reason for silence. An undated diagnosis never silences the cards.
-    fn diagnoses_in_pregnancy(&self, valid: &[Rec<'a>], start: Option<Date>) -> Vec<&'a Record> {
-        valid
-            .iter()
-            .filter(|r| {
-                r.is(class::DIAGNOSED)
-                    && !r.history
-                    && is_confirmed(r)
-                    && self.diagnosed_in_pregnancy(r, start)
-            })
-            .map(|r| r.record)
-            .collect()
-    }
-
-    /// Whether a diagnosis is dated within the current pregnancy (see `diagnoses_in_pregnancy`).
-    fn diagnosed_in_pregnancy(&self, record: &Record, start: Option<Date>) -> bool {
-        let Some(date) = record_date(record) else {
-            return false;
-        };
-        match start {
-            Some(s) => date >= s && record.abatement.is_none_or(|a| a.date() >= s),
-            // Undated pregnancy: only a diagnosis within the GA lookback can be this one's.
-            None => self.within_lookback(Some(date)),
-        }
-    }
-
-    /// G2: delivery, postpartum, postpartum haemorrhage or induced abortion on or before the bleed.
-    ///
-    /// Coded (the `pregnancy-ended` value set), as a delivery-date Observation (its value is the
-    /// delivery date), or named in the text of a record dated within the postpartum window
-    /// ("postpartum", "s/p delivery", "PPH": knowledge.md §3.5 item 11). A history ("History of
-    /// postpartum hemorrhage (2022)") ends nothing (§3.5 item 2).
-    fn pregnancy_ended(&self, valid: &[Rec<'a>], start: Option<Date>, bleed: Option<Date>) -> bool {
-        valid.iter().any(|r| {
-            if r.history {
-                return false;
-            }
-            let coded = (r.is(class::ENDED) && is_confirmed(r))
-                || (r.kind == RecordKind::Procedure
-                    && r.is(class::PROCEDURE_ENDED)
-                    && procedure_done(r));
-            let delivery_date = r.kind == RecordKind::Observation && r.is(class::DELIVERY_DATE);
-            let named = !coded && !delivery_date && r.postpartum_text;
-            if !(coded || delivery_date || named) {
-                return false;
-            }
-            let date = match &r.value {
-                Some(Value::DateTime(w)) if delivery_date => Some(w.date()),
-                _ => record_date(r),
-            };
-            match date {
-                Some(ended) => {
-                    let before_bleed = bleed.is_none_or(|b| ended <= b);
-                    // Undated pregnancy: only an end within the GA lookback can be this one's.
-                    let this_pregnancy = match start {
-                        Some(s) => ended >= s,
-                        None => self.within_lookback(Some(ended)),
-                    };
-                    before_bleed && this_pregnancy && !self.is_future(ended)
-                }
-                None => coded && r.kind == RecordKind::Condition && is_active(r),
-            }
-        })
     }
 
     // ----- The bleed (§3.4 items 1, 10) ------------------------------------------------------
