@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use time::{Date, Duration, OffsetDateTime};
 
-use crate::facts::{DraftOrder, Field, PatientFacts, Record, RecordKind, Value};
+use crate::facts::{Field, PatientFacts, Record, RecordKind, Value};
 use crate::finding::{
     DateProblem, Dating, DatingSource, Diagnostic, Evaluation, Evidence, Finding, HcgTrend,
     Indicator, IupStatus, Label, Modifier, NiceReading, RiskFactor, Role, RuleId, VitalSign,
@@ -27,6 +27,7 @@ mod coded_bleed;
 mod dating;
 mod episode;
 mod iup;
+mod methotrexate;
 mod not_interpreted;
 mod pregnancy;
 mod read;
@@ -320,74 +321,6 @@ impl<'a> Engine<'a> {
             findings,
             diagnostics: std::mem::take(&mut self.diagnostics),
         }
-    }
-
-    // ----- R6 (§3.4 item 8) ------------------------------------------------------------------
-
-    fn is_methotrexate(&self, order: &DraftOrder) -> bool {
-        let coded = self.kb.value_sets.methotrexate.contains_any(&order.codes);
-        let named = order.text.iter().any(|t| {
-            let lower = t.to_lowercase();
-            self.kb
-                .text
-                .methotrexate_terms
-                .iter()
-                .any(|term| lower.contains(term.as_str()))
-        });
-        let live = !matches!(
-            order.status.as_deref(),
-            Some("cancelled" | "entered-in-error" | "revoked" | "completed" | "stopped")
-        );
-        (coded || named) && live
-    }
-
-    fn methotrexate(&self, iup: IupStatus, iup_evidence: &[Evidence]) -> Option<Finding> {
-        let order = self
-            .facts
-            .draft_orders
-            .iter()
-            .find(|o| self.is_methotrexate(o))?;
-        let mut evidence = vec![Evidence {
-            role: Role::DraftOrder,
-            resource_type: order.resource_type.clone(),
-            id: order.id.clone(),
-            date: None,
-        }];
-        evidence.extend(iup_evidence.iter().cloned());
-        let mut modifiers = Vec::new();
-        // Methotrexate for rheumatoid arthritis is not a treatment of ectopic pregnancy: its card
-        // speaks of teratogenicity (§3.6 W10). Which card fires does not change.
-        let other_indication = order.reasons.iter().any(|reason| {
-            let lower = reason.to_lowercase();
-            self.kb
-                .text
-                .methotrexate_other_indication_terms
-                .iter()
-                .any(|term| lower.contains(term.as_str()))
-        });
-        if other_indication {
-            modifiers.push(Modifier::OtherIndication);
-        }
-        if self
-            .facts
-            .unavailable
-            .contains(&crate::facts::Input::Ultrasound)
-        {
-            modifiers.push(Modifier::Unavailable(crate::facts::Input::Ultrasound));
-        }
-        Some(Finding {
-            rule: RuleId::R6,
-            indicator: Indicator::Critical,
-            ga: None,
-            bleed_date: None,
-            bleed_text: None,
-            label: Label::Unspecified,
-            iup,
-            dating: None,
-            evidence,
-            modifiers,
-            draft_order: Some((order.resource_type.clone(), order.id.clone())),
-        })
     }
 
     // ----- Rh, hCG ---------------------------------------------------------------------------
