@@ -31,6 +31,7 @@ mod methotrexate;
 mod not_interpreted;
 mod pregnancy;
 mod read;
+mod rh;
 
 use bleed::Bleed;
 use read::{Rec, is_active, is_confirmed, is_valid, procedure_done, record_date};
@@ -83,22 +84,6 @@ fn written_bound(value: f64, comparator: &str, unit: Option<&str>) -> String {
         Some(unit) => format!("{comparator}{number} {unit}"),
         None => format!("{comparator}{number}"),
     }
-}
-
-/// What the Rh records say (knowledge.md §3.4 item 9, §3.5 items 4, 6, 20).
-#[derive(Debug, Clone, Copy, Default)]
-struct RhStatus<'a> {
-    /// `Some(true)` RhD negative, `Some(false)` positive, `None` unknown.
-    negative: Option<bool>,
-    /// The record the type was read from.
-    record: Option<&'a Record>,
-    /// The latest Rh result of this pregnancy whose value could not be read ("Rh not readable").
-    unreadable: Option<&'a Record>,
-    /// Rh typing done (a Procedure, or a result with no value yet): the result is still needed.
-    tested: Option<&'a Record>,
-    /// The latest readable Rh result dated before this pregnancy's start: not used, but named,
-    /// so that "not on record" is never said of a chart that holds one.
-    earlier: Option<&'a Record>,
 }
 
 /// What makes a [`Modifier::ImpossibleDate`] the same as another: the record, the date, the
@@ -325,101 +310,6 @@ impl<'a> Engine<'a> {
 
     // ----- Rh, hCG ---------------------------------------------------------------------------
 
-    /// An Rh result's value read: `Some(Some(true))` negative, `Some(Some(false))` positive,
-    /// `Some(None)` present but not readable, `None` no value yet (§3.5 item 6).
-    fn rh_value(&self, record: &Record) -> Option<Option<bool>> {
-        let vs = &self.kb.value_sets;
-        let t = &self.kb.text;
-        // Weak D, partial D: RhD negative for prophylaxis until genotyped (§3.6 item 11).
-        if crate::rh_variant::names_variant(&record.value, t) {
-            return Some(Some(true));
-        }
-        Some(match &record.value {
-            Some(Value::Concept { codes, .. }) if vs.rh_negative.contains_any(codes) => Some(true),
-            Some(Value::Concept { codes, .. }) if vs.rh_positive.contains_any(codes) => Some(false),
-            // Uncoded, or coded locally: the concept's text, else its displays ("O Rh(D) neg").
-            Some(Value::Concept { codes, text }) => text
-                .as_deref()
-                .and_then(|x| text::rh_from_text(x, t))
-                .or_else(|| {
-                    codes
-                        .iter()
-                        .filter_map(|c| c.display.as_deref())
-                        .find_map(|d| text::rh_from_text(d, t))
-                }),
-            // An HL7v2-style string result: "Rh Negative", "O NEG", "D neg".
-            Some(Value::String(x)) => text::rh_from_text(x, t),
-            Some(_) => None,
-            // A value that was there but could not be read is unreadable; no value is no result.
-            None if record.problems.iter().any(|p| p.field == Field::Value) => None,
-            None => return None,
-        })
-    }
-
-    /// The Rh type, from the latest readable Rh result of this pregnancy, or a coded Rh finding
-    /// (165746003, Z67.x1 negative; 165747007, Z67.x0 positive). Results before the pregnancy's
-    /// start are an earlier pregnancy's (§3.5 item 4); a diagnosis of the blood type is not a
-    /// result and counts whenever it was made.
-    fn rh(&self, valid: &[Rec<'a>], start: Option<Date>) -> RhStatus<'a> {
-        let mut status = RhStatus::default();
-        let mut latest: Option<(Option<OffsetDateTime>, bool, &'a Record)> = None;
-        let mut unreadable_at: Option<Option<OffsetDateTime>> = None;
-        for record in valid {
-            let result = record.kind != RecordKind::Condition;
-            if result && !self.result_of_this_pregnancy(record, start) {
-                let readable = (record.is(class::RH_TYPE)
-                    && matches!(self.rh_value(record), Some(Some(_))))
-                    || record.is(class::RH_NEGATIVE | class::RH_POSITIVE);
-                let later = status
-                    .earlier
-                    .is_none_or(|e| record_date(e) <= record_date(record));
-                if readable && later {
-                    status.earlier = Some(record.record);
-                }
-                continue;
-            }
-            let at = record.effective.or(record.recorded).map(|w| w.at);
-            let answer = if record.is(class::RH_TYPE) && result {
-                match self.rh_value(record) {
-                    Some(Some(negative)) => Some(negative),
-                    Some(None) => {
-                        if unreadable_at.is_none_or(|latest_at| at >= latest_at) {
-                            unreadable_at = Some(at);
-                            status.unreadable = Some(record.record);
-                        }
-                        None
-                    }
-                    None => {
-                        status.tested = Some(record.record);
-                        None
-                    }
-                }
-            } else if record.is(class::RH_NEGATIVE) {
-                Some(true)
-            } else if record.is(class::RH_POSITIVE) {
-                Some(false)
-            } else {
-                None
-            };
-            if let Some(negative) = answer
-                && latest.is_none_or(|(latest_at, _, _)| at >= latest_at)
-            {
-                latest = Some((at, negative, record.record));
-            }
-        }
-        // Rh typing charted only as a Procedure: tested, the result is still needed (item 20).
-        for record in self.procedures(valid, class::PROCEDURE_RH_TYPING) {
-            if self.result_of_this_pregnancy(record, start) {
-                status.tested = Some(record.record);
-            }
-        }
-        if let Some((_, negative, record)) = latest {
-            status.negative = Some(negative);
-            status.record = Some(record);
-        }
-        status
-    }
-
     /// R5: the last two quantitative hCG values 24–96 h apart, normalised to 48 h.
     fn hcg_trend(&mut self, valid: &[Rec<'a>]) -> Option<(HcgTrend, Vec<Evidence>)> {
         let t = &self.kb.thresholds;
@@ -551,16 +441,6 @@ impl<'a> Engine<'a> {
             });
         }
         notes
-    }
-
-    /// Anti-D charted as given (a Procedure) within R7's protective window before `on`, or
-    /// after it (§3.5 item 20, §3.4 item 9): the latest such record.
-    fn anti_d_given(&self, valid: &[Rec<'a>], on: Date) -> Option<(&'a Record, Date)> {
-        let window = self.kb.thresholds.rhig_window_weeks * 7;
-        self.procedures(valid, class::PROCEDURE_ANTI_D)
-            .filter_map(|r| record_date(r).map(|d| (r.record, d)))
-            .filter(|(_, d)| (on - *d).whole_days() <= window)
-            .max_by_key(|(_, d)| *d)
     }
 
     /// A vital sign (systolic pressure, heart rate, or a blood-pressure panel) from the recency
