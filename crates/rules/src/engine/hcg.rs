@@ -3,14 +3,14 @@
 //! beside it (R5N); what the card says of results that are not numbers in a trend (a bound as
 //! written, the latest value, a test with no result yet); and the units an hCG may have.
 
-use time::{Date, OffsetDateTime};
+use time::Date;
 
 use super::read::{Rec, record_date};
 use super::vitals::{Reading, measured};
 use super::{Engine, ROUNDING};
-use crate::facts::{Field, Record, Value};
+use crate::facts::{Field, Value};
 use crate::finding::{Evidence, Finding, HcgTrend, Modifier, NiceReading, Role};
-use crate::knowledge::{HcgLead, class};
+use crate::knowledge::{HcgLead, Thresholds, class};
 
 /// How a quantity with a comparator is written on a card: `<5 m[IU]/mL` (§3.5 item 5).
 pub(super) fn written_bound(value: f64, comparator: &str, unit: Option<&str>) -> String {
@@ -65,11 +65,78 @@ pub(crate) fn hcg_unit_ok(unit: Option<&str>) -> bool {
     }
 }
 
+/// The one pair-finder: the latest hCG value and the latest before it taken
+/// `hcg_pair_min_hours..=hcg_pair_max_hours` (24–96 h) earlier, `(first, second, hours apart)`;
+/// of two values taken at the same instant, the one given later counts as the later (the sort is
+/// stable).
+///
+/// R5 and R5N read the same pair, but each gathers its values as it always has, and the two
+/// gatherings differ at the edges, so they are kept apart rather than made one (which would change
+/// what a card says): R5's (`hcg_trend`) reads the results of this pregnancy, quantities only,
+/// and names a unit that is no hCG unit in the diagnostics; R5N's (`nice_values`) reads values
+/// in the pregnancy (undated pregnancy: within the GA lookback) through `measured`, which also
+/// takes an integer value and refuses a value that is not finite.
+fn latest_pair<'a>(
+    mut values: Vec<Reading<'a>>,
+    t: &Thresholds,
+) -> Option<(Reading<'a>, Reading<'a>, f64)> {
+    values.sort_by_key(|v| v.at);
+    let second = *values.last()?;
+    let hours = |first: &Reading| (second.at - first.at).as_seconds_f64() / 3600.0;
+    let first = values
+        .iter()
+        .rev()
+        .skip(1)
+        .find(|v| (t.hcg_pair_min_hours..=t.hcg_pair_max_hours).contains(&hours(v)))?;
+    Some((*first, second, hours(first)))
+}
+
+/// The change over a pair, normalised to 48 h: 0.35 is a 35 % rise in two days.
+fn growth(first: Reading, second: Reading, hours: f64) -> f64 {
+    (second.value / first.value).powf(48.0 / hours) - 1.0
+}
+
+/// The one Barnhart classifier (R5; Barnhart 2016): a fall of at least `hcg_min_decline`, a
+/// slower fall, a rise below the minimum for the first value's band, or an adequate rise (R5
+/// says nothing of that one; R5N states it when NICE reads the pair otherwise).
+///
+/// NICE NG126's reading ([`nice`]) is a second classifier beside it, not a duplicate: the two
+/// guidelines draw their lines in different places (NICE: a rise above 63 %, a fall above 50 %,
+/// over 24–72 h), the profile's `hcg_trend_lead` says which one the card leads with, and the card
+/// states both when they differ (knowledge.md §3.5 item 16).
+fn barnhart(first: f64, change: f64, t: &Thresholds) -> HcgTrend {
+    let minimum = t.min_rise_for(first);
+    if change < 0.0 {
+        if -change >= t.hcg_min_decline - ROUNDING {
+            HcgTrend::Fall { change }
+        } else {
+            HcgTrend::SlowFall { change }
+        }
+    } else if change < minimum - ROUNDING {
+        HcgTrend::SlowRise { change, minimum }
+    } else {
+        HcgTrend::AdequateRise { change, minimum }
+    }
+}
+
+/// NICE NG126's reading of a pair (R5N): a rise above `nice_rise_above`, a fall above
+/// `nice_fall_above`, or between the two (see [`barnhart`] for why there are two classifiers).
+fn nice(change: f64, t: &Thresholds) -> NiceReading {
+    if change > t.nice_rise_above + ROUNDING {
+        NiceReading::Rise { change }
+    } else if -change > t.nice_fall_above + ROUNDING {
+        NiceReading::Fall { change }
+    } else {
+        NiceReading::Between { change }
+    }
+}
+
 impl<'a> Engine<'a> {
-    /// R5: the last two quantitative hCG values 24–96 h apart, normalised to 48 h.
+    /// R5: the last two quantitative hCG values 24–96 h apart, normalised to 48 h, read by
+    /// Barnhart: a trend only when it is not the rise of an ongoing IUP.
     pub(super) fn hcg_trend(&mut self, valid: &[Rec<'a>]) -> Option<(HcgTrend, Vec<Evidence>)> {
         let t = &self.kb.thresholds;
-        let mut values: Vec<(OffsetDateTime, f64, &'a Record)> = Vec::new();
+        let mut values: Vec<Reading<'a>> = Vec::new();
         for record in valid {
             if !record.is(class::HCG) {
                 continue;
@@ -86,7 +153,11 @@ impl<'a> Engine<'a> {
                 Some(Value::Quantity {
                     value, unit, code, ..
                 }) if hcg_unit_ok(code.as_deref().or(unit.as_deref())) && *value > 0.0 => {
-                    values.push((at, *value, record.record));
+                    values.push(Reading {
+                        at,
+                        value: *value,
+                        record: record.record,
+                    });
                 }
                 Some(Value::Quantity { .. }) => {
                     self.diagnose(record, Some(Field::Value), "hCG unit is not mIU/mL or IU/L");
@@ -94,31 +165,24 @@ impl<'a> Engine<'a> {
                 _ => {}
             }
         }
-        values.sort_by_key(|(at, _, _)| *at);
-        let (at2, v2, r2) = *values.last()?;
-        let (at1, v1, r1) = values.iter().rev().skip(1).copied().find(|(at1, _, _)| {
-            let hours = (at2 - *at1).as_seconds_f64() / 3600.0;
-            hours >= t.hcg_pair_min_hours && hours <= t.hcg_pair_max_hours
-        })?;
-        let hours = (at2 - at1).as_seconds_f64() / 3600.0;
-        let change = (v2 / v1).powf(48.0 / hours) - 1.0;
-        let trend = if change < 0.0 {
-            if -change >= t.hcg_min_decline - ROUNDING {
-                HcgTrend::Fall { change }
-            } else {
-                HcgTrend::SlowFall { change }
-            }
-        } else {
-            let minimum = t.min_rise_for(v1);
-            if change < minimum - ROUNDING {
-                HcgTrend::SlowRise { change, minimum }
-            } else {
-                return None;
-            }
+        let (first, second, hours) = latest_pair(values, t)?;
+        let trend = match barnhart(first.value, growth(first, second, hours), t) {
+            HcgTrend::AdequateRise { .. } => return None,
+            trend => trend,
         };
         let evidence = vec![
-            Evidence::record(Role::Hcg, r1.kind, &r1.id, Some(at1.date())),
-            Evidence::record(Role::Hcg, r2.kind, &r2.id, Some(at2.date())),
+            Evidence::record(
+                Role::Hcg,
+                first.record.kind,
+                &first.record.id,
+                Some(first.at.date()),
+            ),
+            Evidence::record(
+                Role::Hcg,
+                second.record.kind,
+                &second.record.id,
+                Some(second.at.date()),
+            ),
         ];
         Some((trend, evidence))
     }
@@ -199,15 +263,10 @@ impl<'a> Engine<'a> {
         notes
     }
 
-    /// The last two quantitative hCG values of this pregnancy 24–96 h apart (as R5 reads them),
-    /// measured values only: `(first, second, hours apart)`.
-    pub(super) fn hcg_pair(
-        &self,
-        valid: &[Rec<'a>],
-        start: Option<Date>,
-    ) -> Option<(Reading<'a>, Reading<'a>, f64)> {
-        let t = &self.kb.thresholds;
-        let mut values: Vec<Reading<'a>> = valid
+    /// The hCG values R5N reads: measured values of this pregnancy (see [`latest_pair`] for why
+    /// they are gathered apart from R5's).
+    fn nice_values(&self, valid: &[Rec<'a>], start: Option<Date>) -> Vec<Reading<'a>> {
+        valid
             .iter()
             .filter(|r| r.is(class::HCG))
             .filter(|r| self.in_pregnancy(record_date(r), start))
@@ -224,16 +283,7 @@ impl<'a> Engine<'a> {
                     record: r.record,
                 })
             })
-            .collect();
-        values.sort_by_key(|v| v.at);
-        let second = *values.last()?;
-        let hours = |first: &Reading| (second.at - first.at).as_seconds_f64() / 3600.0;
-        let first = values
-            .iter()
-            .rev()
-            .skip(1)
-            .find(|v| (t.hcg_pair_min_hours..=t.hcg_pair_max_hours).contains(&hours(v)))?;
-        Some((*first, second, hours(first)))
+            .collect()
     }
 
     /// R5N: the NICE NG126 reading of a pair 24–72 h apart beside Barnhart's (R5). The profile's
@@ -241,32 +291,15 @@ impl<'a> Engine<'a> {
     /// differently, the card states both.
     pub(super) fn nice_hcg(&self, valid: &[Rec<'a>], start: Option<Date>, r2: &mut Finding) {
         let t = &self.kb.thresholds;
-        let Some((first, second, hours)) = self.hcg_pair(valid, start) else {
+        let Some((first, second, hours)) = latest_pair(self.nice_values(valid, start), t) else {
             return;
         };
         if hours > t.nice_pair_max_hours {
             return;
         }
-        let change = (second.value / first.value).powf(48.0 / hours) - 1.0;
-        let nice = if change > t.nice_rise_above + ROUNDING {
-            NiceReading::Rise { change }
-        } else if -change > t.nice_fall_above + ROUNDING {
-            NiceReading::Fall { change }
-        } else {
-            NiceReading::Between { change }
-        };
-        let minimum = t.min_rise_for(first.value);
-        let barnhart = if change < 0.0 {
-            if -change >= t.hcg_min_decline - ROUNDING {
-                HcgTrend::Fall { change }
-            } else {
-                HcgTrend::SlowFall { change }
-            }
-        } else if change < minimum - ROUNDING {
-            HcgTrend::SlowRise { change, minimum }
-        } else {
-            HcgTrend::AdequateRise { change, minimum }
-        };
+        let change = growth(first, second, hours);
+        let nice = nice(change, t);
+        let barnhart = barnhart(first.value, change, t);
         let differ = !same_reading(barnhart, nice);
         let has_barnhart = r2
             .modifiers
