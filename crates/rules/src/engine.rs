@@ -1,10 +1,17 @@
 //! The decision table: gates G1–G5, rules R1–R15, read with knowledge.md §3.4 and §3.5 (binding)
-//! and §8.
+//! and §8. This file holds the engine's state and the gate order, in one place (`Engine::run`);
+//! the modules under `engine/` hold the rest.
 //!
 //! The engine works in three steps:
-//! 1. classify the records once (valid or not, what each one is) using the value sets;
-//! 2. derive the inputs: pregnancy evidence, dating, the bleed, IUP status, Rh, hCG trend;
-//! 3. apply the gates, then the rules, and sort the findings (highest indicator first).
+//! 1. classify the records once (valid or not, what each one is) using the value sets: the chart
+//!    reading, `read.rs`; an earlier pregnancy episode's records set aside, `episode.rs`;
+//! 2. derive the inputs, one module each: pregnancy evidence and the pregnancy's end
+//!    (`pregnancy.rs`), dating (`dating.rs`), the bleed (`bleed.rs`), IUP status (`iup.rs`), Rh
+//!    (`rh.rs`), the hCG trend (`hcg.rs`), vital signs (`vitals.rs`), risk factors (`risks.rs`);
+//! 3. apply the gates (`run`, here), then the rules: R6 (`methotrexate.rs`), the decision table
+//!    for a bleed, one function per rule family (`table.rs`) over the inputs derived before it
+//!    (`inputs.rs`), then what is added to its cards (`escalation.rs`: R2 risk factors, R5N,
+//!    R2E); and sort the findings (highest indicator first).
 //!
 //! Everything is a function of `(knowledge, facts, now)`: no clock, no I/O.
 
@@ -40,7 +47,7 @@ mod vitals;
 pub(crate) use hcg::hcg_unit_ok;
 use read::{Rec, is_confirmed, is_valid, procedure_done, record_date};
 use risks::add_risk_factors;
-/// The shock-index pairing, reached by the scaling tests.
+// The shock-index pairing and its readings, reached by the scaling tests.
 #[cfg(test)]
 pub(crate) use vitals::{Pairing, Reading};
 
@@ -124,6 +131,11 @@ impl<'a> Engine<'a> {
         self.stop.load(Ordering::Relaxed)
     }
 
+    /// The gate order, in one place: G3 (only valid records are read), the pregnancy episode
+    /// (§3.6 item 8), G1 (pregnancy evidence), G5 (a diagnosis of this pregnancy: R6 alone),
+    /// R6, then the bleed (G4 in `bleed`) unless the pregnancy ended before it (G2): the decision
+    /// table, what is added to its cards, vasa previa, labour, anticoagulants; D1 when nothing
+    /// fired but something was set aside or could not be read.
     fn run(&mut self) -> Option<Evaluation> {
         self.report_problems();
         // A record the engine reads that is dated in the future is not used: its date would give
