@@ -231,25 +231,33 @@ impl<'a> Engine<'a> {
             let on = bleed.date.unwrap_or(self.today);
             GestationalAge::on(d.start, on)
         });
-        let sch: Vec<&'a Record> = valid
-            .iter()
-            .filter(|r| r.is(class::SCH))
-            .filter(in_pregnancy)
-            .map(|r| r.record)
-            .collect();
-        let previa: Vec<&'a Record> = valid
-            .iter()
-            .filter(|r| r.is(class::PREVIA))
-            .filter(in_pregnancy)
-            .map(|r| r.record)
-            .collect();
-        let placental_location: Vec<&'a Record> = valid
-            .iter()
-            .filter(|r| r.is(class::PLACENTAL_LOCATION))
-            .filter(in_pregnancy)
-            .map(|r| r.record)
-            .collect();
-        let previous_miscarriage = self.previous_miscarriage(valid, start);
+        // The records the dated rules cite, of this pregnancy, in one pass: a subchorionic
+        // hematoma (R3, R4, R10), placenta previa and the placenta's location (R9, R14).
+        let mut sch: Vec<&'a Record> = Vec::new();
+        let mut previa: Vec<&'a Record> = Vec::new();
+        let mut placental_location: Vec<&'a Record> = Vec::new();
+        if ga.is_some() {
+            let cited = class::SCH | class::PREVIA | class::PLACENTAL_LOCATION;
+            for r in valid.iter().filter(|r| r.is(cited)).filter(in_pregnancy) {
+                if r.is(class::SCH) {
+                    sch.push(r.record);
+                }
+                if r.is(class::PREVIA) {
+                    previa.push(r.record);
+                }
+                if r.is(class::PLACENTAL_LOCATION) {
+                    placental_location.push(r.record);
+                }
+            }
+        }
+        // Looked for only where R15, the one rule that reads it, can fire: a documented IUP
+        // before `progesterone_before_days`.
+        let previous_miscarriage = ga
+            .filter(|ga| {
+                matches!(iup, IupStatus::Documented(_))
+                    && ga.days() < kb.thresholds.progesterone_before_days
+            })
+            .and_then(|_| self.previous_miscarriage(valid, start));
         BleedInputs {
             bleed_date: bleed.date,
             bleed_text,
