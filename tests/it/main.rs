@@ -5,6 +5,7 @@
 // A failed unwrap in a test helper is a failed test, with its location: that is what we want.
 #![allow(clippy::unwrap_used)]
 
+mod abortifacient_http;
 mod architecture;
 mod auth;
 mod binary;

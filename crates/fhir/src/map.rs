@@ -310,8 +310,9 @@ fn order_from_parts(resource_type: &str, object: &Map<String, Json>) -> DraftOrd
     order
 }
 
-/// Why and how an order is given, as written: each `reasonCode`'s text and displays, and each
-/// `dosageInstruction`'s text. Read from the JSON itself, so that an order fhir-sdk rejects still
+/// Why and how an order is given, as written: each `reasonCode`'s text and displays, each
+/// `reasonReference`'s display (a reason charted as a Condition: "Suspected failed pregnancy"),
+/// and each `dosageInstruction`'s text. Read from the JSON itself, so that an order fhir-sdk rejects still
 /// says why it was written (knowledge.md §3.6 W10: methotrexate for rheumatoid arthritis).
 fn read_reasons(object: &Map<String, Json>, order: &mut DraftOrder) {
     for reason in object
@@ -335,6 +336,17 @@ fn read_reasons(object: &Map<String, Json>, order: &mut DraftOrder) {
                 coding.get("display").and_then(Json::as_str),
             );
         }
+    }
+    for reason in object
+        .get("reasonReference")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
+        push_text(
+            &mut order.reasons,
+            reason.get("display").and_then(Json::as_str),
+        );
     }
     for dosage in object
         .get("dosageInstruction")

@@ -31,6 +31,7 @@ pub const KNOWN_SYSTEMS: &[&str] = &[SNOMED, LOINC, ICD10CM, RXNORM, CPT, LOCAL]
 
 /// Every value set file the engine reads, by file stem.
 pub const VALUE_SET_NAMES: &[&str] = &[
+    "abortifacient",
     "absent-answer",
     "already-diagnosed",
     "art-conception",
@@ -183,6 +184,7 @@ struct ThresholdsToml {
     previa_check_from: Option<Cited<String>>,
     previa_warning_from: Option<Cited<String>>,
     term_from: Option<Cited<String>>,
+    sru_crl_mm: Option<Cited<f64>>,
     recency_days: Option<Cited<i64>>,
     redating: Option<Redating>,
     hcg_band_low_below: Option<Cited<f64>>,
@@ -245,6 +247,9 @@ struct TextToml {
     abruption_words: Vec<String>,
     anticoagulant_names: Vec<String>,
     rh_variant_names: Vec<String>,
+    abortifacient_terms: Vec<String>,
+    pregnancy_loss_reason_terms: Vec<String>,
+    induced_abortion_reason_terms: Vec<String>,
 }
 
 // ----- The checked profile ---------------------------------------------------------------------
@@ -447,6 +452,8 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
     let previa = ga_threshold(&t.previa_check_from, "previa_check_from", problems);
     let previa_warning = ga_threshold(&t.previa_warning_from, "previa_warning_from", problems);
     let term = ga_threshold(&t.term_from, "term_from", problems);
+    // SRU 2013: the CRL from which no cardiac activity establishes a loss (R16, §3.6 item 14).
+    let sru_crl_mm = number(&t.sru_crl_mm, "sru_crl_mm", 1.0..=20.0, problems);
     let recency = number(&t.recency_days, "recency_days", 1..=90, problems);
     let low_below = number(
         &t.hcg_band_low_below,
@@ -777,6 +784,7 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         previa_check_from_days: previa,
         previa_warning_from_days: previa_warning,
         term_from_days: term,
+        sru_crl_mm: sru_crl_mm?,
         recency_days: recency,
         redating,
         hcg_band_low_below: low_below,
@@ -857,6 +865,17 @@ fn text(t: TextToml, problems: &mut Problems) -> BleedingText {
         abruption_words: lower(t.abruption_words, "abruption_words", problems),
         anticoagulant_names: lower(t.anticoagulant_names, "anticoagulant_names", problems),
         rh_variant_names: lower(t.rh_variant_names, "rh_variant_names", problems),
+        abortifacient_terms: lower(t.abortifacient_terms, "abortifacient_terms", problems),
+        pregnancy_loss_reason_terms: lower(
+            t.pregnancy_loss_reason_terms,
+            "pregnancy_loss_reason_terms",
+            problems,
+        ),
+        induced_abortion_reason_terms: lower(
+            t.induced_abortion_reason_terms,
+            "induced_abortion_reason_terms",
+            problems,
+        ),
     }
 }
 
@@ -963,6 +982,7 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<Profile, Vec<crate::Pro
         pregnancy_ended: set("pregnancy-ended"),
         already_diagnosed: set("already-diagnosed"),
         methotrexate: set("methotrexate"),
+        abortifacient: set("abortifacient"),
         absent_answer: set("absent-answer"),
         systolic_bp: set("systolic-bp"),
         heart_rate: set("heart-rate"),

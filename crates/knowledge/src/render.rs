@@ -221,6 +221,12 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::HcgBound { .. } => "hcg_bound",
         Modifier::HcgLast { .. } => "hcg_last",
         Modifier::HcgResultPending { .. } => "hcg_result_pending",
+        // The drug and the reason are in R16's summary and variant: no text of their own.
+        Modifier::Abortifacient { .. } => "abortifacient",
+        Modifier::SruNoUltrasound => "sru_no_ultrasound",
+        Modifier::SruLive { .. } => "sru_live",
+        Modifier::SruNotMet { .. } => "sru_not_met",
+        Modifier::UnidentifiedOrder => "unidentified_order",
     }
 }
 
@@ -308,6 +314,14 @@ fn values(
         v.insert("order", reference(kind, id, facts, quote));
     } else {
         v.insert("order", String::new());
+    }
+    // R16's drug, as the engine named it from the profile's terms (never chart text).
+    if let Some(Modifier::Abortifacient { drug, .. }) = finding
+        .modifiers
+        .iter()
+        .find(|m| matches!(m, Modifier::Abortifacient { .. }))
+    {
+        v.insert("drug", drug.clone());
     }
     if let Some(bleed) = finding.evidence.iter().find(|e| e.role == Role::Bleed) {
         v.insert("bleed_kind", thing(&bleed.resource_type).to_string());
@@ -402,7 +416,7 @@ fn fact_lines(profile: &Profile, finding: &Finding, v: &HashMap<&str, String>) -
     if finding.rule == RuleId::D1 {
         return lines;
     }
-    if finding.rule == RuleId::R6 {
+    if matches!(finding.rule, RuleId::R6 | RuleId::R16) {
         lines.push(fill(
             match finding.iup {
                 IupStatus::Documented(_) => &t.iup_documented,
@@ -546,7 +560,9 @@ fn modifier_values<'v>(
     | Modifier::AntiDGiven { id, date }
     | Modifier::HcgBound { id, date, .. }
     | Modifier::HcgLast { id, date, .. }
-    | Modifier::HcgResultPending { id, date } = m
+    | Modifier::HcgResultPending { id, date }
+    | Modifier::SruLive { id, date }
+    | Modifier::SruNotMet { id, date } = m
     {
         mv.insert(
             "record",
@@ -794,7 +810,7 @@ fn card_fact_lines(profile: &Profile, finding: &Finding, v: &HashMap<&str, Strin
     };
     match finding.rule {
         RuleId::D1 => Vec::new(),
-        RuleId::R6 => vec![location()],
+        RuleId::R6 | RuleId::R16 => vec![location()],
         _ => {
             let mut lines = vec![
                 fill(
@@ -1018,7 +1034,8 @@ pub struct Rendered {
 
 /// Renders the engine's findings as cards, highest indicator first, folding R4, R8 and R10
 /// into the main bleeding card when there is one. Cards about something else than the bleed's
-/// work-up (R6 the methotrexate order, R15 progesterone, D1 the data note) are never hosts.
+/// work-up (R6 the methotrexate order, R15 progesterone, R16 the abortifacient order, D1 the data
+/// note) are never hosts.
 /// With no other bleeding card, R4 (else R8, else R10) is the host of the others.
 pub fn cards(
     profile: &Profile,
@@ -1029,7 +1046,8 @@ pub fn cards(
     now: OffsetDateTime,
 ) -> Vec<Rendered> {
     let bleeding_main = |f: &Finding| {
-        !FOLDABLE.contains(&f.rule) && !matches!(f.rule, RuleId::R6 | RuleId::R15 | RuleId::D1)
+        !FOLDABLE.contains(&f.rule)
+            && !matches!(f.rule, RuleId::R6 | RuleId::R15 | RuleId::R16 | RuleId::D1)
     };
     let host = findings.iter().position(bleeding_main).or_else(|| {
         // R4 (the bleed in a documented pregnancy) before R8 and R10, whatever their order.

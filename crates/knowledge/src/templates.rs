@@ -204,10 +204,10 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "impossible_ga",
     "impossible_ga_more",
     "kleihauer_betke",
-    "methotrexate_other_indication",
-    "not_interpreted",
     "label_doubtful",
     "label_implausible",
+    "methotrexate_other_indication",
+    "not_interpreted",
     "placenta_not_located",
     "previa_documented",
     "progesterone_order",
@@ -225,6 +225,9 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "risk_iud",
     "risk_prior_ectopic",
     "ruptured_ectopic_possible",
+    "sru_live",
+    "sru_no_ultrasound",
+    "sru_not_met",
     "start_in_future",
     "start_in_future_more",
     "subchorionic_hematoma",
@@ -256,6 +259,8 @@ const VARIANTS: &[(&str, &str)] = &[
     ("R14", "previa_documented"),
     ("R9", "vasa_previa"),
     ("R14", "vasa_previa"),
+    ("R16", "for_loss"),
+    ("R16", "unidentified_order"),
 ];
 
 /// Placeholders allowed in summaries, with the longest value each can take. Dates only as the
@@ -264,6 +269,8 @@ const SUMMARY_PLACEHOLDERS: &[(&str, &str)] = &[
     ("ga", "40w6d"),
     ("bleed_day", "31 Dec 2025"),
     ("iup_day", "31 Dec 2025"),
+    // R16's drug: a profile term of at most 27 characters, or "Misoprostol or mifepristone".
+    ("drug", "Misoprostol or mifepristone"),
 ];
 
 /// Placeholders allowed in detail text.
@@ -549,12 +556,14 @@ pub(crate) fn check_cards(
             }
         }
     }
-    if cards
-        .rules
-        .get("R6")
-        .is_some_and(|c| c.delete_label.is_none())
-    {
-        problems.add(file, "R6 needs a delete_label");
+    for rule in ["R6", "R16"] {
+        if cards
+            .rules
+            .get(rule)
+            .is_some_and(|c| c.delete_label.is_none())
+        {
+            problems.add(file, format!("{rule} needs a delete_label"));
+        }
     }
     for key in MODIFIER_KEYS {
         match cards.modifiers.get(*key) {

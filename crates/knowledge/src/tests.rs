@@ -537,6 +537,7 @@ fn every_card_rule_renders_a_summary_under_140_characters_with_long_values() {
             v.insert("ga", "40w6d".to_string());
             v.insert("bleed_day", "31 Dec 2025".to_string());
             v.insert("iup_day", "(date unknown)".to_string());
+            v.insert("drug", "Misoprostol or mifepristone".to_string());
             let filled = templates::fill(summary, &v);
             assert!(filled.chars().count() < 140, "{rule}: {filled}");
             assert!(!filled.contains('{'), "{rule}: {filled}");

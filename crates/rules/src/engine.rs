@@ -27,6 +27,7 @@ use crate::finding::{
 };
 use crate::knowledge::{RulesKnowledge, class};
 
+mod abortifacient;
 mod bleed;
 mod coded_bleed;
 mod dating;
@@ -222,6 +223,15 @@ impl<'a> Engine<'a> {
         {
             add_risk_factors(&mut finding, &risks);
             findings.push(finding);
+        }
+        // R16: misoprostol or mifepristone before a loss is established (§3.6 item 14).
+        if !self.facts.draft_orders.is_empty() && !self.pregnancy_ended(&valid, start, None) {
+            let pregnancy = self.abortifacient_pregnancy(&valid, start, (iup.0, &iup.1));
+            findings.extend(crate::abortifacient::guard(
+                self.kb,
+                &self.facts.draft_orders,
+                &pregnancy,
+            ));
         }
         if self.stopped() {
             return None;

@@ -35,6 +35,10 @@ pub enum RuleId {
     /// Bleeding before 16w0d in a documented IUP after a previous miscarriage: progesterone
     /// (§3.5 item 15).
     R15,
+    /// Misoprostol or mifepristone ordered before early pregnancy loss is established on record:
+    /// the abortifacient guard (§3.6 item 14). Also the note for a draft medication order that
+    /// cannot be identified at all, which any guard would have to see (issue 31, "Bad input").
+    R16,
     /// Not a row of the decision table: the data-problem note, sent when records were set aside
     /// (an impossible date, or refused as not this patient's) and no rule fired, so that the
     /// answer is never an unexplained silence (ARCHITECTURE.md: "never silence").
@@ -43,7 +47,7 @@ pub enum RuleId {
 
 impl RuleId {
     /// Every rule, in order.
-    pub const ALL: [RuleId; 17] = [
+    pub const ALL: [RuleId; 18] = [
         RuleId::R1,
         RuleId::R2,
         RuleId::R2E,
@@ -60,12 +64,13 @@ impl RuleId {
         RuleId::R13,
         RuleId::R14,
         RuleId::R15,
+        RuleId::R16,
         RuleId::D1,
     ];
 
     /// The rules that produce a card of their own (R1 gives none; R5, R5N and R11 are text
     /// modifiers).
-    pub const CARD_RULES: [RuleId; 14] = [
+    pub const CARD_RULES: [RuleId; 15] = [
         RuleId::R2,
         RuleId::R2E,
         RuleId::R3,
@@ -79,6 +84,7 @@ impl RuleId {
         RuleId::R13,
         RuleId::R14,
         RuleId::R15,
+        RuleId::R16,
         RuleId::D1,
     ];
 
@@ -101,6 +107,7 @@ impl RuleId {
             RuleId::R13 => "R13",
             RuleId::R14 => "R14",
             RuleId::R15 => "R15",
+            RuleId::R16 => "R16",
             RuleId::D1 => "D1",
         }
     }
@@ -392,6 +399,20 @@ pub enum Modifier {
     },
     /// An hCG test charted as a Procedure with no result on record since (§3.5 item 20).
     HcgResultPending { id: String, date: Option<Date> },
+    /// R16: the abortifacient the draft order names ("Misoprostol"), and whether the order's
+    /// reason or the current encounter names early pregnancy loss (then the card is critical).
+    Abortifacient { drug: String, for_loss: bool },
+    /// R16, the SRU criterion missing: no ultrasound of this pregnancy is on record.
+    SruNoUltrasound,
+    /// R16, the SRU criterion missing: cardiac activity is documented (the latest record of it
+    /// says present): a live pregnancy.
+    SruLive { id: String, date: Option<Date> },
+    /// R16, the SRU criterion missing: an ultrasound is on record, but no crown–rump length of
+    /// at least the SRU threshold with cardiac activity recorded absent.
+    SruNotMet { id: String, date: Option<Date> },
+    /// R16: a draft medication order with neither a code nor a name: it cannot be checked
+    /// against the methotrexate and abortifacient guards.
+    UnidentifiedOrder,
 }
 
 /// Why a record's date could not be used (tracker issue 14 item 4).

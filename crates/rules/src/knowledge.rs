@@ -236,6 +236,9 @@ pub struct ValueSets {
     pub already_diagnosed: CodeSet,
     /// Methotrexate medications (RxNorm).
     pub methotrexate: CodeSet,
+    /// Misoprostol and mifepristone medications (RxNorm): R16, the abortifacient guard
+    /// (knowledge.md §3.6 item 14).
+    pub abortifacient: CodeSet,
     /// Answers meaning "no" / "absent": a bleeding Observation with one of these is not a bleed.
     pub absent_answer: CodeSet,
     /// Systolic blood pressure (8480-6), alone or as a panel component (R2E).
@@ -330,6 +333,16 @@ pub struct BleedingText {
     /// Words that name vasa previa in a record's text ("vasa previa", "vasa praevia"; §3.6
     /// item 20).
     pub vasa_previa_words: Vec<String>,
+    /// Words that name misoprostol or mifepristone in a draft order's text, the fallback when it
+    /// is not coded (R16, §3.6 item 14).
+    pub abortifacient_terms: Vec<String>,
+    /// Stems in an abortifacient order's reason, or a current encounter's reason, that name early
+    /// pregnancy loss ("miscarriage", "failed pregnancy"): R16 is then critical (§3.6 item 14).
+    pub pregnancy_loss_reason_terms: Vec<String>,
+    /// Stems in an abortifacient order's reason that name an induced abortion or another
+    /// obstetric use the guard does not question ("induced abortion", "termination", "cervical
+    /// ripening"): no R16 card (§3.6 item 14).
+    pub induced_abortion_reason_terms: Vec<String>,
     /// Words that make a Condition or Encounter a labour ("labour", "labor"; §3.6 item 17).
     pub labour_words: Vec<String>,
     /// Words of a cervical dilation Observation ("dilation", "dilatation"; §3.6 item 17).

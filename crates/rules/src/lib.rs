@@ -5,6 +5,7 @@
 //! ```
 //! `kb` ([`RulesKnowledge`]) holds the value sets and thresholds of a profile; `now` is passed in so
 //! that the same facts always give the same answer.
+mod abortifacient;
 mod alloimmune;
 mod anticoag;
 pub mod engine;
@@ -28,6 +29,8 @@ pub use finding::{
 pub use ga::GestationalAge;
 pub use knowledge::{BleedingText, CodeSet, HcgLead, RulesKnowledge, Thresholds, ValueSets};
 
+#[cfg(test)]
+mod abortifacient_tests;
 #[cfg(test)]
 mod chart_shapes_tests;
 #[cfg(test)]

@@ -149,6 +149,7 @@ pub fn knowledge() -> RulesKnowledge {
         pregnancy_ended,
         already_diagnosed,
         methotrexate: CodeSet::of(&[(RXNORM, "6851"), (RXNORM, "105585")]),
+        abortifacient: CodeSet::of(&[(RXNORM, "42331"), (RXNORM, "317128")]),
         absent_answer: CodeSet::of(&[
             (SNOMED, "260413007"),
             (SNOMED, "373067005"),
@@ -245,6 +246,13 @@ pub fn knowledge() -> RulesKnowledge {
         rh_negative_words: words(&["negative", "neg", "rh-", "d-", "o-", "a-", "b-", "ab-"]),
         rh_positive_words: words(&["positive", "pos", "rh+", "d+", "o+", "a+", "b+", "ab+"]),
         vasa_previa_words: words(&["vasa previa", "vasa praevia"]),
+        abortifacient_terms: words(&["misoprostol", "mifepristone", "cytotec"]),
+        pregnancy_loss_reason_terms: words(&["miscarriage", "pregnancy loss", "failed pregnancy"]),
+        induced_abortion_reason_terms: words(&[
+            "induced abortion",
+            "termination",
+            "cervical ripening",
+        ]),
         labour_words: words(&["labour", "labor"]),
         dilation_words: words(&["dilation", "dilatation"]),
         show_words: words(&["show"]),

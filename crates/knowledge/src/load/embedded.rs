@@ -18,6 +18,7 @@ profile_files!(
     "profile.toml",
     "text.toml",
     "thresholds.toml",
+    "valuesets/abortifacient.json",
     "valuesets/absent-answer.json",
     "valuesets/already-diagnosed.json",
     "valuesets/art-conception.json",

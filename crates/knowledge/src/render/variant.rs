@@ -34,6 +34,17 @@ pub(super) fn variant_of(finding: &Finding) -> Option<&'static str> {
         // An intrauterine pregnancy on record outranks the indication: it is the stronger reason.
         RuleId::R6 if matches!(finding.iup, IupStatus::Documented(_)) => Some("documented_iup"),
         RuleId::R6 if finding.has(&Modifier::OtherIndication) => Some("other_indication"),
+        // R16: the order's reason names a loss the chart does not establish (§3.6 item 14); or
+        // the draft names no drug at all.
+        RuleId::R16 if finding.has(&Modifier::UnidentifiedOrder) => Some("unidentified_order"),
+        RuleId::R16
+            if finding
+                .modifiers
+                .iter()
+                .any(|m| matches!(m, Modifier::Abortifacient { for_loss: true, .. })) =>
+        {
+            Some("for_loss")
+        }
         // Vasa previa outranks a placenta previa: the fetus's blood may be the loss (§3.6
         // item 20).
         RuleId::R9 | RuleId::R14 if finding.has(&Modifier::VasaPrevia) => Some("vasa_previa"),

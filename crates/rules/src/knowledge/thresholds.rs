@@ -30,6 +30,9 @@ pub struct Thresholds {
     /// From this GA a bleed is at term, where a bloody show in labour is not an antepartum
     /// haemorrhage and R14 is left out (37w0d = 259 d; knowledge.md §3.6 item 17).
     pub term_from_days: i64,
+    /// SRU 2013: a crown–rump length of at least this many millimetres with no cardiac activity
+    /// establishes early pregnancy loss (7 mm; knowledge.md §1.9, §3.6 item 14, R16).
+    pub sru_crl_mm: f64,
     /// A bleed is recent when dated within this many days (14).
     pub recency_days: i64,
     /// CO 700 re-dating table: `(max GA by US in days, inclusive; re-date when LMP differs by more
@@ -112,6 +115,7 @@ impl Default for Thresholds {
             previa_check_from_days: 98,
             previa_warning_from_days: 140,
             term_from_days: 259,
+            sru_crl_mm: 7.0,
             recency_days: 14,
             redating: vec![(62, 5), (111, 7), (153, 10), (195, 14), (i64::MAX, 21)],
             hcg_band_low_below: 1500.0,
