@@ -4,7 +4,7 @@
 //! card that comes out says which SRU criterion is missing and offers to delete the draft.
 
 use serde_json::{Value, json};
-use wiremock::matchers::{header, method, path};
+use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer};
 
 use crate::expect;

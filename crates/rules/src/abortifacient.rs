@@ -33,6 +33,9 @@ use crate::finding::{Evidence, Finding, Indicator, IupStatus, Label, Modifier, R
 use crate::ga::GestationalAge;
 use crate::knowledge::RulesKnowledge;
 
+/// A record with its date on the site's calendar.
+type Dated<'r> = (&'r Record, Option<Date>);
+
 /// The longest drug name a summary shows: the profile's summary check budgets for it.
 const DRUG_NAME_MAX: usize = 27;
 
@@ -46,7 +49,7 @@ pub(crate) struct Pregnancy<'r> {
     pub iup: IupStatus,
     pub iup_evidence: Vec<Evidence>,
     /// Ultrasound records of this pregnancy (findings, reports, procedures), with their dates.
-    pub ultrasounds: Vec<(&'r Record, Option<Date>)>,
+    pub ultrasounds: Vec<Dated<'r>>,
     /// Crown–rump lengths of this pregnancy, in millimetres.
     pub crl_mm: Vec<(f64, &'r Record, Option<Date>)>,
     /// Cardiac-activity records of this pregnancy: present (`true`) or absent, with dates.
@@ -181,7 +184,7 @@ fn capitalised(word: &str) -> String {
 fn missing_criterion<'r>(
     kb: &RulesKnowledge,
     pregnancy: &Pregnancy<'r>,
-) -> Option<(Modifier, Option<(&'r Record, Option<Date>)>)> {
+) -> Option<(Modifier, Option<Dated<'r>>)> {
     let latest_heart = pregnancy
         .cardiac_activity
         .iter()
