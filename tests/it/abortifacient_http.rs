@@ -13,12 +13,12 @@ use crate::scenarios_http::{Ehr, Scenario, load, prefetch_for, request, rules_of
 
 const TOKEN: &str = "abortifacient-access-token-51c2";
 
-fn blind(chart: &str) -> Scenario {
+pub fn blind(chart: &str) -> Scenario {
     load(&fixture_path(&format!("blind-2026-12-07/{chart}.json")))
 }
 
 /// The cards for `scenario`, everything prefetched.
-async fn by_prefetch(app: &TestApp, scenario: &Scenario) -> Vec<Value> {
+pub async fn by_prefetch(app: &TestApp, scenario: &Scenario) -> Vec<Value> {
     let service = format!("gravida-{}", scenario.hook);
     let prefetch = prefetch_for(app, &service, scenario).await;
     let (status, body) = app
@@ -30,7 +30,7 @@ async fn by_prefetch(app: &TestApp, scenario: &Scenario) -> Vec<Value> {
 
 /// The cards for `scenario`, nothing prefetched: wiremock is the EHR's FHIR server. Also
 /// returns what the server was asked.
-async fn by_fetch(app: &TestApp, scenario: &Scenario) -> (Vec<Value>, Vec<String>) {
+pub async fn by_fetch(app: &TestApp, scenario: &Scenario) -> (Vec<Value>, Vec<String>) {
     let ehr = MockServer::start().await;
     Mock::given(method("GET"))
         .and(header("authorization", format!("Bearer {TOKEN}").as_str()))

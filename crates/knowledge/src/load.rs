@@ -55,6 +55,7 @@ pub const VALUE_SET_NAMES: &[&str] = &[
     "lmp-date",
     "methotrexate",
     "miscarriage-count",
+    "molar-pregnancy",
     "not-pregnant-answer",
     "personal-history",
     "placenta-previa",
@@ -185,6 +186,7 @@ struct ThresholdsToml {
     previa_warning_from: Option<Cited<String>>,
     term_from: Option<Cited<String>>,
     sru_crl_mm: Option<Cited<f64>>,
+    gtd_hcg_above: Option<Cited<f64>>,
     recency_days: Option<Cited<i64>>,
     redating: Option<Redating>,
     hcg_band_low_below: Option<Cited<f64>>,
@@ -248,6 +250,7 @@ struct TextToml {
     anticoagulant_names: Vec<String>,
     rh_variant_names: Vec<String>,
     abortifacient_terms: Vec<String>,
+    molar_words: Vec<String>,
     pregnancy_loss_reason_terms: Vec<String>,
     induced_abortion_reason_terms: Vec<String>,
 }
@@ -454,6 +457,13 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
     let term = ga_threshold(&t.term_from, "term_from", problems);
     // SRU 2013: the CRL from which no cardiac activity establishes a loss (R16, §3.6 item 14).
     let sru_crl_mm = number(&t.sru_crl_mm, "sru_crl_mm", 1.0..=20.0, problems);
+    // The hCG above which the GTD picture is raised (§3.6 item 15).
+    let gtd_hcg_above = number(
+        &t.gtd_hcg_above,
+        "gtd_hcg_above",
+        10_000.0..=1_000_000.0,
+        problems,
+    );
     let recency = number(&t.recency_days, "recency_days", 1..=90, problems);
     let low_below = number(
         &t.hcg_band_low_below,
@@ -785,6 +795,7 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         previa_warning_from_days: previa_warning,
         term_from_days: term,
         sru_crl_mm: sru_crl_mm?,
+        gtd_hcg_above: gtd_hcg_above?,
         recency_days: recency,
         redating,
         hcg_band_low_below: low_below,
@@ -866,6 +877,7 @@ fn text(t: TextToml, problems: &mut Problems) -> BleedingText {
         anticoagulant_names: lower(t.anticoagulant_names, "anticoagulant_names", problems),
         rh_variant_names: lower(t.rh_variant_names, "rh_variant_names", problems),
         abortifacient_terms: lower(t.abortifacient_terms, "abortifacient_terms", problems),
+        molar_words: lower(t.molar_words, "molar_words", problems),
         pregnancy_loss_reason_terms: lower(
             t.pregnancy_loss_reason_terms,
             "pregnancy_loss_reason_terms",
@@ -983,6 +995,7 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<Profile, Vec<crate::Pro
         already_diagnosed: set("already-diagnosed"),
         methotrexate: set("methotrexate"),
         abortifacient: set("abortifacient"),
+        molar_pregnancy: set("molar-pregnancy"),
         absent_answer: set("absent-answer"),
         systolic_bp: set("systolic-bp"),
         heart_rate: set("heart-rate"),

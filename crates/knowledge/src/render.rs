@@ -227,6 +227,8 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::SruLive { .. } => "sru_live",
         Modifier::SruNotMet { .. } => "sru_not_met",
         Modifier::UnidentifiedOrder => "unidentified_order",
+        Modifier::GtdPossible { hcg: Some(_), .. } => "gtd_hcg",
+        Modifier::GtdPossible { hcg: None, .. } => "gtd_appearance",
     }
 }
 
@@ -562,7 +564,8 @@ fn modifier_values<'v>(
     | Modifier::HcgLast { id, date, .. }
     | Modifier::HcgResultPending { id, date }
     | Modifier::SruLive { id, date }
-    | Modifier::SruNotMet { id, date } = m
+    | Modifier::SruNotMet { id, date }
+    | Modifier::GtdPossible { id, date, .. } = m
     {
         mv.insert(
             "record",
@@ -575,7 +578,12 @@ fn modifier_values<'v>(
         );
     }
     // The bound as the lab wrote it ("<5 m[IU]/mL"): its unit is chart text.
-    if let Modifier::HcgBound { written, .. } | Modifier::HcgLast { written, .. } = m {
+    if let Modifier::HcgBound { written, .. }
+    | Modifier::HcgLast { written, .. }
+    | Modifier::GtdPossible {
+        hcg: Some(written), ..
+    } = m
+    {
         mv.insert("bound", markdown::escape_inline(written));
     }
     mv

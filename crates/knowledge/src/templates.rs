@@ -189,6 +189,8 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "date_in_future",
     "date_in_future_more",
     "diagnosed_in_this_pregnancy",
+    "gtd_appearance",
+    "gtd_hcg",
     "hcg_adequate_rise",
     "hcg_bound",
     "hcg_fall",

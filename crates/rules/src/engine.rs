@@ -33,6 +33,7 @@ mod coded_bleed;
 mod dating;
 mod episode;
 mod escalation;
+mod gtd;
 mod hcg;
 mod inputs;
 mod iup;
@@ -257,6 +258,11 @@ impl<'a> Engine<'a> {
             let anticoagulants =
                 crate::anticoag::current_anticoagulants(&self.facts.medications, &self.kb.text);
             crate::anticoag::apply(&anticoagulants, &mut cards);
+            if let Some(gtd) = self.gtd_picture(&valid, start, iup_status) {
+                for card in &mut cards {
+                    card.modifiers.push(gtd.clone());
+                }
+            }
             findings.extend(cards);
         }
         // A record that could not be interpreted is named on every card (§3.6 item 13).

@@ -410,6 +410,14 @@ pub enum Modifier {
     /// R16, the SRU criterion missing: an ultrasound is on record, but no crown–rump length of
     /// at least the SRU threshold with cardiac activity recorded absent.
     SruNotMet { id: String, date: Option<Date> },
+    /// The picture of gestational trophoblastic disease with no documented IUP (§3.6 item 15):
+    /// an hCG above the threshold (`hcg`, as written), or the record whose ultrasound appearance
+    /// or hedged diagnosis raises it.
+    GtdPossible {
+        id: String,
+        date: Option<Date>,
+        hcg: Option<String>,
+    },
     /// R16: a draft medication order with neither a code nor a name: it cannot be checked
     /// against the methotrexate and abortifacient guards.
     UnidentifiedOrder,

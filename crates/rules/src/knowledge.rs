@@ -239,6 +239,8 @@ pub struct ValueSets {
     /// Misoprostol and mifepristone medications (RxNorm): R16, the abortifacient guard
     /// (knowledge.md §3.6 item 14).
     pub abortifacient: CodeSet,
+    /// Molar pregnancy (ICD-10-CM O01): hedged, it raises the GTD picture (§3.6 item 15).
+    pub molar_pregnancy: CodeSet,
     /// Answers meaning "no" / "absent": a bleeding Observation with one of these is not a bleed.
     pub absent_answer: CodeSet,
     /// Systolic blood pressure (8480-6), alone or as a panel component (R2E).
@@ -336,6 +338,9 @@ pub struct BleedingText {
     /// Words that name misoprostol or mifepristone in a draft order's text, the fallback when it
     /// is not coded (R16, §3.6 item 14).
     pub abortifacient_terms: Vec<String>,
+    /// Words of an ultrasound record or a hedged diagnosis that raise the possibility of
+    /// gestational trophoblastic disease ("molar", "hydatidiform", "snowstorm"; §3.6 item 15).
+    pub molar_words: Vec<String>,
     /// Stems in an abortifacient order's reason, or a current encounter's reason, that name early
     /// pregnancy loss ("miscarriage", "failed pregnancy"): R16 is then critical (§3.6 item 14).
     pub pregnancy_loss_reason_terms: Vec<String>,

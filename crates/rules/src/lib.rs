@@ -36,6 +36,8 @@ mod chart_shapes_tests;
 #[cfg(test)]
 mod escalation_tests;
 #[cfg(test)]
+mod gtd_tests;
+#[cfg(test)]
 mod placenta_tests;
 #[cfg(test)]
 mod scaling_tests;

@@ -150,6 +150,11 @@ pub fn knowledge() -> RulesKnowledge {
         already_diagnosed,
         methotrexate: CodeSet::of(&[(RXNORM, "6851"), (RXNORM, "105585")]),
         abortifacient: CodeSet::of(&[(RXNORM, "42331"), (RXNORM, "317128")]),
+        molar_pregnancy: {
+            let mut set = CodeSet::default();
+            set.insert_prefix(ICD10CM, "O01");
+            set
+        },
         absent_answer: CodeSet::of(&[
             (SNOMED, "260413007"),
             (SNOMED, "373067005"),
@@ -247,6 +252,7 @@ pub fn knowledge() -> RulesKnowledge {
         rh_positive_words: words(&["positive", "pos", "rh+", "d+", "o+", "a+", "b+", "ab+"]),
         vasa_previa_words: words(&["vasa previa", "vasa praevia"]),
         abortifacient_terms: words(&["misoprostol", "mifepristone", "cytotec"]),
+        molar_words: words(&["molar", "hydatidiform", "snowstorm", "vesicular"]),
         pregnancy_loss_reason_terms: words(&["miscarriage", "pregnancy loss", "failed pregnancy"]),
         induced_abortion_reason_terms: words(&[
             "induced abortion",

@@ -116,8 +116,12 @@ fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
 }
 
 /// The words of a term or text, split as clauses are: "s/p delivery" is `["s", "p", "delivery"]`.
+/// An apostrophe inside a word stays ("don't"); one that quotes it goes ("'snowstorm'" is
+/// `snowstorm`: reports quote the appearance they describe).
 fn words_of(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c| !in_word(c)).filter(|w| !w.is_empty())
+    text.split(|c| !in_word(c))
+        .map(|w| w.trim_matches('\''))
+        .filter(|w| !w.is_empty())
 }
 
 /// True when `term` is a single word (the common case, checked without splitting it).
@@ -355,6 +359,12 @@ mod tests {
     fn hedged_implantation_keeps_the_label() {
         assert!(read("? implantation bleeding").implantation);
         assert!(read("possible implantation spotting per patient").implantation);
+    }
+
+    #[test]
+    fn a_quoted_word_is_read_as_the_word() {
+        assert!(read("'spotting' since this morning").bleeding);
+        assert!(!read("patient doesn't report bleeding").implantation);
     }
 
     #[test]

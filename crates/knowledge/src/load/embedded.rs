@@ -42,6 +42,7 @@ profile_files!(
     "valuesets/lmp-date.json",
     "valuesets/methotrexate.json",
     "valuesets/miscarriage-count.json",
+    "valuesets/molar-pregnancy.json",
     "valuesets/not-pregnant-answer.json",
     "valuesets/personal-history.json",
     "valuesets/placenta-previa.json",

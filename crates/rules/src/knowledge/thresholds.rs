@@ -33,6 +33,9 @@ pub struct Thresholds {
     /// SRU 2013: a crown–rump length of at least this many millimetres with no cardiac activity
     /// establishes early pregnancy loss (7 mm; knowledge.md §1.9, §3.6 item 14, R16).
     pub sru_crl_mm: f64,
+    /// An hCG above this (IU/L) with no documented IUP raises the possibility of gestational
+    /// trophoblastic disease (100,000; knowledge.md §3.6 item 15).
+    pub gtd_hcg_above: f64,
     /// A bleed is recent when dated within this many days (14).
     pub recency_days: i64,
     /// CO 700 re-dating table: `(max GA by US in days, inclusive; re-date when LMP differs by more
@@ -116,6 +119,7 @@ impl Default for Thresholds {
             previa_warning_from_days: 140,
             term_from_days: 259,
             sru_crl_mm: 7.0,
+            gtd_hcg_above: 100_000.0,
             recency_days: 14,
             redating: vec![(62, 5), (111, 7), (153, 10), (195, 14), (i64::MAX, 21)],
             hcg_band_low_below: 1500.0,
