@@ -19,6 +19,7 @@ mod chart_shapes;
 mod conformance;
 mod demo;
 mod deploy;
+mod done_today_http;
 mod drain;
 mod escalation;
 mod expect;

@@ -228,6 +228,14 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::SruNotMet { .. } => "sru_not_met",
         Modifier::UnidentifiedOrder => "unidentified_order",
         Modifier::GtdPossible { hcg: Some(_), .. } => "gtd_hcg",
+        Modifier::DoneToday {
+            what: gravida_rules::Done::Ultrasound,
+            ..
+        } => "done_today_ultrasound",
+        Modifier::DoneToday {
+            what: gravida_rules::Done::Hcg,
+            ..
+        } => "done_today_hcg",
         Modifier::GtdPossible { hcg: None, .. } => "gtd_appearance",
     }
 }
@@ -541,7 +549,7 @@ fn modifier_values<'v>(
     if let Modifier::RefusedRecords { count } = m {
         mv.insert("refused", count.to_string());
     }
-    if let Modifier::UnreadableVitalSign { id } = m {
+    if let Modifier::UnreadableVitalSign { id } | Modifier::DoneToday { id, .. } = m {
         mv.insert(
             "record",
             reference(kind_of(id, facts), id, facts, markdown::escape_inline),
@@ -985,6 +993,16 @@ fn already_drafted(orderable: &Orderable, facts: &PatientFacts) -> bool {
     })
 }
 
+/// True when the finding says the test this orderable repeats is on record today (§3.6 item 16).
+fn done_today(orderable: &Orderable, finding: &Finding) -> bool {
+    orderable.done_today.is_some_and(|test| {
+        finding
+            .modifiers
+            .iter()
+            .any(|m| matches!(m, Modifier::DoneToday { what, .. } if *what == test.engine()))
+    })
+}
+
 fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -1192,6 +1210,7 @@ fn card_with(
         let actions: Vec<Action> = std::iter::once(o)
             .chain(o.with.iter().filter_map(|k| profile.orderables.get(k)))
             .filter(|o| o.occurrence_offset_hours.is_some() || !already_drafted(o, facts))
+            .filter(|o| o.occurrence_offset_hours.is_some() || !done_today(o, finding))
             .map(|part| Action::create(part.label.clone(), service_request(part, patient_id, now)))
             .collect();
         if actions.is_empty() {

@@ -53,6 +53,28 @@ pub struct Orderable {
     /// only to EHRs that declare support for it (`[[auth.issuers]] action_selection_behavior`).
     #[serde(default)]
     pub action_selection_behavior: Option<gravida_cds_hooks::ActionSelectionBehavior>,
+    /// The test this order repeats when it is on record today: the button leaves it out
+    /// (knowledge.md §3.6 item 16).
+    #[serde(default)]
+    pub done_today: Option<DoneToday>,
+}
+
+/// A test an orderable repeats (`orderables.toml` `done_today`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DoneToday {
+    Ultrasound,
+    Hcg,
+}
+
+impl DoneToday {
+    /// The engine's name of the same test.
+    pub fn engine(self) -> gravida_rules::Done {
+        match self {
+            DoneToday::Ultrasound => gravida_rules::Done::Ultrasound,
+            DoneToday::Hcg => gravida_rules::Done::Hcg,
+        }
+    }
 }
 
 /// A link a card carries to a guideline it cites (knowledge.md §3.5 item 17).
@@ -189,6 +211,8 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "date_in_future",
     "date_in_future_more",
     "diagnosed_in_this_pregnancy",
+    "done_today_hcg",
+    "done_today_ultrasound",
     "gtd_appearance",
     "gtd_hcg",
     "hcg_adequate_rise",

@@ -31,6 +31,7 @@ mod abortifacient;
 mod bleed;
 mod coded_bleed;
 mod dating;
+mod done;
 mod episode;
 mod escalation;
 mod gtd;
@@ -262,6 +263,11 @@ impl<'a> Engine<'a> {
                 for card in &mut cards {
                     card.modifiers.push(gtd.clone());
                 }
+            }
+            // A test done today is not advised again (§3.6 item 16).
+            let done = self.done_today(&valid);
+            for card in &mut cards {
+                card.modifiers.extend(done.iter().cloned());
             }
             findings.extend(cards);
         }

@@ -418,9 +418,21 @@ pub enum Modifier {
         date: Option<Date>,
         hcg: Option<String>,
     },
+    /// A test the bleeding card would advise is on record today: its button does not order it
+    /// again (§3.6 item 16).
+    DoneToday { what: Done, id: String },
     /// R16: a draft medication order with neither a code nor a name: it cannot be checked
     /// against the methotrexate and abortifacient guards.
     UnidentifiedOrder,
+}
+
+/// A test the cards advise that can be on record as done today (§3.6 item 16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Done {
+    /// An ultrasound of this pregnancy: a finding, a report or a Procedure.
+    Ultrasound,
+    /// A quantitative hCG result, or an hCG test charted as a Procedure.
+    Hcg,
 }
 
 /// Why a record's date could not be used (tracker issue 14 item 4).

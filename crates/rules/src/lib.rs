@@ -23,7 +23,7 @@ mod vasa;
 
 pub use engine::{evaluate, evaluate_unless};
 pub use finding::{
-    DateProblem, Dating, DatingSource, Diagnostic, Evaluation, Evidence, Finding, HcgTrend,
+    DateProblem, Dating, DatingSource, Diagnostic, Done, Evaluation, Evidence, Finding, HcgTrend,
     Indicator, IupStatus, Label, Modifier, NiceReading, RiskFactor, Role, RuleId, VitalSign,
 };
 pub use ga::GestationalAge;
