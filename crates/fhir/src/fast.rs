@@ -192,6 +192,13 @@ fn read(resource: Resource<'_>) -> Result<FastResource, Decline> {
         "Encounter" => FastRead::Record(encounter(resource)?),
         "Procedure" => FastRead::Record(procedure(resource)?),
         "Patient" => FastRead::Patient(element::patient(resource.id.map(Str::text))),
+        // Medication records (knowledge.md §3.6 items 10, 21) are not modelled here: their
+        // `medication[x]` may name a contained or bundled Medication, which only the reference
+        // reader resolves. Declined, they are read by it.
+        "MedicationAdministration"
+        | "MedicationStatement"
+        | "MedicationRequest"
+        | "Immunization" => return Err("a medication record"),
         _ => FastRead::Ignored,
     };
     Ok(FastResource {
@@ -316,6 +323,7 @@ fn procedure(resource: Resource<'_>) -> Result<Record, Decline> {
         code: resource.code,
         category,
         performed: resource.performed,
+        reason_code: resource.reason_code.unwrap_or_default(),
         notes: resource.note.unwrap_or_default(),
     }))
 }

@@ -112,6 +112,11 @@ fn kind_classes(kind: RecordKind) -> u64 {
         | match kind {
             RecordKind::Encounter => class::BLEEDING | class::ENDED,
             RecordKind::Procedure => 0,
+            // A medication record names a drug, never a finding (§3.6 item 10).
+            RecordKind::MedicationAdministration
+            | RecordKind::MedicationStatement
+            | RecordKind::MedicationRequest
+            | RecordKind::Immunization => 0,
             RecordKind::Condition | RecordKind::Observation | RecordKind::DiagnosticReport => {
                 u64::MAX
             }
@@ -505,6 +510,7 @@ impl<'a> Engine<'a> {
         // Text alone says "postpartum" for 12 weeks, not for ever: the date is checked first,
         // so that a long chart's old records are never scanned for it.
         rec.postpartum_text = record.kind != RecordKind::Procedure
+            && !record.kind.is_medication()
             && record_date(record).is_some_and(|d| {
                 (self.today - d).whole_days() <= self.kb.thresholds.postpartum_window_days
             })
@@ -517,7 +523,7 @@ impl<'a> Engine<'a> {
     /// a bleeding code wins; another site's code rules the record out; text that names another
     /// site counts only with a genital-tract or obstetric context.
     fn reads_as_bleeding(&self, rec: &Rec) -> bool {
-        if rec.history || rec.kind == RecordKind::Procedure {
+        if rec.history || rec.kind == RecordKind::Procedure || rec.kind.is_medication() {
             return false;
         }
         if rec.is(class::BLEEDING) {
@@ -1493,7 +1499,14 @@ impl<'a> Engine<'a> {
     /// after it (§3.5 item 20, §3.4 item 9): the latest such record.
     fn anti_d_given(&self, valid: &[Rec<'a>], on: Date) -> Option<(&'a Record, Date)> {
         let window = self.kb.thresholds.rhig_window_weeks * 7;
-        self.procedures(valid, class::PROCEDURE_ANTI_D)
+        // A Procedure coded as anti-D (or with an anti-D product code), or a medication record
+        // of anti-D given (§3.6 item 10: `crate::anti_d`), on a date that has come.
+        let medications = valid.iter().filter(|r| {
+            crate::anti_d::given_medication(r, r.class, &self.kb.text)
+                && record_date(r).is_none_or(|d| !self.is_future(d))
+        });
+        self.procedures(valid, class::PROCEDURE_ANTI_D | class::MEDICATION_ANTI_D)
+            .chain(medications)
             .filter_map(|r| record_date(r).map(|d| (r.record, d)))
             .filter(|(_, d)| (on - *d).whole_days() <= window)
             .max_by_key(|(_, d)| *d)

@@ -6,6 +6,7 @@
 //! `kb` ([`RulesKnowledge`]) holds the value sets and thresholds of a profile; `now` is passed in so
 //! that the same facts always give the same answer.
 mod alloimmune;
+mod anti_d;
 mod anticoag;
 pub mod engine;
 pub mod facts;

@@ -506,7 +506,7 @@ fn a_diagnostic_report_gives_codes_conclusion_and_dates() {
 fn patients_are_summarised_and_other_types_are_ignored() {
     let mapped = facts_from_resources(&[
         json!({"resourceType": "Patient", "id": "p1", "gender": "female"}),
-        json!({"resourceType": "Immunization", "id": "i1", "status": "completed"}),
+        json!({"resourceType": "Account", "id": "a1", "status": "active"}),
         json!({"resourceType": "MedicinalProduct", "id": "r4-only"}),
         json!({"resourceType": "Patient", "id": "p2"}),
     ]);

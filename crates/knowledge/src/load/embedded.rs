@@ -39,6 +39,7 @@ profile_files!(
     "valuesets/iud.json",
     "valuesets/iup.json",
     "valuesets/lmp-date.json",
+    "valuesets/medication-anti-d.json",
     "valuesets/methotrexate.json",
     "valuesets/miscarriage-count.json",
     "valuesets/not-pregnant-answer.json",

@@ -75,7 +75,12 @@ impl<'a> Engine<'a> {
             .filter(|r| !r.history)
             .filter_map(|r| {
                 let ends = match r.kind {
-                    RecordKind::Procedure => r.is(class::PROCEDURE_ENDED) && procedure_done(r),
+                    // Its reasonCode read like a Condition's code (§3.6 item 8): an evacuation
+                    // for a miscarriage ends the episode as the miscarriage would.
+                    RecordKind::Procedure => {
+                        let reason = self.kb.classify(&r.codes) & (class::ENDED | class::DIAGNOSED);
+                        (r.is(class::PROCEDURE_ENDED) || reason != 0) && procedure_done(r)
+                    }
                     RecordKind::Condition => {
                         r.is(class::ENDED | class::DIAGNOSED) && is_confirmed(r)
                     }
