@@ -31,6 +31,7 @@ mod http_front;
 mod jwt_edges;
 mod late_pregnancy_http;
 mod long_form;
+mod medications_http;
 mod new_reads;
 mod ops;
 mod prefetch_windows;

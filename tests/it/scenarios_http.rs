@@ -13,7 +13,7 @@ use crate::expect;
 use crate::fhir_sim::{run_query, shift_dates};
 use crate::helpers::{TestApp, fixture_path};
 
-const TOKEN: &str = "scenario-access-token-7f3a";
+pub const TOKEN: &str = "scenario-access-token-7f3a";
 
 /// What discovery's `usageRequirements` asks an integrator to grant, in SMART v1 form.
 pub const V1_SCOPES: &str = "patient/Patient.read patient/Condition.read \

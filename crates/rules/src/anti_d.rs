@@ -103,3 +103,76 @@ mod tests {
         assert!(given_medication(&coded, class::MEDICATION_ANTI_D, &kb.text));
     }
 }
+
+/// A Procedure's `reasonCode` read like a Condition's code (knowledge.md §3.6 item 8): the test
+/// lives here, beside the other reading of this change, so as not to touch the engine's tests
+/// while they move.
+#[cfg(test)]
+mod procedure_reason_tests {
+    use crate::facts::{Code, Record, RecordKind, Value, When};
+    use crate::knowledge::{ICD10CM, LOINC};
+    use crate::placenta_tests::{days_ago, obs, pregnant, run};
+
+    fn lmp(id: &str, charted: i64, start: i64) -> Record {
+        obs(
+            id,
+            LOINC,
+            "8665-2",
+            days_ago(charted),
+            Some(Value::DateTime(When::day(days_ago(start)))),
+        )
+    }
+
+    /// The GA of the bleed's finding, in days, with the earlier episode's dating and a done
+    /// evacuation whose only loss code is its reason (`reason`), when given.
+    fn bleed_ga(evacuation: Option<&str>) -> Option<i64> {
+        let earlier_edd = obs(
+            "old-edd",
+            LOINC,
+            "11778-8",
+            days_ago(150),
+            Some(Value::DateTime(When::day(days_ago(215 - 280)))),
+        );
+        let mut bleed = crate::placenta_tests::cond(
+            "bleed",
+            crate::knowledge::SNOMED,
+            "289530006",
+            "Vaginal bleeding",
+            Some(days_ago(0)),
+        );
+        bleed.clinical_status = Some("active".into());
+        let mut records = vec![
+            pregnant(),
+            lmp("old-lmp", 150, 215),
+            earlier_edd,
+            lmp("lmp", 18, 49),
+            bleed,
+        ];
+        if let Some(status) = evacuation {
+            let mut procedure = Record::new(RecordKind::Procedure, "evac");
+            procedure.status = Some(status.into());
+            procedure.text = vec![
+                "Evacuation of uterus".into(),
+                "Incomplete miscarriage".into(),
+            ];
+            procedure.codes = vec![Code::new(ICD10CM, "O034")];
+            procedure.effective = Some(When::day(days_ago(150)));
+            records.push(procedure);
+        }
+        let evaluation = run(records);
+        evaluation
+            .findings
+            .iter()
+            .find_map(|f| f.ga.map(|ga| ga.days()))
+    }
+
+    #[test]
+    fn a_done_evacuation_whose_reason_is_a_miscarriage_ends_the_earlier_episode() {
+        // Control: with no recorded end, the earlier pregnancy's EDD dates the bleed (30w5d).
+        assert_eq!(bleed_ga(None), Some(30 * 7 + 5));
+        // Only planned, it ends nothing.
+        assert_eq!(bleed_ga(Some("preparation")), Some(30 * 7 + 5));
+        // Done: the new LMP dates the bleed (7w0d).
+        assert_eq!(bleed_ga(Some("completed")), Some(49));
+    }
+}
