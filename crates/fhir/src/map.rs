@@ -17,7 +17,9 @@
 //!   dropped silently.
 //! * A `modifierExtension` can change what a resource means (e.g. "this did NOT happen"). We
 //!   understand none, so a resource that carries one is refused with a diagnostic.
-//! * Only Condition, Observation, DiagnosticReport, Encounter, Procedure and Patient are parsed;
+//! * Only Condition, Observation, DiagnosticReport, Encounter, Procedure, the medication records
+//!   (MedicationAdministration, MedicationStatement, MedicationRequest, Immunization:
+//!   `map/medication.rs`) and Patient are parsed;
 //!   other types (including R4-only ones fhir-sdk's R4B models do not know, like
 //!   `MedicinalProduct`) are counted and skipped.
 //!
