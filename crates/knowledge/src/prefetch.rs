@@ -263,6 +263,14 @@ fn unbounded(value_sets: &BTreeMap<String, crate::load::LoadedValueSet>) -> Vec<
             ),
             need: Need::Optional(Input::Procedures),
         },
+        // The last year's Procedures, whatever their code: a termination or an evacuation may be
+        // coded only by its reason (`reasonCode`, read like a Condition's code: knowledge.md §3.6
+        // item 8) or by a local code, and still end an episode. Bounded by the profile's window.
+        PrefetchQuery {
+            key: "recentProcedures".into(),
+            template: format!("Procedure?patient={PATIENT}&{PAGE_SIZE}"),
+            need: Need::Optional(Input::Procedures),
+        },
         // Vital signs: systolic pressure and heart rate (R2E, §3.5 item 12). `code` matches
         // `Observation.code` only, so the blood-pressure panel is asked for by its own code; its
         // systolic value is a component.
@@ -333,6 +341,7 @@ mod tests {
             ("encounters", "today() - 1 year"),
             ("vitalSigns", "today() - 3 days"),
             ("immunizations", "today() - 1 year"),
+            ("recentProcedures", "today() - 1 year"),
         ] {
             let template = query(key).template;
             assert!(
