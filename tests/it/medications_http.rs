@@ -2,11 +2,13 @@
 //! prefetch and by fetch from wiremock (and from the real FHIR server when one is configured):
 //! pub11 (RhD negative, bleeding at 12w6d) with anti-D given as a MedicationAdministration gets
 //! no anti-D advice, and the same dose `not-done` still gets it; an active enoxaparin
-//! prescription is named on the bleeding card.
+//! prescription is named on the bleeding card; medication records that cannot be fetched are named
+//! on the card; discovery asks for read access to them.
 
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
-use wiremock::Request;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, Request, ResponseTemplate};
 
 use crate::helpers::TestApp;
 use crate::real_world::{cards_both_ways, ehr, scenario};
@@ -150,4 +152,69 @@ async fn the_prefetch_templates_name_the_medication_searches() {
     ] {
         assert!(prefetch.contains_key(key), "{key}: {:?}", prefetch.keys());
     }
+}
+
+#[tokio::test]
+async fn discovery_asks_for_read_access_to_the_medication_records() {
+    let app = TestApp::spawn().await;
+    let (status, discovery) = app.get("/cds-services").await;
+    assert_eq!(status, 200, "{discovery}");
+    for service in discovery["services"].as_array().expect("services") {
+        let usage = service["usageRequirements"].as_str().unwrap_or_default();
+        for resource in [
+            "MedicationAdministration",
+            "MedicationStatement",
+            "MedicationRequest",
+            "Immunization",
+        ] {
+            for scope in [
+                format!("patient/{resource}.read"),
+                format!("patient/{resource}.rs"),
+            ] {
+                assert!(
+                    usage.contains(&scope),
+                    "{}: {scope} in {usage}",
+                    service["id"]
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn medication_records_that_cannot_be_fetched_are_named_on_the_card() {
+    let app = TestApp::spawn().await;
+    let chart = pub11_with(vec![]);
+    let fetch = |fail: bool| {
+        let chart = &chart;
+        let app = &app;
+        async move {
+            let server = ehr(chart.resources.clone()).await;
+            if fail {
+                // Before the simulator: this EHR cannot search its medication administrations.
+                Mock::given(method("GET"))
+                    .and(path("/fhir/MedicationAdministration"))
+                    .respond_with(ResponseTemplate::new(500))
+                    .with_priority(1)
+                    .mount(&server)
+                    .await;
+            }
+            let base = format!("{}/fhir", server.uri());
+            let (status, body) = app
+                .call(
+                    "gravida-patient-view",
+                    &request(chart, None, Some((&base, TOKEN))),
+                )
+                .await;
+            assert_eq!(status, 200, "an optional key failing is no 412: {body}");
+            body.to_string()
+        }
+    };
+    let said = "Medication records (anti-D given, anticoagulants) could not be retrieved.";
+    let control = fetch(false).await;
+    assert!(!control.contains(said), "{control}");
+    let answer = fetch(true).await;
+    assert!(answer.contains(said), "{answer}");
+    // The anti-D advice stands: a dose the service could not see is not a dose given.
+    assert!(answer.contains(ANTI_D_ADVICE), "{answer}");
 }
