@@ -126,6 +126,11 @@ mod procedure_reason_tests {
     /// The GA of the bleed's finding, in days, with the earlier episode's dating and a done
     /// evacuation whose only loss code is its reason (`reason`), when given.
     fn bleed_ga(evacuation: Option<&str>) -> Option<i64> {
+        bleed_ga_with(evacuation, None)
+    }
+
+    /// [`bleed_ga`], the procedure also coded `code` (a procedure code beside its reason).
+    fn bleed_ga_with(evacuation: Option<&str>, code: Option<Code>) -> Option<i64> {
         let earlier_edd = obs(
             "old-edd",
             LOINC,
@@ -156,6 +161,7 @@ mod procedure_reason_tests {
                 "Incomplete miscarriage".into(),
             ];
             procedure.codes = vec![Code::new(ICD10CM, "O034")];
+            procedure.codes.extend(code);
             procedure.effective = Some(When::day(days_ago(150)));
             records.push(procedure);
         }
@@ -174,5 +180,14 @@ mod procedure_reason_tests {
         assert_eq!(bleed_ga(Some("preparation")), Some(30 * 7 + 5));
         // Done: the new LMP dates the bleed (7w0d).
         assert_eq!(bleed_ga(Some("completed")), Some(49));
+    }
+
+    #[test]
+    fn a_scan_done_for_a_suspected_loss_ends_nothing() {
+        let scan = Code::new(crate::knowledge::SNOMED, "169230002");
+        assert_eq!(
+            bleed_ga_with(Some("completed"), Some(scan)),
+            Some(30 * 7 + 5)
+        );
     }
 }
