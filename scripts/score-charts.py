@@ -5,7 +5,8 @@
 
 Each chart (the format of tests/fixtures/scenarios/README.md) becomes a prefetch-only request:
 `patient` is its Patient, each Observation key holds every Observation, and the other keys every
-resource of their type (Condition, DiagnosticReport, Encounter, Procedure). The EHR's own code
+resource of their type (Condition, DiagnosticReport, Encounter, Procedure, and the medication
+records: MedicationAdministration, MedicationStatement, MedicationRequest, Immunization). The EHR's own code
 filter is not applied, so the score is what the engine makes of the records once they reach it.
 The cards are held to the chart's `expect` block as tests/it/expect.rs holds the scenarios.
 Prints one line per chart and `score: N/M`; exits 0 whatever the score (it measures, it does not
@@ -59,6 +60,11 @@ def request_for(chart):
         "ultrasoundReports": bundle(of("DiagnosticReport")),
         "encounters": bundle(of("Encounter")),
         "procedures": bundle(of("Procedure")),
+        "recentProcedures": bundle(of("Procedure")),
+        "medicationAdministrations": bundle(of("MedicationAdministration")),
+        "medicationStatements": bundle(of("MedicationStatement")),
+        "medicationRequests": bundle(of("MedicationRequest")),
+        "immunizations": bundle(of("Immunization")),
     }
     for key in OBSERVATION_KEYS:
         prefetch[key] = bundle(of("Observation"))

@@ -215,6 +215,48 @@ async fn an_earlier_pregnancys_edd_never_dates_the_pregnancy_after_a_recorded_mi
 }
 
 #[tokio::test]
+async fn an_evacuation_whose_only_loss_code_is_its_reason_ends_the_earlier_episode() {
+    let app = TestApp::spawn().await;
+    let earlier_edd = json!({
+        "resourceType": "Observation", "id": "ev-old-edd", "status": "final",
+        "code": { "coding": [{ "system": "http://loinc.org", "code": "11778-8" }] },
+        "subject": subject(), "effectiveDateTime": day(-150), "valueDateTime": day(-215 + 280),
+    });
+    // No procedure code of the pregnancy-ended set: only `reasonCode` says a miscarriage
+    // (O03.4), read like the code of the Condition in the test above.
+    let evacuation = json!({
+        "resourceType": "Procedure", "id": "ev-evac", "status": "completed",
+        "code": { "text": "Evacuation of uterus" },
+        "reasonCode": [{ "coding": [{ "system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "O03.4" }],
+                         "text": "Incomplete miscarriage" }],
+        "subject": subject(), "performedDateTime": day(-150),
+    });
+    let records = |with_end: bool| {
+        let mut r = vec![
+            lmp("ev-old-lmp", -150, -215),
+            earlier_edd.clone(),
+            urine_test("ev-upt", -18, json!({ "valueString": "Positive" })),
+            lmp("ev-lmp", -18, -49),
+            bleed(0),
+        ];
+        if with_end {
+            r.push(evacuation.clone());
+        }
+        chart(r)
+    };
+    // Control: with no recorded end, the earlier EDD dates the bleed (as in the test above).
+    let control = cards(&app, &records(false)).await;
+    assert!(control.iter().any(|c| c.contains("30w5d")), "{control:?}");
+    let got = cards(&app, &records(true)).await;
+    assert!(
+        got.iter()
+            .any(|c| c.starts_with("\"warning\"") && c.contains("7w0d")),
+        "dated by the new LMP: {got:?}"
+    );
+    assert!(!got.iter().any(|c| c.contains("30w")), "{got:?}");
+}
+
+#[tokio::test]
 async fn a_bleed_five_days_after_an_induced_termination_procedure_gets_no_card() {
     let app = TestApp::spawn().await;
     let termination = |status: &str| {

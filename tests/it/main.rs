@@ -33,6 +33,7 @@ mod http_front;
 mod jwt_edges;
 mod late_pregnancy_http;
 mod long_form;
+mod medications_http;
 mod molar_http;
 mod new_reads;
 mod ops;

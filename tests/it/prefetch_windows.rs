@@ -209,11 +209,15 @@ async fn a_2_0_issuer_is_shown_every_search_without_its_date_bound_and_gets_the_
         let template = template.as_str().unwrap();
         let shown = unbounded[key].as_str().unwrap();
         assert!(!shown.contains("{{today"), "{key}: {shown}");
-        match template.split_once("&date=ge{{") {
-            Some((before, after)) => {
+        // The bound is `&date=ge{{…}}`, or `&effective-time=ge{{…}}` for MedicationAdministration.
+        let bound = template
+            .find("=ge{{")
+            .map(|at| (template[..at].rfind('&').unwrap(), at + "=ge{{".len()));
+        match bound {
+            Some((start, after)) => {
                 bounds_removed += 1;
-                let rest = after.split_once("}}").unwrap().1;
-                assert_eq!(shown, format!("{before}{rest}"), "{key}");
+                let rest = template[after..].split_once("}}").unwrap().1;
+                assert_eq!(shown, format!("{}{rest}", &template[..start]), "{key}");
             }
             None => assert_eq!(shown, template, "{key}"),
         }

@@ -13,16 +13,19 @@ use crate::expect;
 use crate::fhir_sim::{run_query, shift_dates};
 use crate::helpers::{TestApp, fixture_path};
 
-const TOKEN: &str = "scenario-access-token-7f3a";
+pub const TOKEN: &str = "scenario-access-token-7f3a";
 
 /// What discovery's `usageRequirements` asks an integrator to grant, in SMART v1 form.
 pub const V1_SCOPES: &str = "patient/Patient.read patient/Condition.read \
     patient/Observation.read patient/DiagnosticReport.read patient/Encounter.read \
-    patient/Procedure.read";
+    patient/Procedure.read patient/MedicationAdministration.read \
+    patient/MedicationStatement.read patient/MedicationRequest.read patient/Immunization.read";
 
 /// The same in SMART v2 form (CDS Hooks 3.0.0 uses SMART App Launch STU 2).
 pub const V2_SCOPES: &str = "patient/Patient.rs patient/Condition.rs patient/Observation.rs \
-    patient/DiagnosticReport.rs patient/Encounter.rs patient/Procedure.rs";
+    patient/DiagnosticReport.rs patient/Encounter.rs patient/Procedure.rs \
+    patient/MedicationAdministration.rs patient/MedicationStatement.rs \
+    patient/MedicationRequest.rs patient/Immunization.rs";
 
 /// A scenario with its dates moved so that its `now` is today.
 pub struct Scenario {

@@ -41,9 +41,12 @@ use time::Month;
 
 use crate::map::PatientSummary;
 
+mod medication;
 mod terminology;
 mod units;
 mod values;
+
+pub(crate) use medication::{Immunization, Medication, immunization, medication};
 
 /// A FHIR string, borrowed where it can be.
 pub(crate) type Text<'a> = Cow<'a, str>;
@@ -186,6 +189,8 @@ pub(crate) struct Procedure<'a> {
     pub code: Option<Concept<'a>>,
     pub category: Option<Concept<'a>>,
     pub performed: Option<Dated<'a>>,
+    /// `reasonCode`: read like a Condition's code (knowledge.md §3.6 item 8).
+    pub reason_code: Vec<Concept<'a>>,
     pub notes: Vec<Annotation<'a>>,
 }
 
@@ -321,13 +326,18 @@ pub(crate) fn encounter(encounter: Encounter<'_>) -> Record {
     record
 }
 
-/// A Procedure: what was done (`code`), its status and category, when (`performed[x]`: a
-/// dateTime, or a Period's start; a string, Age or Range is no date), and its notes.
-/// knowledge.md §3.5 item 20: an ultrasound or an anti-D dose may be charted only this way.
+/// A Procedure: what was done (`code`) and why (`reasonCode`, among its codes and text, as an
+/// Encounter's reasons are), its status and category, when (`performed[x]`: a dateTime, or a
+/// Period's start; a string, Age or Range is no date), and its notes. knowledge.md §3.5 item 20:
+/// an ultrasound or an anti-D dose may be charted only this way; §3.6 item 8: an evacuation
+/// whose reason is a miscarriage ends the episode as the miscarriage's Condition would.
 pub(crate) fn procedure(procedure: Procedure<'_>) -> Record {
     let mut record = new_record(RecordKind::Procedure, procedure.id);
     if let Some(code) = &procedure.code {
         read_concept(code, &mut record.codes, &mut record.text);
+    }
+    for reason in &procedure.reason_code {
+        read_concept(reason, &mut record.codes, &mut record.text);
     }
     record.status = Some(procedure.status);
     if let Some(category) = &procedure.category {

@@ -20,7 +20,8 @@
 //!   concept in a Procedure), an Encounter `type` that is not an array;
 //! * `null`, a wrong JSON type, or a repeated key in anything it reads;
 //! * an OperationOutcome (alone or as an entry), a value that is not a resource or Bundle;
-//! * a missing required element, a status that is not a code, a date fhir-sdk cannot read.
+//! * a missing required element, a status that is not a code, a date fhir-sdk cannot read;
+//! * a `medicationReference` (the Medication it names is resolved by the reference reader only).
 //!
 //! It holds no rule of its own: it reads the JSON into the element views of [`crate::element`]
 //! (its `Deserialize` impls below are the JSON shapes of those views) and [`crate::element`]'s
@@ -45,7 +46,7 @@ use fhir_sdk::r4b::codes::{
     DiagnosticReportStatus, EncounterStatus, EventStatus, ObservationStatus, QuantityComparator,
 };
 use fhir_sdk::{DateTime as FhirDateTime, Instant as FhirInstant};
-use gravida_rules::facts::Record;
+use gravida_rules::facts::{Record, RecordKind};
 use gravida_rules::query::PrefetchQuery;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -192,6 +193,16 @@ fn read(resource: Resource<'_>) -> Result<FastResource, Decline> {
         "Encounter" => FastRead::Record(encounter(resource)?),
         "Procedure" => FastRead::Record(procedure(resource)?),
         "Patient" => FastRead::Patient(element::patient(resource.id.map(Str::text))),
+        "MedicationAdministration" => {
+            FastRead::Record(medication(RecordKind::MedicationAdministration, resource)?)
+        }
+        "MedicationStatement" => {
+            FastRead::Record(medication(RecordKind::MedicationStatement, resource)?)
+        }
+        "MedicationRequest" => {
+            FastRead::Record(medication(RecordKind::MedicationRequest, resource)?)
+        }
+        "Immunization" => FastRead::Record(immunization(resource)?),
         _ => FastRead::Ignored,
     };
     Ok(FastResource {
@@ -316,6 +327,59 @@ fn procedure(resource: Resource<'_>) -> Result<Record, Decline> {
         code: resource.code,
         category,
         performed: resource.performed,
+        reason_code: resource.reason_code.unwrap_or_default(),
+        notes: resource.note.unwrap_or_default(),
+    }))
+}
+
+/// A MedicationAdministration, MedicationStatement or MedicationRequest (knowledge.md §3.6 items
+/// 10, 21) whose drug is a `medicationCodeableConcept` (a `medicationReference` was declined
+/// while parsing: only the reference reader resolves the Medication it names). Its status is any
+/// string, as in fhir-sdk's model; what that model requires (`effective[x]` of an
+/// administration, `intent` of a request) is required here.
+fn medication(kind: RecordKind, resource: Resource<'_>) -> Result<Record, Decline> {
+    let status = resource.status.ok_or("a medication record's status")?;
+    let medication = resource
+        .medication
+        .ok_or("a medication record without medication[x]")?;
+    // Not a choice of these resources: the reference reader would not read it as a date.
+    if matches!(resource.effective, Some(Dated::Instant(_))) {
+        return Err("a medication record's effectiveInstant");
+    }
+    let request = kind == RecordKind::MedicationRequest;
+    if kind == RecordKind::MedicationAdministration && resource.effective.is_none() {
+        return Err("MedicationAdministration.effective[x] is missing");
+    }
+    if request && (resource.intent.is_none() || resource.effective.is_some()) {
+        return Err("a MedicationRequest's intent is missing, or it has an effective[x]");
+    }
+    if !request && resource.authored_on.is_some() {
+        return Err("authoredOn belongs to a MedicationRequest");
+    }
+    Ok(element::medication(element::Medication {
+        kind,
+        id: resource.id.map(Str::text),
+        status: status.into_owned(),
+        medication: Some(medication),
+        medication_display: None,
+        effective: resource.effective,
+        authored_on: resource.authored_on,
+        reason_code: resource.reason_code.unwrap_or_default(),
+        notes: resource.note.unwrap_or_default(),
+    }))
+}
+
+/// An Immunization: its `vaccineCode` and `occurrence[x]` are required, as in fhir-sdk's model.
+fn immunization(resource: Resource<'_>) -> Result<Record, Decline> {
+    let status = resource.status.ok_or("Immunization.status")?;
+    let vaccine_code = resource.vaccine_code.ok_or("Immunization.vaccineCode")?;
+    let occurrence = resource.occurrence.ok_or("Immunization.occurrence[x]")?;
+    Ok(element::immunization(element::Immunization {
+        id: resource.id.map(Str::text),
+        status: status.into_owned(),
+        vaccine_code: Some(vaccine_code),
+        occurrence: Some(occurrence),
+        reason_code: resource.reason_code.unwrap_or_default(),
         notes: resource.note.unwrap_or_default(),
     }))
 }
@@ -829,6 +893,12 @@ struct Resource<'de> {
     period: Option<Period>,
     // Procedure
     performed: Option<Dated<'de>>,
+    // MedicationAdministration, MedicationStatement, MedicationRequest, Immunization
+    medication: Option<Concept<'de>>,
+    intent: Option<Str<'de>>,
+    authored_on: Option<FhirDateTime>,
+    vaccine_code: Option<Concept<'de>>,
+    occurrence: Option<Dated<'de>>,
     // Bundle
     entry: Option<Entries>,
     link: Option<Vec<Link<'de>>>,
@@ -875,15 +945,31 @@ from_object!(Resource, "a FHIR resource", |map| {
         "performedDateTime" => once(&mut r.performed, Dated::DateTime(date_time(map)?)),
         "performedPeriod" => once(&mut r.performed, Dated::Period(period(map)?)),
         "performedString" => once(&mut r.performed, Dated::String(text(map)?)),
+        "medicationCodeableConcept" => once(&mut r.medication, map.next_value()?),
+        // A Medication named by reference: resolved by the reference reader only.
+        "medicationReference" => Err(de::Error::custom("medicationReference")),
+        "intent" => once(&mut r.intent, map.next_value()?),
+        "authoredOn" => once(&mut r.authored_on, date_time(map)?),
+        "vaccineCode" => once(&mut r.vaccine_code, map.next_value()?),
+        "occurrenceDateTime" => once(&mut r.occurrence, Dated::DateTime(date_time(map)?)),
+        "occurrenceString" => once(&mut r.occurrence, Dated::String(text(map)?)),
         "entry" => once(&mut r.entry, map.next_value()?),
         "link" => once(&mut r.link, map.next_value()?),
         "modifierExtension" => Err(de::Error::custom("modifierExtension")),
         // Contained resources are not read (nor checked for modifiers, as by the reference).
         "contained" => map.next_value::<IgnoredAny>().map(drop),
         _ if key.starts_with('_') => Err(de::Error::custom("primitive extension")),
-        _ if ["value", "effective", "onset", "abatement", "performed"]
-            .iter()
-            .any(|prefix| is_choice_of(key, prefix)) =>
+        _ if [
+            "value",
+            "effective",
+            "onset",
+            "abatement",
+            "performed",
+            "medication",
+            "occurrence",
+        ]
+        .iter()
+        .any(|prefix| is_choice_of(key, prefix)) =>
         {
             Err(de::Error::custom("a choice type not modelled"))
         }

@@ -22,7 +22,7 @@ use std::fmt;
 use futures::future::join_all;
 use gravida_cds_hooks::prefetch::{TemplateError, render_on};
 use gravida_cds_hooks::scopes::Grants;
-use gravida_rules::facts::{PatientFacts, RecordKind};
+use gravida_rules::facts::{DraftOrder, PatientFacts, RecordKind};
 use gravida_rules::query::{Need, PrefetchQuery};
 use serde_json::{Map, Value as Json};
 use thiserror::Error;
@@ -425,6 +425,15 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
     gathered.refused = refusals.count;
     gathered.facts.refused_records = refusals.count;
     gathered.diagnostics.append(&mut refusals.diagnostics);
+
+    // The chart's current prescriptions and statements, for the rules that read medications
+    // (knowledge.md §3.6 item 21), in the shape of an order.
+    gathered.facts.medications = gathered
+        .facts
+        .records
+        .iter()
+        .filter_map(DraftOrder::from_medication_record)
+        .collect();
 
     if let Some(bundle) = input.draft_orders {
         let (orders, diagnostics) = draft_orders(bundle);

@@ -17,7 +17,9 @@
 //!   dropped silently.
 //! * A `modifierExtension` can change what a resource means (e.g. "this did NOT happen"). We
 //!   understand none, so a resource that carries one is refused with a diagnostic.
-//! * Only Condition, Observation, DiagnosticReport, Encounter, Procedure and Patient are parsed;
+//! * Only Condition, Observation, DiagnosticReport, Encounter, Procedure, the medication records
+//!   (MedicationAdministration, MedicationStatement, MedicationRequest, Immunization:
+//!   `map/medication.rs`) and Patient are parsed;
 //!   other types (including R4-only ones fhir-sdk's R4B models do not know, like
 //!   `MedicinalProduct`) are counted and skipped.
 //!
@@ -108,6 +110,18 @@ pub fn facts_from_resources<'a>(resources: impl IntoIterator<Item = &'a Json>) -
             }
             RecordKind::Encounter => map_encounter(object, index, &mut mapped.diagnostics),
             RecordKind::Procedure => map_procedure(object, index, &mut mapped.diagnostics),
+            RecordKind::MedicationAdministration => {
+                medication::map_medication_administration(object, index, &mut mapped.diagnostics)
+            }
+            RecordKind::MedicationStatement => {
+                medication::map_medication_statement(object, index, &mut mapped.diagnostics)
+            }
+            RecordKind::MedicationRequest => {
+                medication::map_medication_request(object, index, &mut mapped.diagnostics)
+            }
+            RecordKind::Immunization => {
+                medication::map_immunization(object, index, &mut mapped.diagnostics)
+            }
         };
         if let Some(mut record) = record {
             record.not_interpreted = not_interpreted;
@@ -607,12 +621,28 @@ fn parse_salvaging<T: DeserializeOwned>(
 /// Which record field a top-level element of a resource kind feeds, if any (see
 /// [`crate::element`] for what each kind reads).
 fn field_of(kind: RecordKind, key: &str) -> Option<Field> {
-    use RecordKind::{Condition, DiagnosticReport, Encounter, Observation, Procedure};
+    use RecordKind::{
+        Condition, DiagnosticReport, Encounter, Immunization, MedicationAdministration,
+        MedicationRequest, MedicationStatement, Observation, Procedure,
+    };
     Some(match (kind, key) {
         (Observation | DiagnosticReport | Encounter | Procedure, "status") => Field::Status,
+        (_, "status") if kind.is_medication() => Field::Status,
         (Observation | Condition | Procedure, "code" | "note") => Field::Code,
         (DiagnosticReport, "code" | "conclusionCode" | "conclusion") => Field::Code,
-        (Encounter, "reasonCode") => Field::Code,
+        (Encounter | Procedure, "reasonCode") => Field::Code,
+        (_, "reasonCode" | "note") if kind.is_medication() => Field::Code,
+        (Immunization, "vaccineCode") => Field::Code,
+        (MedicationAdministration | MedicationStatement | MedicationRequest, _)
+            if is_choice_of(key, "medication") =>
+        {
+            Field::Code
+        }
+        (MedicationAdministration | MedicationStatement, _) if is_choice_of(key, "effective") => {
+            Field::Effective
+        }
+        (Immunization, _) if is_choice_of(key, "occurrence") => Field::Effective,
+        (MedicationRequest, "authoredOn") => Field::Recorded,
         (Condition, "clinicalStatus") => Field::ClinicalStatus,
         (Condition, "verificationStatus") => Field::VerificationStatus,
         (Observation | DiagnosticReport, "issued") | (Condition, "recordedDate") => Field::Recorded,
@@ -937,6 +967,7 @@ fn map_procedure(
                 ProcedurePerformed::Age(_) => Dated::Age,
                 ProcedurePerformed::Range(_) => Dated::Range,
             }),
+        reason_code: concepts(&procedure.reason_code),
         notes: notes(&procedure.note),
     });
     check_choice(
@@ -1050,6 +1081,8 @@ fn component_value(value: &ObservationComponentValue) -> ValueX<'_> {
 fn read_concept(concept_: &CodeableConcept, codes: &mut Vec<Code>, text: &mut Vec<String>) {
     element::read_concept(&concept(concept_), codes, text);
 }
+
+mod medication;
 
 #[cfg(test)]
 mod tests;

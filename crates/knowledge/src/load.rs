@@ -23,11 +23,14 @@ use error::{Problems, ProfileError};
 
 /// CPT (used only by orderables).
 pub const CPT: &str = "http://www.ama-assn.org/go/cpt";
+/// HCPCS Level II, as FHIR names it (the Rho(D) immune globulin supply codes, knowledge.md §3.6
+/// item 10).
+pub const HCPCS: &str = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets";
 /// Site-local codes (e.g. placental location, which has no verified standard code).
 pub const LOCAL: &str = "urn:gravida:local";
 
 /// Code systems a profile may use.
-pub const KNOWN_SYSTEMS: &[&str] = &[SNOMED, LOINC, ICD10CM, RXNORM, CPT, LOCAL];
+pub const KNOWN_SYSTEMS: &[&str] = &[SNOMED, LOINC, ICD10CM, RXNORM, CPT, HCPCS, LOCAL];
 
 /// Every value set file the engine reads, by file stem.
 pub const VALUE_SET_NAMES: &[&str] = &[
@@ -53,6 +56,7 @@ pub const VALUE_SET_NAMES: &[&str] = &[
     "iud",
     "iup",
     "lmp-date",
+    "medication-anti-d",
     "methotrexate",
     "miscarriage-count",
     "molar-pregnancy",
@@ -253,6 +257,7 @@ struct TextToml {
     molar_words: Vec<String>,
     pregnancy_loss_reason_terms: Vec<String>,
     induced_abortion_reason_terms: Vec<String>,
+    anti_d_names: Vec<String>,
 }
 
 // ----- The checked profile ---------------------------------------------------------------------
@@ -888,6 +893,7 @@ fn text(t: TextToml, problems: &mut Problems) -> BleedingText {
             "induced_abortion_reason_terms",
             problems,
         ),
+        anti_d_names: lower(t.anti_d_names, "anti_d_names", problems),
     }
 }
 
@@ -1004,6 +1010,7 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<Profile, Vec<crate::Pro
         procedure_rh_typing: set("procedure-rh-typing"),
         procedure_anti_d: set("procedure-anti-d"),
         procedure_hcg: set("procedure-hcg"),
+        medication_anti_d: set("medication-anti-d"),
         ectopic_pregnancy: set("ectopic-pregnancy"),
         iud: set("iud"),
         art_conception: set("art-conception"),

@@ -47,10 +47,19 @@ fn searched_type(template: &str) -> Option<&str> {
     template.split_once('?').map(|(path, _)| path)
 }
 
-/// Resource types whose FHIR R4 search has a `date` parameter on the record's clinical date
-/// (`Observation.effective`, `DiagnosticReport.effective`, `Encounter.period`,
-/// `Procedure.performed`). `Condition` has none (its dates are `onset-date`, `recorded-date`).
-const DATED: [&str; 4] = ["Observation", "DiagnosticReport", "Encounter", "Procedure"];
+/// Resource types whose FHIR R4 search has a parameter on the record's clinical date, and its
+/// name: `date` (`Observation.effective`, `DiagnosticReport.effective`, `Encounter.period`,
+/// `Procedure.performed`, `Immunization.occurrence`), `effective-time`
+/// (`MedicationAdministration.effective`). `Condition` has none (its dates are `onset-date`,
+/// `recorded-date`).
+const DATED: [(&str, &str); 6] = [
+    ("Observation", "date"),
+    ("DiagnosticReport", "date"),
+    ("Encounter", "date"),
+    ("Procedure", "date"),
+    ("Immunization", "date"),
+    ("MedicationAdministration", "effective-time"),
+];
 
 /// The `{{context.patientId}}` token every query is scoped by.
 const PATIENT: &str = "{{context.patientId}}";
@@ -102,15 +111,21 @@ pub(crate) fn build(
             problems.push(problem(format!("window for unknown prefetch key `{key}`")));
             continue;
         };
-        if !searched_type(&query.template).is_some_and(|t| DATED.contains(&t)) {
+        let dated = searched_type(&query.template)
+            .and_then(|t| DATED.iter().find(|(dated, _)| *dated == t))
+            .map(|(_, parameter)| *parameter);
+        let Some(parameter) = dated else {
             problems.push(problem(format!(
                 "prefetch key `{key}`: its search has no `date` parameter to bound"
             )));
             continue;
-        }
+        };
         match fhirpath::parse(&window.since) {
             Ok(Expression::Today(_)) => {
-                query.template = format!("{}&date=ge{{{{{}}}}}", query.template, window.since);
+                query.template = format!(
+                    "{}&{parameter}=ge{{{{{}}}}}",
+                    query.template, window.since
+                );
             }
             Ok(Expression::Context(_)) => problems.push(problem(format!(
                 "prefetch key `{key}`: `since = {:?}` is not a date (expected e.g. `today() - 1 year`)",
@@ -248,6 +263,14 @@ fn unbounded(value_sets: &BTreeMap<String, crate::load::LoadedValueSet>) -> Vec<
             ),
             need: Need::Optional(Input::Procedures),
         },
+        // The last year's Procedures, whatever their code: a termination or an evacuation may be
+        // coded only by its reason (`reasonCode`, read like a Condition's code: knowledge.md §3.6
+        // item 8) or by a local code, and still end an episode. Bounded by the profile's window.
+        PrefetchQuery {
+            key: "recentProcedures".into(),
+            template: format!("Procedure?patient={PATIENT}&{PAGE_SIZE}"),
+            need: Need::Optional(Input::Procedures),
+        },
         // Vital signs: systolic pressure and heart rate (R2E, §3.5 item 12). `code` matches
         // `Observation.code` only, so the blood-pressure panel is asked for by its own code; its
         // systolic value is a component.
@@ -255,6 +278,32 @@ fn unbounded(value_sets: &BTreeMap<String, crate::load::LoadedValueSet>) -> Vec<
             key: "vitalSigns".into(),
             template: observations(&["systolic-bp", "heart-rate", "bp-panel"]),
             need: Need::Optional(Input::VitalSigns),
+        },
+        // Medication records (knowledge.md §3.6 items 10, 21), not filtered by code: anti-D is
+        // often charted under a formulary's local code or by name only. Doses given and
+        // immunizations: anti-D given within its window (12 weeks, `rhig_window_weeks`).
+        PrefetchQuery {
+            key: "medicationAdministrations".into(),
+            template: format!("MedicationAdministration?patient={PATIENT}&{PAGE_SIZE}"),
+            need: Need::Optional(Input::Medications),
+        },
+        PrefetchQuery {
+            key: "immunizations".into(),
+            template: format!("Immunization?patient={PATIENT}&{PAGE_SIZE}"),
+            need: Need::Optional(Input::Medications),
+        },
+        // What the patient takes or took: anti-D given (`completed`), a current anticoagulant
+        // (`active`). Unbounded: a statement of a current medication may carry no date at all.
+        PrefetchQuery {
+            key: "medicationStatements".into(),
+            template: format!("MedicationStatement?patient={PATIENT}&{PAGE_SIZE}"),
+            need: Need::Optional(Input::Medications),
+        },
+        // What is prescribed now: a current anticoagulant (`active`; §3.6 item 21).
+        PrefetchQuery {
+            key: "medicationRequests".into(),
+            template: format!("MedicationRequest?patient={PATIENT}&status=active&{PAGE_SIZE}"),
+            need: Need::Optional(Input::Medications),
         },
     ]
 }
@@ -291,6 +340,8 @@ mod tests {
             ("ultrasoundReports", "today() - 1 year"),
             ("encounters", "today() - 1 year"),
             ("vitalSigns", "today() - 3 days"),
+            ("immunizations", "today() - 1 year"),
+            ("recentProcedures", "today() - 1 year"),
         ] {
             let template = query(key).template;
             assert!(
@@ -404,5 +455,23 @@ mod tests {
         }
         assert!(vitals.template.contains("&_count=500&date=ge"));
         assert_eq!(vitals.need, Need::Optional(Input::VitalSigns));
+    }
+
+    #[test]
+    fn doses_given_are_bounded_by_their_own_date_parameter_and_current_medications_are_not() {
+        let given = query("medicationAdministrations").template;
+        assert!(
+            given.starts_with("MedicationAdministration?patient={{context.patientId}}&")
+                && given.ends_with("&effective-time=ge{{today() - 1 year}}"),
+            "{given}"
+        );
+        assert_eq!(
+            query("medicationAdministrations").need,
+            Need::Optional(Input::Medications)
+        );
+        let requests = query("medicationRequests").template;
+        assert!(requests.contains("&status=active"), "{requests}");
+        assert!(!requests.contains("date"), "{requests}");
+        assert!(!query("medicationStatements").template.contains("date"));
     }
 }

@@ -168,6 +168,7 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::Unavailable(Input::Encounters) => "unavailable_encounters",
         Modifier::Unavailable(Input::Procedures) => "unavailable_procedures",
         Modifier::Unavailable(Input::VitalSigns) => "unavailable_vital_signs",
+        Modifier::Unavailable(Input::Medications) => "unavailable_medications",
         Modifier::BleedDateUnknown => "bleed_date_unknown",
         Modifier::BleedDateFromRecorded => "bleed_date_from_recorded",
         Modifier::PreviaDocumented => "previa_documented",

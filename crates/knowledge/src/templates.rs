@@ -259,6 +259,7 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "subchorionic_hematoma",
     "unavailable_encounters",
     "unavailable_hcg",
+    "unavailable_medications",
     "unavailable_procedures",
     "unavailable_rh_type",
     "unavailable_ultrasound",

@@ -906,3 +906,67 @@ fn an_unreadable_bleed_date_is_named_and_does_not_silence_the_card() {
         field: Field::Effective,
     }));
 }
+
+#[test]
+fn anti_d_given_as_a_medication_record_silences_consider_anti_d_only_when_given() {
+    let negative = rh_result(
+        "rh",
+        "10331-7",
+        days_ago(20),
+        concept(LOINC, "LA6577-6", "Negative"),
+    );
+    let medication = |kind: RecordKind, status: &str| {
+        let mut r = Record::new(kind, "rhig");
+        r.status = Some(status.into());
+        r.text = vec!["RhoGAM 300 mcg IM".into()];
+        r.effective = Some(When::day(days_ago(10)));
+        r
+    };
+    let chart = |extra: Record| {
+        run(vec![
+            pregnant(),
+            lmp(88),
+            bleed_today(),
+            negative.clone(),
+            extra,
+        ])
+    };
+    for (kind, status) in [
+        (RecordKind::MedicationAdministration, "completed"),
+        (RecordKind::MedicationStatement, "completed"),
+        (RecordKind::Immunization, "completed"),
+    ] {
+        let e = chart(medication(kind, status));
+        assert!(!has(&e, RuleId::R7), "{kind:?}: {:?}", e.rules());
+        assert!(r2(&e).has(&Modifier::AntiDGiven {
+            id: "rhig".into(),
+            date: Some(days_ago(10)),
+        }));
+    }
+    // Coded by its HCPCS code alone, without a name.
+    let mut coded = medication(RecordKind::MedicationAdministration, "completed");
+    coded.text.clear();
+    coded.codes = vec![Code::new(
+        "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+        "J2790",
+    )];
+    assert!(!has(&chart(coded), RuleId::R7));
+    // Not given: not done, not taken, only intended, only prescribed, or entered in error.
+    for (kind, status) in [
+        (RecordKind::MedicationAdministration, "not-done"),
+        (RecordKind::MedicationAdministration, "entered-in-error"),
+        (RecordKind::MedicationStatement, "not-taken"),
+        (RecordKind::MedicationStatement, "intended"),
+        (RecordKind::Immunization, "not-done"),
+        (RecordKind::MedicationRequest, "active"),
+    ] {
+        let e = chart(medication(kind, status));
+        assert!(has(&e, RuleId::R7), "{kind:?} {status}: {:?}", e.rules());
+    }
+    // A medication record's words are never a bleed: a dose given "for the bleeding" alone is
+    // no bleed.
+    let mut note = medication(RecordKind::MedicationAdministration, "completed");
+    note.text.push("given for vaginal bleeding".into());
+    let e = run(vec![pregnant(), lmp(88), negative.clone(), note]);
+    assert!(e.findings.is_empty(), "{:?}", e.rules());
+}

@@ -16,16 +16,17 @@ use time::{Date, OffsetDateTime, UtcOffset};
 /// Everything the engine knows about one patient for one hook call.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PatientFacts {
-    /// Conditions, Observations, DiagnosticReports, Encounters and Procedures of the patient, in
-    /// any order.
+    /// Conditions, Observations, DiagnosticReports, Encounters, Procedures and medication records
+    /// (MedicationAdministration, MedicationStatement, MedicationRequest, Immunization) of the
+    /// patient, in any order.
     pub records: Vec<Record>,
     /// The draft orders of an order hook (`context.draftOrders`); empty on other hooks.
     pub draft_orders: Vec<DraftOrder>,
     /// The patient's medication records (MedicationRequest, MedicationStatement), in the same
     /// shape as a draft order: type, id, codes, names, status. An anticoagulant among the
-    /// current ones is named on every bleeding card (knowledge.md §3.6 item 21). No reader fills
-    /// it yet: medication records are neither prefetched nor fetched (the chart-model issue), so
-    /// in the service it is empty and only the rule's own tests exercise it.
+    /// current ones is named on every bleeding card (knowledge.md §3.6 item 21). The FHIR layer
+    /// fills it from the MedicationRequest and MedicationStatement records it read
+    /// ([`DraftOrder::from_medication_record`]); the rule picks the current ones by status.
     pub medications: Vec<DraftOrder>,
     /// Inputs that could not be obtained (prefetch failed and no FHIR server, or the fetch failed).
     /// The records that decide whether any card is warranted are never listed here: when those are
@@ -77,6 +78,10 @@ pub enum Input {
     Procedures,
     /// Vital signs: blood pressure and heart rate (R2E, §3.5 item 12).
     VitalSigns,
+    /// Medication records: anti-D given (MedicationAdministration, MedicationStatement,
+    /// Immunization) and current anticoagulants (MedicationRequest, MedicationStatement;
+    /// knowledge.md §3.6 items 10 and 21).
+    Medications,
 }
 
 /// Which kind of FHIR resource a record came from.
@@ -89,8 +94,21 @@ pub enum RecordKind {
     /// (knowledge.md §3.5 item 8: an emergency department charts the chief complaint this way).
     Encounter,
     /// A Procedure: an ultrasound, hCG test, Rh typing or anti-D given, charted as done
-    /// (knowledge.md §3.5 item 20).
+    /// (knowledge.md §3.5 item 20). Its `reasonCode` is read into its codes, like a Condition's
+    /// code (§3.6 item 8: an evacuation for a miscarriage ends the pregnancy episode).
     Procedure,
+    /// A MedicationAdministration: a dose given (or, `not-done`, not given). Anti-D given is read
+    /// from it (knowledge.md §3.6 item 10).
+    MedicationAdministration,
+    /// A MedicationStatement: a medication the patient takes or took (`active`, `completed`),
+    /// or does not (`not-taken`, `intended`). Anti-D given, and a current anticoagulant (§3.6
+    /// items 10, 21).
+    MedicationStatement,
+    /// A MedicationRequest in the chart (not a draft order): a current one (`active`) may be an
+    /// anticoagulant (§3.6 item 21). An order is never a dose given.
+    MedicationRequest,
+    /// An Immunization: anti-D is charted as one in some EHRs (§3.6 item 10).
+    Immunization,
 }
 
 impl RecordKind {
@@ -102,7 +120,24 @@ impl RecordKind {
             RecordKind::DiagnosticReport => "DiagnosticReport",
             RecordKind::Encounter => "Encounter",
             RecordKind::Procedure => "Procedure",
+            RecordKind::MedicationAdministration => "MedicationAdministration",
+            RecordKind::MedicationStatement => "MedicationStatement",
+            RecordKind::MedicationRequest => "MedicationRequest",
+            RecordKind::Immunization => "Immunization",
         }
+    }
+
+    /// A medication record (MedicationAdministration, MedicationStatement, MedicationRequest,
+    /// Immunization): it says what was given or taken, never what was found, so its words are
+    /// never a bleed, a dating source or the end of a pregnancy.
+    pub fn is_medication(self) -> bool {
+        matches!(
+            self,
+            RecordKind::MedicationAdministration
+                | RecordKind::MedicationStatement
+                | RecordKind::MedicationRequest
+                | RecordKind::Immunization
+        )
     }
 
     /// The record kind of a FHIR resource type, if the engine reads that type.
@@ -113,6 +148,10 @@ impl RecordKind {
             "DiagnosticReport" => RecordKind::DiagnosticReport,
             "Encounter" => RecordKind::Encounter,
             "Procedure" => RecordKind::Procedure,
+            "MedicationAdministration" => RecordKind::MedicationAdministration,
+            "MedicationStatement" => RecordKind::MedicationStatement,
+            "MedicationRequest" => RecordKind::MedicationRequest,
+            "Immunization" => RecordKind::Immunization,
             _ => return None,
         })
     }
@@ -350,4 +389,24 @@ pub struct DraftOrder {
     /// `dosageInstruction` texts (knowledge.md §3.6 W10 reads a weekly methotrexate schedule or a
     /// rheumatological indication from them).
     pub reasons: Vec<String>,
+}
+
+impl DraftOrder {
+    /// A MedicationRequest or MedicationStatement record of the chart in the shape of a draft
+    /// order, for the rules that read medications (knowledge.md §3.6 item 21); `None` for any
+    /// other record. Its reasons are not kept apart in a record: they are among its text.
+    pub fn from_medication_record(record: &Record) -> Option<DraftOrder> {
+        matches!(
+            record.kind,
+            RecordKind::MedicationRequest | RecordKind::MedicationStatement
+        )
+        .then(|| DraftOrder {
+            resource_type: record.kind.resource_type().to_owned(),
+            id: record.id.clone(),
+            codes: record.codes.clone(),
+            text: record.text.clone(),
+            status: record.status.clone(),
+            reasons: Vec::new(),
+        })
+    }
 }

@@ -257,6 +257,10 @@ pub struct ValueSets {
     pub procedure_anti_d: CodeSet,
     /// A quantitative hCG test charted as a Procedure (§3.5 item 20).
     pub procedure_hcg: CodeSet,
+    /// Rho(D) immune globulin products (RxNorm) and their HCPCS codes: anti-D given when a
+    /// MedicationAdministration, MedicationStatement, Immunization or Procedure names one
+    /// (knowledge.md §3.6 item 10).
+    pub medication_anti_d: CodeSet,
     /// Ectopic pregnancy (34801009, 79586000, O00.x): dated before this pregnancy, a risk factor
     /// on R2 and R6 (knowledge.md §3.5 item 9).
     pub ectopic_pregnancy: CodeSet,
@@ -365,6 +369,10 @@ pub struct BleedingText {
     /// "partial d", "du", "d variant"): such a result is RhD negative for prophylaxis (§3.6
     /// item 11).
     pub rh_variant_names: Vec<String>,
+    /// Names of anti-D immune globulin, lower case, each matched as whole words in a row
+    /// ("anti d", "rhig", "rhogam", "rho d immune globulin"): a medication record whose text
+    /// names one is anti-D given when its status says given (§3.6 item 10).
+    pub anti_d_names: Vec<String>,
 }
 
 /// One bit per value set a record's own codes are classified by (see [`RulesKnowledge::classify`]).
@@ -412,6 +420,7 @@ pub mod class {
     pub const RECURRENT_LOSS: u64 = 1 << 38;
     pub const HCG_QUALITATIVE: u64 = 1 << 39;
     pub const PROCEDURE_ENDED: u64 = 1 << 40;
+    pub const MEDICATION_ANTI_D: u64 = 1 << 41;
     /// The bits above, which no record kind masks.
     pub const ANY_KIND: u64 = !((1 << 23) - 1);
     /// Any dating source.
@@ -478,7 +487,7 @@ impl ClassIndex {
 }
 
 /// Every value set the index holds, with its [`class`] bit.
-fn indexed_sets(vs: &ValueSets) -> [(&CodeSet, u64); 41] {
+fn indexed_sets(vs: &ValueSets) -> [(&CodeSet, u64); 42] {
     use class::*;
     [
         (&vs.bleeding, BLEEDING),
@@ -522,6 +531,7 @@ fn indexed_sets(vs: &ValueSets) -> [(&CodeSet, u64); 41] {
         (&vs.recurrent_pregnancy_loss, RECURRENT_LOSS),
         (&vs.hcg_qualitative, HCG_QUALITATIVE),
         (&vs.procedure_pregnancy_ended, PROCEDURE_ENDED),
+        (&vs.medication_anti_d, MEDICATION_ANTI_D),
     ]
 }
 

@@ -7,6 +7,7 @@
 //! that the same facts always give the same answer.
 mod abortifacient;
 mod alloimmune;
+mod anti_d;
 mod anticoag;
 pub mod engine;
 pub mod facts;

@@ -169,6 +169,10 @@ pub fn knowledge() -> RulesKnowledge {
         procedure_rh_typing: CodeSet::of(&[(SNOMED, "44608003")]),
         procedure_anti_d: CodeSet::of(&[("urn:gravida:local", "anti-d-given")]),
         procedure_hcg: CodeSet::of(&[("http://www.ama-assn.org/go/cpt", "84702")]),
+        medication_anti_d: CodeSet::of(&[(
+            "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+            "J2790",
+        )]),
         ectopic_pregnancy,
         iud,
         art_conception,
@@ -276,6 +280,15 @@ pub fn knowledge() -> RulesKnowledge {
             "d variant",
             "rhd variant",
             "rh variant",
+        ]),
+        anti_d_names: words(&[
+            "anti d",
+            "rhig",
+            "rhogam",
+            "rhophylac",
+            "hyperrho",
+            "winrho",
+            "rho d immune globulin",
         ]),
         anticoagulant_names: words(&[
             "enoxaparin",

@@ -56,11 +56,15 @@ pub const SERVICES: [ServiceDef; 4] = [
 
 /// What an EHR integrator must grant, shown in discovery.
 const USAGE_REQUIREMENTS: &str = "FHIR R4. Grant read access to the patient's Patient, \
-    Condition, Observation, DiagnosticReport, Encounter and Procedure resources (SMART v1 \
+    Condition, Observation, DiagnosticReport, Encounter, Procedure, MedicationAdministration, \
+    MedicationStatement, MedicationRequest and Immunization resources (SMART v1 \
     `patient/Patient.read patient/Condition.read patient/Observation.read \
-    patient/DiagnosticReport.read patient/Encounter.read patient/Procedure.read`, or v2 \
+    patient/DiagnosticReport.read patient/Encounter.read patient/Procedure.read \
+    patient/MedicationAdministration.read patient/MedicationStatement.read \
+    patient/MedicationRequest.read patient/Immunization.read`, or v2 \
     `patient/Patient.rs patient/Condition.rs patient/Observation.rs patient/DiagnosticReport.rs \
-    patient/Encounter.rs patient/Procedure.rs`). \
+    patient/Encounter.rs patient/Procedure.rs patient/MedicationAdministration.rs \
+    patient/MedicationStatement.rs patient/MedicationRequest.rs patient/Immunization.rs`). \
     Prefetch every key, or send fhirServer and fhirAuthorization so the service can fetch \
     what is not prefetched; without either, or with scopes that do not cover a key, the call \
     is answered 412.";

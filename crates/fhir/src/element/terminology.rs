@@ -12,6 +12,8 @@ use gravida_rules::knowledge::{ICD10CM, LOINC, RXNORM, SNOMED};
 
 /// CPT, as FHIR names it.
 pub(crate) const CPT: &str = "http://www.ama-assn.org/go/cpt";
+/// HCPCS Level II, as FHIR names it.
+const HCPCS: &str = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets";
 /// WHO ICD-10.
 const ICD10_WHO: &str = "http://hl7.org/fhir/sid/icd-10";
 
@@ -22,6 +24,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("urn:oid:2.16.840.1.113883.6.1", LOINC),
     ("urn:oid:2.16.840.1.113883.6.88", RXNORM),
     ("urn:oid:2.16.840.1.113883.6.12", CPT),
+    ("urn:oid:2.16.840.1.113883.6.285", HCPCS),
     ("urn:oid:2.16.840.1.113883.6.3", ICD10_WHO),
 ];
 

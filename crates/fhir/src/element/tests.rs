@@ -51,11 +51,24 @@ fn resource(resource_type: &str, extra: Json) -> Json {
         "Observation" | "DiagnosticReport" => json!({"status": "final", "code": {"text": "x"}}),
         "Encounter" => json!({"status": "finished"}),
         "Procedure" => json!({"status": "completed"}),
+        "MedicationAdministration" => json!({"status": "completed",
+            "medicationCodeableConcept": {"text": "x"}, "effectiveDateTime": "2026-09-09"}),
+        "MedicationStatement" => {
+            json!({"status": "active", "medicationCodeableConcept": {"text": "x"}})
+        }
+        "MedicationRequest" => json!({"status": "active", "intent": "order",
+            "medicationCodeableConcept": {"text": "x"}}),
+        "Immunization" => json!({"status": "completed", "vaccineCode": {"text": "x"},
+            "occurrenceDateTime": "2026-09-09"}),
         _ => json!({}),
     };
+    // A `null` in `extra` removes the element (another type of the same choice replaces it).
     for extra in [required, extra] {
         for (key, value) in extra.as_object().expect("an object") {
-            resource[key] = value.clone();
+            match value {
+                Json::Null => drop(resource.as_object_mut().expect("an object").remove(key)),
+                value => resource[key] = value.clone(),
+            }
         }
     }
     resource
@@ -536,6 +549,93 @@ fn samples() -> Vec<(&'static str, &'static str, Json)> {
                 json!({"note": [{"text": "scan limited by habitus"}]}),
             ),
         ),
+        (
+            "Procedure.reasonCode",
+            "codes",
+            resource(
+                "Procedure",
+                json!({"code": {"text": "Evacuation of uterus"},
+                    "reasonCode": [concept("http://hl7.org/fhir/sid/icd-10-cm", "O03.4", "Incomplete miscarriage")]}),
+            ),
+        ),
+        // Medication records (knowledge.md §3.6 items 10, 21)
+        (
+            "MedicationAdministration.medicationCodeableConcept",
+            "codes",
+            resource(
+                "MedicationAdministration",
+                json!({"medicationCodeableConcept": concept(
+                    "urn:oid:2.16.840.1.113883.6.285", "J2790", "Rho(D) immune globulin 300 mcg")}),
+            ),
+        ),
+        (
+            "MedicationAdministration.effectivePeriod",
+            "effective",
+            resource(
+                "MedicationAdministration",
+                json!({"effectiveDateTime": null,
+                    "effectivePeriod": {"start": "2026-09-09T08:00:00Z", "end": "2026-09-09T08:05:00Z"}}),
+            ),
+        ),
+        (
+            "MedicationAdministration.status",
+            "status",
+            resource("MedicationAdministration", json!({"status": "not-done"})),
+        ),
+        (
+            "MedicationAdministration.note",
+            "text",
+            resource(
+                "MedicationAdministration",
+                json!({"note": [{"text": "RhoGAM given after the bleed"}]}),
+            ),
+        ),
+        (
+            "MedicationStatement.effectiveDateTime",
+            "effective",
+            resource(
+                "MedicationStatement",
+                json!({"effectiveDateTime": "2026-09-01"}),
+            ),
+        ),
+        (
+            "MedicationStatement.reasonCode",
+            "text",
+            resource(
+                "MedicationStatement",
+                json!({"reasonCode": [{"text": "Rh negative, antenatal prophylaxis"}]}),
+            ),
+        ),
+        (
+            "MedicationRequest.authoredOn",
+            "recorded",
+            resource("MedicationRequest", json!({"authoredOn": "2026-08-01"})),
+        ),
+        (
+            "MedicationRequest.medicationCodeableConcept",
+            "text",
+            resource(
+                "MedicationRequest",
+                json!({"medicationCodeableConcept": {"text": "Enoxaparin 40 mg subcutaneous daily"}}),
+            ),
+        ),
+        (
+            "Immunization.vaccineCode",
+            "codes",
+            resource(
+                "Immunization",
+                json!({"vaccineCode": concept(
+                    "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "J2791", "Rhophylac")}),
+            ),
+        ),
+        (
+            "Immunization.occurrenceString",
+            "text",
+            resource(
+                "Immunization",
+                json!({"occurrenceDateTime": null, "occurrenceString": "at 28 weeks"}),
+            ),
+        ),
         // Which kind of record each type gives
         ("Observation", "kind", resource("Observation", json!({}))),
         ("Condition", "kind", resource("Condition", json!({}))),
@@ -546,6 +646,22 @@ fn samples() -> Vec<(&'static str, &'static str, Json)> {
         ),
         ("Encounter", "kind", resource("Encounter", json!({}))),
         ("Procedure", "kind", resource("Procedure", json!({}))),
+        (
+            "MedicationAdministration",
+            "kind",
+            resource("MedicationAdministration", json!({})),
+        ),
+        (
+            "MedicationStatement",
+            "kind",
+            resource("MedicationStatement", json!({})),
+        ),
+        (
+            "MedicationRequest",
+            "kind",
+            resource("MedicationRequest", json!({})),
+        ),
+        ("Immunization", "kind", resource("Immunization", json!({}))),
     ]
 }
 

@@ -506,7 +506,7 @@ fn a_diagnostic_report_gives_codes_conclusion_and_dates() {
 fn patients_are_summarised_and_other_types_are_ignored() {
     let mapped = facts_from_resources(&[
         json!({"resourceType": "Patient", "id": "p1", "gender": "female"}),
-        json!({"resourceType": "Immunization", "id": "i1", "status": "completed"}),
+        json!({"resourceType": "Account", "id": "a1", "status": "active"}),
         json!({"resourceType": "MedicinalProduct", "id": "r4-only"}),
         json!({"resourceType": "Patient", "id": "p2"}),
     ]);
@@ -805,4 +805,36 @@ fn a_draft_orders_stated_reason_and_weekly_schedule_are_read_even_when_the_order
     );
     assert_eq!(orders[1].reasons, ["psoriasis"]);
     assert!(orders[2].reasons.is_empty());
+}
+
+#[test]
+fn a_medication_named_by_reference_to_a_contained_medication_is_read_by_its_code() {
+    let given = json!({
+        "resourceType": "MedicationAdministration", "id": "rhig", "status": "completed",
+        "contained": [{"resourceType": "Medication", "id": "m1",
+            "code": {"coding": [{"system": "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+                                 "code": "J2790", "display": "Rho(D) immune globulin 300 mcg"}]}}],
+        "medicationReference": {"reference": "#m1", "display": "RhoGAM"},
+        "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-09-09"
+    });
+    let mapped = facts_from_resources([&given]);
+    assert!(mapped.diagnostics.is_empty(), "{:?}", mapped.diagnostics);
+    let record = &mapped.facts.records[0];
+    assert_eq!(record.kind, RecordKind::MedicationAdministration);
+    assert_eq!(record.codes[0].code, "J2790");
+    assert_eq!(
+        record.text,
+        vec![
+            "Rho(D) immune globulin 300 mcg".to_owned(),
+            "RhoGAM".to_owned()
+        ]
+    );
+    // The fast reader leaves the reference to this reader.
+    assert!(crate::fast::read_resource_json(&given.to_string()).is_none());
+    // A reference it cannot resolve keeps the drug's name from its display.
+    let mut elsewhere = given.clone();
+    elsewhere["medicationReference"]["reference"] = json!("Medication/elsewhere");
+    let record = &facts_from_resources([&elsewhere]).facts.records[0];
+    assert!(record.codes.is_empty());
+    assert_eq!(record.text, vec!["RhoGAM".to_owned()]);
 }

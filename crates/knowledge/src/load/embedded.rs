@@ -40,6 +40,7 @@ profile_files!(
     "valuesets/iud.json",
     "valuesets/iup.json",
     "valuesets/lmp-date.json",
+    "valuesets/medication-anti-d.json",
     "valuesets/methotrexate.json",
     "valuesets/miscarriage-count.json",
     "valuesets/molar-pregnancy.json",

@@ -40,6 +40,13 @@ const RISK_FACTORS: u64 = class::ECTOPIC
     | class::PERSONAL_HISTORY;
 
 /// About the person, whatever the pregnancy: never set aside.
+/// Procedures that work a pregnancy up: a reason on one of them (a scan "for suspected ectopic")
+/// is a question, never the end of the pregnancy.
+const WORK_UP: u64 = class::PROCEDURE_ULTRASOUND
+    | class::PROCEDURE_HCG
+    | class::PROCEDURE_RH_TYPING
+    | class::PROCEDURE_ANTI_D;
+
 const PERSONAL: u64 = class::RH_TYPE | class::RH_NEGATIVE | class::RH_POSITIVE;
 
 impl<'a> Engine<'a> {
@@ -75,7 +82,14 @@ impl<'a> Engine<'a> {
             .filter(|r| !r.history)
             .filter_map(|r| {
                 let ends = match r.kind {
-                    RecordKind::Procedure => r.is(class::PROCEDURE_ENDED) && procedure_done(r),
+                    // Its reasonCode read like a Condition's code (§3.6 item 8): an evacuation
+                    // for a miscarriage ends the episode as the miscarriage would; a work-up
+                    // (a scan for a suspected ectopic) does not.
+                    RecordKind::Procedure => {
+                        let reason = self.kb.classify(&r.codes) & (class::ENDED | class::DIAGNOSED);
+                        (r.is(class::PROCEDURE_ENDED) || (reason != 0 && !r.is(WORK_UP)))
+                            && procedure_done(r)
+                    }
                     RecordKind::Condition => {
                         r.is(class::ENDED | class::DIAGNOSED) && is_confirmed(r)
                     }

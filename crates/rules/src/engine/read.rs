@@ -60,6 +60,11 @@ pub(super) fn kind_classes(kind: RecordKind) -> u64 {
         | match kind {
             RecordKind::Encounter => class::BLEEDING | class::ENDED,
             RecordKind::Procedure => 0,
+            // A medication record names a drug, never a finding (§3.6 item 10).
+            RecordKind::MedicationAdministration
+            | RecordKind::MedicationStatement
+            | RecordKind::MedicationRequest
+            | RecordKind::Immunization => 0,
             RecordKind::Condition | RecordKind::Observation | RecordKind::DiagnosticReport => {
                 u64::MAX
             }
@@ -180,6 +185,7 @@ impl<'a> Engine<'a> {
         // Text alone says "postpartum" for 12 weeks, not for ever: the date is checked first,
         // so that a long chart's old records are never scanned for it.
         rec.postpartum_text = record.kind != RecordKind::Procedure
+            && !record.kind.is_medication()
             && record_date(record).is_some_and(|d| {
                 (self.today - d).whole_days() <= self.kb.thresholds.postpartum_window_days
             })
@@ -192,7 +198,7 @@ impl<'a> Engine<'a> {
     /// a bleeding code wins; another site's code rules the record out; text that names another
     /// site counts only with a genital-tract or obstetric context.
     pub(super) fn reads_as_bleeding(&self, rec: &Rec) -> bool {
-        if rec.history || rec.kind == RecordKind::Procedure {
+        if rec.history || rec.kind == RecordKind::Procedure || rec.kind.is_medication() {
             return false;
         }
         if rec.is(class::BLEEDING) {

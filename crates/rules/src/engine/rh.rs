@@ -123,11 +123,19 @@ impl<'a> Engine<'a> {
         status
     }
 
-    /// Anti-D charted as given (a Procedure) within R7's protective window before `on`, or
-    /// after it (§3.5 item 20, §3.4 item 9): the latest such record.
+    /// Anti-D charted as given (a Procedure or a medication record) within R7's protective
+    /// window before `on`, or after it (§3.5 item 20, §3.4 item 9, §3.6 item 10): the latest
+    /// such record.
     pub(super) fn anti_d_given(&self, valid: &[Rec<'a>], on: Date) -> Option<(&'a Record, Date)> {
         let window = self.kb.thresholds.rhig_window_weeks * 7;
-        self.procedures(valid, class::PROCEDURE_ANTI_D)
+        // A Procedure coded as anti-D (or with an anti-D product code), or a medication record
+        // of anti-D given (§3.6 item 10: `crate::anti_d`), on a date that has come.
+        let medications = valid.iter().filter(|r| {
+            crate::anti_d::given_medication(r, r.class, &self.kb.text)
+                && record_date(r).is_none_or(|d| !self.is_future(d))
+        });
+        self.procedures(valid, class::PROCEDURE_ANTI_D | class::MEDICATION_ANTI_D)
+            .chain(medications)
             .filter_map(|r| record_date(r).map(|d| (r.record, d)))
             .filter(|(_, d)| (on - *d).whole_days() <= window)
             .max_by_key(|(_, d)| *d)

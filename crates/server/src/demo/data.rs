@@ -252,7 +252,8 @@ pub fn matches_search(resource: &Value, params: &[(String, String)]) -> bool {
     params.iter().all(|(name, value)| match name.as_str() {
         "patient" | "subject" => subject_is(resource, value),
         "code" => value.split(',').any(|token| has_code(resource, token)),
-        "date" => matches_date(resource, value),
+        // MedicationAdministration's date parameter is `effective-time` (FHIR R4).
+        "date" | "effective-time" => matches_date(resource, value),
         _ => true,
     })
 }
@@ -272,7 +273,10 @@ pub fn matches_date(resource: &Value, search: &str) -> bool {
         return false;
     };
     let (element, period) = match resource["resourceType"].as_str() {
-        Some("Observation" | "DiagnosticReport") => ("effective", "effectivePeriod"),
+        Some("Observation" | "DiagnosticReport" | "MedicationAdministration") => {
+            ("effective", "effectivePeriod")
+        }
+        Some("Immunization") => ("occurrence", "occurrencePeriod"),
         Some("Encounter") => ("period", "period"),
         Some("Procedure") => ("performed", "performedPeriod"),
         _ => return false,
