@@ -9,6 +9,7 @@ mod abortifacient_http;
 mod architecture;
 mod auth;
 mod binary;
+mod blind_charts;
 mod body_first;
 mod bounded_output;
 mod cds3;

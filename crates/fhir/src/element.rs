@@ -387,6 +387,18 @@ fn code_of(coding: &Coding<'_>) -> Option<Code> {
     })
 }
 
+/// A code as the value sets name it, from a coding's system and code as written: for an element
+/// read straight from JSON (a draft order's `reasonCode`), through the same normalisation as
+/// [`code_of`].
+pub(crate) fn code_named(system: &str, code: &str, display: Option<&str>) -> Code {
+    let (system, code) = terminology::normalise(system, code);
+    Code {
+        system: system.to_owned(),
+        code: code.into_owned(),
+        display: display.map(str::to_owned),
+    }
+}
+
 /// The codes of categories. Their text is not searchable: a category ("Vital Signs",
 /// "Emergency") says what kind of record it is, not what it found.
 fn concept_codes(concepts: &[Concept<'_>]) -> Vec<Code> {

@@ -180,6 +180,7 @@ pub fn draft_orders(bundle: &Json) -> (Vec<DraftOrder>, Vec<Diagnostic>) {
                             text: Vec::new(),
                             status: Some(request.status.clone()),
                             reasons: Vec::new(),
+                            ..Default::default()
                         };
                         match &request.medication {
                             MedicationRequestMedication::CodeableConcept(concept) => {
@@ -210,6 +211,7 @@ pub fn draft_orders(bundle: &Json) -> (Vec<DraftOrder>, Vec<Diagnostic>) {
                             text: Vec::new(),
                             status: Some(request.status.to_string()),
                             reasons: Vec::new(),
+                            ..Default::default()
                         };
                         if let Some(concept) = &request.code {
                             read_concept(concept, &mut order.codes, &mut order.text);
@@ -307,6 +309,7 @@ fn order_from_parts(resource_type: &str, object: &Map<String, Json>) -> DraftOrd
         text: Vec::new(),
         status: string_field(object, "status"),
         reasons: Vec::new(),
+        ..Default::default()
     };
     for key in ["medicationCodeableConcept", "code"] {
         let concept = object
@@ -324,9 +327,9 @@ fn order_from_parts(resource_type: &str, object: &Map<String, Json>) -> DraftOrd
     order
 }
 
-/// Why and how an order is given, as written: each `reasonCode`'s text and displays, each
-/// `reasonReference`'s display (a reason charted as a Condition: "Suspected failed pregnancy"),
-/// and each `dosageInstruction`'s text. Read from the JSON itself, so that an order fhir-sdk rejects still
+/// Why and how an order is given, as written: each `reasonCode`'s text, displays and codes, each
+/// `reasonReference`'s display (a reason charted as a Condition: "Suspected failed pregnancy")
+/// and reference, and each `dosageInstruction`'s text. Read from the JSON itself, so that an order fhir-sdk rejects still
 /// says why it was written (knowledge.md §3.6 W10: methotrexate for rheumatoid arthritis).
 fn read_reasons(object: &Map<String, Json>, order: &mut DraftOrder) {
     for reason in object
@@ -345,10 +348,18 @@ fn read_reasons(object: &Map<String, Json>, order: &mut DraftOrder) {
             .into_iter()
             .flatten()
         {
-            push_text(
-                &mut order.reasons,
-                coding.get("display").and_then(Json::as_str),
-            );
+            let display = coding.get("display").and_then(Json::as_str);
+            push_text(&mut order.reasons, display);
+            // A reason sent only as a code (O02.1 under the ICD-10-CM OID) is a reason too.
+            if let Some(code) = coding.get("code").and_then(Json::as_str) {
+                let system = coding
+                    .get("system")
+                    .and_then(Json::as_str)
+                    .unwrap_or_default();
+                order
+                    .reason_codes
+                    .push(element::code_named(system, code, display));
+            }
         }
     }
     for reason in object
@@ -361,6 +372,9 @@ fn read_reasons(object: &Map<String, Json>, order: &mut DraftOrder) {
             &mut order.reasons,
             reason.get("display").and_then(Json::as_str),
         );
+        if let Some(reference) = reason.get("reference").and_then(Json::as_str) {
+            order.reason_references.push(reference.to_owned());
+        }
     }
     for dosage in object
         .get("dosageInstruction")

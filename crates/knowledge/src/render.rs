@@ -229,6 +229,7 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::SruNotMet { .. } => "sru_not_met",
         Modifier::UnidentifiedOrder => "unidentified_order",
         Modifier::GtdPossible { hcg: Some(_), .. } => "gtd_hcg",
+        Modifier::AntiDOrdered { .. } => "anti_d_ordered",
         Modifier::DoneToday {
             what: gravida_rules::Done::Ultrasound,
             ..
@@ -549,6 +550,12 @@ fn modifier_values<'v>(
     }
     if let Modifier::RefusedRecords { count } = m {
         mv.insert("refused", count.to_string());
+    }
+    if let Modifier::AntiDOrdered { resource_type, id } = m {
+        mv.insert(
+            "record",
+            reference(resource_type, id, facts, markdown::escape_inline),
+        );
     }
     if let Modifier::UnreadableVitalSign { id } | Modifier::DoneToday { id, .. } = m {
         mv.insert(

@@ -202,6 +202,7 @@ pub struct CardsToml {
 pub const MODIFIER_KEYS: &[&str] = &[
     "alloimmunised",
     "anti_d_given",
+    "anti_d_ordered",
     "anticoagulant",
     "bleed_date_from_recorded",
     "bleed_date_unknown",

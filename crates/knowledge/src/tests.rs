@@ -502,6 +502,7 @@ fn methotrexate_card_suggests_deleting_the_draft_order() {
         text: vec![],
         status: Some("draft".into()),
         reasons: Vec::new(),
+        ..Default::default()
     });
     let a = kb.evaluate(&facts, "p1", NOW);
     assert_eq!(a.cards.len(), 1);
@@ -568,6 +569,7 @@ fn with_draft_order_id(id: &str) -> PatientFacts {
         text: vec![],
         status: Some("draft".into()),
         reasons: Vec::new(),
+        ..Default::default()
     });
     facts
 }

@@ -56,6 +56,51 @@ pub(crate) struct Pregnancy<'r> {
     pub cardiac_activity: Vec<(bool, &'r Record, Option<Date>)>,
     /// The reason texts of the current encounters.
     pub encounter_reasons: Vec<&'r [String]>,
+    /// The chart's Conditions, which an order's `reasonReference` may name.
+    pub conditions: Vec<&'r Record>,
+}
+
+/// What an order's reason says, from its words, its codes and the Conditions it references.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reason {
+    /// An induced abortion, or another use the guard does not question: no card.
+    Induced,
+    /// Early pregnancy loss (or another early-pregnancy diagnosis): the card is critical.
+    Loss,
+    /// No reason the guard can read: the card is a warning.
+    Unstated,
+}
+
+/// The order's reason. Induced outranks loss: an order "for termination after missed
+/// miscarriage" is the management the clinician has decided on.
+fn reason(kb: &RulesKnowledge, order: &DraftOrder, pregnancy: &Pregnancy) -> Reason {
+    let t = &kb.text;
+    let vs = kb.value_sets();
+    let referenced: Vec<&Record> = order
+        .reason_references
+        .iter()
+        .filter_map(|reference| {
+            let id = reference.rsplit('/').next()?;
+            pregnancy.conditions.iter().find(|r| r.id == id).copied()
+        })
+        .collect();
+    let says = |terms: &[String]| {
+        crate::text::mentions(&order.reasons, terms, t)
+            || referenced
+                .iter()
+                .any(|r| crate::text::mentions(&r.text, terms, t))
+    };
+    let coded = |set: &crate::knowledge::CodeSet| {
+        set.contains_any(&order.reason_codes)
+            || referenced.iter().any(|r| set.contains_any(&r.codes))
+    };
+    if says(&t.induced_abortion_reason_terms) || coded(&vs.induced_abortion) {
+        Reason::Induced
+    } else if says(&t.pregnancy_loss_reason_terms) || coded(&vs.already_diagnosed) {
+        Reason::Loss
+    } else {
+        Reason::Unstated
+    }
 }
 
 /// R16 for the draft orders of this call, if any fires.
@@ -73,12 +118,12 @@ pub(crate) fn guard(
         .find_map(|o| abortifacient_name(kb, o).map(|name| (o, name)));
     if let Some((order, drug)) = abortifacient {
         let t = &kb.text;
-        let other_use = crate::text::mentions(&order.reasons, &t.induced_abortion_reason_terms, t);
-        if !early || other_use {
+        let why = reason(kb, order, pregnancy);
+        if !early || why == Reason::Induced {
             return None;
         }
         let (missing, scan) = missing_criterion(kb, pregnancy)?;
-        let for_loss = crate::text::mentions(&order.reasons, &t.pregnancy_loss_reason_terms, t)
+        let for_loss = why == Reason::Loss
             || pregnancy
                 .encounter_reasons
                 .iter()

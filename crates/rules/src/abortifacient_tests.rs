@@ -80,6 +80,7 @@ fn misoprostol(reasons: &[&str]) -> DraftOrder {
         text: vec!["misoprostol 200 MCG Oral Tablet".into()],
         status: Some("draft".into()),
         reasons: reasons.iter().map(|r| r.to_string()).collect(),
+        ..Default::default()
     }
 }
 
@@ -215,6 +216,7 @@ fn a_draft_medication_that_names_nothing_is_named_on_a_warning() {
         text: Vec::new(),
         status: Some("draft".into()),
         reasons: Vec::new(),
+        ..Default::default()
     };
     let e = run(pregnant_at(200), order);
     let f = r16(&e).expect("R16");
@@ -231,4 +233,39 @@ fn no_pregnancy_means_no_card() {
         ..Default::default()
     };
     assert!(evaluate(&knowledge(), &facts, NOW).findings.is_empty());
+}
+
+#[test]
+fn a_reason_given_only_as_a_loss_code_makes_the_card_critical() {
+    let mut order = misoprostol(&[]);
+    order.reason_codes = vec![Code::new(ICD10CM, "O02.1")];
+    let e = run(pregnant_at(60), order);
+    assert_eq!(r16(&e).map(|f| f.indicator), Some(Indicator::Critical));
+}
+
+#[test]
+fn a_reason_given_only_as_an_elective_termination_code_gets_no_card() {
+    let mut order = misoprostol(&[]);
+    order.reason_codes = vec![Code::new(ICD10CM, "Z33.2")];
+    assert!(r16(&run(pregnant_at(50), order)).is_none());
+}
+
+#[test]
+fn a_reason_referenced_as_a_provisional_loss_condition_makes_the_card_critical() {
+    let mut records = pregnant_at(60);
+    let mut suspected = Record::new(RecordKind::Condition, "epl-query");
+    suspected.codes = vec![Code::new(ICD10CM, "O02.1")];
+    suspected.clinical_status = Some("active".into());
+    suspected.verification_status = Some("provisional".into());
+    suspected.effective = Some(When::day(days_ago(1)));
+    records.push(suspected);
+    let mut order = misoprostol(&[]);
+    order.reason_references = vec!["Condition/epl-query".into()];
+    let e = run(records, order);
+    assert_eq!(
+        r16(&e).map(|f| f.indicator),
+        Some(Indicator::Critical),
+        "{:?}",
+        e.findings
+    );
 }

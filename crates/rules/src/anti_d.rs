@@ -9,8 +9,8 @@
 //! `medication-anti-d` value set: HCPCS, a site's RxNorm or local codes) or by its name in the
 //! record's text and coding displays (the profile's `anti_d_names`, whole words in a row).
 
-use crate::facts::{Record, RecordKind};
-use crate::knowledge::{BleedingText, class};
+use crate::facts::{DraftOrder, Record, RecordKind};
+use crate::knowledge::{BleedingText, RulesKnowledge, class};
 
 /// True when the medication record's status says the drug was given.
 fn given(record: &Record) -> bool {
@@ -40,6 +40,20 @@ fn names_anti_d(record_text: &str, text: &BleedingText) -> bool {
             && words
                 .windows(name.len())
                 .any(|window| window == name.as_slice())
+    })
+}
+
+/// The first live draft order of the call that is anti-D immune globulin, coded
+/// (`medication-anti-d`) or named (`anti_d_names`): the clinician is ordering it now, so no card
+/// advises it (knowledge.md §3.6 item 16).
+pub(crate) fn drafted<'o>(orders: &'o [DraftOrder], kb: &RulesKnowledge) -> Option<&'o DraftOrder> {
+    orders.iter().find(|order| {
+        let live = !matches!(
+            order.status.as_deref(),
+            Some("cancelled" | "entered-in-error" | "revoked" | "completed" | "stopped")
+        );
+        live && (kb.value_sets().medication_anti_d.contains_any(&order.codes)
+            || order.text.iter().any(|t| names_anti_d(t, &kb.text)))
     })
 }
 

@@ -86,6 +86,7 @@ mod tests {
             text: vec![name.into()],
             status: Some(status.into()),
             reasons: Vec::new(),
+            ..Default::default()
         }
     }
 

@@ -164,6 +164,7 @@ fn methotrexate() -> DraftOrder {
         text: vec!["methotrexate".into()],
         status: Some("draft".into()),
         reasons: Vec::new(),
+        ..Default::default()
     }
 }
 

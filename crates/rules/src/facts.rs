@@ -375,7 +375,7 @@ impl Record {
 }
 
 /// A draft order from `context.draftOrders` (MedicationRequest, ServiceRequest, …).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DraftOrder {
     /// `MedicationRequest`, `ServiceRequest`, ….
     pub resource_type: String,
@@ -389,6 +389,13 @@ pub struct DraftOrder {
     /// `dosageInstruction` texts (knowledge.md §3.6 W10 reads a weekly methotrexate schedule or a
     /// rheumatological indication from them).
     pub reasons: Vec<String>,
+    /// The codes of `reasonCode`, code systems normalised (an ICD-10-CM code sent under its OID,
+    /// `O021` for `O02.1`): a reason given only as a code is still a reason (knowledge.md §3.6
+    /// items 6 and 14).
+    pub reason_codes: Vec<Code>,
+    /// `reasonReference` references ("Condition/123"): the engine reads the chart's record of
+    /// that reason as it reads the order's own reason.
+    pub reason_references: Vec<String>,
 }
 
 impl DraftOrder {
@@ -406,7 +413,7 @@ impl DraftOrder {
             codes: record.codes.clone(),
             text: record.text.clone(),
             status: record.status.clone(),
-            reasons: Vec::new(),
+            ..DraftOrder::default()
         })
     }
 }

@@ -418,6 +418,9 @@ pub enum Modifier {
         date: Option<Date>,
         hcg: Option<String>,
     },
+    /// Anti-D immune globulin is among the draft orders of this call: R7 is not shown, and the
+    /// other cards say so in their long form (§3.6 item 16).
+    AntiDOrdered { resource_type: String, id: String },
     /// A test the bleeding card would advise is on record today: its button does not order it
     /// again (§3.6 item 16).
     DoneToday { what: Done, id: String },

@@ -239,6 +239,9 @@ pub struct ValueSets {
     /// Misoprostol and mifepristone medications (RxNorm): R16, the abortifacient guard
     /// (knowledge.md §3.6 item 14).
     pub abortifacient: CodeSet,
+    /// An induced abortion as an order's reason (ICD-10-CM Z33.2, O04; SNOMED 714812005): R16
+    /// gives no card (§3.6 item 14).
+    pub induced_abortion: CodeSet,
     /// Molar pregnancy (ICD-10-CM O01): hedged, it raises the GTD picture (§3.6 item 15).
     pub molar_pregnancy: CodeSet,
     /// Answers meaning "no" / "absent": a bleeding Observation with one of these is not a bleed.

@@ -150,6 +150,11 @@ pub fn knowledge() -> RulesKnowledge {
         already_diagnosed,
         methotrexate: CodeSet::of(&[(RXNORM, "6851"), (RXNORM, "105585")]),
         abortifacient: CodeSet::of(&[(RXNORM, "42331"), (RXNORM, "317128")]),
+        induced_abortion: {
+            let mut set = CodeSet::of(&[(ICD10CM, "Z332"), (SNOMED, "714812005")]);
+            set.insert_prefix(ICD10CM, "O04");
+            set
+        },
         molar_pregnancy: {
             let mut set = CodeSet::default();
             set.insert_prefix(ICD10CM, "O01");

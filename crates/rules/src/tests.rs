@@ -230,6 +230,36 @@ fn rh_negative_bleeding_at_11w6d_is_r8_and_at_12w0d_r7() {
 }
 
 #[test]
+fn anti_d_being_ordered_now_leaves_r7_out_and_is_said_on_the_other_card() {
+    let rh_neg = obs(
+        "rh",
+        LOINC,
+        "10331-7",
+        days_ago(20),
+        concept(LOINC, "LA6577-6"),
+    );
+    let facts = PatientFacts {
+        records: vec![pregnant(), lmp(84), iup(), rh_neg, bleed_today("bleeding")],
+        draft_orders: vec![DraftOrder {
+            resource_type: "MedicationRequest".into(),
+            id: "rhig".into(),
+            text: vec!["RhoGAM (Rho(D) immune globulin) 300 mcg IM".into()],
+            status: Some("draft".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let e = evaluate(&knowledge(), &facts, NOW);
+    assert_eq!(rules(&e), vec![RuleId::R4]);
+    assert!(
+        e.findings[0]
+            .modifiers
+            .iter()
+            .any(|m| matches!(m, Modifier::AntiDOrdered { id, .. } if id == "rhig"))
+    );
+}
+
+#[test]
 fn a_sensitised_patient_gets_no_anti_d_card() {
     let rh_neg = obs(
         "rh",
@@ -667,6 +697,7 @@ fn mtx_order() -> DraftOrder {
         text: vec![],
         status: Some("draft".into()),
         reasons: Vec::new(),
+        ..Default::default()
     }
 }
 

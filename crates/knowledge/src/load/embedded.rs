@@ -36,6 +36,7 @@ profile_files!(
     "valuesets/fetal-heart-activity.json",
     "valuesets/hcg-qualitative.json",
     "valuesets/hcg-quantitative.json",
+    "valuesets/induced-abortion.json",
     "valuesets/heart-rate.json",
     "valuesets/iud.json",
     "valuesets/iup.json",

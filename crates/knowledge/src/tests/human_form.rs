@@ -43,6 +43,7 @@ fn a_draft_order_is_named_an_order_never_by_its_resource_type() {
         text: vec!["Methotrexate 50 mg/m2 IM".into()],
         status: Some("draft".into()),
         reasons: Vec::new(),
+        ..Default::default()
     });
     let card = cards_of(kb.evaluate(&facts, "p1", NOW))
         .into_iter()

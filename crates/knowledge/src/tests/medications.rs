@@ -18,6 +18,7 @@ fn on(name: &str, status: &str) -> PatientFacts {
         text: vec![name.into()],
         status: Some(status.into()),
         reasons: vec!["1 mg/kg subcutaneously every 12 hours".into()],
+        ..Default::default()
     });
     facts
 }

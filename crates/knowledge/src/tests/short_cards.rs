@@ -67,6 +67,7 @@ fn a_drafted_hcg_leaves_only_the_48_hour_repeat_on_the_hcg_button() {
         text: vec!["hCG quantitative".into()],
         status: Some("draft".into()),
         reasons: Vec::new(),
+        ..Default::default()
     });
     let card = &cards_of(kb.evaluate(&facts, "p1", NOW))[0];
     let hcg = card

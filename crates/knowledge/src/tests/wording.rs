@@ -21,6 +21,7 @@ fn methotrexate(reasons: &[&str]) -> DraftOrder {
         text: vec!["Methotrexate 2.5 mg tablet".into()],
         status: Some("draft".into()),
         reasons: reasons.iter().map(|r| (*r).to_owned()).collect(),
+        ..Default::default()
     }
 }
 

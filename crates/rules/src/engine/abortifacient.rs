@@ -36,11 +36,15 @@ impl<'a> Engine<'a> {
             crl_mm: Vec::new(),
             cardiac_activity: Vec::new(),
             encounter_reasons: Vec::new(),
+            conditions: Vec::new(),
         };
         for rec in valid {
             let date = record_date(rec);
             if rec.kind == RecordKind::Encounter && encounter_current(rec) {
                 pregnancy.encounter_reasons.push(&rec.record.text);
+            }
+            if rec.kind == RecordKind::Condition {
+                pregnancy.conditions.push(rec.record);
             }
             if !self.in_pregnancy(date, start) {
                 continue;

@@ -47,6 +47,8 @@ pub(super) struct BleedInputs<'a> {
     pub(super) sensitised: bool,
     /// Anti-D charted as given within its protective window (§3.5 item 20).
     pub(super) anti_d: Option<(&'a Record, Date)>,
+    /// Anti-D among the draft orders of this call (§3.6 item 16): R7 is not shown.
+    pub(super) anti_d_drafted: bool,
     /// Subchorionic hematoma records of this pregnancy (R3, R4, R10).
     pub(super) sch: Vec<&'a Record>,
     /// Placenta previa records of this pregnancy (R9, R14).
@@ -129,6 +131,15 @@ impl<'a> Engine<'a> {
             common.push(Modifier::Alloimmunised);
         }
         let anti_d = self.anti_d_given(valid, bleed.date.unwrap_or(self.today));
+        let anti_d_order = crate::anti_d::drafted(&self.facts.draft_orders, self.kb);
+        if rh_negative == Some(true)
+            && let Some(order) = anti_d_order
+        {
+            common.push(Modifier::AntiDOrdered {
+                resource_type: order.resource_type.clone(),
+                id: order.id.clone(),
+            });
+        }
         if let Some(r) = rh_record {
             evidence.push(Evidence::record(
                 Role::RhType,
@@ -272,6 +283,7 @@ impl<'a> Engine<'a> {
             rh_negative,
             sensitised,
             anti_d,
+            anti_d_drafted: anti_d_order.is_some(),
             sch,
             previa,
             placental_location,

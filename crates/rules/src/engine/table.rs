@@ -174,8 +174,9 @@ fn rh(c: &Dated) -> Option<Finding> {
     let (i, t, g) = (c.i, c.t, c.g);
     if i.rh_negative == Some(true) && !i.sensitised {
         if g >= t.anti_d_from_days {
-            // Anti-D given within its protective window: nothing to consider (§3.5 item 20).
-            if i.anti_d.is_none() {
+            // Anti-D given within its protective window, or being ordered now: nothing to
+            // consider (§3.5 item 20, §3.6 item 16). The fact stays on the other cards' long form.
+            if i.anti_d.is_none() && !i.anti_d_drafted {
                 return Some(c.card(RuleId::R7, Indicator::Warning, &[]));
             }
         } else if g > t.implantation_plausible_max_days || i.label != Label::Implantation {
