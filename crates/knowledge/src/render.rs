@@ -216,7 +216,6 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::RhOnRecord { negative: false } => "rh_positive_on_record",
         Modifier::RhUnreadable { .. } => "rh_unreadable",
         Modifier::RhResultPending { .. } => "rh_result_pending",
-        Modifier::RhEarlierPregnancy { .. } => "rh_earlier_pregnancy",
         Modifier::AntiDGiven { .. } => "anti_d_given",
         Modifier::HcgBound { .. } => "hcg_bound",
         Modifier::HcgLast { .. } => "hcg_last",
@@ -558,7 +557,6 @@ fn modifier_values<'v>(
     // A record named by a modifier of the reading (§3.5): what it says, and its date.
     if let Modifier::RhUnreadable { id, date }
     | Modifier::RhResultPending { id, date }
-    | Modifier::RhEarlierPregnancy { id, date }
     | Modifier::AntiDGiven { id, date }
     | Modifier::HcgBound { id, date, .. }
     | Modifier::HcgLast { id, date, .. }
@@ -993,16 +991,12 @@ fn uuid() -> String {
 /// type, then (R2E) the escalated card's, then the modifiers'.
 fn suggestion_keys(profile: &Profile, template: &RuleCard, finding: &Finding) -> Vec<String> {
     let mut keys: Vec<String> = template.suggestions.clone();
-    // An Rh type that could not be read, or only from an earlier pregnancy, is asked for again,
-    // like an unknown one.
-    if finding.modifiers.iter().any(|m| {
-        matches!(
-            m,
-            Modifier::RhUnknown
-                | Modifier::RhUnreadable { .. }
-                | Modifier::RhEarlierPregnancy { .. }
-        )
-    }) {
+    // An Rh type that could not be read is asked for again, like an unknown one.
+    if finding
+        .modifiers
+        .iter()
+        .any(|m| matches!(m, Modifier::RhUnknown | Modifier::RhUnreadable { .. }))
+    {
         keys.extend(template.suggestions_if_rh_unknown.iter().cloned());
     }
     // R2E: the escalated card's suggestions follow the emergency ones.

@@ -216,7 +216,6 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "redated",
     "refused_record",
     "refused_records",
-    "rh_earlier_pregnancy",
     "rh_negative_on_record",
     "rh_positive_on_record",
     "rh_result_pending",

@@ -378,9 +378,6 @@ pub enum Modifier {
     /// Rh typing done (a Procedure, or a result without a value yet): the result is still needed
     /// (§3.5 item 20).
     RhResultPending { id: String, date: Option<Date> },
-    /// The only Rh result on record is dated before this pregnancy's start: not used (results count
-    /// from the pregnancy's start, §3.5 item 4), named, and the type asked for in this pregnancy.
-    RhEarlierPregnancy { id: String, date: Option<Date> },
     /// Anti-D charted as given within R7's protective window (§3.5 item 20).
     AntiDGiven { id: String, date: Option<Date> },
     /// The latest hCG of this pregnancy is a bound, shown as written ("<5 m[IU]/mL"), never used

@@ -158,13 +158,7 @@ impl<'a> Engine<'a> {
                 id: r.id.clone(),
                 date: record_date(r),
             }),
-            (None, None, None) => match rh.earlier {
-                Some(r) => common.push(Modifier::RhEarlierPregnancy {
-                    id: r.id.clone(),
-                    date: record_date(r),
-                }),
-                None => common.push(Modifier::RhUnknown),
-            },
+            (None, None, None) => common.push(Modifier::RhUnknown),
         }
         if rh_negative == Some(true)
             && let Some((r, date)) = anti_d
