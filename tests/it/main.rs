@@ -17,6 +17,7 @@ mod chart_model;
 mod chart_records;
 mod chart_shapes;
 mod conformance;
+mod dating_http;
 mod demo;
 mod deploy;
 mod drain;
