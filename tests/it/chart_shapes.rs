@@ -291,15 +291,16 @@ async fn ten_days_postpartum_without_a_delivery_code_gets_no_antepartum_card() {
 }
 
 #[tokio::test]
-async fn an_rh_result_from_before_this_pregnancy_is_named_and_the_type_asked_for_again() {
+async fn an_rh_type_from_before_this_pregnancy_types_it_and_is_never_asked_for_again() {
+    // §3.6 C1: the RhD type is permanent; a type two years old counts, with its date.
     let app = TestApp::spawn().await;
     let mut s = scenario("pub11");
     resource(&mut s, "pub11-obs-6")["effectiveDateTime"] = json!(days_ago(2 * 365));
     for cards in cards_both_ways(&app, &s).await {
         let text = details(&cards);
-        assert!(!text.contains("consider anti-D"), "{text}");
-        assert!(text.contains("predates this pregnancy"), "{text}");
+        assert!(text.contains("anti-D"), "{text}");
+        assert!(!text.contains("predates this pregnancy"), "{text}");
         let labels = suggestion_labels(&cards);
-        assert!(labels.iter().any(|l| l.contains("ABO/Rh")), "{labels:?}");
+        assert!(!labels.iter().any(|l| l.contains("ABO/Rh")), "{labels:?}");
     }
 }

@@ -18,6 +18,7 @@ mod chart_model;
 mod chart_records;
 mod chart_shapes;
 mod conformance;
+mod dating_http;
 mod demo;
 mod deploy;
 mod done_today_http;

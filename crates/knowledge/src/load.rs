@@ -41,6 +41,7 @@ pub const VALUE_SET_NAMES: &[&str] = &[
     "bleeding",
     "bleeding-other-site",
     "bp-panel",
+    "conception-date",
     "crown-rump-length",
     "dating-art",
     "dating-edd",
@@ -49,6 +50,7 @@ pub const VALUE_SET_NAMES: &[&str] = &[
     "dating-ultrasound",
     "delivery-date",
     "ectopic-pregnancy",
+    "embryo-transfer",
     "fetal-heart-activity",
     "hcg-qualitative",
     "hcg-quantitative",
@@ -208,6 +210,7 @@ struct ThresholdsToml {
     r12_enabled: Option<Cited<bool>>,
     future_tolerance_days: Option<Cited<i64>>,
     before_pregnancy_margin_days: Option<Cited<i64>>,
+    ga_at_conception_days: Option<Cited<i64>>,
     max_gestational_age: Option<Cited<String>>,
     vital_signs_window_hours: Option<Cited<i64>>,
     systolic_bp_below: Option<Cited<f64>>,
@@ -524,6 +527,12 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         0..=90,
         problems,
     );
+    let at_conception = number(
+        &t.ga_at_conception_days,
+        "ga_at_conception_days",
+        7..=21,
+        problems,
+    );
     let max_ga = ga_threshold(&t.max_gestational_age, "max_gestational_age", problems);
     // Escalation and the rules of knowledge.md §3.5 items 12–16.
     let vitals_window = number(
@@ -792,6 +801,7 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         );
     }
     let term = term?;
+    let at_conception = at_conception?;
     Some(Thresholds {
         implantation_plausible_max_days: plausible,
         implantation_doubtful_max_days: doubtful,
@@ -818,6 +828,7 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         r12_enabled: r12,
         future_tolerance_days: future_tolerance,
         before_pregnancy_margin_days: before_margin,
+        ga_at_conception_days: at_conception,
         max_gestational_age_days: max_ga,
         vital_signs_window_hours: vitals_window,
         systolic_bp_below: sbp_below,
@@ -979,6 +990,8 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<Profile, Vec<crate::Pro
         dating_ultrasound: set("dating-ultrasound"),
         dating_lmp: set("dating-lmp"),
         lmp_date: set("lmp-date"),
+        conception_date: set("conception-date"),
+        embryo_transfer: set("embryo-transfer"),
         dating_other: set("dating-other"),
         hcg_quantitative: set("hcg-quantitative"),
         hcg_qualitative: set("hcg-qualitative"),

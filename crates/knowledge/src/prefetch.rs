@@ -177,6 +177,10 @@ fn unbounded(value_sets: &BTreeMap<String, crate::load::LoadedValueSet>) -> Vec<
                 "dating-lmp",
                 "lmp-date",
                 "dating-other",
+                // ART dating: a conception date, an embryo transfer charted as an Observation
+                // (knowledge.md §3.6 item 9).
+                "conception-date",
+                "embryo-transfer",
                 // The obstetric history's count of miscarriages (R15, knowledge.md §3.5 item 15).
                 "miscarriage-count",
                 // The delivery date ends the pregnancy (G2, knowledge.md §3.5 item 11).
@@ -258,6 +262,8 @@ fn unbounded(value_sets: &BTreeMap<String, crate::load::LoadedValueSet>) -> Vec<
                         "procedure-hcg",
                         // A termination or evacuation ends an episode (knowledge.md §3.6 item 8).
                         "procedure-pregnancy-ended",
+                        // An embryo transfer dates an ART pregnancy (knowledge.md §3.6 item 9).
+                        "embryo-transfer",
                     ]
                 )
             ),

@@ -159,6 +159,13 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::HcgNice(NiceReading::Between { .. }) => "hcg_nice_between",
         Modifier::HcgReadingsDiffer => "hcg_readings_differ",
         Modifier::Redated { .. } => "redated",
+        Modifier::GaRange { source, .. } => match source {
+            DatingSource::Art => "ga_range_art",
+            DatingSource::ChartedEdd => "ga_range_edd",
+            DatingSource::Ultrasound => "ga_range_ultrasound",
+            DatingSource::Lmp => "ga_range_lmp",
+            DatingSource::GaObservation => "ga_range_ga",
+        },
         Modifier::LabelImplausible => "label_implausible",
         Modifier::LabelDoubtful => "label_doubtful",
         Modifier::RhUnknown => "rh_unknown",
@@ -217,7 +224,6 @@ fn modifier_key(m: &Modifier) -> &'static str {
         Modifier::RhOnRecord { negative: false } => "rh_positive_on_record",
         Modifier::RhUnreadable { .. } => "rh_unreadable",
         Modifier::RhResultPending { .. } => "rh_result_pending",
-        Modifier::RhEarlierPregnancy { .. } => "rh_earlier_pregnancy",
         Modifier::AntiDGiven { .. } => "anti_d_given",
         Modifier::HcgBound { .. } => "hcg_bound",
         Modifier::HcgLast { .. } => "hcg_last",
@@ -355,7 +361,12 @@ fn values(
         let record_date = d.record_date.map(|x| x.to_string()).unwrap_or_else(unknown);
         let mut dv: HashMap<&str, String> = HashMap::new();
         dv.insert("record_date", record_date);
-        dv.insert("lmp", d.start.to_string());
+        // An LMP written as a month or a year is said as written, never as its first day.
+        let lmp_as_written = |form: DateForm| match (&d.partial, d.source) {
+            (Some(p), DatingSource::Lmp) => form.date(p.written, p.precision),
+            _ => form.date(d.start, Precision::Day),
+        };
+        dv.insert("lmp", lmp_as_written(DateForm::Long));
         dv.insert(
             "edd",
             d.start
@@ -374,7 +385,7 @@ fn values(
         // The same in the card's way of writing days (`24 Sep`).
         let record_day = d.record_date.map(|x| day(x, now)).unwrap_or_else(unknown);
         dv.insert("record_date", record_day);
-        dv.insert("lmp", day(d.start, now));
+        dv.insert("lmp", lmp_as_written(DateForm::Card(now)));
         dv.insert(
             "edd",
             d.start
@@ -544,6 +555,19 @@ fn modifier_values<'v>(
                 .unwrap_or_else(|| "(date unknown)".into()),
         );
     }
+    // A partial date as written ("Sep 2026"), and the GA range it gives (§3.6 item 4).
+    if let Modifier::GaRange {
+        written,
+        precision,
+        low,
+        high,
+        ..
+    } = m
+    {
+        mv.insert("range_written", form.date(*written, *precision));
+        mv.insert("ga_low", low.to_string());
+        mv.insert("ga_high", high.to_string());
+    }
     // The anticoagulant as the chart names it: chart text.
     if let Modifier::Anticoagulant { drug } = m {
         mv.insert("drug", markdown::escape_inline(drug));
@@ -574,7 +598,6 @@ fn modifier_values<'v>(
     // A record named by a modifier of the reading (§3.5): what it says, and its date.
     if let Modifier::RhUnreadable { id, date }
     | Modifier::RhResultPending { id, date }
-    | Modifier::RhEarlierPregnancy { id, date }
     | Modifier::AntiDGiven { id, date }
     | Modifier::HcgBound { id, date, .. }
     | Modifier::HcgLast { id, date, .. }
@@ -1019,16 +1042,12 @@ fn uuid() -> String {
 /// type, then (R2E) the escalated card's, then the modifiers'.
 fn suggestion_keys(profile: &Profile, template: &RuleCard, finding: &Finding) -> Vec<String> {
     let mut keys: Vec<String> = template.suggestions.clone();
-    // An Rh type that could not be read, or only from an earlier pregnancy, is asked for again,
-    // like an unknown one.
-    if finding.modifiers.iter().any(|m| {
-        matches!(
-            m,
-            Modifier::RhUnknown
-                | Modifier::RhUnreadable { .. }
-                | Modifier::RhEarlierPregnancy { .. }
-        )
-    }) {
+    // An Rh type that could not be read is asked for again, like an unknown one.
+    if finding
+        .modifiers
+        .iter()
+        .any(|m| matches!(m, Modifier::RhUnknown | Modifier::RhUnreadable { .. }))
+    {
         keys.extend(template.suggestions_if_rh_unknown.iter().cloned());
     }
     // R2E: the escalated card's suggestions follow the emergency ones.

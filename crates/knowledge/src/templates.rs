@@ -239,9 +239,13 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "previa_documented",
     "progesterone_order",
     "redated",
+    "ga_range_art",
+    "ga_range_edd",
+    "ga_range_ga",
+    "ga_range_lmp",
+    "ga_range_ultrasound",
     "refused_record",
     "refused_records",
-    "rh_earlier_pregnancy",
     "rh_negative_on_record",
     "rh_positive_on_record",
     "rh_result_pending",
@@ -341,6 +345,9 @@ const DETAIL_PLACEHOLDERS: &[&str] = &[
     "hcg_last",
     "hcg_last_day",
     "hcg_last_date",
+    "range_written",
+    "ga_low",
+    "ga_high",
 ];
 
 // ----- Templates -----------------------------------------------------------------------------

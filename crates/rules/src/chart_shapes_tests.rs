@@ -345,19 +345,32 @@ fn an_hcg_pair_from_an_earlier_pregnancy_is_neither_a_trend_nor_a_value_of_this_
 }
 
 #[test]
-fn an_rh_result_from_before_this_pregnancy_does_not_type_it() {
+fn an_rh_type_from_before_this_pregnancy_types_it_with_its_date() {
+    // §3.6 C1: a person's RhD type does not change, so a type from any date counts.
     let negative = concept(LOINC, "LA6577-6", "Negative");
     let before = rh_result("rh", "10331-7", days_ago(400), negative.clone());
     let e = run(vec![pregnant(), lmp(88), bleed_today(), before]);
-    assert!(!has(&e, RuleId::R7), "{:?}", e.rules());
-    // Named, so that the card never says "not on record" of a chart that holds one.
-    assert!(r2(&e).has(&Modifier::RhEarlierPregnancy {
-        id: "rh".into(),
-        date: Some(days_ago(400)),
-    }));
-    assert!(!r2(&e).has(&Modifier::RhUnknown));
-    let during = rh_result("rh", "10331-7", days_ago(20), negative);
-    let e = run(vec![pregnant(), lmp(88), bleed_today(), during]);
+    assert!(has(&e, RuleId::R7), "{:?}", e.rules());
+    let r7 = e.findings.iter().find(|f| f.rule == RuleId::R7).unwrap();
+    assert!(r7.has(&Modifier::RhOnRecord { negative: true }));
+    assert!(!r7.has(&Modifier::RhUnknown));
+    // The card gives the type's date: the record is its evidence, with its own date.
+    assert!(
+        r7.evidence
+            .iter()
+            .any(|ev| ev.role == Role::RhType && ev.date == Some(days_ago(400))),
+        "{:?}",
+        r7.evidence
+    );
+    // The latest type wins, whatever pregnancy it was taken in.
+    let positive = concept(LOINC, "LA6576-8", "Positive");
+    let e = run(vec![
+        pregnant(),
+        lmp(88),
+        bleed_today(),
+        rh_result("old", "10331-7", days_ago(800), positive),
+        rh_result("rh", "10331-7", days_ago(400), negative),
+    ]);
     assert!(has(&e, RuleId::R7), "{:?}", e.rules());
 }
 

@@ -28,6 +28,7 @@ use crate::finding::{
 use crate::knowledge::{RulesKnowledge, class};
 
 mod abortifacient;
+mod art;
 mod bleed;
 mod coded_bleed;
 mod dating;

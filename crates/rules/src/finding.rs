@@ -8,7 +8,7 @@ use std::fmt;
 
 use time::{Date, OffsetDateTime};
 
-use crate::facts::{Field, Input, RecordKind};
+use crate::facts::{Field, Input, Precision, RecordKind};
 use crate::ga::GestationalAge;
 
 /// A row of the decision table (knowledge.md §3.3, §3.4).
@@ -226,6 +226,19 @@ pub enum DatingSource {
     GaObservation,
 }
 
+/// A dating record's date written with month or year precision ("2026-09", "2026"): the interval
+/// it names, so that the pregnancy began between [`Dating::start`] and `latest_start`
+/// (knowledge.md §3.6 item 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartialDate {
+    /// The date as written: the first day of the month or year it names.
+    pub written: Date,
+    /// [`Precision::Month`] or [`Precision::Year`].
+    pub precision: Precision,
+    /// The latest start the interval allows (its earliest is [`Dating::start`]).
+    pub latest_start: Date,
+}
+
 /// How the pregnancy was dated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dating {
@@ -238,6 +251,9 @@ pub struct Dating {
     pub record_date: Option<Date>,
     /// When ultrasound replaced LMP dating (CO 700), by how many days the LMP differed.
     pub redated_from_lmp_days: Option<i64>,
+    /// The dating record's date was partial: `start` is the earliest start it allows, and the
+    /// GA a range (§3.6 item 4).
+    pub partial: Option<PartialDate>,
 }
 
 /// The R5 hCG trend branch (§3.4 item 5), with the change normalised to 48 h (e.g. `-0.35`).
@@ -293,6 +309,17 @@ pub enum Modifier {
     HcgTrend(HcgTrend),
     /// R11: GA by ultrasound; LMP differed by this many days.
     Redated { days: i64 },
+    /// The dating record's date was partial (§3.6 item 4): the GA is a range, the card follows
+    /// the more cautious of the rules at its two ends, and a dating ultrasound is advised.
+    GaRange {
+        source: DatingSource,
+        /// The date as written, and its precision ("LMP recorded as Sep 2026").
+        written: Date,
+        precision: Precision,
+        /// The GA on the bleed's day from the latest start, and from the earliest.
+        low: GestationalAge,
+        high: GestationalAge,
+    },
     /// "Implantation" at ≥ 6w0d.
     LabelImplausible,
     /// "Implantation" at 5w0d–5w6d.
@@ -378,9 +405,6 @@ pub enum Modifier {
     /// Rh typing done (a Procedure, or a result without a value yet): the result is still needed
     /// (§3.5 item 20).
     RhResultPending { id: String, date: Option<Date> },
-    /// The only Rh result on record is dated before this pregnancy's start: not used (results count
-    /// from the pregnancy's start, §3.5 item 4), named, and the type asked for in this pregnancy.
-    RhEarlierPregnancy { id: String, date: Option<Date> },
     /// Anti-D charted as given within R7's protective window (§3.5 item 20).
     AntiDGiven { id: String, date: Option<Date> },
     /// The latest hCG of this pregnancy is a bound, shown as written ("<5 m[IU]/mL"), never used

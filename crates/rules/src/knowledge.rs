@@ -192,6 +192,12 @@ pub struct ValueSets {
     pub dating_lmp: CodeSet,
     /// Codes whose value is the LMP start date itself (8665-2, 21840007), not an EDD.
     pub lmp_date: CodeSet,
+    /// Codes whose value is the conception date itself (33067-0), not an EDD: the start is that
+    /// date less `ga_at_conception_days` (§3.6 item 9).
+    pub conception_date: CodeSet,
+    /// An embryo transfer (CPT 58974), in any record kind: with the embryo's age it dates the
+    /// pregnancy (§3.6 item 9).
+    pub embryo_transfer: CodeSet,
     /// GA Observations with no stated method (11884-4, 18185-9, 49051-6, 49052-4, 53695-3 …).
     pub dating_other: CodeSet,
     /// Quantitative serum hCG.
@@ -424,6 +430,8 @@ pub mod class {
     pub const HCG_QUALITATIVE: u64 = 1 << 39;
     pub const PROCEDURE_ENDED: u64 = 1 << 40;
     pub const MEDICATION_ANTI_D: u64 = 1 << 41;
+    pub const CONCEPTION_DATE: u64 = 1 << 42;
+    pub const EMBRYO_TRANSFER: u64 = 1 << 43;
     /// The bits above, which no record kind masks.
     pub const ANY_KIND: u64 = !((1 << 23) - 1);
     /// Any dating source.
@@ -490,7 +498,7 @@ impl ClassIndex {
 }
 
 /// Every value set the index holds, with its [`class`] bit.
-fn indexed_sets(vs: &ValueSets) -> [(&CodeSet, u64); 42] {
+fn indexed_sets(vs: &ValueSets) -> [(&CodeSet, u64); 44] {
     use class::*;
     [
         (&vs.bleeding, BLEEDING),
@@ -535,6 +543,8 @@ fn indexed_sets(vs: &ValueSets) -> [(&CodeSet, u64); 42] {
         (&vs.hcg_qualitative, HCG_QUALITATIVE),
         (&vs.procedure_pregnancy_ended, PROCEDURE_ENDED),
         (&vs.medication_anti_d, MEDICATION_ANTI_D),
+        (&vs.conception_date, CONCEPTION_DATE),
+        (&vs.embryo_transfer, EMBRYO_TRANSFER),
     ]
 }
 

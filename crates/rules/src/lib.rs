@@ -35,6 +35,8 @@ mod abortifacient_tests;
 #[cfg(test)]
 mod chart_shapes_tests;
 #[cfg(test)]
+mod dating_tests;
+#[cfg(test)]
 mod escalation_tests;
 #[cfg(test)]
 mod gtd_tests;

@@ -100,6 +100,17 @@ mod tests {
     }
 
     #[test]
+    fn a_weak_d_result_from_years_before_this_pregnancy_still_gets_the_anti_d_card() {
+        // §3.6 C1: the RhD type, a variant included, is the person's: it counts from any date.
+        let mut old = rh_result("Weak D (Du) positive");
+        old.effective = Some(crate::facts::When::day(TODAY - Duration::days(7 * 365)));
+        let e = bleed_with(old);
+        assert!(e.rules().contains(&RuleId::R7), "{:?}", e.rules());
+        assert!(e.findings.iter().all(|f| f.has(&Modifier::RhVariant)));
+        assert!(!e.findings.iter().any(|f| f.has(&Modifier::RhUnknown)));
+    }
+
+    #[test]
     fn weak_d_partial_d_du_and_d_variant_are_variants_and_plain_types_are_not() {
         for text in [
             "Weak D (Du) positive",

@@ -99,7 +99,7 @@ pub fn knowledge() -> RulesKnowledge {
         pregnant_answer: CodeSet::of(&[(SNOMED, "77386006"), (LOINC, "LA15173-0")]),
         not_pregnant_answer: CodeSet::of(&[(SNOMED, "60001007"), (LOINC, "LA26683-5")]),
         pregnancy_condition,
-        dating_art: CodeSet::of(&[(LOINC, "53692-0"), (LOINC, "53693-8")]),
+        dating_art: CodeSet::of(&[(LOINC, "53692-0"), (LOINC, "53693-8"), (LOINC, "33067-0")]),
         dating_edd: CodeSet::of(&[(LOINC, "11778-8")]),
         dating_ultrasound: CodeSet::of(&[
             (LOINC, "11909-9"),
@@ -108,6 +108,8 @@ pub fn knowledge() -> RulesKnowledge {
         ]),
         dating_lmp: CodeSet::of(&[(LOINC, "8665-2"), (LOINC, "11885-1"), (LOINC, "11779-6")]),
         lmp_date: CodeSet::of(&[(LOINC, "8665-2"), (SNOMED, "21840007")]),
+        conception_date: CodeSet::of(&[(LOINC, "33067-0")]),
+        embryo_transfer: CodeSet::of(&[("http://www.ama-assn.org/go/cpt", "58974")]),
         dating_other: CodeSet::of(&[
             (LOINC, "11884-4"),
             (LOINC, "18185-9"),

@@ -1,14 +1,19 @@
-//! Dating (knowledge.md §3.4 item 3): the dating Observations reduced to the pregnancy start each
-//! implies, and the one that dates the pregnancy: ART, then a charted EDD, then the first
-//! ultrasound against the LMP by ACOG CO 700's re-dating thresholds, then the LMP, then a GA
+//! Dating (knowledge.md §3.4 item 3; §3.6 items 4 and 9): the dating records reduced to the
+//! pregnancy start each implies, and the one that dates the pregnancy: ART (an EDD or GA from
+//! conception, a conception date, an embryo transfer: `art.rs`), then a charted EDD, then the
+//! first ultrasound against the LMP by ACOG CO 700's re-dating thresholds, then the LMP, then a GA
 //! Observation.
+//!
+//! A date written with month or year precision is the interval it names (§3.6 item 4): every
+//! start is computed at both ends of it, the earliest kept as `start` and the latest beside it
+//! (`PartialDate`), so that the decision table can read the GA as the range it is.
 
 use time::{Date, Duration};
 
 use super::Engine;
-use super::read::{Rec, record_date};
-use crate::facts::{Field, Record, RecordKind, Value};
-use crate::finding::{DateProblem, Dating, DatingSource};
+use super::read::{Rec, days_named, procedure_done, record_date};
+use crate::facts::{Field, Precision, Record, RecordKind, Value, When};
+use crate::finding::{DateProblem, Dating, DatingSource, PartialDate};
 use crate::ga::{GestationalAge, TERM_DAYS};
 use crate::knowledge::class;
 
@@ -20,6 +25,27 @@ pub(super) struct DatingCandidate<'a> {
     pub(super) start: Date,
     /// The Observation's own date (when the scan or the charting happened).
     pub(super) date: Option<Date>,
+    /// The date it was computed from was partial: the interval's latest start.
+    pub(super) partial: Option<PartialDate>,
+}
+
+/// The starts a dating date implies, at both ends of the days it names: `shift` maps a day to
+/// the start it implies. A partial date ("2026-09") also names its interval (§3.6 item 4).
+pub(super) fn starts_from(
+    when: When,
+    shift: impl Fn(Date) -> Option<Date>,
+) -> Option<(Date, Option<PartialDate>)> {
+    let (first, last) = days_named(when);
+    let start = shift(first)?;
+    let partial = match when.precision {
+        Precision::Month | Precision::Year => Some(PartialDate {
+            written: first,
+            precision: when.precision,
+            latest_start: shift(last)?,
+        }),
+        Precision::Day | Precision::Time => None,
+    };
+    Some((start, partial))
 }
 
 /// A GA quantity read: a GA, a unit that is not weeks or days, or a number no GA can be.
@@ -53,6 +79,9 @@ impl<'a> Engine<'a> {
 
     pub(super) fn dating_candidate(&mut self, rec: Rec<'a>) -> Option<DatingCandidate<'a>> {
         let record = rec.record;
+        if rec.is(class::EMBRYO_TRANSFER) {
+            return self.transfer_candidate(rec);
+        }
         let source = if rec.is(class::DATING_ART) {
             DatingSource::Art
         } else if rec.is(class::DATING_EDD) {
@@ -67,9 +96,16 @@ impl<'a> Engine<'a> {
             return None;
         };
         let date = record.effective.map(|w| w.date());
-        let start = match &record.value {
-            Some(Value::DateTime(w)) if rec.is(class::LMP_DATE) => w.date(),
-            Some(Value::DateTime(w)) => w.date().checked_sub(Duration::days(TERM_DAYS))?,
+        let conception = self.kb.thresholds.ga_at_conception_days;
+        let (start, partial) = match &record.value {
+            Some(Value::DateTime(w)) if rec.is(class::LMP_DATE) => starts_from(*w, Some)?,
+            // A conception date: the start is two weeks before it (§3.6 item 9).
+            Some(Value::DateTime(w)) if rec.is(class::CONCEPTION_DATE) => {
+                starts_from(*w, |d| d.checked_sub(Duration::days(conception)))?
+            }
+            Some(Value::DateTime(w)) => {
+                starts_from(*w, |d| d.checked_sub(Duration::days(TERM_DAYS)))?
+            }
             Some(Value::Quantity {
                 value, unit, code, ..
             }) => {
@@ -93,7 +129,7 @@ impl<'a> Engine<'a> {
                         return None;
                     }
                 };
-                let Some(on) = date else {
+                let Some(on) = record.effective else {
                     self.diagnose(
                         record,
                         Some(Field::Effective),
@@ -101,7 +137,7 @@ impl<'a> Engine<'a> {
                     );
                     return None;
                 };
-                ga.start_when_on(on)?
+                starts_from(on, |d| ga.start_when_on(d))?
             }
             Some(_) => {
                 self.diagnose(
@@ -113,14 +149,39 @@ impl<'a> Engine<'a> {
             }
             None => return None,
         };
-        // A start after today is no pregnancy at all: a data problem, named on the card.
+        self.candidate(source, record, start, date, partial)
+    }
+
+    /// A candidate with the start (and partial interval) it implies, if that start can be the
+    /// current pregnancy's.
+    pub(super) fn candidate(
+        &mut self,
+        source: DatingSource,
+        record: &'a Record,
+        start: Date,
+        date: Option<Date>,
+        mut partial: Option<PartialDate>,
+    ) -> Option<DatingCandidate<'a>> {
+        // A start after today is no pregnancy at all: a data problem, named on the card. A
+        // partial date's interval is cut at today, where it can still be a pregnancy.
         if start > self.today {
             self.date_problem(record, Some(start), DateProblem::StartInFuture);
             return None;
         }
+        let longest = TERM_DAYS + self.kb.thresholds.edd_passed_tolerance_days;
+        let mut start = start;
+        if let Some(p) = &mut partial {
+            p.latest_start = p.latest_start.min(self.today);
+            // Its earliest end may be beyond term where its latest is not: cut it there too.
+            if (self.today - start).whole_days() > longest
+                && let Some(earliest) = self.today.checked_sub(Duration::days(longest))
+            {
+                start = earliest.min(p.latest_start);
+            }
+        }
         // Not the current pregnancy: beyond term plus the EDD tolerance.
         let ga_today = (self.today - start).whole_days();
-        if ga_today < 0 || ga_today > TERM_DAYS + self.kb.thresholds.edd_passed_tolerance_days {
+        if ga_today < 0 || ga_today > longest {
             return None;
         }
         Some(DatingCandidate {
@@ -128,13 +189,18 @@ impl<'a> Engine<'a> {
             record,
             start,
             date,
+            partial: partial.filter(|p| p.latest_start > start),
         })
     }
 
     pub(super) fn dating(&mut self, valid: &[Rec<'a>]) -> Option<Dating> {
         let mut candidates = Vec::new();
         for record in valid {
-            if record.kind != RecordKind::Observation || !self.is_dating_code(record) {
+            // An embryo transfer dates in any record kind; a Procedure only when done.
+            let transfer = record.is(class::EMBRYO_TRANSFER)
+                && (record.kind != RecordKind::Procedure || procedure_done(record));
+            if !transfer && (record.kind != RecordKind::Observation || !self.is_dating_code(record))
+            {
                 continue;
             }
             if !self.within_lookback(record_date(record)) {
@@ -163,6 +229,7 @@ impl<'a> Engine<'a> {
             record_id: c.record.id.clone(),
             record_date: c.date,
             redated_from_lmp_days: redated,
+            partial: c.partial,
         };
 
         if let Some(c) = latest(DatingSource::Art) {
@@ -173,7 +240,9 @@ impl<'a> Engine<'a> {
         }
         let lmp = latest(DatingSource::Lmp);
         if let Some(us) = first_us {
-            let Some(lmp) = &lmp else {
+            // An LMP recorded only as a month or a year is what a dating scan replaces (§3.6
+            // item 4): the scan dates.
+            let Some(lmp) = lmp.as_ref().filter(|l| l.partial.is_none()) else {
                 return Some(to_dating(&us, None));
             };
             // CO 700: re-date when LMP and US differ by more than the threshold for the GA at the scan.

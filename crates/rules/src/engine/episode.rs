@@ -153,6 +153,9 @@ impl<'a> Engine<'a> {
         };
         let start = if r.is(class::LMP_DATE) {
             w.date()
+        } else if r.is(class::CONCEPTION_DATE) {
+            w.date()
+                .checked_sub(Duration::days(self.kb.thresholds.ga_at_conception_days))?
         } else if r.is(class::DATING) {
             w.date().checked_sub(Duration::days(TERM_DAYS))?
         } else {

@@ -30,8 +30,10 @@ pub(super) struct BleedInputs<'a> {
     /// The pregnancy's dating; `None`: no usable dating (R13).
     pub(super) dating: Option<Dating>,
     /// The gestational age on the day of the bleed (today, when the bleed is undated); `None`
-    /// when the pregnancy is not dated.
+    /// when the pregnancy is not dated. Dated by a partial date, the highest GA it allows.
     pub(super) ga: Option<GestationalAge>,
+    /// Dated by a partial date (§3.6 item 4): the lowest GA it allows, the other end of the range.
+    pub(super) ga_low: Option<GestationalAge>,
     /// The evidence every bleeding card cites: the bleed, the dating, the IUP (or ultrasound)
     /// records, the Rh type.
     pub(super) evidence: Vec<Evidence>,
@@ -169,13 +171,7 @@ impl<'a> Engine<'a> {
                 id: r.id.clone(),
                 date: record_date(r),
             }),
-            (None, None, None) => match rh.earlier {
-                Some(r) => common.push(Modifier::RhEarlierPregnancy {
-                    id: r.id.clone(),
-                    date: record_date(r),
-                }),
-                None => common.push(Modifier::RhUnknown),
-            },
+            (None, None, None) => common.push(Modifier::RhUnknown),
         }
         if rh_negative == Some(true)
             && let Some((r, date)) = anti_d
@@ -238,10 +234,12 @@ impl<'a> Engine<'a> {
         }
 
         // The gestational age the rules read, when the pregnancy is dated.
-        let ga = dating.as_ref().map(|d| {
-            let on = bleed.date.unwrap_or(self.today);
-            GestationalAge::on(d.start, on)
-        });
+        let on = bleed.date.unwrap_or(self.today);
+        let ga = dating.as_ref().map(|d| GestationalAge::on(d.start, on));
+        let ga_low = dating
+            .as_ref()
+            .and_then(|d| d.partial)
+            .map(|p| GestationalAge::on(p.latest_start, on));
         // The records the dated rules cite, of this pregnancy, in one pass: a subchorionic
         // hematoma (R3, R4, R10), placenta previa and the placenta's location (R9, R14).
         let mut sch: Vec<&'a Record> = Vec::new();
@@ -263,7 +261,8 @@ impl<'a> Engine<'a> {
         }
         // Looked for only where R15, the one rule that reads it, can fire: a documented IUP
         // before `progesterone_before_days`.
-        let previous_miscarriage = ga
+        let previous_miscarriage = ga_low
+            .or(ga)
             .filter(|ga| {
                 matches!(iup, IupStatus::Documented(_))
                     && ga.days() < kb.thresholds.progesterone_before_days
@@ -276,6 +275,7 @@ impl<'a> Engine<'a> {
             iup,
             dating,
             ga,
+            ga_low,
             evidence,
             common,
             hcg_trend,

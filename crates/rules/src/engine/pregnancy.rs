@@ -107,7 +107,7 @@ impl<'a> Engine<'a> {
                     // An EDD that has not passed by more than the tolerance, and that does not
                     // put the pregnancy's start in the future.
                     Some(Value::DateTime(w))
-                        if !record.is(class::LMP_DATE)
+                        if !record.is(class::LMP_DATE | class::CONCEPTION_DATE)
                             && (self.today - w.date()).whole_days()
                                 <= t.edd_passed_tolerance_days
                             && w.date()

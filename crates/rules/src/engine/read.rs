@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use time::Date;
 
 use super::Engine;
-use crate::facts::{Field, Presence, Record, RecordKind, Value};
+use crate::facts::{Field, Precision, Presence, Record, RecordKind, Value, When};
 use crate::finding::{DateProblem, Diagnostic, Modifier, kind_name};
 use crate::knowledge::class;
 use crate::text;
@@ -44,6 +44,23 @@ pub(super) fn is_confirmed(record: &Record) -> bool {
         record.verification_status.as_deref(),
         Some("unconfirmed" | "provisional" | "differential")
     )
+}
+
+/// The days a FHIR date names, first and last (§3.6 item 4): one day, or the whole month or year
+/// of a partial date ("2026-09" is 1–30 September).
+pub(super) fn days_named(when: When) -> (Date, Date) {
+    let first = when.date();
+    let last = match when.precision {
+        Precision::Day | Precision::Time => first,
+        Precision::Month => {
+            let days = first.month().length(first.year());
+            first.replace_day(days).unwrap_or(first)
+        }
+        Precision::Year => {
+            Date::from_calendar_date(first.year(), time::Month::December, 31).unwrap_or(first)
+        }
+    };
+    (first, last)
 }
 
 /// The record's clinical date: onset/effective, else recorded/issued.

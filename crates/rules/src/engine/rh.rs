@@ -1,7 +1,7 @@
-//! Rh (knowledge.md §3.4 item 9; §3.5 items 4, 6, 20; §3.6 item 11): the RhD type from the
-//! latest readable Rh result of this pregnancy or a coded Rh finding, what is said when there is
-//! none (unreadable, typed without a result, an earlier pregnancy's), and anti-D charted as given
-//! within R7's protective window.
+//! Rh (knowledge.md §3.4 item 9; §3.5 items 4, 6, 20; §3.6 item 11 and C1): the RhD type from
+//! the latest readable Rh result or coded Rh finding of any date (a person's RhD type does not
+//! change), what is said when there is none (unreadable, typed without a result), and anti-D
+//! charted as given within R7's protective window.
 
 use time::{Date, OffsetDateTime};
 
@@ -18,13 +18,10 @@ pub(super) struct RhStatus<'a> {
     pub(super) negative: Option<bool>,
     /// The record the type was read from.
     pub(super) record: Option<&'a Record>,
-    /// The latest Rh result of this pregnancy whose value could not be read ("Rh not readable").
+    /// The latest Rh result whose value could not be read ("Rh not readable").
     pub(super) unreadable: Option<&'a Record>,
     /// Rh typing done (a Procedure, or a result with no value yet): the result is still needed.
     pub(super) tested: Option<&'a Record>,
-    /// The latest readable Rh result dated before this pregnancy's start: not used, but named,
-    /// so that "not on record" is never said of a chart that holds one.
-    pub(super) earlier: Option<&'a Record>,
 }
 
 impl<'a> Engine<'a> {
@@ -59,28 +56,18 @@ impl<'a> Engine<'a> {
         })
     }
 
-    /// The Rh type, from the latest readable Rh result of this pregnancy, or a coded Rh finding
-    /// (165746003, Z67.x1 negative; 165747007, Z67.x0 positive). Results before the pregnancy's
-    /// start are an earlier pregnancy's (§3.5 item 4); a diagnosis of the blood type is not a
-    /// result and counts whenever it was made.
+    /// The Rh type, from the latest readable Rh result, or a coded Rh finding (165746003, Z67.x1
+    /// negative; 165747007, Z67.x0 positive), of any date: the RhD type is a fact about the
+    /// person, so §3.5 item 4's "results count from the pregnancy's start" does not apply to it
+    /// (§3.6 C1), and the card gives its date. Only the antibody screen and identification are
+    /// per pregnancy (`alloimmune.rs`). A typing charted only as a Procedure counts from this
+    /// pregnancy's `start`: it asks for a result, which an earlier pregnancy's cannot still owe.
     pub(super) fn rh(&self, valid: &[Rec<'a>], start: Option<Date>) -> RhStatus<'a> {
         let mut status = RhStatus::default();
         let mut latest: Option<(Option<OffsetDateTime>, bool, &'a Record)> = None;
         let mut unreadable_at: Option<Option<OffsetDateTime>> = None;
         for record in valid {
             let result = record.kind != RecordKind::Condition;
-            if result && !self.result_of_this_pregnancy(record, start) {
-                let readable = (record.is(class::RH_TYPE)
-                    && matches!(self.rh_value(record), Some(Some(_))))
-                    || record.is(class::RH_NEGATIVE | class::RH_POSITIVE);
-                let later = status
-                    .earlier
-                    .is_none_or(|e| record_date(e) <= record_date(record));
-                if readable && later {
-                    status.earlier = Some(record.record);
-                }
-                continue;
-            }
             let at = record.effective.or(record.recorded).map(|w| w.at);
             let answer = if record.is(class::RH_TYPE) && result {
                 match self.rh_value(record) {
@@ -92,8 +79,11 @@ impl<'a> Engine<'a> {
                         }
                         None
                     }
+                    // A result still owed is this pregnancy's only (like a typing Procedure).
                     None => {
-                        status.tested = Some(record.record);
+                        if self.result_of_this_pregnancy(record, start) {
+                            status.tested = Some(record.record);
+                        }
                         None
                     }
                 }

@@ -61,7 +61,8 @@ impl<'a> Engine<'a> {
                 (date, None) => self.within_lookback(date),
                 (None, Some(_)) => true,
             };
-            if r.is(class::ART_CONCEPTION) && this_pregnancy {
+            // An embryo transfer is an ART conception whether or not it dates (§3.6 item 9).
+            if r.is(class::ART_CONCEPTION | class::EMBRYO_TRANSFER) && this_pregnancy {
                 add(RiskFactor::ArtConception, Some(r.record));
             }
         }

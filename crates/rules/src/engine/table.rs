@@ -27,13 +27,41 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// The rule families in the order their cards are made.
+/// The table at the pregnancy's GA; for a GA that is a range (a partial date, §3.6 item 4), at
+/// both ends of it, following the more cautious (the higher indicator; on a tie, the higher GA),
+/// each card stating the range.
 fn decide(i: BleedInputs<'_>, t: &Thresholds) -> Vec<Finding> {
     // R13: no usable dating.
     let (Some(dating), Some(ga)) = (&i.dating, i.ga) else {
         return vec![no_dating(i)];
     };
-    let card = Dated::new(&i, dating, ga, t);
+    let (Some(low), Some(partial)) = (i.ga_low, dating.partial) else {
+        return dated(&i, dating, ga, t);
+    };
+    let high_cards = dated(&i, dating, ga, t);
+    let low_cards = dated(&i, dating, low, t);
+    let highest = |cards: &[Finding]| cards.iter().map(|f| f.indicator).max();
+    let mut cards = if highest(&low_cards) > highest(&high_cards) {
+        low_cards
+    } else {
+        high_cards
+    };
+    let range = Modifier::GaRange {
+        source: dating.source,
+        written: partial.written,
+        precision: partial.precision,
+        low,
+        high: ga,
+    };
+    for card in &mut cards {
+        card.modifiers.push(range.clone());
+    }
+    cards
+}
+
+/// The rule families at `ga`, in the order their cards are made.
+fn dated(i: &BleedInputs<'_>, dating: &Dating, ga: GestationalAge, t: &Thresholds) -> Vec<Finding> {
+    let card = Dated::new(i, dating, ga, t);
 
     // R1 is terminal: implantation bleeding in the plausible window gets no card at all.
     if implantation(&card) {

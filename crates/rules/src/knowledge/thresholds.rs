@@ -67,6 +67,10 @@ pub struct Thresholds {
     /// An active bleeding record dated more than this many days before the pregnancy's start is
     /// "dated before this pregnancy" (21: a recorded LMP is accurate to ±2–3 weeks).
     pub before_pregnancy_margin_days: i64,
+    /// The GA on the day of conception (14 d: GA = conception age + 14 days, the convention of
+    /// ovulation on cycle day 14). A conception date dates the pregnancy's start this many days
+    /// before it; an embryo transfer, this many days plus the embryo's age (§3.6 item 9).
+    pub ga_at_conception_days: i64,
     /// The highest gestational age a record can state (45w0d = 315 d); above it, or below 0, the
     /// value is impossible.
     pub max_gestational_age_days: i64,
@@ -136,6 +140,7 @@ impl Default for Thresholds {
             r12_enabled: false,
             future_tolerance_days: 1,
             before_pregnancy_margin_days: 21,
+            ga_at_conception_days: 14,
             max_gestational_age_days: 315,
             vital_signs_window_hours: 24,
             systolic_bp_below: 90.0,
