@@ -1020,6 +1020,7 @@ mod chart_text {
 // Escalation and the rules of knowledge.md §3.5 items 9 and 12–16, rendered.
 mod alloimmunisation;
 mod escalation;
+mod hedged_pul;
 mod human_form;
 mod late_pregnancy;
 mod medications;
