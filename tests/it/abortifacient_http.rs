@@ -17,6 +17,11 @@ pub fn blind(chart: &str) -> Scenario {
     load(&fixture_path(&format!("blind-2026-12-07/{chart}.json")))
 }
 
+/// A chart of the second blind set (`blind-2026-12-07-2`, charts c01–c20).
+pub fn blind2(chart: &str) -> Scenario {
+    load(&fixture_path(&format!("blind-2026-12-07-2/{chart}.json")))
+}
+
 /// The cards for `scenario`, everything prefetched.
 pub async fn by_prefetch(app: &TestApp, scenario: &Scenario) -> Vec<Value> {
     let service = format!("gravida-{}", scenario.hook);

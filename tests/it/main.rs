@@ -28,6 +28,7 @@ mod expect;
 mod fhir_sim;
 mod fuzz_classes;
 mod heavy_charts;
+mod hedged_pul_http;
 mod helpers;
 mod hostile_fhir;
 mod http_api;

@@ -245,6 +245,20 @@ fn modifier_key(m: &Modifier) -> &'static str {
             ..
         } => "done_today_hcg",
         Modifier::GtdPossible { hcg: None, .. } => "gtd_appearance",
+        // The test is in R2R's summary and facts: no text of its own.
+        Modifier::PulResolved { .. } => "pul_resolved",
+        Modifier::Suspected {
+            what: gravida_rules::Suspected::Ectopic,
+            ..
+        } => "suspected_ectopic",
+        Modifier::Suspected {
+            what: gravida_rules::Suspected::Molar,
+            ..
+        } => "suspected_molar",
+        Modifier::Suspected {
+            what: gravida_rules::Suspected::Loss,
+            ..
+        } => "suspected_loss",
     }
 }
 
@@ -439,7 +453,8 @@ fn fact_lines(profile: &Profile, finding: &Finding, v: &HashMap<&str, String>) -
     if finding.rule == RuleId::D1 {
         return lines;
     }
-    if matches!(finding.rule, RuleId::R6 | RuleId::R16) {
+    // R2R is about the test that resolved the PUL, not a bleed: the location line only.
+    if matches!(finding.rule, RuleId::R6 | RuleId::R16 | RuleId::R2R) {
         lines.push(fill(
             match finding.iup {
                 IupStatus::Documented(_) => &t.iup_documented,
@@ -604,7 +619,9 @@ fn modifier_values<'v>(
     | Modifier::HcgResultPending { id, date }
     | Modifier::SruLive { id, date }
     | Modifier::SruNotMet { id, date }
-    | Modifier::GtdPossible { id, date, .. } = m
+    | Modifier::GtdPossible { id, date, .. }
+    | Modifier::Suspected { id, date, .. }
+    | Modifier::PulResolved { id, date, .. } = m
     {
         mv.insert(
             "record",
@@ -857,7 +874,7 @@ fn card_fact_lines(profile: &Profile, finding: &Finding, v: &HashMap<&str, Strin
     };
     match finding.rule {
         RuleId::D1 => Vec::new(),
-        RuleId::R6 | RuleId::R16 => vec![location()],
+        RuleId::R6 | RuleId::R16 | RuleId::R2R => vec![location()],
         _ => {
             let mut lines = vec![
                 fill(
@@ -1100,7 +1117,10 @@ pub fn cards(
 ) -> Vec<Rendered> {
     let bleeding_main = |f: &Finding| {
         !FOLDABLE.contains(&f.rule)
-            && !matches!(f.rule, RuleId::R6 | RuleId::R15 | RuleId::R16 | RuleId::D1)
+            && !matches!(
+                f.rule,
+                RuleId::R2R | RuleId::R6 | RuleId::R15 | RuleId::R16 | RuleId::D1
+            )
     };
     let host = findings.iter().position(bleeding_main).or_else(|| {
         // R4 (the bleed in a documented pregnancy) before R8 and R10, whatever their order.

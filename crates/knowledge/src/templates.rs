@@ -238,6 +238,7 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "placenta_not_located",
     "previa_documented",
     "progesterone_order",
+    "pul_resolved",
     "redated",
     "ga_range_art",
     "ga_range_edd",
@@ -262,6 +263,9 @@ pub const MODIFIER_KEYS: &[&str] = &[
     "start_in_future",
     "start_in_future_more",
     "subchorionic_hematoma",
+    "suspected_ectopic",
+    "suspected_loss",
+    "suspected_molar",
     "unavailable_encounters",
     "unavailable_hcg",
     "unavailable_medications",
@@ -283,6 +287,7 @@ pub const MODIFIER_KEYS: &[&str] = &[
 const VARIANTS: &[(&str, &str)] = &[
     ("R2", "after_pul"),
     ("R2", "after_pul_no_hcg"),
+    ("R2R", "qualitative"),
     ("R3", "label_doubtful"),
     ("R4", "not_light"),
     ("R6", "documented_iup"),
@@ -303,6 +308,8 @@ const SUMMARY_PLACEHOLDERS: &[(&str, &str)] = &[
     ("iup_day", "31 Dec 2025"),
     // R16's drug: a profile term of at most 27 characters, or "Misoprostol or mifepristone".
     ("drug", "Misoprostol or mifepristone"),
+    // R2R's negative test: its day.
+    ("resolved_day", "31 Dec 2025"),
 ];
 
 /// Placeholders allowed in detail text.
@@ -348,6 +355,9 @@ const DETAIL_PLACEHOLDERS: &[&str] = &[
     "range_written",
     "ga_low",
     "ga_high",
+    "resolved_day",
+    "resolved_date",
+    "resolved_value",
 ];
 
 // ----- Templates -----------------------------------------------------------------------------

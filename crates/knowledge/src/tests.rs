@@ -539,6 +539,7 @@ fn every_card_rule_renders_a_summary_under_140_characters_with_long_values() {
             v.insert("bleed_day", "31 Dec 2025".to_string());
             v.insert("iup_day", "(date unknown)".to_string());
             v.insert("drug", "Misoprostol or mifepristone".to_string());
+            v.insert("resolved_day", "31 Dec 2025".to_string());
             let filled = templates::fill(summary, &v);
             assert!(filled.chars().count() < 140, "{rule}: {filled}");
             assert!(!filled.contains('{'), "{rule}: {filled}");
@@ -1021,6 +1022,7 @@ mod chart_text {
 // Escalation and the rules of knowledge.md §3.5 items 9 and 12–16, rendered.
 mod alloimmunisation;
 mod escalation;
+mod hedged_pul;
 mod human_form;
 mod late_pregnancy;
 mod medications;

@@ -43,6 +43,7 @@ mod methotrexate;
 mod not_interpreted;
 mod pregnancy;
 mod read;
+mod resolved;
 mod rh;
 mod risks;
 mod table;
@@ -172,8 +173,11 @@ impl<'a> Engine<'a> {
         let valid = self.current_episode(valid);
 
         // G1: no current pregnancy evidence → nothing to say.
-        if !self.has_pregnancy_evidence(&valid, &future) {
-            return Some(self.finish(Vec::new()));
+        if let Err(negative_test) = self.pregnancy_evidence(&valid, &future) {
+            // A negative test that ends a pregnancy of unknown location being followed gives
+            // R2R's note (§3.6 item 7); anything else, nothing.
+            let note = negative_test.and_then(|test| self.pul_resolved(&valid, test));
+            return Some(self.finish(note.into_iter().collect()));
         }
         if self.stopped() {
             return None;
@@ -190,7 +194,7 @@ impl<'a> Engine<'a> {
         // G5: ectopic / molar / EPL already diagnosed in this pregnancy → the managing team owns
         // it; no card at all, except R6 when an IUP coexists or the pregnancy is an ART
         // conception: methotrexate is then absolutely contraindicated (§3.5 items 9 and 14).
-        let diagnoses = self.diagnoses_in_pregnancy(&valid, start);
+        let (diagnoses, suspected) = self.diagnoses_in_pregnancy(&valid, start);
         if !diagnoses.is_empty() {
             let (iup_status, iup_evidence) = self.iup_status(&valid, start);
             let art = risks.iter().any(|(r, _)| *r == RiskFactor::ArtConception);
@@ -242,7 +246,8 @@ impl<'a> Engine<'a> {
         if let Some(bleed) = self.bleed(&valid, start)
             && !self.pregnancy_ended(&valid, start, bleed.date)
         {
-            let mut cards = self.bleed_findings(&valid, &bleed, dating.clone(), iup);
+            let mut cards =
+                self.bleed_findings(&valid, &bleed, dating.clone(), iup, suspected.is_some());
             self.refine(&valid, &bleed, start, iup_status, &risks, &mut cards);
             let vasa: Vec<(&Record, Option<Date>)> = valid
                 .iter()
@@ -260,6 +265,13 @@ impl<'a> Engine<'a> {
             let anticoagulants =
                 crate::anticoag::current_anticoagulants(&self.facts.medications, &self.kb.text);
             crate::anticoag::apply(&anticoagulants, &mut cards);
+            // A hedged ectopic, molar or loss diagnosis is said on every bleeding card (§3.6
+            // item 2).
+            if let Some(suspected) = &suspected {
+                for card in &mut cards {
+                    card.modifiers.push(suspected.clone());
+                }
+            }
             if let Some(gtd) = self.gtd_picture(&valid, start, iup_status) {
                 for card in &mut cards {
                     card.modifiers.push(gtd.clone());

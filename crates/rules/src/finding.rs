@@ -19,6 +19,11 @@ pub enum RuleId {
     /// R2 escalated (knowledge.md §3.5 item 12): a bleeding card with signs of haemodynamic
     /// instability, or heavy bleeding, becomes this critical card.
     R2E,
+    /// R2's pregnancy of unknown location resolved (knowledge.md §3.6 item 7): a negative
+    /// pregnancy test after the bleed, after every positive evidence and after a scan with no
+    /// intrauterine pregnancy. An info note in place of silence (G1): the follow-up R2 and R5
+    /// asked for ("follow hCG to undetectable") has reached its end.
+    R2R,
     R3,
     R4,
     R5,
@@ -47,10 +52,11 @@ pub enum RuleId {
 
 impl RuleId {
     /// Every rule, in order.
-    pub const ALL: [RuleId; 18] = [
+    pub const ALL: [RuleId; 19] = [
         RuleId::R1,
         RuleId::R2,
         RuleId::R2E,
+        RuleId::R2R,
         RuleId::R3,
         RuleId::R4,
         RuleId::R5,
@@ -70,9 +76,10 @@ impl RuleId {
 
     /// The rules that produce a card of their own (R1 gives none; R5, R5N and R11 are text
     /// modifiers).
-    pub const CARD_RULES: [RuleId; 15] = [
+    pub const CARD_RULES: [RuleId; 16] = [
         RuleId::R2,
         RuleId::R2E,
+        RuleId::R2R,
         RuleId::R3,
         RuleId::R4,
         RuleId::R6,
@@ -94,6 +101,7 @@ impl RuleId {
             RuleId::R1 => "R1",
             RuleId::R2 => "R2",
             RuleId::R2E => "R2E",
+            RuleId::R2R => "R2R",
             RuleId::R3 => "R3",
             RuleId::R4 => "R4",
             RuleId::R5 => "R5",
@@ -445,12 +453,37 @@ pub enum Modifier {
     /// Anti-D immune globulin is among the draft orders of this call: R7 is not shown, and the
     /// other cards say so in their long form (§3.6 item 16).
     AntiDOrdered { resource_type: String, id: String },
+    /// An ectopic, molar or loss diagnosis of this pregnancy recorded hedged ("R/O ectopic", a
+    /// provisional status): not G5; every bleeding card says it is suspected, with the record's
+    /// date (knowledge.md §3.6 item 2).
+    Suspected {
+        what: Suspected,
+        id: String,
+        date: Option<Date>,
+    },
+    /// R2R: the negative pregnancy test that resolved the pregnancy of unknown location, and
+    /// its value as the lab wrote it when it is quantitative ("<5 m[IU]/mL"; §3.6 item 7).
+    PulResolved {
+        id: String,
+        date: Option<Date>,
+        written: Option<String>,
+    },
     /// A test the bleeding card would advise is on record today: its button does not order it
     /// again (§3.6 item 16).
     DoneToday { what: Done, id: String },
     /// R16: a draft medication order with neither a code nor a name: it cannot be checked
     /// against the methotrexate and abortifacient guards.
     UnidentifiedOrder,
+}
+
+/// What a hedged diagnosis suspects (knowledge.md §3.6 item 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Suspected {
+    Ectopic,
+    /// Molar pregnancy (gestational trophoblastic disease).
+    Molar,
+    /// Early pregnancy loss, missed abortion or miscarriage.
+    Loss,
 }
 
 /// A test the cards advise that can be on record as done today (§3.6 item 16).

@@ -25,7 +25,8 @@ mod vasa;
 pub use engine::{evaluate, evaluate_unless};
 pub use finding::{
     DateProblem, Dating, DatingSource, Diagnostic, Done, Evaluation, Evidence, Finding, HcgTrend,
-    Indicator, IupStatus, Label, Modifier, NiceReading, RiskFactor, Role, RuleId, VitalSign,
+    Indicator, IupStatus, Label, Modifier, NiceReading, RiskFactor, Role, RuleId, Suspected,
+    VitalSign,
 };
 pub use ga::GestationalAge;
 pub use knowledge::{BleedingText, CodeSet, HcgLead, RulesKnowledge, Thresholds, ValueSets};
@@ -40,6 +41,8 @@ mod dating_tests;
 mod escalation_tests;
 #[cfg(test)]
 mod gtd_tests;
+#[cfg(test)]
+mod hedged_pul_tests;
 #[cfg(test)]
 mod placenta_tests;
 #[cfg(test)]

@@ -208,7 +208,7 @@ pub fn knowledge() -> RulesKnowledge {
             "free of",
         ]),
         negation_window_words: 4,
-        hedge_terms: words(&["probable", "possible", "suspected"]),
+        hedge_terms: words(&["probable", "possible", "suspected", "r/o", "rule out"]),
         methotrexate_terms: words(&["methotrexate"]),
         methotrexate_other_indication_terms: words(&["rheumatoid", "psoriasis", "weekly"]),
         heavy_bleeding_terms: words(&["heavy", "heavily", "soak", "clot", "shock"]),

@@ -160,6 +160,15 @@ pub fn mentions(texts: &[String], terms: &[String], kb: &BleedingText) -> bool {
     mentions_passing(texts, terms, &Filter::default(), kb)
 }
 
+/// Whether a diagnosis is worded as hedged (knowledge.md §3.6 item 2): a hedge term ("r/o",
+/// "rule out", "query", "possible", "likely", "vs", …), not negated, in any of its texts, or a
+/// question mark in its name (the first text: "?ectopic", "Ectopic pregnancy?"). The question
+/// mark is no word, so it is looked for as a character, and only in the name: a note's question
+/// ("tolerating diet?") does not hedge the diagnosis it is written on.
+pub fn hedged(texts: &[String], kb: &BleedingText) -> bool {
+    texts.first().is_some_and(|name| name.contains('?')) || mentions(texts, &kb.hedge_terms, kb)
+}
+
 /// [`mentions`], looking only at the texts `filter` passes (the filter of `terms`).
 fn mentions_passing(
     texts: &[String],

@@ -44,6 +44,25 @@ pub(super) fn insert(
             date.map_or_else(|| "date unknown".into(), |d| d.to_string()),
         );
     }
+    // R2R: the negative test that resolved the PUL, its day, and its value as the lab wrote it
+    // (chart text) when it is quantitative.
+    if let Some((written, date)) = finding.modifiers.iter().find_map(|m| match m {
+        Modifier::PulResolved { written, date, .. } => Some((written, *date)),
+        _ => None,
+    }) {
+        v.insert(
+            "resolved_day",
+            date.map_or_else(|| "date unknown".into(), |d| super::words::day(d, now)),
+        );
+        v.insert(
+            "resolved_date",
+            date.map_or_else(|| "date unknown".into(), |d| d.to_string()),
+        );
+        v.insert(
+            "resolved_value",
+            written.as_deref().map(quote).unwrap_or_default(),
+        );
+    }
     for (role, day_key, date_key) in [
         (Role::Previa, "previa_day", "previa_date"),
         (Role::VasaPrevia, "vasa_day", "vasa_date"),

@@ -29,6 +29,15 @@ pub(super) fn variant_of(finding: &Finding) -> Option<&'static str> {
                 "after_pul_no_hcg"
             },
         ),
+        // R2R: a qualitative test has no value to quote.
+        RuleId::R2R
+            if finding
+                .modifiers
+                .iter()
+                .any(|m| matches!(m, Modifier::PulResolved { written: None, .. })) =>
+        {
+            Some("qualitative")
+        }
         RuleId::R3 if finding.has(&Modifier::LabelDoubtful) => Some("label_doubtful"),
         RuleId::R4 if finding.has(&Modifier::BleedNotLight) => Some("not_light"),
         // An intrauterine pregnancy on record outranks the indication: it is the stronger reason.

@@ -209,11 +209,11 @@ fn no_card_from_14_weeks_says_pregnancy_of_unknown_location() {
 
 #[test]
 fn no_template_a_card_can_carry_from_14_weeks_says_pregnancy_of_unknown_location() {
-    // R2, R3, R4, R6 and R12 fire only before 14 weeks (R6 has no GA); R5/R5N text and the
+    // R2, R2R, R3, R4, R6 and R12 fire only before 14 weeks (R6 has no GA); R5/R5N text and the
     // risk factors go on R2 and R6 only. Everything else can reach a card from 14w0d.
     let kb = KnowledgeBase::embedded().expect("loads");
     let cards = &kb.profile.cards;
-    let early_rules = ["R2", "R3", "R4", "R6", "R12"];
+    let early_rules = ["R2", "R2R", "R3", "R4", "R6", "R12"];
     for (rule, card) in &cards.rules {
         if early_rules.contains(&rule.as_str()) {
             continue;

@@ -90,10 +90,11 @@ impl<'a> Engine<'a> {
                         (r.is(class::PROCEDURE_ENDED) || (reason != 0 && !r.is(WORK_UP)))
                             && procedure_done(r)
                     }
+                    // A hedged diagnosis ("R/O ectopic") ends nothing (§3.6 item 2).
                     RecordKind::Condition => {
-                        r.is(class::ENDED | class::DIAGNOSED) && is_confirmed(r)
+                        r.is(class::ENDED | class::DIAGNOSED) && is_confirmed(r) && !r.hedged
                     }
-                    _ => r.is(class::ENDED) && is_confirmed(r),
+                    _ => r.is(class::ENDED) && is_confirmed(r) && !r.hedged,
                 };
                 let delivery_date = r.kind == RecordKind::Observation && r.is(class::DELIVERY_DATE);
                 match &r.value {

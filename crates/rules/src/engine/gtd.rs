@@ -66,7 +66,7 @@ impl<'a> Engine<'a> {
                 || rec.kind == RecordKind::DiagnosticReport;
             let hedged_diagnosis = rec.kind == RecordKind::Condition
                 && (named || self.kb.value_sets.molar_pregnancy.contains_any(&rec.codes))
-                && (!is_confirmed(rec) || text::mentions(&rec.text, &t.hedge_terms, t));
+                && (!is_confirmed(rec) || text::hedged(&rec.text, t));
             if (scan && named) || hedged_diagnosis {
                 appearance = Some(rec);
             }

@@ -59,6 +59,10 @@ pub(super) struct BleedInputs<'a> {
     pub(super) placental_location: Vec<&'a Record>,
     /// A previous miscarriage (R15).
     pub(super) previous_miscarriage: Option<&'a Record>,
+    /// A hedged ectopic, molar or loss diagnosis of this pregnancy is on record (§3.6 item 2):
+    /// R2 fires at the bleed's GA when no other rule does. Set by the caller, which found it in
+    /// G5's pass.
+    pub(super) suspected: bool,
 }
 
 impl<'a> Engine<'a> {
@@ -288,6 +292,7 @@ impl<'a> Engine<'a> {
             previa,
             placental_location,
             previous_miscarriage,
+            suspected: false,
         }
     }
 }

@@ -35,7 +35,7 @@ impl<'a> Engine<'a> {
             // Only a coded IUP can be hedged ("probable IUP"); read its text only then.
             let documents_iup = (coded_iup
                 && is_confirmed(record)
-                && !text::mentions(&record.text, &self.kb.text.hedge_terms, &self.kb.text))
+                && !text::hedged(&record.text, &self.kb.text))
                 || (record.is(class::FETAL_HEART)
                     && (self.is_present(&record.value)
                         || record.presence == Some(Presence::Present)))

@@ -8,6 +8,7 @@ use time::{Date, Duration};
 use super::Engine;
 use super::read::{Rec, is_active, is_confirmed, procedure_done, record_date};
 use crate::facts::{Record, RecordKind, Value};
+use crate::finding::{Modifier, Suspected};
 use crate::ga::TERM_DAYS;
 use crate::knowledge::class;
 use crate::pregnancy_test::{self, TestResult};
@@ -37,7 +38,16 @@ impl<'a> Engine<'a> {
     ///
     /// `future` holds the records set aside as dated in the future: positive evidence among them
     /// still counts, undated (being evaluated is the cautious side); a "not pregnant" does not.
-    pub(super) fn has_pregnancy_evidence(&self, valid: &[Rec<'a>], future: &[Rec<'a>]) -> bool {
+    ///
+    /// `Err` is G1; it holds the negative pregnancy test that decided it, when one did (dated
+    /// after the bleed and after every positive evidence, and no older than a "not pregnant"
+    /// status: §3.6 item 7), for R2R to read. On one day a quantitative result is preferred to a
+    /// qualitative one: it is the one the note can quote.
+    pub(super) fn pregnancy_evidence(
+        &self,
+        valid: &[Rec<'a>],
+        future: &[Rec<'a>],
+    ) -> Result<(), Option<Rec<'a>>> {
         let vs = &self.kb.value_sets;
         let t = &self.kb.thresholds;
         let reference = self.evidence_reference(valid);
@@ -48,6 +58,7 @@ impl<'a> Engine<'a> {
         // A negative test gates only when dated after the bleed (§3.6 item 7): one taken the
         // same day may precede it.
         let mut negative_test: Option<Date> = None;
+        let mut deciding_test: Option<Rec<'a>> = None;
         let bleed_on = (reference < self.today
             || valid
                 .iter()
@@ -74,6 +85,14 @@ impl<'a> Engine<'a> {
                 match (result, date) {
                     (TestResult::Positive, _) if fresh => positive.push(date),
                     (TestResult::Negative, Some(d)) if bleed_on.is_none_or(|b| d > b) => {
+                        let quantitative = |r: &Rec| r.is(class::HCG) && r.presence.is_none();
+                        let later = negative_test.is_none_or(|n| d > n);
+                        let same_day_better = negative_test == Some(d)
+                            && quantitative(record)
+                            && !deciding_test.is_some_and(|t| quantitative(&t));
+                        if later || same_day_better {
+                            deciding_test = Some(*record);
+                        }
                         negative_test = negative_test.max(Some(d));
                     }
                     _ => {}
@@ -132,33 +151,70 @@ impl<'a> Engine<'a> {
             Some((_, true)) | None => {}
             Some((d, false)) => latest_negative = Some(d),
         }
+        // The test decides only when no "not pregnant" status is newer than it.
+        let deciding_test =
+            deciding_test.filter(|_| negative_test.is_some_and(|t| latest_negative <= Some(t)));
         latest_negative = latest_negative.max(negative_test);
-        match latest_negative {
+        let pregnant = match latest_negative {
             // Only evidence dated after the "not pregnant" status overrides it.
             Some(negative) => positive.iter().any(|p| p.is_some_and(|d| d > negative)),
             None => !positive.is_empty(),
-        }
+        };
+        if pregnant { Ok(()) } else { Err(deciding_test) }
     }
 
     /// G5: the confirmed ectopic, molar or EPL diagnoses of *this* pregnancy (§3.4 item 6, §3.5
     /// item 9). A diagnosis counts only when its onset (else its recorded date) is on or after
     /// the pregnancy's start and it did not resolve before it: a resolved ectopic from 2021 is a
     /// risk factor, not a reason for silence. An undated diagnosis never silences the cards.
+    ///
+    /// In the same pass, the latest hedged ectopic, molar or loss diagnosis of this pregnancy
+    /// ("R/O ectopic", a provisional status: §3.6 item 2), which is never G5 but is named on
+    /// every bleeding card as suspected ([`Modifier::Suspected`]).
     pub(super) fn diagnoses_in_pregnancy(
         &self,
         valid: &[Rec<'a>],
         start: Option<Date>,
-    ) -> Vec<&'a Record> {
-        valid
-            .iter()
-            .filter(|r| {
-                r.is(class::DIAGNOSED)
-                    && !r.history
-                    && is_confirmed(r)
+    ) -> (Vec<&'a Record>, Option<Modifier>) {
+        let mut confirmed = Vec::new();
+        let mut hedged: Option<(&Rec<'a>, Suspected)> = None;
+        for r in valid.iter().filter(|r| !r.history) {
+            if r.hedged {
+                if let Some(what) = self.suspected(r)
                     && self.diagnosed_in_pregnancy(r, start)
-            })
-            .map(|r| r.record)
-            .collect()
+                    && hedged.is_none_or(|(h, _)| record_date(h) < record_date(r))
+                {
+                    hedged = Some((r, what));
+                }
+            } else if r.is(class::DIAGNOSED)
+                && is_confirmed(r)
+                && self.diagnosed_in_pregnancy(r, start)
+            {
+                confirmed.push(r.record);
+            }
+        }
+        let hedged = hedged.map(|(r, what)| Modifier::Suspected {
+            what,
+            id: r.id.clone(),
+            date: record_date(r),
+        });
+        (confirmed, hedged)
+    }
+
+    /// What a hedged diagnosis suspects, by its codes: ectopic, molar, else a loss; `None` for a
+    /// hedged end of another kind (a delivery). Its codes are classified again, unmasked: an
+    /// Encounter's reason is not read against the `already-diagnosed` set otherwise.
+    fn suspected(&self, r: &Rec<'a>) -> Option<Suspected> {
+        let all = self.kb.classify(&r.codes);
+        if all & class::ECTOPIC != 0 {
+            Some(Suspected::Ectopic)
+        } else if self.kb.value_sets.molar_pregnancy.contains_any(&r.codes) {
+            Some(Suspected::Molar)
+        } else if all & class::DIAGNOSED != 0 {
+            Some(Suspected::Loss)
+        } else {
+            None
+        }
     }
 
     /// Whether a diagnosis is dated within the current pregnancy (see `diagnoses_in_pregnancy`).
@@ -189,7 +245,7 @@ impl<'a> Engine<'a> {
             if r.history {
                 return false;
             }
-            let coded = (r.is(class::ENDED) && is_confirmed(r))
+            let coded = (r.is(class::ENDED) && is_confirmed(r) && !r.hedged)
                 || (r.kind == RecordKind::Procedure
                     && r.is(class::PROCEDURE_ENDED)
                     && procedure_done(r));

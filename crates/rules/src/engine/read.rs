@@ -148,6 +148,13 @@ pub(super) struct Rec<'a> {
     /// Names delivery or the postpartum state in its text, and is dated within the postpartum
     /// window (§3.5 item 11): read once, as `bleeding` is, for the gates that ask it again.
     pub(super) postpartum_text: bool,
+    /// Names an ectopic, molar or loss diagnosis (or an ended pregnancy) by code and hedges it:
+    /// a provisional, differential or unconfirmed status, or hedge words (§3.6 item 2). Never
+    /// G5, G2 or an episode's end; named on the bleeding card as suspected. Read for every kind
+    /// that can carry a diagnosis: a Condition, an Observation of a problem, a report's
+    /// conclusion, an Encounter's reason (whose codes are otherwise read for bleeding and ends
+    /// only, see [`kind_classes`]).
+    pub(super) hedged: bool,
 }
 
 impl Rec<'_> {
@@ -189,7 +196,18 @@ impl<'a> Engine<'a> {
             .map(String::as_str)
             .into_iter()
             .chain(displays);
-        let class = self.kb.classify(&record.codes) & kind_classes(record.kind);
+        let all = self.kb.classify(&record.codes);
+        let class = all & kind_classes(record.kind);
+        // Only a record coded as a diagnosis is asked whether it is hedged: the one text scan
+        // this adds is paid by those few records, not by the chart.
+        let diagnosis = all & (class::DIAGNOSED | class::ENDED) != 0
+            && matches!(
+                record.kind,
+                RecordKind::Condition
+                    | RecordKind::Observation
+                    | RecordKind::DiagnosticReport
+                    | RecordKind::Encounter
+            );
         let mut rec = Rec {
             record,
             class,
@@ -197,6 +215,8 @@ impl<'a> Engine<'a> {
                 || text::names_history(names, &self.kb.text),
             bleeding: false,
             postpartum_text: false,
+            hedged: diagnosis
+                && (!is_confirmed(record) || text::hedged(&record.text, &self.kb.text)),
         };
         rec.bleeding = self.reads_as_bleeding(&rec);
         // Text alone says "postpartum" for 12 weeks, not for ever: the date is checked first,

@@ -21,8 +21,10 @@ impl<'a> Engine<'a> {
         bleed: &Bleed<'a>,
         dating: Option<Dating>,
         iup: (IupStatus, Vec<Evidence>),
+        suspected: bool,
     ) -> Vec<Finding> {
-        let inputs = self.bleed_inputs(valid, bleed, dating, iup);
+        let mut inputs = self.bleed_inputs(valid, bleed, dating, iup);
+        inputs.suspected = suspected;
         decide(inputs, &self.kb.thresholds)
     }
 }
@@ -63,9 +65,10 @@ fn decide(i: BleedInputs<'_>, t: &Thresholds) -> Vec<Finding> {
 fn dated(i: &BleedInputs<'_>, dating: &Dating, ga: GestationalAge, t: &Thresholds) -> Vec<Finding> {
     let card = Dated::new(i, dating, ga, t);
 
-    // R1 is terminal: implantation bleeding in the plausible window gets no card at all.
+    // R1 is terminal: implantation bleeding in the plausible window gets no card at all, unless
+    // an ectopic, molar or loss diagnosis is suspected on record (§3.6 item 2: R2 then fires).
     if implantation(&card) {
-        return Vec::new();
+        return suspected(&card).into_iter().collect();
     }
 
     let mut findings = Vec::new();
@@ -74,7 +77,32 @@ fn dated(i: &BleedInputs<'_>, dating: &Dating, ga: GestationalAge, t: &Threshold
     findings.extend(placenta(&card));
     findings.extend(hematoma(&card));
     findings.extend(progesterone(&card));
+    if findings.is_empty() {
+        findings.extend(suspected(&card));
+    }
     findings
+}
+
+/// R2 at the bleed's GA when a hedged ectopic, molar or loss diagnosis is on record and no other
+/// rule fired (knowledge.md §3.6 item 2): before a sac is expected, say.
+fn suspected(c: &Dated) -> Option<Finding> {
+    c.i.suspected.then(|| r2(c))
+}
+
+/// R2's card: the label's modifier, the hCG trend (R5) and notes.
+fn r2(c: &Dated) -> Finding {
+    let i = c.i;
+    let mut f = c.card(
+        RuleId::R2,
+        Indicator::Warning,
+        std::slice::from_ref(&c.label_modifier),
+    );
+    if let Some((trend, hcg_evidence)) = &i.hcg_trend {
+        f.modifiers.push(Modifier::HcgTrend(*trend));
+        f.evidence.extend(hcg_evidence.iter().cloned());
+    }
+    f.modifiers.extend(i.hcg_notes.iter().cloned());
+    f
 }
 
 /// The card of `rule`, with what every bleeding card carries.
@@ -181,17 +209,7 @@ fn early_pregnancy(c: &Dated) -> Option<Finding> {
                 return Some(c.card(RuleId::R4, Indicator::Info, &[sch_note]));
             }
         } else {
-            let mut f = c.card(
-                RuleId::R2,
-                Indicator::Warning,
-                std::slice::from_ref(&c.label_modifier),
-            );
-            if let Some((trend, hcg_evidence)) = &i.hcg_trend {
-                f.modifiers.push(Modifier::HcgTrend(*trend));
-                f.evidence.extend(hcg_evidence.iter().cloned());
-            }
-            f.modifiers.extend(i.hcg_notes.iter().cloned());
-            return Some(f);
+            return Some(r2(c));
         }
     }
     None
