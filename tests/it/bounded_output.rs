@@ -237,8 +237,8 @@ async fn a_partial_date_is_shown_as_written_never_as_a_precise_day() {
     let card = &body["cards"][0];
     let detail = card["detail"].as_str().unwrap();
     let long_form = long_form_text(&app, card).await;
-    // The card writes the month as the body does (`Nov 2026`), the long form in full (`2026-11`).
-    assert!(detail.contains(&format!("(Nov {year})")), "{detail}");
+    // The card writes the month in full (`November 2026`), the long form as ISO (`2026-11`).
+    assert!(detail.contains(&format!("(November {year})")), "{detail}");
     assert!(long_form.contains(&format!("({year}-11)")), "{long_form}");
     for text in [detail, long_form.as_str()] {
         assert!(text.contains(&format!("({year})")), "{text}");

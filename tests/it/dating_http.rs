@@ -64,7 +64,7 @@ async fn an_lmp_recorded_as_a_month_gives_a_ga_range_and_the_more_cautious_anti_
         assert!(topics(&cards).contains(&"R7"), "{cards:#?}");
         let text = text(&cards);
         assert!(
-            text.contains("LMP recorded as Sep 2026: GA between 9w5d and 13w6d."),
+            text.contains("LMP recorded as September 2026: GA between 9w5d and 13w6d."),
             "{text}"
         );
         assert!(
@@ -72,7 +72,7 @@ async fn an_lmp_recorded_as_a_month_gives_a_ga_range_and_the_more_cautious_anti_
             "{text}"
         );
         // Said as written, never as the month's first day.
-        assert!(text.contains("by LMP Sep 2026"), "{text}");
+        assert!(text.contains("by LMP September 2026"), "{text}");
     }
 }
 

@@ -570,7 +570,7 @@ fn modifier_values<'v>(
                 .unwrap_or_else(|| "(date unknown)".into()),
         );
     }
-    // A partial date as written ("Sep 2026"), and the GA range it gives (§3.6 item 4).
+    // A partial date as written ("September 2026"), and the GA range it gives (§3.6 item 4).
     if let Modifier::GaRange {
         written,
         precision,

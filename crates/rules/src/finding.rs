@@ -321,7 +321,7 @@ pub enum Modifier {
     /// the more cautious of the rules at its two ends, and a dating ultrasound is advised.
     GaRange {
         source: DatingSource,
-        /// The date as written, and its precision ("LMP recorded as Sep 2026").
+        /// The date as written, and its precision ("LMP recorded as September 2026").
         written: Date,
         precision: Precision,
         /// The GA on the bleed's day from the latest start, and from the earliest.

@@ -35,7 +35,7 @@ pub(super) fn capitalised(text: &str) -> String {
 /// How a text writes dates: the card as its body does, the long form in full.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum DateForm {
-    /// The card (summary and detail): `9 Nov`, `Nov 2026`, `9 Nov 2025`; `now` says the year.
+    /// The card (summary and detail): `9 Nov`, `November 2026`, `9 Nov 2025`; `now` says the year.
     Card(OffsetDateTime),
     /// The long form: `2026-11-09`, `2026-11`, `2026`.
     Long,
@@ -88,12 +88,13 @@ fn month_name(month: time::Month) -> &'static str {
     }
 }
 
-/// A record's date on a card, as the chart wrote it: `22 Nov` (see [`day`]), but `Nov 2026` for a
-/// month and `2026` for a year, never a precise day the chart did not give.
+/// A record's date on a card, as the chart wrote it: `22 Nov` (see [`day`]), but `November 2026`
+/// for a month (the month in full, as knowledge.md §3.6 item 4 writes "LMP recorded as March
+/// 2025") and `2026` for a year, never a precise day the chart did not give.
 pub(super) fn day_as_written(date: Date, precision: Precision, now: OffsetDateTime) -> String {
     match precision {
         Precision::Year => date.year().to_string(),
-        Precision::Month => format!("{} {}", month_name(date.month()), date.year()),
+        Precision::Month => format!("{} {}", date.month(), date.year()),
         Precision::Day | Precision::Time => day(date, now),
     }
 }
@@ -154,7 +155,7 @@ mod tests {
         );
         assert_eq!(
             card.date(date!(2026 - 11 - 09), Precision::Month),
-            "Nov 2026"
+            "November 2026"
         );
         assert_eq!(
             card.instant(datetime!(2026-12-07 11:30 UTC)),
