@@ -248,3 +248,31 @@ async fn a_partial_date_is_shown_as_written_never_as_a_precise_day() {
         );
     }
 }
+
+/// The value of `gravida_records_unread_total{kind="…"}`.
+async fn unread_total(app: &TestApp, kind: &str) -> f64 {
+    let prefix = format!("gravida_records_unread_total{{kind=\"{kind}\"}}");
+    get_text(&app.client, &app.url("/metrics"))
+        .await
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_record_that_cannot_be_interpreted_is_named_on_the_card_and_counted_by_kind() {
+    let app = TestApp::spawn().await;
+    let before = unread_total(&app, "modifier-extension").await;
+    // The blind chart whose only LMP carries a modifier extension the service does not know.
+    let cards =
+        crate::abortifacient_http::by_prefetch(&app, &crate::abortifacient_http::blind2("c14"))
+            .await;
+    let text = cards
+        .iter()
+        .map(|c| c["detail"].as_str().unwrap_or_default())
+        .collect::<String>();
+    assert!(text.contains("could not be interpreted"), "{text}");
+    assert!(unread_total(&app, "modifier-extension").await >= before + 1.0);
+}

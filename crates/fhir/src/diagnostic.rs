@@ -42,6 +42,23 @@ pub enum DiagnosticKind {
     BadId,
 }
 
+impl DiagnosticKind {
+    /// A short name for metrics and logs: `unparseable`, `partly-unreadable`, ….
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiagnosticKind::NotAResource => "not-a-resource",
+            DiagnosticKind::UnexpectedResourceType => "unexpected-resource-type",
+            DiagnosticKind::Unparseable => "unparseable",
+            DiagnosticKind::PartlyUnreadable => "partly-unreadable",
+            DiagnosticKind::ModifierExtension => "modifier-extension",
+            DiagnosticKind::Unavailable => "unavailable",
+            DiagnosticKind::ContextUnavailable => "context-unavailable",
+            DiagnosticKind::OtherPatient => "other-patient",
+            DiagnosticKind::BadId => "bad-id",
+        }
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -290,6 +290,7 @@ pub async fn answer(
     .await
     .map_err(|_| ApiError::DeadlineExceeded)??;
 
+    crate::metrics::count_unread(&gathered.diagnostics);
     if !gathered.diagnostics.is_empty() {
         tracing::warn!(
             count = gathered.diagnostics.len(),
@@ -312,6 +313,12 @@ pub async fn answer(
             .await?
     };
     let assessment = evaluation.ok_or(ApiError::DeadlineExceeded)?;
+    // What the engine could not use (a value, unit or date it cannot read): named on the cards,
+    // and counted here (issue 30, "Bad input").
+    if !assessment.diagnostics.is_empty() {
+        metrics::counter!("gravida_records_unread_total", "kind" => "engine")
+            .increment(assessment.diagnostics.len() as u64);
+    }
     tracing::info!(
         cards = assessment.cards.len(),
         rules = ?assessment.findings.iter().map(|f| f.rule.to_string()).collect::<Vec<_>>(),

@@ -132,6 +132,16 @@ pub fn count_cards<'a>(findings: impl IntoIterator<Item = &'a Finding>) {
 
 /// A label value from caller input (an override reason code): kept if short and plain, else
 /// `other`, so a caller cannot flood the metrics with values.
+/// Counts what the readers could not read, by kind (`gravida_records_unread_total`): a resource
+/// that is not one, does not parse, is read in part, carries an unknown modifier extension, is
+/// another patient's, or an input that could not be had. Each is also named on the cards; the
+/// counter lets an operator see an EHR's shapes going wrong before a clinician does.
+pub fn count_unread(diagnostics: &[gravida_fhir::Diagnostic]) {
+    for d in diagnostics {
+        metrics::counter!("gravida_records_unread_total", "kind" => d.kind.as_str()).increment(1);
+    }
+}
+
 pub fn bounded_label(value: &str) -> String {
     let plain = value.len() <= 40
         && value
