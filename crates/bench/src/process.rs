@@ -37,12 +37,14 @@ pub fn rss(pid: u32) -> anyhow::Result<u64> {
     Ok(status_field(&format!("/proc/{pid}/status"), "VmRSS:")? * 1024)
 }
 
-/// Context switches (voluntary + involuntary) of the live threads of process `pid` so far. A
-/// thread that has exited takes its count with it, so compare two readings of a process whose
-/// threads live through both (a server's workers do).
-pub fn context_switches(pid: u32) -> anyhow::Result<u64> {
+/// Voluntary context switches (a thread that waits: for a lock, a channel, I/O, a timer) of the
+/// live threads of process `pid` so far, and involuntary ones (a thread preempted, which on a
+/// shared host mostly measures the other processes). A thread that has exited takes its count
+/// with it, so compare two readings of a process whose threads live through both (a server's
+/// workers do).
+pub fn context_switches(pid: u32) -> anyhow::Result<(u64, u64)> {
     let tasks = format!("/proc/{pid}/task");
-    let mut total = 0;
+    let (mut total, mut preempted) = (0, 0);
     for task in std::fs::read_dir(&tasks).with_context(|| format!("reading {tasks}"))? {
         let status = task?.path().join("status");
         let status = status.to_string_lossy();
@@ -51,10 +53,11 @@ pub fn context_switches(pid: u32) -> anyhow::Result<u64> {
             status_field(&status, "voluntary_ctxt_switches:"),
             status_field(&status, "nonvoluntary_ctxt_switches:"),
         ) {
-            total += voluntary + involuntary;
+            total += voluntary;
+            preempted += involuntary;
         }
     }
-    Ok(total)
+    Ok((total, preempted))
 }
 
 /// The number after `key` in a `status` file (`VmHWM:  1234 kB` gives 1234).
@@ -82,9 +85,9 @@ mod tests {
         let pid = std::process::id();
         assert!(peak_rss(pid).expect("VmHWM") > 0);
         assert!(rss(pid).expect("VmRSS") <= peak_rss(pid).expect("VmHWM"));
-        let switches = context_switches(pid).expect("task status");
+        let (switches, _) = context_switches(pid).expect("task status");
         std::thread::sleep(std::time::Duration::from_millis(2));
-        assert!(context_switches(pid).expect("task status") > switches);
+        assert!(context_switches(pid).expect("task status").0 > switches);
         let before = cpu_time(pid).expect("stat");
         let mut x = 0u64;
         for i in 0..2_000_000u64 {
