@@ -399,3 +399,21 @@ async fn a_dismissal_acknowledged_on_sqlite_hides_its_card_at_the_next_check_and
         vec![None]
     );
 }
+
+#[tokio::test]
+async fn a_new_sqlite_store_has_8_kib_pages_a_1_mib_cache_and_syncs_every_commit() {
+    let (_store, pool) = sqlite_at(SQLITE_MIGRATIONS.len()).await;
+    let pragma = |name: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!("PRAGMA {name}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(pragma("page_size").await, i64::from(SQLITE_PAGE_SIZE));
+    assert_eq!(pragma("cache_size").await, -i64::from(SQLITE_CACHE_KIB));
+    // 2 is FULL: a committed batch survives a power loss.
+    assert_eq!(pragma("synchronous").await, 2);
+}
