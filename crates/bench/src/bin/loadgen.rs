@@ -820,12 +820,15 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             trail.stored,
             verdict(trail.issued == trail.stored)
         );
+        // Per card record: a call shed with 503 (past capacity in a paced run) writes nothing,
+        // and the benchmark patient gets one card per call answered.
+        let per_card = trail.bytes as f64 / trail.stored.max(1) as f64;
         println!(
-            "| store bytes per hook call ({:.1} MB after {} calls) | {:.0} | ≤ 1,500 | {} |",
+            "| store bytes per card recorded, one per call answered ({:.1} MB after {} calls, {:.0} bytes per call sent) | {per_card:.0} | ≤ 1,500 | {} |",
             trail.bytes as f64 / 1e6,
             trail.calls,
             trail.bytes as f64 / trail.calls.max(1) as f64,
-            verdict(trail.bytes as f64 / trail.calls.max(1) as f64 <= 1500.0)
+            verdict(per_card <= 1500.0)
         );
     }
     println!(
