@@ -340,20 +340,23 @@ async fn call_service(
         state.settings.cards.repeat_window_hours,
     )
     .await;
-    // Each card shown gets its long form and a link to it.
+    // Each card shown gets its long form and a link to it; with a store, sealed for the others.
+    let mut sealed = Vec::new();
     for Shown { rendered, .. } in &mut shown {
-        state.long_forms.attach(
-            state.audit.as_ref(),
+        sealed.extend(state.long_forms.attach(
+            state.audit.is_some(),
             &state.public_base,
             &mut rendered.card,
             &rendered.finding,
             state.kb.version(),
             now,
-        );
+        ));
     }
     crate::metrics::count_cards(shown.iter().map(|s| &s.rendered.finding));
     if let Some(audit) = &state.audit {
-        audit.record_cards(&hook_call, state.kb.version(), &shown);
+        audit
+            .record_cards(&hook_call, state.kb.version(), &shown, sealed)
+            .await;
     }
     Ok(Json(ServiceResponse::with_cards(
         shown.into_iter().map(|s| s.rendered.card).collect(),

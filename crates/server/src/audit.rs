@@ -2,14 +2,19 @@
 //! of each hook call, storing feedback, the hourly retention purge, and the keyed hashes that
 //! stand in for patients, encounters and cards (see [`crate::suppress`], which uses them).
 //!
-//! Card records are offered to the [`AuditWriter`]'s queue and never delay an answer; feedback
-//! is acknowledged only once committed, and gets 503 when it cannot be (the store is down or
-//! the queue is full). The patient appears in the trail only as a keyed hash.
+//! A hook call's records (its cards, their sealed long forms) are queued as one job on the
+//! [`AuditWriter`], which never waits for the disk: at most `store.enqueue_wait_ms` for room in a
+//! full queue. Records that still find none are counted, logged, and make the replica not ready
+//! (`/readyz` 503) for a while, so that nothing is lost quietly. Feedback is acknowledged only
+//! once committed, and gets 503 when it cannot be (the store is down or the queue is full). The
+//! patient appears in the trail only as a keyed hash.
 //!
 //! A background check asks the store every [`HEALTH_INTERVAL`] whether it can be used
 //! ([`Store::health`]), and `/readyz` reads its last answer ([`Audit::not_ready`]): a probe costs
 //! no query, and a store that is down or has a schema newer than this binary's makes the replica
-//! not ready, with the reason.
+//! not ready, with the reason; so does a writer that has lost records lately
+//! ([`AuditWriter::losing`]: a store that is full, slow or read-only answers the health query
+//! but refuses or delays the writes).
 
 use std::time::Duration;
 
@@ -17,8 +22,8 @@ use anyhow::Context as _;
 use gravida_auth::Caller;
 use gravida_cds_hooks::{FeedbackRequest, HookContext};
 use gravida_store::{
-    AuditWriter, CardRecord, FeedbackRecord, Health, LongFormRecord, PatientHasher, Store,
-    StoreOptions, SuggestionRecord, SuppressedRecord, SuppressionQuery, SuppressionReason,
+    AuditWriter, CallRecords, CardRecord, FeedbackRecord, Health, LongFormRecord, PatientHasher,
+    Store, StoreOptions, SuggestionRecord, SuppressedRecord, SuppressionQuery, SuppressionReason,
     WriterConfig,
 };
 use time::OffsetDateTime;
@@ -99,7 +104,8 @@ impl Audit {
             WriterConfig {
                 queue_capacity: settings.queue_capacity,
             },
-        );
+        )
+        .with_enqueue_wait(Duration::from_millis(settings.enqueue_wait_ms));
         // Migrate now, so that a broken store shows up in the start-up log; if it is down, the
         // health check retries, and meanwhile hooks are answered, feedback gets 503 and the
         // replica is not ready.
@@ -119,10 +125,13 @@ impl Audit {
         }))
     }
 
-    /// Why the store cannot be used now (the last health check's answer, in words fit for an
-    /// unauthenticated probe); `None` when it can.
+    /// Why the store cannot be used now (the last health check's answer, or records lost
+    /// lately, in words fit for an unauthenticated probe); `None` when it can.
     pub fn not_ready(&self) -> Option<String> {
-        self.health.borrow().not_ready_reason()
+        self.health
+            .borrow()
+            .not_ready_reason()
+            .or_else(|| self.writer.losing())
     }
 
     /// How long a hook call waits for the store's suppression check before showing every card:
@@ -167,11 +176,6 @@ impl Audit {
         self.writer.check_suppression(query).await
     }
 
-    /// Stores a sealed long form for the other replicas (without waiting for the disk).
-    pub fn record_long_form(&self, record: LongFormRecord) {
-        self.writer.offer_long_forms(vec![record]);
-    }
-
     /// A sealed long form by its lookup hash, unless expired.
     pub async fn read_long_form(
         &self,
@@ -181,15 +185,26 @@ impl Audit {
         self.store.long_form(lookup, unix_ms(now)).await
     }
 
-    /// Records cards that were not shown (without waiting for the disk).
+    /// Records cards that were not shown (without waiting for the disk or for room in the
+    /// queue: they are few, and a lost one is counted like any other).
     pub fn record_suppressed(&self, records: Vec<SuppressedRecord>) {
-        self.writer.offer_suppressed(records);
+        self.writer.offer(CallRecords {
+            suppressed: records,
+            ..CallRecords::default()
+        });
     }
 
-    /// Records the cards of one answer (without waiting for the disk), each with its
-    /// fingerprint.
-    pub fn record_cards(&self, call: &HookCall<'_>, profile_version: &str, cards: &[Shown]) {
-        if cards.is_empty() {
+    /// Records the cards of one answer, each with its fingerprint, and their sealed long forms
+    /// (for the other replicas), as one job: never waiting for the disk, and at most
+    /// `store.enqueue_wait_ms` for room in the queue.
+    pub async fn record_cards(
+        &self,
+        call: &HookCall<'_>,
+        profile_version: &str,
+        cards: &[Shown],
+        long_forms: Vec<LongFormRecord>,
+    ) {
+        if cards.is_empty() && long_forms.is_empty() {
             return;
         }
         let HookCall {
@@ -237,7 +252,13 @@ impl Audit {
                 },
             )
             .collect();
-        self.writer.offer_cards(records);
+        self.writer
+            .record(CallRecords {
+                cards: records,
+                long_forms,
+                suppressed: Vec::new(),
+            })
+            .await;
     }
 
     /// Stores feedback and returns once it is committed; counts each new item by rule,

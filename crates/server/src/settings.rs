@@ -412,9 +412,13 @@ pub struct StoreSettings {
     pub url: Option<String>,
     /// A file holding `url` (a mounted Secret, so the password stays out of the settings).
     pub url_file: Option<PathBuf>,
-    /// Writes waiting for the disk before hook calls drop their audit records and feedback
-    /// answers 503.
+    /// Jobs waiting for the disk (one per hook call, one per feedback request). A hook call that
+    /// finds the queue full waits up to `enqueue_wait_ms` for room; feedback answers 503 at once.
     pub queue_capacity: usize,
+    /// How long a hook call waits for room in a full write queue before its audit records are
+    /// lost (counted, logged, and `/readyz` 503 for 30 s). Default 10; at most 1000, and less
+    /// than `http.request_timeout_ms`.
+    pub enqueue_wait_ms: u64,
     /// Audit and feedback rows older than this many days are purged (hourly, by one replica
     /// at a time). Default 730 (two years).
     pub retention_days: Option<u32>,
@@ -459,6 +463,7 @@ impl Default for StoreSettings {
             url: None,
             url_file: None,
             queue_capacity: 1024,
+            enqueue_wait_ms: 10,
             retention_days: Some(730),
             acquire_timeout_ms: 250,
             max_connections: 8,
@@ -478,6 +483,7 @@ impl std::fmt::Debug for StoreSettings {
             .field("url_scheme", &scheme)
             .field("url_file", &self.url_file)
             .field("queue_capacity", &self.queue_capacity)
+            .field("enqueue_wait_ms", &self.enqueue_wait_ms)
             .field("retention_days", &self.retention_days)
             .field("acquire_timeout_ms", &self.acquire_timeout_ms)
             .field("max_connections", &self.max_connections)
@@ -661,6 +667,13 @@ impl Settings {
         }
         if self.store.queue_capacity == 0 {
             return Err("store.queue_capacity must be at least 1".into());
+        }
+        if self.store.enqueue_wait_ms > 1000
+            || self.store.enqueue_wait_ms >= self.http.request_timeout_ms
+        {
+            return Err("store.enqueue_wait_ms must be at most 1000 and less than \
+                        http.request_timeout_ms"
+                .into());
         }
         if self.store.retention_days == Some(0) {
             return Err("store.retention_days must be at least 1".into());

@@ -124,6 +124,21 @@ pub struct SuppressedRecord {
     pub patient_hash: String,
 }
 
+/// What one hook call leaves in the audit trail: the records of its cards, their long forms and
+/// the cards it hid. Queued as one job, so a call costs the writer's queue one slot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallRecords {
+    pub cards: Vec<CardRecord>,
+    pub long_forms: Vec<LongFormRecord>,
+    pub suppressed: Vec<SuppressedRecord>,
+}
+
+impl CallRecords {
+    pub fn is_empty(&self) -> bool {
+        self.cards.is_empty() && self.long_forms.is_empty() && self.suppressed.is_empty()
+    }
+}
+
 /// A card's long form, sealed by the server: found by a hash of its link's id and readable only
 /// with the id, which is not stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -285,3 +285,135 @@ async fn a_check_only_a_dismissal_can_answer_does_not_wait_behind_a_stuck_queue(
     );
     sqlx::query("ROLLBACK").execute(&mut *locker).await.unwrap();
 }
+
+/// Counts the card records in an SQLite store.
+async fn cards_in(pool: &SqlitePool) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit_cards")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_call_that_finds_the_queue_full_waits_for_room_and_its_records_are_written() {
+    let (store, pool) = sqlite_at(SQLITE_MIGRATIONS.len()).await;
+    // Another connection holds the write lock for 300 ms: the writer's first batch waits for
+    // it, and the one-slot queue behind it fills.
+    let mut locker = pool.acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *locker)
+        .await
+        .unwrap();
+    let writer = AuditWriter::spawn(store, WriterConfig { queue_capacity: 1 })
+        .with_enqueue_wait(std::time::Duration::from_secs(3));
+    assert!(writer.offer_cards(vec![card("first")]));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(writer.offer_cards(vec![card("second")]));
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        sqlx::query("ROLLBACK").execute(&mut *locker).await.unwrap();
+    });
+    let third = CallRecords {
+        cards: vec![card("third")],
+        ..CallRecords::default()
+    };
+    assert!(writer.record(third).await, "waited for room, not lost");
+    release.await.unwrap();
+    assert!(writer.flush().await);
+    assert_eq!(cards_in(&pool).await, 3);
+    assert_eq!(writer.losing(), None);
+}
+
+#[tokio::test]
+async fn records_that_find_no_room_in_time_are_lost_loudly_and_the_writer_says_so() {
+    let (store, pool) = sqlite_at(SQLITE_MIGRATIONS.len()).await;
+    let mut locker = pool.acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *locker)
+        .await
+        .unwrap();
+    let writer = AuditWriter::spawn(store, WriterConfig { queue_capacity: 1 })
+        .with_enqueue_wait(std::time::Duration::from_millis(20));
+    assert!(writer.offer_cards(vec![card("first")]));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(writer.offer_cards(vec![card("second")]));
+    assert_eq!(writer.losing(), None);
+    let started = std::time::Instant::now();
+    let third = CallRecords {
+        cards: vec![card("third")],
+        ..CallRecords::default()
+    };
+    assert!(!writer.record(third).await, "lost");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "the call waited the enqueue wait, not for the store"
+    );
+    let reason = writer.losing().expect("the writer says records were lost");
+    assert!(reason.contains("could not be written"), "{reason}");
+    sqlx::query("ROLLBACK").execute(&mut *locker).await.unwrap();
+    assert!(writer.flush().await);
+    assert_eq!(
+        cards_in(&pool).await,
+        2,
+        "the two queued records are written"
+    );
+}
+
+#[tokio::test]
+async fn a_dismissal_acknowledged_on_sqlite_hides_its_card_at_the_next_check_and_others_stay_shown()
+{
+    let (store, _pool) = sqlite_at(SQLITE_MIGRATIONS.len()).await;
+    let writer = AuditWriter::spawn(store, WriterConfig { queue_capacity: 16 });
+    let patient = PatientHasher::new(b"k").hash("p");
+    let other = PatientHasher::new(b"k").hash("q");
+    let query = |patient_hash: &str| SuppressionQuery {
+        patient_hash: patient_hash.to_owned(),
+        service: "gravida-patient-view".to_owned(),
+        issuer: None,
+        tenant: None,
+        encounter_hash: None,
+        repeat_since_ms: 0,
+        dismissing: vec![("urn:r".to_owned(), "already-addressed".to_owned())],
+        candidates: vec![("fp".to_owned(), false)],
+    };
+    // Loaded: no patient has a dismissal yet.
+    assert!(writer.flush().await);
+    assert_eq!(
+        writer.check_suppression(query(&patient)).await.unwrap(),
+        vec![None]
+    );
+    let mut issued = card("c1");
+    issued.fingerprint = Some("fp".to_owned());
+    assert!(writer.offer_cards(vec![issued]));
+    let mut dismissal = item("c1");
+    dismissal.override_system = Some("urn:r".to_owned());
+    dismissal.override_code = Some("already-addressed".to_owned());
+    writer.store_feedback(vec![dismissal]).await.unwrap();
+    // Acknowledged: the very next check sees it.
+    assert_eq!(
+        writer.check_suppression(query(&patient)).await.unwrap(),
+        vec![Some(SuppressionReason::AlreadyAddressed)]
+    );
+    assert_eq!(
+        writer.check_suppression(query(&other)).await.unwrap(),
+        vec![None]
+    );
+}
+
+#[tokio::test]
+async fn a_new_sqlite_store_has_8_kib_pages_a_1_mib_cache_and_syncs_every_commit() {
+    let (_store, pool) = sqlite_at(SQLITE_MIGRATIONS.len()).await;
+    let pragma = |name: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!("PRAGMA {name}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(pragma("page_size").await, i64::from(SQLITE_PAGE_SIZE));
+    assert_eq!(pragma("cache_size").await, -i64::from(SQLITE_CACHE_KIB));
+    // 2 is FULL: a committed batch survives a power loss.
+    assert_eq!(pragma("synchronous").await, 2);
+}

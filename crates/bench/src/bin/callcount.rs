@@ -24,6 +24,10 @@
 //! deployment's default, and its writer's work (card records, long forms, the suppression
 //! check) is counted with the call that caused it.
 
+/// mimalloc, as the `gravida` binary, so the bare parse counted here is the like-for-like floor.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;

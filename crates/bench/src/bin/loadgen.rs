@@ -19,13 +19,20 @@
 //! 6. Paced runs of the full-prefetch request at shares of the baseline's saturated throughput
 //!    (10 %, 25 % and, for the latency target, 50 %), the baseline and Gravida in turn; the fetch
 //!    request at half its own throughput; Gravida's peak RSS after them.
-//! 7. Throughout, from a few idle seconds before the servers start, a canary thread times a
+//! 7. The audit trail: the card records Gravida issued (`gravida_cards_total` on `/metrics`)
+//!    and those its store holds after a graceful stop (SIGTERM: the writer flushes), which must be
+//!    equal; the store's bytes per call; the server's context switches per call (all its
+//!    threads) in each saturated run; its resident memory after each round and after the load.
+//! 8. With `--soak-seconds`, a soak: the full-prefetch request paced at `--soak-rate` for that
+//!    long, printing the store's size and the resident memory every minute.
+//! 9. Throughout, from a few idle seconds before the servers start, a canary thread times a
 //!    fixed piece of work by its own CPU clock (see `gravida_bench::canary`): each run, and the
 //!    idle machine, report how often the host slowed the CPU, so that a tail the machine caused
 //!    is not read as one the server caused.
 //!
-//! Exit status: 0 when every answer was right, 1 when any was wrong (or a run failed). Targets
-//! that are missed are printed as MISSED but do not change the exit status.
+//! Exit status: 0 when every answer was right and every card issued is in the store, 1 when any
+//! answer was wrong, a card record is missing (or a run failed). Other targets that are missed
+//! are printed as MISSED but do not change the exit status.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -85,6 +92,17 @@ struct Args {
     /// profile one call with `gravida evaluate --request`.
     #[arg(long)]
     save_requests: Option<PathBuf>,
+    /// After the runs, pace the full-prefetch request at --soak-rate for this many seconds,
+    /// reporting the store's size and the memory every minute.
+    #[arg(long, default_value_t = 0)]
+    soak_seconds: u64,
+    /// The soak's rate, requests per second.
+    #[arg(long, default_value_t = 200.0)]
+    soak_rate: f64,
+    /// Run gravida without its audit store (`GRAVIDA_STORE__ENABLED=false`), to see what the
+    /// store costs; the audit trail is then not counted.
+    #[arg(long)]
+    no_store: bool,
 }
 
 /// A folder of its own under the system's temp folder, removed when dropped.
@@ -112,21 +130,32 @@ impl Drop for TempDir {
 /// A server process this program started; killed (by its own handle) when dropped.
 struct Server {
     name: &'static str,
-    child: Child,
+    /// Behind a lock so that the end of the run can stop it while the targets still name it.
+    child: std::sync::Mutex<Child>,
     base: String,
     ready_after: Duration,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child.get_mut().unwrap_or_else(|p| p.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
 impl Server {
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.lock().unwrap_or_else(|p| p.into_inner()).id()
+    }
+
+    /// Whether it has exited (and reaps it if so).
+    fn exited(&self) -> anyhow::Result<Option<std::process::ExitStatus>> {
+        Ok(self
+            .child
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .try_wait()?)
     }
 
     /// Starts `command` (which must listen on `port`) and waits for `/readyz` to answer 200.
@@ -145,7 +174,7 @@ impl Server {
             .with_context(|| format!("starting {name}"))?;
         let mut server = Server {
             name,
-            child,
+            child: std::sync::Mutex::new(child),
             base: format!("http://127.0.0.1:{port}"),
             ready_after: Duration::ZERO,
         };
@@ -160,7 +189,7 @@ impl Server {
             if started.elapsed() > Duration::from_secs(10) {
                 bail!("{name} was not ready within 10 s");
             }
-            if let Some(status) = server.child.try_wait()? {
+            if let Some(status) = server.exited()? {
                 bail!("{name} exited: {status}");
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -178,6 +207,11 @@ struct Saturated {
     outcome: Outcome,
     /// The server's CPU time over the run.
     cpu: Duration,
+    /// The server's voluntary and involuntary context switches over the run (all its threads).
+    switches: u64,
+    preempted: u64,
+    /// Requests answered before the run, to warm it up (they reach the audit trail too).
+    warmup: usize,
     host: Steadiness,
 }
 
@@ -186,13 +220,27 @@ impl Saturated {
         self.cpu / self.outcome.count().max(1) as u32
     }
 
+    fn switches_per_request(&self) -> f64 {
+        self.switches as f64 / self.outcome.count().max(1) as f64
+    }
+
+    fn preempted_per_request(&self) -> f64 {
+        self.preempted as f64 / self.outcome.count().max(1) as f64
+    }
+
     /// One target's rounds as one run: all their requests, time and CPU.
     fn merged(rounds: Vec<Saturated>) -> Saturated {
         let cpu = rounds.iter().map(|round| round.cpu).sum();
+        let switches = rounds.iter().map(|round| round.switches).sum();
+        let preempted = rounds.iter().map(|round| round.preempted).sum();
+        let warmup = rounds.iter().map(|round| round.warmup).sum();
         let host = Steadiness::combined(&rounds.iter().map(|round| round.host).collect::<Vec<_>>());
         Saturated {
             outcome: Outcome::merged(rounds.into_iter().map(|round| round.outcome).collect()),
             cpu,
+            switches,
+            preempted,
+            warmup,
             host,
         }
     }
@@ -222,6 +270,7 @@ async fn saturate(
         );
     }
     let cpu_before = process::cpu_time(server.pid())?;
+    let switches_before = process::context_switches(server.pid())?;
     let started = Instant::now();
     let outcome = load::closed_loop(
         client,
@@ -232,8 +281,12 @@ async fn saturate(
     )
     .await;
     let cpu = process::cpu_time(server.pid())? - cpu_before;
+    let (voluntary, involuntary) = process::context_switches(server.pid())?;
     Ok(Saturated {
         cpu,
+        switches: voluntary.saturating_sub(switches_before.0),
+        preempted: involuntary.saturating_sub(switches_before.1),
+        warmup: warm.count(),
         outcome,
         host: canary.during(started.into_std(), std::time::Instant::now()),
     })
@@ -272,6 +325,127 @@ async fn pace(
         outcome,
         host: canary.during(started, std::time::Instant::now()),
     }
+}
+
+/// The soak (`--soak-seconds`): `target` paced at `--soak-rate`, a minute at a time, each minute
+/// reported with the store's size and gravida's memory. Returns the calls it made.
+async fn soak(
+    client: &reqwest::Client,
+    gravida: &Server,
+    data_dir: &TempDir,
+    target: &Target,
+    args: &Args,
+) -> anyhow::Result<usize> {
+    let mut calls = 0;
+    let mut left = args.soak_seconds;
+    let started = Instant::now();
+    while left > 0 {
+        let minute = left.min(60);
+        left -= minute;
+        let outcome =
+            load::paced(client, target, args.soak_rate, Duration::from_secs(minute)).await;
+        calls += outcome.count();
+        if outcome.failures > 0 {
+            bail!(
+                "soak: {} wrong answers, first: {}",
+                outcome.failures,
+                outcome.first_failure.unwrap_or_default()
+            );
+        }
+        eprintln!(
+            "soak, {:.0} s at {:.0}/s: {calls} calls, p99 {} ms, store {:.1} MB ({:.0} bytes per call), RSS {:.1} MiB (peak {:.1} MiB)",
+            started.elapsed().as_secs_f64(),
+            args.soak_rate,
+            ms(outcome.percentile(99.0)),
+            folder_bytes(&data_dir.0) as f64 / 1e6,
+            folder_bytes(&data_dir.0) as f64 / calls.max(1) as f64,
+            process::rss(gravida.pid())? as f64 / (1024.0 * 1024.0),
+            process::peak_rss(gravida.pid())? as f64 / (1024.0 * 1024.0),
+        );
+    }
+    Ok(calls)
+}
+
+/// What the audit trail holds after the runs.
+struct Trail {
+    /// Cards Gravida issued (`gravida_cards_total`).
+    issued: u64,
+    /// Card records, shown or suppressed, in the store after the writer flushed.
+    stored: u64,
+    /// Records the writer counted as dropped (`gravida_audit_dropped_total`).
+    dropped: u64,
+    /// The store's files after a graceful stop, and the hook calls that made them.
+    bytes: u64,
+    calls: usize,
+}
+
+/// Reads the cards issued from `/metrics`, stops gravida gracefully (SIGTERM: it drains and
+/// flushes its writer), and counts the card records its SQLite store holds (with `sqlite3`).
+async fn trail(
+    client: &reqwest::Client,
+    gravida: &Server,
+    data_dir: &std::path::Path,
+    calls: usize,
+) -> anyhow::Result<Trail> {
+    let metrics = client
+        .get(format!("{}/metrics", gravida.base))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let sum = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .filter(|line| line.starts_with(name))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    };
+    let (issued, dropped) = (
+        sum("gravida_cards_total"),
+        sum("gravida_audit_dropped_total"),
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &gravida.pid().to_string()])
+        .status()?;
+    if !status.success() {
+        bail!("could not stop gravida");
+    }
+    let stopped = Instant::now();
+    while gravida.exited()?.is_none() {
+        if stopped.elapsed() > Duration::from_secs(60) {
+            bail!("gravida did not stop within 60 s of SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let db = data_dir.join("gravida.db");
+    let output = Command::new("sqlite3")
+        .arg(&db)
+        .arg("SELECT (SELECT COUNT(*) FROM audit_cards) + (SELECT COUNT(*) FROM audit_suppressed)")
+        .output()
+        .context("running sqlite3 (Debian: apt-get install sqlite3) to count the card records")?;
+    if !output.status.success() {
+        bail!("sqlite3: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let stored = String::from_utf8_lossy(&output.stdout).trim().parse()?;
+    Ok(Trail {
+        issued,
+        stored,
+        dropped,
+        bytes: folder_bytes(data_dir),
+        calls,
+    })
+}
+
+/// The bytes of the files in `folder` (the store: its database, and its WAL while open).
+fn folder_bytes(folder: &std::path::Path) -> u64 {
+    std::fs::read_dir(folder)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.metadata().ok())
+        .filter(|metadata| metadata.is_file())
+        .map(|metadata| metadata.len())
+        .sum()
 }
 
 /// How often the host slowed the CPU during a run, for the tables.
@@ -332,6 +506,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         "GRAVIDA_STORE__PATIENT_KEY",
         "gravida-benchmark-patient-key",
     );
+    // Stopped at the end to count what its store holds: no endpoints to wait for.
+    command.env("GRAVIDA_HTTP__DRAIN_GRACE_MS", "0");
+    if args.no_store {
+        command.env("GRAVIDA_STORE__ENABLED", "false");
+    }
     let gravida = Server::start("gravida", command, port, &client).await?;
 
     // 2. The requests, from Gravida's discovery document.
@@ -438,11 +617,17 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     // 4. Saturated runs, in interleaved rounds.
     let rounds = args.rounds.max(1);
     let mut runs: Vec<Vec<Saturated>> = targets.iter().map(|_| Vec::new()).collect();
+    // Gravida's resident memory after each round: now, and its peak so far.
+    let mut rss_rounds = Vec::new();
     for round in 1..=rounds {
         for ((name, server, target), runs) in targets.iter().zip(&mut runs) {
             eprintln!("saturating, round {round} of {rounds}: {name} …");
             runs.push(saturate(&client, &canary, server, target, &args).await?);
         }
+        rss_rounds.push((
+            process::rss(gravida.pid())?,
+            process::peak_rss(gravida.pid())?,
+        ));
     }
     let saturated: Vec<Saturated> = runs.into_iter().map(Saturated::merged).collect();
     // Memory under saturating load, before the paced runs can pile requests up.
@@ -477,8 +662,29 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let share = fetch_rate / baseline_rate;
     paced.push(pace(&client, &canary, run, (fetch_rate, share), &args).await);
     let rss_after_paced = process::peak_rss(gravida.pid())?;
+    // The memory a second after the load: what the allocator and the store gave back.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_idle = process::rss(gravida.pid())?;
+    let soaked = soak(&client, &gravida, &data_dir, &targets[1].2, &args).await?;
     let typical = canary.typical();
     drop(canary);
+    let calls = 1
+        + saturated[1..]
+            .iter()
+            .map(|run| run.warmup + run.outcome.count())
+            .sum::<usize>()
+        + paced[1..]
+            .iter()
+            .step_by(2)
+            .map(|run| run.outcome.count())
+            .sum::<usize>()
+        + paced.last().map_or(0, |run| run.outcome.count())
+        + soaked;
+    let trail = if args.no_store {
+        None
+    } else {
+        Some(trail(&client, &gravida, &data_dir.0, calls).await?)
+    };
 
     // The report.
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
@@ -512,21 +718,23 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     );
     println!();
     println!(
-        "| saturated runs ({rounds} interleaved rounds) | requests | wrong | req/s | p50 ms | p99 ms | server CPU µs/req | host slowed |"
+        "| saturated runs ({rounds} interleaved rounds) | requests | wrong | req/s | p50 ms | p99 ms | server CPU µs/req | voluntary (involuntary) context switches/req | host slowed |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut wrong = 0;
     for ((name, _, _), saturated) in targets.iter().zip(&saturated) {
         let o = &saturated.outcome;
         wrong += o.failures;
         println!(
-            "| {name} | {} | {} | {:.0} | {} | {} | {} | {} |",
+            "| {name} | {} | {} | {:.0} | {} | {} | {} | {:.2} ({:.2}) | {} |",
             o.count(),
             o.failures,
             o.throughput(),
             ms(o.percentile(50.0)),
             ms(o.percentile(99.0)),
             saturated.cpu_per_request().as_micros(),
+            saturated.switches_per_request(),
+            saturated.preempted_per_request(),
             host(&saturated.host),
         );
         if let Some(failure) = &o.first_failure {
@@ -604,10 +812,54 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         saturated[2].cpu_per_request().as_secs_f64()
             / saturated[0].cpu_per_request().as_secs_f64().max(1e-9)
     );
+    if let Some(trail) = &trail {
+        println!(
+            "| card records issued / stored (after a graceful stop; {} counted as dropped) | {} / {} | equal | {} |",
+            trail.dropped,
+            trail.issued,
+            trail.stored,
+            verdict(trail.issued == trail.stored)
+        );
+        // Per card record: a call shed with 503 (past capacity in a paced run) writes nothing,
+        // and the benchmark patient gets one card per call answered.
+        let per_card = trail.bytes as f64 / trail.stored.max(1) as f64;
+        println!(
+            "| store bytes per card recorded, one per call answered ({:.1} MB after {} calls, {:.0} bytes per call sent) | {per_card:.0} | ≤ 1,500 | {} |",
+            trail.bytes as f64 / 1e6,
+            trail.calls,
+            trail.bytes as f64 / trail.calls.max(1) as f64,
+            verdict(per_card <= 1500.0)
+        );
+    }
+    println!(
+        "| voluntary context switches per full-prefetch request at saturation, gravida (baseline: {:.2}) | {:.2} | ≤ 1.5 | {} |",
+        saturated[0].switches_per_request(),
+        saturated[1].switches_per_request(),
+        verdict(saturated[1].switches_per_request() <= 1.5)
+    );
+    let rounds_rss: Vec<String> = rss_rounds
+        .iter()
+        .map(|(now, peak)| format!("{:.1}/{:.1}", mib(*now), mib(*peak)))
+        .collect();
+    let peak = rss_rounds.iter().map(|(_, peak)| *peak).max().unwrap_or(0);
+    println!(
+        "| gravida's RSS after each round, now/peak MiB: {}; a second after the load: {:.1} MiB | {:.1} MiB | < 80 MB | {} |",
+        rounds_rss.join(", "),
+        mib(rss_idle),
+        mib(peak),
+        verdict(peak < 80_000_000)
+    );
     if wrong > 0 {
         println!("\n{wrong} WRONG ANSWERS: the figures above do not count.");
     }
-    Ok(wrong == 0)
+    let missing = trail.as_ref().is_some_and(|t| t.issued != t.stored);
+    if let Some(trail) = trail.as_ref().filter(|_| missing) {
+        println!(
+            "\nCARD RECORDS MISSING: {} issued, {} stored.",
+            trail.issued, trail.stored
+        );
+    }
+    Ok(wrong == 0 && !missing)
 }
 
 #[tokio::main]

@@ -1,17 +1,26 @@
 //! The audit writer: a bounded queue in front of one task that commits to the store in batches.
 //!
-//! Hook calls must never wait for a disk, so card records are *offered* to the queue: if it is
-//! full, the record is dropped and `gravida_audit_dropped_total` counts it. Feedback is
-//! different: the clinician's verdict is the data governance needs, so the handler *waits*
-//! until the batch holding it has committed, and only then answers 200. A full queue or a
-//! store that is down fails the feedback at once, and the caller may retry.
+//! **Nothing is dropped quietly.** A hook call's records (its cards, their long forms, the cards
+//! it hid) are one job. [`AuditWriter::record`] queues it, waiting for room in a full queue for at
+//! most the writer's enqueue wait (`store.enqueue_wait_ms`, a few milliseconds, well inside the
+//! call's deadline): the call is still answered within its deadline whatever the store does. A
+//! record that still finds no room, or whose batch the store refuses (full, read-only, gone), is
+//! lost: `gravida_audit_dropped_total` counts it, a log line says so, and the replica reports
+//! itself not ready ([`AuditWriter::losing`], `/readyz` 503) until no record has been lost for
+//! [`LOSS_WINDOW`], so that the load balancer sends the traffic to a replica that can keep the
+//! audit promise. Feedback waits for its commit: the clinician's verdict is the data governance
+//! needs, so the handler answers 200 only once the batch holding it has committed. A full queue
+//! or a store that is down fails the feedback at once, and the caller may retry.
 //!
-//! The task takes whatever is queued (up to [`MAX_BATCH`] jobs) and writes it in one
-//! transaction, so under a burst one fsync serves many requests (a "group commit"). A batch of
-//! card records alone waits up to [`CARD_LINGER`] for more to join it: card records are not
-//! urgent, and one transaction per hook call would cost each call an fsync and a round of wakeups
-//! on the cores that answer hooks. Feedback never waits: it ends the linger and is committed at
-//! once. The cards of a batch go in with one multi-row INSERT, and their suggestions with another.
+//! **Group commit.** The task takes whatever is queued (up to [`MAX_BATCH`] jobs) and writes it
+//! in one transaction: one fsync for many calls. A batch of records alone waits up to
+//! [`CARD_LINGER`] for company, *asleep on a timer*: the hook calls that queue meanwhile wake
+//! nobody (the queue registers no waker while the writer sleeps), so the writer is woken about
+//! once per batch, not once per call. Anything that someone waits for (feedback, a check, a
+//! flush) rings [`Shared::urgent`] and ends the wait at once. The cards of a batch go in with
+//! multi-row INSERTs of at most [`MAX_CARDS_PER_INSERT`] rows, and so do their suggestions and
+//! long forms: a few statement texts, each prepared once per connection and kept in sqlx's
+//! statement cache.
 //!
 //! The queue also carries the hook path's one read, the suppression check, when a repeat could
 //! answer it (at the order hooks): it ends the linger like feedback does, and runs after the
@@ -21,21 +30,25 @@
 //! after the commit: the hook call waits for index lookups, not for an fsync. A batch of checks
 //! alone opens no transaction. A check that only a dismissal can answer (patient-view,
 //! encounter-start) does not use the queue at all: dismissals are committed with their
-//! feedback, before it is acknowledged, so it reads the store at once and the card records keep
-//! lingering, to be written many calls at a time.
+//! feedback, before it is acknowledged, so it reads the store at once, and on SQLite not even
+//! that for a patient with no dismissal ([`dismissals`]).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::records::{
-    CardRecord, FeedbackRecord, FeedbackStored, LongFormRecord, SuggestionRecord, SuppressedRecord,
-    SuppressionQuery, SuppressionReason,
+    CallRecords, CardRecord, FeedbackRecord, FeedbackStored, LongFormRecord, SuggestionRecord,
+    SuppressedRecord, SuppressionQuery, SuppressionReason,
 };
 use crate::{Store, StoreError, on_pool};
 
+mod dismissals;
 mod queries;
 
+use dismissals::Dismissals;
 use queries::{
     CARD_OF_SENDER, MAX_CARDS_PER_INSERT, REMEMBER_OVERRIDE, check_suppression, insert_cards,
     insert_feedback, insert_suppressed,
@@ -45,27 +58,31 @@ pub(crate) use queries::{DISMISSED, SHOWN};
 /// The most jobs written in one transaction.
 const MAX_BATCH: usize = 256;
 
-/// How long a batch of card records alone waits for more jobs before it is written.
-const CARD_LINGER: Duration = Duration::from_millis(5);
+/// How long a batch of records alone waits for more jobs before it is written. At 2,500 calls
+/// a second that is about 25 calls per transaction.
+const CARD_LINGER: Duration = Duration::from_millis(10);
 
 /// How often a writer whose store is down retries its migrations.
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long after the last lost record the replica stays not ready.
+pub const LOSS_WINDOW: Duration = Duration::from_secs(30);
+
+/// How long [`AuditWriter::record`] waits for room in a full queue by default
+/// (`store.enqueue_wait_ms`).
+pub const DEFAULT_ENQUEUE_WAIT: Duration = Duration::from_millis(10);
+
 /// How the writer is set up.
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
-    /// Jobs the queue holds before it refuses more.
+    /// Jobs the queue holds before it refuses more (one job per hook call).
     pub queue_capacity: usize,
 }
 
 /// A unit of work for the writer task.
 enum Job {
-    Cards(Vec<CardRecord>),
-    /// Cards hidden by a suppression rule: fire-and-forget, like card records.
-    Suppressed(Vec<SuppressedRecord>),
-    /// Cards' sealed long forms: fire-and-forget too (the replica that made them keeps them in
-    /// memory as well).
-    LongForms(Vec<LongFormRecord>),
+    /// What one hook call leaves in the trail: fire-and-forget (but never quietly lost).
+    Records(CallRecords),
     Feedback {
         items: Vec<FeedbackRecord>,
         done: oneshot::Sender<Result<Vec<FeedbackStored>, String>>,
@@ -87,10 +104,49 @@ type CheckAnswer = oneshot::Sender<Result<Vec<Option<SuppressionReason>>, String
 impl Job {
     /// Someone waits for this job: the batch holding it is written at once.
     fn is_awaited(&self) -> bool {
-        matches!(
-            self,
-            Job::Feedback { .. } | Job::Check { .. } | Job::Flush(_)
-        )
+        !matches!(self, Job::Records(_))
+    }
+}
+
+/// What the writer task and the senders share.
+#[derive(Debug)]
+struct Shared {
+    /// Rung by a job someone waits for: ends the writer's linger.
+    urgent: Notify,
+    /// SQLite only: the patients with a dismissal (see [`dismissals`]).
+    dismissals: Option<Dismissals>,
+    /// Records lost, and when the last was (ms after `since`, plus one; 0: never).
+    lost: AtomicU64,
+    last_loss: AtomicU64,
+    since: Instant,
+}
+
+impl Shared {
+    /// Counts `records` as lost (`why`, for the log) and makes the replica not ready for
+    /// [`LOSS_WINDOW`]. Logs once per episode, not once per record.
+    fn lose(&self, records: &CallRecords, why: &str) {
+        let counts = [
+            ("card", records.cards.len()),
+            ("long-form", records.long_forms.len()),
+            ("suppressed", records.suppressed.len()),
+        ];
+        for (kind, count) in counts {
+            if count > 0 {
+                metrics::counter!("gravida_audit_dropped_total", "kind" => kind)
+                    .increment(count as u64);
+            }
+        }
+        let now = self.since.elapsed().as_millis() as u64 + 1;
+        let before = self.last_loss.swap(now, Ordering::Relaxed);
+        let total = self.lost.fetch_add(1, Ordering::Relaxed) + 1;
+        if before == 0 || now - before > LOSS_WINDOW.as_millis() as u64 {
+            tracing::error!(
+                cards = records.cards.len(),
+                lost_calls = total,
+                "audit records lost ({why}): this replica reports not ready until none is lost                  for {} s",
+                LOSS_WINDOW.as_secs()
+            );
+        }
     }
 }
 
@@ -101,64 +157,119 @@ pub struct AuditWriter {
     queue: mpsc::Sender<Job>,
     /// For the checks that need not wait in the queue (see [`AuditWriter::check_suppression`]).
     store: Store,
+    shared: Arc<Shared>,
+    /// How long [`AuditWriter::record`] waits for room in a full queue.
+    enqueue_wait: Duration,
 }
 
 impl AuditWriter {
     /// Starts the writer task on the current tokio runtime.
     pub fn spawn(store: Store, config: WriterConfig) -> AuditWriter {
         let (queue, jobs) = mpsc::channel(config.queue_capacity.max(1));
-        tokio::spawn(run(store.clone(), jobs));
-        AuditWriter { queue, store }
+        let shared = Arc::new(Shared {
+            urgent: Notify::new(),
+            dismissals: matches!(store, Store::Sqlite(_)).then(Dismissals::default),
+            lost: AtomicU64::new(0),
+            last_loss: AtomicU64::new(0),
+            since: Instant::now(),
+        });
+        tokio::spawn(run(store.clone(), jobs, shared.clone()));
+        AuditWriter {
+            queue,
+            store,
+            shared,
+            enqueue_wait: DEFAULT_ENQUEUE_WAIT,
+        }
     }
 
-    /// Queues card records without waiting. Returns `false` (and counts the drop) when the
-    /// queue is full.
+    /// The same writer, waiting `wait` for room in a full queue (see [`AuditWriter::record`]).
+    #[must_use]
+    pub fn with_enqueue_wait(mut self, wait: Duration) -> AuditWriter {
+        self.enqueue_wait = wait;
+        self
+    }
+
+    /// Queues what a hook call leaves in the trail. When the queue is full, waits for room for
+    /// at most the enqueue wait; then the records are lost, counted, logged, and the replica is
+    /// not ready for a while ([`AuditWriter::losing`]). `false` when they were lost.
+    pub async fn record(&self, records: CallRecords) -> bool {
+        if records.is_empty() {
+            return true;
+        }
+        let job = match self.queue.try_send(Job::Records(records)) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Full(job)) => job,
+            Err(mpsc::error::TrySendError::Closed(job)) => {
+                self.lose(job, "the writer has stopped");
+                return false;
+            }
+        };
+        metrics::counter!("gravida_audit_queue_waits_total").increment(1);
+        match self.queue.send_timeout(job, self.enqueue_wait).await {
+            Ok(()) => true,
+            Err(
+                mpsc::error::SendTimeoutError::Timeout(job)
+                | mpsc::error::SendTimeoutError::Closed(job),
+            ) => {
+                self.lose(job, "the write queue stayed full");
+                false
+            }
+        }
+    }
+
+    /// Queues records without waiting: lost (counted, logged, not ready) when the queue is full.
+    pub fn offer(&self, records: CallRecords) -> bool {
+        if records.is_empty() {
+            return true;
+        }
+        match self.queue.try_send(Job::Records(records)) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job)) => {
+                self.lose(job, "the write queue is full");
+                false
+            }
+        }
+    }
+
+    /// Queues card records without waiting (see [`AuditWriter::offer`]).
     pub fn offer_cards(&self, cards: Vec<CardRecord>) -> bool {
-        if cards.is_empty() {
-            return true;
-        }
-        let count = cards.len() as u64;
-        match self.queue.try_send(Job::Cards(cards)) {
-            Ok(()) => true,
-            Err(_) => {
-                metrics::counter!("gravida_audit_dropped_total", "kind" => "card").increment(count);
-                tracing::warn!(cards = count, "audit queue full: card records dropped");
-                false
-            }
+        self.offer(CallRecords {
+            cards,
+            ..CallRecords::default()
+        })
+    }
+
+    fn lose(&self, job: Job, why: &str) {
+        if let Job::Records(records) = job {
+            self.shared.lose(&records, why);
         }
     }
 
-    /// Queues the records of suppressed cards without waiting (dropped and counted when the
-    /// queue is full).
-    pub fn offer_suppressed(&self, records: Vec<SuppressedRecord>) -> bool {
-        if records.is_empty() {
-            return true;
+    /// Why the trail cannot be trusted now, in words fit for an unauthenticated probe: records
+    /// were lost (a queue that stayed full, a store that refused a batch) within the last
+    /// [`LOSS_WINDOW`]. `None` when none was.
+    pub fn losing(&self) -> Option<String> {
+        let last = self.shared.last_loss.load(Ordering::Relaxed);
+        if last == 0 {
+            return None;
         }
-        let count = records.len() as u64;
-        match self.queue.try_send(Job::Suppressed(records)) {
-            Ok(()) => true,
-            Err(_) => {
-                metrics::counter!("gravida_audit_dropped_total", "kind" => "suppressed")
-                    .increment(count);
-                false
-            }
-        }
+        let now = self.shared.since.elapsed().as_millis() as u64 + 1;
+        (now.saturating_sub(last) <= LOSS_WINDOW.as_millis() as u64).then(|| {
+            format!(
+                "audit records could not be written in the last {} s (the store is full, slow,                  read-only or gone)",
+                LOSS_WINDOW.as_secs()
+            )
+        })
     }
 
-    /// Queues sealed long forms without waiting (dropped and counted when the queue is full).
-    pub fn offer_long_forms(&self, records: Vec<LongFormRecord>) -> bool {
-        if records.is_empty() {
-            return true;
-        }
-        let count = records.len() as u64;
-        match self.queue.try_send(Job::LongForms(records)) {
-            Ok(()) => true,
-            Err(_) => {
-                metrics::counter!("gravida_audit_dropped_total", "kind" => "long-form")
-                    .increment(count);
-                false
-            }
-        }
+    /// Sends a job someone waits for, and ends the writer's linger.
+    fn send_awaited(&self, job: Job) -> Result<(), StoreError> {
+        self.queue.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => StoreError::WriterStopped,
+        })?;
+        self.shared.urgent.notify_one();
+        Ok(())
     }
 
     /// For each candidate of `query`, whether a suppression rule hides it, and which.
@@ -168,7 +279,8 @@ impl AuditWriter {
     /// full. A query that only a dismissal can answer (patient-view, encounter-start) reads the
     /// store at once, beside the queue: a dismissal is written with its feedback, which is
     /// committed before it is acknowledged, so there is nothing in the queue it could miss, and
-    /// the card records queued meanwhile keep lingering to be written together.
+    /// the card records queued meanwhile keep lingering to be written together. On SQLite, a
+    /// patient with no dismissal at all is answered from memory ([`dismissals`]).
     pub async fn check_suppression(
         &self,
         query: SuppressionQuery,
@@ -178,18 +290,18 @@ impl AuditWriter {
             .iter()
             .all(|(_, repeat_hides)| !repeat_hides)
         {
+            if let Some(dismissals) = &self.shared.dismissals
+                && dismissals.none_for(&query.patient_hash)
+            {
+                return Ok(vec![None; query.candidates.len()]);
+            }
             return self.store.check_now(&query).await;
         }
         let (done, answer) = oneshot::channel();
-        self.queue
-            .try_send(Job::Check {
-                query,
-                done: Some(done),
-            })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => StoreError::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => StoreError::WriterStopped,
-            })?;
+        self.send_awaited(Job::Check {
+            query,
+            done: Some(done),
+        })?;
         match answer.await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(message)) => Err(StoreError::Database(sqlx::Error::Protocol(message))),
@@ -205,6 +317,7 @@ impl AuditWriter {
         if self.queue.send(Job::Flush(done)).await.is_err() {
             return false;
         }
+        self.shared.urgent.notify_one();
         written.await.unwrap_or(false)
     }
 
@@ -214,12 +327,7 @@ impl AuditWriter {
         items: Vec<FeedbackRecord>,
     ) -> Result<Vec<FeedbackStored>, StoreError> {
         let (done, stored) = oneshot::channel();
-        self.queue
-            .try_send(Job::Feedback { items, done })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => StoreError::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => StoreError::WriterStopped,
-            })?;
+        self.send_awaited(Job::Feedback { items, done })?;
         match stored.await {
             Ok(Ok(stored)) => Ok(stored),
             Ok(Err(message)) => Err(StoreError::Database(sqlx::Error::Protocol(message))),
@@ -228,50 +336,63 @@ impl AuditWriter {
     }
 }
 
-/// The writer task: waits for a job, takes whatever else is queued, writes it all at once.
-async fn run(store: Store, mut jobs: mpsc::Receiver<Job>) {
-    let mut migrated = false;
+/// The writer task: waits for a job, lets more gather (asleep, unless one is awaited), takes
+/// whatever is queued, writes it all at once.
+async fn run(store: Store, mut jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
+    let mut ready = false;
     let mut last_attempt: Option<Instant> = None;
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
-        let linger_until = tokio::time::Instant::now() + CARD_LINGER;
+        if !batch[0].is_awaited() && jobs.len() < MAX_BATCH {
+            tokio::select! {
+                () = tokio::time::sleep(CARD_LINGER) => {}
+                () = shared.urgent.notified() => {}
+            }
+        }
         while batch.len() < MAX_BATCH {
-            let job = match jobs.try_recv() {
-                Ok(job) => job,
-                // Nothing queued: feedback is written now, card records wait a little for company.
-                Err(_) if batch.iter().any(Job::is_awaited) => break,
-                Err(_) => match tokio::time::timeout_at(linger_until, jobs.recv()).await {
-                    Ok(Some(job)) => job,
-                    // Every sender is gone (shutting down), or the linger is over.
-                    Ok(None) | Err(_) => break,
-                },
-            };
-            batch.push(job);
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
         }
 
-        // The schema is brought up to date on first use, and retried while the store is down.
-        if !migrated && last_attempt.is_none_or(|t| t.elapsed() >= RETRY_INTERVAL) {
+        // The schema is brought up to date on first use, and retried while the store is down;
+        // until then, every check reads the store.
+        if !ready && last_attempt.is_none_or(|t| t.elapsed() >= RETRY_INTERVAL) {
             last_attempt = Some(Instant::now());
-            match store.migrate().await {
-                Ok(()) => migrated = true,
+            match prepare(&store, &shared).await {
+                Ok(()) => ready = true,
                 Err(e) => {
                     tracing::error!(error = %e, backend = store.backend(), "the audit store is unavailable")
                 }
             }
         }
-        let result = if migrated {
-            store.write_batch(&mut batch).await
+        let result = if ready {
+            store.write_batch(&mut batch, &shared).await
         } else {
             Err(StoreError::Database(sqlx::Error::PoolTimedOut))
         };
-        finish(batch, result);
+        finish(batch, result, &shared);
     }
     store.close().await;
 }
 
-/// Answers every awaited job of a batch not answered yet, and counts the card records a failed
+/// Brings the schema up to date and, on SQLite, loads the index of dismissals.
+async fn prepare(store: &Store, shared: &Shared) -> Result<(), StoreError> {
+    store.migrate().await?;
+    if let (Store::Sqlite(pool), Some(dismissals)) = (store, &shared.dismissals) {
+        let patients: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT patient_hash FROM scoped_overrides")
+                .fetch_all(pool)
+                .await?;
+        dismissals.load(patients);
+    }
+    Ok(())
+}
+
+/// Answers every awaited job of a batch not answered yet, and counts the records a failed
 /// batch lost.
-fn finish(batch: Vec<Job>, result: Result<Vec<Vec<FeedbackStored>>, StoreError>) {
+fn finish(batch: Vec<Job>, result: Result<Vec<Vec<FeedbackStored>>, StoreError>, shared: &Shared) {
     match result {
         Ok(answers) => {
             // One answer per feedback job, in the batch's order; every check has its answer.
@@ -290,10 +411,7 @@ fn finish(batch: Vec<Job>, result: Result<Vec<Vec<FeedbackStored>>, StoreError>)
                     Job::Flush(done) => {
                         let _ = done.send(true);
                     }
-                    Job::Check { done: None, .. }
-                    | Job::Cards(_)
-                    | Job::Suppressed(_)
-                    | Job::LongForms(_) => {}
+                    Job::Check { done: None, .. } | Job::Records(_) => {}
                 }
             }
         }
@@ -301,18 +419,7 @@ fn finish(batch: Vec<Job>, result: Result<Vec<Vec<FeedbackStored>>, StoreError>)
             tracing::error!(error = %e, "an audit batch could not be written");
             for job in batch {
                 match job {
-                    Job::Cards(cards) => {
-                        metrics::counter!("gravida_audit_dropped_total", "kind" => "card")
-                            .increment(cards.len() as u64);
-                    }
-                    Job::Suppressed(records) => {
-                        metrics::counter!("gravida_audit_dropped_total", "kind" => "suppressed")
-                            .increment(records.len() as u64);
-                    }
-                    Job::LongForms(records) => {
-                        metrics::counter!("gravida_audit_dropped_total", "kind" => "long-form")
-                            .increment(records.len() as u64);
-                    }
+                    Job::Records(records) => shared.lose(&records, "the store refused the batch"),
                     Job::Feedback { done, .. } => {
                         let _ = done.send(Err(e.to_string()));
                     }
@@ -347,7 +454,11 @@ impl Store {
     /// call need not wait for (a card the check saw was shown, whether or not its record then
     /// commits). A batch of checks alone runs them on one connection, with no transaction to
     /// open and commit. Returns what storing each feedback job's items found, in order.
-    async fn write_batch(&self, batch: &mut [Job]) -> Result<Vec<Vec<FeedbackStored>>, StoreError> {
+    async fn write_batch(
+        &self,
+        batch: &mut [Job],
+        shared: &Shared,
+    ) -> Result<Vec<Vec<FeedbackStored>>, StoreError> {
         if batch
             .iter()
             .all(|job| matches!(job, Job::Check { .. } | Job::Flush(_)))
@@ -365,15 +476,19 @@ impl Store {
             });
             return Ok(Vec::new());
         }
-        on_pool!(self, pool => {
+        // The patients given a dismissal by this batch's feedback: added to the index of
+        // dismissals after the commit, before the feedback is acknowledged.
+        let mut dismissed: Vec<String> = Vec::new();
+        let answers = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut cards: Vec<&CardRecord> = Vec::new();
             let mut long_forms: Vec<&LongFormRecord> = Vec::new();
+            let mut suppressed: Vec<&SuppressedRecord> = Vec::new();
             for job in batch.iter() {
-                match job {
-                    Job::Cards(records) => cards.extend(records),
-                    Job::LongForms(records) => long_forms.extend(records),
-                    _ => {}
+                if let Job::Records(records) = job {
+                    cards.extend(&records.cards);
+                    long_forms.extend(&records.long_forms);
+                    suppressed.extend(&records.suppressed);
                 }
             }
             // Card records go first, so that feedback in the same batch finds its card.
@@ -392,21 +507,19 @@ impl Store {
                 insert.push(" ON CONFLICT (lookup) DO NOTHING");
                 insert.build().execute(&mut *tx).await?;
             }
-            for job in batch.iter() {
-                if let Job::Suppressed(records) = job {
-                    for record in records {
-                        insert_suppressed!(&mut *tx, record);
-                    }
-                }
+            for record in suppressed {
+                insert_suppressed!(&mut *tx, record);
             }
             let mut answers = Vec::new();
             for job in batch.iter_mut() {
                 match job {
-                    Job::Cards(_) | Job::Suppressed(_) | Job::LongForms(_) | Job::Flush(_) => {}
+                    Job::Records(_) | Job::Flush(_) => {}
                     Job::Feedback { items, .. } => {
                         let mut stored = Vec::with_capacity(items.len());
                         for item in items.iter() {
-                            stored.push(insert_feedback!(&mut *tx, item));
+                            let (found, patient) = insert_feedback!(&mut *tx, item);
+                            stored.push(found);
+                            dismissed.extend(patient);
                         }
                         answers.push(stored);
                     }
@@ -420,7 +533,13 @@ impl Store {
                 }
             }
             tx.commit().await?;
-            Ok(answers)
-        })
+            answers
+        });
+        if let Some(dismissals) = &shared.dismissals {
+            for patient in &dismissed {
+                dismissals.add(patient);
+            }
+        }
+        Ok(answers)
     }
 }

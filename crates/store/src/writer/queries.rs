@@ -53,9 +53,12 @@ macro_rules! insert_cards {
     }};
 }
 
-/// Card records per INSERT: 13 bound values each, and their suggestions 3 each, well within
-/// SQLite's 32,766 and PostgreSQL's 65,535 bound values per statement.
-pub(super) const MAX_CARDS_PER_INSERT: usize = 200;
+/// Rows per multi-row INSERT (cards, suggestions, long forms): 13 bound values each at most,
+/// far within SQLite's 32,766 and PostgreSQL's 65,535 bound values per statement. Few enough
+/// that each table's statements come in at most 16 texts (one per row count), so every one stays
+/// prepared in sqlx's per-connection statement cache (100 statements) instead of being parsed
+/// and planned again; enough that a batch of 25 calls takes two or three statements per table.
+pub(super) const MAX_CARDS_PER_INSERT: usize = 16;
 
 /// Inserts the records of suppressed cards, one statement each (they are few).
 macro_rules! insert_suppressed {
@@ -103,13 +106,15 @@ pub(crate) const SHOWN: &str = "SELECT EXISTS (SELECT 1 FROM audit_cards \
 /// fingerprint, caller and service (from its audit row: a card without a fingerprint adds
 /// nothing). Run only for a card whose caller and service are the sender's (see
 /// [`CARD_OF_SENDER`]). The same card overridden again keeps the latest card's issue time.
+/// Returns the patient hash when it stored or updated a row (for the index of dismissals).
 pub(super) const REMEMBER_OVERRIDE: &str = "INSERT INTO scoped_overrides (patient_hash, fingerprint, \
      issuer, tenant, service, override_system, override_code, card_issued_at_ms) \
      SELECT patient_hash, fingerprint, COALESCE(issuer, ''), COALESCE(tenant, ''), service, \
      $2, $3, issued_at_ms FROM audit_cards WHERE card_uuid = $1 AND fingerprint IS NOT NULL \
      ON CONFLICT (patient_hash, fingerprint, issuer, tenant, service, override_system, \
      override_code) DO UPDATE SET card_issued_at_ms = excluded.card_issued_at_ms \
-     WHERE excluded.card_issued_at_ms > scoped_overrides.card_issued_at_ms";
+     WHERE excluded.card_issued_at_ms > scoped_overrides.card_issued_at_ms \
+     RETURNING patient_hash";
 
 /// The rule of a card, if it was issued to the sender of the feedback about it: the same issuer
 /// and tenant (empty when unauthenticated), at the service the feedback was posted to.
@@ -168,7 +173,8 @@ macro_rules! check_suppression {
 }
 
 /// Stores one feedback item, if it is about a card issued to its sender (see [`CARD_OF_SENDER`])
-/// and not a duplicate, and finds the rule of its card.
+/// and not a duplicate, and finds the rule of its card. Also gives the patient hash of a card it
+/// stored an override for.
 macro_rules! insert_feedback {
     ($tx:expr, $item:expr) => {{
         let item: &FeedbackRecord = $item;
@@ -204,15 +210,16 @@ macro_rules! insert_feedback {
             .await?
             .rows_affected()
         };
+        let mut dismissed: Option<String> = None;
         if inserted > 0
             && item.outcome == "overridden"
             && let (Some(system), Some(code)) = (&item.override_system, &item.override_code)
         {
-            sqlx::query(REMEMBER_OVERRIDE)
+            dismissed = sqlx::query_scalar(REMEMBER_OVERRIDE)
                 .bind(&item.card_uuid)
                 .bind(system)
                 .bind(code)
-                .execute(&mut *$tx)
+                .fetch_optional(&mut *$tx)
                 .await?;
         }
         if inserted > 0 {
@@ -228,10 +235,13 @@ macro_rules! insert_feedback {
                 .await?;
             }
         }
-        FeedbackStored {
-            duplicate: rule_id.is_some() && inserted == 0,
-            rule_id,
-        }
+        (
+            FeedbackStored {
+                duplicate: rule_id.is_some() && inserted == 0,
+                rule_id,
+            },
+            dismissed,
+        )
     }};
 }
 
