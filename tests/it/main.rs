@@ -12,6 +12,7 @@ mod binary;
 mod blind_charts;
 mod body_first;
 mod bounded_output;
+mod card_corpus;
 mod cds3;
 mod chart_evidence;
 mod chart_model;

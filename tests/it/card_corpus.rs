@@ -1,0 +1,74 @@
+//! The cards the browser test measures (issue 31 item 6): every public scenario and every blind
+//! chart answered over HTTP, by prefetch, and the cards written to `target/card-corpus.json`,
+//! which `scripts/demo-browser-test.mjs` renders through the demo page's own card code at the
+//! sandbox's 624-px column and a 436-px one. The test fails unless a card of every rule that
+//! gives one is among them, so the browser test measures them all.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use crate::abortifacient_http::by_prefetch;
+use crate::helpers::{TestApp, fixture_path};
+use crate::scenarios_http::load;
+
+/// The folders of charts, public scenarios first.
+const FOLDERS: [&str; 4] = [
+    "scenarios",
+    "scenarios-extra",
+    "blind-2026-12-07",
+    "blind-2026-12-07-2",
+];
+
+/// The rules whose cards the browser test must see. No chart here gives a card of its own for
+/// R2E, R3, R8, R10 or R15 yet (R8 and R10 fold into the bleeding card beside them), nor R12,
+/// which gives no card unless a site enables it (`thresholds.toml`).
+const RULES: [&str; 10] = [
+    "R2", "R4", "R6", "R7", "R9", "R13", "R14", "R16", "R2R", "D1",
+];
+
+fn charts(folder: &str) -> Vec<PathBuf> {
+    let mut paths: Vec<_> = std::fs::read_dir(fixture_path(folder))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+#[tokio::test]
+async fn a_card_of_every_rule_is_written_for_the_browser_test_to_measure() {
+    let mut corpus = Vec::new();
+    let mut seen = BTreeSet::new();
+    for folder in FOLDERS {
+        for path in charts(folder) {
+            let scenario = load(&path);
+            // Each chart its own service, so that no card is held back as shown already.
+            let cards = by_prefetch(&TestApp::spawn().await, &scenario).await;
+            for card in cards {
+                let rule = card["source"]["topic"]["code"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                seen.insert(rule.clone());
+                corpus.push(json!({
+                    "chart": scenario.name,
+                    "public": folder == "scenarios",
+                    "rule": rule,
+                    "card": card,
+                }));
+            }
+        }
+    }
+    let missing: Vec<_> = RULES.iter().filter(|r| !seen.contains(**r)).collect();
+    assert!(missing.is_empty(), "no chart gives a card of {missing:?}");
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/card-corpus.json");
+    std::fs::write(
+        &out,
+        serde_json::to_vec_pretty(&Value::Array(corpus)).unwrap(),
+    )
+    .unwrap();
+    println!("{} written", out.display());
+}
