@@ -47,6 +47,7 @@ mod real_world;
 mod rh_http;
 mod scenarios_engine;
 mod scenarios_http;
+mod shared_button_http;
 mod short_cards;
 mod site_calendar;
 mod site_time;

@@ -7,7 +7,8 @@
 //! bleeding card are folded into it as one line. The full reasoning (**Why**, **What to do**,
 //! **What this card does not mean**, the records used) goes to the card's long form through the
 //! [`REASONING_EXTENSION`]. Suggestions create draft `ServiceRequest`s from `orderables.toml`
-//! (one button may create several: `with`), or (R6) delete the draft methotrexate order.
+//! (one button may create several: `with`; two paired orderables share one rather than lose one
+//! to the cap: `shares_with`, `render/buttons.rs`), or (R6) delete the draft methotrexate order.
 //!
 //! Each card comes back with the finding it renders, and the rules folded into it
 //! ([`Rendered`]), so that nothing after the rendering reads the rule back out of the card.
@@ -19,6 +20,7 @@
 //! computes itself (GA, dates, day counts, percentages) are not chart text and are not quoted;
 //! a number that is not finite is shown as [`UNREADABLE_NUMBER`], never as `NaN` or `inf`.
 
+mod buttons;
 pub mod markdown;
 mod record_days;
 mod variant;
@@ -1245,49 +1247,7 @@ fn card_with(
     }
     let mut seen = std::collections::BTreeSet::new();
     keys.retain(|key| seen.insert(key.clone()));
-    let mut suggestions = Vec::new();
-    for key in &keys {
-        let Some(o) = profile.orderables.get(key) else {
-            continue;
-        };
-        // One button may create several orders (`with`: hCG now and in 48 h). Never suggest
-        // what the clinician is ordering right now: a draft order of the call with one of the
-        // orderable's codes already is it. A timed suggestion (the repeat hCG in 48 h) is
-        // another order than a draft for now, so it stays.
-        let actions: Vec<Action> = std::iter::once(o)
-            .chain(o.with.iter().filter_map(|k| profile.orderables.get(k)))
-            .filter(|o| o.occurrence_offset_hours.is_some() || !already_drafted(o, facts))
-            .filter(|o| o.occurrence_offset_hours.is_some() || !done_today(o, finding))
-            .map(|part| Action::create(part.label.clone(), service_request(part, patient_id, now)))
-            .collect();
-        if actions.is_empty() {
-            continue;
-        }
-        // What is left when the main order is drafted already is labelled as itself.
-        let label = if actions.len() == 1 + o.with.len() {
-            o.label.clone()
-        } else {
-            actions
-                .iter()
-                .map(|a| a.description.clone())
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        let several = actions.len() > 1;
-        let mut suggestion = Suggestion::new(label).with_uuid(uuid());
-        for action in actions {
-            suggestion = suggestion.with_action(action);
-        }
-        // Which of the orders the clinician may take, where the profile says. The server
-        // removes it for an EHR that has not declared support (CDS Hooks 3.0.0 forbids it then).
-        if let Some(behavior) = o.action_selection_behavior.filter(|_| several) {
-            suggestion = suggestion.with_action_selection(behavior);
-        }
-        suggestions.push(suggestion);
-    }
-    if finding.indicator != gravida_rules::Indicator::Critical {
-        suggestions.truncate(MAX_SUGGESTIONS);
-    }
+    let mut suggestions = buttons::suggestions(profile, &keys, finding, facts, patient_id, now);
     if let (Some((kind, id)), Some(label)) = (&finding.draft_order, &template.delete_label) {
         suggestions.push(
             Suggestion::new(label.clone())

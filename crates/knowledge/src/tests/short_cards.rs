@@ -115,3 +115,37 @@ fn the_first_three_lines_of_every_common_card_are_what_to_do() {
         }
     }
 }
+
+#[test]
+fn cbc_and_abo_rh_type_share_one_button_rather_than_the_cap_dropping_one() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    // 9w0d, no ultrasound, Rh unknown: R2 advises TVUS, hCG now and in 48 h, CBC and ABO/Rh
+    // type, four buttons' worth for three.
+    let card = &cards_of(kb.evaluate(&bleeding_at(63, "bleeding", vec![]), "p1", NOW))[0];
+    let shown: Vec<&str> = card.suggestions.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(
+        shown,
+        [
+            "Order transvaginal ultrasound (TVUS)",
+            "Order quantitative serum hCG now and in 48 h",
+            "Order CBC and ABO/Rh type",
+        ]
+    );
+    let shared: Vec<&str> = card.suggestions[2]
+        .actions
+        .iter()
+        .map(|a| a.description.as_str())
+        .collect();
+    assert_eq!(shared, ["Order CBC", "Order ABO/Rh type"]);
+}
+
+#[test]
+fn cbc_and_abo_rh_type_keep_a_button_each_when_the_card_has_room() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    // 17w1d, Rh unknown, placenta not localised: R9 advises the placental scan, CBC and ABO/Rh
+    // type, three buttons.
+    let card = &cards_of(kb.evaluate(&bleeding_at(120, "bleeding", vec![]), "p1", NOW))[0];
+    let shown: Vec<&str> = card.suggestions.iter().map(|s| s.label.as_str()).collect();
+    assert!(shown.contains(&"Order CBC"), "{shown:?}");
+    assert!(shown.contains(&"Order ABO/Rh type"), "{shown:?}");
+}
