@@ -809,39 +809,73 @@ fn long_detail(
             thousands(finding.evidence.len() - LONG_FORM_NAMED)
         ));
     }
-    let mut out = String::new();
-    out.push_str("**Why.** ");
-    out.push_str(&why.join(" "));
-    out.push_str("\n\n**What to do.**\n");
-    for line in &todo {
-        out.push_str("- ");
-        out.push_str(line);
-        out.push('\n');
+    let not_mean = card.does_not_mean.iter().map(|t| fill(t, v)).collect();
+    LongForm {
+        why,
+        todo,
+        not_mean,
+        records,
     }
-    out.push_str("\n**What this card does not mean.** ");
-    let not_mean: Vec<String> = card.does_not_mean.iter().map(|t| fill(t, v)).collect();
-    out.push_str(&not_mean.join(" "));
-    LongForm { body: out, records }
 }
 
 /// A finding's long form before it is put together: its sections, and the records it used
 /// (each named once, with its date).
 #[derive(Debug)]
 struct LongForm {
-    body: String,
+    why: Vec<String>,
+    todo: Vec<String>,
+    not_mean: Vec<String>,
     records: Vec<String>,
 }
 
-/// The card's long form: the main finding's sections, then each folded finding's, then the
-/// records used by any of them (each once), then the closing line (once; issue 31 item 5).
+impl LongForm {
+    /// The sections in Markdown, leaving out each sentence of **Why** and each step that `said`
+    /// holds already (a folded finding's bleed, dating and Rh type are its host's), and a
+    /// section with nothing left; what it writes is added to `said`.
+    fn write(&self, out: &mut String, said: &mut Vec<String>) {
+        let mut fresh = |lines: &[String]| -> Vec<String> {
+            let new: Vec<String> = lines
+                .iter()
+                .filter(|l| !said.contains(l))
+                .cloned()
+                .collect();
+            said.extend(new.iter().cloned());
+            new
+        };
+        let why = fresh(&self.why);
+        let todo = fresh(&self.todo);
+        let not_mean = fresh(&self.not_mean);
+        let mut sections = Vec::new();
+        if !why.is_empty() {
+            sections.push(format!("**Why.** {}", why.join(" ")));
+        }
+        if !todo.is_empty() {
+            let steps: Vec<String> = todo.iter().map(|l| format!("- {l}")).collect();
+            sections.push(format!("**What to do.**\n{}", steps.join("\n")));
+        }
+        if !not_mean.is_empty() {
+            sections.push(format!(
+                "**What this card does not mean.** {}",
+                not_mean.join(" ")
+            ));
+        }
+        out.push_str(&sections.join("\n\n"));
+    }
+}
+
+/// The card's long form: the main finding's sections, then each folded finding's (what the
+/// main one said already left out), then the records used by any of them (each once), then
+/// the closing line (once; issue 31 item 5).
 fn long_form(profile: &Profile, main: LongForm, folded: &[Folded]) -> String {
-    let mut out = main.body;
+    let mut out = String::new();
+    let mut said = Vec::new();
+    main.write(&mut out, &mut said);
     let mut records = main.records;
     for f in folded {
         out.push_str("\n\n**Also: ");
         out.push_str(&markdown::escape_inline(&f.summary));
         out.push_str(".**\n\n");
-        out.push_str(&f.reasoning.body);
+        f.reasoning.write(&mut out, &mut said);
         for record in &f.reasoning.records {
             if !records.contains(record) {
                 records.push(record.clone());
