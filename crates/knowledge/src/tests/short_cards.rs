@@ -149,3 +149,35 @@ fn cbc_and_abo_rh_type_keep_a_button_each_when_the_card_has_room() {
     assert!(shown.contains(&"Order CBC"), "{shown:?}");
     assert!(shown.contains(&"Order ABO/Rh type"), "{shown:?}");
 }
+
+#[test]
+fn a_folded_findings_reasoning_leaves_out_the_bleed_and_dating_its_host_said() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    // 13w0d, IUP, RhD negative: R4 folded into R7. The long form names the bleed, the dating
+    // and the Rh type once, in R7's reasoning; R4's adds only what is its own.
+    let a = kb.evaluate(
+        &bleeding_at(91, "bleeding", vec![iup(), rh_negative()]),
+        "p1",
+        NOW,
+    );
+    let reasoning = full_text(&a.cards[0].card)
+        .split("**Why.**")
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join("**Why.**");
+    assert_eq!(
+        reasoning.matches("Bleeding record:").count(),
+        1,
+        "{reasoning}"
+    );
+    assert_eq!(
+        reasoning.matches("Rh type on record").count(),
+        1,
+        "{reasoning}"
+    );
+    let also = reasoning.split("**Also:").nth(1).expect("R4 folded in");
+    assert!(
+        also.contains("most pregnancies with light bleeding continue"),
+        "{also}"
+    );
+}
