@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 
 use crate::abortifacient_http::by_prefetch;
 use crate::helpers::{TestApp, fixture_path};
-use crate::scenarios_http::load;
+use crate::scenarios_http::{Scenario, load};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
 
 /// The folders of charts, public scenarios first.
 const FOLDERS: [&str; 4] = [
@@ -22,11 +24,41 @@ const FOLDERS: [&str; 4] = [
 ];
 
 /// The rules whose cards the browser test must see. No chart here gives a card of its own for
-/// R2E, R3, R8, R10 or R15 yet (R8 and R10 fold into the bleeding card beside them), nor R12,
-/// which gives no card unless a site enables it (`thresholds.toml`).
-const RULES: [&str; 10] = [
-    "R2", "R4", "R6", "R7", "R9", "R13", "R14", "R16", "R2R", "D1",
+/// R3, R8, R10 or R15 yet (R8 and R10 fold into the bleeding card beside them), nor R12, which
+/// gives no card unless a site enables it (`thresholds.toml`).
+const RULES: [&str; 11] = [
+    "R2", "R2E", "R4", "R6", "R7", "R9", "R13", "R14", "R16", "R2R", "D1",
 ];
+
+/// Blind chart b03 (bleeding at 6w3d, no ultrasound) with its blood pressure taken an hour ago
+/// at 82 mmHg systolic: R2 escalated to R2E (knowledge.md §3.5 item 12).
+fn unstable() -> Scenario {
+    let mut scenario = load(&fixture_path("blind-2026-12-07/b03.json"));
+    let hour_ago = (OffsetDateTime::now_utc() - Duration::hours(1))
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&Rfc3339)
+        .unwrap();
+    let mut changed = false;
+    for r in &mut scenario.resources {
+        let Some(components) = r["component"].as_array_mut() else {
+            continue;
+        };
+        for c in components {
+            if c["code"]["coding"][0]["code"] == "8480-6" {
+                c["valueQuantity"]["value"] = json!(82);
+                changed = true;
+            }
+        }
+        if changed {
+            r["effectiveDateTime"] = json!(hour_ago);
+            break;
+        }
+    }
+    assert!(changed, "b03 has a blood pressure");
+    scenario.name = "b03-unstable".into();
+    scenario
+}
 
 fn charts(folder: &str) -> Vec<PathBuf> {
     let mut paths: Vec<_> = std::fs::read_dir(fixture_path(folder))
@@ -61,6 +93,15 @@ async fn a_card_of_every_rule_is_written_for_the_browser_test_to_measure() {
                 }));
             }
         }
+    }
+    let scenario = unstable();
+    for card in by_prefetch(&TestApp::spawn().await, &scenario).await {
+        let rule = card["source"]["topic"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        seen.insert(rule.clone());
+        corpus.push(json!({ "chart": scenario.name, "public": false, "rule": rule, "card": card }));
     }
     let missing: Vec<_> = RULES.iter().filter(|r| !seen.contains(**r)).collect();
     assert!(missing.is_empty(), "no chart gives a card of {missing:?}");
