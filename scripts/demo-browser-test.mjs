@@ -11,7 +11,7 @@
 // GRAVIDA_BIN picks the binary (default target/debug/gravida); CHROMIUM the browser
 // (default /usr/bin/chromium).
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -23,6 +23,11 @@ const { chromium } = requireHere("playwright-core");
 const bin = process.env.GRAVIDA_BIN || join(root, "target/debug/gravida");
 const screenshot = join(root, "target/demo-screenshot.png");
 const cardShot = join(root, "target/motivating-case-card.png");
+const corpusFile = join(root, "target/card-corpus.json");
+const heightsFile = join(root, "target/card-heights");
+const publicShot = join(root, "target/public-cards.png");
+// The narrower column some EHRs give a CDS card (issue 31 item 6).
+const NARROW_COLUMN_PX = 436;
 // The CDS Hooks sandbox's card column, and how far down its buttons may start (issue 17).
 const SANDBOX_COLUMN_PX = 624;
 const BUTTONS_WITHIN_PX = 600;
@@ -122,6 +127,58 @@ try {
     }
     await first.evaluate((node) => { node.style.width = ""; node.style.boxSizing = ""; });
   }
+  // Every card of the corpus, through the page's own card code, at both column widths: the
+  // summary, the first action and every button within 600 px of the card's top at 624 px.
+  check(existsSync(corpusFile), `${corpusFile} exists (cargo test --test it card_corpus writes it)`);
+  const corpus = JSON.parse(readFileSync(corpusFile, "utf8"));
+  const measured = await page.evaluate(({ corpus, widths }) => {
+    const container = document.getElementById("cards");
+    return corpus.map((entry) => {
+      const row = { chart: entry.chart, public: entry.public, rule: entry.rule,
+        chars: (entry.card.summary || "").length + (entry.card.detail || "").length };
+      for (const width of widths) {
+        container.replaceChildren();
+        const node = renderCard("gravida-patient-view", entry.card);
+        node.style.width = `${width}px`;
+        node.style.boxSizing = "border-box";
+        container.append(node);
+        const top = node.getBoundingClientRect().top;
+        const bottom = (e) => (e ? e.getBoundingClientRect().bottom - top : 0);
+        row[`height${width}`] = Math.round(node.getBoundingClientRect().height);
+        row[`summary${width}`] = Math.round(bottom(node.querySelector(".summary")));
+        row[`firstAction${width}`] = Math.round(bottom(node.querySelector("button.suggestion")));
+        row[`buttons${width}`] = Math.round(Math.max(0, ...[...node.querySelectorAll("button")].map(bottom)));
+      }
+      return row;
+    });
+  }, { corpus, widths: [SANDBOX_COLUMN_PX, NARROW_COLUMN_PX] });
+  const table = ["| chart | rule | chars | height 624 | height 436 | last button 624 |", "|---|---|---|---|---|---|",
+    ...measured.map((r) => `| ${r.chart} | ${r.rule} | ${r.chars} | ${r.height624} | ${r.height436} | ${r.buttons624} |`)];
+  writeFileSync(`${heightsFile}.json`, JSON.stringify(measured, null, 2));
+  writeFileSync(`${heightsFile}.md`, table.join("\n") + "\n");
+  console.log(table.join("\n"));
+  console.log(`card heights: ${heightsFile}.json and .md`);
+  const tooLow = measured.filter((r) =>
+    Math.max(r.summary624, r.firstAction624, r.buttons624) > BUTTONS_WITHIN_PX);
+  check(tooLow.length === 0,
+    `the summary, first action and every button of all ${measured.length} cards lie within ${BUTTONS_WITHIN_PX} px at ${SANDBOX_COLUMN_PX} px (${tooLow.map((r) => `${r.chart} ${r.rule} ${r.buttons624} px`).join(", ")})`);
+  const rules = new Set(measured.map((r) => r.rule));
+  check(["R2", "R2E", "R3", "R4", "R6", "R7", "R9", "R13", "R14", "R15", "R16", "R2R", "D1"].every((r) => rules.has(r)),
+    `a card of every rule the charts give is measured (${[...rules].sort().join(" ")})`);
+  // The public scenarios' cards one under another at 624 px, for the record.
+  await page.evaluate(({ corpus, width }) => {
+    const container = document.getElementById("cards");
+    container.replaceChildren();
+    for (const entry of corpus.filter((e) => e.public)) {
+      const node = renderCard("gravida-patient-view", entry.card);
+      node.style.width = `${width}px`;
+      node.style.boxSizing = "border-box";
+      container.append(node);
+    }
+  }, { corpus, width: SANDBOX_COLUMN_PX });
+  await page.locator("#cards").screenshot({ path: publicShot });
+  console.log(`public cards screenshot: ${publicShot}`);
+
   await page.click('[data-patient="demo01"]');
   await page.locator('[data-testid="card"]').first().waitFor({ timeout: 15000 });
 

@@ -333,7 +333,8 @@ async fn pub01_cards_for_issuer_a(extra: &str) -> Value {
     answer
 }
 
-/// The suggestions of `answer` that create more than one order.
+/// The suggestions of `answer` that create more than one order of hCG (the serial pair; CBC
+/// and ABO/Rh type share a button of two orders too, and say nothing of either).
 fn multi_order_suggestions(answer: &Value) -> Vec<Value> {
     answer["cards"]
         .as_array()
@@ -341,6 +342,7 @@ fn multi_order_suggestions(answer: &Value) -> Vec<Value> {
         .flatten()
         .flat_map(|card| card["suggestions"].as_array().cloned().unwrap_or_default())
         .filter(|s| s["actions"].as_array().is_some_and(|a| a.len() > 1))
+        .filter(|s| s["label"].as_str().is_some_and(|l| l.contains("hCG")))
         .collect()
 }
 

@@ -141,7 +141,12 @@ async fn every_card_links_to_a_page_with_its_full_text_and_no_patient_id_in_the_
             text.contains(&collapse(card["summary"].as_str().unwrap())),
             "summary missing from {text}"
         );
-        for line in plain(card["detail"].as_str().unwrap_or_default()) {
+        // The card's steps are on the page; its **Why** and its disclaimer are not repeated
+        // there, the reasoning saying them in full (each record and disclaimer once).
+        let detail = card["detail"].as_str().unwrap_or_default();
+        let steps = detail.split("**Why.**").next().unwrap_or_default();
+        assert!(!steps.trim().is_empty(), "{detail}");
+        for line in plain(steps) {
             assert!(
                 text.contains(&line),
                 "detail line {line:?} missing from {text}"
@@ -228,4 +233,68 @@ async fn another_replica_of_the_same_store_serves_the_long_form_and_the_store_ca
         assert!(!text.contains(&summary), "{file} holds the summary");
         assert!(!text.contains(id), "{file} holds the link's id");
     }
+}
+
+/// Scenario `name`'s cards at its hook, everything prefetched, with the visible text of each
+/// card's long form.
+async fn long_forms(app: &TestApp, name: &str) -> Vec<(Value, String)> {
+    let scenario = load(&fixture_path(&format!("scenarios/{name}.json")));
+    let service = format!("gravida-{}", scenario.hook);
+    let prefetch = prefetch_for(app, &service, &scenario).await;
+    let (status, response) = app
+        .call(&service, &request(&scenario, Some(prefetch), None))
+        .await;
+    assert_eq!(status, 200, "{response}");
+    let mut pages = Vec::new();
+    for card in response["cards"].as_array().cloned().unwrap_or_default() {
+        let html = app
+            .client
+            .get(long_form_url(&card))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        pages.push((card, visible_text(&html)));
+    }
+    pages
+}
+
+#[tokio::test]
+async fn the_long_form_of_every_public_scenario_states_each_disclaimer_and_the_bleed_once_and_writes_ga_as_weeks_and_days()
+ {
+    let ga = regex::Regex::new(r"(?i)\b(GA|gestational age) \d+\b(?:[^w]|$)").unwrap();
+    let mut checked = 0;
+    for n in 1..=13 {
+        let name = format!("pub{n:02}");
+        // Each scenario its own service, so that no card is held back as shown already.
+        for (card, text) in long_forms(&TestApp::spawn().await, &name).await {
+            let rule = card["source"]["topic"]["code"].as_str().unwrap_or_default();
+            let lower = text.to_lowercase();
+            assert!(
+                lower.matches("not a diagnosis").count() <= 1,
+                "{name} {rule}: a disclaimer twice: {text}"
+            );
+            assert!(
+                lower
+                    .matches("does not mean the pregnancy is failing")
+                    .count()
+                    <= 1,
+                "{name} {rule}: a disclaimer twice: {text}"
+            );
+            // The bleed is named once in the reasoning (and in the records used), not again
+            // from the card's own **Why**.
+            assert!(
+                text.matches("Bleeding record:").count() <= 1,
+                "{name} {rule}: the bleed twice: {text}"
+            );
+            assert!(
+                !ga.is_match(&text),
+                "{name} {rule}: a GA not in weeks and days: {text}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "{checked} long forms");
 }

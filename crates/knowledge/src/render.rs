@@ -7,7 +7,8 @@
 //! bleeding card are folded into it as one line. The full reasoning (**Why**, **What to do**,
 //! **What this card does not mean**, the records used) goes to the card's long form through the
 //! [`REASONING_EXTENSION`]. Suggestions create draft `ServiceRequest`s from `orderables.toml`
-//! (one button may create several: `with`), or (R6) delete the draft methotrexate order.
+//! (one button may create several: `with`; two paired orderables share one rather than lose one
+//! to the cap: `shares_with`, `render/buttons.rs`), or (R6) delete the draft methotrexate order.
 //!
 //! Each card comes back with the finding it renders, and the rules folded into it
 //! ([`Rendered`]), so that nothing after the rendering reads the rule back out of the card.
@@ -19,6 +20,7 @@
 //! computes itself (GA, dates, day counts, percentages) are not chart text and are not quoted;
 //! a number that is not finite is shown as [`UNREADABLE_NUMBER`], never as `NaN` or `inf`.
 
+mod buttons;
 pub mod markdown;
 mod record_days;
 mod variant;
@@ -807,39 +809,73 @@ fn long_detail(
             thousands(finding.evidence.len() - LONG_FORM_NAMED)
         ));
     }
-    let mut out = String::new();
-    out.push_str("**Why.** ");
-    out.push_str(&why.join(" "));
-    out.push_str("\n\n**What to do.**\n");
-    for line in &todo {
-        out.push_str("- ");
-        out.push_str(line);
-        out.push('\n');
+    let not_mean = card.does_not_mean.iter().map(|t| fill(t, v)).collect();
+    LongForm {
+        why,
+        todo,
+        not_mean,
+        records,
     }
-    out.push_str("\n**What this card does not mean.** ");
-    let not_mean: Vec<String> = card.does_not_mean.iter().map(|t| fill(t, v)).collect();
-    out.push_str(&not_mean.join(" "));
-    LongForm { body: out, records }
 }
 
 /// A finding's long form before it is put together: its sections, and the records it used
 /// (each named once, with its date).
 #[derive(Debug)]
 struct LongForm {
-    body: String,
+    why: Vec<String>,
+    todo: Vec<String>,
+    not_mean: Vec<String>,
     records: Vec<String>,
 }
 
-/// The card's long form: the main finding's sections, then each folded finding's, then the
-/// records used by any of them (each once), then the closing line (once; issue 31 item 5).
+impl LongForm {
+    /// The sections in Markdown, leaving out each sentence of **Why** and each step that `said`
+    /// holds already (a folded finding's bleed, dating and Rh type are its host's), and a
+    /// section with nothing left; what it writes is added to `said`.
+    fn write(&self, out: &mut String, said: &mut Vec<String>) {
+        let mut fresh = |lines: &[String]| -> Vec<String> {
+            let new: Vec<String> = lines
+                .iter()
+                .filter(|l| !said.contains(l))
+                .cloned()
+                .collect();
+            said.extend(new.iter().cloned());
+            new
+        };
+        let why = fresh(&self.why);
+        let todo = fresh(&self.todo);
+        let not_mean = fresh(&self.not_mean);
+        let mut sections = Vec::new();
+        if !why.is_empty() {
+            sections.push(format!("**Why.** {}", why.join(" ")));
+        }
+        if !todo.is_empty() {
+            let steps: Vec<String> = todo.iter().map(|l| format!("- {l}")).collect();
+            sections.push(format!("**What to do.**\n{}", steps.join("\n")));
+        }
+        if !not_mean.is_empty() {
+            sections.push(format!(
+                "**What this card does not mean.** {}",
+                not_mean.join(" ")
+            ));
+        }
+        out.push_str(&sections.join("\n\n"));
+    }
+}
+
+/// The card's long form: the main finding's sections, then each folded finding's (what the
+/// main one said already left out), then the records used by any of them (each once), then
+/// the closing line (once; issue 31 item 5).
 fn long_form(profile: &Profile, main: LongForm, folded: &[Folded]) -> String {
-    let mut out = main.body;
+    let mut out = String::new();
+    let mut said = Vec::new();
+    main.write(&mut out, &mut said);
     let mut records = main.records;
     for f in folded {
         out.push_str("\n\n**Also: ");
         out.push_str(&markdown::escape_inline(&f.summary));
         out.push_str(".**\n\n");
-        out.push_str(&f.reasoning.body);
+        f.reasoning.write(&mut out, &mut said);
         for record in &f.reasoning.records {
             if !records.contains(record) {
                 records.push(record.clone());
@@ -1245,49 +1281,7 @@ fn card_with(
     }
     let mut seen = std::collections::BTreeSet::new();
     keys.retain(|key| seen.insert(key.clone()));
-    let mut suggestions = Vec::new();
-    for key in &keys {
-        let Some(o) = profile.orderables.get(key) else {
-            continue;
-        };
-        // One button may create several orders (`with`: hCG now and in 48 h). Never suggest
-        // what the clinician is ordering right now: a draft order of the call with one of the
-        // orderable's codes already is it. A timed suggestion (the repeat hCG in 48 h) is
-        // another order than a draft for now, so it stays.
-        let actions: Vec<Action> = std::iter::once(o)
-            .chain(o.with.iter().filter_map(|k| profile.orderables.get(k)))
-            .filter(|o| o.occurrence_offset_hours.is_some() || !already_drafted(o, facts))
-            .filter(|o| o.occurrence_offset_hours.is_some() || !done_today(o, finding))
-            .map(|part| Action::create(part.label.clone(), service_request(part, patient_id, now)))
-            .collect();
-        if actions.is_empty() {
-            continue;
-        }
-        // What is left when the main order is drafted already is labelled as itself.
-        let label = if actions.len() == 1 + o.with.len() {
-            o.label.clone()
-        } else {
-            actions
-                .iter()
-                .map(|a| a.description.clone())
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        let several = actions.len() > 1;
-        let mut suggestion = Suggestion::new(label).with_uuid(uuid());
-        for action in actions {
-            suggestion = suggestion.with_action(action);
-        }
-        // Which of the orders the clinician may take, where the profile says. The server
-        // removes it for an EHR that has not declared support (CDS Hooks 3.0.0 forbids it then).
-        if let Some(behavior) = o.action_selection_behavior.filter(|_| several) {
-            suggestion = suggestion.with_action_selection(behavior);
-        }
-        suggestions.push(suggestion);
-    }
-    if finding.indicator != gravida_rules::Indicator::Critical {
-        suggestions.truncate(MAX_SUGGESTIONS);
-    }
+    let mut suggestions = buttons::suggestions(profile, &keys, finding, facts, patient_id, now);
     if let (Some((kind, id)), Some(label)) = (&finding.draft_order, &template.delete_label) {
         suggestions.push(
             Suggestion::new(label.clone())

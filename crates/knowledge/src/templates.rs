@@ -48,6 +48,10 @@ pub struct Orderable {
     /// orders), so that a card needs no more than three buttons.
     #[serde(default)]
     pub with: Vec<String>,
+    /// Another orderable this one shares a button with when the three-button cap would drop
+    /// either (CBC with ABO/Rh type: "Order CBC and ABO/Rh type", both orders).
+    #[serde(default)]
+    pub shares_with: Option<SharesWith>,
     /// For a button that creates several orders: which of them the clinician may take
     /// (`"all"`, `"any"`, `"at-most-one"`; CDS Hooks 3.0.0 `actionSelectionBehavior`). Sent
     /// only to EHRs that declare support for it (`[[auth.issuers]] action_selection_behavior`).
@@ -57,6 +61,15 @@ pub struct Orderable {
     /// (knowledge.md §3.6 item 16).
     #[serde(default)]
     pub done_today: Option<DoneToday>,
+}
+
+/// The orderable an orderable shares a button with, and the shared button's label
+/// (`orderables.toml` `shares_with`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharesWith {
+    pub orderable: String,
+    pub label: String,
 }
 
 /// A test an orderable repeats (`orderables.toml` `done_today`).
@@ -715,6 +728,20 @@ pub(crate) fn check_orderables(orderables: &BTreeMap<String, Orderable>, problem
                     file,
                     format!("{key} is also to create unknown orderable {other}"),
                 );
+            }
+        }
+        if let Some(shared) = &o.shares_with {
+            if shared.orderable == *key || !orderables.contains_key(&shared.orderable) {
+                problems.add(
+                    file,
+                    format!(
+                        "{key} is to share a button with unknown orderable {}",
+                        shared.orderable
+                    ),
+                );
+            }
+            if shared.label.trim().is_empty() {
+                problems.add(file, format!("{key}: a shared button needs a label"));
             }
         }
         for code in &o.codes {

@@ -463,14 +463,15 @@ fn the_motivating_case_reads_like_the_sandbox_card() {
         card.source.topic.as_ref().map(|t| t.code.as_str()),
         Some("R2")
     );
-    // Three buttons, the most useful first: TVUS, the serial hCG pair, then CBC.
+    // Three buttons, the most useful first: TVUS, the serial hCG pair, then CBC with the
+    // unknown Rh type's ABO/Rh typing, which share a button rather than the cap dropping one.
     let labels: Vec<&str> = card.suggestions.iter().map(|s| s.label.as_str()).collect();
     assert_eq!(
         labels,
         [
             "Order transvaginal ultrasound (TVUS)",
             "Order quantitative serum hCG now and in 48 h",
-            "Order CBC"
+            "Order CBC and ABO/Rh type"
         ]
     );
     for s in &card.suggestions {
@@ -1045,6 +1046,22 @@ fn an_action_selection_behavior_on_a_button_of_one_order_is_a_profile_problem() 
             .iter()
             .any(|p| p.file == "orderables.toml"
                 && p.message.contains("cbc: action_selection_behavior")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_button_shared_with_an_unknown_orderable_is_a_profile_problem() {
+    let mut files = default_files();
+    let orderables = String::from_utf8(files["orderables.toml"].clone()).expect("utf8");
+    let broken = orderables.replacen("orderable = \"abo_rh\"", "orderable = \"abo_rhesus\"", 1);
+    assert_ne!(broken, orderables, "cbc shares a button with abo_rh");
+    files.insert("orderables.toml".into(), broken.into_bytes());
+    let problems = problems_of(files);
+    assert!(
+        problems.iter().any(|p| p.file == "orderables.toml"
+            && p.message
+                .contains("cbc is to share a button with unknown orderable abo_rhesus")),
         "{problems:?}"
     );
 }

@@ -524,13 +524,13 @@ impl Sheet {
             "<p><span class=\"indicator {indicator}\">{indicator}</span></p><h1>{}</h1>",
             escape(&self.summary)
         ));
-        if let Some(detail) = &self.detail {
-            html.push_str("<h2>The card</h2>");
-            html.push_str(&markdown_to_html(detail));
-        }
         // The reasoning names the records used, each once with what it says; the page shows
         // that list under its own heading instead of a second list (issue 31 item 5).
         let (reasoning, records_used) = split_records_used(self.reasoning.as_deref());
+        if let Some(detail) = &self.detail {
+            html.push_str("<h2>The card</h2>");
+            html.push_str(&markdown_to_html(card_steps(detail, reasoning.is_some())));
+        }
         if let Some(reasoning) = &reasoning {
             html.push_str("<h2>The full reasoning</h2>");
             html.push_str(&markdown_to_html(reasoning));
@@ -599,6 +599,17 @@ impl Sheet {
              expires.</p></body></html>",
         );
         html
+    }
+}
+
+/// What the page repeats of the card: its steps. The card's **Why** and its closing disclaimer
+/// are said again, in full, by the reasoning below them, so with a reasoning they are left out:
+/// the page states each record and each disclaimer once (issue 31 item 5).
+fn card_steps(detail: &str, with_reasoning: bool) -> &str {
+    const WHY: &str = "**Why.**";
+    match detail.find(WHY) {
+        Some(at) if with_reasoning && at > 0 => detail[..at].trim_end(),
+        _ => detail,
     }
 }
 

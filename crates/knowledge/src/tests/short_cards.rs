@@ -115,3 +115,69 @@ fn the_first_three_lines_of_every_common_card_are_what_to_do() {
         }
     }
 }
+
+#[test]
+fn cbc_and_abo_rh_type_share_one_button_rather_than_the_cap_dropping_one() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    // 9w0d, no ultrasound, Rh unknown: R2 advises TVUS, hCG now and in 48 h, CBC and ABO/Rh
+    // type, four buttons' worth for three.
+    let card = &cards_of(kb.evaluate(&bleeding_at(63, "bleeding", vec![]), "p1", NOW))[0];
+    let shown: Vec<&str> = card.suggestions.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(
+        shown,
+        [
+            "Order transvaginal ultrasound (TVUS)",
+            "Order quantitative serum hCG now and in 48 h",
+            "Order CBC and ABO/Rh type",
+        ]
+    );
+    let shared: Vec<&str> = card.suggestions[2]
+        .actions
+        .iter()
+        .map(|a| a.description.as_str())
+        .collect();
+    assert_eq!(shared, ["Order CBC", "Order ABO/Rh type"]);
+}
+
+#[test]
+fn cbc_and_abo_rh_type_keep_a_button_each_when_the_card_has_room() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    // 17w1d, Rh unknown, placenta not localised: R9 advises the placental scan, CBC and ABO/Rh
+    // type, three buttons.
+    let card = &cards_of(kb.evaluate(&bleeding_at(120, "bleeding", vec![]), "p1", NOW))[0];
+    let shown: Vec<&str> = card.suggestions.iter().map(|s| s.label.as_str()).collect();
+    assert!(shown.contains(&"Order CBC"), "{shown:?}");
+    assert!(shown.contains(&"Order ABO/Rh type"), "{shown:?}");
+}
+
+#[test]
+fn a_folded_findings_reasoning_leaves_out_the_bleed_and_dating_its_host_said() {
+    let kb = KnowledgeBase::embedded().expect("loads");
+    // 13w0d, IUP, RhD negative: R4 folded into R7. The long form names the bleed, the dating
+    // and the Rh type once, in R7's reasoning; R4's adds only what is its own.
+    let a = kb.evaluate(
+        &bleeding_at(91, "bleeding", vec![iup(), rh_negative()]),
+        "p1",
+        NOW,
+    );
+    let reasoning = full_text(&a.cards[0].card)
+        .split("**Why.**")
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join("**Why.**");
+    assert_eq!(
+        reasoning.matches("Bleeding record:").count(),
+        1,
+        "{reasoning}"
+    );
+    assert_eq!(
+        reasoning.matches("Rh type on record").count(),
+        1,
+        "{reasoning}"
+    );
+    let also = reasoning.split("**Also:").nth(1).expect("R4 folded in");
+    assert!(
+        also.contains("most pregnancies with light bleeding continue"),
+        "{also}"
+    );
+}
