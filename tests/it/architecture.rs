@@ -148,21 +148,39 @@ fn the_fhir_layer_needs_nothing_from_the_knowledge_layer() {
 }
 
 /// The modules of a crate and, for each, the other modules of the same crate it names: every
-/// `crate::module` in its code (comment lines are skipped), whether in a `use` or inline. A
-/// module is a top-level file or folder of `src/` (`demo/fhir.rs` belongs to `demo`); the crate
-/// root only declares modules, so it is left out.
+/// `crate::module` in its production code (comment lines are skipped), whether in a `use` or
+/// inline.
+///
+/// What counts, exactly:
+///
+/// - A module is a top-level file or folder of `src/` with everything below it (`demo/fhir.rs`
+///   belongs to `demo`, `engine/read.rs` to `engine`). The crate root only declares modules, so
+///   it is left out. A binary under `src/bin/` is a crate of its own (its `crate::` is not the
+///   library's), so it is left out too.
+/// - Only `crate::…` paths are imports. A parent that declares `mod child` and a child that uses
+///   `super::x` are one module's own tree, the normal shape of Rust, not a circle: the child is
+///   part of its parent here, and a `super::` path never leaves the top-level module it is
+///   written in.
+/// - Test code is left out: a file declared `#[cfg(test)] mod …;` and the rest of a file from a
+///   `#[cfg(test)] mod … {` block on (such a block is the last thing in its file). A test module
+///   is named by no production module, so it cannot close a circle; it may use whatever it tests
+///   (`element/tests.rs` holds both readers to one answer).
 fn module_imports(krate: &str) -> BTreeMap<String, BTreeSet<String>> {
     let src = root().join("crates").join(krate).join("src");
+    let tests = test_files(krate);
     let mut imports: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (path, text) in sources(krate) {
         let relative = path.strip_prefix(&src).unwrap();
         let first = relative.components().next().unwrap().as_os_str();
         let module = first.to_string_lossy().trim_end_matches(".rs").to_owned();
-        if module == "lib" || module == "main" {
+        if module == "lib" || module == "main" || module == "bin" {
             continue;
         }
         let named = imports.entry(module.clone()).or_default();
-        for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+        if tests.contains(&path) {
+            continue;
+        }
+        for line in production_lines(&text) {
             for target in crate_paths(line, &path) {
                 if target != module {
                     named.insert(target);
@@ -171,6 +189,52 @@ fn module_imports(krate: &str) -> BTreeMap<String, BTreeSet<String>> {
         }
     }
     imports
+}
+
+/// The lines of a file before its inline `#[cfg(test)] mod … {` block, comment lines left out.
+fn production_lines(text: &str) -> impl Iterator<Item = &str> {
+    let lines: Vec<&str> = text.lines().collect();
+    let end = lines
+        .windows(2)
+        .position(|pair| {
+            let next = pair[1].trim();
+            pair[0].trim() == "#[cfg(test)]"
+                && next.ends_with('{')
+                && next.trim_start_matches("pub(crate) ").starts_with("mod ")
+        })
+        .unwrap_or(lines.len());
+    lines
+        .into_iter()
+        .take(end)
+        .filter(|l| !l.trim_start().starts_with("//"))
+}
+
+/// The files of a crate that are test modules: each `#[cfg(test)] mod name;` declared in a file,
+/// found where Rust looks for it (`name.rs` beside `lib.rs`, or in the folder named after the
+/// declaring file).
+fn test_files(krate: &str) -> BTreeSet<PathBuf> {
+    let mut found = BTreeSet::new();
+    for (path, text) in sources(krate) {
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let dir = if ["lib", "main", "mod"].contains(&stem.as_str()) {
+            path.parent().unwrap().to_path_buf()
+        } else {
+            path.with_extension("")
+        };
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        for pair in lines.windows(2) {
+            let declared = pair[1].trim_start_matches("pub(crate) ");
+            if pair[0] == "#[cfg(test)]"
+                && let Some(name) = declared
+                    .strip_prefix("mod ")
+                    .and_then(|d| d.strip_suffix(';'))
+            {
+                found.insert(dir.join(format!("{name}.rs")));
+                found.insert(dir.join(name).join("mod.rs"));
+            }
+        }
+    }
+    found
 }
 
 /// The first segment of each `crate::…` path on one line of code. A group
@@ -242,12 +306,14 @@ fn import_cycle(imports: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<Stri
 }
 
 #[test]
-fn no_two_modules_of_cds_hooks_or_server_import_each_other_even_through_others() {
+fn no_two_modules_of_any_crate_import_each_other_even_through_others() {
     // A cycle means neither module can be read, tested or moved without the other: the shared
-    // item belongs in a lower module that both import (as `card.rs`, `command.rs` and
-    // `cds-hooks/src/error.rs` are).
-    for krate in ["cds-hooks", "server"] {
-        let imports = module_imports(krate);
+    // item belongs in a lower module that both import (as `card.rs`, `command.rs`,
+    // `cds-hooks/src/error.rs`, `fhir/src/fetch_error.rs` and `knowledge/src/error.rs` are).
+    let all = crates();
+    assert!(all.len() >= 8, "too few crates found: {all:?}");
+    for krate in all {
+        let imports = module_imports(&krate);
         assert!(imports.len() > 5, "{krate}: too few modules found");
         if let Some(cycle) = import_cycle(&imports) {
             panic!("{krate}: modules import each other: {}", cycle.join(" -> "));
@@ -280,4 +346,15 @@ fn the_cycle_check_sees_a_cycle() {
         crate_paths("let x = crate::metrics::rule_of(gravida_crate::y);", path),
         ["metrics"]
     );
+    // Test code is left out from the `#[cfg(test)]` of its `mod … {` on, and not before.
+    let file = "use crate::a::X;\n// use crate::b::Y;\n#[cfg(test)]\nmod tests {\n    use crate::c::Z;\n}\n";
+    assert_eq!(
+        production_lines(file).collect::<Vec<_>>(),
+        ["use crate::a::X;"]
+    );
+    let fhir = root().join("crates/fhir/src");
+    let tests = test_files("fhir");
+    assert!(tests.contains(&fhir.join("element/tests.rs")), "{tests:?}");
+    assert!(tests.contains(&fhir.join("client/tests.rs")), "{tests:?}");
+    assert!(!tests.contains(&fhir.join("element.rs")), "{tests:?}");
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::client::FetchError;
+use crate::fetch_error::FetchError;
 
 /// What each kept record is charged beyond its size as sent: its fixed parts while it is read
 /// (the page's entry, then the engine's record it is moved into) and its few small strings.

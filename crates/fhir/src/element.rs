@@ -39,8 +39,6 @@ use gravida_rules::facts::{
 };
 use time::Month;
 
-use crate::map::PatientSummary;
-
 mod medication;
 mod terminology;
 mod units;
@@ -353,6 +351,15 @@ pub(crate) fn procedure(procedure: Procedure<'_>) -> Record {
     });
     read_notes(&procedure.notes, &mut record.text);
     record
+}
+
+/// What we keep of the Patient resource. Gender and birth date do not gate anything: a pregnancy
+/// record is evidence enough, and Patient.gender is administrative, not clinical. It is made
+/// here, beside `Record`, because both readers make it (`patient` below) and `map` and `fast`
+/// both import this module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientSummary {
+    pub id: Option<String>,
 }
 
 /// What is kept of a Patient: its id.

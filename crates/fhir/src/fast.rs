@@ -51,10 +51,10 @@ use gravida_rules::query::PrefetchQuery;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use crate::element::PatientSummary;
 use crate::element::{
     self, Annotation, Coding, Component, Concept, Dated, Period, Quantity, Reference, Text, ValueX,
 };
-use crate::map::PatientSummary;
 
 /// The prefetch of one request, as the fast reader read it: one entry per prefetch key the
 /// service declares (other keys are skipped).

@@ -29,11 +29,13 @@ use thiserror::Error;
 use tokio::time::Instant;
 
 use crate::by_resource::ValueRead;
-use crate::client::{FetchError, FhirClient};
+use crate::client::FhirClient;
 use crate::diagnostic::{Diagnostic, DiagnosticKind};
+use crate::element::PatientSummary;
 use crate::fast::{FastPrefetch, FastRead, FastResource};
+use crate::fetch_error::FetchError;
 use crate::fhir_server::FhirServer;
-use crate::map::{PatientSummary, draft_orders, facts_from_resources};
+use crate::map::{draft_orders, facts_from_resources};
 use crate::page::Fetched;
 use crate::prefetch::{OutcomeSummary, PrefetchEntry, classify_prefetch};
 use crate::subject::{CallPatient, Refusal};

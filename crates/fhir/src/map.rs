@@ -43,7 +43,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
 use crate::diagnostic::{Diagnostic, DiagnosticKind, redact};
-use crate::element::{self, Dated, Text, ValueX, problem, push_text};
+use crate::element::{self, Dated, PatientSummary, Text, ValueX, problem, push_text};
 
 /// The result of mapping a list of resources.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -54,13 +54,6 @@ pub struct Mapped {
     pub diagnostics: Vec<Diagnostic>,
     /// The first Patient resource seen, if any.
     pub patient: Option<PatientSummary>,
-}
-
-/// What we keep of the Patient resource. Gender and birth date do not gate anything: a pregnancy
-/// record is evidence enough, and Patient.gender is administrative, not clinical.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PatientSummary {
-    pub id: Option<String>,
 }
 
 /// Maps each resource to a record (Condition, Observation, DiagnosticReport, Encounter, Procedure)

@@ -27,9 +27,9 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 use serde_json::value::RawValue;
 
-use crate::client::FetchError;
 use crate::diagnostic::Diagnostic;
 use crate::fast::{FastRead, FastResource, read_resource_json};
+use crate::fetch_error::FetchError;
 use crate::map::facts_from_resources;
 use crate::prefetch::{OutcomeSummary, into_bundle_entries, next_link};
 

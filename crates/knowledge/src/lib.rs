@@ -10,13 +10,15 @@
 //! [`embedded`]) and reports every [`error`] at once; [`templates`] is the card text and the
 //! orderables as loaded, with the checks they must pass; [`render`] fills the templates from a
 //! finding into a card. [`prefetch`] builds the searches the service advertises.
+pub mod error;
 pub mod load;
 pub mod prefetch;
 pub mod render;
 mod source_urls;
+pub mod systems;
 pub mod templates;
 
-pub use load::{embedded, error};
+pub use load::embedded;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -8,29 +8,18 @@
 //! silently fall back to a default.
 
 pub mod embedded;
-pub mod error;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use gravida_rules::knowledge::{ICD10CM, LOINC, RXNORM, SNOMED};
+use gravida_rules::knowledge::ICD10CM;
 use gravida_rules::{BleedingText, CodeSet, GestationalAge, Thresholds, ValueSets};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::error::{Problems, ProfileError};
+pub use crate::systems::{CPT, HCPCS, KNOWN_SYSTEMS, LOCAL};
 use crate::templates::{CardsToml, Orderable, check_cards, check_orderables};
-use error::{Problems, ProfileError};
-
-/// CPT (used only by orderables).
-pub const CPT: &str = "http://www.ama-assn.org/go/cpt";
-/// HCPCS Level II, as FHIR names it (the Rho(D) immune globulin supply codes, knowledge.md §3.6
-/// item 10).
-pub const HCPCS: &str = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets";
-/// Site-local codes (e.g. placental location, which has no verified standard code).
-pub const LOCAL: &str = "urn:gravida:local";
-
-/// Code systems a profile may use.
-pub const KNOWN_SYSTEMS: &[&str] = &[SNOMED, LOINC, ICD10CM, RXNORM, CPT, HCPCS, LOCAL];
 
 /// Every value set file the engine reads, by file stem.
 pub const VALUE_SET_NAMES: &[&str] = &[

@@ -7,7 +7,7 @@
 //! profile; this module only holds each URL to it, naming the URL when it fails, so that
 //! `gravida check-profiles` says exactly which link to fix.
 
-use crate::load::error::Problems;
+use crate::error::Problems;
 use crate::templates::CardsToml;
 
 /// The host of an https URL (`www.nice.org.uk`), lower case, or `None` when the URL is not

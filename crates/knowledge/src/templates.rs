@@ -10,10 +10,10 @@ use std::collections::{BTreeMap, HashMap};
 use gravida_rules::RuleId;
 use serde::Deserialize;
 
-use crate::load::KNOWN_SYSTEMS;
+use crate::error::Problems;
+use crate::systems::KNOWN_SYSTEMS;
 
 mod text_override;
-use crate::load::error::Problems;
 pub use text_override::TextOverride;
 
 /// A coding in TOML (orderables, override reasons).

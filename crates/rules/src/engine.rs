@@ -49,7 +49,7 @@ mod risks;
 mod table;
 mod vitals;
 
-pub(crate) use hcg::hcg_unit_ok;
+pub(crate) use crate::pregnancy_test::hcg_unit_ok;
 use read::{Rec, is_confirmed, is_valid, procedure_done, record_date};
 use risks::add_risk_factors;
 // The shock-index pairing and its readings, reached by the scaling tests.

@@ -9,6 +9,7 @@ mod abortifacient;
 mod alloimmune;
 mod anti_d;
 mod anticoag;
+mod bleeding_text;
 pub mod engine;
 pub mod facts;
 pub mod finding;

@@ -51,7 +51,7 @@ pub(crate) fn read(kb: &RulesKnowledge, record: &Record, class_bits: u64) -> Opt
     else {
         return None;
     };
-    if !value.is_finite() || !crate::engine::hcg_unit_ok(code.as_deref().or(unit.as_deref())) {
+    if !value.is_finite() || !hcg_unit_ok(code.as_deref().or(unit.as_deref())) {
         return None;
     }
     match comparator.as_deref() {
@@ -70,6 +70,19 @@ pub(crate) fn read(kb: &RulesKnowledge, record: &Record, class_bits: u64) -> Opt
         Some("<=") if *value < t.hcg_not_pregnant_below => Some(TestResult::Negative),
         Some(">") | Some(">=") if *value >= t.hcg_pregnant_from => Some(TestResult::Positive),
         _ => None,
+    }
+}
+
+/// hCG in mIU/mL or the numerically equal IU/L (a missing unit is accepted as the lab's default).
+/// Here, below the engine, because a test read here and the engine's hCG values (`engine/hcg.rs`,
+/// `engine/gtd.rs`) are held to the same units.
+pub(crate) fn hcg_unit_ok(unit: Option<&str>) -> bool {
+    match unit {
+        None => true,
+        Some(u) => matches!(
+            u.trim().to_ascii_lowercase().as_str(),
+            "m[iu]/ml" | "miu/ml" | "[iu]/l" | "iu/l" | "mu/ml" | "u/l"
+        ),
     }
 }
 

@@ -7,7 +7,7 @@
 
 use aho_corasick::AhoCorasick;
 
-use crate::knowledge::BleedingText;
+use crate::bleeding_text::BleedingText;
 
 /// A quick first look for one list of terms: can a text name any of them at all?
 ///

@@ -9,8 +9,9 @@
 use gravida_rules::facts::{Code, Component, Field, Precision, Problem, Record, RecordKind, Value};
 use serde_json::{Value as Json, json};
 
+use crate::element::PatientSummary;
 use crate::fast::{FastRead, read_resource_json};
-use crate::map::{PatientSummary, facts_from_resources};
+use crate::map::facts_from_resources;
 
 /// What the reference reader gives for one resource: its record or patient, with no diagnostic.
 fn by_reference(resource: &Json) -> FastRead {

@@ -11,6 +11,7 @@ use super::{Engine, ROUNDING};
 use crate::facts::{Field, Value};
 use crate::finding::{Evidence, Finding, HcgTrend, Modifier, NiceReading, Role};
 use crate::knowledge::{HcgLead, Thresholds, class};
+use crate::pregnancy_test::hcg_unit_ok;
 
 /// How a quantity with a comparator is written on a card: `<5 m[IU]/mL` (§3.5 item 5).
 pub(super) fn written_bound(value: f64, comparator: &str, unit: Option<&str>) -> String {
@@ -52,17 +53,6 @@ pub(super) fn unreadable_hcg(record: &Rec) -> Option<Field> {
         _ => return None,
     };
     (record.is(class::HCG) && !hcg_unit_ok(unit)).then_some(Field::Value)
-}
-
-/// hCG in mIU/mL or the numerically equal IU/L (a missing unit is accepted as the lab's default).
-pub(crate) fn hcg_unit_ok(unit: Option<&str>) -> bool {
-    match unit {
-        None => true,
-        Some(u) => matches!(
-            u.trim().to_ascii_lowercase().as_str(),
-            "m[iu]/ml" | "miu/ml" | "[iu]/l" | "iu/l" | "mu/ml" | "u/l"
-        ),
-    }
 }
 
 /// The one pair-finder: the latest hCG value and the latest before it taken
