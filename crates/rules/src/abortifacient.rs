@@ -114,7 +114,7 @@ pub(crate) fn guard(
         .is_none_or(|ga| ga.days() <= kb.thresholds.early_window_max_days);
     let abortifacient = orders
         .iter()
-        .filter(|o| is_live(o))
+        .filter(|o| o.is_live())
         .find_map(|o| abortifacient_name(kb, o).map(|name| (o, name)));
     if let Some((order, drug)) = abortifacient {
         let t = &kb.text;
@@ -155,7 +155,7 @@ pub(crate) fn guard(
     // An order that names no drug at all: no guard can see it (issue 31, "Bad input").
     let unidentified = orders.iter().find(|o| {
         o.resource_type.starts_with("Medication")
-            && is_live(o)
+            && o.is_live()
             && o.codes.is_empty()
             && o.text.iter().all(|t| t.trim().is_empty())
     })?;
@@ -186,14 +186,6 @@ fn base(pregnancy: &Pregnancy, indicator: Indicator, order: &DraftOrder) -> Find
         modifiers: Vec::new(),
         draft_order: None,
     }
-}
-
-/// A draft that may still be given: not cancelled, withdrawn, completed or in error.
-fn is_live(order: &DraftOrder) -> bool {
-    !matches!(
-        order.status.as_deref(),
-        Some("cancelled" | "entered-in-error" | "revoked" | "completed" | "stopped")
-    )
 }
 
 /// The drug a draft order names, if it is misoprostol or mifepristone: the profile term its

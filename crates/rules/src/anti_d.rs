@@ -48,12 +48,9 @@ fn names_anti_d(record_text: &str, text: &BleedingText) -> bool {
 /// advises it (knowledge.md §3.6 item 16).
 pub(crate) fn drafted<'o>(orders: &'o [DraftOrder], kb: &RulesKnowledge) -> Option<&'o DraftOrder> {
     orders.iter().find(|order| {
-        let live = !matches!(
-            order.status.as_deref(),
-            Some("cancelled" | "entered-in-error" | "revoked" | "completed" | "stopped")
-        );
-        live && (kb.value_sets().medication_anti_d.contains_any(&order.codes)
-            || order.text.iter().any(|t| names_anti_d(t, &kb.text)))
+        order.is_live()
+            && (kb.value_sets().medication_anti_d.contains_any(&order.codes)
+                || order.text.iter().any(|t| names_anti_d(t, &kb.text)))
     })
 }
 

@@ -399,6 +399,15 @@ pub struct DraftOrder {
 }
 
 impl DraftOrder {
+    /// A draft that may still be given: not cancelled, withdrawn, completed or in error. Every
+    /// guard over draft orders (R6, R16, anti-D ordered) reads the status this way.
+    pub fn is_live(&self) -> bool {
+        !matches!(
+            self.status.as_deref(),
+            Some("cancelled" | "entered-in-error" | "revoked" | "completed" | "stopped")
+        )
+    }
+
     /// A MedicationRequest or MedicationStatement record of the chart in the shape of a draft
     /// order, for the rules that read medications (knowledge.md §3.6 item 21); `None` for any
     /// other record. Its reasons are not kept apart in a record: they are among its text.

@@ -61,10 +61,16 @@ impl<'a> Engine<'a> {
                     super::hcg::written_bound(*value, "", unit.as_deref().or(code.as_deref()));
                 hcg = Some((rec, written));
             }
-            let named = text::mentions(&rec.text, &t.molar_words, t);
             let scan = rec.kind != RecordKind::Condition && rec.is(class::ULTRASOUND)
                 || rec.kind == RecordKind::DiagnosticReport;
-            let hedged_diagnosis = rec.kind == RecordKind::Condition
+            let condition = rec.kind == RecordKind::Condition;
+            // Only a scan's or a diagnosis's words can raise the picture: no other record's text
+            // is read for them.
+            if !scan && !condition {
+                continue;
+            }
+            let named = text::mentions(&rec.text, &t.molar_words, t);
+            let hedged_diagnosis = condition
                 && (named || self.kb.value_sets.molar_pregnancy.contains_any(&rec.codes))
                 && (!is_confirmed(rec) || text::hedged(&rec.text, t));
             if (scan && named) || hedged_diagnosis {

@@ -17,11 +17,7 @@ impl<'a> Engine<'a> {
                 .iter()
                 .any(|term| lower.contains(term.as_str()))
         });
-        let live = !matches!(
-            order.status.as_deref(),
-            Some("cancelled" | "entered-in-error" | "revoked" | "completed" | "stopped")
-        );
-        (coded || named) && live
+        (coded || named) && order.is_live()
     }
 
     pub(super) fn methotrexate(
