@@ -251,8 +251,8 @@ impl<'a> Engine<'a> {
             self.refine(&valid, &bleed, start, iup_status, &risks, &mut cards);
             let vasa: Vec<(&Record, Option<Date>)> = valid
                 .iter()
-                .filter(|r| crate::vasa::documents(r, self.kb))
                 .filter(|r| self.in_pregnancy(record_date(r), start))
+                .filter(|r| crate::vasa::documents(r, self.kb))
                 .map(|r| (r.record, record_date(r)))
                 .collect();
             crate::vasa::apply(&vasa, &mut cards);

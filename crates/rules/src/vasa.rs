@@ -15,15 +15,9 @@
 //! ("no vasa previa seen"), and is neither refuted nor hedged nor resolved (§3.6 items 1–2): a
 //! follow-up scan that no longer shows the vessels resolves the Condition.
 
-use crate::facts::Code;
 use crate::facts::Record;
 use crate::finding::{Evidence, Finding, Indicator, Modifier, Role, RuleId};
-use crate::knowledge::{RulesKnowledge, SNOMED};
-
-/// SNOMED CT as an OID (§3.6 item 6: code systems by any name). The FHIR reader already names
-/// it canonically; this is a second guard, not clinical content: which codes mean vasa previa is
-/// the profile's `valuesets/vasa-previa.json`.
-const SNOMED_OID: &str = "urn:oid:2.16.840.1.113883.6.96";
+use crate::knowledge::RulesKnowledge;
 
 /// Clinical and verification statuses that take a Condition out of the facts: it was resolved,
 /// or it was never more than a question (§3.6 items 1 and 2).
@@ -47,15 +41,9 @@ pub(crate) fn documents(record: &Record, kb: &RulesKnowledge) -> bool {
     if withdrawn {
         return false;
     }
-    let set = &kb.value_sets().vasa_previa;
-    let coded = record.codes.iter().any(|c| {
-        let system = if c.system == SNOMED_OID {
-            SNOMED
-        } else {
-            c.system.as_str()
-        };
-        set.contains(&Code::new(system, c.code.trim()))
-    });
+    // The chart layer has already named every code system canonically (an OID for SNOMED CT
+    // reads as `http://snomed.info/sct`), so the value set is asked as it is.
+    let coded = kb.value_sets().vasa_previa.contains_any(&record.codes);
     coded || crate::text::mentions(&record.text, &kb.text.vasa_previa_words, &kb.text)
 }
 
