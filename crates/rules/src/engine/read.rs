@@ -94,7 +94,16 @@ pub(super) type ReasonTargets<'a, 'v> = HashMap<(&'static str, &'v str), Rec<'a>
 
 /// [`ReasonTargets`] of `valid`, built once per evaluation step that reads reasons.
 pub(super) fn reason_targets<'a, 'v>(valid: &'v [Rec<'a>]) -> ReasonTargets<'a, 'v> {
-    let mut targets = HashMap::new();
+    // Most charts have no Encounter that names its reason by reference: then there is nothing
+    // to look up, and building the map for every record would cost more than the rest of the
+    // bleed search.
+    let referenced = valid
+        .iter()
+        .any(|r| r.kind == RecordKind::Encounter && !r.references.is_empty());
+    if !referenced {
+        return HashMap::new();
+    }
+    let mut targets = HashMap::with_capacity(valid.len());
     for r in valid
         .iter()
         .filter(|r| matches!(r.kind, RecordKind::Condition | RecordKind::Observation))
