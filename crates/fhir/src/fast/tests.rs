@@ -6,13 +6,16 @@
 //! resources: every element replaced by `null`, a wrong JSON type or an unreadable date, or
 //! removed; plus the things the fast reader must decline by design.
 
+use super::json::plain_day;
 use super::*;
 use crate::gather::{GatherInput, Prefetch, gather};
+use fhir_sdk::{Date as FhirDate, DateTime as FhirDateTime};
 use gravida_rules::facts::Field;
 use gravida_rules::facts::Input;
 use gravida_rules::query::Need;
 use serde_json::{Map, Value as Json, json};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 fn queries() -> Vec<PrefetchQuery> {
     let query = |key: &str, need| PrefetchQuery {
@@ -582,4 +585,38 @@ fn a_resource_two_keys_return_is_read_once_by_both_readers() {
     let fast = read_fast(&text, &queries).expect("accepted");
     let gathered = run_gather(&queries, Prefetch::Fast(fast)).expect("gathered");
     assert_eq!(gathered.facts.records.len(), 1);
+}
+
+#[test]
+fn a_plain_day_is_read_as_fhir_sdks_parser_reads_it_and_anything_else_is_left_to_it() {
+    let plain = [
+        "2026-12-07",
+        "0001-01-01",
+        "2024-02-29",
+        "1999-12-31",
+        "2026-01-09",
+    ];
+    let other = [
+        "2023-02-29",
+        "2026-13-01",
+        "2026-00-10",
+        "2026-12-32",
+        "2026-12-00",
+        "2026-1-07",
+        "2026-12-7 ",
+        "20261207xx",
+        "2026/12/07",
+        "+026-12-07",
+        "2026-12",
+        "2026",
+        "2026-12-07T10:00:00Z",
+    ];
+    for text in plain {
+        let fast = plain_day(text).map(|d| FhirDateTime::Date(FhirDate::Date(d)));
+        assert!(fast.is_some(), "{text} is a plain day");
+        assert_eq!(fast, FhirDateTime::from_str(text).ok(), "{text}");
+    }
+    for text in other {
+        assert_eq!(plain_day(text), None, "{text} is left to the parser");
+    }
 }
