@@ -12,7 +12,7 @@
 //!   `onsetString` and `performedString`, but not `abatementString`: "bleeding stopped" is not a
 //!   bleed);
 //! * what each type of a choice element (`effective[x]`, `onset[x]`, `performed[x]`, …) gives,
-//!   and which [`Problem`] is recorded when it gives no date;
+//!   and which [`Problem`](gravida_rules::facts::Problem) is recorded when it gives no date;
 //! * that a Period is dated by its start, else by its end;
 //! * that a quantity with a comparator (`<5`) is kept, with a problem saying it is a bound;
 //! * which coding of a status concept is taken (the one from the expected code system);

@@ -7,8 +7,8 @@
 //! * A choice element (`value[x]`, `effective[x]`, `onset[x]`, `abatement[x]`) is a serde
 //!   `flatten` on an `Option` in fhir-sdk: a malformed one (`"effectiveDateTime": "yesterday"`)
 //!   silently becomes `None`. We look at the raw JSON: a key that is present but parsed to nothing
-//!   becomes a [`Problem`] on the record, so the engine can say "date unreadable" instead of
-//!   treating the record as undated.
+//!   becomes a [`Problem`](gravida_rules::facts::Problem) on the record, so the engine can say
+//!   "date unreadable" instead of treating the record as undated.
 //! * A resource that fhir-sdk rejects as a whole (say, a `code` that is a string) is *salvaged*:
 //!   we find the top-level elements that break it, read the rest, and record a `Problem` for each
 //!   element the engine reads. An element the engine does not read (a `performer` that is a

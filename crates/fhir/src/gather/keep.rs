@@ -104,11 +104,13 @@ pub(super) fn keep_read(read: &mut FastRead, gathered: &mut Gathered) {
     }
 }
 
-/// The resources of one prefetch value, as [`gather`](super::gather) keeps them until it checks them.
+/// The resources of one prefetch value, as [`gather`](super::gather) keeps them until it checks
+/// them.
 pub(super) enum ReadResources {
     /// All read by the fast reader.
     Fast(Vec<FastResource>),
-    /// Each read by the fast reader or by the reference reader ([`ValueRead::Resources`](crate::by_resource::ValueRead::Resources)).
+    /// Each read by the fast reader or by the reference reader
+    /// ([`ValueRead::Resources`](crate::by_resource::ValueRead::Resources)).
     Mixed(Vec<Fetched>),
 }
 

@@ -1,7 +1,8 @@
 //! Parsing with fhir-sdk, plus the strictness it lacks: a resource refused for a
 //! `modifierExtension`, a resource fhir-sdk rejects salvaged element by element
 //! ([`parse_salvaging`], then [`apply_salvage`] names what was lost on the record), and a choice
-//! element (`value[x]`, …) that is present but parsed to nothing made a problem ([`check_choice`]).
+//! element (`value[x]`, …) that is present but parsed to nothing made a problem
+//! ([`check_choice`]).
 
 use gravida_rules::facts::{Field, Problem, Record, RecordKind};
 use serde::de::DeserializeOwned;

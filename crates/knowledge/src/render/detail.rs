@@ -76,7 +76,7 @@ fn card_fact_lines(profile: &Profile, finding: &Finding, v: &HashMap<&str, Strin
 /// The card's detail (issue 17): what to do first (the template's `card_do`, at most three
 /// lines, then the modifiers' steps and the findings folded in), then **Why** (the facts, the
 /// reason, the modifiers' reasons), then what the card does not mean. Everything else is in
-/// [`long_detail`](super::reasoning::long_detail), one click away.
+/// the long form (`reasoning.rs`), one click away.
 pub(super) fn short_detail(
     profile: &Profile,
     card: &RuleCard,

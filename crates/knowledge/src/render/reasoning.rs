@@ -1,6 +1,7 @@
 //! The card's long form: the full reasoning (**Why**, **What to do**, **What this card does not
 //! mean**, the records used), for the main finding and each finding folded into it, each
-//! sentence said once. It travels in the card's [`REASONING_EXTENSION`](super::REASONING_EXTENSION).
+//! sentence said once. It travels in the card's
+//! [`REASONING_EXTENSION`](super::REASONING_EXTENSION).
 
 use std::collections::HashMap;
 
