@@ -10,11 +10,12 @@
 //! searchable text, as an Encounter's reasons are: the engine reads a medication record's words
 //! only for the drug's name (anti-D given), never as a finding.
 
-use super::{
-    Annotation, Choice, Concept, Dated, Field, Record, RecordKind, Text, new_record, push_text,
-    read_concept, read_dated, read_notes,
-};
 use fhir_sdk::DateTime as FhirDateTime;
+use gravida_rules::facts::{Field, Record, RecordKind};
+
+use super::codes::{push_text, read_concept, read_notes};
+use super::dates::{Choice, read_date_time, read_dated};
+use super::{Annotation, Concept, Dated, Text, new_record};
 
 /// A MedicationAdministration, MedicationStatement or MedicationRequest. `status` is the
 /// resource's status code as written.
@@ -69,7 +70,7 @@ pub(crate) fn medication(medication: Medication<'_>) -> Record {
         )
     });
     record.recorded = medication.authored_on.as_ref().and_then(|authored| {
-        super::read_date_time(
+        read_date_time(
             authored,
             "authoredOn",
             Field::Recorded,

@@ -18,7 +18,8 @@ use fhir_sdk::r4b::types::{CodeableConcept, Reference};
 use gravida_rules::facts::{Field, Record, RecordKind};
 use serde_json::{Map, Value as Json};
 
-use super::{Required, apply_salvage, borrowed, check_choice, concept, concepts, notes, period};
+use super::salvage::{Required, apply_salvage, check_choice, parse_salvaging};
+use super::views::{borrowed, concept, concepts, notes, period};
 use crate::diagnostic::Diagnostic;
 use crate::element::{self, Dated};
 
@@ -71,7 +72,7 @@ pub(super) fn map_medication_administration(
     index: usize,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Record> {
-    let (given, salvaged) = super::parse_salvaging::<MedicationAdministration>(
+    let (given, salvaged) = parse_salvaging::<MedicationAdministration>(
         object,
         index,
         &required("subject"),
@@ -111,12 +112,8 @@ pub(super) fn map_medication_statement(
     index: usize,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Record> {
-    let (statement, salvaged) = super::parse_salvaging::<MedicationStatement>(
-        object,
-        index,
-        &required("subject"),
-        diagnostics,
-    )?;
+    let (statement, salvaged) =
+        parse_salvaging::<MedicationStatement>(object, index, &required("subject"), diagnostics)?;
     let resolved = contained_medication(object);
     let (medication, medication_display) = match &statement.medication {
         MedicationStatementMedication::CodeableConcept(c) => drug(Some(c), None, &resolved),
@@ -155,12 +152,8 @@ pub(super) fn map_medication_request(
     index: usize,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Record> {
-    let (request, salvaged) = super::parse_salvaging::<MedicationRequest>(
-        object,
-        index,
-        &required("subject"),
-        diagnostics,
-    )?;
+    let (request, salvaged) =
+        parse_salvaging::<MedicationRequest>(object, index, &required("subject"), diagnostics)?;
     let resolved = contained_medication(object);
     let (medication, medication_display) = match &request.medication {
         MedicationRequestMedication::CodeableConcept(c) => drug(Some(c), None, &resolved),
@@ -187,7 +180,7 @@ pub(super) fn map_immunization(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Record> {
     let (immunization, salvaged) =
-        super::parse_salvaging::<Immunization>(object, index, &required("patient"), diagnostics)?;
+        parse_salvaging::<Immunization>(object, index, &required("patient"), diagnostics)?;
     let mut record = element::immunization(element::Immunization {
         id: borrowed(&immunization.id),
         status: immunization.status.clone(),

@@ -1,8 +1,9 @@
 //! Tests of the mapping: every `value[x]`, `effective[x]`, `onset[x]` shape, the malformed ones,
 //! salvage, refusal, and all the fixture resources without panics.
 
+use super::orders::bundle_resources;
 use super::*;
-use gravida_rules::facts::{Field, Precision, Value, When};
+use gravida_rules::facts::{Code, Field, Precision, Record, Value, When};
 use serde_json::json;
 use time::macros::datetime;
 

@@ -6,15 +6,23 @@
 //! become one button ("Order CBC and ABO/Rh type") that creates both orders, in the place of the
 //! first of them, and a button the cap dropped comes back. Which orders pair is the profile's
 //! data, not a case written here.
+//!
+//! Which orderables a finding suggests is [`suggestion_keys`]; an order already drafted in the
+//! call, or a test already done today, gets no button; each button creates its draft order
+//! with [`service_request`].
 
 use gravida_cds_hooks::{Action, Suggestion};
-use gravida_rules::Finding;
 use gravida_rules::facts::PatientFacts;
-use time::OffsetDateTime;
+use gravida_rules::{Finding, Modifier};
+use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
 
-use super::{MAX_SUGGESTIONS, already_drafted, done_today, service_request, uuid};
+use super::modifiers::modifier_key;
+use super::variant::escalated_template;
+use super::{MAX_SUGGESTIONS, uuid};
 use crate::load::Profile;
-use crate::templates::Orderable;
+use crate::templates::{Orderable, RuleCard};
 
 /// A button before it is built: the orderable it stands for, its label and the orders it
 /// creates.
@@ -136,4 +144,101 @@ fn suggestion(b: Button) -> Suggestion {
         suggestion = suggestion.with_action_selection(behavior);
     }
     suggestion
+}
+
+/// A draft ServiceRequest for an orderable, or a draft MedicationRequest when the orderable is
+/// a medication (R15's progesterone).
+fn service_request(o: &Orderable, patient_id: &str, now: OffsetDateTime) -> Value {
+    let codings: Vec<Value> = o
+        .codes
+        .iter()
+        .map(|c| match &c.display {
+            Some(d) => json!({ "system": c.system, "code": c.code, "display": d }),
+            None => json!({ "system": c.system, "code": c.code }),
+        })
+        .collect();
+    let concept = json!({ "coding": codings, "text": o.text });
+    let subject = json!({ "reference": format!("Patient/{patient_id}") });
+    let mut resource = if o.resource.as_deref() == Some("MedicationRequest") {
+        let mut request = json!({
+            "resourceType": "MedicationRequest",
+            "status": "draft",
+            "intent": o.intent,
+            "medicationCodeableConcept": concept,
+            "subject": subject,
+        });
+        if let Some(dosage) = &o.dosage {
+            request["dosageInstruction"] = json!([{ "text": dosage }]);
+        }
+        request
+    } else {
+        json!({
+            "resourceType": "ServiceRequest",
+            "status": "draft",
+            "intent": o.intent,
+            "code": concept,
+            "subject": subject,
+        })
+    };
+    if let Some(hours) = o.occurrence_offset_hours
+        && let Some(at) = now.checked_add(Duration::hours(hours))
+        && let Ok(text) = at.format(&Rfc3339)
+    {
+        resource["occurrenceDateTime"] = json!(text);
+    }
+    if let Some(note) = &o.note {
+        resource["note"] = json!([{ "text": note }]);
+    }
+    resource
+}
+
+/// True when a draft order of the call carries one of the orderable's codes (issue 17, item 3).
+fn already_drafted(orderable: &Orderable, facts: &PatientFacts) -> bool {
+    facts.draft_orders.iter().any(|order| {
+        order.codes.iter().any(|code| {
+            orderable
+                .codes
+                .iter()
+                .any(|wanted| wanted.system == code.system && wanted.code == code.code)
+        })
+    })
+}
+
+/// True when the finding says the test this orderable repeats is on record today (§3.6 item 16).
+fn done_today(orderable: &Orderable, finding: &Finding) -> bool {
+    orderable.done_today.is_some_and(|test| {
+        finding
+            .modifiers
+            .iter()
+            .any(|m| matches!(m, Modifier::DoneToday { what, .. } if *what == test.engine()))
+    })
+}
+
+/// The orderables a finding's card suggests, in order: the rule's, then (Rh unknown) the Rh
+/// type, then (R2E) the escalated card's, then the modifiers'.
+pub(super) fn suggestion_keys(
+    profile: &Profile,
+    template: &RuleCard,
+    finding: &Finding,
+) -> Vec<String> {
+    let mut keys: Vec<String> = template.suggestions.clone();
+    // An Rh type that could not be read is asked for again, like an unknown one.
+    if finding
+        .modifiers
+        .iter()
+        .any(|m| matches!(m, Modifier::RhUnknown | Modifier::RhUnreadable { .. }))
+    {
+        keys.extend(template.suggestions_if_rh_unknown.iter().cloned());
+    }
+    // R2E: the escalated card's suggestions follow the emergency ones.
+    // (Its Rh-unknown suggestions are not: the crossmatch types the blood.)
+    if let Some(escalated) = escalated_template(profile, finding) {
+        keys.extend(escalated.suggestions.iter().cloned());
+    }
+    for m in &finding.modifiers {
+        if let Some(text) = profile.cards.modifiers.get(modifier_key(m)) {
+            keys.extend(text.suggestions.iter().cloned());
+        }
+    }
+    keys
 }
