@@ -52,5 +52,6 @@ mod short_cards;
 mod site_calendar;
 mod site_time;
 mod store;
+mod store_weekly;
 mod suppression;
 mod wording_http;
