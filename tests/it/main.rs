@@ -19,6 +19,7 @@ mod chart_model;
 mod chart_records;
 mod chart_shapes;
 mod conformance;
+mod console;
 mod dating_http;
 mod demo;
 mod deploy;
