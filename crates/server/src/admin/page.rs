@@ -24,7 +24,7 @@ figure svg { width: 100%; height: auto; border: 1px solid #ddd; }
 figcaption { font-weight: 600; margin-bottom: .3rem; }
 table { border-collapse: collapse; width: 100%; font-size: .9rem; margin: .5rem 0 1rem; }
 th, td { border: 1px solid #ddd; padding: .25rem .4rem; text-align: right; vertical-align: top; }
-th:first-child, td.name { text-align: left; }
+th:first-child, td.name { text-align: left; white-space: nowrap; }
 td.list { text-align: left; font-size: .85rem; }
 thead th { background: #f3f3f3; }
 .empty { color: #777; font-style: italic; }
@@ -135,7 +135,7 @@ fn rules_table(out: &mut String, weekly: &Weekly) {
                  <td class=\"name\">{rule}</td><td data-field=\"fired_active\">{active}</td>\
                  <td data-field=\"fired_silent\">{silent}</td>\
                  <td data-field=\"calls_fired\">{calls}</td>\
-                 <td data-field=\"share_fired\">{share}</td>\
+                 <td data-field=\"share_fired\"{value}>{share}</td>\
                  <td data-field=\"accepted\">{accepted}</td>\
                  <td data-field=\"overridden\">{overridden}</td>\
                  <td class=\"list\">{reasons}</td><td class=\"list\">{suggestions}</td></tr>",
@@ -145,6 +145,7 @@ fn rules_table(out: &mut String, weekly: &Weekly) {
                 silent = r.fired_silent,
                 calls = r.calls_fired,
                 share = percent(r.share_fired),
+                value = exact(r.share_fired),
                 accepted = r.accepted,
                 overridden = r.overridden,
                 reasons = list(&r.override_reasons),
@@ -168,7 +169,7 @@ fn hooks_table(out: &mut String, weekly: &Weekly) {
                 "<tr data-week=\"{week}\" data-hook=\"{hook}\"><td class=\"name\">{week}</td>\
                  <td class=\"name\">{hook}</td><td data-field=\"calls\">{calls}</td>\
                  <td data-field=\"calls_fired\">{fired}</td>\
-                 <td data-field=\"share_fired\">{share}</td>\
+                 <td data-field=\"share_fired\"{value}>{share}</td>\
                  <td data-field=\"cards_active\">{active}</td>\
                  <td data-field=\"cards_silent\">{silent}</td></tr>",
                 week = escape(&w.week),
@@ -176,6 +177,7 @@ fn hooks_table(out: &mut String, weekly: &Weekly) {
                 calls = h.calls,
                 fired = h.calls_fired,
                 share = percent(h.share_fired),
+                value = exact(h.share_fired),
                 active = h.cards_active,
                 silent = h.cards_silent,
             );
@@ -187,6 +189,12 @@ fn hooks_table(out: &mut String, weekly: &Weekly) {
 /// `12.5%`, or `n/a` when no call was counted.
 fn percent(share: Option<f64>) -> String {
     share.map_or("n/a".to_owned(), |s| format!("{:.1}%", s * 100.0))
+}
+
+/// The share as a `data-value` attribute, exactly as the JSON export writes it, so a reader
+/// can compare without rounding; nothing when unknown.
+fn exact(share: Option<f64>) -> String {
+    share.map_or(String::new(), |s| format!(" data-value=\"{s}\""))
 }
 
 /// `a (3), b (1)`, escaped.
@@ -268,7 +276,7 @@ mod tests {
         assert!(html.contains(
             "<tr data-week=\"2026-W49\" data-rule=\"R1\"><td class=\"name\">2026-W49</td>"
         ));
-        assert!(html.contains("<td data-field=\"share_fired\">25.0%</td>"));
+        assert!(html.contains("<td data-field=\"share_fired\" data-value=\"0.25\">25.0%</td>"));
         // Text from the store is escaped.
         assert!(html.contains("&lt;already-addressed&gt; (1)"), "{html}");
         assert!(!html.contains("<already-addressed>"));

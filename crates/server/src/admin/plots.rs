@@ -128,7 +128,7 @@ fn share_by_hook(weekly: &Weekly) -> Plot {
             .margin(12)
             .x_label_area_size(28)
             .y_label_area_size(44)
-            .build_cartesian_2d((0..n).into_segmented(), 0f64..100f64)?;
+            .build_cartesian_2d((0..last(n)).into_segmented(), 0f64..100f64)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -186,28 +186,33 @@ fn override_reasons(weekly: &Weekly) -> Plot {
             .margin(12)
             .x_label_area_size(28)
             .y_label_area_size(230)
-            .build_cartesian_2d(0..max + max / 10 + 1, (0..n).into_segmented())?;
+            .build_cartesian_2d(0..max + max / 10 + 1, (0..last(n)).into_segmented())?;
         chart
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(totals.len().max(1))
+            // The most frequent on top: segment 0 is at the bottom.
             .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => totals
-                    .get(*i as usize)
+                SegmentValue::CenterOf(i) => (n - 1 - *i)
+                    .try_into()
+                    .ok()
+                    .and_then(|k: usize| totals.get(k))
                     .map_or(String::new(), |(name, _)| name.clone()),
                 _ => String::new(),
             })
             .x_desc("cards overridden")
             .draw()?;
-        chart.draw_series(totals.iter().enumerate().map(|(i, (_, count))| {
-            let i = i as i32;
-            Rectangle::new(
+        chart.draw_series(totals.iter().enumerate().map(|(k, (_, count))| {
+            let i = n - 1 - k as i32;
+            let mut bar = Rectangle::new(
                 [
                     (0, SegmentValue::Exact(i)),
                     (*count, SegmentValue::Exact(i + 1)),
                 ],
                 PALETTE[2].filled(),
-            )
+            );
+            bar.set_margin(4, 4, 0, 0);
+            bar
         }))?;
         Ok(())
     });
@@ -236,7 +241,7 @@ fn stacked(
             .margin(12)
             .x_label_area_size(28)
             .y_label_area_size(44)
-            .build_cartesian_2d((0..n).into_segmented(), 0..max + max / 8 + 1)?;
+            .build_cartesian_2d((0..last(n)).into_segmented(), 0..max + max / 8 + 1)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -253,13 +258,15 @@ fn stacked(
                 .filter(|k| counts[*k] > 0)
                 .map(|k| {
                     let k32 = k as i32;
-                    Rectangle::new(
+                    let mut bar = Rectangle::new(
                         [
                             (SegmentValue::Exact(k32), base[k]),
                             (SegmentValue::Exact(k32 + 1), base[k] + counts[k]),
                         ],
                         colour.filled(),
-                    )
+                    );
+                    bar.set_margin(0, 0, 6, 6);
+                    bar
                 })
                 .collect();
             for k in 0..weeks {
@@ -312,6 +319,12 @@ where
         .border_style(BLACK.mix(0.3))
         .draw()
         .map_err(|e| e.to_string().into())
+}
+
+/// The end of a segmented axis of `n` bars: plotters gives `0..m` a segment for each of `0..=m`,
+/// so `0..n - 1` has `n` (and `0..1` two, one empty, when there is a single bar).
+fn last(n: i32) -> i32 {
+    (n - 1).max(1)
 }
 
 /// The ISO week under a bar (`W50`), from the week's number of the weekly report.
