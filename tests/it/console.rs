@@ -48,18 +48,23 @@ async fn one_call_with_a_card(app: &TestApp) -> String {
     scenario.context["patientId"].as_str().unwrap().to_owned()
 }
 
-/// The JSON export once it shows `calls` calls (the writer lingers a few milliseconds).
+/// The JSON export once it shows `calls` calls and a card shown at each hook called (the
+/// writer lingers a few milliseconds, and may write a call's count and its cards in two
+/// batches).
 async fn export_with_calls(app: &TestApp, calls: i64) -> Value {
-    for _ in 0..100 {
+    for _ in 0..200 {
         let (status, text) = admin_get(app, "/admin/report.json", Some(TOKEN)).await;
         assert_eq!(status, 200, "{text}");
         let json: Value = serde_json::from_str(&text).unwrap();
-        if json["weeks"][0]["calls"].as_i64() == Some(calls) {
+        let hooks_fired = json["weeks"][0]["hooks"]
+            .as_array()
+            .is_some_and(|hooks| hooks.iter().all(|h| h["cards_active"].as_i64() > Some(0)));
+        if json["weeks"][0]["calls"].as_i64() == Some(calls) && hooks_fired {
             return json;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    panic!("the export never showed {calls} call(s)");
+    panic!("the export never showed {calls} call(s) with their cards");
 }
 
 #[tokio::test]
@@ -67,6 +72,7 @@ async fn the_console_answers_401_without_its_token_or_with_a_wrong_one() {
     let app = with_console().await;
     for path in [
         "/admin",
+        "/admin?weeks=not-a-number",
         "/admin/report.json",
         "/admin/report.csv",
         "/elsewhere",

@@ -20,12 +20,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use gravida_store::Store;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
@@ -93,12 +92,24 @@ pub async fn serve(listener: TcpListener, console: Console) -> std::io::Result<(
 }
 
 /// `?weeks=N`: how far back (1 to 520; default [`DEFAULT_WEEKS`]).
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 struct Period {
     weeks: Option<u32>,
 }
 
 impl Period {
+    /// Read by hand rather than by axum's `Query`, whose rejection (400) would answer before
+    /// the token is checked: without the token, every request is 401. Anything unreadable is
+    /// the default.
+    fn from_query(query: Option<&str>) -> Period {
+        let weeks = query
+            .unwrap_or("")
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("weeks="))
+            .and_then(|n| n.parse().ok());
+        Period { weeks }
+    }
+
     fn weeks(&self) -> u32 {
         self.weeks.unwrap_or(DEFAULT_WEEKS).clamp(1, 520)
     }
@@ -114,11 +125,12 @@ impl Period {
 async fn html(
     State(console): State<Arc<Console>>,
     headers: HeaderMap,
-    Query(period): Query<Period>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     if !console.admits(&headers) {
         return unauthorized();
     }
+    let period = Period::from_query(query.as_deref());
     let now = OffsetDateTime::now_utc();
     match console.store.weekly(period.since_ms(now)).await {
         Ok(weekly) => respond(
@@ -132,11 +144,12 @@ async fn html(
 async fn report_json(
     State(console): State<Arc<Console>>,
     headers: HeaderMap,
-    Query(period): Query<Period>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     if !console.admits(&headers) {
         return unauthorized();
     }
+    let period = Period::from_query(query.as_deref());
     match console
         .store
         .weekly(period.since_ms(OffsetDateTime::now_utc()))
@@ -150,11 +163,12 @@ async fn report_json(
 async fn report_csv(
     State(console): State<Arc<Console>>,
     headers: HeaderMap,
-    Query(period): Query<Period>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     if !console.admits(&headers) {
         return unauthorized();
     }
+    let period = Period::from_query(query.as_deref());
     match console
         .store
         .weekly(period.since_ms(OffsetDateTime::now_utc()))
@@ -252,6 +266,15 @@ mod tests {
     #[tokio::test]
     async fn without_a_configured_token_everyone_on_the_listener_is_admitted() {
         assert!(console(None).admits(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn the_period_is_read_from_the_query_and_anything_else_is_the_default() {
+        assert_eq!(Period::from_query(Some("weeks=4")).weeks(), 4);
+        assert_eq!(Period::from_query(Some("x=1&weeks=9999")).weeks(), 520);
+        assert_eq!(Period::from_query(Some("weeks=0")).weeks(), 1);
+        assert_eq!(Period::from_query(Some("weeks=abc")).weeks(), DEFAULT_WEEKS);
+        assert_eq!(Period::from_query(None).weeks(), DEFAULT_WEEKS);
     }
 
     #[test]
