@@ -274,3 +274,106 @@ async fn a_demo_month_fills_every_week_through_the_engine_with_feedback_and_the_
     // The same days give the same numbers.
     assert_eq!(runs[0], runs[1]);
 }
+
+/// A fresh folder for a binary's store.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "gravida-it-console-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn gravida_demo_fills_a_store_that_gravida_report_exports_as_csv_and_json_alike() {
+    use crate::binary::gravida;
+    let dir = scratch("demo-report");
+    let url = format!("sqlite://{}", dir.join("gravida.db").display());
+    let filled = gravida()
+        .args(["demo", "--days", "8", "--fill-only", "--store", &url])
+        .env_clear()
+        .env("GRAVIDA_STORE__DATA_DIR", &dir)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(filled.status.success(), "{filled:?}");
+    let said = String::from_utf8(filled.stdout).unwrap();
+    assert!(
+        said.starts_with("filled 8 day(s) of synthetic activity (issuer synthetic-demo): "),
+        "{said}"
+    );
+    let export = |format: &str| {
+        let output = gravida()
+            .args(["report", "--format", format])
+            .env_clear()
+            .env("GRAVIDA_STORE__URL", &url)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let json: Value = serde_json::from_str(&export("json")).unwrap();
+    let csv = export("csv");
+    // The calls the fill said it made are the store's, in both exports.
+    let calls: i64 = json["weeks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["calls"].as_i64().unwrap())
+        .sum();
+    assert!(
+        said.contains(&format!(": {calls} calls, ")),
+        "{said} vs {json:#}"
+    );
+    for week in json["weeks"].as_array().unwrap() {
+        for rule in week["rules"].as_array().unwrap() {
+            let row = format!(
+                "{},{},rule,{},,{},{},",
+                week["week"].as_str().unwrap(),
+                week["starts"].as_str().unwrap(),
+                rule["rule"].as_str().unwrap(),
+                week["calls"],
+                rule["calls_fired"]
+            );
+            assert!(csv.contains(&row), "{row} not in\n{csv}");
+        }
+    }
+    // Every call is at one hook: the CSV's hook rows add up to the same calls.
+    let csv_calls: i64 = csv
+        .lines()
+        .filter(|line| line.split(',').nth(2) == Some("hook"))
+        .map(|line| line.split(',').nth(5).unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(csv_calls, calls);
+    // The text report is still the default, and unchanged in form.
+    let text = export("text");
+    assert!(
+        text.starts_with("Gravida governance report: cards issued all time"),
+        "{text}"
+    );
+}
+
+#[test]
+fn gravida_report_refuses_an_unknown_format_and_gravida_demo_a_day_count_out_of_range() {
+    use crate::binary::gravida;
+    let output = gravida()
+        .args(["report", "--format", "xml"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let dir = scratch("demo-days");
+    let output = gravida()
+        .args(["demo", "--days", "0", "--fill-only"])
+        .env_clear()
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--days"));
+}
