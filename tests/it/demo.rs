@@ -29,6 +29,7 @@ async fn spawn_demo() -> TestApp {
         address,
         client: http_client(),
         data_dir,
+        admin_address: None,
     }
 }
 

@@ -175,6 +175,7 @@ async fn over_a_sigterm_no_call_is_refused_during_the_grace_and_no_acknowledged_
         address: format!("http://{listen}"),
         client: http_client(),
         data_dir: data_dir.clone(),
+        admin_address: None,
     };
     let (call, first_cards) = call_with_cards(&app).await;
 

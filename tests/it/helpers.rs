@@ -12,6 +12,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The app's `[store] data_dir`: a fresh temp folder unless the test chose one.
     pub data_dir: PathBuf,
+    /// The governance console's base URL, when `[admin] listen` was set.
+    pub admin_address: Option<String>,
 }
 
 impl TestApp {
@@ -37,12 +39,14 @@ impl TestApp {
             .await
             .expect("the application builds");
         let address = format!("http://{}", app.local_addr());
+        let admin_address = app.admin_addr().map(|a| format!("http://{a}"));
         // The server stops when the test's runtime shuts down.
         tokio::spawn(app.run_until(std::future::pending()));
         TestApp {
             address,
             client: http_client(),
             data_dir,
+            admin_address,
         }
     }
 

@@ -25,7 +25,7 @@ pub fn postgres_admin_url(test: &str) -> Option<String> {
 }
 
 /// A fresh, migrated store of each available backend.
-async fn stores(test: &str) -> Vec<Store> {
+pub async fn stores(test: &str) -> Vec<Store> {
     let dir = std::env::temp_dir().join(format!(
         "gravida-it-store-{}-{}",
         std::process::id(),
@@ -42,11 +42,12 @@ async fn stores(test: &str) -> Vec<Store> {
     stores
 }
 
-fn card(uuid: &str, rule: &str, at: i64) -> CardRecord {
+pub fn card(uuid: &str, rule: &str, at: i64) -> CardRecord {
     CardRecord {
         card_uuid: uuid.to_owned(),
         rule_id: rule.to_owned(),
         indicator: "warning".to_owned(),
+        mode: "active".to_owned(),
         profile_version: "default@abc".to_owned(),
         service: "gravida-patient-view".to_owned(),
         hook: "patient-view".to_owned(),

@@ -22,9 +22,9 @@ use anyhow::Context as _;
 use gravida_auth::Caller;
 use gravida_cds_hooks::{FeedbackRequest, HookContext};
 use gravida_store::{
-    AuditWriter, CallRecords, CardRecord, FeedbackRecord, Health, LongFormRecord, PatientHasher,
-    Store, StoreOptions, SuggestionRecord, SuppressedRecord, SuppressionQuery, SuppressionReason,
-    WriterConfig,
+    AuditWriter, CallRecords, CallTally, CardRecord, FeedbackRecord, Health, LongFormRecord,
+    PatientHasher, Store, StoreOptions, SuggestionRecord, SuppressedRecord, SuppressionQuery,
+    SuppressionReason, WriterConfig,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -194,8 +194,8 @@ impl Audit {
         });
     }
 
-    /// Records the cards of one answer, each with its fingerprint, and their sealed long forms
-    /// (for the other replicas), as one job: never waiting for the disk, and at most
+    /// Counts the call, and records the cards of one answer, each with its fingerprint, and their
+    /// sealed long forms (for the other replicas), as one job: never waiting for the disk, and at most
     /// `store.enqueue_wait_ms` for room in the queue.
     pub async fn record_cards(
         &self,
@@ -204,9 +204,6 @@ impl Audit {
         cards: &[Shown],
         long_forms: Vec<LongFormRecord>,
     ) {
-        if cards.is_empty() && long_forms.is_empty() {
-            return;
-        }
         let HookCall {
             service,
             hook_instance,
@@ -214,6 +211,17 @@ impl Audit {
             caller,
             now,
         } = *call;
+        // Every answered call is counted, cards or none: the console's "share of calls that
+        // fired" divides by it. An increment in memory, written with the next batch.
+        self.writer.count_call(CallTally {
+            day: CallTally::day_of(unix_ms(now)),
+            service: service.id.to_owned(),
+            hook: context.hook().as_str().to_owned(),
+            profile_version: profile_version.to_owned(),
+        });
+        if cards.is_empty() && long_forms.is_empty() {
+            return;
+        }
         let patient_hash = self.hasher.hash(context.patient_id());
         let encounter_hash = context.encounter_id().map(|id| self.encounter_hash(id));
         let records = cards
@@ -228,6 +236,7 @@ impl Audit {
                         card_uuid: card.uuid.clone()?,
                         rule_id: rendered.finding.rule.as_str().to_owned(),
                         indicator: rendered.finding.indicator.as_str().to_owned(),
+                        mode: "active".to_owned(),
                         profile_version: profile_version.to_owned(),
                         service: service.id.to_owned(),
                         hook: context.hook().as_str().to_owned(),

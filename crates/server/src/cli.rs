@@ -52,7 +52,8 @@ enum Command {
     /// Run the service with a demo EHR page (`/demo`) and synthetic patients (`/demo/fhir`).
     Demo(DemoArgs),
     /// Print the governance report from the audit store: per rule, how often it fired, its
-    /// acceptance and override rates, the top override reasons and the suggestions taken.
+    /// acceptance and override rates, the top override reasons and the suggestions taken; or,
+    /// with `--format csv|json`, the governance console's numbers per week, rule and hook.
     Report {
         /// Only cards issued at or after this date (YYYY-MM-DD, UTC) or RFC 3339 date-time.
         #[arg(long)]
@@ -60,6 +61,9 @@ enum Command {
         /// A TOML settings file (for `[store]`).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// `text` (the per-rule table), or the console's weekly numbers as `csv` or `json`.
+        #[arg(long, value_enum, default_value_t)]
+        format: crate::report::Format,
     },
     /// Validate a knowledge profile folder; print every problem.
     CheckProfiles {
@@ -92,6 +96,19 @@ struct DemoArgs {
     /// Allow an unspecified address (0.0.0.0, [::]): the demo is unauthenticated.
     #[arg(long)]
     public: bool,
+    /// First fill the audit store with this many days of synthetic activity (marked
+    /// `synthetic-demo`), ending today, for the governance console.
+    #[arg(long)]
+    days: Option<u32>,
+    /// The audit store (`sqlite:PATH` or `postgres://…`) instead of `data/gravida.db`.
+    #[arg(long)]
+    store: Option<String>,
+    /// The governance console's address [default: loopback, the demo's port + 1].
+    #[arg(long)]
+    admin: Option<SocketAddr>,
+    /// Fill the store (with --days) and exit, without serving.
+    #[arg(long)]
+    fill_only: bool,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -106,9 +123,11 @@ pub fn main() -> ExitCode {
             profiles,
         } => evaluate(&request, now.as_deref(), &time_zone, profiles.as_deref()),
         Command::Demo(args) => demo(args),
-        Command::Report { since, config } => {
-            crate::report::main(since.as_deref(), config.as_deref())
-        }
+        Command::Report {
+            since,
+            config,
+            format,
+        } => crate::report::main(since.as_deref(), config.as_deref(), format),
         Command::CheckProfiles { dir } => check_profiles(&dir),
     }
 }
@@ -143,7 +162,8 @@ fn serve(args: ServeArgs) -> ExitCode {
     run(settings, Application::build)
 }
 
-/// `gravida demo`: the embedded defaults (and `GRAVIDA_` variables) with the demo beside them.
+/// `gravida demo`: the embedded defaults (and `GRAVIDA_` variables) with the demo beside them,
+/// and the governance console on loopback; with `--days`, the store filled first.
 fn demo(args: DemoArgs) -> ExitCode {
     let mut settings = match load_settings(None) {
         Ok(settings) => settings,
@@ -152,9 +172,75 @@ fn demo(args: DemoArgs) -> ExitCode {
     if let Some(listen) = args.listen {
         settings.listen = listen;
     }
+    if let Some(store) = args.store {
+        settings.store.url = Some(store);
+        settings.store.url_file = None;
+    }
+    if let Some(admin) = args.admin {
+        settings.admin.listen = Some(admin);
+    } else if settings.admin.listen.is_none() && settings.store.enabled {
+        let port = settings
+            .listen
+            .port()
+            .checked_add(1)
+            .filter(|_| settings.listen.port() != 0);
+        settings.admin.listen = Some(SocketAddr::from(([127, 0, 0, 1], port.unwrap_or(0))));
+    }
     telemetry::init(&settings.log);
     log_ignored_env(&settings);
+    if let Some(days) = args.days
+        && let Err(code) = fill_demo(&settings, days)
+    {
+        return code;
+    }
+    if args.fill_only {
+        return ExitCode::SUCCESS;
+    }
     run(settings, |settings| demo::build(settings, args.public))
+}
+
+/// Fills the store with `days` days of synthetic activity and says what it wrote.
+fn fill_demo(settings: &Settings, days: u32) -> Result<(), ExitCode> {
+    if !(1..=366).contains(&days) {
+        eprintln!("gravida: --days must be between 1 and 366");
+        return Err(ExitCode::from(2));
+    }
+    let url = settings.store.url().map_err(|e| {
+        eprintln!("gravida: store.url_file: {e}");
+        ExitCode::from(2)
+    })?;
+    let kb = match &settings.profiles {
+        Some(dir) => KnowledgeBase::load_dir(dir),
+        None => KnowledgeBase::embedded(),
+    }
+    .map_err(|e| {
+        eprintln!("gravida: knowledge profile: {e}");
+        ExitCode::from(2)
+    })?;
+    let runtime = one_shot_runtime()?;
+    let filled = runtime.block_on(async {
+        let store = gravida_store::Store::connect(&url).await?;
+        demo::fill::fill(store, &kb, days, demo::fill::today()).await
+    });
+    match filled {
+        Ok(f) => {
+            write_stdout(&format!(
+                "filled {} day(s) of synthetic activity (issuer {}): {} calls, {} cards, \
+                 {} accepted, {} overridden\n",
+                f.days,
+                demo::fill::SYNTHETIC,
+                f.calls,
+                f.cards,
+                f.accepted,
+                f.overridden
+            ));
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("gravida: filling the demo store: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// Builds the application with `build` on a multi-threaded runtime and serves until stopped.

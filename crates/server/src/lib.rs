@@ -3,6 +3,7 @@
 //! `src/main.rs` of the root package is a thin shell over [`cli::main`]; the integration tests
 //! build an [`startup::Application`] on port 0 and talk to it over HTTP.
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod clock;
 pub mod command;
 pub mod demo;
 pub mod error;
+pub mod export;
 pub mod long_form;
 pub mod metrics;
 pub mod report;

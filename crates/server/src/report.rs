@@ -1,8 +1,11 @@
-//! `gravida report [--since DATE] [--config FILE]`: the numbers a governance committee reviews.
+//! `gravida report [--since DATE] [--config FILE] [--format text|csv|json]`: the numbers a
+//! governance committee reviews.
 //!
-//! Per rule: how often it fired, how often clinicians accepted or overrode its cards, the top
-//! override reasons and which suggestions were taken. Rates are over cards issued, and
-//! feedback about cards the audit trail does not know is shown apart, never in a rule's row.
+//! `text` (the default): per rule, how often it fired, how often clinicians accepted or overrode
+//! its cards, the top override reasons and which suggestions were taken. Rates are over cards
+//! issued, and feedback about cards the audit trail does not know is shown apart, never in a
+//! rule's row. `csv` and `json`: the governance console's numbers, per ISO week, rule and hook
+//! ([`crate::export`]).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -15,12 +18,25 @@ use time::{Date, OffsetDateTime};
 
 use crate::audit::unix_ms;
 use crate::command::{load_settings, one_shot_runtime, write_stdout};
+use crate::export;
 
 /// How many override reasons and suggestions are listed per rule.
 const TOP: usize = 5;
 
+/// What `gravida report` prints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The per-rule table, for people.
+    #[default]
+    Text,
+    /// The console's weekly numbers, one row per week and rule, hook, reason or suggestion.
+    Csv,
+    /// The console's weekly numbers, as the console's `/admin/report.json` gives them.
+    Json,
+}
+
 /// Runs the command: exit 2 for bad arguments or settings, 1 if the store cannot be read.
-pub fn main(since: Option<&str>, config: Option<&Path>) -> ExitCode {
+pub fn main(since: Option<&str>, config: Option<&Path>, format: Format) -> ExitCode {
     let since = match since.map(parse_since).transpose() {
         Ok(since) => since,
         Err(message) => {
@@ -43,14 +59,25 @@ pub fn main(since: Option<&str>, config: Option<&Path>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let report = runtime.block_on(async {
+    let since_ms = since.map_or(0, unix_ms);
+    let output = runtime.block_on(async {
         let store = Store::connect(&url).await?;
-        let report = store.report(since.map_or(0, unix_ms)).await;
+        let output = match format {
+            Format::Text => store
+                .report(since_ms)
+                .await
+                .map(|report| render(&report, since)),
+            Format::Csv => store.weekly(since_ms).await.map(|w| export::csv(&w)),
+            Format::Json => store
+                .weekly(since_ms)
+                .await
+                .map(|w| format!("{:#}\n", export::json(&w))),
+        };
         store.close().await;
-        report
+        output
     });
-    match report {
-        Ok(report) => write_stdout(&render(&report, since)),
+    match output {
+        Ok(output) => write_stdout(&output),
         Err(e) => {
             eprintln!("gravida: cannot read the audit store: {e}");
             ExitCode::FAILURE

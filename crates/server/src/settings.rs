@@ -23,6 +23,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use url::Url;
 
+mod admin;
+pub use admin::{AdminSettings, MIN_TOKEN_CHARS};
+
 /// Everything the service can be configured with. The README lists every key.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +62,9 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub cards: CardSettings,
+    /// The governance console's own listener (off by default).
+    #[serde(default)]
+    pub admin: AdminSettings,
     /// `GRAVIDA_` variables that are not settings, by name only (see the module doc), for the
     /// caller to log once logging is set up.
     #[serde(skip)]
@@ -84,7 +90,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 ];
 /// The sections (`[fhir]`, …) of the settings document.
 const SECTIONS: &[&str] = &[
-    "fhir", "http", "cors", "log", "auth", "store", "metrics", "cards",
+    "fhir", "http", "cors", "log", "auth", "store", "metrics", "cards", "admin",
 ];
 
 /// What one `GRAVIDA_` variable is, by its name after the prefix.
@@ -589,6 +595,9 @@ impl Settings {
                 resolve_relative(store, "url_file", base);
                 resolve_relative(store, "patient_key_file", base);
             }
+            if let Some(toml::Value::Table(admin)) = doc.get_mut("admin") {
+                resolve_relative(admin, "token_file", base);
+            }
             if let Some(toml::Value::Table(auth)) = doc.get_mut("auth")
                 && let Some(toml::Value::Array(issuers)) = auth.get_mut("issuers")
             {
@@ -770,6 +779,10 @@ impl Settings {
             && !matches!(url.scheme(), "http" | "https")
         {
             return Err("public_base_url must be an http or https URL".into());
+        }
+        self.admin.validate(self.listen)?;
+        if self.admin.listen.is_some() && !self.store.enabled {
+            return Err("admin.listen needs the store: the console reads the audit trail".into());
         }
         Ok(())
     }

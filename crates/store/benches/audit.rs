@@ -1,6 +1,6 @@
 //! What the audit trail costs: a feedback item from handler to durable commit on SQLite
 //! (`synchronous = FULL`, so each batch is an fsync), and, for a hook call, queueing its card
-//! records (the only audit work on the hook path).
+//! records and counting the call (the only audit work on the hook path).
 //!
 //! `cargo bench -p gravida-store --bench audit`
 
@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gravida_store::{
-    AuditWriter, CardRecord, FeedbackRecord, PatientHasher, Store, SuggestionRecord, WriterConfig,
-    sqlite_url_in,
+    AuditWriter, CallTally, CardRecord, FeedbackRecord, PatientHasher, Store, SuggestionRecord,
+    WriterConfig, sqlite_url_in,
 };
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -27,6 +27,7 @@ fn card(hasher: &PatientHasher) -> CardRecord {
         card_uuid: next_uuid(),
         rule_id: "R1".to_owned(),
         indicator: "warning".to_owned(),
+        mode: "active".to_owned(),
         profile_version: "default@bench".to_owned(),
         service: "gravida-patient-view".to_owned(),
         hook: "patient-view".to_owned(),
@@ -87,6 +88,17 @@ fn audit(c: &mut Criterion) {
     c.bench_function("hook path: queue one card record", |b| {
         let _guard = runtime.enter();
         b.iter(|| writer.offer_cards(vec![card(&hasher)]))
+    });
+    c.bench_function("hook path: count one call", |b| {
+        let _guard = runtime.enter();
+        b.iter(|| {
+            writer.count_call(CallTally {
+                day: 20_794,
+                service: "gravida-patient-view".to_owned(),
+                hook: "patient-view".to_owned(),
+                profile_version: "default@bench".to_owned(),
+            })
+        })
     });
     c.bench_function("patient id hash (HMAC-SHA256)", |b| {
         b.iter(|| hasher.hash("patient-7c1e9a"))

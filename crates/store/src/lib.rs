@@ -25,6 +25,7 @@ mod purge;
 mod records;
 mod replay;
 mod report;
+mod weekly;
 mod writer;
 
 #[cfg(any(test, feature = "testing"))]
@@ -51,7 +52,8 @@ pub use records::{
 };
 pub use replay::SqlReplayStore;
 pub use report::{Report, RuleReport};
-pub use writer::{AuditWriter, WriterConfig};
+pub use weekly::{HookWeek, RuleWeek, WeekReport, Weekly};
+pub use writer::{AuditWriter, CallTally, WriterConfig};
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -360,6 +362,16 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "scoped overrides",
         include_str!("../migrations/common/0005_scoped_overrides.sql"),
     ),
+    (
+        6,
+        "card mode",
+        include_str!("../migrations/common/0006_card_mode.sql"),
+    ),
+    (
+        7,
+        "hook calls",
+        include_str!("../migrations/common/0007_hook_calls.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: Migrations = &[
     (
@@ -386,6 +398,16 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         5,
         "scoped overrides",
         include_str!("../migrations/common/0005_scoped_overrides.sql"),
+    ),
+    (
+        6,
+        "card mode",
+        include_str!("../migrations/common/0006_card_mode.sql"),
+    ),
+    (
+        7,
+        "hook calls",
+        include_str!("../migrations/common/0007_hook_calls.sql"),
     ),
 ];
 

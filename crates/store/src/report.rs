@@ -73,6 +73,7 @@ macro_rules! reason_label {
          ELSE f.override_code || ' (' || f.override_system || ')' END"
     };
 }
+pub(crate) use reason_label;
 
 const FIRED: &str = "SELECT rule_id, COUNT(*) FROM audit_cards WHERE issued_at_ms >= $1 \
      GROUP BY rule_id ORDER BY rule_id";

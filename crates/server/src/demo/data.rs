@@ -229,6 +229,14 @@ impl DemoData {
             .find(|r| r["resourceType"] == resource_type && r["id"] == id)
     }
 
+    /// Every resource of the patient `id`: the Patient itself and whatever names it as its
+    /// subject or patient.
+    pub fn resources_of<'a>(&'a self, id: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.resources
+            .iter()
+            .filter(move |r| (r["resourceType"] == "Patient" && r["id"] == id) || subject_is(r, id))
+    }
+
     /// The resources of `resource_type` matching every search parameter. `patient` (or
     /// `subject`) matches the subject reference; `code` matches any of its comma-separated
     /// tokens (`system|code`, `|code` or `code`); see [`matches_search`].

@@ -15,6 +15,7 @@
 
 pub mod data;
 pub mod fhir;
+pub mod fill;
 pub mod page;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

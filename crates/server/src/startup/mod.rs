@@ -19,6 +19,10 @@
 //!    `http.request_timeout_ms`);
 //! 4. the audit queue is flushed: every card record queued is written;
 //! 5. the process exits.
+//!
+//! The governance console ([`crate::admin`]), when `[admin] listen` is set, is bound here too,
+//! on its own listener, and served beside the front (plain `axum::serve`: it is not the
+//! EHR-facing port); it stops with the process.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -45,6 +49,8 @@ pub struct Application {
     state: AppState,
     /// Routes served beside the service's own (`gravida demo` adds its page and FHIR server).
     extra: Router,
+    /// The governance console's own listener and state, when `[admin] listen` is set.
+    admin: Option<(TcpListener, crate::admin::Console)>,
 }
 
 impl Application {
@@ -92,6 +98,26 @@ impl Application {
             .with_context(|| format!("binding {}", settings.listen))?;
         // With port 0 the OS picks the port: record the real address.
         settings.listen = listener.local_addr()?;
+        let admin = match (settings.admin.listen, &audit) {
+            (Some(addr), Some(audit)) => {
+                let token = settings.admin.token().context("reading admin.token_file")?;
+                if !addr.ip().is_loopback() && token.as_deref().is_none_or(str::is_empty) {
+                    anyhow::bail!(
+                        "refusing to expose the governance console on {addr} without a token: \
+                         admin.token_file is empty"
+                    );
+                }
+                let admin_listener = crate::admin::bind(addr).await?;
+                let bound = admin_listener.local_addr()?;
+                settings.admin.listen = Some(bound);
+                tracing::info!(admin = %bound, token = token.is_some(), "governance console ready");
+                let console = crate::admin::Console::new(audit.store().clone(), token.as_deref());
+                Some((admin_listener, console))
+            }
+            // Checked with the settings: a console needs the store.
+            (Some(_), None) => anyhow::bail!("admin.listen needs the store"),
+            (None, _) => None,
+        };
 
         tracing::info!(
             listen = %settings.listen,
@@ -108,6 +134,7 @@ impl Application {
             listener,
             state,
             extra: Router::new(),
+            admin,
         })
     }
 
@@ -120,6 +147,15 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.state.settings.listen
+    }
+
+    /// The governance console's address, when it has one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.state
+            .settings
+            .admin
+            .listen
+            .filter(|_| self.admin.is_some())
     }
 
     /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
@@ -139,6 +175,14 @@ impl Application {
         let draining = self.state.draining.clone();
         let audit = self.state.audit.clone();
         let app = router(self.state).merge(self.extra);
+        // The console lives as long as the front: aborted when it returns.
+        let console = self.admin.map(|(listener, console)| {
+            tokio::spawn(async move {
+                if let Err(e) = crate::admin::serve(listener, console).await {
+                    tracing::error!(error = %e, "the governance console stopped");
+                }
+            })
+        });
         let drained = async move {
             signal.await;
             draining.store(true, Ordering::Relaxed);
@@ -149,7 +193,11 @@ impl Application {
             tokio::time::sleep(grace).await;
             tracing::info!("drained: no new connections; finishing the calls in flight");
         };
-        front::serve(self.listener, app, limits, drained).await?;
+        let served = front::serve(self.listener, app, limits, drained).await;
+        if let Some(console) = console {
+            console.abort();
+        }
+        served?;
         if let Some(audit) = audit {
             if audit.flush().await {
                 tracing::info!("the audit queue is written");

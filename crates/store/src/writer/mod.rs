@@ -47,6 +47,9 @@ use crate::{Store, StoreError, on_pool};
 
 mod dismissals;
 mod queries;
+mod tally;
+
+use std::collections::HashMap;
 
 use dismissals::Dismissals;
 use queries::{
@@ -54,6 +57,8 @@ use queries::{
     insert_feedback, insert_suppressed,
 };
 pub(crate) use queries::{DISMISSED, SHOWN};
+pub use tally::CallTally;
+use tally::{ADD_CALLS, Tallies};
 
 /// The most jobs written in one transaction.
 const MAX_BATCH: usize = 256;
@@ -93,6 +98,9 @@ enum Job {
         /// commits (see [`Store::write_batch`]).
         done: Option<CheckAnswer>,
     },
+    /// Writes nothing itself: wakes the writer to write the calls counted since the last batch
+    /// (see [`tally`]).
+    Tally,
     /// Writes nothing itself: answered once its batch, and so every job queued before it, is
     /// committed (`true`) or lost (`false`). See [`AuditWriter::flush`].
     Flush(oneshot::Sender<bool>),
@@ -104,7 +112,7 @@ type CheckAnswer = oneshot::Sender<Result<Vec<Option<SuppressionReason>>, String
 impl Job {
     /// Someone waits for this job: the batch holding it is written at once.
     fn is_awaited(&self) -> bool {
-        !matches!(self, Job::Records(_))
+        !matches!(self, Job::Records(_) | Job::Tally)
     }
 }
 
@@ -115,6 +123,8 @@ struct Shared {
     urgent: Notify,
     /// SQLite only: the patients with a dismissal (see [`dismissals`]).
     dismissals: Option<Dismissals>,
+    /// Hook calls counted and not written yet.
+    tallies: Tallies,
     /// Records lost, and when the last was (ms after `since`, plus one; 0: never).
     lost: AtomicU64,
     last_loss: AtomicU64,
@@ -169,6 +179,7 @@ impl AuditWriter {
         let shared = Arc::new(Shared {
             urgent: Notify::new(),
             dismissals: matches!(store, Store::Sqlite(_)).then(Dismissals::default),
+            tallies: Tallies::default(),
             lost: AtomicU64::new(0),
             last_loss: AtomicU64::new(0),
             since: Instant::now(),
@@ -228,6 +239,14 @@ impl AuditWriter {
                 self.lose(job, "the write queue is full");
                 false
             }
+        }
+    }
+
+    /// Counts one answered hook call (see [`tally`]): an increment in memory, written with the
+    /// next batch. Never waits and never fails: if the queue is full, the next batch writes it.
+    pub fn count_call(&self, key: CallTally) {
+        if self.shared.tallies.add(key, 1) {
+            let _ = self.queue.try_send(Job::Tally);
         }
     }
 
@@ -368,7 +387,12 @@ async fn run(store: Store, mut jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
             }
         }
         let result = if ready {
-            store.write_batch(&mut batch, &shared).await
+            let counts = shared.tallies.take();
+            let result = store.write_batch(&mut batch, &counts, &shared).await;
+            if result.is_err() {
+                shared.tallies.restore(counts);
+            }
+            result
         } else {
             Err(StoreError::Database(sqlx::Error::PoolTimedOut))
         };
@@ -411,7 +435,7 @@ fn finish(batch: Vec<Job>, result: Result<Vec<Vec<FeedbackStored>>, StoreError>,
                     Job::Flush(done) => {
                         let _ = done.send(true);
                     }
-                    Job::Check { done: None, .. } | Job::Records(_) => {}
+                    Job::Check { done: None, .. } | Job::Records(_) | Job::Tally => {}
                 }
             }
         }
@@ -420,6 +444,7 @@ fn finish(batch: Vec<Job>, result: Result<Vec<Vec<FeedbackStored>>, StoreError>,
             for job in batch {
                 match job {
                     Job::Records(records) => shared.lose(&records, "the store refused the batch"),
+                    Job::Tally => {}
                     Job::Feedback { done, .. } => {
                         let _ = done.send(Err(e.to_string()));
                     }
@@ -453,15 +478,18 @@ impl Store {
     /// run: after the batch's writes, which it sees, and before the commit, whose fsync a hook
     /// call need not wait for (a card the check saw was shown, whether or not its record then
     /// commits). A batch of checks alone runs them on one connection, with no transaction to
-    /// open and commit. Returns what storing each feedback job's items found, in order.
+    /// open and commit. `counts` are the hook calls counted since the last batch. Returns what
+    /// storing each feedback job's items found, in order.
     async fn write_batch(
         &self,
         batch: &mut [Job],
+        counts: &HashMap<CallTally, i64>,
         shared: &Shared,
     ) -> Result<Vec<Vec<FeedbackStored>>, StoreError> {
-        if batch
-            .iter()
-            .all(|job| matches!(job, Job::Check { .. } | Job::Flush(_)))
+        if counts.is_empty()
+            && batch
+                .iter()
+                .all(|job| matches!(job, Job::Check { .. } | Job::Flush(_) | Job::Tally))
         {
             on_pool!(self, pool => {
                 let mut connection = pool.acquire().await?;
@@ -510,10 +538,20 @@ impl Store {
             for record in suppressed {
                 insert_suppressed!(&mut *tx, record);
             }
+            for (key, calls) in counts {
+                sqlx::query(ADD_CALLS)
+                    .bind(key.day)
+                    .bind(&key.service)
+                    .bind(&key.hook)
+                    .bind(&key.profile_version)
+                    .bind(calls)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let mut answers = Vec::new();
             for job in batch.iter_mut() {
                 match job {
-                    Job::Records(_) | Job::Flush(_) => {}
+                    Job::Records(_) | Job::Flush(_) | Job::Tally => {}
                     Job::Feedback { items, .. } => {
                         let mut stored = Vec::with_capacity(items.len());
                         for item in items.iter() {

@@ -12,14 +12,15 @@ macro_rules! insert_cards {
     ($tx:expr, $cards:expr) => {{
         let cards: &[&CardRecord] = $cards;
         let mut insert = sqlx::QueryBuilder::new(
-            "INSERT INTO audit_cards (card_uuid, rule_id, indicator, profile_version, service, \
-             hook, hook_instance, issued_at_ms, issuer, tenant, patient_hash, fingerprint, \
-             encounter_hash) ",
+            "INSERT INTO audit_cards (card_uuid, rule_id, indicator, mode, profile_version, \
+             service, hook, hook_instance, issued_at_ms, issuer, tenant, patient_hash, \
+             fingerprint, encounter_hash) ",
         );
         insert.push_values(cards, |mut row, card| {
             row.push_bind(&card.card_uuid)
                 .push_bind(&card.rule_id)
                 .push_bind(&card.indicator)
+                .push_bind(&card.mode)
                 .push_bind(&card.profile_version)
                 .push_bind(&card.service)
                 .push_bind(&card.hook)
@@ -53,7 +54,7 @@ macro_rules! insert_cards {
     }};
 }
 
-/// Rows per multi-row INSERT (cards, suggestions, long forms): 13 bound values each at most,
+/// Rows per multi-row INSERT (cards, suggestions, long forms): 14 bound values each at most,
 /// far within SQLite's 32,766 and PostgreSQL's 65,535 bound values per statement. Few enough
 /// that each table's statements come in at most 16 texts (one per row count), so every one stays
 /// prepared in sqlx's per-connection statement cache (100 statements) instead of being parsed
