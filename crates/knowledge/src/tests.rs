@@ -1027,6 +1027,7 @@ mod hedged_pul;
 mod human_form;
 mod late_pregnancy;
 mod medications;
+mod modes;
 mod short_cards;
 mod wording;
 
