@@ -45,6 +45,7 @@ mod prefetch_windows;
 mod real_fhir;
 mod real_world;
 mod rh_http;
+mod rule_modes;
 mod scenarios_engine;
 mod scenarios_http;
 mod shared_button_http;

@@ -314,6 +314,7 @@ async fn feedback_acknowledged_before_a_sigkill_is_all_there_after_the_restart()
                     card_uuid: card_uuid(worker, i),
                     rule_id: "R1".to_owned(),
                     indicator: "warning".to_owned(),
+                    mode: "active".to_owned(),
                     profile_version: "test".to_owned(),
                     service: SERVICE.to_owned(),
                     hook: "patient-view".to_owned(),

@@ -47,6 +47,7 @@ fn card(uuid: &str, rule: &str, at: i64) -> CardRecord {
         card_uuid: uuid.to_owned(),
         rule_id: rule.to_owned(),
         indicator: "warning".to_owned(),
+        mode: "active".to_owned(),
         profile_version: "default@abc".to_owned(),
         service: "gravida-patient-view".to_owned(),
         hook: "patient-view".to_owned(),
@@ -860,4 +861,71 @@ async fn a_replica_that_had_its_own_schema_stays_ready_when_a_newer_release_migr
     tokio::time::sleep(Duration::from_millis(4_500)).await;
     let (status, ready) = app.get("/readyz").await;
     assert_eq!(status, 200, "{ready}");
+}
+
+#[tokio::test]
+async fn a_store_of_the_previous_release_gains_the_card_mode_its_old_cards_active_and_a_silent_card_repeats_nothing()
+ {
+    let dir = std::env::temp_dir().join(format!(
+        "gravida-it-mode-{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let mut stores = vec![Store::open_lazy(&sqlite_url_in(&dir)).unwrap()];
+    if let Some(admin) = postgres_admin_url("the card mode migration") {
+        stores.push(Store::open_lazy(&fresh_postgres_url(&admin).await).unwrap());
+    }
+    for store in stores {
+        let backend = store.backend();
+        // The schema as the release before modes left it (migration 5), with a card in it.
+        gravida_store::testing::migrate_up_to(&store, 5).await;
+        let old = shown("old", "fp-old", 1_000, "enc-old");
+        gravida_store::testing::insert_card_without_mode(&store, &old).await;
+        store.migrate().await.unwrap();
+        assert_eq!(
+            gravida_store::testing::card_modes(&store).await,
+            vec![("old".to_owned(), "R1".to_owned(), "active".to_owned())],
+            "{backend}"
+        );
+
+        let writer = AuditWriter::spawn(store.clone(), WriterConfig { queue_capacity: 16 });
+        let silent = CardRecord {
+            mode: "silent".to_owned(),
+            ..shown("quiet", "fp-a", 2_000, "enc-1")
+        };
+        assert!(writer.offer_cards(vec![silent]));
+        assert!(writer.flush().await);
+        // Never shown, so the same card at an order hook in the same encounter is no repeat.
+        assert_eq!(
+            writer
+                .check_suppression(asked("fp-a", "enc-1", 0))
+                .await
+                .unwrap(),
+            vec![None],
+            "{backend}"
+        );
+        assert!(writer.offer_cards(vec![shown("loud", "fp-a", 3_000, "enc-1")]));
+        assert!(writer.flush().await);
+        assert_eq!(
+            writer
+                .check_suppression(asked("fp-a", "enc-1", 0))
+                .await
+                .unwrap(),
+            vec![Some(SuppressionReason::Repeat)],
+            "{backend}"
+        );
+        let modes: Vec<String> = gravida_store::testing::card_modes(&store)
+            .await
+            .into_iter()
+            .map(|(uuid, _, mode)| format!("{uuid}={mode}"))
+            .collect();
+        assert_eq!(
+            modes,
+            ["old=active", "quiet=silent", "loud=active"],
+            "{backend}"
+        );
+    }
 }

@@ -222,12 +222,14 @@ impl Audit {
                 |Shown {
                      rendered,
                      fingerprint,
+                     mode,
                  }| {
                     let card = &rendered.card;
                     Some(CardRecord {
                         card_uuid: card.uuid.clone()?,
                         rule_id: rendered.finding.rule.as_str().to_owned(),
                         indicator: rendered.finding.indicator.as_str().to_owned(),
+                        mode: mode.as_str().to_owned(),
                         profile_version: profile_version.to_owned(),
                         service: service.id.to_owned(),
                         hook: context.hook().as_str().to_owned(),

@@ -27,6 +27,7 @@ fn card(hasher: &PatientHasher) -> CardRecord {
         card_uuid: next_uuid(),
         rule_id: "R1".to_owned(),
         indicator: "warning".to_owned(),
+        mode: "active".to_owned(),
         profile_version: "default@bench".to_owned(),
         service: "gravida-patient-view".to_owned(),
         hook: "patient-view".to_owned(),

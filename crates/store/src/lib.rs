@@ -360,6 +360,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "scoped overrides",
         include_str!("../migrations/common/0005_scoped_overrides.sql"),
     ),
+    (
+        6,
+        "card mode",
+        include_str!("../migrations/common/0006_card_mode.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: Migrations = &[
     (
@@ -386,6 +391,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         5,
         "scoped overrides",
         include_str!("../migrations/common/0005_scoped_overrides.sql"),
+    ),
+    (
+        6,
+        "card mode",
+        include_str!("../migrations/common/0006_card_mode.sql"),
     ),
 ];
 

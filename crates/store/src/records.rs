@@ -11,6 +11,8 @@ pub struct CardRecord {
     pub rule_id: String,
     /// `info`, `warning` or `critical`.
     pub indicator: String,
+    /// `active`, or `silent` when the rule runs silently (recorded, never shown).
+    pub mode: String,
     /// The knowledge profile version (name + content hash).
     pub profile_version: String,
     pub service: String,

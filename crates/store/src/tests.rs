@@ -82,6 +82,7 @@ fn card(card_uuid: &str) -> CardRecord {
         card_uuid: card_uuid.to_owned(),
         rule_id: "R1".to_owned(),
         indicator: "warning".to_owned(),
+        mode: "active".to_owned(),
         profile_version: "default@test".to_owned(),
         service: "gravida-patient-view".to_owned(),
         hook: "patient-view".to_owned(),
