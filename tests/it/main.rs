@@ -42,6 +42,7 @@ mod molar_http;
 mod new_reads;
 mod ops;
 mod prefetch_windows;
+mod profile_review;
 mod real_fhir;
 mod real_world;
 mod rh_http;

@@ -13,6 +13,7 @@
 //! each rule's mode (active, silent, off): a silent rule's cards are rendered apart, in
 //! [`Assessment::silent`], and an off rule's findings are dropped before rendering.
 
+pub mod diff;
 pub mod error;
 pub mod load;
 pub mod modes;

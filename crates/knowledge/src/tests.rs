@@ -1028,6 +1028,7 @@ mod human_form;
 mod late_pregnancy;
 mod medications;
 mod modes;
+mod profile_diff;
 mod short_cards;
 mod wording;
 
