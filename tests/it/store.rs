@@ -929,3 +929,43 @@ async fn a_store_of_the_previous_release_gains_the_card_mode_its_old_cards_activ
         );
     }
 }
+
+#[tokio::test]
+async fn the_report_counts_silent_cards_apart_and_names_the_profile_versions_of_the_period() {
+    for store in stores("the report's silent cards and profile versions").await {
+        let backend = store.backend();
+        let writer = AuditWriter::spawn(store.clone(), WriterConfig { queue_capacity: 16 });
+        let from = |uuid: &str, rule: &str, at: i64, profile: &str, mode: &str| CardRecord {
+            profile_version: profile.to_owned(),
+            mode: mode.to_owned(),
+            ..card(uuid, rule, at)
+        };
+        assert!(writer.offer_cards(vec![
+            from("a1", "R2", 1_000, "default@aaaaaaaaaaaa", "active"),
+            from("a2", "R2", 2_000, "default@aaaaaaaaaaaa", "active"),
+            from("b1", "R2", 3_000, "default@bbbbbbbbbbbb", "active"),
+            from("b2", "R15", 4_000, "default@bbbbbbbbbbbb", "silent"),
+        ]));
+        assert!(writer.flush().await);
+        let report = store.report(0).await.unwrap();
+        let rule = |id: &str| report.rules.iter().find(|r| r.rule_id == id).unwrap();
+        assert_eq!((rule("R2").fired, rule("R2").silent), (3, 0), "{backend}");
+        assert_eq!((rule("R15").fired, rule("R15").silent), (0, 1), "{backend}");
+        let profiles: Vec<(&str, i64, i64, i64)> = report
+            .profiles
+            .iter()
+            .map(|p| (p.version.as_str(), p.cards, p.first_ms, p.last_ms))
+            .collect();
+        assert_eq!(
+            profiles,
+            [
+                ("default@aaaaaaaaaaaa", 2, 1_000, 2_000),
+                ("default@bbbbbbbbbbbb", 2, 3_000, 4_000)
+            ],
+            "{backend}"
+        );
+        // Since a moment, only what was issued after it.
+        let later = store.report(2_500).await.unwrap();
+        assert_eq!(later.profiles.len(), 1, "{backend}");
+    }
+}

@@ -50,7 +50,7 @@ pub use records::{
     SuppressedRecord, SuppressionQuery, SuppressionReason,
 };
 pub use replay::SqlReplayStore;
-pub use report::{Report, RuleReport};
+pub use report::{ProfileUse, Report, RuleReport};
 pub use writer::{AuditWriter, WriterConfig};
 
 /// Why the store could not do what was asked.
