@@ -361,9 +361,8 @@ async fn call_service(
     let silent = suppress::silent(state.audit.as_ref(), silent);
     crate::metrics::count_silent_cards(silent.iter().map(|s| &s.rendered.finding));
     if let Some(audit) = &state.audit {
-        let recorded: Vec<Shown> = shown.iter().cloned().chain(silent).collect();
         audit
-            .record_cards(&hook_call, state.kb.version(), &recorded, sealed)
+            .record_cards(&hook_call, state.kb.version(), [&shown, &silent], sealed)
             .await;
     }
     Ok(Json(ServiceResponse::with_cards(

@@ -194,17 +194,18 @@ impl Audit {
         });
     }
 
-    /// Records the cards of one answer, each with its fingerprint, and their sealed long forms
+    /// Records the cards of one answer (those shown, then those of silent rules, each with its
+    /// fingerprint and mode), and the sealed long forms of those shown
     /// (for the other replicas), as one job: never waiting for the disk, and at most
     /// `store.enqueue_wait_ms` for room in the queue.
     pub async fn record_cards(
         &self,
         call: &HookCall<'_>,
         profile_version: &str,
-        cards: &[Shown],
+        [shown, silent]: [&[Shown]; 2],
         long_forms: Vec<LongFormRecord>,
     ) {
-        if cards.is_empty() && long_forms.is_empty() {
+        if shown.is_empty() && silent.is_empty() && long_forms.is_empty() {
             return;
         }
         let HookCall {
@@ -216,8 +217,9 @@ impl Audit {
         } = *call;
         let patient_hash = self.hasher.hash(context.patient_id());
         let encounter_hash = context.encounter_id().map(|id| self.encounter_hash(id));
-        let records = cards
+        let records = shown
             .iter()
+            .chain(silent)
             .filter_map(
                 |Shown {
                      rendered,
