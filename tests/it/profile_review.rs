@@ -57,3 +57,42 @@ fn the_same_profile_exits_0_and_a_missing_folder_exits_2() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("no-such-profile"), "{err}");
 }
+
+#[tokio::test]
+async fn the_report_names_the_profile_version_that_issued_the_periods_cards() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let scenario =
+        crate::scenarios_http::load(&crate::helpers::fixture_path("scenarios/pub01.json"));
+    let prefetch =
+        crate::scenarios_http::prefetch_for(&app, "gravida-patient-view", &scenario).await;
+    let (status, body) = app
+        .call(
+            "gravida-patient-view",
+            &crate::scenarios_http::request(&scenario, Some(prefetch), None),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, ready) = app.get("/readyz").await;
+    let hash = ready["profile"].as_str().unwrap().to_owned();
+    let mut text = String::new();
+    for _ in 0..100 {
+        let out = gravida()
+            .args(["report"])
+            .env_clear()
+            .env("GRAVIDA_STORE__DATA_DIR", &app.data_dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        text = String::from_utf8(out.stdout).unwrap();
+        if text.contains(&hash) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        text.contains(&format!(
+            "{hash} (version 1.1.0, the configured profile): 1 card(s)"
+        )),
+        "{text}"
+    );
+}

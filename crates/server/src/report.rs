@@ -49,8 +49,25 @@ pub fn main(since: Option<&str>, config: Option<&Path>) -> ExitCode {
         store.close().await;
         report
     });
+    // The profile these settings name, so that the report can say which `version` its hash is
+    // (older hashes are named only by `name@hash`: /readyz and the start-up log of their day).
+    let current = match &settings.profiles {
+        Some(dir) => gravida_knowledge::KnowledgeBase::load_dir(dir),
+        None => gravida_knowledge::KnowledgeBase::embedded(),
+    }
+    .ok()
+    .map(|kb| (kb.version().to_owned(), kb.profile_version().to_owned()));
     match report {
-        Ok(report) => write_stdout(&render(&report, since)),
+        Ok(mut report) => {
+            if let Some((hash, version)) = current {
+                for p in &mut report.profiles {
+                    if p.version == hash {
+                        p.version = format!("{hash} (version {version}, the configured profile)");
+                    }
+                }
+            }
+            write_stdout(&render(&report, since))
+        }
         Err(e) => {
             eprintln!("gravida: cannot read the audit store: {e}");
             ExitCode::FAILURE
