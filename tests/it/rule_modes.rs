@@ -15,6 +15,7 @@ use crate::binary::{gravida, walk};
 use crate::helpers::{TestApp, fixture_path};
 use crate::real_world::ehr;
 use crate::scenarios_http::{Scenario, load, prefetch_for, request, rules_of};
+use crate::suppression::counter;
 
 const TOKEN: &str = "rule-modes-access-token-5c1a";
 
@@ -85,6 +86,9 @@ async fn a_silent_rule_fires_in_the_audit_trail_but_never_in_the_answer_by_prefe
     assert!(!has_r2(&by_prefetch), "{by_prefetch:?}");
     assert!(!has_r2(&by_fetch), "{by_fetch:?}");
     assert_eq!(recorded(&silent, 2).await, ["R2=silent", "R2=silent"]);
+    // Counted as what the rule would have shown (the registry is the process's: at least ours).
+    let counted = counter(&silent, "gravida_silent_cards_total", &[r#"rule="R2""#]).await;
+    assert!(counted >= 2.0, "{counted}");
 }
 
 #[tokio::test]
