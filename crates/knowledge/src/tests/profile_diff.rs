@@ -1,6 +1,12 @@
 //! `profile diff` on two real profile versions: the shipped profile and its next version in
 //! `tests/fixtures/profile-1.2.0` (R15 silent, a threshold, a value-set code, a card text line
 //! and a source URL changed).
+//!
+//! The fixture is a copy of `profiles/default` with exactly those five changes (its
+//! `change_note` names them). When `profiles/default` changes, refresh it: copy the folder again
+//! over the fixture, keep the fixture's `profile.toml` (version, note, `[rules.R15]`), and make
+//! the other four edits again (`future_tolerance_days` 2, N93.9 out of `bleeding.json`, R4's
+//! summary, R2's `source_url`).
 
 use std::path::Path;
 
