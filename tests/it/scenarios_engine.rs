@@ -58,6 +58,18 @@ fn run(kb: &KnowledgeBase, path: &PathBuf) -> Result<Vec<String>, String> {
         .map(|c| serde_json::to_value(&c.card).map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
     let mut failures = expect::failures(&raw["expect"], &cards);
+    // A rule may run silently only when the profile acknowledges it if its cards may be
+    // critical: that list must hold every rule that gives a critical card.
+    for finding in &assessment.findings {
+        if finding.indicator == gravida_rules::finding::Indicator::Critical
+            && !gravida_rules::finding::RuleId::MAY_BE_CRITICAL.contains(&finding.rule)
+        {
+            failures.push(format!(
+                "{} gave a critical card but is not in RuleId::MAY_BE_CRITICAL",
+                finding.rule
+            ));
+        }
+    }
     if !failures.is_empty() {
         let rules: Vec<String> = assessment
             .findings

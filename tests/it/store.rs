@@ -862,3 +862,110 @@ async fn a_replica_that_had_its_own_schema_stays_ready_when_a_newer_release_migr
     let (status, ready) = app.get("/readyz").await;
     assert_eq!(status, 200, "{ready}");
 }
+
+#[tokio::test]
+async fn a_store_of_the_previous_release_gains_the_card_mode_its_old_cards_active_and_a_silent_card_repeats_nothing()
+ {
+    let dir = std::env::temp_dir().join(format!(
+        "gravida-it-mode-{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let mut stores = vec![Store::open_lazy(&sqlite_url_in(&dir)).unwrap()];
+    if let Some(admin) = postgres_admin_url("the card mode migration") {
+        stores.push(Store::open_lazy(&fresh_postgres_url(&admin).await).unwrap());
+    }
+    for store in stores {
+        let backend = store.backend();
+        // The schema as the release before modes left it (migration 5), with a card in it.
+        gravida_store::testing::migrate_up_to(&store, 5).await;
+        let old = shown("old", "fp-old", 1_000, "enc-old");
+        gravida_store::testing::insert_card_without_mode(&store, &old).await;
+        store.migrate().await.unwrap();
+        assert_eq!(
+            gravida_store::testing::card_modes(&store).await,
+            vec![("old".to_owned(), "R1".to_owned(), "active".to_owned())],
+            "{backend}"
+        );
+
+        let writer = AuditWriter::spawn(store.clone(), WriterConfig { queue_capacity: 16 });
+        let silent = CardRecord {
+            mode: "silent".to_owned(),
+            ..shown("quiet", "fp-a", 2_000, "enc-1")
+        };
+        assert!(writer.offer_cards(vec![silent]));
+        assert!(writer.flush().await);
+        // Never shown, so the same card at an order hook in the same encounter is no repeat.
+        assert_eq!(
+            writer
+                .check_suppression(asked("fp-a", "enc-1", 0))
+                .await
+                .unwrap(),
+            vec![None],
+            "{backend}"
+        );
+        assert!(writer.offer_cards(vec![shown("loud", "fp-a", 3_000, "enc-1")]));
+        assert!(writer.flush().await);
+        assert_eq!(
+            writer
+                .check_suppression(asked("fp-a", "enc-1", 0))
+                .await
+                .unwrap(),
+            vec![Some(SuppressionReason::Repeat)],
+            "{backend}"
+        );
+        let modes: Vec<String> = gravida_store::testing::card_modes(&store)
+            .await
+            .into_iter()
+            .map(|(uuid, _, mode)| format!("{uuid}={mode}"))
+            .collect();
+        assert_eq!(
+            modes,
+            ["old=active", "quiet=silent", "loud=active"],
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_report_counts_silent_cards_apart_and_names_the_profile_versions_of_the_period() {
+    for store in stores("the report's silent cards and profile versions").await {
+        let backend = store.backend();
+        let writer = AuditWriter::spawn(store.clone(), WriterConfig { queue_capacity: 16 });
+        let from = |uuid: &str, rule: &str, at: i64, profile: &str, mode: &str| CardRecord {
+            profile_version: profile.to_owned(),
+            mode: mode.to_owned(),
+            ..card(uuid, rule, at)
+        };
+        assert!(writer.offer_cards(vec![
+            from("a1", "R2", 1_000, "default@aaaaaaaaaaaa", "active"),
+            from("a2", "R2", 2_000, "default@aaaaaaaaaaaa", "active"),
+            from("b1", "R2", 3_000, "default@bbbbbbbbbbbb", "active"),
+            from("b2", "R15", 4_000, "default@bbbbbbbbbbbb", "silent"),
+        ]));
+        assert!(writer.flush().await);
+        let report = store.report(0).await.unwrap();
+        let rule = |id: &str| report.rules.iter().find(|r| r.rule_id == id).unwrap();
+        assert_eq!((rule("R2").fired, rule("R2").silent), (3, 0), "{backend}");
+        assert_eq!((rule("R15").fired, rule("R15").silent), (0, 1), "{backend}");
+        let profiles: Vec<(&str, i64, i64, i64)> = report
+            .profiles
+            .iter()
+            .map(|p| (p.version.as_str(), p.cards, p.first_ms, p.last_ms))
+            .collect();
+        assert_eq!(
+            profiles,
+            [
+                ("default@aaaaaaaaaaaa", 2, 1_000, 2_000),
+                ("default@bbbbbbbbbbbb", 2, 3_000, 4_000)
+            ],
+            "{backend}"
+        );
+        // Since a moment, only what was issued after it.
+        let later = store.report(2_500).await.unwrap();
+        assert_eq!(later.profiles.len(), 1, "{backend}");
+    }
+}

@@ -188,7 +188,7 @@ async fn dismiss_uuid(app: &TestApp, service: &str, uuid: &str, system: &str, co
 }
 
 /// The value of a counter line of `/metrics` with all of `labels`, or 0.
-async fn counter(app: &TestApp, name: &str, labels: &[&str]) -> f64 {
+pub(crate) async fn counter(app: &TestApp, name: &str, labels: &[&str]) -> f64 {
     let text = get_text(&app.client, &app.url("/metrics")).await;
     text.lines()
         .filter(|l| l.starts_with(name) && labels.iter().all(|label| l.contains(label)))

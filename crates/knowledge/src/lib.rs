@@ -9,9 +9,14 @@
 //! Three parts, one module each: [`load`] reads and checks the profile's files (from a folder or
 //! [`embedded`]) and reports every [`error`] at once; [`templates`] is the card text and the
 //! orderables as loaded, with the checks they must pass; [`render`] fills the templates from a
-//! finding into a card. [`prefetch`] builds the searches the service advertises.
+//! finding into a card. [`prefetch`] builds the searches the service advertises. [`modes`] is
+//! each rule's mode (active, silent, off): a silent rule's cards are rendered apart, in
+//! [`Assessment::silent`], and an off rule's findings are dropped before rendering.
+
+pub mod diff;
 pub mod error;
 pub mod load;
+pub mod modes;
 pub mod prefetch;
 pub mod render;
 mod source_urls;
@@ -30,6 +35,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 pub use error::{ProfileError, ProfileProblem};
+pub use modes::{RuleMode, RuleModes};
 pub use prefetch::{Need, PrefetchQuery};
 pub use render::Rendered;
 
@@ -41,12 +47,17 @@ pub struct KnowledgeBase {
     prefetch: Vec<PrefetchQuery>,
 }
 
-/// The result of one evaluation: the cards to send, each with the finding it renders, and what
-/// the engine found and could not read.
+/// The result of one evaluation: the cards to send, each with the finding it renders, the cards
+/// of silent rules, and what the engine found and could not read.
 #[derive(Debug, Clone)]
 pub struct Assessment {
+    /// The cards of active rules: what the EHR is sent (after suppression).
     pub cards: Vec<render::Rendered>,
-    /// Every finding, in the engine's order: those rendered, and those folded into another card.
+    /// The cards of silent rules, rendered apart from the active ones (neither folds into the
+    /// other): recorded in the audit trail, never sent.
+    pub silent: Vec<render::Rendered>,
+    /// Every finding of a rule that is not off, in the engine's order: those rendered, and
+    /// those folded into another card.
     pub findings: Vec<Finding>,
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -96,6 +107,43 @@ impl KnowledgeBase {
         &self.prefetch
     }
 
+    /// `version` of `profile.toml`, as its author wrote it (the content hash is in
+    /// [`KnowledgeBase::version`]).
+    pub fn profile_version(&self) -> &str {
+        &self.profile.version
+    }
+
+    /// `change_note` of `profile.toml`: what changed in this version.
+    pub fn change_note(&self) -> &str {
+        &self.profile.change_note
+    }
+
+    /// Each card rule's mode, the site's overrides applied.
+    pub fn modes(&self) -> &RuleModes {
+        &self.profile.modes
+    }
+
+    /// This knowledge base with a site's rule modes (`rule id → mode`, from the settings) over
+    /// the profile's; refused, with every reason, on an unknown rule or mode, or on a critical
+    /// rule made silent that the profile does not acknowledge.
+    pub fn with_site_modes(
+        mut self,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<KnowledgeBase, ProfileError> {
+        if overrides.is_empty() {
+            return Ok(self);
+        }
+        let modes = self
+            .profile
+            .modes
+            .with_overrides(overrides)
+            .map_err(ProfileError::Invalid)?;
+        self.profile.rules.thresholds.r12_enabled =
+            modes.mode(gravida_rules::finding::RuleId::R12) != RuleMode::Off;
+        self.profile.modes = modes;
+        Ok(self)
+    }
+
     /// What the engine reads (value sets, text cues, thresholds).
     pub fn rules(&self) -> &RulesKnowledge {
         &self.profile.rules
@@ -124,20 +172,39 @@ impl KnowledgeBase {
         now: OffsetDateTime,
         stop: &AtomicBool,
     ) -> Option<Assessment> {
-        let evaluation = gravida_rules::evaluate_unless(&self.profile.rules, facts, now, stop)?;
+        let mut evaluation = gravida_rules::evaluate_unless(&self.profile.rules, facts, now, stop)?;
         if stop.load(Ordering::Relaxed) {
             return None;
         }
-        let cards = render::cards(
-            &self.profile,
-            &self.version,
-            &evaluation.findings,
-            facts,
-            patient_id,
-            now,
-        );
+        // A rule that is off is dropped here, before anything is rendered or recorded.
+        let modes = &self.profile.modes;
+        evaluation
+            .findings
+            .retain(|f| modes.mode(f.rule) != RuleMode::Off);
+        let (silent, active): (Vec<Finding>, Vec<Finding>) = evaluation
+            .findings
+            .iter()
+            .cloned()
+            .partition(|f| modes.mode(f.rule) == RuleMode::Silent);
+        let render = |findings: &[Finding]| {
+            render::cards(
+                &self.profile,
+                &self.version,
+                findings,
+                facts,
+                patient_id,
+                now,
+            )
+        };
+        let cards = render(&active);
+        let silent = if silent.is_empty() {
+            Vec::new()
+        } else {
+            render(&silent)
+        };
         Some(Assessment {
             cards,
+            silent,
             findings: evaluation.findings,
             diagnostics: evaluation.diagnostics,
         })

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Problems, ProfileError};
+use crate::modes::{RuleMode, RuleModes, RuleToml};
 pub use crate::systems::{CPT, HCPCS, KNOWN_SYSTEMS, LOCAL};
 use crate::templates::{CardsToml, Orderable, check_cards, check_orderables};
 
@@ -87,8 +88,14 @@ pub const VALUE_SET_NAMES: &[&str] = &[
 pub struct ProfileToml {
     pub name: String,
     pub version: String,
+    /// What changed since the previous version, for the reviewer and the console (required).
+    #[serde(default)]
+    pub change_note: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Each rule's mode, by rule id (`[rules.R12] mode = "off"`; see [`crate::modes`]).
+    #[serde(default)]
+    pub rules: BTreeMap<String, RuleToml>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -266,6 +273,12 @@ pub struct LoadedValueSet {
 #[derive(Debug, Clone)]
 pub struct Profile {
     pub name: String,
+    /// `version` and `change_note` of `profile.toml`, as written.
+    pub version: String,
+    pub change_note: String,
+    /// Each card rule's mode (the profile's; the site's overrides are applied by
+    /// [`crate::KnowledgeBase::with_site_modes`]).
+    pub modes: RuleModes,
     pub value_sets: BTreeMap<String, LoadedValueSet>,
     pub rules: gravida_rules::RulesKnowledge,
     pub cards: CardsToml,
@@ -581,13 +594,16 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
             None
         }
     };
-    let r12 = match &t.r12_enabled {
-        Some(c) => Some(c.value),
-        None => {
-            problems.add(file, "threshold r12_enabled is missing");
-            None
-        }
-    };
+    // R12 was switched here; it now has a mode like every rule (set into the engine's
+    // `r12_enabled` by `load`, from the rule's mode).
+    if t.r12_enabled.is_some() {
+        problems.add(
+            file,
+            "r12_enabled has moved: R12 is switched by its mode in profile.toml, \
+             [rules.R12] mode = \"off\" (was r12_enabled = false) or \"active\" (was true), \
+             or \"silent\"",
+        );
+    }
 
     let mut redating = Vec::new();
     match &t.redating {
@@ -658,7 +674,6 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         Some(rhig),
         Some(edd_tol),
         Some(lookback),
-        Some(r12),
         Some(future_tolerance),
         Some(before_margin),
         Some(max_ga),
@@ -681,7 +696,6 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         rhig,
         edd_tol,
         lookback,
-        r12,
         future_tolerance,
         before_margin,
         max_ga,
@@ -814,7 +828,8 @@ fn thresholds(t: ThresholdsToml, problems: &mut Problems) -> Option<Thresholds> 
         rhig_window_weeks: rhig,
         edd_passed_tolerance_days: edd_tol,
         ga_lookback_days: lookback * 7,
-        r12_enabled: r12,
+        // Set from R12's mode by `load`.
+        r12_enabled: false,
         future_tolerance_days: future_tolerance,
         before_pregnancy_margin_days: before_margin,
         ga_at_conception_days: at_conception,
@@ -903,11 +918,22 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<Profile, Vec<crate::Pro
     let mut problems = Problems::default();
 
     let profile: Option<ProfileToml> = parse_toml(files, "profile.toml", &mut problems);
+    let mut modes = RuleModes::all_active();
     if let Some(p) = &profile {
         let _ = &p.description;
         if p.name.trim().is_empty() || p.version.trim().is_empty() {
             problems.add("profile.toml", "name and version must not be empty");
         }
+        if p.change_note
+            .as_deref()
+            .is_none_or(|note| note.trim().is_empty())
+        {
+            problems.add(
+                "profile.toml",
+                "change_note is missing or empty: say what changed in this version",
+            );
+        }
+        modes = RuleModes::from_profile(&p.rules, &mut problems);
     }
 
     let mut value_sets = BTreeMap::new();
@@ -1025,8 +1051,13 @@ pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<Profile, Vec<crate::Pro
         bleeding_other_site: set("bleeding-other-site"),
         delivery_date: set("delivery-date"),
     };
+    let mut thresholds = thresholds;
+    thresholds.r12_enabled = modes.mode(gravida_rules::finding::RuleId::R12) != RuleMode::Off;
     Ok(Profile {
         name: profile.name,
+        version: profile.version,
+        change_note: profile.change_note.unwrap_or_default(),
+        modes,
         value_sets,
         rules: gravida_rules::RulesKnowledge::from_parts(vs, text, thresholds),
         cards,

@@ -1027,6 +1027,8 @@ mod hedged_pul;
 mod human_form;
 mod late_pregnancy;
 mod medications;
+mod modes;
+mod profile_diff;
 mod short_cards;
 mod wording;
 

@@ -95,6 +95,26 @@ impl RuleId {
         RuleId::D1,
     ];
 
+    /// The rules whose cards may be critical: R2E (haemodynamic instability or heavy
+    /// bleeding), R6 (methotrexate before a viable IUP is ruled out), R9 and R14 (made critical
+    /// by a documented vasa previa) and R16 (an abortifacient ordered for a loss not yet
+    /// established). Running one of them silently hides a critical card, so a profile must say
+    /// why (`acknowledge_silent_critical`).
+    pub const MAY_BE_CRITICAL: [RuleId; 5] = [
+        RuleId::R2E,
+        RuleId::R6,
+        RuleId::R9,
+        RuleId::R14,
+        RuleId::R16,
+    ];
+
+    /// The rule named `id` (`"R2"`, `"r13"`: case does not matter), if there is one.
+    pub fn parse(id: &str) -> Option<RuleId> {
+        RuleId::ALL
+            .into_iter()
+            .find(|rule| rule.as_str().eq_ignore_ascii_case(id))
+    }
+
     /// `"R2"`, `"R13"`, ….
     pub fn as_str(self) -> &'static str {
         match self {

@@ -313,8 +313,11 @@ async fn call_service(
         pool: &state.cpu,
         deadline,
     };
-    let call::Answer { mut cards, context } =
-        call::answer(&state.kb, service, &mut hook_request, network, now, work).await?;
+    let call::Answer {
+        mut cards,
+        silent,
+        context,
+    } = call::answer(&state.kb, service, &mut hook_request, network, now, work).await?;
     // What the caller's EHR declared it supports (its issuer's settings) shapes the cards.
     let supports_action_selection = caller
         .as_ref()
@@ -353,9 +356,13 @@ async fn call_service(
         ));
     }
     crate::metrics::count_cards(shown.iter().map(|s| &s.rendered.finding));
+    // The cards of silent rules: recorded with the shown ones (no long form: nobody follows
+    // a link to a card never sent), never in the response.
+    let silent = suppress::silent(state.audit.as_ref(), silent);
+    crate::metrics::count_silent_cards(silent.iter().map(|s| &s.rendered.finding));
     if let Some(audit) = &state.audit {
         audit
-            .record_cards(&hook_call, state.kb.version(), &shown, sealed)
+            .record_cards(&hook_call, state.kb.version(), [&shown, &silent], sealed)
             .await;
     }
     Ok(Json(ServiceResponse::with_cards(
@@ -464,7 +471,21 @@ async fn readyz(State(state): State<AppState>) -> Response {
         let body = json!({ "status": "not-ready", "reason": reason });
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     }
-    Json(json!({ "status": "ready", "profile": state.kb.version() })).into_response()
+    Json(json!({
+        "status": "ready",
+        "profile": state.kb.version(),
+        "profile_version": state.kb.profile_version(),
+        "rule_modes": rule_modes(&state.kb),
+    }))
+    .into_response()
+}
+
+/// Each card rule's mode, the site's overrides applied: `{"R2": "active", "R12": "off", …}`.
+fn rule_modes(kb: &KnowledgeBase) -> serde_json::Map<String, serde_json::Value> {
+    kb.modes()
+        .iter()
+        .map(|(rule, mode)| (rule.as_str().to_owned(), mode.as_str().into()))
+        .collect()
 }
 
 /// Prometheus metrics (see [`crate::metrics`]); 404 when `[metrics] enabled = false`. Like the

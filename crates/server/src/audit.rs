@@ -194,14 +194,15 @@ impl Audit {
         });
     }
 
-    /// Counts the call, and records the cards of one answer, each with its fingerprint, and their
-    /// sealed long forms (for the other replicas), as one job: never waiting for the disk, and at most
+    /// Counts the call, and records the cards of one answer (those shown, then those of silent
+    /// rules, each with its fingerprint and mode) and the sealed long forms of those shown (for
+    /// the other replicas), as one job: never waiting for the disk, and at most
     /// `store.enqueue_wait_ms` for room in the queue.
     pub async fn record_cards(
         &self,
         call: &HookCall<'_>,
         profile_version: &str,
-        cards: &[Shown],
+        [shown, silent]: [&[Shown]; 2],
         long_forms: Vec<LongFormRecord>,
     ) {
         let HookCall {
@@ -219,24 +220,26 @@ impl Audit {
             hook: context.hook().as_str().to_owned(),
             profile_version: profile_version.to_owned(),
         });
-        if cards.is_empty() && long_forms.is_empty() {
+        if shown.is_empty() && silent.is_empty() && long_forms.is_empty() {
             return;
         }
         let patient_hash = self.hasher.hash(context.patient_id());
         let encounter_hash = context.encounter_id().map(|id| self.encounter_hash(id));
-        let records = cards
+        let records = shown
             .iter()
+            .chain(silent)
             .filter_map(
                 |Shown {
                      rendered,
                      fingerprint,
+                     mode,
                  }| {
                     let card = &rendered.card;
                     Some(CardRecord {
                         card_uuid: card.uuid.clone()?,
                         rule_id: rendered.finding.rule.as_str().to_owned(),
                         indicator: rendered.finding.indicator.as_str().to_owned(),
-                        mode: "active".to_owned(),
+                        mode: mode.as_str().to_owned(),
                         profile_version: profile_version.to_owned(),
                         service: service.id.to_owned(),
                         hook: context.hook().as_str().to_owned(),

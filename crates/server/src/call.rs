@@ -185,11 +185,14 @@ impl HookRequest {
     }
 }
 
-/// What one hook call concluded: the cards to send, each with the finding it renders, and the
-/// request's context.
+/// What one hook call concluded: the cards to send, each with the finding it renders, the cards
+/// of silent rules (to record, never to send), and the request's context.
 #[derive(Debug)]
 pub struct Answer {
     pub cards: Vec<Rendered>,
+    /// The cards of rules that run silently (`RuleMode::Silent`): recorded in the audit trail
+    /// as "would have shown", never in the response.
+    pub silent: Vec<Rendered>,
     /// The request's context, validated for the service's hook once, by [`answer`]. What comes
     /// after the answer (suppression, the audit trail) reads the patient and the encounter from
     /// it and validates nothing again.
@@ -321,6 +324,7 @@ pub async fn answer(
     }
     tracing::info!(
         cards = assessment.cards.len(),
+        silent = ?assessment.silent.iter().map(|r| r.finding.rule.to_string()).collect::<Vec<_>>(),
         rules = ?assessment.findings.iter().map(|f| f.rule.to_string()).collect::<Vec<_>>(),
         fetched = ?gathered.fetched,
         diagnostics = assessment.diagnostics.len() + gathered.diagnostics.len(),
@@ -329,6 +333,7 @@ pub async fn answer(
     );
     Ok(Answer {
         cards: assessment.cards,
+        silent: assessment.silent,
         context,
     })
 }

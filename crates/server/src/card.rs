@@ -6,17 +6,20 @@
 //! them (and no two of them import each other).
 
 use gravida_cds_hooks::{Card, Suggestion};
-use gravida_knowledge::Rendered;
+use gravida_knowledge::{Rendered, RuleMode};
 
 /// The path prefix of long forms: a card's long form is served at `/cards/{id}`.
 pub const LONG_FORM_PATH_PREFIX: &str = "/cards/";
 
 /// A card that will be shown (with the finding it renders), and its fingerprint (with a store;
-/// see [`crate::suppress::fingerprint`]).
+/// see [`crate::suppress::fingerprint`]); or, when its rule is silent, one that would have been
+/// (recorded, never sent).
 #[derive(Debug, Clone)]
 pub struct Shown {
     pub rendered: Rendered,
     pub fingerprint: Option<String>,
+    /// `Active` for a card sent to the EHR, `Silent` for one only recorded.
+    pub mode: RuleMode,
 }
 
 /// Removes CDS Hooks 3.0.0's `actionSelectionBehavior` from a card's suggestions unless its

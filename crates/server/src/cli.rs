@@ -1,4 +1,4 @@
-//! The `gravida` command line: `serve`, `demo`, `evaluate` and `check-profiles`.
+//! The `gravida` command line: `serve`, `demo`, `evaluate`, `check-profiles` and `profile diff`.
 
 use std::io::Read as _;
 use std::net::SocketAddr;
@@ -70,6 +70,23 @@ enum Command {
         /// The profile folder to check.
         dir: PathBuf,
     },
+    /// Review a knowledge profile.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ProfileCommand {
+    /// List what changed between two profile folders: rule modes, thresholds, value-set codes,
+    /// the engine's words, card text (a unified diff), order codes, source URLs, other files.
+    /// Exit status: 0 when nothing needs clinical sign-off, 1 when a rule mode, a threshold, a
+    /// value set or the engine's words changed, 2 when a folder cannot be read.
+    Diff {
+        /// The profile as it is (the version in production).
+        old: PathBuf,
+        /// The profile as proposed.
+        new: PathBuf,
+    },
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -129,6 +146,7 @@ pub fn main() -> ExitCode {
             format,
         } => crate::report::main(since.as_deref(), config.as_deref(), format),
         Command::CheckProfiles { dir } => check_profiles(&dir),
+        Command::Profile(ProfileCommand::Diff { old, new }) => profile_diff(&old, &new),
     }
 }
 
@@ -377,6 +395,32 @@ fn evaluate(
         Err(e) => {
             eprintln!("gravida: {} ({})", e, e.status());
             ExitCode::from(3)
+        }
+    }
+}
+
+/// `gravida profile diff OLD NEW`: the diff on standard output; exit 1 when it needs sign-off.
+fn profile_diff(old: &Path, new: &Path) -> ExitCode {
+    match gravida_knowledge::diff::ProfileDiff::between(old, new) {
+        Ok(diff) => {
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout().lock();
+            match stdout
+                .write_all(diff.to_string().as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                // A reader that stopped early (`| head`) still gets the verdict.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("gravida: cannot write the output: {e}");
+                    ExitCode::from(2)
+                }
+                _ if diff.needs_sign_off() => ExitCode::from(1),
+                _ => ExitCode::SUCCESS,
+            }
+        }
+        Err(e) => {
+            eprintln!("gravida: profile diff: {e}");
+            ExitCode::from(2)
         }
     }
 }

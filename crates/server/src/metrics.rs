@@ -130,6 +130,16 @@ pub fn count_cards<'a>(findings: impl IntoIterator<Item = &'a Finding>) {
     }
 }
 
+/// Counts the cards of silent rules, recorded and never sent (`gravida_silent_cards_total`), by
+/// rule and indicator: what a silent rule would have shown.
+pub fn count_silent_cards<'a>(findings: impl IntoIterator<Item = &'a Finding>) {
+    for finding in findings {
+        metrics::counter!("gravida_silent_cards_total",
+            "rule" => finding.rule.as_str(), "indicator" => finding.indicator.as_str())
+        .increment(1);
+    }
+}
+
 /// A label value from caller input (an override reason code): kept if short and plain, else
 /// `other`, so a caller cannot flood the metrics with values.
 /// Counts what the readers could not read, by kind (`gravida_records_unread_total`): a resource

@@ -59,14 +59,29 @@ pub fn main(since: Option<&str>, config: Option<&Path>, format: Format) -> ExitC
             return ExitCode::from(2);
         }
     };
+    // The profile these settings name, so that the report can say which `version` its hash is
+    // (older hashes are named only by `name@hash`: /readyz and the start-up log of their day).
+    let current = match &settings.profiles {
+        Some(dir) => gravida_knowledge::KnowledgeBase::load_dir(dir),
+        None => gravida_knowledge::KnowledgeBase::embedded(),
+    }
+    .ok()
+    .map(|kb| (kb.version().to_owned(), kb.profile_version().to_owned()));
     let since_ms = since.map_or(0, unix_ms);
     let output = runtime.block_on(async {
         let store = Store::connect(&url).await?;
         let output = match format {
-            Format::Text => store
-                .report(since_ms)
-                .await
-                .map(|report| render(&report, since)),
+            Format::Text => store.report(since_ms).await.map(|mut report| {
+                if let Some((hash, version)) = &current {
+                    for p in &mut report.profiles {
+                        if p.version == *hash {
+                            p.version =
+                                format!("{hash} (version {version}, the configured profile)");
+                        }
+                    }
+                }
+                render(&report, since)
+            }),
             Format::Csv => store.weekly(since_ms).await.map(|w| export::csv(&w)),
             Format::Json => store
                 .weekly(since_ms)
@@ -127,10 +142,18 @@ pub fn render(report: &Report, since: Option<OffsetDateTime>) -> String {
             if rule.override_reasons.is_empty()
                 && rule.suggestions_taken.is_empty()
                 && suppressed == 0
+                && rule.silent == 0
             {
                 continue;
             }
             let _ = writeln!(out, "\n{}", rule.rule_id);
+            if rule.silent > 0 {
+                let _ = writeln!(
+                    out,
+                    "  silent:               {} card(s) would have been shown (recorded, never sent)",
+                    rule.silent
+                );
+            }
             if !rule.override_reasons.is_empty() {
                 let _ = writeln!(
                     out,
@@ -159,6 +182,25 @@ pub fn render(report: &Report, since: Option<OffsetDateTime>) -> String {
         "\nfeedback received: {} item(s); about cards with no audit record (not counted above): {}",
         report.feedback_rows, report.unmatched_feedback
     );
+    if !report.profiles.is_empty() {
+        let _ = writeln!(out, "\nprofile versions that issued these cards:");
+        let day = |ms: i64| {
+            OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+                .ok()
+                .and_then(|t| t.format(&Rfc3339).ok())
+                .unwrap_or_else(|| ms.to_string())
+        };
+        for p in &report.profiles {
+            let _ = writeln!(
+                out,
+                "  {}: {} card(s), {} to {}",
+                p.version,
+                p.cards,
+                day(p.first_ms),
+                day(p.last_ms)
+            );
+        }
+    }
     out
 }
 
@@ -199,9 +241,16 @@ mod tests {
                 suggestions_taken: vec![("Order TVUS".into(), 1)],
                 suppressed_repeat: 3,
                 suppressed_already_addressed: 2,
+                silent: 0,
             }],
             unmatched_feedback: 1,
             feedback_rows: 4,
+            profiles: vec![gravida_store::ProfileUse {
+                version: "default@0123456789ab".into(),
+                cards: 4,
+                first_ms: 1_767_225_600_000,
+                last_ms: 1_767_312_000_000,
+            }],
         };
         let text = render(&report, None);
         assert!(text.contains("all time"), "{text}");
@@ -213,5 +262,9 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("not counted above): 1"), "{text}");
+        assert!(
+            text.contains("default@0123456789ab: 4 card(s), 2026-01-01T00:00:00Z to 2026-01-02"),
+            "{text}"
+        );
     }
 }

@@ -17,6 +17,7 @@
 //! service-link shapes and as a warning otherwise. A typo in a real key (`GRAVIDA_FHIR__DEADLINE`,
 //! `GRAVIDA_FHR__DEADLINE_MS`) stays an error.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -65,6 +66,11 @@ pub struct Settings {
     /// The governance console's own listener (off by default).
     #[serde(default)]
     pub admin: AdminSettings,
+    /// Each rule's mode on this site, over the profile's (`[rule_modes] R12 = "off"`, or
+    /// `GRAVIDA_RULE_MODES="R12=off,R3=silent"`, or `GRAVIDA_RULE_MODES__R3=silent`). Checked
+    /// against the profile at start-up (`KnowledgeBase::with_site_modes`).
+    #[serde(default)]
+    pub rule_modes: RuleModeSettings,
     /// `GRAVIDA_` variables that are not settings, by name only (see the module doc), for the
     /// caller to log once logging is set up.
     #[serde(skip)]
@@ -87,10 +93,20 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "profiles",
     "insecure_no_auth",
     "time_zone",
+    "rule_modes",
 ];
 /// The sections (`[fhir]`, …) of the settings document.
 const SECTIONS: &[&str] = &[
-    "fhir", "http", "cors", "log", "auth", "store", "metrics", "cards", "admin",
+    "fhir",
+    "http",
+    "cors",
+    "log",
+    "auth",
+    "store",
+    "metrics",
+    "cards",
+    "rule_modes",
+    "admin",
 ];
 
 /// What one `GRAVIDA_` variable is, by its name after the prefix.
@@ -546,6 +562,46 @@ impl Default for CardSettings {
     }
 }
 
+/// A site's rule modes, `rule id → mode` (ids upper-cased: an environment variable's key arrives
+/// lower-cased). Written as a table, or as one string of `RULE=MODE` pairs separated by commas.
+/// Which ids and modes exist is the knowledge base's to say, at start-up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleModeSettings(pub BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for RuleModeSettings {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Table(BTreeMap<String, String>),
+            Pairs(String),
+        }
+        let pairs: Vec<(String, String)> = match Written::deserialize(deserializer)? {
+            Written::Table(table) => table.into_iter().collect(),
+            Written::Pairs(text) => text
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| {
+                    item.split_once('=')
+                        .map(|(rule, mode)| (rule.trim().to_owned(), mode.trim().to_owned()))
+                        .ok_or_else(|| {
+                            serde::de::Error::custom(format!(
+                                "rule_modes: {item:?} is not RULE=MODE (as in \"R12=off,R3=silent\")"
+                            ))
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(RuleModeSettings(
+            pairs
+                .into_iter()
+                .map(|(rule, mode)| (rule.to_ascii_uppercase(), mode))
+                .collect(),
+        ))
+    }
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
@@ -847,6 +903,34 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn rule_modes_are_read_from_a_list_a_variable_per_rule_or_the_files_table() {
+        let modes = |s: Settings| {
+            s.rule_modes
+                .0
+                .into_iter()
+                .map(|(rule, mode)| format!("{rule}={mode}"))
+                .collect::<Vec<_>>()
+        };
+        let listed =
+            Settings::load_from(None, env(&[("GRAVIDA_RULE_MODES", "R12=off, r3=silent")]))
+                .unwrap();
+        assert_eq!(modes(listed), ["R12=off", "R3=silent"]);
+        let one = Settings::load_from(None, env(&[("GRAVIDA_RULE_MODES__R2E", "active")])).unwrap();
+        assert_eq!(modes(one), ["R2E=active"]);
+        let dir = std::env::temp_dir().join(format!("gravida-modes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gravida.toml");
+        std::fs::write(&file, "[rule_modes]\nR15 = \"silent\"\n").unwrap();
+        assert_eq!(
+            modes(Settings::load_from(Some(&file), env(&[])).unwrap()),
+            ["R15=silent"]
+        );
+        assert!(modes(Settings::load_from(None, env(&[])).unwrap()).is_empty());
+        let err = Settings::load_from(None, env(&[("GRAVIDA_RULE_MODES", "R12:off")])).unwrap_err();
+        assert!(err.to_string().contains("rule_modes"), "{err}");
     }
 
     #[test]

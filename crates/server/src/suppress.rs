@@ -24,7 +24,7 @@
 //! nothing is hidden at all, as before.
 
 use gravida_cds_hooks::NON_ADHERENCE_REASON_SYSTEM;
-use gravida_knowledge::Rendered;
+use gravida_knowledge::{Rendered, RuleMode};
 use gravida_rules::finding::{Dating, Evidence, Finding, Indicator, RuleId};
 use gravida_store::{SuppressedRecord, SuppressionQuery};
 
@@ -79,6 +79,20 @@ fn protected(finding: &Finding) -> bool {
     finding.rule == RuleId::R6 || finding.indicator == Indicator::Critical
 }
 
+/// The cards of silent rules as the audit trail records them: each with its fingerprint (with a
+/// store), never screened. A silent card is never shown, so no suppression rule applies to it,
+/// and the store's repeat check reads only active cards, so it makes no later card a repeat.
+pub fn silent(audit: Option<&Audit>, cards: Vec<Rendered>) -> Vec<Shown> {
+    cards
+        .into_iter()
+        .map(|rendered| Shown {
+            fingerprint: audit.map(|audit| audit.card_hash(&fingerprint(&rendered.finding))),
+            rendered,
+            mode: RuleMode::Silent,
+        })
+        .collect()
+}
+
 /// The cards to show, with their fingerprints. Without a store every card is shown.
 pub async fn screen(
     audit: Option<&Audit>,
@@ -92,6 +106,7 @@ pub async fn screen(
             .map(|rendered| Shown {
                 rendered,
                 fingerprint: None,
+                mode: RuleMode::Active,
             })
             .collect();
     };
@@ -123,6 +138,7 @@ pub async fn screen(
             .map(|(rendered, fingerprint, _)| Shown {
                 rendered,
                 fingerprint: Some(fingerprint),
+                mode: RuleMode::Active,
             })
             .collect()
     };
@@ -207,6 +223,7 @@ pub async fn screen(
             None => shown.push(Shown {
                 rendered,
                 fingerprint: Some(fingerprint),
+                mode: RuleMode::Active,
             }),
         }
     }

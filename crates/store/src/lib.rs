@@ -51,7 +51,7 @@ pub use records::{
     SuppressedRecord, SuppressionQuery, SuppressionReason,
 };
 pub use replay::SqlReplayStore;
-pub use report::{Report, RuleReport};
+pub use report::{ProfileUse, Report, RuleReport};
 pub use weekly::{HookWeek, RuleWeek, WeekReport, Weekly};
 pub use writer::{AuditWriter, CallTally, WriterConfig};
 

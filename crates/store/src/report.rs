@@ -1,5 +1,6 @@
 //! The governance report (per rule: how often it fired, how often clinicians accepted or
-//! overrode it, why they overrode it, which suggestions they took).
+//! overrode it, why they overrode it, which suggestions they took; how often a silent rule would
+//! have shown a card; which profile versions issued the period's cards).
 //!
 //! Feedback is joined to the rule through the card it names. Rates count *cards*, not
 //! feedback rows, so a clinician who sends the same verdict twice, or feedback for a card that
@@ -18,14 +19,31 @@ pub struct Report {
     pub unmatched_feedback: i64,
     /// All feedback rows received since the same moment, matched or not.
     pub feedback_rows: i64,
+    /// The profile versions that issued the cards (shown and silent), earliest first: which
+    /// version produced the period's numbers.
+    pub profiles: Vec<ProfileUse>,
+}
+
+/// One profile version's share of the period's cards.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileUse {
+    /// `name@hash`, as every card record holds it.
+    pub version: String,
+    pub cards: i64,
+    /// The first and last card it issued in the period (Unix ms).
+    pub first_ms: i64,
+    pub last_ms: i64,
 }
 
 /// One rule's numbers.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RuleReport {
     pub rule_id: String,
-    /// Cards issued.
+    /// Cards issued and sent (`mode = 'active'`): the rates are of these.
     pub fired: i64,
+    /// Cards of the rule running silently: recorded as "would have shown", never sent, so never
+    /// accepted or overridden.
+    pub silent: i64,
     /// Cards with at least one `accepted` feedback.
     pub accepted: i64,
     /// Cards with at least one `overridden` feedback.
@@ -76,7 +94,14 @@ macro_rules! reason_label {
 pub(crate) use reason_label;
 
 const FIRED: &str = "SELECT rule_id, COUNT(*) FROM audit_cards WHERE issued_at_ms >= $1 \
-     GROUP BY rule_id ORDER BY rule_id";
+     AND mode = 'active' GROUP BY rule_id ORDER BY rule_id";
+
+const SILENT: &str = "SELECT rule_id, mode, COUNT(*) FROM audit_cards WHERE issued_at_ms >= $1 \
+     AND mode = 'silent' GROUP BY rule_id, mode";
+
+const PROFILES: &str = "SELECT profile_version, COUNT(*), MIN(issued_at_ms), MAX(issued_at_ms) \
+     FROM audit_cards WHERE issued_at_ms >= $1 GROUP BY profile_version \
+     ORDER BY MIN(issued_at_ms), profile_version";
 
 const OUTCOMES: &str = "SELECT c.rule_id, f.outcome, COUNT(DISTINCT c.card_uuid) \
      FROM feedback f JOIN audit_cards c ON c.card_uuid = f.card_uuid \
@@ -117,18 +142,15 @@ impl Store {
     pub async fn report(&self, since_ms: i64) -> Result<Report, StoreError> {
         // (rule, label, count) rows from each grouped query.
         type Triples = Vec<(String, String, i64)>;
-        let (fired, mut triples, unmatched, feedback_rows): (
-            Vec<(String, i64)>,
-            Vec<Triples>,
-            i64,
-            i64,
-        ) = on_pool!(self, pool => {
+        // (fired, the grouped queries' rows, unmatched feedback, feedback rows, profiles)
+        type Fetched = (Vec<(String, i64)>, Vec<Triples>, i64, i64, Vec<ProfileUse>);
+        let (fired, mut triples, unmatched, feedback_rows, profiles): Fetched = on_pool!(self, pool => {
             let fired = sqlx::query(FIRED).bind(since_ms).fetch_all(pool).await?
                 .iter()
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
                 .collect::<Result<Vec<_>, sqlx::Error>>()?;
             let mut triples = Vec::new();
-            for sql in [OUTCOMES, REASONS, SUGGESTIONS, SUPPRESSED] {
+            for sql in [OUTCOMES, REASONS, SUGGESTIONS, SILENT, SUPPRESSED] {
                 triples.push(
                     sqlx::query(sql).bind(since_ms).fetch_all(pool).await?
                         .iter()
@@ -138,10 +160,20 @@ impl Store {
             }
             let unmatched: i64 = sqlx::query_scalar(UNMATCHED).bind(since_ms).fetch_one(pool).await?;
             let rows: i64 = sqlx::query_scalar(FEEDBACK_ROWS).bind(since_ms).fetch_one(pool).await?;
-            (fired, triples, unmatched, rows)
+            let profiles = sqlx::query(PROFILES).bind(since_ms).fetch_all(pool).await?
+                .iter()
+                .map(|r| Ok(ProfileUse {
+                    version: r.try_get(0)?,
+                    cards: r.try_get(1)?,
+                    first_ms: r.try_get(2)?,
+                    last_ms: r.try_get(3)?,
+                }))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            (fired, triples, unmatched, rows, profiles)
         });
         // In the order of the queries above.
         let suppressed = triples.pop().unwrap_or_default();
+        let silent = triples.pop().unwrap_or_default();
         let suggestions = triples.pop().unwrap_or_default();
         let reasons = triples.pop().unwrap_or_default();
         let outcomes = triples.pop().unwrap_or_default();
@@ -173,6 +205,18 @@ impl Store {
                 r.suggestions_taken.push((label, count));
             }
         }
+        for (rule, _, count) in silent {
+            // A silent rule has no shown cards: its row is made here.
+            if !rules.iter().any(|r| r.rule_id == rule) {
+                rules.push(RuleReport {
+                    rule_id: rule.clone(),
+                    ..RuleReport::default()
+                });
+            }
+            if let Some(r) = rules.iter_mut().find(|r| r.rule_id == rule) {
+                r.silent = count;
+            }
+        }
         for (rule, reason, count) in suppressed {
             // A rule may have been only suppressed since the moment: it gets a row too.
             if !rules.iter().any(|r| r.rule_id == rule) {
@@ -202,6 +246,7 @@ impl Store {
             rules,
             unmatched_feedback: unmatched,
             feedback_rows,
+            profiles,
         })
     }
 

@@ -58,3 +58,59 @@ pub async fn server_sees_tls(store: &Store) -> bool {
         .await
         .expect("pg_stat_ssl is readable")
 }
+
+/// Applies this backend's migrations up to and with `version` only, as a store left by an older
+/// release would be (then [`Store::migrate`] takes it the rest of the way).
+pub async fn migrate_up_to(store: &Store, version: i64) {
+    let migrations = match store {
+        Store::Sqlite(_) => crate::SQLITE_MIGRATIONS,
+        Store::Postgres(_) => crate::POSTGRES_MIGRATIONS,
+    };
+    let upto: Vec<_> = migrations
+        .iter()
+        .copied()
+        .filter(|(v, _, _)| *v <= version)
+        .collect();
+    let upto: &'static [(i64, &'static str, &'static str)] = Box::leak(upto.into_boxed_slice());
+    crate::on_pool!(store, pool => {
+        crate::migrator(upto).run(pool).await.expect("the older migrations apply");
+    });
+}
+
+/// Every card record as `(card_uuid, rule_id, mode)`, in insertion order: what a test reads
+/// back to see whether a card was recorded, and how.
+pub async fn card_modes(store: &Store) -> Vec<(String, String, String)> {
+    crate::on_pool!(store, pool => {
+        sqlx::query_as("SELECT card_uuid, rule_id, mode FROM audit_cards ORDER BY issued_at_ms, card_uuid")
+            .fetch_all(pool)
+            .await
+            .expect("audit_cards is readable")
+    })
+}
+
+/// Writes `card` as the release before rule modes did, into an `audit_cards` with no `mode`
+/// column (see [`migrate_up_to`]); its suggestions are left out.
+pub async fn insert_card_without_mode(store: &Store, card: &crate::CardRecord) {
+    let sql = "INSERT INTO audit_cards (card_uuid, rule_id, indicator, profile_version, service, \
+               hook, hook_instance, issued_at_ms, issuer, tenant, patient_hash, fingerprint, \
+               encounter_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+    crate::on_pool!(store, pool => {
+        sqlx::query(sql)
+            .bind(&card.card_uuid)
+            .bind(&card.rule_id)
+            .bind(&card.indicator)
+            .bind(&card.profile_version)
+            .bind(&card.service)
+            .bind(&card.hook)
+            .bind(&card.hook_instance)
+            .bind(card.issued_at_ms)
+            .bind(&card.issuer)
+            .bind(&card.tenant)
+            .bind(&card.patient_hash)
+            .bind(&card.fingerprint)
+            .bind(&card.encounter_hash)
+            .execute(pool)
+            .await
+            .expect("the card is written");
+    });
+}

@@ -209,12 +209,30 @@ impl Application {
     }
 }
 
+/// The profile, with the site's rule modes over its own: a profile, or a site mode, that fails a
+/// check stops start-up with every reason.
 fn load_knowledge(settings: &Settings) -> anyhow::Result<KnowledgeBase> {
-    match &settings.profiles {
+    let kb = match &settings.profiles {
         Some(dir) => KnowledgeBase::load_dir(dir)
-            .with_context(|| format!("loading the knowledge profile {}", dir.display())),
-        None => KnowledgeBase::embedded().context("loading the embedded knowledge profile"),
-    }
+            .with_context(|| format!("loading the knowledge profile {}", dir.display()))?,
+        None => KnowledgeBase::embedded().context("loading the embedded knowledge profile")?,
+    };
+    let kb = kb
+        .with_site_modes(&settings.rule_modes.0)
+        .context("applying the site's rule modes (rule_modes) to the knowledge profile")?;
+    let modes: Vec<String> = kb
+        .modes()
+        .iter()
+        .filter(|(_, mode)| *mode != gravida_knowledge::RuleMode::Active)
+        .map(|(rule, mode)| format!("{rule}={mode}"))
+        .collect();
+    tracing::info!(
+        profile = kb.version(),
+        profile_version = kb.profile_version(),
+        not_active = %modes.join(","),
+        "knowledge profile loaded"
+    );
+    Ok(kb)
 }
 
 /// Without trusted issuers nobody is authenticated, which is acceptable only on loopback.

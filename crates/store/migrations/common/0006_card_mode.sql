@@ -1,2 +1,5 @@
--- A rule may run silently: its cards are recorded, never shown. `active` for every card shown.
+-- A card of a rule that runs silently is recorded as one that would have been shown, and never
+-- sent (issue 28): `active` or `silent`. Every card recorded before was shown, so the default is
+-- `active`. The same statement on SQLite and PostgreSQL; adding a column with a constant
+-- default rewrites no row on either.
 ALTER TABLE audit_cards ADD COLUMN mode TEXT NOT NULL DEFAULT 'active';

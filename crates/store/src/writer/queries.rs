@@ -95,13 +95,14 @@ pub(crate) const DISMISSED: &str = "SELECT EXISTS (SELECT 1 FROM scoped_override
 /// A card with this fingerprint, for this patient and caller, shown since the start of the
 /// repeat window or in the same encounter. Two lookups, each on its own index, so that neither
 /// reads the patient's older cards: a range of (patient, fingerprint, issued at), and a prefix
-/// of (encounter, fingerprint). A NULL encounter matches no row.
+/// of (encounter, fingerprint). A NULL encounter matches no row. A silent card was never shown,
+/// so it makes no later card a repeat (`mode = 'active'`, read from the rows the index found).
 pub(crate) const SHOWN: &str = "SELECT EXISTS (SELECT 1 FROM audit_cards \
      WHERE patient_hash = $1 AND fingerprint = $2 AND issued_at_ms >= $5 \
-     AND COALESCE(issuer, '') = $3 AND COALESCE(tenant, '') = $4) \
+     AND COALESCE(issuer, '') = $3 AND COALESCE(tenant, '') = $4 AND mode = 'active') \
      OR EXISTS (SELECT 1 FROM audit_cards \
      WHERE encounter_hash = $6 AND fingerprint = $2 AND patient_hash = $1 \
-     AND COALESCE(issuer, '') = $3 AND COALESCE(tenant, '') = $4)";
+     AND COALESCE(issuer, '') = $3 AND COALESCE(tenant, '') = $4 AND mode = 'active')";
 
 /// Remembers that a clinician overrode a card with a reason, under the card's patient,
 /// fingerprint, caller and service (from its audit row: a card without a fingerprint adds
