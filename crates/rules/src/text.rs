@@ -260,7 +260,20 @@ pub fn labelled_absent(text: &str, kb: &BleedingText) -> bool {
 /// Only the name is read: a note such as "previous scan normal" on a current bleed is not one.
 pub fn names_history<'t>(names: impl IntoIterator<Item = &'t str>, kb: &BleedingText) -> bool {
     names.into_iter().any(|name| {
-        let name = name.trim();
+        let name = name.trim_start();
+        // Most names open with a letter no prefix opens with ("Asthma", "Hemoglobin"): an ASCII
+        // first letter is compared with the prefixes' first letters before anything else. (A
+        // name opening with any other character goes the whole way: its lower case may differ.)
+        if let Some(first) = name.bytes().next().filter(u8::is_ascii) {
+            let first = first.to_ascii_lowercase();
+            if !kb
+                .history_prefixes
+                .iter()
+                .any(|p| p.as_bytes().first() == Some(&first))
+            {
+                return false;
+            }
+        }
         if name.is_ascii() {
             // The common case, without lower-casing a copy: prefixes are lower case.
             let first = name.as_bytes().first().map(u8::to_ascii_lowercase);
@@ -329,6 +342,15 @@ pub fn rh_from_text(value: &str, kb: &BleedingText) -> Option<bool> {
 /// Reads bleeding and the implantation label from a record's text. A text that is a label
 /// answered absent ("Vaginal bleeding: None") names nothing.
 pub fn scan(texts: &[String], filters: &TextFilters, kb: &BleedingText) -> TextFindings {
+    // A text neither filter passes names no term, whatever its label says: most records' texts
+    // end here, before the label is looked for. (Setting labelled texts aside can only take
+    // mentions away, never add one.)
+    if !texts
+        .iter()
+        .any(|t| filters.bleeding.may_match(t) || filters.implantation.may_match(t))
+    {
+        return TextFindings::default();
+    }
     if texts.iter().any(|t| labelled_absent(t, kb)) {
         let present: Vec<String> = texts
             .iter()
@@ -353,6 +375,20 @@ mod tests {
 
     fn read(text: &str) -> TextFindings {
         scan(&[text.to_string()], &TextFilters::new(&kb()), &kb())
+    }
+
+    #[test]
+    fn a_name_opens_as_a_history_in_any_case_and_after_spaces_and_no_other_name_does() {
+        let kb = kb();
+        let history = |name: &str| names_history([name], &kb);
+        assert!(history("History of ectopic pregnancy (2022)"));
+        assert!(history("  PRIOR miscarriage"));
+        assert!(history("h/o ectopic"));
+        assert!(history("Hx of PPH"));
+        assert!(!history("Hemorrhage in early pregnancy"));
+        assert!(!history("Asthma"));
+        assert!(!history("Ühistory of ectopic"));
+        assert!(!history(""));
     }
 
     #[test]
