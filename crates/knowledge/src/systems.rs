@@ -1,8 +1,8 @@
 //! The code systems a profile may name: the engine's own (SNOMED CT, LOINC, ICD-10-CM, RxNorm)
 //! and those only orderables or site-local codes use.
 //!
-//! Both the value set checks (`load.rs`) and the orderable checks (`templates.rs`) ask this list,
-//! so it sits below both.
+//! Both the value set checks (`load/value_sets.rs`) and the orderable checks (`templates.rs`) ask
+//! this list, so it sits below both.
 
 use gravida_rules::knowledge::{ICD10CM, LOINC, RXNORM, SNOMED};
 
