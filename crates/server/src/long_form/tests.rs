@@ -1,0 +1,190 @@
+//! The long form's unit tests: the cache, the ids and sealing, the packing, the page.
+
+use std::time::Duration;
+
+use super::html::markdown_to_html;
+use super::pack::{pack, unpack};
+use super::seal::{decode_id, derive, encode_id, new_id, new_secret, open, seal_page};
+use super::sheet::{Sheet, role_name_of};
+use super::*;
+
+#[test]
+fn markdown_from_the_chart_cannot_become_html_or_a_link() {
+    let html = markdown_to_html(
+        "**Why**: \"<script>x</script>\" \\[Re-enter your password\\](https://evil.example)\n\n- one *two*",
+    );
+    assert!(!html.contains("<script"), "{html}");
+    assert!(!html.contains("<a "), "{html}");
+    assert!(html.contains("<strong>Why</strong>"), "{html}");
+    assert!(html.contains("<li>one <em>two</em></li>"), "{html}");
+}
+
+fn sheet(summary: &str) -> Sheet {
+    Sheet {
+        indicator: "warning".into(),
+        summary: summary.into(),
+        detail: Some("**Why**: bleeding at 12w0d".into()),
+        reasoning: None,
+        records: vec![(
+            "bleed".into(),
+            "Condition".into(),
+            Some("2026-12-01".into()),
+        )],
+        more_records: 0,
+        dating: None,
+        sources: vec![(
+            "ACOG <PB 200>".into(),
+            Some("https://www.acog.org/x".into()),
+        )],
+        suggestions: vec!["Order TVUS".into()],
+        rule: "R2".into(),
+        profile_version: "default@abc".into(),
+        issued: "2026-12-03T10:00:00Z".into(),
+        expires: "2026-12-03T10:30:00Z".into(),
+    }
+}
+
+#[test]
+fn a_sheet_sealed_as_json_renders_the_same_page_as_the_sheet_kept_in_memory() {
+    let kept = sheet("Bleeding <at> 12w0d");
+    let json = serde_json::to_string(&kept).unwrap();
+    let opened: Sheet = serde_json::from_str(&json).unwrap();
+    assert_eq!(opened.render(), kept.render());
+    let page = kept.render();
+    assert!(
+        page.contains("<h1>Bleeding &lt;at&gt; 12w0d</h1>"),
+        "{page}"
+    );
+    assert!(page.contains("ACOG &lt;PB 200&gt;"), "{page}");
+    assert!(
+        page.contains("<li>bleed: diagnosis, 2026-12-01</li>"),
+        "{page}"
+    );
+}
+
+#[test]
+fn a_page_with_reasoning_names_each_record_once_says_the_disclaimer_once_and_writes_0w0d() {
+    let mut with = sheet("Bleeding at 12w0d");
+    with.reasoning = Some(
+        "**Why.** Bleeding.\n\nRecords used: diagnosis 'vaginal bleeding' (2026-12-01).\n\n\
+         *Advice for the clinician, not a diagnosis.*"
+            .into(),
+    );
+    with.dating = Some(("LMP".into(), Some("2026-11-09".into()), "2026-09-14".into()));
+    let page = with.render();
+    assert_eq!(page.matches("vaginal bleeding").count(), 1, "{page}");
+    assert!(!page.contains("Condition"), "{page}");
+    assert_eq!(page.matches("not a diagnosis").count(), 1, "{page}");
+    assert!(page.contains("0w0d on 2026-09-14"), "{page}");
+    assert!(!page.contains("gestational age 0"), "{page}");
+}
+
+#[test]
+fn an_indicator_that_is_not_ours_cannot_inject_a_class_or_markup() {
+    let mut odd = sheet("x");
+    odd.indicator = "\"><script>".into();
+    let page = odd.render();
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(page.contains("indicator info"), "{page}");
+}
+
+#[test]
+fn ids_are_long_random_and_url_safe() {
+    let a = new_id().unwrap();
+    let b = new_id().unwrap();
+    assert_ne!(a, b);
+    assert!(is_well_formed(&a), "{a}");
+    assert!(!is_well_formed("../etc/passwd"));
+}
+
+#[test]
+fn a_packed_sheet_is_half_its_json_or_less_and_opens_as_the_same_page_as_earlier_rows_do() {
+    let mut kept = sheet("Bleeding at 12w0d");
+    kept.reasoning = Some(
+        "- The bleed is charted at 12w0d.\n- No ultrasound confirms an intrauterine \
+         pregnancy.\n- No hCG is charted since the bleed.\n"
+            .repeat(6),
+    );
+    let json = serde_json::to_vec(&kept).unwrap();
+    let packed = pack(&json);
+    assert!(
+        packed.len() * 2 < json.len(),
+        "{} of {}",
+        packed.len(),
+        json.len()
+    );
+    assert_eq!(unpack(&packed), Some(kept.render()));
+    // What earlier releases sealed still opens: the sheet's JSON as it is, or the page.
+    assert_eq!(unpack(&json), Some(kept.render()));
+    assert_eq!(
+        unpack(b"<html>page</html>").as_deref(),
+        Some("<html>page</html>")
+    );
+    assert_eq!(unpack(b"L\x05\0\0\0not lz4"), None);
+    assert_eq!(unpack(b"L\xff\xff\xff\xff"), None, "too large to unpack");
+}
+
+#[test]
+fn a_sealed_page_opens_only_with_its_own_id() {
+    let secret = new_secret().unwrap();
+    let (lookup, key) = derive(&secret);
+    let sealed = seal_page(&key, &lookup, b"Bleeding at 10w0d").unwrap();
+    assert!(!sealed.contains("Bleeding"));
+    assert_eq!(
+        open(&key, &lookup, &sealed).as_deref(),
+        Some(&b"Bleeding at 10w0d"[..])
+    );
+    let (other_lookup, other_key) = derive(&new_secret().unwrap());
+    assert_eq!(open(&other_key, &lookup, &sealed), None);
+    assert_eq!(open(&key, &other_lookup, &sealed), None);
+    assert_ne!(lookup, other_lookup);
+    assert_eq!(decode_id(&encode_id(&secret)), Some(secret));
+}
+
+#[test]
+fn the_oldest_page_goes_first_when_the_map_is_full() {
+    let forms = LongForms::new(Duration::from_secs(60), 2, usize::MAX);
+    let first = forms.keep(sheet("one")).unwrap();
+    let second = forms.keep(sheet("two")).unwrap();
+    let third = forms.keep(sheet("three")).unwrap();
+    assert!(forms.get_local(&first).is_none());
+    assert_eq!(forms.get_local(&second).unwrap().summary, "two");
+    assert_eq!(forms.get_local(&third).unwrap().summary, "three");
+}
+
+#[test]
+fn the_oldest_pages_go_first_when_the_kept_bytes_would_pass_the_bound() {
+    let page = |summary: &str| {
+        let mut s = sheet(summary);
+        s.reasoning = Some("x".repeat(10_000));
+        s
+    };
+    let one = page("one").bytes();
+    // Room for two pages and a half.
+    let forms = LongForms::new(Duration::from_secs(60), 1_000, one * 5 / 2);
+    let ids: Vec<String> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|s| forms.keep(page(s)).unwrap())
+        .collect();
+    let (pages, bytes) = forms.kept();
+    assert_eq!(pages, 2);
+    assert!(bytes <= one * 5 / 2, "{bytes} bytes kept");
+    assert!(forms.get_local(&ids[0]).is_none() && forms.get_local(&ids[1]).is_none());
+    assert_eq!(forms.get_local(&ids[3]).unwrap().summary, "d");
+    // A page larger than the whole bound is not kept at all, and evicts nothing.
+    let mut huge = page("huge");
+    huge.reasoning = Some("x".repeat(one * 3));
+    let huge = forms.keep(huge).unwrap();
+    assert!(forms.get_local(&huge).is_none());
+    assert_eq!(forms.kept().0, 2);
+}
+
+#[test]
+fn role_names_are_read_aloud() {
+    assert_eq!(role_name_of("PregnancyEvidence"), "pregnancy evidence");
+    assert_eq!(role_name_of("Bleed"), "bleed");
+    assert_eq!(role_name_of("Lmp"), "LMP");
+    assert_eq!(role_name_of("ChartedEdd"), "charted EDD");
+    assert_eq!(role_name_of("RhType"), "Rh type");
+    assert_eq!(role_name_of("GaObservation"), "gestational-age observation");
+}
