@@ -9,8 +9,10 @@
 //! Three parts, one module each: [`load`] reads and checks the profile's files (from a folder or
 //! [`embedded`]) and reports every [`error`] at once; [`templates`] is the card text and the
 //! orderables as loaded, with the checks they must pass; [`render`] fills the templates from a
-//! finding into a card. [`prefetch`] builds the searches the service advertises.
+//! finding into a card; [`lexicon`] names the profile words a card's long form repeats (what a
+//! stored long form is packed against). [`prefetch`] builds the searches the service advertises.
 pub mod error;
+pub mod lexicon;
 pub mod load;
 pub mod prefetch;
 pub mod render;
@@ -94,6 +96,12 @@ impl KnowledgeBase {
     /// The prefetch keys and templates the service advertises and fetches.
     pub fn prefetch(&self) -> &[PrefetchQuery] {
         &self.prefetch
+    }
+
+    /// The profile's words under `keys` ([`lexicon::long_form_keys`]): what a card's long form
+    /// repeats of the profile, the same bytes for the same keys under the same version.
+    pub fn long_form_words(&self, keys: &[&str]) -> Vec<u8> {
+        lexicon::words(&self.profile, keys)
     }
 
     /// What the engine reads (value sets, text cues, thresholds).

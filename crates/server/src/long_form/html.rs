@@ -127,3 +127,23 @@ pub(super) fn inline(line: &str) -> String {
     }
     out
 }
+
+/// The page of a long form packed under a knowledge profile this replica does not have loaded
+/// (the profile changed since the card was issued): said plainly, rather than rendered with
+/// another version's words. The card itself, as the EHR showed it, stands.
+pub(super) fn other_profile_page(version: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta name=\"referrer\" content=\"no-referrer\">\
+         <title>Gravida: why this card</title><style>{STYLE}</style></head><body>\
+         <h1>This card's full reasoning cannot be shown here</h1>\
+         <p>It was written by knowledge profile {}, which this server no longer has loaded: \
+         the knowledge profile has been updated since the card was issued. The reasoning is \
+         kept as that profile's words, so it is not shown with another version's text.</p>\
+         <p>The card as it was shown in the record still stands. Open the hook again for a \
+         card, and its reasoning, from the profile in use now.</p>\
+         <p class=\"meta\">This page is not cached.</p></body></html>",
+        escape(version)
+    )
+}

@@ -20,9 +20,14 @@
 //!   hash), `Referrer-Policy: no-referrer` (so the capability never leaks to a guideline site),
 //!   and every value HTML-escaped.
 //!
+//! - **Small at rest.** What the store gets is the sheet packed against the profile's own
+//!   words (an LZ4 dictionary, [`pack`]): little more than the chart's facts and references into
+//!   the profile, under the profile version that wrote it. A replica without that version says
+//!   so on the page rather than render it with other words.
+//!
 //! The parts, one file each: [`sheet`] what a page says and its HTML, [`html`] the page's
-//! Markdown, escaping and headers, [`pack`] a sheet as stored (LZ4), [`seal`] the ids, the
-//! lookup hashes and the sealing.
+//! Markdown, escaping and headers, [`pack`] a sheet as stored, [`seal`] the ids, the lookup
+//! hashes and the sealing.
 
 mod html;
 mod pack;
@@ -34,7 +39,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gravida_cds_hooks::{Card, Link};
-use gravida_rules::finding::Finding;
+use gravida_knowledge::{KnowledgeBase, Rendered};
+use gravida_knowledge::lexicon::long_form_keys;
 use gravida_store::LongFormRecord;
 use time::OffsetDateTime;
 
@@ -45,7 +51,8 @@ use crate::error::ApiError;
 pub use html::response;
 pub use seal::is_well_formed;
 
-use pack::{pack, unpack};
+use html::other_profile_page;
+use pack::{Unpacked, pack, unpack};
 #[cfg(test)]
 use seal::new_id;
 use seal::{decode_id, derive, encode_id, new_secret, open, seal_page};
@@ -151,6 +158,7 @@ impl LongForms {
     pub async fn get(
         &self,
         audit: Option<&Audit>,
+        kb: &KnowledgeBase,
         id: &str,
         now: OffsetDateTime,
     ) -> Result<Option<String>, ApiError> {
@@ -172,32 +180,39 @@ impl LongForms {
         let Some(plain) = sealed.and_then(|sealed| open(&key, &lookup, &sealed)) else {
             return Ok(None);
         };
-        Ok(unpack(&plain))
+        Ok(unpack(&plain, kb).map(|unpacked| match unpacked {
+            Unpacked::Page(page) => page,
+            Unpacked::OtherProfile(version) => other_profile_page(&version),
+        }))
     }
 
-    /// Captures the long form of `card`, keeps it, and adds the card's link to it; with `seal`
-    /// (a store is configured), also returns it sealed, for the caller to store with the call's
+    /// Captures the long form of the rendered card, keeps it, and adds the card's link to it;
+    /// with `seal` (a store is configured), also returns it packed against the words of `kb`
+    /// (the profile that rendered it) and sealed, for the caller to store with the call's
     /// records. A card whose page cannot be kept (no randomness) gets no link.
     pub fn attach(
         &self,
         seal: bool,
         public_base: &str,
-        card: &mut Card,
-        finding: &Finding,
-        profile_version: &str,
+        rendered: &mut Rendered,
+        kb: &KnowledgeBase,
         now: OffsetDateTime,
     ) -> Option<LongFormRecord> {
+        let Rendered {
+            card,
+            finding,
+            folded,
+        } = rendered;
         let expires = now + self.ttl;
         // The full reasoning rides in the card's extension from the renderer to here; the EHR
         // gets the short card and the link, not the long text twice.
         let reasoning = take_reasoning(card);
-        let sheet = Sheet::of(card, reasoning, finding, profile_version, now, expires);
+        let sheet = Sheet::of(card, reasoning, finding, kb.version(), now, expires);
         let secret = new_secret()?;
         let record = if seal {
             let (lookup, key) = derive(&secret);
-            serde_json::to_vec(&sheet)
-                .ok()
-                .and_then(|plain| seal_page(&key, &lookup, &pack(&plain)))
+            pack(&sheet, kb, &long_form_keys(finding, folded))
+                .and_then(|packed| seal_page(&key, &lookup, &packed))
                 .map(|sealed| LongFormRecord {
                     lookup,
                     expires_at_ms: unix_ms(expires),

@@ -13,7 +13,7 @@ use super::html::{STYLE, escape, markdown_to_html};
 /// What a long form says, as plain text: captured from the card and its finding when the card
 /// is issued (cheap: a few copies), rendered as HTML by [`Sheet::render`] when the link is opened.
 /// It is also what a store seals (as JSON), so any replica renders the same page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct Sheet {
     pub(super) indicator: String,
     pub(super) summary: String,
@@ -39,6 +39,14 @@ pub(super) struct Sheet {
 }
 
 impl Sheet {
+    /// An empty sheet's JSON: its keys, which every stored sheet repeats (part of the
+    /// dictionary it is packed against).
+    pub(super) fn skeleton() -> &'static [u8] {
+        static SKELETON: std::sync::LazyLock<Vec<u8>> =
+            std::sync::LazyLock::new(|| serde_json::to_vec(&Sheet::default()).unwrap_or_default());
+        &SKELETON
+    }
+
     /// The sheet of `card` as it is shown (its reasoning already taken out of it).
     pub(super) fn of(
         card: &Card,

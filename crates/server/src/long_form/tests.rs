@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-use super::html::markdown_to_html;
-use super::pack::{pack, unpack};
+use gravida_knowledge::KnowledgeBase;
+
+use super::html::{markdown_to_html, other_profile_page};
+use super::pack::{Unpacked, pack, unpack};
 use super::seal::{decode_id, derive, encode_id, new_id, new_secret, open, seal_page};
 use super::sheet::{Sheet, role_name_of};
 use super::*;
@@ -97,31 +99,90 @@ fn ids_are_long_random_and_url_safe() {
     assert!(!is_well_formed("../etc/passwd"));
 }
 
+/// The embedded profile, and the same profile with one comment changed: another version.
+fn profiles() -> (KnowledgeBase, KnowledgeBase) {
+    let files = |edit: bool| {
+        gravida_knowledge::embedded::FILES
+            .iter()
+            .map(|(path, text)| {
+                let mut bytes = text.as_bytes().to_vec();
+                if edit && *path == "cards.toml" {
+                    bytes.extend_from_slice(b"\n# edited\n");
+                }
+                (path.to_string(), bytes)
+            })
+            .collect()
+    };
+    (
+        KnowledgeBase::from_files(files(false)).unwrap(),
+        KnowledgeBase::from_files(files(true)).unwrap(),
+    )
+}
+
 #[test]
-fn a_packed_sheet_is_half_its_json_or_less_and_opens_as_the_same_page_as_earlier_rows_do() {
+fn a_sheet_packed_against_the_profile_words_keeps_little_more_than_its_facts_and_opens_as_the_same_page()
+ {
+    let (kb, other) = profiles();
+    // A reasoning in the profile's own words (R2's), around a fact or two.
+    let words = String::from_utf8(kb.long_form_words(&["R2"])).unwrap();
+    let profile_text: String = words
+        .lines()
+        .rev()
+        .take(12)
+        .collect::<Vec<_>>()
+        .join("\n\n");
     let mut kept = sheet("Bleeding at 12w0d");
-    kept.reasoning = Some(
-        "- The bleed is charted at 12w0d.\n- No ultrasound confirms an intrauterine \
-         pregnancy.\n- No hCG is charted since the bleed.\n"
-            .repeat(6),
-    );
+    kept.rule = "R2".into();
+    kept.reasoning = Some(format!(
+        "Bleeding record: \"spotting since Tuesday\" (2026-12-01).\n\n{profile_text}"
+    ));
     let json = serde_json::to_vec(&kept).unwrap();
-    let packed = pack(&json);
+    let packed = pack(&kept, &kb, &["R2"]).unwrap();
+    let alone = lz4_flex::block::compress(&json);
     assert!(
-        packed.len() * 2 < json.len(),
-        "{} of {}",
+        packed.len() * 2 < alone.len() && packed.len() * 3 < json.len(),
+        "{} with the words, {} without, of {}",
         packed.len(),
+        alone.len(),
         json.len()
     );
-    assert_eq!(unpack(&packed), Some(kept.render()));
-    // What earlier releases sealed still opens: the sheet's JSON as it is, or the page.
-    assert_eq!(unpack(&json), Some(kept.render()));
+    assert_eq!(unpack(&packed, &kb), Some(Unpacked::Page(kept.render())));
+    // Another version of the profile has other words: said, never read with them.
     assert_eq!(
-        unpack(b"<html>page</html>").as_deref(),
-        Some("<html>page</html>")
+        unpack(&packed, &other),
+        Some(Unpacked::OtherProfile(kb.version().to_owned()))
     );
-    assert_eq!(unpack(b"L\x05\0\0\0not lz4"), None);
-    assert_eq!(unpack(b"L\xff\xff\xff\xff"), None, "too large to unpack");
+    let page = other_profile_page(kb.version());
+    assert!(
+        page.contains(kb.version()) && page.contains("cannot be shown"),
+        "{page}"
+    );
+}
+
+#[test]
+fn what_earlier_releases_sealed_still_opens() {
+    let (kb, _) = profiles();
+    let kept = sheet("Bleeding at 12w0d");
+    let json = serde_json::to_vec(&kept).unwrap();
+    let page = Some(Unpacked::Page(kept.render()));
+    // The release before: the JSON LZ4-compressed alone.
+    let mut lz4 = vec![b'L'];
+    lz4.extend(u32::try_from(json.len()).unwrap().to_le_bytes());
+    lz4.extend(lz4_flex::block::compress(&json));
+    assert_eq!(unpack(&lz4, &kb), page);
+    // Earlier: the sheet's JSON as it is, or the page.
+    assert_eq!(unpack(&json, &kb), page);
+    assert_eq!(
+        unpack(b"<html>page</html>", &kb),
+        Some(Unpacked::Page("<html>page</html>".into()))
+    );
+    assert_eq!(unpack(b"L\x05\0\0\0not lz4", &kb), None);
+    assert_eq!(
+        unpack(b"L\xff\xff\xff\xff", &kb),
+        None,
+        "too large to unpack"
+    );
+    assert_eq!(unpack(b"W\xff\xff", &kb), None, "cut short");
 }
 
 #[test]
