@@ -151,12 +151,21 @@ mod tests {
         assert_eq!(words, kb.long_form_words(&["R2", "label_implausible"]));
         let text = String::from_utf8(words.clone()).unwrap();
         let r2 = &kb.profile.cards.rules["R2"];
-        assert!(text.ends_with(&format!("{}\n", r2.summary.as_str())), "the rule's own text last");
+        assert!(
+            text.ends_with(&format!("{}\n", r2.summary.as_str())),
+            "the rule's own text last"
+        );
         assert!(text.contains(r2.why[0].as_str()));
-        let label = kb.profile.cards.modifiers["label_implausible"].why.as_ref().unwrap();
+        let label = kb.profile.cards.modifiers["label_implausible"]
+            .why
+            .as_ref()
+            .unwrap();
         assert!(text.contains(label.as_str()));
         // Another rule's words are not among them; an unknown key adds nothing.
         assert!(!text.contains(kb.profile.cards.rules["R16"].why[0].as_str()));
-        assert_eq!(kb.long_form_words(&["R2", "label_implausible", "no-such-key"]), words);
+        assert_eq!(
+            kb.long_form_words(&["R2", "label_implausible", "no-such-key"]),
+            words
+        );
     }
 }

@@ -360,6 +360,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "scoped overrides",
         include_str!("../migrations/common/0005_scoped_overrides.sql"),
     ),
+    (
+        6,
+        "long form sheets",
+        include_str!("../migrations/sqlite/0006_long_form_sheets.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: Migrations = &[
     (
@@ -386,6 +391,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         5,
         "scoped overrides",
         include_str!("../migrations/common/0005_scoped_overrides.sql"),
+    ),
+    (
+        6,
+        "long form sheets",
+        include_str!("../migrations/postgres/0006_long_form_sheets.sql"),
     ),
 ];
 

@@ -39,12 +39,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gravida_cds_hooks::{Card, Link};
-use gravida_knowledge::{KnowledgeBase, Rendered};
 use gravida_knowledge::lexicon::long_form_keys;
+use gravida_knowledge::{KnowledgeBase, Rendered};
 use gravida_store::LongFormRecord;
 use time::OffsetDateTime;
 
-use crate::audit::{Audit, unix_ms};
+use crate::audit::{Audit, SealedLongForm, unix_ms};
 use crate::card::LONG_FORM_PATH_PREFIX;
 use crate::error::ApiError;
 
@@ -55,7 +55,7 @@ use html::other_profile_page;
 use pack::{Unpacked, pack, unpack};
 #[cfg(test)]
 use seal::new_id;
-use seal::{decode_id, derive, encode_id, new_secret, open, seal_page};
+use seal::{decode_id, derive, encode_id, new_secret, open, open_legacy, seal_page};
 use sheet::Sheet;
 
 /// The label of the link each card carries to its long form.
@@ -168,8 +168,11 @@ impl LongForms {
         let (Some(audit), Some(secret)) = (audit, decode_id(id)) else {
             return Ok(None);
         };
-        let (lookup, key) = derive(&secret);
-        let sealed = match audit.read_long_form(&lookup, now).await {
+        let derived = derive(&secret);
+        let sealed = match audit
+            .read_long_form(&derived.lookup, &derived.legacy_lookup, now)
+            .await
+        {
             Ok(sealed) => sealed,
             Err(e) => {
                 tracing::warn!(error = %e, "a long form could not be read from the store");
@@ -177,7 +180,11 @@ impl LongForms {
             }
         };
         // A row that does not open was not sealed with this id's key: as good as absent.
-        let Some(plain) = sealed.and_then(|sealed| open(&key, &lookup, &sealed)) else {
+        let plain = sealed.and_then(|sealed| match sealed {
+            SealedLongForm::Current(sealed) => open(&derived.key, &derived.lookup, &sealed),
+            SealedLongForm::Legacy(sealed) => open_legacy(&derived, &sealed),
+        });
+        let Some(plain) = plain else {
             return Ok(None);
         };
         Ok(unpack(&plain, kb).map(|unpacked| match unpacked {
@@ -210,11 +217,11 @@ impl LongForms {
         let sheet = Sheet::of(card, reasoning, finding, kb.version(), now, expires);
         let secret = new_secret()?;
         let record = if seal {
-            let (lookup, key) = derive(&secret);
+            let derived = derive(&secret);
             pack(&sheet, kb, &long_form_keys(finding, folded))
-                .and_then(|packed| seal_page(&key, &lookup, &packed))
+                .and_then(|packed| seal_page(&derived.key, &derived.lookup, &packed))
                 .map(|sealed| LongFormRecord {
-                    lookup,
+                    lookup: derived.lookup.to_vec(),
                     expires_at_ms: unix_ms(expires),
                     sealed,
                 })

@@ -5,51 +5,70 @@ use base64::Engine as _;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use sha2::{Digest, Sha256};
 
-/// The lookup hash (hex) and the sealing key of a long form, both derived from its id's bytes
-/// (256 random bits, so one SHA-256 each is a sound derivation), with different prefixes so
-/// that neither tells anything about the other.
-pub(super) fn derive(secret: &[u8; 32]) -> (String, [u8; 32]) {
+/// What a long form's id gives: where its row is, and the key that opens it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Derived {
+    /// The row's key: the first 16 bytes of the lookup hash (128 bits: no two ids meet).
+    pub(super) lookup: [u8; 16],
+    /// The whole lookup hash as hex: the key of a row the release before wrote.
+    pub(super) legacy_lookup: String,
+    pub(super) key: [u8; 32],
+}
+
+/// The lookup hash and the sealing key of a long form, both derived from its id's bytes (256
+/// random bits, so one SHA-256 each is a sound derivation), with different prefixes so that
+/// neither tells anything about the other.
+pub(super) fn derive(secret: &[u8; 32]) -> Derived {
     let hash = |purpose: &[u8]| -> [u8; 32] {
         let mut hasher = Sha256::new();
         hasher.update(purpose);
         hasher.update(secret);
         hasher.finalize().into()
     };
-    let lookup = hash(b"gravida long-form lookup v1\0")
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    (lookup, hash(b"gravida long-form key v1\0"))
+    let full = hash(b"gravida long-form lookup v1\0");
+    let mut lookup = [0u8; 16];
+    lookup.copy_from_slice(&full[..16]);
+    Derived {
+        lookup,
+        legacy_lookup: full.iter().map(|b| format!("{b:02x}")).collect(),
+        key: hash(b"gravida long-form key v1\0"),
+    }
 }
 
-/// Seals `page` under `key`, bound to its lookup hash; base64.
-pub(super) fn seal_page(key: &[u8; 32], lookup: &str, page: &[u8]) -> Option<String> {
+/// Seals `page` under `key`, bound to its lookup (`lookup`, the associated data).
+pub(super) fn seal_page(key: &[u8; 32], lookup: &[u8], page: &[u8]) -> Option<Vec<u8>> {
     let key = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, key).ok()?);
     let mut buffer = page.to_vec();
     // Every key seals exactly one page, so the all-zero nonce is never reused under a key.
     key.seal_in_place_append_tag(
         Nonce::assume_unique_for_key([0; 12]),
-        Aad::from(lookup.as_bytes()),
+        Aad::from(lookup),
         &mut buffer,
     )
     .ok()?;
-    Some(base64::engine::general_purpose::STANDARD.encode(buffer))
+    Some(buffer)
 }
 
 /// Opens what [`seal_page`] made; `None` if it was not sealed with this key and lookup.
-pub(super) fn open(key: &[u8; 32], lookup: &str, sealed: &str) -> Option<Vec<u8>> {
+pub(super) fn open(key: &[u8; 32], lookup: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
     let key = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, key).ok()?);
-    let mut buffer = base64::engine::general_purpose::STANDARD
-        .decode(sealed)
-        .ok()?;
+    let mut buffer = sealed.to_vec();
     let plain = key
         .open_in_place(
             Nonce::assume_unique_for_key([0; 12]),
-            Aad::from(lookup.as_bytes()),
+            Aad::from(lookup),
             &mut buffer,
         )
         .ok()?;
     Some(plain.to_vec())
+}
+
+/// Opens a row the release before sealed: base64, bound to the hex lookup hash.
+pub(super) fn open_legacy(derived: &Derived, sealed: &str) -> Option<Vec<u8>> {
+    let sealed = base64::engine::general_purpose::STANDARD
+        .decode(sealed)
+        .ok()?;
+    open(&derived.key, derived.legacy_lookup.as_bytes(), &sealed)
 }
 
 /// 32 random bytes: a long form's id, before encoding.

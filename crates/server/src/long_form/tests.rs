@@ -6,7 +6,7 @@ use gravida_knowledge::KnowledgeBase;
 
 use super::html::{markdown_to_html, other_profile_page};
 use super::pack::{Unpacked, pack, unpack};
-use super::seal::{decode_id, derive, encode_id, new_id, new_secret, open, seal_page};
+use super::seal::{decode_id, derive, encode_id, new_id, new_secret, open, open_legacy, seal_page};
 use super::sheet::{Sheet, role_name_of};
 use super::*;
 
@@ -186,20 +186,37 @@ fn what_earlier_releases_sealed_still_opens() {
 }
 
 #[test]
-fn a_sealed_page_opens_only_with_its_own_id() {
+fn a_sealed_page_opens_only_with_its_own_id_and_one_the_release_before_sealed_still_opens() {
     let secret = new_secret().unwrap();
-    let (lookup, key) = derive(&secret);
-    let sealed = seal_page(&key, &lookup, b"Bleeding at 10w0d").unwrap();
-    assert!(!sealed.contains("Bleeding"));
+    let mine = derive(&secret);
+    let sealed = seal_page(&mine.key, &mine.lookup, b"Bleeding at 10w0d").unwrap();
+    assert!(!sealed.windows(8).any(|w| w == b"Bleeding"));
     assert_eq!(
-        open(&key, &lookup, &sealed).as_deref(),
+        open(&mine.key, &mine.lookup, &sealed).as_deref(),
         Some(&b"Bleeding at 10w0d"[..])
     );
-    let (other_lookup, other_key) = derive(&new_secret().unwrap());
-    assert_eq!(open(&other_key, &lookup, &sealed), None);
-    assert_eq!(open(&key, &other_lookup, &sealed), None);
-    assert_ne!(lookup, other_lookup);
+    let other = derive(&new_secret().unwrap());
+    assert_eq!(open(&other.key, &mine.lookup, &sealed), None);
+    assert_eq!(open(&mine.key, &other.lookup, &sealed), None);
+    assert_ne!(mine.lookup, other.lookup);
+    assert_eq!(mine.legacy_lookup.len(), 64);
+    assert!(
+        mine.legacy_lookup.starts_with(
+            &mine
+                .lookup
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )
+    );
     assert_eq!(decode_id(&encode_id(&secret)), Some(secret));
+    // The release before: base64, bound to the hex lookup.
+    let legacy = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        seal_page(&mine.key, mine.legacy_lookup.as_bytes(), b"page").unwrap(),
+    );
+    assert_eq!(open_legacy(&mine, &legacy).as_deref(), Some(&b"page"[..]));
+    assert_eq!(open_legacy(&other, &legacy), None);
 }
 
 #[test]
