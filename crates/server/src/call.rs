@@ -19,6 +19,7 @@ use gravida_fhir::{
     FhirClient, FhirServer, GatherInput, Prefetch, PrefetchSeed, RawPrefetchSeed, read_each,
 };
 use gravida_knowledge::{KnowledgeBase, Rendered};
+use gravida_rules::facts::PatientFacts;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
@@ -32,7 +33,7 @@ use crate::settings::HttpSettings;
 /// workers, so that a call with a large chart cannot keep `/healthz`, `/readyz` or any other
 /// call waiting; and at most `http.cpu_threads` of them at once, so that such calls share the
 /// cores instead of taking a thread each. A small body or chart ([`INLINE_BODY_BYTES`],
-/// [`INLINE_RECORDS`]) is read and evaluated on the request's own task ([`run_small_inline`]):
+/// [`INLINE_WORK`]) is read and evaluated on the request's own task ([`run_small_inline`]):
 /// for it, the two hand-offs cost more than the work.
 #[derive(Debug, Clone)]
 pub struct Pool {
@@ -56,10 +57,28 @@ impl Drop for RaiseOnDrop {
 /// megabytes cannot hold up the probes or the other calls.
 pub const INLINE_BODY_BYTES: usize = 64 * 1024;
 
-/// The most records (and draft orders and medications) evaluated on the request's own task
-/// instead of on the [`Pool`]: the engine's work is linear in them, about a millisecond for this
-/// many. More, and the engine runs on the pool, where the deadline's stop flag can end it.
-pub const INLINE_RECORDS: usize = 256;
+/// The most work ([`engine_work`]) evaluated on the request's own task instead of on the
+/// [`Pool`]: the engine's work is linear in it, about a millisecond for this much (the
+/// benchmark patient's 101 records are about 500). More, and the engine runs on the pool, where
+/// the deadline's stop flag can end it.
+pub const INLINE_WORK: usize = 2_048;
+
+/// About how much the engine has to do with `facts`: a unit for each record, component, code,
+/// category and reference, and for each 256 bytes of text. Not records alone: one Observation
+/// with 15,000 components is a large chart.
+pub fn engine_work(facts: &PatientFacts) -> usize {
+    let record = |r: &gravida_rules::facts::Record| {
+        1 + r.components.len()
+            + r.codes.len()
+            + r.category.len()
+            + r.references.len()
+            + r.problems.len()
+            + r.text.iter().map(String::len).sum::<usize>() / 256
+    };
+    facts.records.iter().map(record).sum::<usize>()
+        + facts.draft_orders.len()
+        + facts.medications.len()
+}
 
 impl Pool {
     /// A pool running at most `threads` steps at once.
@@ -102,7 +121,7 @@ impl Pool {
 }
 
 /// Runs `work` now, on the calling task, if it is `small`; otherwise on `pool` (see
-/// [`Pool::run`]). Small work is bounded (by [`INLINE_BODY_BYTES`] or [`INLINE_RECORDS`]), so it
+/// [`Pool::run`]). Small work is bounded (by [`INLINE_BODY_BYTES`] or [`INLINE_WORK`]), so it
 /// cannot hold the call past its deadline by more than a millisecond or so; a call whose
 /// deadline has passed already is answered [`ApiError::DeadlineExceeded`] without it.
 pub async fn run_small_inline<T, F>(
@@ -346,8 +365,7 @@ pub async fn answer(
         // The records' times on the site's calendar, the one `now` is in: the day of the bleed
         // and today are then counted alike.
         facts.on_calendar(now.offset());
-        let small = facts.records.len() + facts.draft_orders.len() + facts.medications.len()
-            <= INLINE_RECORDS;
+        let small = engine_work(&facts) <= INLINE_WORK;
         run_small_inline(work.pool, small, work.deadline, move |stop| {
             kb.evaluate_unless(&facts, &patient_id, now, stop)
         })
@@ -382,8 +400,49 @@ mod tests {
 
     use tokio::time::Instant;
 
-    use super::{Pool, run_small_inline};
+    use gravida_rules::facts::{Component, PatientFacts, Record, RecordKind};
+
+    use super::{INLINE_WORK, Pool, engine_work, run_small_inline};
     use crate::error::ApiError;
+
+    #[test]
+    fn a_chart_of_a_hundred_records_is_small_work_and_one_of_15000_components_is_not() {
+        let record = |i: usize| {
+            let mut r = Record::new(RecordKind::Observation, format!("o{i}"));
+            r.text = vec!["Pregnancy test, urine".to_owned()];
+            r
+        };
+        let small = PatientFacts {
+            records: (0..100).map(record).collect(),
+            ..PatientFacts::default()
+        };
+        assert!(
+            engine_work(&small) <= INLINE_WORK,
+            "{}",
+            engine_work(&small)
+        );
+        let mut vitals = record(0);
+        vitals.components = vec![
+            Component {
+                codes: Vec::new(),
+                text: Vec::new(),
+                value: None,
+            };
+            15_000
+        ];
+        let one_large = PatientFacts {
+            records: vec![vitals],
+            ..PatientFacts::default()
+        };
+        assert!(engine_work(&one_large) > INLINE_WORK);
+        let mut note = record(0);
+        note.text = vec!["bleeding ".repeat(100_000)];
+        let long_text = PatientFacts {
+            records: vec![note],
+            ..PatientFacts::default()
+        };
+        assert!(engine_work(&long_text) > INLINE_WORK);
+    }
 
     #[tokio::test]
     async fn small_work_runs_on_the_calling_thread_large_work_on_the_pool_and_neither_past_its_deadline()
