@@ -129,8 +129,8 @@ pub(super) fn inline(line: &str) -> String {
 }
 
 /// The page of a long form packed under a knowledge profile this replica does not have loaded
-/// (the profile changed since the card was issued): said plainly, rather than rendered with
-/// another version's words. The card itself, as the EHR showed it, stands.
+/// (the profile, or Gravida, changed since the card was issued): said plainly, rather than
+/// rendered with other words. The card itself, as the EHR showed it, stands.
 pub(super) fn other_profile_page(version: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -138,9 +138,9 @@ pub(super) fn other_profile_page(version: &str) -> String {
          <meta name=\"referrer\" content=\"no-referrer\">\
          <title>Gravida: why this card</title><style>{STYLE}</style></head><body>\
          <h1>This card's full reasoning cannot be shown here</h1>\
-         <p>It was written by knowledge profile {}, which this server no longer has loaded: \
-         the knowledge profile has been updated since the card was issued. The reasoning is \
-         kept as that profile's words, so it is not shown with another version's text.</p>\
+         <p>It was written by knowledge profile {}, which this server does not have loaded as it \
+         was: the knowledge profile, or Gravida, has been updated since the card was issued. The \
+         reasoning is kept as that profile's words, so it is not shown with other words.</p>\
          <p>The card as it was shown in the record still stands. Open the hook again for a \
          card, and its reasoning, from the profile in use now.</p>\
          <p class=\"meta\">This page is not cached.</p></body></html>",

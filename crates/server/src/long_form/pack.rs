@@ -17,8 +17,12 @@ use super::sheet::Sheet;
 
 /// The first byte of a sheet packed against the profile's words: then the profile version
 /// (2 bytes of length, little-endian, and its text), the keys of the words, comma-separated
-/// (the same), the JSON's length (4 bytes) and the JSON, LZ4-compressed with the words as its
-/// dictionary.
+/// (the same), a checksum of the dictionary (4 bytes), the JSON's length (4 bytes) and the JSON,
+/// LZ4-compressed with the words as its dictionary.
+///
+/// The dictionary is made by code (which words, in which order) as well as by the profile, so
+/// the same profile version under another release could make other bytes: the checksum tells,
+/// and such a row is refused rather than read with the wrong words.
 pub(super) const WORDS: u8 = b'W';
 
 /// The first byte of a sheet packed by the release before: the JSON's length (4 bytes) and the
@@ -42,7 +46,8 @@ ultrasound hCG Rh type intrauterine pregnancy risk factor vital sign T00:00:00Z"
 pub(super) enum Unpacked {
     /// The page, rendered.
     Page(String),
-    /// Packed under a profile version this replica does not have loaded: which one.
+    /// Packed under a profile version this replica does not have loaded (or by a release that
+    /// made that version's words into other bytes): which version.
     OtherProfile(String),
 }
 
@@ -69,12 +74,21 @@ pub(super) fn pack(sheet: &Sheet, kb: &KnowledgeBase, keys: &[&str]) -> Option<V
     packed.extend(version);
     packed.extend(u16::try_from(keys_text.len()).ok()?.to_le_bytes());
     packed.extend(keys_text.as_bytes());
+    let dictionary = dictionary(kb, keys);
+    packed.extend(checksum(&dictionary).to_le_bytes());
     packed.extend(u32::try_from(json.len()).ok()?.to_le_bytes());
-    packed.extend(lz4_flex::block::compress_with_dict(
-        &json,
-        &dictionary(kb, keys),
-    ));
+    packed.extend(lz4_flex::block::compress_with_dict(&json, &dictionary));
     Some(packed)
+}
+
+/// FNV-1a over the dictionary, folded to 32 bits: enough to tell one dictionary from another
+/// (the row is authenticated by its seal; this only guards against a release that builds the
+/// words differently), and a few thousand instructions where SHA-256 would take tens.
+fn checksum(bytes: &[u8]) -> u32 {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash ^ (hash >> 32)) as u32
 }
 
 /// A field of 2 bytes of length (little-endian) and its bytes, from the front of `rest`.
@@ -110,9 +124,14 @@ pub(super) fn unpack(plain: &[u8], kb: &KnowledgeBase) -> Option<Unpacked> {
             }
             let keys_text = std::str::from_utf8(field(&mut rest)?).ok()?;
             let keys: Vec<&str> = keys_text.split(',').filter(|k| !k.is_empty()).collect();
+            let dictionary = dictionary(kb, &keys);
+            let expected = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?);
+            rest = &rest[4..];
+            if checksum(&dictionary) != expected {
+                return Some(Unpacked::OtherProfile(version.to_owned()));
+            }
             let length = sheet_length(&mut rest)?;
-            let json =
-                lz4_flex::block::decompress_with_dict(rest, length, &dictionary(kb, &keys)).ok()?;
+            let json = lz4_flex::block::decompress_with_dict(rest, length, &dictionary).ok()?;
             render(&json)
         }
         LZ4 => {

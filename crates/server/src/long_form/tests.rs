@@ -152,6 +152,14 @@ fn a_sheet_packed_against_the_profile_words_keeps_little_more_than_its_facts_and
         unpack(&packed, &other),
         Some(Unpacked::OtherProfile(kb.version().to_owned()))
     );
+    // The same version, but words a release built otherwise (its checksum differs): refused.
+    let at = 1 + 2 + kb.version().len() + 2 + "R2".len();
+    let mut other_words = packed.clone();
+    other_words[at] ^= 1;
+    assert_eq!(
+        unpack(&other_words, &kb),
+        Some(Unpacked::OtherProfile(kb.version().to_owned()))
+    );
     let page = other_profile_page(kb.version());
     assert!(
         page.contains(kb.version()) && page.contains("cannot be shown"),
