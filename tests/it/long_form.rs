@@ -298,3 +298,74 @@ async fn the_long_form_of_every_public_scenario_states_each_disclaimer_and_the_b
     }
     assert!(checked >= 10, "{checked} long forms");
 }
+
+/// The page at `path` on `app`, once the writer has stored it (it writes behind the answer).
+async fn page_from(app: &TestApp, path: &str) -> String {
+    for _ in 0..100 {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        if response.status().as_u16() == 200 {
+            return response.text().await.unwrap();
+        }
+        assert_eq!(response.status().as_u16(), 404);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{path} never appeared on {}", app.address);
+}
+
+#[tokio::test]
+async fn every_public_scenario_long_form_read_back_from_the_store_is_the_page_its_replica_renders()
+{
+    let mut compared = 0;
+    for n in 1..=13 {
+        let name = format!("pub{n:02}");
+        let scenario = load(&fixture_path(&format!("scenarios/{name}.json")));
+        let first = TestApp::spawn().await;
+        let store_url = sqlite_url_in(&first.data_dir);
+        let second = TestApp::spawn_with(&[("GRAVIDA_STORE__URL", &store_url)]).await;
+        let service = format!("gravida-{}", scenario.hook);
+        let prefetch = prefetch_for(&first, &service, &scenario).await;
+        let (status, response) = first
+            .call(&service, &request(&scenario, Some(prefetch), None))
+            .await;
+        assert_eq!(status, 200, "{name}: {response}");
+        for card in response["cards"].as_array().cloned().unwrap_or_default() {
+            let url = long_form_url(&card);
+            let path = &url[first.address.len()..];
+            // The first replica renders the sheet it kept; the second only has the store's
+            // row: packed against the profile's words and sealed.
+            let kept = page_from(&first, path).await;
+            let stored = page_from(&second, path).await;
+            assert_eq!(stored, kept, "{name}: the page from the store differs");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 10, "{compared} pages compared");
+}
+
+#[tokio::test]
+async fn a_replica_with_another_profile_version_says_it_cannot_show_the_long_form() {
+    let first = TestApp::spawn().await;
+    let store_url = sqlite_url_in(&first.data_dir);
+    // The same profile with one comment more: another version, other words.
+    let profile = first.data_dir.join("edited-profile");
+    let default = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/default");
+    crate::prefetch_windows::copy_tree(&default, &profile);
+    let cards_toml = profile.join("cards.toml");
+    let mut text = std::fs::read_to_string(&cards_toml).unwrap();
+    text.push_str("\n# edited\n");
+    std::fs::write(&cards_toml, text).unwrap();
+    let second = TestApp::spawn_with(&[
+        ("GRAVIDA_STORE__URL", &store_url),
+        ("GRAVIDA_PROFILES", &profile.display().to_string()),
+    ])
+    .await;
+    let card = cards(&first).await.remove(0);
+    let url = long_form_url(&card);
+    let page = page_from(&second, &url[first.address.len()..]).await;
+    let version = card["extension"]["org.gravida.profile"].as_str().unwrap();
+    let text = visible_text(&page);
+    assert!(text.contains("cannot be shown"), "{text}");
+    assert!(text.contains(version), "{text}");
+    let summary = collapse(card["summary"].as_str().unwrap());
+    assert!(!text.contains(&summary), "{text}");
+}

@@ -294,7 +294,7 @@ async fn a_window_that_cannot_be_evaluated_is_refused_at_start_up_naming_the_key
     }
 }
 
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+pub(crate) fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

@@ -8,8 +8,9 @@ use std::time::{Duration, SystemTime};
 use gravida_auth::{ReplayStore, Seen};
 use gravida_store::testing::fresh_postgres_url;
 use gravida_store::{
-    AuditWriter, CardRecord, FeedbackRecord, Health, PatientHasher, SqlReplayStore, Store,
-    SuggestionRecord, SuppressionQuery, SuppressionReason, WriterConfig, sqlite_url_in,
+    AuditWriter, CallRecords, CardRecord, FeedbackRecord, Health, LongFormRecord, PatientHasher,
+    SqlReplayStore, Store, SuggestionRecord, SuppressionQuery, SuppressionReason, WriterConfig,
+    sqlite_url_in,
 };
 use serde_json::{Value, json};
 
@@ -967,5 +968,45 @@ async fn the_report_counts_silent_cards_apart_and_names_the_profile_versions_of_
         // Since a moment, only what was issued after it.
         let later = store.report(2_500).await.unwrap();
         assert_eq!(later.profiles.len(), 1, "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn a_long_form_is_kept_as_bytes_found_by_its_lookup_until_it_expires_then_purged_on_either_backend()
+ {
+    let dir = std::env::temp_dir().join(format!("gravida-it-sheets-{}", std::process::id()));
+    let mut urls = vec![sqlite_url_in(&dir)];
+    if let Some(admin) = postgres_admin_url("long forms as bytes") {
+        urls.push(fresh_postgres_url(&admin).await);
+    }
+    for url in urls {
+        let store = Store::connect(&url).await.unwrap();
+        let writer = AuditWriter::spawn(store.clone(), WriterConfig { queue_capacity: 16 });
+        let sealed: Vec<u8> = (0..=255).collect();
+        assert!(
+            writer
+                .record(CallRecords {
+                    long_forms: vec![LongFormRecord {
+                        lookup: vec![7; 16],
+                        expires_at_ms: 5_000,
+                        sealed: sealed.clone(),
+                    }],
+                    ..CallRecords::default()
+                })
+                .await
+        );
+        assert!(writer.flush().await);
+        assert_eq!(
+            store.long_form(&[7; 16], 4_999).await.unwrap(),
+            Some(sealed)
+        );
+        assert_eq!(store.long_form(&[8; 16], 4_999).await.unwrap(), None);
+        assert_eq!(
+            store.long_form(&[7; 16], 5_000).await.unwrap(),
+            None,
+            "expired"
+        );
+        assert_eq!(store.purge(0, 4_999).await.unwrap().unwrap().long_forms, 0);
+        assert_eq!(store.purge(0, 5_000).await.unwrap().unwrap().long_forms, 1);
     }
 }

@@ -35,6 +35,12 @@ use crate::fhir_server::FhirServer;
 use crate::page::{CallAllowance, Fetched, PageRead, read_page};
 use crate::prefetch::OutcomeSummary;
 
+/// The largest page read on the calling task instead of on the blocking pool: a page this size
+/// (a few dozen resources) is read in about a millisecond, and the hand-off to a blocking thread
+/// and back costs two thread wake-ups. A larger page, which may take tens of milliseconds, is
+/// read on the pool, never on the async workers.
+const INLINE_PAGE_BYTES: usize = 64 * 1024;
+
 /// Limits on what one search may cost. The server sets them from its configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchLimits {
@@ -221,8 +227,9 @@ impl FhirClient {
         })
     }
 
-    /// Reads a page's body into records on the blocking pool, within the deadline. The body and
-    /// its share of the budget go with it; what comes back holds only what the records cost.
+    /// Reads a page's body into records on the blocking pool (a page of at most
+    /// [`INLINE_PAGE_BYTES`] on the calling task), within the deadline. The body and its share of
+    /// the budget go with it; what comes back holds only what the records cost.
     async fn read_page(
         &self,
         body: Vec<u8>,
@@ -231,6 +238,24 @@ impl FhirClient {
         deadline: Instant,
         allowance: &Arc<CallAllowance>,
     ) -> Result<(PageRead, BudgetHold), FetchError> {
+        if body.len() <= INLINE_PAGE_BYTES {
+            // A small page (most are: a search of a few dozen resources) is read here, on the
+            // request's task: about a millisecond's work, which the two thread hand-offs of the
+            // blocking pool would cost as much as. Its entries are still read against the
+            // deadline and the call's caps.
+            if Instant::now() >= deadline {
+                return Err(FetchError::Deadline);
+            }
+            let read = read_page(&body, first_page, deadline.into_std(), allowance);
+            drop(body);
+            return read.map(|read| {
+                hold.shrink_to(match &read {
+                    PageRead::Resource(resource) => kept_bytes(std::slice::from_ref(resource)),
+                    PageRead::Bundle { resources, .. } => kept_bytes(resources),
+                });
+                (read, hold)
+            });
+        }
         let slot = tokio::time::timeout_at(deadline, self.readers.clone().acquire_owned())
             .await
             .map_err(|_| FetchError::Deadline)?

@@ -9,12 +9,14 @@
 //! Three parts, one module each: [`load`] reads and checks the profile's files (from a folder or
 //! [`embedded`]) and reports every [`error`] at once; [`templates`] is the card text and the
 //! orderables as loaded, with the checks they must pass; [`render`] fills the templates from a
-//! finding into a card. [`prefetch`] builds the searches the service advertises. [`modes`] is
-//! each rule's mode (active, silent, off): a silent rule's cards are rendered apart, in
-//! [`Assessment::silent`], and an off rule's findings are dropped before rendering.
+//! finding into a card; [`lexicon`] names the profile words a card's long form repeats (what a
+//! stored long form is packed against). [`prefetch`] builds the searches the service advertises.
+//! [`modes`] is each rule's mode (active, silent, off): a silent rule's cards are rendered
+//! apart, in [`Assessment::silent`], and an off rule's findings are dropped before rendering.
 
 pub mod diff;
 pub mod error;
+pub mod lexicon;
 pub mod load;
 pub mod modes;
 pub mod prefetch;
@@ -142,6 +144,12 @@ impl KnowledgeBase {
             modes.mode(gravida_rules::finding::RuleId::R12) != RuleMode::Off;
         self.profile.modes = modes;
         Ok(self)
+    }
+
+    /// The profile's words under `keys` ([`lexicon::long_form_keys`]): what a card's long form
+    /// repeats of the profile, the same bytes for the same keys under the same version.
+    pub fn long_form_words(&self, keys: &[&str]) -> Vec<u8> {
+        lexicon::words(&self.profile, keys)
     }
 
     /// What the engine reads (value sets, text cues, thresholds).

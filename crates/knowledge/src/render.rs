@@ -45,6 +45,7 @@ use crate::templates::{RuleCard, fill};
 use buttons::suggestion_keys;
 use detail::short_detail;
 pub use modifiers::{CARD_NAMED, LONG_FORM_NAMED};
+pub(crate) use modifiers::{modifier_key, more_key};
 use reasoning::{LongForm, long_detail, long_form};
 // The crate's tests read percentages as the cards write them.
 #[cfg(test)]

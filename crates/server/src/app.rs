@@ -349,9 +349,8 @@ async fn call_service(
         sealed.extend(state.long_forms.attach(
             state.audit.is_some(),
             &state.public_base,
-            &mut rendered.card,
-            &rendered.finding,
-            state.kb.version(),
+            rendered,
+            &state.kb,
             now,
         ));
     }
@@ -382,7 +381,12 @@ async fn long_form(
     }
     let page = state
         .long_forms
-        .get(state.audit.as_ref(), &id, OffsetDateTime::now_utc())
+        .get(
+            state.audit.as_ref(),
+            &state.kb,
+            &id,
+            OffsetDateTime::now_utc(),
+        )
         .await?;
     page.map(crate::long_form::response)
         .ok_or(ApiError::LongFormNotFound)

@@ -36,6 +36,15 @@ use crate::metrics::bounded_label;
 use crate::services::ServiceDef;
 use crate::settings::StoreSettings;
 
+/// A sealed long form as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealedLongForm {
+    /// Sealed bytes (`long_form_sheets`).
+    Current(Vec<u8>),
+    /// Base64, sealed by the release before (`card_long_forms`).
+    Legacy(String),
+}
+
 /// One answered hook call as the audit trail and suppression see it.
 #[derive(Debug, Clone, Copy)]
 pub struct HookCall<'a> {
@@ -176,13 +185,23 @@ impl Audit {
         self.writer.check_suppression(query).await
     }
 
-    /// A sealed long form by its lookup hash, unless expired.
+    /// A sealed long form by its lookup hash, unless expired: today's row, else a row the
+    /// release before wrote (found by its hex `legacy_lookup`), until the last of them expires.
     pub async fn read_long_form(
         &self,
-        lookup: &str,
+        lookup: &[u8],
+        legacy_lookup: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<String>, gravida_store::StoreError> {
-        self.store.long_form(lookup, unix_ms(now)).await
+    ) -> Result<Option<SealedLongForm>, gravida_store::StoreError> {
+        let now = unix_ms(now);
+        if let Some(sealed) = self.store.long_form(lookup, now).await? {
+            return Ok(Some(SealedLongForm::Current(sealed)));
+        }
+        Ok(self
+            .store
+            .legacy_long_form(legacy_lookup, now)
+            .await?
+            .map(SealedLongForm::Legacy))
     }
 
     /// Records cards that were not shown (without waiting for the disk or for room in the

@@ -19,6 +19,7 @@ use gravida_fhir::{
     FhirClient, FhirServer, GatherInput, Prefetch, PrefetchSeed, RawPrefetchSeed, read_each,
 };
 use gravida_knowledge::{KnowledgeBase, Rendered};
+use gravida_rules::facts::PatientFacts;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
@@ -27,11 +28,13 @@ use crate::error::ApiError;
 use crate::services::ServiceDef;
 use crate::settings::HttpSettings;
 
-/// The threads a hook call's CPU-heavy steps run on: reading the request body into records and
-/// evaluating them. They run on tokio's blocking threads, never on its async workers, so that a
-/// call with a large chart cannot keep `/healthz`, `/readyz` or any other call waiting; and at
-/// most `http.cpu_threads` of them at once, so that such calls share the cores instead of taking
-/// a thread each.
+/// The threads a hook call's CPU-heavy steps run on: reading a large request body into records
+/// and evaluating a large chart. They run on tokio's blocking threads, never on its async
+/// workers, so that a call with a large chart cannot keep `/healthz`, `/readyz` or any other
+/// call waiting; and at most `http.cpu_threads` of them at once, so that such calls share the
+/// cores instead of taking a thread each. A small body or chart ([`INLINE_BODY_BYTES`],
+/// [`INLINE_WORK`]) is read and evaluated on the request's own task ([`run_small_inline`]):
+/// for it, the two hand-offs cost more than the work.
 #[derive(Debug, Clone)]
 pub struct Pool {
     permits: Arc<Semaphore>,
@@ -45,6 +48,36 @@ impl Drop for RaiseOnDrop {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Relaxed);
     }
+}
+
+/// The largest request body read on the request's own task instead of on the [`Pool`]. The
+/// hand-off to a blocking thread and back costs two thread wake-ups, about as much CPU as
+/// reading a small chart; a body this size (a few hundred resources) is read in about a
+/// millisecond, which an async worker can give. Larger bodies go to the pool, where a chart of
+/// megabytes cannot hold up the probes or the other calls.
+pub const INLINE_BODY_BYTES: usize = 64 * 1024;
+
+/// The most work ([`engine_work`]) evaluated on the request's own task instead of on the
+/// [`Pool`]: the engine's work is linear in it, about a millisecond for this much (the
+/// benchmark patient's 101 records are about 500). More, and the engine runs on the pool, where
+/// the deadline's stop flag can end it.
+pub const INLINE_WORK: usize = 2_048;
+
+/// About how much the engine has to do with `facts`: a unit for each record, component, code,
+/// category and reference, and for each 256 bytes of text. Not records alone: one Observation
+/// with 15,000 components is a large chart.
+pub fn engine_work(facts: &PatientFacts) -> usize {
+    let record = |r: &gravida_rules::facts::Record| {
+        1 + r.components.len()
+            + r.codes.len()
+            + r.category.len()
+            + r.references.len()
+            + r.problems.len()
+            + r.text.iter().map(String::len).sum::<usize>() / 256
+    };
+    facts.records.iter().map(record).sum::<usize>()
+        + facts.draft_orders.len()
+        + facts.medications.len()
 }
 
 impl Pool {
@@ -85,6 +118,29 @@ impl Pool {
             Err(_) => Err(ApiError::DeadlineExceeded),
         }
     }
+}
+
+/// Runs `work` now, on the calling task, if it is `small`; otherwise on `pool` (see
+/// [`Pool::run`]). Small work is bounded (by [`INLINE_BODY_BYTES`] or [`INLINE_WORK`]), so it
+/// cannot hold the call past its deadline by more than a millisecond or so; a call whose
+/// deadline has passed already is answered [`ApiError::DeadlineExceeded`] without it.
+pub async fn run_small_inline<T, F>(
+    pool: &Pool,
+    small: bool,
+    deadline: Instant,
+    work: F,
+) -> Result<T, ApiError>
+where
+    F: FnOnce(&AtomicBool) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    if !small {
+        return pool.run(deadline, work).await;
+    }
+    if Instant::now() >= deadline {
+        return Err(ApiError::DeadlineExceeded);
+    }
+    Ok(work(&AtomicBool::new(false)))
 }
 
 /// When a hook call that started at `started` must be answered: `http.request_timeout_ms`
@@ -142,7 +198,8 @@ impl HookRequest {
     /// (`gravida_fhir::by_resource`). When that declines too (a request that is not what it
     /// should be), the body is parsed by [`ServiceRequest::parse`], which gives its error.
     /// Parses a request body on the [`Pool`], within `deadline`: a body of megabytes takes the
-    /// reader tens of milliseconds, which must not be taken from the async workers.
+    /// reader tens of milliseconds, which must not be taken from the async workers. A small one
+    /// ([`INLINE_BODY_BYTES`]) is read on the request's own task.
     pub async fn read(
         pool: &Pool,
         kb: &Arc<KnowledgeBase>,
@@ -150,9 +207,11 @@ impl HookRequest {
         deadline: Instant,
     ) -> Result<HookRequest, ApiError> {
         let kb = kb.clone();
-        Ok(pool
-            .run(deadline, move |_| HookRequest::parse(&kb, &body))
-            .await??)
+        let small = body.len() <= INLINE_BODY_BYTES;
+        Ok(run_small_inline(pool, small, deadline, move |_| {
+            HookRequest::parse(&kb, &body)
+        })
+        .await??)
     }
 
     pub fn parse(kb: &KnowledgeBase, body: &[u8]) -> Result<HookRequest, RequestError> {
@@ -300,8 +359,8 @@ pub async fn answer(
             "some records could not be read; see the cards for what this means"
         );
     }
-    // The engine and the renderer run on the pool; past the deadline they are told to stop,
-    // and the call is answered 503 without them.
+    // The engine and the renderer run on the pool (or, for a small chart, on this task);
+    // past the deadline they are told to stop, and the call is answered 503 without them.
     let evaluation = {
         let kb = kb.clone();
         let patient_id = context.patient_id().to_owned();
@@ -309,11 +368,11 @@ pub async fn answer(
         // The records' times on the site's calendar, the one `now` is in: the day of the bleed
         // and today are then counted alike.
         facts.on_calendar(now.offset());
-        work.pool
-            .run(work.deadline, move |stop| {
-                kb.evaluate_unless(&facts, &patient_id, now, stop)
-            })
-            .await?
+        let small = engine_work(&facts) <= INLINE_WORK;
+        run_small_inline(work.pool, small, work.deadline, move |stop| {
+            kb.evaluate_unless(&facts, &patient_id, now, stop)
+        })
+        .await?
     };
     let assessment = evaluation.ok_or(ApiError::DeadlineExceeded)?;
     // What the engine could not use (a value, unit or date it cannot read): named on the cards,
@@ -346,8 +405,68 @@ mod tests {
 
     use tokio::time::Instant;
 
-    use super::Pool;
+    use gravida_rules::facts::{Component, PatientFacts, Record, RecordKind};
+
+    use super::{INLINE_WORK, Pool, engine_work, run_small_inline};
     use crate::error::ApiError;
+
+    #[test]
+    fn a_chart_of_a_hundred_records_is_small_work_and_one_of_15000_components_is_not() {
+        let record = |i: usize| {
+            let mut r = Record::new(RecordKind::Observation, format!("o{i}"));
+            r.text = vec!["Pregnancy test, urine".to_owned()];
+            r
+        };
+        let small = PatientFacts {
+            records: (0..100).map(record).collect(),
+            ..PatientFacts::default()
+        };
+        assert!(
+            engine_work(&small) <= INLINE_WORK,
+            "{}",
+            engine_work(&small)
+        );
+        let mut vitals = record(0);
+        vitals.components = vec![
+            Component {
+                codes: Vec::new(),
+                text: Vec::new(),
+                value: None,
+            };
+            15_000
+        ];
+        let one_large = PatientFacts {
+            records: vec![vitals],
+            ..PatientFacts::default()
+        };
+        assert!(engine_work(&one_large) > INLINE_WORK);
+        let mut note = record(0);
+        note.text = vec!["bleeding ".repeat(100_000)];
+        let long_text = PatientFacts {
+            records: vec![note],
+            ..PatientFacts::default()
+        };
+        assert!(engine_work(&long_text) > INLINE_WORK);
+    }
+
+    #[tokio::test]
+    async fn small_work_runs_on_the_calling_thread_large_work_on_the_pool_and_neither_past_its_deadline()
+     {
+        let pool = Pool::new(1);
+        let here = std::thread::current().id();
+        let later = Instant::now() + Duration::from_secs(5);
+        let small = run_small_inline(&pool, true, later, |_: &AtomicBool| {
+            std::thread::current().id()
+        });
+        assert_eq!(small.await.ok(), Some(here));
+        let large = run_small_inline(&pool, false, later, |_: &AtomicBool| {
+            std::thread::current().id()
+        });
+        assert_ne!(large.await.ok(), Some(here));
+        let passed = Instant::now() - Duration::from_millis(1);
+        let late = run_small_inline(&pool, true, passed, |_: &AtomicBool| ()).await;
+        assert!(matches!(late, Err(ApiError::DeadlineExceeded)));
+    }
 
     #[tokio::test]
     async fn work_past_its_deadline_is_answered_at_once_and_told_to_stop() {

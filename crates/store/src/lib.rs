@@ -372,6 +372,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "hook calls",
         include_str!("../migrations/common/0007_hook_calls.sql"),
     ),
+    (
+        8,
+        "long form sheets",
+        include_str!("../migrations/sqlite/0008_long_form_sheets.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: Migrations = &[
     (
@@ -408,6 +413,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         7,
         "hook calls",
         include_str!("../migrations/common/0007_hook_calls.sql"),
+    ),
+    (
+        8,
+        "long form sheets",
+        include_str!("../migrations/postgres/0008_long_form_sheets.sql"),
     ),
 ];
 

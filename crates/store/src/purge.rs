@@ -107,11 +107,18 @@ macro_rules! purge_in {
             .execute(&mut *$tx)
             .await?
             .rows_affected();
-        let long_forms = sqlx::query("DELETE FROM card_long_forms WHERE expires_at_ms <= $1")
+        let long_forms = sqlx::query("DELETE FROM long_form_sheets WHERE expires_at_ms <= $1")
             .bind(now_ms)
             .execute(&mut *$tx)
             .await?
             .rows_affected();
+        // The rows of the release before (nothing writes them now): gone once expired.
+        let long_forms = long_forms
+            + sqlx::query("DELETE FROM card_long_forms WHERE expires_at_ms <= $1")
+                .bind(now_ms)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
         let replay = sqlx::query("DELETE FROM jwt_replay WHERE expires_at_ms <= $1")
             .bind(now_ms)
             .execute(&mut *$tx)

@@ -141,11 +141,11 @@ impl CallRecords {
     }
 }
 
-/// A card's long form, sealed by the server: found by a hash of its link's id and readable only
-/// with the id, which is not stored.
+/// A card's long form, sealed by the server: found by a hash of its link's id (16 bytes) and
+/// readable only with the id, which is not stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LongFormRecord {
-    pub lookup: String,
+    pub lookup: Vec<u8>,
     pub expires_at_ms: i64,
-    pub sealed: String,
+    pub sealed: Vec<u8>,
 }

@@ -251,7 +251,30 @@ impl Store {
     }
 
     /// A sealed long form by its lookup hash, unless it has expired by `now_ms`.
-    pub async fn long_form(&self, lookup: &str, now_ms: i64) -> Result<Option<String>, StoreError> {
+    pub async fn long_form(
+        &self,
+        lookup: &[u8],
+        now_ms: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let sealed = on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT sealed FROM long_form_sheets WHERE lookup = $1 AND expires_at_ms > $2",
+            )
+            .bind(lookup)
+            .bind(now_ms)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(sealed)
+    }
+
+    /// A long form sealed by the release before (base64 text, found by a hex lookup hash), unless
+    /// it has expired by `now_ms`: read until the last of them expires.
+    pub async fn legacy_long_form(
+        &self,
+        lookup: &str,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
         let sealed = on_pool!(self, pool => {
             sqlx::query_scalar(
                 "SELECT sealed FROM card_long_forms WHERE lookup = $1 AND expires_at_ms > $2",

@@ -31,7 +31,7 @@ fn field_name(field: Field) -> &'static str {
     }
 }
 
-pub(super) fn modifier_key(m: &Modifier) -> &'static str {
+pub(crate) fn modifier_key(m: &Modifier) -> &'static str {
     match m {
         Modifier::HcgTrend(HcgTrend::Fall { .. }) => "hcg_fall",
         Modifier::HcgTrend(HcgTrend::SlowFall { .. }) => "hcg_slow_fall",
@@ -296,7 +296,7 @@ pub const LONG_FORM_NAMED: usize = 20;
 
 /// The line that counts the records of a problem beyond those named, for the modifiers that
 /// name one record each.
-fn more_key(key: &str) -> Option<&'static str> {
+pub(crate) fn more_key(key: &str) -> Option<&'static str> {
     Some(match key {
         "date_in_future" => "date_in_future_more",
         "start_in_future" => "start_in_future_more",

@@ -525,7 +525,7 @@ impl Store {
             }
             for chunk in long_forms.chunks(MAX_CARDS_PER_INSERT) {
                 let mut insert = sqlx::QueryBuilder::new(
-                    "INSERT INTO card_long_forms (lookup, expires_at_ms, sealed) ",
+                    "INSERT INTO long_form_sheets (lookup, expires_at_ms, sealed) ",
                 );
                 insert.push_values(chunk, |mut row, record| {
                     row.push_bind(&record.lookup)
