@@ -46,6 +46,13 @@ const filled = execFileSync(bin, ["demo", "--days", "30", "--fill-only"], { cwd:
 console.log(filled.trim());
 const store = JSON.parse(execFileSync(bin, ["report", "--format", "json"], { cwd: scratch, env }).toString());
 check(store.weeks.length >= 5, `the store holds ${store.weeks.length} weeks of activity`);
+// The demo's first weeks run one rule silently under a dry-run profile version, then the
+// profile as shipped: the console must show silent cards and the change of version.
+const silentOf = (week) => week.rules.reduce((n, rule) => n + rule.fired_silent, 0);
+const totalSilent = store.weeks.reduce((n, week) => n + silentOf(week), 0);
+check(totalSilent > 0, `the store holds ${totalSilent} silent cards`);
+const versions = new Set(store.weeks.flatMap((week) => week.profile_versions));
+check(versions.size >= 2, `the store names ${versions.size} profile versions`);
 
 // The demo on that store, its console on a free loopback port behind a token.
 function startConsole() {
@@ -138,6 +145,7 @@ try {
     const weekRow = `table.weeks tr[data-week="${week.week}"]`;
     check(await cell(weekRow, "calls") === String(week.calls), `${week.week}: ${week.calls} calls`);
     check(await cell(weekRow, "profile_versions") === week.profile_versions.join(", "), `${week.week}: profile ${week.profile_versions.join(", ")}`);
+    check(await cell(weekRow, "fired_silent") === String(silentOf(week)), `${week.week}: ${silentOf(week)} silent cards`);
     for (const rule of week.rules) {
       const row = `table.rules tr[data-week="${week.week}"][data-rule="${rule.rule}"]`;
       for (const field of ["fired_active", "fired_silent", "calls_fired", "accepted", "overridden"]) {

@@ -201,11 +201,17 @@ async fn an_empty_token_file_does_not_expose_the_console() {
 }
 
 #[tokio::test]
-async fn a_demo_month_fills_every_week_through_the_engine_with_feedback_and_the_same_numbers_twice()
-{
-    use gravida_server::demo::fill::fill;
+async fn a_demo_month_fills_every_week_through_the_engine_with_feedback_a_silent_rule_then_the_shipped_profile_and_the_same_numbers_twice()
+ {
+    use gravida_server::demo::dry_run::{DRY_RUN_RULE, dry_run_profile};
+    use gravida_server::demo::fill::{Profiles, fill};
     use gravida_store::{Store, sqlite_url_in};
     let kb = gravida_knowledge::KnowledgeBase::embedded().unwrap();
+    let dry_run = dry_run_profile().unwrap();
+    let profiles = Profiles {
+        dry_run: &dry_run,
+        shipped: &kb,
+    };
     let last_day = time::macros::date!(2026 - 12 - 07);
     let mut runs = Vec::new();
     for run in 0..2 {
@@ -218,7 +224,7 @@ async fn a_demo_month_fills_every_week_through_the_engine_with_feedback_and_the_
                 .as_nanos()
         ));
         let url = sqlite_url_in(&dir);
-        let filled = fill(Store::connect(&url).await.unwrap(), &kb, 30, last_day)
+        let filled = fill(Store::connect(&url).await.unwrap(), profiles, 30, last_day)
             .await
             .unwrap();
         let store = Store::connect(&url).await.unwrap();
@@ -265,12 +271,37 @@ async fn a_demo_month_fills_every_week_through_the_engine_with_feedback_and_the_
                 .any(|s| s.code == code)),
         "{weekly:#?}"
     );
-    assert!(
-        weekly
-            .weeks
-            .iter()
-            .all(|w| w.profile_versions == [kb.version()])
+    assert_eq!(sum(&|r| r.fired_silent) as u64, filled.silent);
+    // The first 15 days (2026-11-08 to 11-22: W45 to W47) are the dry run's, the silent rule's
+    // cards recorded and never answered; from 11-23 (W48, a Monday) the shipped profile's.
+    let versions: Vec<Vec<&str>> = weekly
+        .weeks
+        .iter()
+        .map(|w| w.profile_versions.iter().map(String::as_str).collect())
+        .collect();
+    let (dry, shipped) = (vec![dry_run.version()], vec![kb.version()]);
+    assert_eq!(
+        versions,
+        [&dry, &dry, &dry, &shipped, &shipped, &shipped].map(Clone::clone),
+        "{weekly:#?}"
     );
+    let silent_rule = DRY_RUN_RULE.as_str();
+    for (i, week) in weekly.weeks.iter().enumerate() {
+        let silent: i64 = week.rules.iter().map(|r| r.fired_silent).sum();
+        let rule = week.rules.iter().find(|r| r.rule_id == silent_rule);
+        if i < 3 {
+            // Silent only, and never answered; W45 is one Sunday, which may have none of its cards.
+            let (fired_silent, fired_active, answered) = rule.map_or((0, 0, 0), |r| {
+                (r.fired_silent, r.fired_active, r.accepted + r.overridden)
+            });
+            assert!(fired_silent > 0 || i == 0, "{week:?}");
+            assert_eq!((fired_active, answered), (0, 0), "{week:?}");
+            assert_eq!(silent, fired_silent, "{week:?}");
+        } else {
+            assert_eq!(silent, 0, "{week:?}");
+            assert!(rule.is_some_and(|r| r.fired_active > 0), "{week:?}");
+        }
+    }
     // The same days give the same numbers.
     assert_eq!(runs[0], runs[1]);
 }
