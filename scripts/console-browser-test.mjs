@@ -144,7 +144,13 @@ try {
   for (const week of store.weeks) {
     const weekRow = `table.weeks tr[data-week="${week.week}"]`;
     check(await cell(weekRow, "calls") === String(week.calls), `${week.week}: ${week.calls} calls`);
-    check(await cell(weekRow, "profile_versions") === week.profile_versions.join(", "), `${week.week}: profile ${week.profile_versions.join(", ")}`);
+    // Each profile version of the week by its hash, with its version and change note.
+    for (const hash of week.profile_versions) {
+      const known = store.profiles.find((p) => p.profile_version === hash);
+      check(known !== undefined, `${week.week}: the store knows what ${hash} is`);
+      const said = (await page.locator(`${weekRow} td[data-field="profile_versions"] span[data-profile="${hash}"]`).textContent())?.trim();
+      check(said === `version ${known.version} (${hash}): ${known.change_note}`, `${week.week}: profile version ${known.version} (${hash})`);
+    }
     check(await cell(weekRow, "fired_silent") === String(silentOf(week)), `${week.week}: ${silentOf(week)} silent cards`);
     for (const rule of week.rules) {
       const row = `table.rules tr[data-week="${week.week}"][data-rule="${rule.rule}"]`;

@@ -121,10 +121,20 @@ async fn a_hook_call_shows_in_the_console_as_a_counted_call_with_its_cards_plott
     assert_eq!(week["hooks"][0]["hook"], "patient-view");
     assert_eq!(week["hooks"][0]["calls_fired"], 1);
     assert_eq!(week["hooks"][0]["share_fired"], 1.0);
+    // The service recorded at start-up what its profile hash is: the console names its version.
+    let kb = gravida_knowledge::KnowledgeBase::embedded().unwrap();
+    assert_eq!(week["profile_versions"][0], kb.version(), "{json:#}");
+    assert_eq!(
+        json["profiles"][0]["version"],
+        kb.profile_version(),
+        "{json:#}"
+    );
 
     let (status, html) = admin_get(&app, "/admin", Some(TOKEN)).await;
     assert_eq!(status, 200);
     assert_eq!(html.matches("<svg class=\"plot\"").count(), 4, "{html}");
+    let named = format!("version {} ({})", kb.profile_version(), kb.version());
+    assert!(html.contains(&named), "{html}");
     assert!(!html.contains("<script"), "no JavaScript");
     let (_, csv) = admin_get(&app, "/admin/report.csv", Some(TOKEN)).await;
     assert!(csv.starts_with(gravida_server::export::CSV_HEADER), "{csv}");
@@ -285,6 +295,20 @@ async fn a_demo_month_fills_every_week_through_the_engine_with_feedback_a_silent
         [&dry, &dry, &dry, &shipped, &shipped, &shipped].map(Clone::clone),
         "{weekly:#?}"
     );
+    // The store says what each hash is, in the order they answered.
+    let described: Vec<(&str, &str)> = weekly
+        .profiles
+        .iter()
+        .map(|p| (p.profile_version.as_str(), p.version.as_str()))
+        .collect();
+    assert_eq!(
+        described,
+        [
+            (dry_run.version(), dry_run.profile_version()),
+            (kb.version(), kb.profile_version())
+        ]
+    );
+    assert_eq!(weekly.profiles[1].change_note, kb.change_note());
     let silent_rule = DRY_RUN_RULE.as_str();
     for (i, week) in weekly.weeks.iter().enumerate() {
         let silent: i64 = week.rules.iter().map(|r| r.fired_silent).sum();

@@ -21,6 +21,7 @@
 //! Nothing here stores a raw patient id: callers pass a keyed hash ([`PatientHasher`]).
 
 mod patient;
+mod profiles;
 mod purge;
 mod records;
 mod replay;
@@ -45,6 +46,7 @@ use sqlx::sqlite::{
 };
 
 pub use patient::PatientHasher;
+pub use profiles::ProfileVersion;
 pub use purge::{PurgeLock, Purged};
 pub use records::{
     CallRecords, CardRecord, FeedbackRecord, FeedbackStored, LongFormRecord, SuggestionRecord,
@@ -372,6 +374,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "hook calls",
         include_str!("../migrations/common/0007_hook_calls.sql"),
     ),
+    (
+        8,
+        "profile versions",
+        include_str!("../migrations/common/0008_profile_versions.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: Migrations = &[
     (
@@ -408,6 +415,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         7,
         "hook calls",
         include_str!("../migrations/common/0007_hook_calls.sql"),
+    ),
+    (
+        8,
+        "profile versions",
+        include_str!("../migrations/common/0008_profile_versions.sql"),
     ),
 ];
 

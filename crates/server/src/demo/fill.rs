@@ -24,8 +24,8 @@ use gravida_cds_hooks::Hook;
 use gravida_cds_hooks::override_reasons::NON_ADHERENCE_REASON_SYSTEM;
 use gravida_knowledge::KnowledgeBase;
 use gravida_store::{
-    AuditWriter, CallRecords, CallTally, CardRecord, FeedbackRecord, PatientHasher, Store,
-    SuggestionRecord, WriterConfig,
+    AuditWriter, CallRecords, CallTally, CardRecord, FeedbackRecord, PatientHasher, ProfileVersion,
+    Store, SuggestionRecord, WriterConfig,
 };
 use time::{Date, Duration, OffsetDateTime, Time};
 
@@ -132,8 +132,27 @@ pub async fn fill(
     days: u32,
     last_day: Date,
 ) -> Result<Filled, FillError> {
+    // What each profile hash is (its version and change note), first seen on the first day it
+    // answers: the console names them beside the hashes.
+    let first_day = last_day - Duration::days(i64::from(days.saturating_sub(1)));
+    let dry_run_days = Profiles::dry_run_days(days);
+    let switch_day = first_day + Duration::days(i64::from(dry_run_days));
+    let mut answering = vec![(profiles.shipped, switch_day)];
+    if dry_run_days > 0 {
+        answering.insert(0, (profiles.dry_run, first_day));
+    }
+    for (kb, from) in answering {
+        let profile = ProfileVersion {
+            profile_version: kb.version().to_owned(),
+            version: kb.profile_version().to_owned(),
+            change_note: kb.change_note().to_owned(),
+        };
+        store
+            .record_profile_version(&profile, unix_ms(from.midnight().assume_utc()))
+            .await?;
+    }
     let writer = AuditWriter::spawn(
-        store,
+        store.clone(),
         WriterConfig {
             queue_capacity: 4096,
         },

@@ -65,6 +65,13 @@ impl Application {
             crate::metrics::install();
         }
         let audit = Audit::start(&settings.store).await?;
+        if let Some(audit) = &audit {
+            audit.record_profile_version(gravida_store::ProfileVersion {
+                profile_version: kb.version().to_owned(),
+                version: kb.profile_version().to_owned(),
+                change_note: kb.change_note().to_owned(),
+            });
+        }
         // With PostgreSQL, replicas share one replay guard; SQLite serves one replica, whose
         // in-memory guard is enough.
         let shared_replay: Option<Arc<dyn ReplayStore>> = match &audit {
