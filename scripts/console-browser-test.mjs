@@ -46,6 +46,13 @@ const filled = execFileSync(bin, ["demo", "--days", "30", "--fill-only"], { cwd:
 console.log(filled.trim());
 const store = JSON.parse(execFileSync(bin, ["report", "--format", "json"], { cwd: scratch, env }).toString());
 check(store.weeks.length >= 5, `the store holds ${store.weeks.length} weeks of activity`);
+// The demo's first weeks run one rule silently under a dry-run profile version, then the
+// profile as shipped: the console must show silent cards and the change of version.
+const silentOf = (week) => week.rules.reduce((n, rule) => n + rule.fired_silent, 0);
+const totalSilent = store.weeks.reduce((n, week) => n + silentOf(week), 0);
+check(totalSilent > 0, `the store holds ${totalSilent} silent cards`);
+const versions = new Set(store.weeks.flatMap((week) => week.profile_versions));
+check(versions.size >= 2, `the store names ${versions.size} profile versions`);
 
 // The demo on that store, its console on a free loopback port behind a token.
 function startConsole() {
@@ -137,7 +144,14 @@ try {
   for (const week of store.weeks) {
     const weekRow = `table.weeks tr[data-week="${week.week}"]`;
     check(await cell(weekRow, "calls") === String(week.calls), `${week.week}: ${week.calls} calls`);
-    check(await cell(weekRow, "profile_versions") === week.profile_versions.join(", "), `${week.week}: profile ${week.profile_versions.join(", ")}`);
+    // Each profile version of the week by its hash, with its version and change note.
+    for (const hash of week.profile_versions) {
+      const known = store.profiles.find((p) => p.profile_version === hash);
+      check(known !== undefined, `${week.week}: the store knows what ${hash} is`);
+      const said = (await page.locator(`${weekRow} td[data-field="profile_versions"] span[data-profile="${hash}"]`).textContent())?.trim();
+      check(said === `version ${known.version} (${hash}): ${known.change_note}`, `${week.week}: profile version ${known.version} (${hash})`);
+    }
+    check(await cell(weekRow, "fired_silent") === String(silentOf(week)), `${week.week}: ${silentOf(week)} silent cards`);
     for (const rule of week.rules) {
       const row = `table.rules tr[data-week="${week.week}"][data-rule="${rule.rule}"]`;
       for (const field of ["fired_active", "fired_silent", "calls_fired", "accepted", "overridden"]) {

@@ -121,10 +121,20 @@ async fn a_hook_call_shows_in_the_console_as_a_counted_call_with_its_cards_plott
     assert_eq!(week["hooks"][0]["hook"], "patient-view");
     assert_eq!(week["hooks"][0]["calls_fired"], 1);
     assert_eq!(week["hooks"][0]["share_fired"], 1.0);
+    // The service recorded at start-up what its profile hash is: the console names its version.
+    let kb = gravida_knowledge::KnowledgeBase::embedded().unwrap();
+    assert_eq!(week["profile_versions"][0], kb.version(), "{json:#}");
+    assert_eq!(
+        json["profiles"][0]["version"],
+        kb.profile_version(),
+        "{json:#}"
+    );
 
     let (status, html) = admin_get(&app, "/admin", Some(TOKEN)).await;
     assert_eq!(status, 200);
     assert_eq!(html.matches("<svg class=\"plot\"").count(), 4, "{html}");
+    let named = format!("version {} ({})", kb.profile_version(), kb.version());
+    assert!(html.contains(&named), "{html}");
     assert!(!html.contains("<script"), "no JavaScript");
     let (_, csv) = admin_get(&app, "/admin/report.csv", Some(TOKEN)).await;
     assert!(csv.starts_with(gravida_server::export::CSV_HEADER), "{csv}");
@@ -201,11 +211,17 @@ async fn an_empty_token_file_does_not_expose_the_console() {
 }
 
 #[tokio::test]
-async fn a_demo_month_fills_every_week_through_the_engine_with_feedback_and_the_same_numbers_twice()
-{
-    use gravida_server::demo::fill::fill;
+async fn a_demo_month_fills_every_week_through_the_engine_with_feedback_a_silent_rule_then_the_shipped_profile_and_the_same_numbers_twice()
+ {
+    use gravida_server::demo::dry_run::{DRY_RUN_RULE, dry_run_profile};
+    use gravida_server::demo::fill::{Profiles, fill};
     use gravida_store::{Store, sqlite_url_in};
     let kb = gravida_knowledge::KnowledgeBase::embedded().unwrap();
+    let dry_run = dry_run_profile().unwrap();
+    let profiles = Profiles {
+        dry_run: &dry_run,
+        shipped: &kb,
+    };
     let last_day = time::macros::date!(2026 - 12 - 07);
     let mut runs = Vec::new();
     for run in 0..2 {
@@ -218,7 +234,7 @@ async fn a_demo_month_fills_every_week_through_the_engine_with_feedback_and_the_
                 .as_nanos()
         ));
         let url = sqlite_url_in(&dir);
-        let filled = fill(Store::connect(&url).await.unwrap(), &kb, 30, last_day)
+        let filled = fill(Store::connect(&url).await.unwrap(), profiles, 30, last_day)
             .await
             .unwrap();
         let store = Store::connect(&url).await.unwrap();
@@ -265,12 +281,51 @@ async fn a_demo_month_fills_every_week_through_the_engine_with_feedback_and_the_
                 .any(|s| s.code == code)),
         "{weekly:#?}"
     );
-    assert!(
-        weekly
-            .weeks
-            .iter()
-            .all(|w| w.profile_versions == [kb.version()])
+    assert_eq!(sum(&|r| r.fired_silent) as u64, filled.silent);
+    // The first 15 days (2026-11-08 to 11-22: W45 to W47) are the dry run's, the silent rule's
+    // cards recorded and never answered; from 11-23 (W48, a Monday) the shipped profile's.
+    let versions: Vec<Vec<&str>> = weekly
+        .weeks
+        .iter()
+        .map(|w| w.profile_versions.iter().map(String::as_str).collect())
+        .collect();
+    let (dry, shipped) = (vec![dry_run.version()], vec![kb.version()]);
+    assert_eq!(
+        versions,
+        [&dry, &dry, &dry, &shipped, &shipped, &shipped].map(Clone::clone),
+        "{weekly:#?}"
     );
+    // The store says what each hash is, in the order they answered.
+    let described: Vec<(&str, &str)> = weekly
+        .profiles
+        .iter()
+        .map(|p| (p.profile_version.as_str(), p.version.as_str()))
+        .collect();
+    assert_eq!(
+        described,
+        [
+            (dry_run.version(), dry_run.profile_version()),
+            (kb.version(), kb.profile_version())
+        ]
+    );
+    assert_eq!(weekly.profiles[1].change_note, kb.change_note());
+    let silent_rule = DRY_RUN_RULE.as_str();
+    for (i, week) in weekly.weeks.iter().enumerate() {
+        let silent: i64 = week.rules.iter().map(|r| r.fired_silent).sum();
+        let rule = week.rules.iter().find(|r| r.rule_id == silent_rule);
+        if i < 3 {
+            // Silent only, and never answered; W45 is one Sunday, which may have none of its cards.
+            let (fired_silent, fired_active, answered) = rule.map_or((0, 0, 0), |r| {
+                (r.fired_silent, r.fired_active, r.accepted + r.overridden)
+            });
+            assert!(fired_silent > 0 || i == 0, "{week:?}");
+            assert_eq!((fired_active, answered), (0, 0), "{week:?}");
+            assert_eq!(silent, fired_silent, "{week:?}");
+        } else {
+            assert_eq!(silent, 0, "{week:?}");
+            assert!(rule.is_some_and(|r| r.fired_active > 0), "{week:?}");
+        }
+    }
     // The same days give the same numbers.
     assert_eq!(runs[0], runs[1]);
 }
@@ -376,4 +431,61 @@ fn gravida_report_refuses_an_unknown_format_and_gravida_demo_a_day_count_out_of_
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("--days"));
+}
+
+#[tokio::test]
+async fn a_slow_client_on_the_admin_port_is_cut_off_after_the_header_timeout_as_on_the_main_port() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(&[
+        ("GRAVIDA_ADMIN__LISTEN", "127.0.0.1:0"),
+        ("GRAVIDA_ADMIN__TOKEN", TOKEN),
+        ("GRAVIDA_HTTP__HEADER_READ_TIMEOUT_MS", "300"),
+    ])
+    .await;
+    let admin = app
+        .admin_address
+        .as_deref()
+        .expect("the console is listening");
+    let mut stream = tokio::net::TcpStream::connect(admin.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    stream
+        .write_all(b"GET /admin HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    // Slowloris: a header line every 100 ms, never the blank line that ends the head.
+    let (mut reader, mut writer) = stream.into_split();
+    let drip = tokio::spawn(async move {
+        for i in 0.. {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if writer
+                .write_all(format!("X-Drip-{i}: 1\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let mut chunk = [0u8; 1024];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+        loop {
+            match reader.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    drip.abort();
+    assert!(closed.is_ok(), "still open after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(250),
+        "closed before the timeout: {:?}",
+        started.elapsed()
+    );
+    // The console still answers a well-behaved client.
+    let (status, _) = admin_get(&app, "/admin", Some(TOKEN)).await;
+    assert_eq!(status, 200);
 }

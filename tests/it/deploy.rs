@@ -899,6 +899,28 @@ fn every_rendered_deployment_starts_with_the_environment_its_pod_would_get() {
                     "GRAVIDA_LISTEN".to_owned(),
                     format!("{}:{free_port}", listen.ip()),
                 );
+                // The governance console, where a site declares it, stays inside the pod
+                // (reached with kubectl port-forward): on loopback, on a port no container port
+                // names. It too gets a free port on its own address.
+                let admin_port = pod.settings.admin.listen.map(|admin| {
+                    assert!(
+                        admin.ip().is_loopback(),
+                        "{name}: the console listens on {admin}, outside the pod's loopback"
+                    );
+                    assert!(
+                        !pod.probes.iter().any(|(_, _, port)| *port == admin.port()),
+                        "{name}: a probe names the console's port"
+                    );
+                    let free = std::net::TcpListener::bind("127.0.0.1:0")
+                        .and_then(|l| l.local_addr())
+                        .expect("a free port")
+                        .port();
+                    env.insert(
+                        "GRAVIDA_ADMIN__LISTEN".to_owned(),
+                        format!("{}:{free}", admin.ip()),
+                    );
+                    free
+                });
                 // A pod whose store is the Secret's, and down, is live but not ready: /readyz
                 // answers 503 saying why, so that no traffic is sent to a replica that cannot
                 // keep the audit trail.
@@ -931,6 +953,8 @@ fn every_rendered_deployment_starts_with_the_environment_its_pod_would_get() {
                     .iter()
                     .map(|(kind, path, _)| (format!("{kind} {path}"), http_status(free_port, path)))
                     .collect();
+                // The console answers on its port (whatever the store's state makes of it).
+                let admin_answer = admin_port.map(|port| http_status(port, "/admin"));
                 let exited = process.has_exited();
                 let (stdout, stderr) = process.stop();
                 let took = started_at.elapsed();
@@ -951,6 +975,12 @@ fn every_rendered_deployment_starts_with_the_environment_its_pod_would_get() {
                     );
                 } else {
                     assert_eq!(ready, Some(expected_ready), "{name}: readiness{shown}");
+                    if let Some(answer) = admin_answer {
+                        assert!(
+                            answer.is_some(),
+                            "{name}: the console does not answer{shown}"
+                        );
+                    }
                     for (probe, status) in other_probes {
                         let expected = if probe.starts_with("readinessProbe") {
                             expected_ready

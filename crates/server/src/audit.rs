@@ -23,8 +23,8 @@ use gravida_auth::Caller;
 use gravida_cds_hooks::{FeedbackRequest, HookContext};
 use gravida_store::{
     AuditWriter, CallRecords, CallTally, CardRecord, FeedbackRecord, Health, LongFormRecord,
-    PatientHasher, Store, StoreOptions, SuggestionRecord, SuppressedRecord, SuppressionQuery,
-    SuppressionReason, WriterConfig,
+    PatientHasher, ProfileVersion, Store, StoreOptions, SuggestionRecord, SuppressedRecord,
+    SuppressionQuery, SuppressionReason, WriterConfig,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -147,6 +147,28 @@ impl Audit {
     /// twice the acquire timeout (a connection, then the lookups; 500 ms by default).
     pub fn check_timeout(&self) -> Duration {
         self.store.acquire_timeout() * 2
+    }
+
+    /// Records, once, what this replica's profile hash is (its `version` and `change_note`),
+    /// for the console: now if the store answers, else retried at each health interval until
+    /// it does. Never on the hook path.
+    pub fn record_profile_version(&self, profile: ProfileVersion) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            loop {
+                match store
+                    .record_profile_version(&profile, unix_ms(OffsetDateTime::now_utc()))
+                    .await
+                {
+                    Ok(()) => break,
+                    Err(e) => tracing::debug!(
+                        error = %e,
+                        "could not record the profile version yet: retrying"
+                    ),
+                }
+                tokio::time::sleep(HEALTH_INTERVAL).await;
+            }
+        });
     }
 
     /// The store, for the shared replay guard.

@@ -235,20 +235,30 @@ fn fill_demo(settings: &Settings, days: u32) -> Result<(), ExitCode> {
         eprintln!("gravida: knowledge profile: {e}");
         ExitCode::from(2)
     })?;
+    // The first weeks' profile: the embedded one with a rule silent (demo::dry_run).
+    let dry_run = demo::dry_run::dry_run_profile().map_err(|e| {
+        eprintln!("gravida: the demo's dry-run profile: {e}");
+        ExitCode::FAILURE
+    })?;
+    let profiles = demo::fill::Profiles {
+        dry_run: &dry_run,
+        shipped: &kb,
+    };
     let runtime = one_shot_runtime()?;
     let filled = runtime.block_on(async {
         let store = gravida_store::Store::connect(&url).await?;
-        demo::fill::fill(store, &kb, days, demo::fill::today()).await
+        demo::fill::fill(store, profiles, days, demo::fill::today()).await
     });
     match filled {
         Ok(f) => {
             write_stdout(&format!(
                 "filled {} day(s) of synthetic activity (issuer {}): {} calls, {} cards, \
-                 {} accepted, {} overridden\n",
+                 {} silent cards, {} accepted, {} overridden\n",
                 f.days,
                 demo::fill::SYNTHETIC,
                 f.calls,
                 f.cards,
+                f.silent,
                 f.accepted,
                 f.overridden
             ));

@@ -2,7 +2,8 @@
 //! `/admin/report.json` on the admin listener. The same [`Weekly`] the console draws, so what a
 //! committee exports is what it saw.
 //!
-//! JSON keeps the shape of [`Weekly`] (weeks, each with its rules and hooks). CSV is one table,
+//! JSON keeps the shape of [`Weekly`] (weeks, each with its rules and hooks, and `profiles`:
+//! the version and change note of each profile hash the weeks name). CSV is one table,
 //! one row per week and *scope*: `rule` and `hook` rows carry the counts, `override_reason` and
 //! `suggestion` rows a rule's reasons and suggestions with their `count`. A share with no counted
 //! call is empty in CSV and `null` in JSON: unknown, not zero.
@@ -55,7 +56,18 @@ pub fn json(weekly: &Weekly) -> Value {
             })
         })
         .collect();
-    json!({ "weeks": weeks })
+    let profiles: Vec<Value> = weekly
+        .profiles
+        .iter()
+        .map(|p| {
+            json!({
+                "profile_version": p.profile_version,
+                "version": p.version,
+                "change_note": p.change_note,
+            })
+        })
+        .collect();
+    json!({ "weeks": weeks, "profiles": profiles })
 }
 
 /// The weekly numbers as CSV (RFC 4180: a field with a comma, quote or line break is quoted).
@@ -174,6 +186,11 @@ mod tests {
                     share_fired: None,
                 }],
             }],
+            profiles: vec![gravida_store::ProfileVersion {
+                profile_version: "default@abc".into(),
+                version: "1.1.0".into(),
+                change_note: "rule modes".into(),
+            }],
         }
     }
 
@@ -216,5 +233,9 @@ mod tests {
         assert_eq!(week["rules"][0]["share_fired"], 0.3);
         assert_eq!(week["rules"][0]["override_reasons"][0]["count"], 1);
         assert!(week["hooks"][0]["share_fired"].is_null());
+        // What each hash is: its version and change note.
+        assert_eq!(value["profiles"][0]["profile_version"], "default@abc");
+        assert_eq!(value["profiles"][0]["version"], "1.1.0");
+        assert_eq!(value["profiles"][0]["change_note"], "rule modes");
     }
 }

@@ -21,6 +21,7 @@
 //! Nothing here stores a raw patient id: callers pass a keyed hash ([`PatientHasher`]).
 
 mod patient;
+mod profiles;
 mod purge;
 mod records;
 mod replay;
@@ -45,6 +46,7 @@ use sqlx::sqlite::{
 };
 
 pub use patient::PatientHasher;
+pub use profiles::ProfileVersion;
 pub use purge::{PurgeLock, Purged};
 pub use records::{
     CallRecords, CardRecord, FeedbackRecord, FeedbackStored, LongFormRecord, SuggestionRecord,
@@ -377,6 +379,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "long form sheets",
         include_str!("../migrations/sqlite/0008_long_form_sheets.sql"),
     ),
+    (
+        9,
+        "profile versions",
+        include_str!("../migrations/common/0009_profile_versions.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: Migrations = &[
     (
@@ -418,6 +425,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         8,
         "long form sheets",
         include_str!("../migrations/postgres/0008_long_form_sheets.sql"),
+    ),
+    (
+        9,
+        "profile versions",
+        include_str!("../migrations/common/0009_profile_versions.sql"),
     ),
 ];
 

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 
 use sqlx::Row as _;
 
+use crate::ProfileVersion;
 use crate::report::reason_label;
 use crate::{Store, StoreError, on_pool};
 
@@ -25,6 +26,18 @@ use crate::{Store, StoreError, on_pool};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Weekly {
     pub weeks: Vec<WeekReport>,
+    /// The version and change note of each profile version the weeks name, as recorded
+    /// ([`crate::ProfileVersion`]), in the order first seen; a hash with no record is absent.
+    pub profiles: Vec<ProfileVersion>,
+}
+
+impl Weekly {
+    /// What `profile_version` (`name@hash`) is, when recorded.
+    pub fn profile(&self, profile_version: &str) -> Option<&ProfileVersion> {
+        self.profiles
+            .iter()
+            .find(|p| p.profile_version == profile_version)
+    }
 }
 
 /// One ISO week's numbers.
@@ -200,7 +213,19 @@ impl Store {
             let cards = fives.pop().unwrap_or_default();
             (cards, hook_cards, fours, calls, profiles)
         });
-        Ok(assemble(cards, hook_cards, fours, calls, profiles))
+        let mut weekly = assemble(cards, hook_cards, fours, calls, profiles);
+        weekly.profiles = self
+            .profile_versions()
+            .await?
+            .into_iter()
+            .filter(|p| {
+                weekly
+                    .weeks
+                    .iter()
+                    .any(|w| w.profile_versions.contains(&p.profile_version))
+            })
+            .collect();
+        Ok(weekly)
     }
 }
 
@@ -315,6 +340,7 @@ fn assemble(
     }
     Weekly {
         weeks: weeks.into_values().collect(),
+        profiles: Vec::new(),
     }
 }
 

@@ -86,11 +86,6 @@ pub fn router(console: Console) -> Router {
         .with_state(console)
 }
 
-/// Serves the console on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, console: Console) -> std::io::Result<()> {
-    axum::serve(listener, router(console)).await
-}
-
 /// `?weeks=N`: how far back (1 to 520; default [`DEFAULT_WEEKS`]).
 #[derive(Debug)]
 struct Period {

@@ -89,10 +89,37 @@ fn summary(out: &mut String, weekly: &Weekly) {
             week = escape(&w.week),
             starts = escape(&w.starts),
             calls = w.calls,
-            versions = escape(&w.profile_versions.join(", ")),
+            versions = profile_versions(weekly, &w.profile_versions),
         );
     }
     out.push_str("</tbody></table>");
+}
+
+/// A week's profile versions, one line each: `version 1.1.0 (default@f46c9f4e667b): its change
+/// note` when the store recorded what the hash is, else the hash alone (cards written before
+/// versions were recorded). Each line carries its hash in `data-profile`.
+fn profile_versions(weekly: &Weekly, hashes: &[String]) -> String {
+    let mut out = String::new();
+    for (i, hash) in hashes.iter().enumerate() {
+        if i > 0 {
+            out.push_str("<br>");
+        }
+        let _ = write!(out, "<span data-profile=\"{}\">", escape(hash));
+        match weekly.profile(hash) {
+            Some(p) => {
+                let _ = write!(
+                    out,
+                    "version {} ({}): {}",
+                    escape(&p.version),
+                    escape(hash),
+                    escape(&p.change_note)
+                );
+            }
+            None => out.push_str(&escape(hash)),
+        }
+        out.push_str("</span>");
+    }
+    out
 }
 
 /// One plot in a figure, with its title as the caption and inside the SVG (`<title>`).
@@ -258,6 +285,11 @@ mod tests {
                 week("2026-W49", "2026-11-30", 9),
                 week("2026-W50", "2026-12-07", 5),
             ],
+            profiles: vec![gravida_store::ProfileVersion {
+                profile_version: "default@abc".into(),
+                version: "1.1.0".into(),
+                change_note: "Rule modes <no clinical change>".into(),
+            }],
         }
     }
 
@@ -280,6 +312,19 @@ mod tests {
         // Text from the store is escaped.
         assert!(html.contains("&lt;already-addressed&gt; (1)"), "{html}");
         assert!(!html.contains("<already-addressed>"));
+        // Each week names its profile's version and change note beside the hash.
+        assert!(html.contains(
+            "<span data-profile=\"default@abc\">version 1.1.0 (default@abc): \
+             Rule modes &lt;no clinical change&gt;</span>"
+        ));
+    }
+
+    #[test]
+    fn a_profile_hash_the_store_has_no_version_for_is_shown_alone() {
+        let mut weekly = weekly();
+        weekly.profiles.clear();
+        let html = render(&weekly, 12, OffsetDateTime::UNIX_EPOCH);
+        assert!(html.contains("<span data-profile=\"default@abc\">default@abc</span>"));
     }
 
     #[test]

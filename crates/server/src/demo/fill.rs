@@ -10,6 +10,11 @@
 //! one of HL7's standard override reasons), shifting over the weeks as a ward learning the tool
 //! would.
 //!
+//! **A silent rule, then a new profile version.** The first half of the days (rounded down) is
+//! answered by the dry-run profile ([`super::dry_run`]: one rule silent, its cards recorded with
+//! `mode = 'silent'` and never answered), the rest by the profile given: the console shows the
+//! silent cards, and the week the profile version changed.
+//!
 //! **Marked synthetic.** Every record has issuer and tenant `synthetic-demo`, and its patient
 //! hash is of `synthetic-{id}` under a fixed key, so synthetic rows can be told from real ones
 //! (and deleted: `DELETE FROM audit_cards WHERE issuer = 'synthetic-demo'`). The run is
@@ -19,8 +24,8 @@ use gravida_cds_hooks::Hook;
 use gravida_cds_hooks::override_reasons::NON_ADHERENCE_REASON_SYSTEM;
 use gravida_knowledge::KnowledgeBase;
 use gravida_store::{
-    AuditWriter, CallRecords, CallTally, CardRecord, FeedbackRecord, PatientHasher, Store,
-    SuggestionRecord, WriterConfig,
+    AuditWriter, CallRecords, CallTally, CardRecord, FeedbackRecord, PatientHasher, ProfileVersion,
+    Store, SuggestionRecord, WriterConfig,
 };
 use time::{Date, Duration, OffsetDateTime, Time};
 
@@ -48,7 +53,10 @@ const REASONS: [&str; 5] = [
 pub struct Filled {
     pub days: u32,
     pub calls: u64,
+    /// Cards shown (active rules).
     pub cards: u64,
+    /// Cards of silent rules: recorded, never shown, so never answered.
+    pub silent: u64,
     pub accepted: u64,
     pub overridden: u64,
 }
@@ -101,16 +109,50 @@ impl Dice {
     }
 }
 
+/// The profiles that answer the demo's calls: `dry_run` for the first half of the days, then
+/// `shipped`.
+#[derive(Debug, Clone, Copy)]
+pub struct Profiles<'a> {
+    pub dry_run: &'a KnowledgeBase,
+    pub shipped: &'a KnowledgeBase,
+}
+
+impl Profiles<'_> {
+    /// The days (of `days`) the dry run answers: the first half, rounded down.
+    pub fn dry_run_days(days: u32) -> u32 {
+        days / 2
+    }
+}
+
 /// Fills `store` with `days` days of synthetic activity ending on `last_day` (UTC). The store
 /// is its writer's, which closes it when done (open it again to read what was written).
 pub async fn fill(
     store: Store,
-    kb: &KnowledgeBase,
+    profiles: Profiles<'_>,
     days: u32,
     last_day: Date,
 ) -> Result<Filled, FillError> {
+    // What each profile hash is (its version and change note), first seen on the first day it
+    // answers: the console names them beside the hashes.
+    let first_day = last_day - Duration::days(i64::from(days.saturating_sub(1)));
+    let dry_run_days = Profiles::dry_run_days(days);
+    let switch_day = first_day + Duration::days(i64::from(dry_run_days));
+    let mut answering = vec![(profiles.shipped, switch_day)];
+    if dry_run_days > 0 {
+        answering.insert(0, (profiles.dry_run, first_day));
+    }
+    for (kb, from) in answering {
+        let profile = ProfileVersion {
+            profile_version: kb.version().to_owned(),
+            version: kb.profile_version().to_owned(),
+            change_note: kb.change_note().to_owned(),
+        };
+        store
+            .record_profile_version(&profile, unix_ms(from.midnight().assume_utc()))
+            .await?;
+    }
     let writer = AuditWriter::spawn(
-        store,
+        store.clone(),
         WriterConfig {
             queue_capacity: 4096,
         },
@@ -123,6 +165,11 @@ pub async fn fill(
     };
     for offset in (0..days).rev() {
         let day = last_day - Duration::days(i64::from(offset));
+        let kb = if days - 1 - offset < Profiles::dry_run_days(days) {
+            profiles.dry_run
+        } else {
+            profiles.shipped
+        };
         // 0 on the first day, 1 on the last: the synthetic ward takes to the tool.
         let progress = if days > 1 {
             f64::from(days - 1 - offset) / f64::from(days - 1)
@@ -158,6 +205,27 @@ pub async fn fill(
             }
             let assessment = kb.evaluate(&facts, &patient.id, at);
             let hook_instance = dice.uuid();
+            let patient_hash = hasher.hash(&format!("synthetic-{}", patient.id));
+            let record = |rendered: &gravida_knowledge::Rendered,
+                          card_uuid: String,
+                          mode: &str,
+                          suggestions: Vec<SuggestionRecord>| CardRecord {
+                card_uuid,
+                rule_id: rendered.finding.rule.as_str().to_owned(),
+                indicator: rendered.finding.indicator.as_str().to_owned(),
+                mode: mode.to_owned(),
+                profile_version: kb.version().to_owned(),
+                service: service.id.to_owned(),
+                hook: service.hook.as_str().to_owned(),
+                hook_instance: hook_instance.clone(),
+                issued_at_ms: unix_ms(at),
+                issuer: Some(SYNTHETIC.to_owned()),
+                tenant: Some(SYNTHETIC.to_owned()),
+                patient_hash: patient_hash.clone(),
+                fingerprint: None,
+                encounter_hash: None,
+                suggestions,
+            };
             writer.count_call(CallTally {
                 day: CallTally::day_of(unix_ms(at)),
                 service: service.id.to_owned(),
@@ -204,25 +272,14 @@ pub async fn fill(
                     ));
                     filled.overridden += 1;
                 }
-                cards.push(CardRecord {
-                    card_uuid,
-                    rule_id: rendered.finding.rule.as_str().to_owned(),
-                    indicator: rendered.finding.indicator.as_str().to_owned(),
-                    mode: "active".to_owned(),
-                    profile_version: kb.version().to_owned(),
-                    service: service.id.to_owned(),
-                    hook: service.hook.as_str().to_owned(),
-                    hook_instance: hook_instance.clone(),
-                    issued_at_ms: unix_ms(at),
-                    issuer: Some(SYNTHETIC.to_owned()),
-                    tenant: Some(SYNTHETIC.to_owned()),
-                    patient_hash: hasher.hash(&format!("synthetic-{}", patient.id)),
-                    fingerprint: None,
-                    encounter_hash: None,
-                    suggestions,
-                });
+                cards.push(record(rendered, card_uuid, "active", suggestions));
             }
             filled.cards += cards.len() as u64;
+            // The silent rule's cards: recorded as the shown ones are, never answered.
+            for rendered in &assessment.silent {
+                cards.push(record(rendered, dice.uuid(), "silent", Vec::new()));
+                filled.silent += 1;
+            }
             if !writer
                 .record(CallRecords {
                     cards,

@@ -14,6 +14,7 @@
 //! http only on loopback, and an unspecified address is the one that is also reachable there.
 
 pub mod data;
+pub mod dry_run;
 pub mod fhir;
 pub mod fill;
 pub mod page;

@@ -21,8 +21,9 @@
 //! 5. the process exits.
 //!
 //! The governance console ([`crate::admin`]), when `[admin] listen` is set, is bound here too,
-//! on its own listener, and served beside the front (plain `axum::serve`: it is not the
-//! EHR-facing port); it stops with the process.
+//! on its own listener, and served beside the EHR's front by a front of its own
+//! ([`front::serve`] with the same `[http]` limits and its own connection slots: it is not the
+//! EHR-facing port, but a slow client there is cut off as on it); it stops with the process.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -65,6 +66,13 @@ impl Application {
             crate::metrics::install();
         }
         let audit = Audit::start(&settings.store).await?;
+        if let Some(audit) = &audit {
+            audit.record_profile_version(gravida_store::ProfileVersion {
+                profile_version: kb.version().to_owned(),
+                version: kb.profile_version().to_owned(),
+                change_note: kb.change_note().to_owned(),
+            });
+        }
         // With PostgreSQL, replicas share one replay guard; SQLite serves one replica, whose
         // in-memory guard is enough.
         let shared_replay: Option<Arc<dyn ReplayStore>> = match &audit {
@@ -176,9 +184,14 @@ impl Application {
         let audit = self.state.audit.clone();
         let app = router(self.state).merge(self.extra);
         // The console lives as long as the front: aborted when it returns.
+        // The console goes through a front of its own, with the same limits as the EHR's (a
+        // head within the header timeout, an idle limit, a connection cap, its own slots): a
+        // slow client on the admin port costs a bounded connection there too.
         let console = self.admin.map(|(listener, console)| {
+            let console = crate::admin::router(console);
             tokio::spawn(async move {
-                if let Err(e) = crate::admin::serve(listener, console).await {
+                let forever = std::future::pending::<()>();
+                if let Err(e) = front::serve(listener, console, limits, forever).await {
                     tracing::error!(error = %e, "the governance console stopped");
                 }
             })
