@@ -50,7 +50,7 @@ pub struct Fetched {
 
 /// What one page gave.
 #[derive(Debug)]
-pub(crate) enum PageRead {
+pub enum PageRead {
     /// A read (`Patient/123`) answered with the resource itself.
     Resource(Box<Fetched>),
     /// A Bundle page: its resources, and the `next` link, if any.
@@ -108,8 +108,9 @@ fn take(left: &AtomicUsize, n: usize) -> Result<(), ()> {
 /// How often (in entries) the reader looks at the clock.
 const DEADLINE_EVERY: usize = 64;
 
-/// Reads one page. `deadline` is the call's; `allowance` is the call's entry cap.
-pub(crate) fn read_page(
+/// Reads one page. `deadline` is the call's; `allowance` is the call's entry cap. Public for the
+/// benchmark of reading fetched pages (`benches/read.rs`); the client is its one caller.
+pub fn read_page(
     body: &[u8],
     first_page: bool,
     deadline: std::time::Instant,
