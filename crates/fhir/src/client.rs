@@ -193,7 +193,9 @@ impl FhirClient {
                     search.resources.push(*resource);
                     return Ok(search);
                 }
-                PageRead::Bundle { resources, next } => {
+                PageRead::Bundle {
+                    resources, next, ..
+                } => {
                     search.resources.extend(resources);
                     next
                 }
@@ -240,11 +242,16 @@ impl FhirClient {
         let reading = tokio::task::spawn_blocking(move || {
             let _slot = slot;
             let read = read_page(&body, first_page, std_deadline, &allowance);
+            let sent = body.len();
             drop(body);
             // Keep only what the records cost; the page's bytes are freed.
             let kept = match &read {
-                Ok(PageRead::Resource(resource)) => kept_bytes(std::slice::from_ref(resource)),
-                Ok(PageRead::Bundle { resources, .. }) => kept_bytes(resources),
+                Ok(PageRead::Resource(resource)) => kept_cost(std::slice::from_ref(resource), sent),
+                Ok(PageRead::Bundle {
+                    resources,
+                    kept_bytes,
+                    ..
+                }) => kept_cost(resources, *kept_bytes),
                 Err(_) => 0,
             };
             hold.shrink_to(kept);
@@ -389,13 +396,17 @@ fn is_fhir_json(media_type: &str) -> bool {
     )
 }
 
-/// What the kept records of a page cost: their size as sent, plus a record's fixed part.
-fn kept_bytes(resources: &[Fetched]) -> usize {
-    resources
+/// What the kept records of a page cost: the bytes they were read from (see
+/// [`PageRead::Bundle`]'s `kept_bytes`), plus each record's fixed part; nothing when none is kept.
+fn kept_cost(resources: &[Fetched], kept_bytes: usize) -> usize {
+    let kept = resources
         .iter()
         .filter(|resource| !matches!(resource.resource.read, crate::fast::FastRead::Ignored))
-        .map(|resource| resource.bytes + RECORD_OVERHEAD)
-        .sum()
+        .count();
+    if kept == 0 {
+        return 0;
+    }
+    kept_bytes + kept * RECORD_OVERHEAD
 }
 
 /// Reads the body, failing as soon as it exceeds `limit` bytes (or announces that it will) or
