@@ -6,7 +6,13 @@
 //! * is bounded by the hook call's deadline (`tokio::time::timeout_at`) and a per-request timeout;
 //! * is retried at most once, only for failures that are safe to retry (connection refused,
 //!   502/503/504) and only when the deadline leaves room;
-//! * follows no redirects (a redirect could carry the bearer token to another host);
+//! * follows no redirects (a redirect could carry the bearer token to another host):
+//!   `redirect::Policy::none()`, so a 3xx is an error status. reqwest 0.13 still sends every
+//!   request through its redirect layer (tower-http's `FollowRedirect`, which keeps a copy of the
+//!   request and puts its URI on the response), and turns that URI back into a `Url` with a parse
+//!   of its own; its API has no way to leave the layer out;
+//! * builds its URL once: the rendered search joined onto the checked base ([`search_url`]),
+//!   that `Url` handed to reqwest (which makes the `http::Uri` hyper sends from it);
 //! * reads at most [`FetchLimits::max_response_bytes`], streaming, so a huge body fails fast, and
 //!   pays for every byte it keeps from the replica's [`MemoryBudget`] first;
 //! * is read into records as it comes ([`crate::page`]) off the async threads, one page at a

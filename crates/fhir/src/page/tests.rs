@@ -319,3 +319,24 @@ fn a_read_is_read_by_the_fast_reader_as_the_reference_reads_it() {
 fn bundle_of_entries(entries: Vec<Json>) -> Vec<u8> {
     serde_json::to_vec(&json!({"resourceType": "Bundle", "entry": entries})).expect("json")
 }
+
+#[test]
+fn the_benchmark_patients_pages_are_each_read_in_one_pass() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/fhir/bench-patient-pages.json");
+    let pages: serde_json::Map<String, Json> =
+        serde_json::from_slice(&std::fs::read(path).expect("fixture")).expect("json");
+    for (key, page) in pages {
+        if page["resourceType"] != "Bundle" {
+            continue;
+        }
+        let body = serde_json::to_vec(&page).expect("serialisable");
+        let PageRead::Bundle { kept_bytes, .. } =
+            read_page(&body, true, later(), &plenty()).expect("read")
+        else {
+            panic!("{key}: not a bundle");
+        };
+        // Only the one-pass reader charges a page its whole size.
+        assert_eq!(kept_bytes, body.len(), "{key}");
+    }
+}
