@@ -11,7 +11,7 @@
 //!   request through its redirect layer (tower-http's `FollowRedirect`, which keeps a copy of the
 //!   request and puts its URI on the response), and turns that URI back into a `Url` with a parse
 //!   of its own; its API has no way to leave the layer out;
-//! * builds its URL once: the rendered search joined onto the checked base ([`search_url`]),
+//! * builds its URL once: the rendered search joined onto the checked base (`search_url`),
 //!   that `Url` handed to reqwest (which makes the `http::Uri` hyper sends from it);
 //! * reads at most [`FetchLimits::max_response_bytes`], streaming, so a huge body fails fast, and
 //!   pays for every byte it keeps from the replica's [`MemoryBudget`] first;
