@@ -166,9 +166,11 @@ fn classify(value: Box<Resource<'_>>) -> Result<FastEntry, Decline> {
 /// One resource, reduced. Elements that do not belong to its type are ignored, as fhir-sdk
 /// ignores unknown elements.
 fn read(resource: Box<Resource<'_>>) -> Result<FastResource, Decline> {
+    // An empty type is no type, as the reference reader has it (no identity, nothing read).
     let resource_type = resource
         .resource_type
         .as_deref()
+        .filter(|resource_type| !resource_type.is_empty())
         .ok_or("an entry without a resourceType")?;
     let identity = resource
         .id
@@ -223,4 +225,4 @@ pub(crate) fn read_resource_json(json: &str) -> Option<FastResource> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

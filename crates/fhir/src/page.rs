@@ -176,7 +176,7 @@ pub fn read_page(
         });
     }
     // 2. Declined: the page split into its entries, each read on its own.
-    let Ok(page) = serde_json::from_str::<RawPage<'_>>(text) else {
+    let Ok(Object(page)) = serde_json::from_str::<Object<RawPage<'_>>>(text) else {
         return read_page_as_value(body, first_page, allowance);
     };
     let is_bundle = page
@@ -206,7 +206,7 @@ pub fn read_page(
         if n % DEADLINE_EVERY == 0 && std::time::Instant::now() >= deadline {
             return Err(FetchError::Deadline);
         }
-        if let Some((resource, bytes)) = read_entry(entry)? {
+        if let Some((resource, bytes)) = read_entry(entry.0)? {
             if is_kept(&resource) {
                 kept_bytes += bytes;
             }
@@ -249,7 +249,7 @@ struct RawPage<'a> {
     #[serde(borrow, default, deserialize_with = "present")]
     link: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "entries")]
-    entry: Option<Vec<RawEntry<'a>>>,
+    entry: Option<Vec<Object<RawEntry<'a>>>>,
 }
 
 /// A Bundle entry, its resource left unread.
@@ -259,6 +259,29 @@ struct RawEntry<'a> {
     resource: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     search: Option<&'a RawValue>,
+}
+
+/// An object only. serde's derived structs also accept an array of their fields in order, which
+/// a page or an entry never is: the reference path skips such an entry and refuses such a page,
+/// so the split must not read either.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer
+            .deserialize_map(ObjectVisitor(std::marker::PhantomData))
+            .map(Object)
+    }
 }
 
 /// `Some` for any value that is there, `null` included (serde's `Option` would read `null` as
@@ -272,8 +295,8 @@ fn present<'de, D: serde::Deserializer<'de>>(
 /// `Some` for an array of entries; anything else (`null` included) fails the page's parse.
 fn entries<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
-) -> Result<Option<Vec<RawEntry<'de>>>, D::Error> {
-    Vec::<RawEntry<'de>>::deserialize(deserializer).map(Some)
+) -> Result<Option<Vec<Object<RawEntry<'de>>>>, D::Error> {
+    Vec::<Object<RawEntry<'de>>>::deserialize(deserializer).map(Some)
 }
 
 /// One entry: its resource and its size as sent, `None` to skip it (no resource, or an

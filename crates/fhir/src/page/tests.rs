@@ -340,3 +340,40 @@ fn the_benchmark_patients_pages_are_each_read_in_one_pass() {
         assert_eq!(kept_bytes, body.len(), "{key}");
     }
 }
+
+/// A page's reading, comparable: its resources and `next` link, or its error.
+fn outcome(read: Result<PageRead, FetchError>) -> String {
+    match read {
+        Ok(PageRead::Bundle {
+            resources, next, ..
+        }) => format!("{resources:?} {next:?}"),
+        Ok(PageRead::Resource(resource)) => format!("{resource:?}"),
+        Err(error) => format!("{error:?}"),
+    }
+}
+
+#[test]
+fn on_every_mutation_of_a_page_the_reader_reads_as_the_reference_path() {
+    let (_, resources) = crate::fast::tests::scenario_resources()
+        .into_iter()
+        .find(|(_, resources)| resources.len() >= 3)
+        .expect("a scenario of three resources");
+    let mut page = json!({"resourceType": "Bundle", "type": "searchset", "total": 3,
+        "link": [{"relation": "self", "url": "s"}, {"relation": "next", "url": "n2"}],
+        "entry": resources[..3].iter().cloned().map(entry).collect::<Vec<_>>()});
+    page["entry"][1]["search"] = json!({"mode": "include"});
+    let (mut tried, mut one_pass) = (0, 0);
+    for mutated in std::iter::once(page.clone()).chain(crate::fast::tests::mutations(&page)) {
+        let body = serde_json::to_vec(&mutated).expect("serialisable");
+        let read = read_page(&body, true, later(), &plenty());
+        if let Ok(PageRead::Bundle { kept_bytes, .. }) = &read
+            && *kept_bytes == body.len()
+        {
+            one_pass += 1;
+        }
+        let reference = read_page_as_value(&body, true, &plenty());
+        assert_eq!(outcome(read), outcome(reference), "{mutated}");
+        tried += 1;
+    }
+    assert!(one_pass > 10 && one_pass < tried, "{one_pass} of {tried}");
+}
