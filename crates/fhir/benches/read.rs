@@ -72,7 +72,9 @@ fn prefetch_bytes() -> (Vec<u8>, usize) {
 }
 
 fn gathered(queries: &[PrefetchQuery], prefetch: Prefetch<'_>) -> usize {
-    let context = Map::from_iter([("patientId".to_owned(), json!("p1"))]);
+    // No `patientId`: the scenarios are many patients' records, and a call's gathering keeps
+    // only its patient's (`gather/keep.rs`); without one in the context, all are kept.
+    let context = Map::new();
     let input = GatherInput {
         granted: None,
         today: time::OffsetDateTime::now_utc().date(),
