@@ -127,6 +127,80 @@ async fn records_sent_twice_in_a_bundle_and_across_searches_give_the_same_cards_
     );
 }
 
+/// Answers every search from the resources, each page in shapes the one-pass page reader
+/// declines but that mean the same: a warning OperationOutcome entry first (`search.mode`
+/// outcome), and a primitive extension (`_status`) on every resource that has a status.
+struct Declined(Vec<Value>);
+
+impl Respond for Declined {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let path = request.url.path().trim_start_matches("/fhir/");
+        let query = format!("{path}?{}", request.url.query().unwrap_or_default());
+        let Some(mut body) = run_query(&self.0, &query) else {
+            return ResponseTemplate::new(404);
+        };
+        if let Some(entries) = body["entry"].as_array_mut() {
+            for entry in entries.iter_mut() {
+                if entry["resource"].get("status").is_some() {
+                    entry["resource"]["_status"] = json!({"extension": []});
+                }
+            }
+            let warning = json!({"resourceType": "OperationOutcome",
+                "issue": [{"severity": "warning", "code": "informational"}]});
+            entries.insert(
+                0,
+                json!({"resource": warning, "search": {"mode": "outcome"}}),
+            );
+        }
+        ResponseTemplate::new(200)
+            .insert_header("content-type", "application/fhir+json")
+            .set_body_json(body)
+    }
+}
+
+#[tokio::test]
+async fn fetched_pages_the_one_pass_reader_declines_give_the_same_cards_as_those_it_reads() {
+    let app = TestApp::spawn().await;
+    let scenario = motivating_case();
+    let service = format!("gravida-{}", scenario.hook);
+    let plain = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(move |request: &Request| {
+            let path = request.url.path().trim_start_matches("/fhir/");
+            let query = format!("{path}?{}", request.url.query().unwrap_or_default());
+            match run_query(&motivating_case().resources, &query) {
+                Some(body) => ResponseTemplate::new(200)
+                    .insert_header("content-type", "application/fhir+json")
+                    .set_body_json(body),
+                None => ResponseTemplate::new(404),
+            }
+        })
+        .mount(&plain)
+        .await;
+    let declined = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(Declined(scenario.resources.clone()))
+        .mount(&declined)
+        .await;
+
+    let mut answers = Vec::new();
+    for server in [&plain, &declined] {
+        let base = format!("{}/fhir", server.uri());
+        let (status, body) = app
+            .call(&service, &request(&scenario, None, Some((&base, TOKEN))))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        answers.push(body["cards"].as_array().cloned().unwrap_or_default());
+    }
+    assert!(!answers[0].is_empty(), "the motivating case fires");
+    assert_eq!(rules_of(&answers[0]), rules_of(&answers[1]));
+    assert_eq!(comparable(&answers[0]), comparable(&answers[1]));
+    assert!(
+        declined.received_requests().await.unwrap_or_default().len() >= 4,
+        "the searches went to the server of declined pages"
+    );
+}
+
 /// A FHIR server that sends the status line and headers of a 1 MB answer, then drips a byte
 /// every 50 ms: never finished, never silent long enough for an idle timeout.
 async fn dripping_server() -> String {

@@ -10,11 +10,16 @@
 //! * `json_only`: the bytes parsed into `serde_json::Value` and dropped, what the load
 //!   benchmark's baseline pays for its body.
 //!
-//! Run with `cargo bench -p gravida-fhir --bench read`.
+//! A second group, `read_fetched_pages`, reads the load benchmark's patient
+//! (`tests/fixtures/fhir/bench-patient-pages.json`: the Patient read and the searchsets its FHIR
+//! stub answers) as the client reads fetched pages, from each page's bytes to its records.
+//!
+//! Run with `cargo bench -p gravida-fhir --bench read` (one group: add `-- read_fetched_pages`).
 
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use gravida_fhir::page::{CallAllowance, PageRead, read_page};
 use gravida_fhir::{FastPrefetch, GatherInput, Prefetch, PrefetchSeed, gather};
 use gravida_rules::query::{Need, PrefetchQuery};
 use serde::de::DeserializeSeed;
@@ -67,7 +72,9 @@ fn prefetch_bytes() -> (Vec<u8>, usize) {
 }
 
 fn gathered(queries: &[PrefetchQuery], prefetch: Prefetch<'_>) -> usize {
-    let context = Map::from_iter([("patientId".to_owned(), json!("p1"))]);
+    // No `patientId`: the scenarios are many patients' records, and a call's gathering keeps
+    // only its patient's (`gather/keep.rs`); without one in the context, all are kept.
+    let context = Map::new();
     let input = GatherInput {
         granted: None,
         today: time::OffsetDateTime::now_utc().date(),
@@ -114,5 +121,45 @@ fn read(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, read);
+/// The benchmark patient's pages, each serialised as its stub serves it.
+fn fetched_pages() -> Vec<Vec<u8>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/fhir/bench-patient-pages.json");
+    let pages: Map<String, Value> =
+        serde_json::from_slice(&std::fs::read(path).expect("pages")).expect("json");
+    pages
+        .values()
+        .map(|page| serde_json::to_vec(page).expect("serialise"))
+        .collect()
+}
+
+/// Reads every page as the client does, and counts the resources read.
+fn read_pages(pages: &[Vec<u8>]) -> usize {
+    let allowance = CallAllowance::new(usize::MAX, usize::MAX);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    pages
+        .iter()
+        .map(
+            |page| match read_page(page, true, deadline, &allowance).expect("read") {
+                PageRead::Resource(_) => 1,
+                PageRead::Bundle { resources, .. } => resources.len(),
+            },
+        )
+        .sum()
+}
+
+fn read_fetched(c: &mut Criterion) {
+    let pages = fetched_pages();
+    let bytes: usize = pages.iter().map(Vec::len).sum();
+    let count = read_pages(&pages);
+    println!(
+        "{} fetched pages, {count} resources, {bytes} bytes",
+        pages.len()
+    );
+    let mut group = c.benchmark_group("read_fetched_pages");
+    group.bench_function("pages", |b| b.iter(|| read_pages(&pages)));
+    group.finish();
+}
+
+criterion_group!(benches, read, read_fetched);
 criterion_main!(benches);

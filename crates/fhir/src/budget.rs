@@ -3,11 +3,13 @@
 //!
 //! Every byte of a FHIR response body is paid for from this budget before it is kept: while it
 //! streams in, while the page is read, and afterwards for what is kept of it (each kept record
-//! is charged its size as sent, an upper bound on what the record costs). A call that cannot get
-//! budget before its deadline fails its search with [`FetchError::Budget`], which the hook call
-//! answers as data unavailable (412 for a deciding key, a card note otherwise). So however large,
-//! slow or numerous the EHR's answers are, the FHIR data in memory never exceeds the budget: the
-//! price of a hostile server is late or unavailable data, never an out-of-memory kill.
+//! is charged its size as sent, an upper bound on what the record costs; the records of a page
+//! read in one pass are charged the page's size together, as its entries are not measured one by
+//! one). A call that cannot get budget before its deadline fails its search with
+//! [`FetchError::Budget`], which the hook call answers as data unavailable (412 for a deciding
+//! key, a card note otherwise). So however large, slow or numerous the EHR's answers are, the
+//! FHIR data in memory never exceeds the budget: the price of a hostile server is late or
+//! unavailable data, never an out-of-memory kill.
 //!
 //! The budget is a [`Semaphore`] of bytes. A [`BudgetHold`] is one search's share; it grows as
 //! the body arrives, shrinks once the page is read, and returns what it holds when dropped (at

@@ -115,6 +115,7 @@ fn read_value(raw: &RawValue) -> ValueRead {
     if let Ok(PageRead::Bundle {
         resources,
         next: None,
+        ..
     }) = read_page(raw.get().as_bytes(), true, far, &unlimited)
     {
         return ValueRead::Resources(resources);
@@ -127,11 +128,8 @@ fn read_value(raw: &RawValue) -> ValueRead {
         PrefetchEntry::Null => ValueRead::Null,
         PrefetchEntry::Paged => ValueRead::Paged,
         PrefetchEntry::Failed(summary) => ValueRead::Failed(summary),
-        PrefetchEntry::Resources(resources) => ValueRead::Resources(
-            resources
-                .into_iter()
-                .map(|resource| by_reference(resource, 0))
-                .collect(),
-        ),
+        PrefetchEntry::Resources(resources) => {
+            ValueRead::Resources(resources.into_iter().map(by_reference).collect())
+        }
     }
 }

@@ -6,7 +6,13 @@
 //! * is bounded by the hook call's deadline (`tokio::time::timeout_at`) and a per-request timeout;
 //! * is retried at most once, only for failures that are safe to retry (connection refused,
 //!   502/503/504) and only when the deadline leaves room;
-//! * follows no redirects (a redirect could carry the bearer token to another host);
+//! * follows no redirects (a redirect could carry the bearer token to another host):
+//!   `redirect::Policy::none()`, so a 3xx is an error status. reqwest 0.13 still sends every
+//!   request through its redirect layer (tower-http's `FollowRedirect`, which keeps a copy of the
+//!   request and puts its URI on the response), and turns that URI back into a `Url` with a parse
+//!   of its own; its API has no way to leave the layer out;
+//! * builds its URL once: the rendered search joined onto the checked base (`search_url`),
+//!   that `Url` handed to reqwest (which makes the `http::Uri` hyper sends from it);
 //! * reads at most [`FetchLimits::max_response_bytes`], streaming, so a huge body fails fast, and
 //!   pays for every byte it keeps from the replica's [`MemoryBudget`] first;
 //! * is read into records as it comes ([`crate::page`]) off the async threads, one page at a
@@ -199,7 +205,9 @@ impl FhirClient {
                     search.resources.push(*resource);
                     return Ok(search);
                 }
-                PageRead::Bundle { resources, next } => {
+                PageRead::Bundle {
+                    resources, next, ..
+                } => {
                     search.resources.extend(resources);
                     next
                 }
@@ -265,11 +273,16 @@ impl FhirClient {
         let reading = tokio::task::spawn_blocking(move || {
             let _slot = slot;
             let read = read_page(&body, first_page, std_deadline, &allowance);
+            let sent = body.len();
             drop(body);
             // Keep only what the records cost; the page's bytes are freed.
             let kept = match &read {
-                Ok(PageRead::Resource(resource)) => kept_bytes(std::slice::from_ref(resource)),
-                Ok(PageRead::Bundle { resources, .. }) => kept_bytes(resources),
+                Ok(PageRead::Resource(resource)) => kept_cost(std::slice::from_ref(resource), sent),
+                Ok(PageRead::Bundle {
+                    resources,
+                    kept_bytes,
+                    ..
+                }) => kept_cost(resources, *kept_bytes),
                 Err(_) => 0,
             };
             hold.shrink_to(kept);
@@ -414,13 +427,17 @@ fn is_fhir_json(media_type: &str) -> bool {
     )
 }
 
-/// What the kept records of a page cost: their size as sent, plus a record's fixed part.
-fn kept_bytes(resources: &[Fetched]) -> usize {
-    resources
+/// What the kept records of a page cost: the bytes they were read from (see
+/// [`PageRead::Bundle`]'s `kept_bytes`), plus each record's fixed part; nothing when none is kept.
+fn kept_cost(resources: &[Fetched], kept_bytes: usize) -> usize {
+    let kept = resources
         .iter()
         .filter(|resource| !matches!(resource.resource.read, crate::fast::FastRead::Ignored))
-        .map(|resource| resource.bytes + RECORD_OVERHEAD)
-        .sum()
+        .count();
+    if kept == 0 {
+        return 0;
+    }
+    kept_bytes + kept * RECORD_OVERHEAD
 }
 
 /// Reads the body, failing as soon as it exceeds `limit` bytes (or announces that it will) or

@@ -47,14 +47,16 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visi
 use crate::element::{self, PatientSummary};
 
 mod json;
+mod page;
 mod records;
 mod resource;
 
 use json::Str;
+pub(crate) use page::{FastPage, read_page};
 use records::{
     condition, diagnostic_report, encounter, immunization, medication, observation, procedure,
 };
-use resource::{Boxed, Resource};
+use resource::{Boxed, Resource, next_url};
 
 /// The prefetch of one request, as the fast reader read it: one entry per prefetch key the
 /// service declares (other keys are skipped).
@@ -149,16 +151,8 @@ fn classify(value: Box<Resource<'_>>) -> Result<FastEntry, Decline> {
         None => Err("not a FHIR resource"),
         Some("OperationOutcome") => Err("an OperationOutcome"),
         Some("Bundle") => {
-            if let Some(links) = &value.link {
-                for link in links {
-                    if link.relation.as_deref() == Some("next") {
-                        // The reference reader looks at the first `next` link only.
-                        return match link.url {
-                            Some(_) => Ok(FastEntry::Paged),
-                            None => Err("a next link without a url"),
-                        };
-                    }
-                }
+            if next_url(value.link.as_deref().unwrap_or_default())?.is_some() {
+                return Ok(FastEntry::Paged);
             }
             // Each entry was read into its record as it was parsed (see `Entries`).
             Ok(FastEntry::Resources(
@@ -172,9 +166,11 @@ fn classify(value: Box<Resource<'_>>) -> Result<FastEntry, Decline> {
 /// One resource, reduced. Elements that do not belong to its type are ignored, as fhir-sdk
 /// ignores unknown elements.
 fn read(resource: Box<Resource<'_>>) -> Result<FastResource, Decline> {
+    // An empty type is no type, as the reference reader has it (no identity, nothing read).
     let resource_type = resource
         .resource_type
         .as_deref()
+        .filter(|resource_type| !resource_type.is_empty())
         .ok_or("an entry without a resourceType")?;
     let identity = resource
         .id
@@ -229,4 +225,4 @@ pub(crate) fn read_resource_json(json: &str) -> Option<FastResource> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

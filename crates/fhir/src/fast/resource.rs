@@ -5,7 +5,7 @@
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::json::{
     OneOrMany, Scan, Str, TypeElement, date_time, from_object, instant, is_choice_of, object, once,
@@ -49,27 +49,45 @@ pub(super) struct Entries(pub(super) Vec<FastResource>);
 
 impl<'de> Deserialize<'de> for Entries {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct EntriesVisitor;
-        impl<'de> Visitor<'de> for EntriesVisitor {
-            type Value = Entries;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an array of Bundle entries")
+        EntriesSeed(|| true).deserialize(deserializer).map(Entries)
+    }
+}
+
+/// [`Entries`] with a question asked after each entry is parsed and before it is read into its
+/// record: `false` stops the parse (as a decline). A fetched page asks it to keep within the
+/// call's deadline and entry cap while it reads (see [`crate::page`]).
+pub(super) struct EntriesSeed<F>(pub(super) F);
+
+impl<'de, F: FnMut() -> bool> DeserializeSeed<'de> for EntriesSeed<F> {
+    type Value = Vec<FastResource>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut() -> bool> Visitor<'de> for EntriesSeed<F> {
+    type Value = Vec<FastResource>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of Bundle entries")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut resources = Vec::new();
+        while let Some(entry) = seq.next_element::<Entry<'de>>()? {
+            if !(self.0)() {
+                return Err(de::Error::custom("stopped"));
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Entries, A::Error> {
-                let mut resources = Vec::new();
-                while let Some(entry) = seq.next_element::<Entry<'de>>()? {
-                    let Some(resource) = entry.resource else {
-                        continue;
-                    };
-                    if entry.search_mode.as_deref() == Some("outcome") {
-                        return Err(de::Error::custom("an outcome entry"));
-                    }
-                    resources.push(read(resource).map_err(de::Error::custom)?);
-                }
-                Ok(Entries(resources))
+            let Some(resource) = entry.resource else {
+                continue;
+            };
+            if entry.search_mode.as_deref() == Some("outcome") {
+                return Err(de::Error::custom("an outcome entry"));
             }
+            resources.push(read(resource).map_err(de::Error::custom)?);
         }
-        deserializer.deserialize_seq(EntriesVisitor)
+        Ok(resources)
     }
 }
 
@@ -118,6 +136,21 @@ from_object!(Link, "a Bundle link", |map| {
     })?;
     Ok(link)
 });
+
+/// The `url` of a Bundle's first link whose relation is `next` (the reference reader looks at
+/// that one only); declined when that link has no `url`.
+pub(super) fn next_url<'a, 'de>(
+    links: &'a [Link<'de>],
+) -> Result<Option<&'a Str<'de>>, super::Decline> {
+    match links
+        .iter()
+        .find(|link| link.relation.as_deref() == Some("next"))
+    {
+        None => Ok(None),
+        Some(Link { url: Some(url), .. }) => Ok(Some(url)),
+        Some(_) => Err("a next link without a url"),
+    }
+}
 
 /// Any resource, or a Bundle: the union of the elements the engine reads from each type it
 /// reads. `resourceType` may come last in the JSON, so the type is only known at the end; each

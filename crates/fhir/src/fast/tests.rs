@@ -151,7 +151,7 @@ fn read_json(path: &Path) -> Json {
 }
 
 /// The resources of every scenario (public and extra).
-fn scenario_resources() -> Vec<(String, Vec<Json>)> {
+pub(crate) fn scenario_resources() -> Vec<(String, Vec<Json>)> {
     ["scenarios", "scenarios-extra"]
         .iter()
         .flat_map(|dir| json_files(&fixtures().join(dir)))
@@ -220,7 +220,7 @@ fn the_fast_reader_agrees_on_every_fhir_fixture_and_accepts_most() {
 }
 
 /// Every element of `value` (at any depth) replaced by each of `odd`, and removed.
-fn mutations(value: &Json) -> Vec<Json> {
+pub(crate) fn mutations(value: &Json) -> Vec<Json> {
     let odd = [
         Json::Null,
         json!("x"),
