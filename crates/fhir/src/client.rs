@@ -255,12 +255,10 @@ impl FhirClient {
                 return Err(FetchError::Deadline);
             }
             let read = read_page(&body, first_page, deadline.into_std(), allowance);
+            let sent = body.len();
             drop(body);
             return read.map(|read| {
-                hold.shrink_to(match &read {
-                    PageRead::Resource(resource) => kept_bytes(std::slice::from_ref(resource)),
-                    PageRead::Bundle { resources, .. } => kept_bytes(resources),
-                });
+                hold.shrink_to(kept_of(&read, sent));
                 (read, hold)
             });
         }
@@ -276,16 +274,7 @@ impl FhirClient {
             let sent = body.len();
             drop(body);
             // Keep only what the records cost; the page's bytes are freed.
-            let kept = match &read {
-                Ok(PageRead::Resource(resource)) => kept_cost(std::slice::from_ref(resource), sent),
-                Ok(PageRead::Bundle {
-                    resources,
-                    kept_bytes,
-                    ..
-                }) => kept_cost(resources, *kept_bytes),
-                Err(_) => 0,
-            };
-            hold.shrink_to(kept);
+            hold.shrink_to(read.as_ref().map_or(0, |read| kept_of(read, sent)));
             read.map(|read| (read, hold))
         });
         // If the deadline passes first, the reading goes on unobserved until its own deadline
@@ -425,6 +414,19 @@ fn is_fhir_json(media_type: &str) -> bool {
         media_type,
         "application/fhir+json" | "application/json" | "application/json+fhir"
     )
+}
+
+/// What a page's records keep of the budget once its bytes are freed: a single resource is
+/// charged the page's size (`sent`), a Bundle what the reader measured ([`kept_cost`]).
+fn kept_of(read: &PageRead, sent: usize) -> usize {
+    match read {
+        PageRead::Resource(resource) => kept_cost(std::slice::from_ref(resource), sent),
+        PageRead::Bundle {
+            resources,
+            kept_bytes,
+            ..
+        } => kept_cost(resources, *kept_bytes),
+    }
 }
 
 /// What the kept records of a page cost: the bytes they were read from (see
