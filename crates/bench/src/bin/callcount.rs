@@ -229,6 +229,20 @@ fn under_callgrind(command: &Command, out: &Path) -> anyhow::Result<std::process
         .context("starting valgrind (is it installed?)")
 }
 
+/// Zeroes a callgrind run's counters (`callgrind_control -z`, through valgrind's gdbserver,
+/// which reaches a process blocked in a system call too).
+fn zero_counters(pid: u32) -> anyhow::Result<()> {
+    let status = Command::new("callgrind_control")
+        .args(["-z", &pid.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .context("running callgrind_control (it comes with valgrind)")?;
+    if !status.success() {
+        bail!("callgrind_control -z {pid} failed");
+    }
+    Ok(())
+}
+
 /// Stops a server politely (SIGTERM: it drains and exits, and callgrind writes its file).
 fn stop(child: &mut std::process::Child) -> anyhow::Result<()> {
     let pid = child.id();
@@ -272,6 +286,11 @@ async fn counted_run(
     let base = format!("http://127.0.0.1:{port}");
     let result = async {
         wait_ready(client, &base, &mut child).await?;
+        // Start-up is not the call's: zero the counters once the server is ready. Start-up's
+        // count is not the same from run to run (the metrics clock calibrates itself for as long
+        // as it takes, 0.5 to 2.5 M instructions under callgrind), and a difference of two runs
+        // would carry it.
+        zero_counters(child.id())?;
         let url = format!("{base}/cds-services/gravida-patient-view");
         for i in 0..=calls {
             let answer = call(client, &url, body).await?;
