@@ -126,6 +126,10 @@ pub async fn read(
     let deadline = Duration::from_millis(http.body_read_timeout_ms);
     let read = async {
         let mut body = body;
+        // The first frame is kept as hyper gave it: a body that arrives in one frame (most do,
+        // over a connection that is not slow) is used without a copy. Only a second frame
+        // makes one contiguous buffer of them.
+        let mut first: Option<Bytes> = None;
         let mut bytes = Vec::new();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|_| {
@@ -135,22 +139,33 @@ pub async fn read(
             let Ok(data) = frame.into_data() else {
                 continue;
             };
-            let length = bytes.len() + data.len();
+            let read_so_far = first.as_ref().map_or(0, Bytes::len) + bytes.len();
+            let length = read_so_far + data.len();
             if length > limit {
                 return Err(ApiError::PayloadTooLarge { limit });
             }
             // A body without a declared length reserves as it grows.
-            if length > declared.max(bytes.len()) {
-                budget.reserve(&mut reserved, length - declared.max(bytes.len()))?;
+            if length > declared.max(read_so_far) {
+                budget.reserve(&mut reserved, length - declared.max(read_so_far))?;
+            }
+            if read_so_far == 0 {
+                first = Some(data);
+                continue;
             }
             if bytes.is_empty() {
                 // Room for the whole declared body at once, so it is never copied as it grows.
-                bytes.reserve(declared.max(data.len()));
+                bytes.reserve(declared.max(length));
+                bytes.extend_from_slice(first.as_deref().unwrap_or_default());
+                first = None;
             }
             bytes.extend_from_slice(&data);
         }
-        Ok(Bytes::from(bytes))
+        Ok(match first {
+            Some(whole) => whole,
+            None => Bytes::from(bytes),
+        })
     };
+
     let Ok(read) = tokio::time::timeout(deadline, read).await else {
         return Err(ApiError::BodyTimeout {
             timeout_ms: http.body_read_timeout_ms,
