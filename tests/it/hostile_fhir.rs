@@ -78,12 +78,8 @@ fn comparable(cards: &[Value]) -> Vec<Value> {
         .collect()
 }
 
-#[tokio::test]
-async fn records_sent_twice_in_a_bundle_and_across_searches_give_the_same_cards_as_once() {
-    let app = TestApp::spawn().await;
-    let scenario = motivating_case();
-    let service = format!("gravida-{}", scenario.hook);
-
+/// The EHR as it should be: each search answered once, with the motivating case's records.
+async fn plain_ehr() -> MockServer {
     let plain = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(move |request: &Request| {
@@ -98,6 +94,16 @@ async fn records_sent_twice_in_a_bundle_and_across_searches_give_the_same_cards_
         })
         .mount(&plain)
         .await;
+    plain
+}
+
+#[tokio::test]
+async fn records_sent_twice_in_a_bundle_and_across_searches_give_the_same_cards_as_once() {
+    let app = TestApp::spawn().await;
+    let scenario = motivating_case();
+    let service = format!("gravida-{}", scenario.hook);
+
+    let plain = plain_ehr().await;
     let twice = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(Twice(scenario.resources.clone()))
@@ -163,20 +169,7 @@ async fn fetched_pages_the_one_pass_reader_declines_give_the_same_cards_as_those
     let app = TestApp::spawn().await;
     let scenario = motivating_case();
     let service = format!("gravida-{}", scenario.hook);
-    let plain = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(move |request: &Request| {
-            let path = request.url.path().trim_start_matches("/fhir/");
-            let query = format!("{path}?{}", request.url.query().unwrap_or_default());
-            match run_query(&motivating_case().resources, &query) {
-                Some(body) => ResponseTemplate::new(200)
-                    .insert_header("content-type", "application/fhir+json")
-                    .set_body_json(body),
-                None => ResponseTemplate::new(404),
-            }
-        })
-        .mount(&plain)
-        .await;
+    let plain = plain_ehr().await;
     let declined = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(Declined(scenario.resources.clone()))

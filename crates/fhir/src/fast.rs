@@ -24,9 +24,10 @@
 //! * a `medicationReference` (the Medication it names is resolved by the reference reader only).
 //!
 //! It holds no rule of its own: it reads the JSON into the element views of [`crate::element`]
-//! (its `Deserialize` impls below are the JSON shapes of those views) and [`crate::element`]'s
-//! functions make the record, as they do for the reference reader. So when it accepts, what it
-//! gives is exactly what the reference reader gives for the same request (records, in the same
+//! (its `Deserialize` impls, in `fast/json.rs` and `fast/resource.rs`, are the JSON shapes of
+//! those views) and [`crate::element`]'s functions make the record, as they do for the
+//! reference reader. So when it accepts, what it gives is exactly what the reference reader gives
+//! for the same request (records, in the same
 //! order, with the same problems), and it reads dates, statuses and comparators with fhir-sdk's
 //! own parsers to make sure of it. The tests in `fast/tests.rs`
 //! hold it to that: on every fixture and on mutations of each, the fast reader either declines

@@ -10,9 +10,10 @@
 //!    **prefetch** request (every template answered in the body) and the **fetch** request (no
 //!    prefetch; `fhirServer` is an in-process stub that answers the same records at once).
 //! 2. For each request, runs `gravida serve` under `valgrind --tool=callgrind` twice: once
-//!    answering 1 call, once answering 1 + `--calls`. Both runs start, answer the first (warm-up)
-//!    call and shut down alike, so the difference between their totals, divided by `--calls`, is
-//!    the instructions of one warm call and nothing else. Every answer is checked against the
+//!    answering 1 call, once answering 1 + `--calls`. Each run's counters are zeroed once the
+//!    server is ready (start-up's count is uneven from run to run); both then answer the first
+//!    (warm-up) call and shut down alike, so the difference between their totals, divided by
+//!    `--calls`, is the instructions of one warm call and nothing else. Every answer is checked against the
 //!    first plain answer (same cards), so a wrong or failed call cannot pass as a cheap one.
 //! 3. Counts the **bare baseline** the same way: this program's own `parse` mode, which reads the
 //!    prefetch request's bytes into a `serde_json::Value` (1 and 1 + `--calls` times). That is

@@ -122,18 +122,13 @@ async fn html(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if !console.admits(&headers) {
-        return unauthorized();
-    }
-    let period = Period::from_query(query.as_deref());
-    let now = OffsetDateTime::now_utc();
-    match console.store.weekly(period.since_ms(now)).await {
-        Ok(weekly) => respond(
-            "text/html; charset=utf-8",
-            page::render(&weekly, period.weeks(), now),
-        ),
-        Err(e) => unavailable(&e),
-    }
+    answer(
+        &console,
+        &headers,
+        query.as_deref(),
+        |weekly, weeks, now| ("text/html; charset=utf-8", page::render(weekly, weeks, now)),
+    )
+    .await
 }
 
 async fn report_json(
@@ -141,18 +136,10 @@ async fn report_json(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if !console.admits(&headers) {
-        return unauthorized();
-    }
-    let period = Period::from_query(query.as_deref());
-    match console
-        .store
-        .weekly(period.since_ms(OffsetDateTime::now_utc()))
-        .await
-    {
-        Ok(weekly) => respond("application/json", format!("{:#}\n", export::json(&weekly))),
-        Err(e) => unavailable(&e),
-    }
+    answer(&console, &headers, query.as_deref(), |weekly, _, _| {
+        ("application/json", format!("{:#}\n", export::json(weekly)))
+    })
+    .await
 }
 
 async fn report_csv(
@@ -160,16 +147,31 @@ async fn report_csv(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if !console.admits(&headers) {
+    answer(&console, &headers, query.as_deref(), |weekly, _, _| {
+        ("text/csv; charset=utf-8", export::csv(weekly))
+    })
+    .await
+}
+
+/// What every console path does: the token first (so that a request without it learns nothing,
+/// not even that its query was malformed), then the period's numbers from the store, answered in
+/// the form `render` gives them (its content type and body).
+async fn answer(
+    console: &Console,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    render: impl FnOnce(&gravida_store::Weekly, u32, OffsetDateTime) -> (&'static str, String),
+) -> Response {
+    if !console.admits(headers) {
         return unauthorized();
     }
-    let period = Period::from_query(query.as_deref());
-    match console
-        .store
-        .weekly(period.since_ms(OffsetDateTime::now_utc()))
-        .await
-    {
-        Ok(weekly) => respond("text/csv; charset=utf-8", export::csv(&weekly)),
+    let period = Period::from_query(query);
+    let now = OffsetDateTime::now_utc();
+    match console.store.weekly(period.since_ms(now)).await {
+        Ok(weekly) => {
+            let (content_type, body) = render(&weekly, period.weeks(), now);
+            respond(content_type, body)
+        }
         Err(e) => unavailable(&e),
     }
 }
