@@ -384,6 +384,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "profile versions",
         include_str!("../migrations/common/0009_profile_versions.sql"),
     ),
+    (
+        10,
+        "card suggestions",
+        include_str!("../migrations/common/0010_card_suggestions.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: Migrations = &[
     (
@@ -430,6 +435,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         9,
         "profile versions",
         include_str!("../migrations/common/0009_profile_versions.sql"),
+    ),
+    (
+        10,
+        "card suggestions",
+        include_str!("../migrations/common/0010_card_suggestions.sql"),
     ),
 ];
 

@@ -39,6 +39,41 @@ pub struct SuggestionRecord {
     pub label: String,
 }
 
+impl CardRecord {
+    /// The card's suggestions as its row's `suggestions` column keeps them: a line each, the
+    /// uuid, a space and the label (a line break in a label kept as a space). `None` when it
+    /// offered none. A uuid is ours (a UUID's text), so it holds neither a space nor a line break;
+    /// one that did could not be told apart, and is left out.
+    pub(crate) fn suggestions_column(&self) -> Option<String> {
+        let mut column = String::new();
+        for suggestion in &self.suggestions {
+            if suggestion.uuid.is_empty() || suggestion.uuid.contains([' ', '\n']) {
+                continue;
+            }
+            if !column.is_empty() {
+                column.push('\n');
+            }
+            column.push_str(&suggestion.uuid);
+            column.push(' ');
+            column.extend(
+                suggestion
+                    .label
+                    .chars()
+                    .map(|c| if c == '\n' { ' ' } else { c }),
+            );
+        }
+        (!column.is_empty()).then_some(column)
+    }
+}
+
+/// The label of the suggestion `uuid` in a card's `suggestions` column
+/// ([`CardRecord::suggestions_column`]).
+pub(crate) fn suggestion_label<'a>(column: &'a str, uuid: &str) -> Option<&'a str> {
+    column
+        .lines()
+        .find_map(|line| line.strip_prefix(uuid)?.strip_prefix(' '))
+}
+
 /// One feedback item, as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedbackRecord {

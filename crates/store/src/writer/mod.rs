@@ -40,8 +40,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::records::{
-    CallRecords, CardRecord, FeedbackRecord, FeedbackStored, LongFormRecord, SuggestionRecord,
-    SuppressedRecord, SuppressionQuery, SuppressionReason,
+    CallRecords, CardRecord, FeedbackRecord, FeedbackStored, LongFormRecord, SuppressedRecord,
+    SuppressionQuery, SuppressionReason, suggestion_label,
 };
 use crate::{Store, StoreError, on_pool};
 

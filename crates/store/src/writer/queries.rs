@@ -5,16 +5,17 @@
 //!
 //! The macros name the record types and these constants unqualified: the module that uses them
 //! imports both.
-/// Inserts card records and their suggestions with one multi-row INSERT each (a macro so that it
-/// works on either backend's transaction, like [`on_pool!`]). A card uuid seen before is left as
-/// it was. `$cards` is a non-empty slice of at most [`MAX_CARDS_PER_INSERT`] records.
+/// Inserts card records, each with its suggestions in its `suggestions` column
+/// ([`CardRecord::suggestions_column`]), with one multi-row INSERT (a macro so that it works on
+/// either backend's transaction, like [`on_pool!`]). A card uuid seen before is left as it was.
+/// `$cards` is a non-empty slice of at most [`MAX_CARDS_PER_INSERT`] records.
 macro_rules! insert_cards {
     ($tx:expr, $cards:expr) => {{
         let cards: &[&CardRecord] = $cards;
         let mut insert = sqlx::QueryBuilder::new(
             "INSERT INTO audit_cards (card_uuid, rule_id, indicator, mode, profile_version, \
              service, hook, hook_instance, issued_at_ms, issuer, tenant, patient_hash, \
-             fingerprint, encounter_hash) ",
+             fingerprint, encounter_hash, suggestions) ",
         );
         insert.push_values(cards, |mut row, card| {
             row.push_bind(&card.card_uuid)
@@ -30,27 +31,11 @@ macro_rules! insert_cards {
                 .push_bind(&card.tenant)
                 .push_bind(&card.patient_hash)
                 .push_bind(&card.fingerprint)
-                .push_bind(&card.encounter_hash);
+                .push_bind(&card.encounter_hash)
+                .push_bind(card.suggestions_column());
         });
         insert.push(" ON CONFLICT (card_uuid) DO NOTHING");
         insert.build().execute(&mut *$tx).await?;
-
-        let suggestions: Vec<(&String, &SuggestionRecord)> = cards
-            .iter()
-            .flat_map(|card| card.suggestions.iter().map(move |s| (&card.card_uuid, s)))
-            .collect();
-        if !suggestions.is_empty() {
-            let mut insert = sqlx::QueryBuilder::new(
-                "INSERT INTO audit_suggestions (card_uuid, suggestion_uuid, label) ",
-            );
-            insert.push_values(&suggestions, |mut row, (card_uuid, suggestion)| {
-                row.push_bind(*card_uuid)
-                    .push_bind(&suggestion.uuid)
-                    .push_bind(&suggestion.label);
-            });
-            insert.push(" ON CONFLICT (card_uuid, suggestion_uuid) DO NOTHING");
-            insert.build().execute(&mut *$tx).await?;
-        }
     }};
 }
 
@@ -118,9 +103,11 @@ pub(super) const REMEMBER_OVERRIDE: &str = "INSERT INTO scoped_overrides (patien
      WHERE excluded.card_issued_at_ms > scoped_overrides.card_issued_at_ms \
      RETURNING patient_hash";
 
-/// The rule of a card, if it was issued to the sender of the feedback about it: the same issuer
-/// and tenant (empty when unauthenticated), at the service the feedback was posted to.
-pub(super) const CARD_OF_SENDER: &str = "SELECT rule_id FROM audit_cards WHERE card_uuid = $1 \
+/// The rule of a card and the suggestions it offered (its `suggestions` column), if it was
+/// issued to the sender of the feedback about it: the same issuer and tenant (empty when
+/// unauthenticated), at the service the feedback was posted to.
+pub(super) const CARD_OF_SENDER: &str = "SELECT rule_id, suggestions FROM audit_cards \
+     WHERE card_uuid = $1 \
      AND service = $2 AND COALESCE(issuer, '') = $3 AND COALESCE(tenant, '') = $4";
 
 /// Answers a suppression query: a dismissal first (it hides a card at every hook), then a
@@ -180,13 +167,17 @@ macro_rules! check_suppression {
 macro_rules! insert_feedback {
     ($tx:expr, $item:expr) => {{
         let item: &FeedbackRecord = $item;
-        let rule_id: Option<String> = sqlx::query_scalar(CARD_OF_SENDER)
+        let card: Option<(String, Option<String>)> = sqlx::query_as(CARD_OF_SENDER)
             .bind(&item.card_uuid)
             .bind(&item.service)
             .bind(item.issuer.as_deref().unwrap_or(""))
             .bind(item.tenant.as_deref().unwrap_or(""))
             .fetch_optional(&mut *$tx)
             .await?;
+        let (rule_id, offered) = match card {
+            Some((rule_id, offered)) => (Some(rule_id), offered),
+            None => (None, None),
+        };
         let inserted = if rule_id.is_none() {
             // Not a card of this sender's (never issued, purged, or another caller's or
             // service's): nothing is stored, so it can neither hide a card nor fill the disk.
@@ -235,6 +226,23 @@ macro_rules! insert_feedback {
                 .bind(suggestion)
                 .execute(&mut *$tx)
                 .await?;
+                // The reports name an accepted suggestion by its label, from
+                // `audit_suggestions`: the row is written now, from the card's own column. (A
+                // card of the release before has its rows there already.)
+                if let Some(label) = offered
+                    .as_deref()
+                    .and_then(|offered| suggestion_label(offered, suggestion))
+                {
+                    sqlx::query(
+                        "INSERT INTO audit_suggestions (card_uuid, suggestion_uuid, label) \
+                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&item.card_uuid)
+                    .bind(suggestion)
+                    .bind(label)
+                    .execute(&mut *$tx)
+                    .await?;
+                }
             }
         }
         (
