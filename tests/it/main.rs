@@ -7,6 +7,7 @@
 
 mod abortifacient_http;
 mod architecture;
+mod audit_backlog;
 mod auth;
 mod binary;
 mod blind_charts;

@@ -354,16 +354,29 @@ async fn call_service(
             now,
         ));
     }
-    crate::metrics::count_cards(shown.iter().map(|s| &s.rendered.finding));
     // The cards of silent rules: recorded with the shown ones (no long form: nobody follows
     // a link to a card never sent), never in the response.
     let silent = suppress::silent(state.audit.as_ref(), silent);
-    crate::metrics::count_silent_cards(silent.iter().map(|s| &s.rendered.finding));
+    // Recorded before they are sent: a card the trail cannot take (its write queue stayed full
+    // until the deadline) is not issued, and the call is refused.
     if let Some(audit) = &state.audit {
-        audit
-            .record_cards(&hook_call, state.kb.version(), [&shown, &silent], sealed)
+        let recorded = audit
+            .record_cards(
+                &hook_call,
+                state.kb.version(),
+                [&shown, &silent],
+                sealed,
+                deadline,
+            )
             .await;
+        if recorded.is_err() {
+            metrics::counter!("gravida_hook_calls_shed_total", "service" => service.id)
+                .increment(1);
+            return Err(ApiError::AuditBacklog);
+        }
     }
+    crate::metrics::count_cards(shown.iter().map(|s| &s.rendered.finding));
+    crate::metrics::count_silent_cards(silent.iter().map(|s| &s.rendered.finding));
     Ok(Json(ServiceResponse::with_cards(
         shown.into_iter().map(|s| s.rendered.card).collect(),
     )))

@@ -3,9 +3,10 @@
 //! stand in for patients, encounters and cards (see [`crate::suppress`], which uses them).
 //!
 //! A hook call's records (its cards, their sealed long forms) are queued as one job on the
-//! [`AuditWriter`], which never waits for the disk: at most `store.enqueue_wait_ms` for room in a
-//! full queue. Records that still find none are counted, logged, and make the replica not ready
-//! (`/readyz` 503) for a while, so that nothing is lost quietly. Feedback is acknowledged only
+//! [`AuditWriter`] before the call is answered, never waiting for the disk: at most
+//! `store.enqueue_wait_ms` for room in a full queue, and never past the call's deadline. A call
+//! whose records find none is answered 503, without its cards, so that no card is sent that the
+//! trail does not hold. Feedback is acknowledged only
 //! once committed, and gets 503 when it cannot be (the store is down or the queue is full). The
 //! patient appears in the trail only as a keyed hash.
 //!
@@ -22,9 +23,9 @@ use anyhow::Context as _;
 use gravida_auth::Caller;
 use gravida_cds_hooks::{FeedbackRequest, HookContext};
 use gravida_store::{
-    AuditWriter, CallRecords, CallTally, CardRecord, FeedbackRecord, Health, LongFormRecord,
-    PatientHasher, ProfileVersion, Store, StoreOptions, SuggestionRecord, SuppressedRecord,
-    SuppressionQuery, SuppressionReason, WriterConfig,
+    AuditWriter, Backlog, CallRecords, CallTally, CardRecord, FeedbackRecord, Health,
+    LongFormRecord, PatientHasher, ProfileVersion, Store, StoreOptions, SuggestionRecord,
+    SuppressedRecord, SuppressionQuery, SuppressionReason, WriterConfig,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -235,17 +236,20 @@ impl Audit {
         });
     }
 
-    /// Counts the call, and records the cards of one answer (those shown, then those of silent
-    /// rules, each with its fingerprint and mode) and the sealed long forms of those shown (for
-    /// the other replicas), as one job: never waiting for the disk, and at most
-    /// `store.enqueue_wait_ms` for room in the queue.
+    /// Records the cards of one answer (those shown, then those of silent rules, each with its
+    /// fingerprint and mode) and the sealed long forms of those shown (for the other replicas),
+    /// as one job, then counts the call. Never waits for the disk; waits for room in a full queue
+    /// for at most `store.enqueue_wait_ms`, and never past `until` (the call's deadline). Called
+    /// before the answer is sent: on [`Backlog`] nothing was recorded or counted, and the call
+    /// must be refused rather than issue cards the trail would not hold.
     pub async fn record_cards(
         &self,
         call: &HookCall<'_>,
         profile_version: &str,
         [shown, silent]: [&[Shown]; 2],
         long_forms: Vec<LongFormRecord>,
-    ) {
+        until: tokio::time::Instant,
+    ) -> Result<(), Backlog> {
         let HookCall {
             service,
             hook_instance,
@@ -254,15 +258,17 @@ impl Audit {
             now,
         } = *call;
         // Every answered call is counted, cards or none: the console's "share of calls that
-        // fired" divides by it. An increment in memory, written with the next batch.
-        self.writer.count_call(CallTally {
+        // fired" divides by it. An increment in memory, written with the next batch; a call
+        // refused for a full queue is not answered, and not counted.
+        let tally = CallTally {
             day: CallTally::day_of(unix_ms(now)),
             service: service.id.to_owned(),
             hook: context.hook().as_str().to_owned(),
             profile_version: profile_version.to_owned(),
-        });
+        };
         if shown.is_empty() && silent.is_empty() && long_forms.is_empty() {
-            return;
+            self.writer.count_call(tally);
+            return Ok(());
         }
         let patient_hash = self.hasher.hash(context.patient_id());
         let encounter_hash = context.encounter_id().map(|id| self.encounter_hash(id));
@@ -306,12 +312,17 @@ impl Audit {
             )
             .collect();
         self.writer
-            .record(CallRecords {
-                cards: records,
-                long_forms,
-                suppressed: Vec::new(),
-            })
-            .await;
+            .record_within(
+                CallRecords {
+                    cards: records,
+                    long_forms,
+                    suppressed: Vec::new(),
+                },
+                until,
+            )
+            .await?;
+        self.writer.count_call(tally);
+        Ok(())
     }
 
     /// Stores feedback and returns once it is committed; counts each new item by rule,

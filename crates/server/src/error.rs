@@ -80,6 +80,11 @@ pub enum ApiError {
     /// refused at once, before its body is read, and the caller may retry.
     #[error("too many hook calls at once; retry shortly")]
     Overloaded,
+    /// The audit trail's write queue stayed full until the call's deadline (the store is not
+    /// keeping up): the call's cards were not issued, since the trail could not hold them, and
+    /// the caller may retry.
+    #[error("the audit trail cannot take this call's cards right now; retry shortly")]
+    AuditBacklog,
     /// The call could not be answered within `http.request_timeout_ms` (its chart took too long
     /// to read or evaluate): its work was given up, and the caller may retry.
     #[error("the call could not be answered in time; retry later")]
@@ -107,6 +112,7 @@ impl ApiError {
             ApiError::DataUnavailable(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::StoreUnavailable
             | ApiError::Overloaded
+            | ApiError::AuditBacklog
             | ApiError::DeadlineExceeded
             | ApiError::LongFormUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -132,6 +138,7 @@ impl ApiError {
             ApiError::DataUnavailable(_) => "data-unavailable",
             ApiError::StoreUnavailable => "store-unavailable",
             ApiError::Overloaded => "overloaded",
+            ApiError::AuditBacklog => "audit-backlog",
             ApiError::DeadlineExceeded => "deadline-exceeded",
             ApiError::Internal => "internal",
         }
@@ -154,7 +161,7 @@ impl ApiError {
             ApiError::DataUnavailable(GatherError::NotFound { .. }) => "not-found",
             ApiError::DataUnavailable(_) => "processing",
             ApiError::StoreUnavailable | ApiError::LongFormUnavailable => "no-store",
-            ApiError::Overloaded => "throttled",
+            ApiError::Overloaded | ApiError::AuditBacklog => "throttled",
             ApiError::DeadlineExceeded => "timeout",
             ApiError::Internal => "exception",
         }
@@ -251,7 +258,10 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Bearer realm=\"cds-services\""),
             );
         }
-        if matches!(self, ApiError::Overloaded | ApiError::DeadlineExceeded) {
+        if matches!(
+            self,
+            ApiError::Overloaded | ApiError::AuditBacklog | ApiError::DeadlineExceeded
+        ) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

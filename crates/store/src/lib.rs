@@ -55,7 +55,7 @@ pub use records::{
 pub use replay::SqlReplayStore;
 pub use report::{ProfileUse, Report, RuleReport};
 pub use weekly::{HookWeek, RuleWeek, WeekReport, Weekly};
-pub use writer::{AuditWriter, CallTally, WriterConfig};
+pub use writer::{AuditWriter, Backlog, CallTally, WriterConfig};
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]

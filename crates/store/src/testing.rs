@@ -114,3 +114,31 @@ pub async fn insert_card_without_mode(store: &Store, card: &crate::CardRecord) {
             .expect("the card is written");
     });
 }
+
+/// SQLite's write lock, held by an open `BEGIN IMMEDIATE` on a connection of its own until
+/// [`WriteLock::release`]: the store's writer waits for it as for a disk that has stalled.
+#[derive(Debug)]
+pub struct WriteLock(sqlx::pool::PoolConnection<sqlx::Sqlite>);
+
+impl WriteLock {
+    /// Takes the write lock of the SQLite `store`.
+    pub async fn hold(store: &Store) -> WriteLock {
+        let Store::Sqlite(pool) = store else {
+            panic!("a write lock is held on an SQLite store");
+        };
+        let mut connection = pool.acquire().await.expect("a connection to the store");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *connection)
+            .await
+            .expect("the write lock is taken");
+        WriteLock(connection)
+    }
+
+    /// Lets the writer go on.
+    pub async fn release(mut self) {
+        sqlx::query("ROLLBACK")
+            .execute(&mut *self.0)
+            .await
+            .expect("the write lock is released");
+    }
+}

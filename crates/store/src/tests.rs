@@ -338,7 +338,10 @@ async fn records_that_find_no_room_in_time_are_lost_loudly_and_the_writer_says_s
     assert!(writer.offer_cards(vec![card("first")]));
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert!(writer.offer_cards(vec![card("second")]));
-    assert_eq!(writer.losing(), None);
+    let full = writer
+        .losing()
+        .expect("a full queue makes the replica not ready");
+    assert!(full.contains("queue is full"), "{full}");
     let started = std::time::Instant::now();
     let third = CallRecords {
         cards: vec![card("third")],
@@ -358,6 +361,92 @@ async fn records_that_find_no_room_in_time_are_lost_loudly_and_the_writer_says_s
         2,
         "the two queued records are written"
     );
+}
+
+#[tokio::test]
+async fn a_call_whose_records_find_no_room_before_its_deadline_is_refused_and_nothing_is_lost() {
+    let (store, pool) = sqlite_at(SQLITE_MIGRATIONS.len()).await;
+    let mut locker = pool.acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *locker)
+        .await
+        .unwrap();
+    // The enqueue wait is long: the call's own deadline, 50 ms away, ends the wait first.
+    let writer = AuditWriter::spawn(store, WriterConfig { queue_capacity: 1 })
+        .with_enqueue_wait(std::time::Duration::from_secs(3));
+    assert!(writer.offer_cards(vec![card("first")]));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(writer.offer_cards(vec![card("second")]));
+    let started = std::time::Instant::now();
+    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
+    let third = CallRecords {
+        cards: vec![card("third")],
+        ..CallRecords::default()
+    };
+    assert_eq!(
+        writer.record_within(third, until).await,
+        Err(crate::Backlog)
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "the call waited until its deadline, not the enqueue wait"
+    );
+    let reason = writer
+        .losing()
+        .expect("a full queue makes the replica not ready");
+    assert!(reason.contains("queue is full"), "{reason}");
+    sqlx::query("ROLLBACK").execute(&mut *locker).await.unwrap();
+    assert!(writer.flush().await);
+    assert_eq!(
+        cards_in(&pool).await,
+        2,
+        "the two queued records are written"
+    );
+    assert_eq!(
+        writer.losing(),
+        None,
+        "nothing was lost: the refused call's records were never queued, and the queue drained"
+    );
+    let fourth = CallRecords {
+        cards: vec![card("fourth")],
+        ..CallRecords::default()
+    };
+    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
+    assert_eq!(writer.record_within(fourth, until).await, Ok(()));
+    assert!(writer.flush().await);
+    assert_eq!(cards_in(&pool).await, 3);
+}
+
+#[test]
+fn a_cards_suggestions_column_gives_back_each_label_by_its_uuid() {
+    let mut record = card("c");
+    assert_eq!(record.suggestions_column(), None);
+    record.suggestions = vec![
+        crate::SuggestionRecord {
+            uuid: "u-1".to_owned(),
+            label: "Order ultrasound".to_owned(),
+        },
+        crate::SuggestionRecord {
+            uuid: "u-10".to_owned(),
+            label: "Two\nlines".to_owned(),
+        },
+        crate::SuggestionRecord {
+            uuid: "bad uuid".to_owned(),
+            label: "left out".to_owned(),
+        },
+    ];
+    let column = record.suggestions_column().unwrap();
+    assert_eq!(column, "u-1 Order ultrasound\nu-10 Two lines");
+    assert_eq!(
+        crate::records::suggestion_label(&column, "u-1"),
+        Some("Order ultrasound")
+    );
+    assert_eq!(
+        crate::records::suggestion_label(&column, "u-10"),
+        Some("Two lines")
+    );
+    assert_eq!(crate::records::suggestion_label(&column, "u"), None);
+    assert_eq!(crate::records::suggestion_label(&column, "bad"), None);
 }
 
 #[tokio::test]

@@ -21,10 +21,12 @@ pub struct StoreSettings {
     pub url_file: Option<PathBuf>,
     /// Jobs waiting for the disk (one per hook call, one per feedback request). A hook call that
     /// finds the queue full waits up to `enqueue_wait_ms` for room; feedback answers 503 at once.
+    /// Default 1024.
     pub queue_capacity: usize,
-    /// How long a hook call waits for room in a full write queue before its audit records are
-    /// lost (counted, logged, and `/readyz` 503 for 30 s). Default 10; at most 1000, and less
-    /// than `http.request_timeout_ms`.
+    /// How long a hook call waits for room in a full write queue (never past its deadline)
+    /// before it is refused: answered 503 without its cards, which the trail could not hold (a
+    /// card is never sent unrecorded). Default 250; at most 1000, and less than
+    /// `http.request_timeout_ms`.
     pub enqueue_wait_ms: u64,
     /// Audit and feedback rows older than this many days are purged (hourly, by one replica
     /// at a time). Default 730 (two years).
@@ -70,7 +72,7 @@ impl Default for StoreSettings {
             url: None,
             url_file: None,
             queue_capacity: 1024,
-            enqueue_wait_ms: 10,
+            enqueue_wait_ms: 250,
             retention_days: Some(730),
             acquire_timeout_ms: 250,
             max_connections: 8,

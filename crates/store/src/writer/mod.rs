@@ -1,16 +1,19 @@
 //! The audit writer: a bounded queue in front of one task that commits to the store in batches.
 //!
-//! **Nothing is dropped quietly.** A hook call's records (its cards, their long forms, the cards
-//! it hid) are one job. [`AuditWriter::record`] queues it, waiting for room in a full queue for at
-//! most the writer's enqueue wait (`store.enqueue_wait_ms`, a few milliseconds, well inside the
-//! call's deadline): the call is still answered within its deadline whatever the store does. A
-//! record that still finds no room, or whose batch the store refuses (full, read-only, gone), is
-//! lost: `gravida_audit_dropped_total` counts it, a log line says so, and the replica reports
-//! itself not ready ([`AuditWriter::losing`], `/readyz` 503) until no record has been lost for
-//! [`LOSS_WINDOW`], so that the load balancer sends the traffic to a replica that can keep the
-//! audit promise. Feedback waits for its commit: the clinician's verdict is the data governance
-//! needs, so the handler answers 200 only once the batch holding it has committed. A full queue
-//! or a store that is down fails the feedback at once, and the caller may retry.
+//! **Nothing is lost.** A hook call's records (its cards, their long forms) are one job, queued
+//! *before* the call is answered ([`AuditWriter::record_within`]): when the queue is full, the
+//! call waits for room for at most the writer's enqueue wait (`store.enqueue_wait_ms`) and never
+//! past its deadline; if none comes, nothing was queued, and the call is answered 503 instead of
+//! with cards the trail would not hold. So a writer that falls behind slows the calls down to its
+//! own pace (bounded back-pressure) and refuses the excess; it never drops a card that was sent.
+//! While the queue is full the replica reports itself not ready, so that the load balancer sends
+//! the traffic elsewhere. What can still be lost is what the store itself refuses (full,
+//! read-only, gone) or a writer that has stopped: `gravida_audit_dropped_total` counts it, a log
+//! line says so, and the replica reports itself not ready ([`AuditWriter::losing`], `/readyz`
+//! 503) until no record has been lost for [`LOSS_WINDOW`]. Feedback waits for its commit: the
+//! clinician's verdict is the data governance needs, so the handler answers 200 only once the
+//! batch holding it has committed. A full queue or a store that is down fails the feedback at
+//! once, and the caller may retry.
 //!
 //! **Group commit.** The task takes whatever is queued (up to [`MAX_BATCH`] jobs) and writes it
 //! in one transaction: one fsync for many calls. A batch of records alone waits up to
@@ -73,9 +76,10 @@ const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How long after the last lost record the replica stays not ready.
 pub const LOSS_WINDOW: Duration = Duration::from_secs(30);
 
-/// How long [`AuditWriter::record`] waits for room in a full queue by default
+/// How long [`AuditWriter::record_within`] and [`AuditWriter::record`] wait for room in a full
+/// queue by default
 /// (`store.enqueue_wait_ms`).
-pub const DEFAULT_ENQUEUE_WAIT: Duration = Duration::from_millis(10);
+pub const DEFAULT_ENQUEUE_WAIT: Duration = Duration::from_millis(250);
 
 /// How the writer is set up.
 #[derive(Debug, Clone)]
@@ -128,10 +132,26 @@ struct Shared {
     /// Records lost, and when the last was (ms after `since`, plus one; 0: never).
     lost: AtomicU64,
     last_loss: AtomicU64,
+    /// When a hook call was last refused for a full queue (as `last_loss`).
+    last_refusal: AtomicU64,
     since: Instant,
 }
 
 impl Shared {
+    /// Counts a hook call refused because the queue stayed full, and logs the first of each
+    /// episode (one with none in the [`LOSS_WINDOW`] before it).
+    fn refuse(&self) {
+        metrics::counter!("gravida_audit_backlog_refusals_total").increment(1);
+        let now = self.since.elapsed().as_millis() as u64 + 1;
+        let before = self.last_refusal.swap(now, Ordering::Relaxed);
+        if before == 0 || now - before > LOSS_WINDOW.as_millis() as u64 {
+            tracing::warn!(
+                "the audit write queue stayed full: hook calls are answered 503 until the store \
+                 keeps up (no card is issued that the trail would not hold)"
+            );
+        }
+    }
+
     /// Counts `records` as lost (`why`, for the log) and makes the replica not ready for
     /// [`LOSS_WINDOW`]. Logs once per episode, not once per record.
     fn lose(&self, records: &CallRecords, why: &str) {
@@ -153,12 +173,19 @@ impl Shared {
             tracing::error!(
                 cards = records.cards.len(),
                 lost_calls = total,
-                "audit records lost ({why}): this replica reports not ready until none is lost                  for {} s",
+                "audit records lost ({why}): this replica reports not ready until none is lost \
+                 for {} s",
                 LOSS_WINDOW.as_secs()
             );
         }
     }
 }
+
+/// A hook call's records found no room in the write queue in time
+/// ([`AuditWriter::record_within`]): nothing was queued, and the call must not issue its cards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the audit write queue stayed full: the store is not keeping up")]
+pub struct Backlog;
 
 /// The sending side of the audit queue. Cheap to clone; the task stops when every clone is
 /// dropped, after writing what is queued.
@@ -182,6 +209,7 @@ impl AuditWriter {
             tallies: Tallies::default(),
             lost: AtomicU64::new(0),
             last_loss: AtomicU64::new(0),
+            last_refusal: AtomicU64::new(0),
             since: Instant::now(),
         });
         tokio::spawn(run(store.clone(), jobs, shared.clone()));
@@ -228,6 +256,45 @@ impl AuditWriter {
         }
     }
 
+    /// Queues what a hook call leaves in the trail *before* its answer is sent: the call's
+    /// cards are issued only if their records are queued. When the queue is full, waits for room
+    /// until the enqueue wait or `until` (the call's deadline), whichever comes first; then
+    /// nothing was queued and [`Backlog`] says so: the caller answers 503 instead of cards no
+    /// one could audit. That is the back-pressure: a writer that falls behind slows the calls
+    /// down to its pace, and refuses the excess, and loses nothing. A writer that has stopped
+    /// (shutdown) counts the records as lost, as [`AuditWriter::record`] does.
+    pub async fn record_within(
+        &self,
+        records: CallRecords,
+        until: tokio::time::Instant,
+    ) -> Result<(), Backlog> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let job = match self.queue.try_send(Job::Records(records)) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Full(job)) => job,
+            Err(mpsc::error::TrySendError::Closed(job)) => {
+                self.lose(job, "the writer has stopped");
+                return Ok(());
+            }
+        };
+        metrics::counter!("gravida_audit_queue_waits_total").increment(1);
+        let until = until.min(tokio::time::Instant::now() + self.enqueue_wait);
+        let wait = until.saturating_duration_since(tokio::time::Instant::now());
+        match self.queue.send_timeout(job, wait).await {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendTimeoutError::Closed(job)) => {
+                self.lose(job, "the writer has stopped");
+                Ok(())
+            }
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                self.shared.refuse();
+                Err(Backlog)
+            }
+        }
+    }
+
     /// Queues records without waiting: lost (counted, logged, not ready) when the queue is full.
     pub fn offer(&self, records: CallRecords) -> bool {
         if records.is_empty() {
@@ -266,19 +333,24 @@ impl AuditWriter {
 
     /// Why the trail cannot be trusted now, in words fit for an unauthenticated probe: records
     /// were lost (a queue that stayed full, a store that refused a batch) within the last
-    /// [`LOSS_WINDOW`]. `None` when none was.
+    /// [`LOSS_WINDOW`], or the write queue is full now (the store is too slow for the calls:
+    /// they are being refused, see [`AuditWriter::record_within`]). `None` when neither.
     pub fn losing(&self) -> Option<String> {
         let last = self.shared.last_loss.load(Ordering::Relaxed);
-        if last == 0 {
-            return None;
-        }
         let now = self.shared.since.elapsed().as_millis() as u64 + 1;
-        (now.saturating_sub(last) <= LOSS_WINDOW.as_millis() as u64).then(|| {
-            format!(
-                "audit records could not be written in the last {} s (the store is full, slow,                  read-only or gone)",
-                LOSS_WINDOW.as_secs()
-            )
-        })
+        let lost_lately = last != 0 && now.saturating_sub(last) <= LOSS_WINDOW.as_millis() as u64;
+        if !lost_lately {
+            return (self.queue.capacity() == 0).then(|| {
+                "the audit write queue is full: the store is not keeping up, and hook calls are \
+                 refused until it does"
+                    .to_owned()
+            });
+        }
+        Some(format!(
+            "audit records could not be written in the last {} s (the store is full, slow, \
+             read-only or gone)",
+            LOSS_WINDOW.as_secs()
+        ))
     }
 
     /// Sends a job someone waits for, and ends the writer's linger.
