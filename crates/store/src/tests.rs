@@ -165,7 +165,7 @@ async fn each_suppression_lookup_searches_an_index_and_never_scans_a_table() {
             &[
                 "audit_cards USING INDEX audit_cards_patient_fingerprint_issued \
                  (patient_hash=? AND fingerprint=? AND issued_at_ms>?)",
-                "audit_cards USING INDEX audit_cards_encounter_fingerprint \
+                "audit_cards USING INDEX audit_cards_encounter_fingerprint_set \
                  (encounter_hash=? AND fingerprint=?)",
             ][..],
             6,
