@@ -1010,3 +1010,48 @@ async fn a_long_form_is_kept_as_bytes_found_by_its_lookup_until_it_expires_then_
         assert_eq!(store.purge(0, 5_000).await.unwrap().unwrap().long_forms, 1);
     }
 }
+
+#[tokio::test]
+async fn expired_long_forms_are_purged_in_batches_and_the_live_ones_stay_on_either_backend() {
+    let dir = std::env::temp_dir().join(format!("gravida-it-expiry-{}", std::process::id()));
+    let mut urls = vec![sqlite_url_in(&dir)];
+    if let Some(admin) = postgres_admin_url("expired long forms") {
+        urls.push(fresh_postgres_url(&admin).await);
+    }
+    // More expired rows than one batch takes, so the purge goes round more than once.
+    let expired = gravida_store::EXPIRED_BATCH as u64 + 500;
+    for url in urls {
+        let store = Store::connect(&url).await.unwrap();
+        let writer = AuditWriter::spawn(store.clone(), WriterConfig { queue_capacity: 64 });
+        let sheet = |n: u64, expires_at_ms: i64| LongFormRecord {
+            lookup: n.to_be_bytes().repeat(2),
+            expires_at_ms,
+            sealed: vec![1; 64],
+        };
+        let long_forms: Vec<LongFormRecord> = (0..expired)
+            .map(|n| sheet(n, 1_000 + n as i64))
+            .chain((0..10).map(|n| sheet(1_000_000 + n, 1_000_000)))
+            .collect();
+        for chunk in long_forms.chunks(16) {
+            assert!(
+                writer
+                    .record(CallRecords {
+                        long_forms: chunk.to_vec(),
+                        ..CallRecords::default()
+                    })
+                    .await
+            );
+        }
+        assert!(writer.flush().await);
+        assert_eq!(
+            store.purge_expired(999_999).await.unwrap(),
+            Some(expired),
+            "{}",
+            store.backend()
+        );
+        assert_eq!(store.purge_expired(999_999).await.unwrap(), Some(0));
+        let live = 1_000_000u64.to_be_bytes().repeat(2);
+        assert!(store.long_form(&live, 999_999).await.unwrap().is_some());
+        assert_eq!(store.purge_expired(1_000_000).await.unwrap(), Some(10));
+    }
+}

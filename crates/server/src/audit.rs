@@ -62,6 +62,9 @@ pub struct HookCall<'a> {
 /// How often the retention purge runs.
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// How often expired long forms are deleted ([`purge_expired_periodically`]).
+const EXPIRY_PURGE_INTERVAL: Duration = Duration::from_secs(60);
+
 /// How often the store's health is checked for `/readyz`.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -127,6 +130,7 @@ impl Audit {
         let (report, health) = watch::channel(health);
         tokio::spawn(check_health_periodically(store.clone(), report));
         tokio::spawn(purge_periodically(store.clone(), settings.retention_days));
+        tokio::spawn(purge_expired_periodically(store.clone()));
         Ok(Some(Audit {
             store,
             writer,
@@ -479,6 +483,24 @@ async fn purge_periodically(store: Store, retention_days: Option<u32>) {
             ),
             Ok(None) => tracing::info!("retention purge skipped: another replica is purging"),
             Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+        }
+    }
+}
+
+/// Deletes the long forms that have expired, once a minute, unless another replica is (see
+/// [`Store::purge_expired`]): the long forms then take what one TTL's calls need.
+async fn purge_expired_periodically(store: Store) {
+    // The hourly purge runs at start-up; this one first a minute later.
+    let first = tokio::time::Instant::now() + EXPIRY_PURGE_INTERVAL;
+    let mut ticks = tokio::time::interval_at(first, EXPIRY_PURGE_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let now = unix_ms(OffsetDateTime::now_utc());
+        match store.purge_expired(now).await {
+            Ok(Some(long_forms)) => tracing::debug!(long_forms, "expired long forms purged"),
+            Ok(None) => tracing::debug!("expired long forms: another replica is purging"),
+            Err(e) => tracing::warn!(error = %e, "purging expired long forms failed"),
         }
     }
 }

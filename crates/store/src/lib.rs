@@ -47,7 +47,7 @@ use sqlx::sqlite::{
 
 pub use patient::PatientHasher;
 pub use profiles::ProfileVersion;
-pub use purge::{PurgeLock, Purged};
+pub use purge::{EXPIRED_BATCH, PurgeLock, Purged};
 pub use records::{
     CallRecords, CardRecord, FeedbackRecord, FeedbackStored, LongFormRecord, SuggestionRecord,
     SuppressedRecord, SuppressionQuery, SuppressionReason,

@@ -1,4 +1,10 @@
-//! The retention purge, run by one replica at a time.
+//! The retention purge, run by one replica at a time, and the purge of expired long forms.
+//!
+//! Long forms live for `cards.long_form_ttl_s` (30 minutes by default), so at a steady rate of
+//! calls they are the bulk of the database only if they outlive it: [`Store::purge_expired`]
+//! deletes the expired ones every minute, in transactions of at most [`EXPIRED_BATCH`] rows so
+//! that the writer never waits long behind it. Their pages are then reused by new ones: the
+//! long forms take what the last TTL's calls need, not a share of every call ever made.
 //!
 //! Every replica runs the hourly purge task, but on PostgreSQL only one of them purges at a
 //! time: the purge's transaction first takes a transaction-level advisory lock
@@ -14,6 +20,25 @@ use crate::{Store, StoreError};
 /// The advisory lock key of the purge ("gravida" + "purge" as one number; any constant that no
 /// other user of the database takes will do).
 const PURGE_LOCK_KEY: i64 = 0x6772_6176_7075_7267;
+
+/// The most expired long forms one transaction of [`Store::purge_expired`] deletes.
+pub const EXPIRED_BATCH: i64 = 2_000;
+
+/// Deletes up to [`EXPIRED_BATCH`] long forms expired by `$now_ms`, oldest first, in the
+/// transaction `$tx` of either backend; the rows deleted.
+macro_rules! purge_expired_in {
+    ($tx:ident, $now_ms:expr) => {{
+        sqlx::query(
+            "DELETE FROM long_form_sheets WHERE lookup IN (SELECT lookup FROM long_form_sheets \
+             WHERE expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2)",
+        )
+        .bind($now_ms)
+        .bind(EXPIRED_BATCH)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected()
+    }};
+}
 
 /// How many rows a purge removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,6 +74,34 @@ impl Store {
                 locked.then_some(PurgeLock::Postgres(tx))
             }
         })
+    }
+
+    /// Deletes the long forms that have expired by `now_ms`, a batch per transaction, each
+    /// batch under the purge lock; the rows deleted, or `None` when another replica held the
+    /// lock before any was.
+    pub async fn purge_expired(&self, now_ms: i64) -> Result<Option<u64>, StoreError> {
+        let mut deleted = 0;
+        loop {
+            let Some(lock) = self.purge_lock().await? else {
+                return Ok((deleted > 0).then_some(deleted));
+            };
+            let batch = match lock {
+                PurgeLock::Sqlite(mut tx) => {
+                    let n = purge_expired_in!(tx, now_ms);
+                    tx.commit().await?;
+                    n
+                }
+                PurgeLock::Postgres(mut tx) => {
+                    let n = purge_expired_in!(tx, now_ms);
+                    tx.commit().await?;
+                    n
+                }
+            };
+            deleted += batch;
+            if batch < EXPIRED_BATCH as u64 {
+                return Ok(Some(deleted));
+            }
+        }
     }
 
     /// Deletes audit and feedback rows older than `before_ms`, and replay entries and long forms
