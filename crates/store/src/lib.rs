@@ -45,7 +45,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use patient::PatientHasher;
+pub use patient::{PatientHasher, hex};
 pub use profiles::ProfileVersion;
 pub use purge::{EXPIRED_BATCH, PurgeLock, Purged};
 pub use records::{

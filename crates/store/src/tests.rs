@@ -108,6 +108,18 @@ fn the_patient_hash_is_keyed_and_never_contains_the_id() {
 }
 
 #[test]
+fn the_patient_hash_is_the_rfc_4231_hmac_in_lowercase_hex_as_stored_rows_have_it() {
+    // RFC 4231, test case 2: the hash of earlier releases' rows, so they still match.
+    assert_eq!(
+        PatientHasher::new(b"Jefe").hash("what do ya want for nothing?"),
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    );
+    let every_byte: Vec<u8> = (0..=255).collect();
+    let formatted: String = every_byte.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(crate::hex(&every_byte), formatted);
+}
+
+#[test]
 fn a_patient_key_file_is_created_once_and_then_reused() {
     let path = std::env::temp_dir()
         .join(unique("gravida-key"))

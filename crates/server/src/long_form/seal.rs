@@ -30,7 +30,7 @@ pub(super) fn derive(secret: &[u8; 32]) -> Derived {
     lookup.copy_from_slice(&full[..16]);
     Derived {
         lookup,
-        legacy_lookup: full.iter().map(|b| format!("{b:02x}")).collect(),
+        legacy_lookup: gravida_store::hex(&full),
         key: hash(b"gravida long-form key v1\0"),
     }
 }
