@@ -11,6 +11,9 @@
 //! another version's text would read back as other words. A replica that does not have that
 //! version loaded (the profile changed since) says so on the page rather than guess.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
 use gravida_knowledge::KnowledgeBase;
 
 use super::sheet::Sheet;
@@ -60,6 +63,40 @@ fn dictionary(kb: &KnowledgeBase, keys: &[&str]) -> Vec<u8> {
     words
 }
 
+/// A dictionary and its [`checksum`].
+struct Dictionary {
+    words: Vec<u8>,
+    checksum: u32,
+}
+
+/// The most dictionaries kept: one per profile version and set of keys (a card's rule, the
+/// rules folded into it and its modifiers), so a handful per profile in practice.
+const DICTIONARIES_KEPT: usize = 64;
+
+/// The dictionary of `keys` (their text, comma-separated, is `keys_text`) under `kb`, made once
+/// and then kept: building it and its checksum cost about 40,000 instructions per card, for
+/// the same few kB every time.
+fn dictionary_of(kb: &KnowledgeBase, keys_text: &str, keys: &[&str]) -> Arc<Dictionary> {
+    static KEPT: LazyLock<Mutex<HashMap<(String, String), Arc<Dictionary>>>> =
+        LazyLock::new(Mutex::default);
+    let key = (kb.version().to_owned(), keys_text.to_owned());
+    if let Some(found) = KEPT.lock().ok().and_then(|kept| kept.get(&key).cloned()) {
+        return found;
+    }
+    let words = dictionary(kb, keys);
+    let made = Arc::new(Dictionary {
+        checksum: checksum(&words),
+        words,
+    });
+    if let Ok(mut kept) = KEPT.lock() {
+        if kept.len() >= DICTIONARIES_KEPT {
+            kept.clear();
+        }
+        kept.insert(key, made.clone());
+    }
+    made
+}
+
 /// `sheet` as stored: its JSON, compressed against the words of `keys` in `kb` (the profile
 /// that rendered its card). LZ4, not DEFLATE: DEFLATE cost about 0.7 M instructions per call
 /// (most of it clearing its 300 kB of tables); LZ4 with a dictionary of a few kB costs a few
@@ -74,10 +111,13 @@ pub(super) fn pack(sheet: &Sheet, kb: &KnowledgeBase, keys: &[&str]) -> Option<V
     packed.extend(version);
     packed.extend(u16::try_from(keys_text.len()).ok()?.to_le_bytes());
     packed.extend(keys_text.as_bytes());
-    let dictionary = dictionary(kb, keys);
-    packed.extend(checksum(&dictionary).to_le_bytes());
+    let dictionary = dictionary_of(kb, &keys_text, keys);
+    packed.extend(dictionary.checksum.to_le_bytes());
     packed.extend(u32::try_from(json.len()).ok()?.to_le_bytes());
-    packed.extend(lz4_flex::block::compress_with_dict(&json, &dictionary));
+    packed.extend(lz4_flex::block::compress_with_dict(
+        &json,
+        &dictionary.words,
+    ));
     Some(packed)
 }
 
@@ -124,14 +164,15 @@ pub(super) fn unpack(plain: &[u8], kb: &KnowledgeBase) -> Option<Unpacked> {
             }
             let keys_text = std::str::from_utf8(field(&mut rest)?).ok()?;
             let keys: Vec<&str> = keys_text.split(',').filter(|k| !k.is_empty()).collect();
-            let dictionary = dictionary(kb, &keys);
+            let dictionary = dictionary_of(kb, keys_text, &keys);
             let expected = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?);
             rest = &rest[4..];
-            if checksum(&dictionary) != expected {
+            if dictionary.checksum != expected {
                 return Some(Unpacked::OtherProfile(version.to_owned()));
             }
             let length = sheet_length(&mut rest)?;
-            let json = lz4_flex::block::decompress_with_dict(rest, length, &dictionary).ok()?;
+            let json =
+                lz4_flex::block::decompress_with_dict(rest, length, &dictionary.words).ok()?;
             render(&json)
         }
         LZ4 => {
