@@ -389,6 +389,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "card suggestions",
         include_str!("../migrations/common/0010_card_suggestions.sql"),
     ),
+    (
+        11,
+        "long forms in order",
+        include_str!("../migrations/sqlite/0011_long_forms_in_order.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: Migrations = &[
     (
@@ -440,6 +445,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         10,
         "card suggestions",
         include_str!("../migrations/common/0010_card_suggestions.sql"),
+    ),
+    (
+        11,
+        "long forms in order",
+        include_str!("../migrations/postgres/0011_long_forms_in_order.sql"),
     ),
 ];
 

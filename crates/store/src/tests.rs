@@ -519,3 +519,50 @@ async fn a_new_sqlite_store_has_8_kib_pages_a_1_mib_cache_and_syncs_every_commit
     // 2 is FULL: a committed batch survives a power loss.
     assert_eq!(pragma("synchronous").await, 2);
 }
+
+#[tokio::test]
+async fn long_forms_written_before_the_table_was_rebuilt_in_order_are_still_found_and_purged() {
+    let (store, pool) = sqlite_at(10).await;
+    for (n, expires) in [(1u8, 5_000i64), (2, 9_000)] {
+        sqlx::query(
+            "INSERT INTO long_form_sheets (lookup, expires_at_ms, sealed) VALUES ($1, $2, $3)",
+        )
+        .bind(vec![n; 16])
+        .bind(expires)
+        .bind(vec![n; 100])
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    store.migrate().await.unwrap();
+    let without_rowid: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'long_form_sheets' AND sql LIKE '%WITHOUT ROWID%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(without_rowid, 0, "rebuilt as a rowid table");
+    assert_eq!(
+        store.long_form(&[1; 16], 4_999).await.unwrap(),
+        Some(vec![1; 100])
+    );
+    assert_eq!(
+        store.long_form(&[2; 16], 4_999).await.unwrap(),
+        Some(vec![2; 100])
+    );
+    assert_eq!(store.purge_expired(5_000).await.unwrap(), Some(1));
+    assert_eq!(
+        store.long_form(&[2; 16], 5_000).await.unwrap(),
+        Some(vec![2; 100])
+    );
+    // A lookup is still unique: the writer's `ON CONFLICT (lookup)` still has its constraint.
+    let again = sqlx::query(
+        "INSERT INTO long_form_sheets (lookup, expires_at_ms, sealed) VALUES ($1, 1, x'00') \
+         ON CONFLICT (lookup) DO NOTHING",
+    )
+    .bind(vec![2u8; 16])
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(again.rows_affected(), 0);
+}
