@@ -244,6 +244,11 @@ async fn over_a_sigterm_no_call_is_refused_during_the_grace_and_no_acknowledged_
          {answered_by:?}"
     );
 
+    // The binary closed its store: SQLite wrote the log back into the database and removed it.
+    assert!(
+        !data_dir.join("gravida.db-wal").exists(),
+        "the write-ahead log is gone after a graceful stop"
+    );
     // Read back from the SQLite file the binary wrote.
     let url = gravida_store::sqlite_url_in(&data_dir);
     let store = gravida_store::Store::connect(&url).await.unwrap();

@@ -187,6 +187,13 @@ impl Audit {
         self.writer.flush().await
     }
 
+    /// Closes the store's connections, at exit, after [`Audit::flush`]: SQLite's last connection
+    /// to close writes the log back into the database and removes it (what stays on disk is the
+    /// database alone, as the bytes-per-call figures count it).
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
     /// The keyed hash of a patient id, as stored.
     pub fn patient_hash(&self, patient_id: &str) -> String {
         self.hasher.hash(patient_id)

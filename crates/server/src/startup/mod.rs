@@ -217,6 +217,7 @@ impl Application {
             } else {
                 tracing::error!("the audit queue could not be written before exit");
             }
+            audit.close().await;
         }
         Ok(())
     }
