@@ -164,8 +164,8 @@ impl Store {
     /// stop the service from starting. Call [`Store::migrate`] before writing.
     ///
     /// `sqlite:` URLs get WAL mode, `synchronous = FULL`, pages of [`SQLITE_PAGE_SIZE`] when the
-    /// database is new, a page cache of [`SQLITE_CACHE_KIB`] per connection and a busy timeout;
-    /// the file and its folder are created.
+    /// database is new, a page cache of [`SQLITE_CACHE_KIB`] per connection, temporary files
+    /// (statement journals) in memory and a busy timeout; the file and its folder are created.
     ///
     /// **Durability.** `FULL` in WAL mode syncs the log at every commit, so a committed batch
     /// survives a crash of the process *and* of the machine (power loss): acknowledged feedback
@@ -187,6 +187,11 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
+                // A multi-row INSERT inside the writer's transaction keeps a statement journal
+                // (the pages it changed, to undo it alone if it fails half-way). In a file, that
+                // was 16 kB of writes per call to a temporary file; in memory it is a few pages
+                // for the moment the statement runs.
+                .pragma("temp_store", "memory")
                 .busy_timeout(Duration::from_secs(5));
             if let Some(dir) = connect.get_filename().parent()
                 && !dir.as_os_str().is_empty()

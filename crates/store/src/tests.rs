@@ -503,7 +503,8 @@ async fn a_dismissal_acknowledged_on_sqlite_hides_its_card_at_the_next_check_and
 }
 
 #[tokio::test]
-async fn a_new_sqlite_store_has_8_kib_pages_a_1_mib_cache_and_syncs_every_commit() {
+async fn a_new_sqlite_store_has_8_kib_pages_a_1_mib_cache_memory_temp_files_and_syncs_every_commit()
+{
     let (_store, pool) = sqlite_at(SQLITE_MIGRATIONS.len()).await;
     let pragma = |name: &'static str| {
         let pool = pool.clone();
@@ -518,6 +519,8 @@ async fn a_new_sqlite_store_has_8_kib_pages_a_1_mib_cache_and_syncs_every_commit
     assert_eq!(pragma("cache_size").await, -i64::from(SQLITE_CACHE_KIB));
     // 2 is FULL: a committed batch survives a power loss.
     assert_eq!(pragma("synchronous").await, 2);
+    // 2 is MEMORY: statement journals are not written to temporary files.
+    assert_eq!(pragma("temp_store").await, 2);
 }
 
 #[tokio::test]
