@@ -52,6 +52,9 @@ pub struct Outcome {
     pub failures: usize,
     /// What was wrong with the first of them.
     pub first_failure: Option<String>,
+    /// Requests refused with 503 (the server shedding load it cannot take in time: a right
+    /// answer to too much load, neither timed nor counted wrong, nor in the throughput).
+    pub shed: usize,
     /// Paced runs only: how late each request was sent after it was due, sorted.
     pub send_lateness: Vec<Duration>,
     /// Answers not yet checked: latency, status, body.
@@ -74,9 +77,9 @@ impl Outcome {
         nearest_rank(&self.send_lateness, p)
     }
 
-    /// Requests sent, right or wrong.
+    /// Requests sent, right, wrong or shed.
     pub fn count(&self) -> usize {
-        self.latencies.len() + self.failures
+        self.latencies.len() + self.failures + self.shed
     }
 
     fn merge(&mut self, sample: Sample) {
@@ -99,6 +102,7 @@ impl Outcome {
             all.send_lateness.extend(run.send_lateness);
             all.elapsed += run.elapsed;
             all.failures += run.failures;
+            all.shed += run.shed;
             if all.first_failure.is_none() {
                 all.first_failure = run.first_failure;
             }
@@ -111,14 +115,20 @@ impl Outcome {
     fn absorb(&mut self, other: Outcome) {
         self.unchecked.extend(other.unchecked);
         self.failures += other.failures;
+        self.shed += other.shed;
         if self.first_failure.is_none() {
             self.first_failure = other.first_failure;
         }
     }
 
-    /// Checks every kept answer: a right one is timed, a wrong one counted.
+    /// Checks every kept answer: a right one is timed, a wrong one counted, a 503 counted as
+    /// shed.
     fn finish(mut self, elapsed: Duration, check: &Check) -> Outcome {
         for (latency, status, body) in std::mem::take(&mut self.unchecked) {
+            if status == 503 {
+                self.shed += 1;
+                continue;
+            }
             match check(status, &body) {
                 Ok(()) => self.latencies.push(latency),
                 Err(error) => self.fail(error),

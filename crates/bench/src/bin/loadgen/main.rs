@@ -18,7 +18,9 @@
 //! 5. Peak RSS (`VmHWM`) of each server after the saturated runs.
 //! 6. Paced runs of the full-prefetch request at shares of the baseline's saturated throughput
 //!    (10 %, 25 % and, for the latency target, 50 %), the baseline and Gravida in turn; the fetch
-//!    request at half its own throughput; Gravida's peak RSS after them.
+//!    request, and the full-prefetch request, at half Gravida's own throughput; Gravida's peak RSS
+//!    after them. A 503 (load shed: more calls than the replica can take in time) is counted
+//!    apart, neither timed nor wrong.
 //! 7. The audit trail: the card records Gravida issued (`gravida_cards_total` on `/metrics`)
 //!    and those its store holds after a graceful stop (SIGTERM: the writer flushes), which must be
 //!    equal; the store's bytes per call; the server's context switches per call (all its
@@ -324,6 +326,23 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     );
     let share = fetch_rate / baseline_rate;
     paced.push(pace(&client, &canary, run, (fetch_rate, share), &args).await);
+    // The full-prefetch request at half Gravida's own saturated throughput: the latency of a
+    // replica at half its capacity (half the baseline's can be above its capacity).
+    let own_half = saturated[1].outcome.throughput() / 2.0;
+    let run = (
+        format!("{} (half its own throughput)", targets[1].0),
+        &targets[1].2,
+    );
+    paced.push(
+        pace(
+            &client,
+            &canary,
+            run,
+            (own_half, own_half / baseline_rate),
+            &args,
+        )
+        .await,
+    );
     let rss_after_paced = process::peak_rss(gravida.pid())?;
     // The memory a second after the load: what the allocator and the store gave back.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -331,17 +350,18 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let soaked = soak(&client, &gravida, &data_dir, &targets[1].2, &args).await?;
     let typical = canary.typical();
     drop(canary);
+    // The calls Gravida answered (a call shed with 503 recorded nothing).
+    let answered = |o: &gravida_bench::load::Outcome| o.count() - o.shed;
     let calls = 1
         + saturated[1..]
             .iter()
-            .map(|run| run.warmup + run.outcome.count())
+            .map(|run| run.warmup + answered(&run.outcome))
             .sum::<usize>()
-        + paced[1..]
+        + paced
             .iter()
-            .step_by(2)
-            .map(|run| run.outcome.count())
+            .filter(|run| run.name.starts_with("gravida"))
+            .map(|run| answered(&run.outcome))
             .sum::<usize>()
-        + paced.last().map_or(0, |run| run.outcome.count())
         + soaked;
     let trail = if args.no_store {
         None
@@ -406,19 +426,20 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     }
     println!();
     println!(
-        "| paced run | req/s | share of the baseline's saturated req/s | requests | wrong | p50 ms | p99 ms | p99.9 ms | sent late, p99 ms | host slowed |"
+        "| paced run | req/s | share of the baseline's saturated req/s | requests | wrong | shed (503) | p50 ms | p99 ms | p99.9 ms | sent late, p99 ms | host slowed |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for run in &paced {
         let o = &run.outcome;
         wrong += o.failures;
         println!(
-            "| {} | {:.0} | {:.0} % | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {:.0} | {:.0} % | {} | {} | {} | {} | {} | {} | {} | {} |",
             run.name,
             run.rate,
             run.share * 100.0,
             o.count(),
             o.failures,
+            o.shed,
             ms(o.percentile(50.0)),
             ms(o.percentile(99.0)),
             ms(o.percentile(99.9)),
@@ -457,6 +478,17 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         ms(paced_p99),
         verdict(paced_p99 < Duration::from_millis(10))
     );
+    if let Some(own_half) = paced.last() {
+        let p99 = own_half.outcome.percentile(99.0);
+        println!(
+            "| p99 at {:.0} req/s, half gravida's own saturated throughput ({} shed; host slowed: {}) | {} ms | < 10 ms | {} |",
+            own_half.rate,
+            own_half.outcome.shed,
+            host(&own_half.host),
+            ms(p99),
+            verdict(p99 < Duration::from_millis(10))
+        );
+    }
     println!(
         "| peak RSS of gravida under saturating load (baseline: {:.1} MiB; gravida after the paced runs: {:.1} MiB) | {:.1} MiB | < 100 MB | {} |",
         mib(rss[0]),
