@@ -77,8 +77,9 @@ const DICTIONARIES_KEPT: usize = 64;
 /// and then kept: building it and its checksum cost about 40,000 instructions per card, for
 /// the same few kB every time.
 fn dictionary_of(kb: &KnowledgeBase, keys_text: &str, keys: &[&str]) -> Arc<Dictionary> {
-    static KEPT: LazyLock<Mutex<HashMap<(String, String), Arc<Dictionary>>>> =
-        LazyLock::new(Mutex::default);
+    /// By (profile version, keys' text).
+    type Kept = HashMap<(String, String), Arc<Dictionary>>;
+    static KEPT: LazyLock<Mutex<Kept>> = LazyLock::new(Mutex::default);
     let key = (kb.version().to_owned(), keys_text.to_owned());
     if let Some(found) = KEPT.lock().ok().and_then(|kept| kept.get(&key).cloned()) {
         return found;
