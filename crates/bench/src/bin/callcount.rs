@@ -449,7 +449,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!("| bare `serde_json::Value` parse of the prefetch request | {baseline:.0} | 1.00 | |");
     for (name, instructions) in rows {
         let ratio = instructions / baseline;
-        let target = if name == "prefetch" { 0.8 } else { 1.3 };
+        // The targets: with the store on, as deployed, issue 26's (≤ 1.0× and ≤ 1.5× the
+        // floor); with it off, the engine's own, issue 30's (≤ 0.8× and ≤ 1.3×).
+        let target = match (args.store, name == "prefetch") {
+            (true, true) => 1.0,
+            (true, false) => 1.5,
+            (false, true) => 0.8,
+            (false, false) => 1.3,
+        };
         let verdict = if ratio <= target { "met" } else { "MISSED" };
         println!("| gravida, {name} | {instructions:.0} | {ratio:.2} | ≤ {target} ({verdict}) |");
     }
