@@ -25,8 +25,7 @@ pub struct StoreSettings {
     pub queue_capacity: usize,
     /// How long a hook call waits for room in a full write queue (never past its deadline)
     /// before it is refused: answered 503 without its cards, which the trail could not hold (a
-    /// card is never sent unrecorded). Default 250; at most 1000, and less than
-    /// `http.request_timeout_ms`.
+    /// card is never sent unrecorded). Default 250; at most 1000.
     pub enqueue_wait_ms: u64,
     /// Audit and feedback rows older than this many days are purged (hourly, by one replica
     /// at a time). Default 730 (two years).

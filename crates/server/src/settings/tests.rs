@@ -233,6 +233,24 @@ fn a_zero_hook_call_limit_is_refused() {
 }
 
 #[test]
+fn an_enqueue_wait_over_a_second_is_refused_and_one_longer_than_a_short_request_timeout_is_not() {
+    let err =
+        Settings::load_from(None, env(&[("GRAVIDA_STORE__ENQUEUE_WAIT_MS", "1001")])).unwrap_err();
+    assert!(err.to_string().contains("enqueue_wait_ms"), "{err}");
+    // A call never waits past its deadline, so the default 250 ms wait stands beside a 200 ms
+    // request timeout (a test's, or a site's that wants answers fast).
+    let short = Settings::load_from(
+        None,
+        env(&[
+            ("GRAVIDA_HTTP__REQUEST_TIMEOUT_MS", "200"),
+            ("GRAVIDA_FHIR__DEADLINE_MS", "100"),
+        ]),
+    )
+    .expect("a short request timeout with the default enqueue wait");
+    assert_eq!(short.store.enqueue_wait_ms, 250);
+}
+
+#[test]
 fn a_body_budget_whose_large_share_cannot_hold_the_largest_body_is_refused() {
     // Three quarters of 1,000,000 is 750,000: a largest body of 750,000 fits, 750,001 not.
     let fits = [
