@@ -51,9 +51,39 @@ const BUCKETS: [f64; 12] = [
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// How often the recorder's histograms are folded into their buckets without a scrape.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Installs the process-wide recorder (once) and returns its handle; `None` if another
 /// recorder was installed first.
+///
+/// A histogram keeps each value recorded until the recorder's upkeep folds it into the buckets.
+/// A scrape of `/metrics` runs the upkeep, but a replica that nobody scrapes (a development
+/// machine, a site without Prometheus) would keep 8 bytes per request for ever: a thread of
+/// its own runs it every [`UPKEEP_INTERVAL`] as well.
 pub fn install() -> Option<&'static PrometheusHandle> {
+    static UPKEEP: std::sync::Once = std::sync::Once::new();
+    let handle = installed();
+    if let Some(handle) = handle {
+        UPKEEP.call_once(|| {
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".to_owned())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_INTERVAL);
+                        handle.run_upkeep();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "metrics upkeep thread not started");
+            }
+        });
+    }
+    handle
+}
+
+/// The recorder, installed on first use.
+fn installed() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new().set_buckets(&BUCKETS);
@@ -183,6 +213,24 @@ mod tests {
         assert_eq!(classify("/metrics"), ("metrics", ""));
         assert_eq!(classify("/nope"), ("other", ""));
         assert_eq!(classify("/cards/abc"), ("long-form", ""));
+    }
+
+    #[test]
+    fn one_thread_folds_the_histograms_however_often_the_recorder_is_asked_for() {
+        // Linux names a thread in /proc; the name is cut at 15 bytes.
+        let upkeep_threads = || {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .flatten()
+                .filter(|task| {
+                    std::fs::read_to_string(task.path().join("comm"))
+                        .is_ok_and(|name| name.trim() == "metrics-upkeep")
+                })
+                .count()
+        };
+        install().expect("nothing else installs a recorder in this test process");
+        install();
+        assert_eq!(upkeep_threads(), 1);
     }
 
     #[test]
