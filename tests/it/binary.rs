@@ -92,6 +92,25 @@ impl Running {
     }
 }
 
+#[test]
+fn the_running_binary_has_transparent_huge_pages_off() {
+    let mut server = Running::start(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("GRAVIDA_LOG__FORMAT", "json")],
+    );
+    server.wait_for("gravida ready");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    // Linux names the flag since 6.x; PR_SET_THP_DISABLE itself is older. A kernel that does
+    // not name it cannot be checked this way, and this line says so rather than pass.
+    let thp = status
+        .lines()
+        .find_map(|line| line.strip_prefix("THP_enabled:"))
+        .expect("this kernel reports THP_enabled in /proc/<pid>/status");
+    assert_eq!(thp.trim(), "0", "{status}");
+    let (exit, _) = server.terminate();
+    assert!(exit.success());
+}
+
 #[tokio::test]
 async fn the_binary_logs_json_with_request_context_and_never_a_token_or_patient_id() {
     let ehr = MockServer::start().await;
