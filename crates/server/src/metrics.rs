@@ -230,6 +230,13 @@ mod tests {
         };
         install().expect("nothing else installs a recorder in this test process");
         install();
+        // A spawned thread names itself once it runs: wait for it (a second at most).
+        for _ in 0..100 {
+            if upkeep_threads() > 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert_eq!(upkeep_threads(), 1);
     }
 
