@@ -154,6 +154,11 @@ pub const SQLITE_PAGE_SIZE: u32 = 8192;
 /// the store's cache at 4 MiB (README, Performance: memory).
 pub const SQLITE_CACHE_KIB: u32 = 1024;
 
+/// The size SQLite cuts its write-ahead log file back to after a checkpoint has reset it
+/// (`PRAGMA journal_size_limit`), in bytes: 64 MiB, eight times the log of a default
+/// auto-checkpoint (1,000 pages of 8 KiB).
+pub const SQLITE_WAL_LIMIT_BYTES: i64 = 64 << 20;
+
 impl Store {
     /// [`Store::open_lazy_with`] with the default options.
     pub fn open_lazy(url: &str) -> Result<Store, StoreError> {
@@ -165,7 +170,8 @@ impl Store {
     ///
     /// `sqlite:` URLs get WAL mode, `synchronous = FULL`, pages of [`SQLITE_PAGE_SIZE`] when the
     /// database is new, a page cache of [`SQLITE_CACHE_KIB`] per connection, temporary files
-    /// (statement journals) in memory and a busy timeout; the file and its folder are created.
+    /// (statement journals) in memory, a log cut back to [`SQLITE_WAL_LIMIT_BYTES`] and a busy
+    /// timeout; the file and its folder are created.
     ///
     /// **Durability.** `FULL` in WAL mode syncs the log at every commit, so a committed batch
     /// survives a crash of the process *and* of the machine (power loss): acknowledged feedback
@@ -192,6 +198,12 @@ impl Store {
                 // was 16 kB of writes per call to a temporary file; in memory it is a few pages
                 // for the moment the statement runs.
                 .pragma("temp_store", "memory")
+                // The log is reused from its start after each checkpoint, but its file keeps the
+                // largest size it ever reached: in the one-hour soak the first purge of expired
+                // long forms (a burst of deletes, each touching a page of the random lookup
+                // index) grew it to 415 MB, which stayed on disk. Past this size, the file is
+                // cut back once a checkpoint has reset it.
+                .pragma("journal_size_limit", SQLITE_WAL_LIMIT_BYTES.to_string())
                 .busy_timeout(Duration::from_secs(5));
             if let Some(dir) = connect.get_filename().parent()
                 && !dir.as_os_str().is_empty()

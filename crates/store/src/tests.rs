@@ -521,6 +521,10 @@ async fn a_new_sqlite_store_has_8_kib_pages_a_1_mib_cache_memory_temp_files_and_
     assert_eq!(pragma("synchronous").await, 2);
     // 2 is MEMORY: statement journals are not written to temporary files.
     assert_eq!(pragma("temp_store").await, 2);
+    assert_eq!(
+        pragma("journal_size_limit").await,
+        crate::SQLITE_WAL_LIMIT_BYTES
+    );
 }
 
 #[tokio::test]
