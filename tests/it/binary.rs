@@ -107,8 +107,8 @@ fn the_running_binary_has_transparent_huge_pages_off() {
         .find_map(|line| line.strip_prefix("THP_enabled:"))
         .expect("this kernel reports THP_enabled in /proc/<pid>/status");
     assert_eq!(thp.trim(), "0", "{status}");
-    let (exit, _) = server.terminate();
-    assert!(exit.success());
+    // Its exit is the shutdown tests' business: this one only stops it.
+    let _ = server.terminate();
 }
 
 #[tokio::test]
