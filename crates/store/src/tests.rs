@@ -307,30 +307,42 @@ async fn cards_in(pool: &SqlitePool) -> i64 {
         .unwrap()
 }
 
-#[tokio::test]
-async fn a_call_that_finds_the_queue_full_waits_for_room_and_its_records_are_written() {
+/// A writer whose one-slot queue is full: another connection holds SQLite's write lock, the
+/// writer's first batch (the record "first") waits for it, and the record "second" fills the
+/// queue behind it. A record queued next waits up to `enqueue_wait` for room.
+async fn full_writer(
+    enqueue_wait: std::time::Duration,
+) -> (AuditWriter, SqlitePool, testing::WriteLock) {
     let (store, pool) = sqlite_at(SQLITE_MIGRATIONS.len()).await;
-    // Another connection holds the write lock for 300 ms: the writer's first batch waits for
-    // it, and the one-slot queue behind it fills.
-    let mut locker = pool.acquire().await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *locker)
-        .await
-        .unwrap();
+    let lock = testing::WriteLock::hold(&store).await;
     let writer = AuditWriter::spawn(store, WriterConfig { queue_capacity: 1 })
-        .with_enqueue_wait(std::time::Duration::from_secs(3));
+        .with_enqueue_wait(enqueue_wait);
     assert!(writer.offer_cards(vec![card("first")]));
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert!(writer.offer_cards(vec![card("second")]));
+    (writer, pool, lock)
+}
+
+/// The records of one hook call that issued one card.
+fn one_call(card_uuid: &str) -> CallRecords {
+    CallRecords {
+        cards: vec![card(card_uuid)],
+        ..CallRecords::default()
+    }
+}
+
+#[tokio::test]
+async fn a_call_that_finds_the_queue_full_waits_for_room_and_its_records_are_written() {
+    // The write lock goes after 300 ms, well within the enqueue wait.
+    let (writer, pool, lock) = full_writer(std::time::Duration::from_secs(3)).await;
     let release = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        sqlx::query("ROLLBACK").execute(&mut *locker).await.unwrap();
+        lock.release().await;
     });
-    let third = CallRecords {
-        cards: vec![card("third")],
-        ..CallRecords::default()
-    };
-    assert!(writer.record(third).await, "waited for room, not lost");
+    assert!(
+        writer.record(one_call("third")).await,
+        "waited for room, not lost"
+    );
     release.await.unwrap();
     assert!(writer.flush().await);
     assert_eq!(cards_in(&pool).await, 3);
@@ -339,34 +351,20 @@ async fn a_call_that_finds_the_queue_full_waits_for_room_and_its_records_are_wri
 
 #[tokio::test]
 async fn records_that_find_no_room_in_time_are_lost_loudly_and_the_writer_says_so() {
-    let (store, pool) = sqlite_at(SQLITE_MIGRATIONS.len()).await;
-    let mut locker = pool.acquire().await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *locker)
-        .await
-        .unwrap();
-    let writer = AuditWriter::spawn(store, WriterConfig { queue_capacity: 1 })
-        .with_enqueue_wait(std::time::Duration::from_millis(20));
-    assert!(writer.offer_cards(vec![card("first")]));
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert!(writer.offer_cards(vec![card("second")]));
+    let (writer, pool, lock) = full_writer(std::time::Duration::from_millis(20)).await;
     let full = writer
         .losing()
         .expect("a full queue makes the replica not ready");
     assert!(full.contains("queue is full"), "{full}");
     let started = std::time::Instant::now();
-    let third = CallRecords {
-        cards: vec![card("third")],
-        ..CallRecords::default()
-    };
-    assert!(!writer.record(third).await, "lost");
+    assert!(!writer.record(one_call("third")).await, "lost");
     assert!(
         started.elapsed() < std::time::Duration::from_secs(1),
         "the call waited the enqueue wait, not for the store"
     );
     let reason = writer.losing().expect("the writer says records were lost");
     assert!(reason.contains("could not be written"), "{reason}");
-    sqlx::query("ROLLBACK").execute(&mut *locker).await.unwrap();
+    lock.release().await;
     assert!(writer.flush().await);
     assert_eq!(
         cards_in(&pool).await,
@@ -377,26 +375,12 @@ async fn records_that_find_no_room_in_time_are_lost_loudly_and_the_writer_says_s
 
 #[tokio::test]
 async fn a_call_whose_records_find_no_room_before_its_deadline_is_refused_and_nothing_is_lost() {
-    let (store, pool) = sqlite_at(SQLITE_MIGRATIONS.len()).await;
-    let mut locker = pool.acquire().await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *locker)
-        .await
-        .unwrap();
     // The enqueue wait is long: the call's own deadline, 50 ms away, ends the wait first.
-    let writer = AuditWriter::spawn(store, WriterConfig { queue_capacity: 1 })
-        .with_enqueue_wait(std::time::Duration::from_secs(3));
-    assert!(writer.offer_cards(vec![card("first")]));
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert!(writer.offer_cards(vec![card("second")]));
+    let (writer, pool, lock) = full_writer(std::time::Duration::from_secs(3)).await;
     let started = std::time::Instant::now();
     let until = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
-    let third = CallRecords {
-        cards: vec![card("third")],
-        ..CallRecords::default()
-    };
     assert_eq!(
-        writer.record_within(third, until).await,
+        writer.record_within(one_call("third"), until).await,
         Err(crate::Backlog)
     );
     assert!(
@@ -407,7 +391,7 @@ async fn a_call_whose_records_find_no_room_before_its_deadline_is_refused_and_no
         .losing()
         .expect("a full queue makes the replica not ready");
     assert!(reason.contains("queue is full"), "{reason}");
-    sqlx::query("ROLLBACK").execute(&mut *locker).await.unwrap();
+    lock.release().await;
     assert!(writer.flush().await);
     assert_eq!(
         cards_in(&pool).await,
@@ -419,12 +403,11 @@ async fn a_call_whose_records_find_no_room_before_its_deadline_is_refused_and_no
         None,
         "nothing was lost: the refused call's records were never queued, and the queue drained"
     );
-    let fourth = CallRecords {
-        cards: vec![card("fourth")],
-        ..CallRecords::default()
-    };
     let until = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
-    assert_eq!(writer.record_within(fourth, until).await, Ok(()));
+    assert_eq!(
+        writer.record_within(one_call("fourth"), until).await,
+        Ok(())
+    );
     assert!(writer.flush().await);
     assert_eq!(cards_in(&pool).await, 3);
 }
