@@ -435,7 +435,6 @@ fn gravida_report_refuses_an_unknown_format_and_gravida_demo_a_day_count_out_of_
 
 #[tokio::test]
 async fn a_slow_client_on_the_admin_port_is_cut_off_after_the_header_timeout_as_on_the_main_port() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = TestApp::spawn_with(&[
         ("GRAVIDA_ADMIN__LISTEN", "127.0.0.1:0"),
         ("GRAVIDA_ADMIN__TOKEN", TOKEN),
@@ -446,44 +445,14 @@ async fn a_slow_client_on_the_admin_port_is_cut_off_after_the_header_timeout_as_
         .admin_address
         .as_deref()
         .expect("the console is listening");
-    let mut stream = tokio::net::TcpStream::connect(admin.trim_start_matches("http://"))
+    let stream = tokio::net::TcpStream::connect(admin.trim_start_matches("http://"))
         .await
         .unwrap();
-    let started = std::time::Instant::now();
-    stream
-        .write_all(b"GET /admin HTTP/1.1\r\nHost: localhost\r\n")
-        .await
-        .unwrap();
-    // Slowloris: a header line every 100 ms, never the blank line that ends the head.
-    let (mut reader, mut writer) = stream.into_split();
-    let drip = tokio::spawn(async move {
-        for i in 0.. {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            if writer
-                .write_all(format!("X-Drip-{i}: 1\r\n").as_bytes())
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
-    let mut chunk = [0u8; 1024];
-    let closed = tokio::time::timeout(std::time::Duration::from_secs(3), async {
-        loop {
-            match reader.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
-    drip.abort();
-    assert!(closed.is_ok(), "still open after {:?}", started.elapsed());
+    let lasted =
+        crate::http_front::slowloris(stream, b"GET /admin HTTP/1.1\r\nHost: localhost\r\n").await;
     assert!(
-        started.elapsed() >= std::time::Duration::from_millis(250),
-        "closed before the timeout: {:?}",
-        started.elapsed()
+        lasted >= std::time::Duration::from_millis(250),
+        "closed before the timeout: {lasted:?}"
     );
     // The console still answers a well-behaved client.
     let (status, _) = admin_get(&app, "/admin", Some(TOKEN)).await;

@@ -1,5 +1,5 @@
 //! How a hook call's records reach the writer's queue, and what is counted when they cannot:
-//! the hook path's side of the writer's promise that nothing is lost (see "Nothing is lost" in `writer`).
+//! the hook path's side of "Nothing is lost" (see the `writer` module).
 
 use std::sync::atomic::Ordering;
 
