@@ -63,29 +63,35 @@ fn dictionary(kb: &KnowledgeBase, keys: &[&str]) -> Vec<u8> {
     words
 }
 
-/// A dictionary and its [`checksum`].
+/// A dictionary, the profile version it was made under, and its [`checksum`].
 struct Dictionary {
+    version: String,
     words: Vec<u8>,
     checksum: u32,
 }
 
-/// The most dictionaries kept: one per profile version and set of keys (a card's rule, the
-/// rules folded into it and its modifiers), so a handful per profile in practice.
+/// The most dictionaries kept: one per set of keys (a card's rule, the rules folded into it and
+/// its modifiers), so a handful in practice.
 const DICTIONARIES_KEPT: usize = 64;
 
 /// The dictionary of `keys` (their text, comma-separated, is `keys_text`) under `kb`, made once
 /// and then kept: building it and its checksum cost about 40,000 instructions per card, for
 /// the same few kB every time.
 fn dictionary_of(kb: &KnowledgeBase, keys_text: &str, keys: &[&str]) -> Arc<Dictionary> {
-    /// By (profile version, keys' text).
-    type Kept = HashMap<(String, String), Arc<Dictionary>>;
+    /// By the keys' text; each made under the profile version it names. A replica runs one
+    /// profile version, so the lookup is by a borrowed key, with nothing allocated.
+    type Kept = HashMap<String, Arc<Dictionary>>;
     static KEPT: LazyLock<Mutex<Kept>> = LazyLock::new(Mutex::default);
-    let key = (kb.version().to_owned(), keys_text.to_owned());
-    if let Some(found) = KEPT.lock().ok().and_then(|kept| kept.get(&key).cloned()) {
+    let found = KEPT
+        .lock()
+        .ok()
+        .and_then(|kept| kept.get(keys_text).cloned());
+    if let Some(found) = found.filter(|found| found.version == kb.version()) {
         return found;
     }
     let words = dictionary(kb, keys);
     let made = Arc::new(Dictionary {
+        version: kb.version().to_owned(),
         checksum: checksum(&words),
         words,
     });
@@ -93,7 +99,7 @@ fn dictionary_of(kb: &KnowledgeBase, keys_text: &str, keys: &[&str]) -> Arc<Dict
         if kept.len() >= DICTIONARIES_KEPT {
             kept.clear();
         }
-        kept.insert(key, made.clone());
+        kept.insert(keys_text.to_owned(), made.clone());
     }
     made
 }
