@@ -4,22 +4,40 @@
 //! card that comes out says which SRU criterion is missing and offers to delete the draft.
 
 use serde_json::{Value, json};
+use time::Date;
+use time::macros::date;
 use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer};
 
 use crate::expect;
 use crate::helpers::{TestApp, fixture_path};
-use crate::scenarios_http::{Ehr, Scenario, load, prefetch_for, request, rules_of};
+use crate::scenarios_http::{Ehr, Scenario, load_as_written, prefetch_for, request, rules_of};
 
 const TOKEN: &str = "abortifacient-access-token-51c2";
 
 pub fn blind(chart: &str) -> Scenario {
-    load(&fixture_path(&format!("blind-2026-12-07/{chart}.json")))
+    as_written(&format!("blind-2026-12-07/{chart}.json"))
 }
 
 /// A chart of the second blind set (`blind-2026-12-07-2`, charts c01–c20).
 pub fn blind2(chart: &str) -> Scenario {
-    load(&fixture_path(&format!("blind-2026-12-07-2/{chart}.json")))
+    as_written(&format!("blind-2026-12-07-2/{chart}.json"))
+}
+
+/// The day both blind sets were written for: every chart's `now`.
+pub const BLIND_DAY: Date = date!(2026 - 12 - 07);
+
+/// A blind chart as written (its dates unmoved: some are months, which cannot be moved by
+/// days), for an app from [`blind_app`].
+fn as_written(relative: &str) -> Scenario {
+    let (scenario, day) = load_as_written(&fixture_path(relative));
+    assert_eq!(day, BLIND_DAY, "{relative} was written for another day");
+    scenario
+}
+
+/// A Gravida that reads the blind charts on the day they were written.
+pub async fn blind_app() -> TestApp {
+    TestApp::spawn_on(BLIND_DAY).await
 }
 
 /// The cards for `scenario`, everything prefetched.
@@ -90,7 +108,7 @@ fn delete_target(card: &Value) -> Option<String> {
 #[tokio::test]
 async fn misoprostol_for_a_failed_pregnancy_the_scan_does_not_establish_is_critical_by_prefetch_and_by_fetch()
  {
-    let app = TestApp::spawn().await;
+    let app = blind_app().await;
     let scenario = blind("b27");
     let prefetched = by_prefetch(&app, &scenario).await;
     let (fetched, asked) = by_fetch(&app, &scenario).await;
@@ -125,8 +143,8 @@ async fn misoprostol_with_no_reason_and_no_scan_is_a_warning_that_says_so() {
     let scenario = blind("b28");
     // A warning shown once at an order hook is not repeated in the same encounter: each path
     // gets a service of its own.
-    let prefetched = by_prefetch(&TestApp::spawn().await, &scenario).await;
-    let (fetched, _) = by_fetch(&TestApp::spawn().await, &scenario).await;
+    let prefetched = by_prefetch(&blind_app().await, &scenario).await;
+    let (fetched, _) = by_fetch(&blind_app().await, &scenario).await;
     for cards in [&prefetched, &fetched] {
         assert!(
             expect::failures(&scenario.expect, cards).is_empty(),
@@ -154,7 +172,7 @@ async fn misoprostol_with_no_reason_and_no_scan_is_a_warning_that_says_so() {
 
 #[tokio::test]
 async fn misoprostol_for_an_induced_abortion_gets_no_card() {
-    let app = TestApp::spawn().await;
+    let app = blind_app().await;
     let mut scenario = blind("b28");
     let order = &mut scenario.context["draftOrders"]["entry"][0]["resource"];
     order["reasonCode"] = json!([{"coding": [{
@@ -166,7 +184,7 @@ async fn misoprostol_for_an_induced_abortion_gets_no_card() {
 
 #[tokio::test]
 async fn a_draft_medication_order_that_names_no_drug_is_named_at_order_sign() {
-    let app = TestApp::spawn().await;
+    let app = blind_app().await;
     let mut scenario = blind("b28");
     scenario.context["draftOrders"]["entry"][0]["resource"] = json!({
         "resourceType": "MedicationRequest", "id": "b28-unnamed", "status": "draft",

@@ -263,7 +263,7 @@ async fn unread_total(app: &TestApp, kind: &str) -> f64 {
 
 #[tokio::test]
 async fn a_record_that_cannot_be_interpreted_is_named_on_the_card_and_counted_by_kind() {
-    let app = TestApp::spawn().await;
+    let app = crate::abortifacient_http::blind_app().await;
     let before = unread_total(&app, "modifier-extension").await;
     // The blind chart whose only LMP carries a modifier extension the service does not know.
     let cards =

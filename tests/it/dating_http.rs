@@ -6,9 +6,8 @@
 
 use serde_json::Value;
 
-use crate::abortifacient_http::{blind, by_fetch, by_prefetch};
+use crate::abortifacient_http::{blind, blind_app, by_fetch, by_prefetch};
 use crate::expect;
-use crate::helpers::TestApp;
 use crate::scenarios_http::{Scenario, rules_of};
 
 /// b17's one `expect` line that is not about dating: the GA written in weeks ("6 weeks", "6+5"),
@@ -41,10 +40,10 @@ fn text(cards: &[Value]) -> String {
 /// The chart's cards both ways, each meeting its `expect`, and the same rules both ways; the
 /// fetch asks the EHR for what `asked_for` names.
 async fn both_ways(chart: &str, asked_for: &str) -> [Vec<Value>; 2] {
-    let app = TestApp::spawn().await;
+    let app = blind_app().await;
     let scenario: Scenario = blind(chart);
     let prefetched = by_prefetch(&app, &scenario).await;
-    let (fetched, asked) = by_fetch(&TestApp::spawn().await, &scenario).await;
+    let (fetched, asked) = by_fetch(&blind_app().await, &scenario).await;
     assert!(asked.iter().any(|u| u.contains(asked_for)), "{asked:?}");
     for cards in [&prefetched, &fetched] {
         let failures: Vec<String> = expect::failures(&scenario.expect, cards)
@@ -58,7 +57,6 @@ async fn both_ways(chart: &str, asked_for: &str) -> [Vec<Value>; 2] {
 }
 
 #[tokio::test]
-#[ignore = "written for 2026-12-07: its chart mixes dates the loader moves to today with month-precision dates it cannot move; needs a pinned test clock"]
 async fn an_lmp_recorded_as_a_month_gives_a_ga_range_and_the_more_cautious_anti_d_warning() {
     // b12: LMP "2026-09" on 7 Dec 2026 is GA 9w5d to 13w6d, across 12w0d.
     for cards in both_ways("b12", "Observation").await {
@@ -107,17 +105,8 @@ async fn a_weak_d_type_from_2019_types_this_pregnancy_and_gets_the_anti_d_warnin
     for cards in both_ways("b18", "10331-7").await {
         assert!(topics(&cards).contains(&"R7"), "{cards:#?}");
         let text = text(&cards);
-        // 14 Aug 2019 in the chart, moved as the loader moves it (its day of writing, 7 Dec
-        // 2026, to today).
-        let moved = time::macros::date!(2019 - 08 - 14)
-            + (time::OffsetDateTime::now_utc().date() - time::macros::date!(2026 - 12 - 07));
-        let typed = moved
-            .format(time::macros::format_description!(
-                "[day padding:none] [month repr:short] [year]"
-            ))
-            .unwrap();
         assert!(
-            text.contains(&format!("Rh type on record names an RhD variant ({typed})")),
+            text.contains("Rh type on record names an RhD variant (14 Aug 2019)"),
             "{text}"
         );
     }

@@ -30,6 +30,7 @@ async fn spawn_demo() -> TestApp {
         client: http_client(),
         data_dir,
         admin_address: None,
+        clock: gravida_server::clock::Clock::System,
     }
 }
 

@@ -6,9 +6,8 @@
 
 use serde_json::Value;
 
-use crate::abortifacient_http::{blind, by_fetch, by_prefetch};
+use crate::abortifacient_http::{blind, blind_app, by_fetch, by_prefetch};
 use crate::fhir_sim::shift_dates;
-use crate::helpers::TestApp;
 
 /// Every action a card's suggestions would create: (its codes, whether it is timed).
 fn orders(card: &Value) -> Vec<(Vec<String>, bool)> {
@@ -48,8 +47,8 @@ fn hcg_drawn_today() -> crate::scenarios_http::Scenario {
 #[tokio::test]
 async fn an_hcg_drawn_today_is_not_offered_again_but_its_48_hour_repeat_is() {
     let scenario = hcg_drawn_today();
-    let prefetched = by_prefetch(&TestApp::spawn().await, &scenario).await;
-    let (fetched, _) = by_fetch(&TestApp::spawn().await, &scenario).await;
+    let prefetched = by_prefetch(&blind_app().await, &scenario).await;
+    let (fetched, _) = by_fetch(&blind_app().await, &scenario).await;
     for cards in [&prefetched, &fetched] {
         let card = &cards[0];
         assert_eq!(card["source"]["topic"]["code"], "R2", "{card:#}");
@@ -70,7 +69,7 @@ async fn the_same_hcg_drawn_yesterday_is_offered_now() {
             shift_dates(resource, -1);
         }
     }
-    let cards = by_prefetch(&TestApp::spawn().await, &scenario).await;
+    let cards = by_prefetch(&blind_app().await, &scenario).await;
     assert!(offers(&cards[0], "84702", false), "{:#}", cards[0]);
     assert!(offers(&cards[0], "84702", true), "{:#}", cards[0]);
 }

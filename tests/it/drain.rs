@@ -176,6 +176,7 @@ async fn over_a_sigterm_no_call_is_refused_during_the_grace_and_no_acknowledged_
         client: http_client(),
         data_dir: data_dir.clone(),
         admin_address: None,
+        clock: gravida_server::clock::Clock::System,
     };
     let (call, first_cards) = call_with_cards(&app).await;
 

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use gravida_server::clock::Clock;
 use gravida_server::settings::Settings;
 use gravida_server::startup::Application;
 use serde_json::Value;
@@ -14,6 +15,8 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     /// The governance console's base URL, when `[admin] listen` was set.
     pub admin_address: Option<String>,
+    /// Where the app's hook calls read "now".
+    pub clock: Clock,
 }
 
 impl TestApp {
@@ -25,7 +28,20 @@ impl TestApp {
         TestApp::start(settings).await
     }
 
-    async fn start(mut settings: Settings) -> TestApp {
+    async fn start(settings: Settings) -> TestApp {
+        TestApp::start_with_clock(settings, Clock::System).await
+    }
+
+    /// Starts Gravida with the embedded defaults, reading every hook call at noon UTC of `day`:
+    /// a chart written on `day` is read as its writer read it, whatever day the test runs.
+    pub async fn spawn_on(day: time::Date) -> TestApp {
+        let vars = vec![("GRAVIDA_LISTEN".to_owned(), "127.0.0.1:0".to_owned())];
+        let settings = Settings::load_from(None, vars).expect("test settings are valid");
+        let noon = day.with_time(time::macros::time!(12:00)).assume_utc();
+        TestApp::start_with_clock(settings, Clock::Pinned(noon)).await
+    }
+
+    async fn start_with_clock(mut settings: Settings, clock: Clock) -> TestApp {
         // Each app gets its own audit store and patient key, outside the repository.
         if settings.store.data_dir == std::path::Path::new("data") {
             settings.store.data_dir = std::env::temp_dir().join(format!(
@@ -37,7 +53,8 @@ impl TestApp {
         let data_dir = settings.store.data_dir.clone();
         let app = Application::build(settings)
             .await
-            .expect("the application builds");
+            .expect("the application builds")
+            .with_clock(clock);
         let address = format!("http://{}", app.local_addr());
         let admin_address = app.admin_addr().map(|a| format!("http://{a}"));
         // The server stops when the test's runtime shuts down.
@@ -47,6 +64,7 @@ impl TestApp {
             client: http_client(),
             data_dir,
             admin_address,
+            clock,
         }
     }
 
@@ -66,6 +84,14 @@ impl TestApp {
 
     pub async fn spawn() -> TestApp {
         TestApp::spawn_with(&[]).await
+    }
+
+    /// The day the app's hook calls read as today (UTC, the default site zone).
+    pub fn today(&self) -> time::Date {
+        match self.clock {
+            Clock::System => time::OffsetDateTime::now_utc().date(),
+            Clock::Pinned(instant) => instant.date(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -3,15 +3,14 @@
 //! and by fetch. The bleeding card adds the molar-pregnancy work-up and does not lead with "TVUS
 //! to locate" (a TVUS was done today).
 
-use crate::abortifacient_http::{blind, by_fetch, by_prefetch};
+use crate::abortifacient_http::{blind, blind_app, by_fetch, by_prefetch};
 use crate::expect;
-use crate::helpers::TestApp;
 
 #[tokio::test]
 async fn a_bleed_with_a_very_high_hcg_and_a_snowstorm_scan_gets_the_molar_work_up_on_its_card() {
     let scenario = blind("b31");
-    let prefetched = by_prefetch(&TestApp::spawn().await, &scenario).await;
-    let (fetched, asked) = by_fetch(&TestApp::spawn().await, &scenario).await;
+    let prefetched = by_prefetch(&blind_app().await, &scenario).await;
+    let (fetched, asked) = by_fetch(&blind_app().await, &scenario).await;
     assert!(
         asked.iter().any(|u| u.contains("DiagnosticReport")),
         "{asked:?}"

@@ -57,23 +57,37 @@ pub fn scenario_files() -> Vec<PathBuf> {
     files
 }
 
+/// The scenario at `path` with its day-precision dates moved so that its `now` is today, for
+/// an app on the system clock. A month- or year-precision date cannot be moved by days: a chart
+/// holding one is read with [`load_as_written`] by an app pinned to its day.
 pub fn load(path: &PathBuf) -> Scenario {
-    let mut raw: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let (mut scenario, written_on) = load_as_written(path);
+    let days = (OffsetDateTime::now_utc().date() - written_on).whole_days();
+    scenario
+        .resources
+        .iter_mut()
+        .for_each(|r| shift_dates(r, days));
+    shift_dates(&mut scenario.context, days);
+    scenario
+}
+
+/// The scenario at `path` as written, and the day it was written for (its `now`), on which
+/// [`TestApp::spawn_on`] reads it.
+pub fn load_as_written(path: &PathBuf) -> (Scenario, Date) {
+    let raw: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let now = Date::parse(
         raw["now"].as_str().unwrap(),
         format_description!("[year]-[month]-[day]"),
     )
     .unwrap();
-    let days = (OffsetDateTime::now_utc().date() - now).whole_days();
-    shift_dates(&mut raw["resources"], days);
-    shift_dates(&mut raw["context"], days);
-    Scenario {
+    let scenario = Scenario {
         name: path.file_stem().unwrap().to_string_lossy().into_owned(),
         hook: raw["hook"].as_str().unwrap().to_owned(),
         context: raw["context"].clone(),
         resources: raw["resources"].as_array().cloned().unwrap_or_default(),
         expect: raw["expect"].clone(),
-    }
+    };
+    (scenario, now)
 }
 
 /// The prefetch templates Gravida advertises for a hook, from its own discovery document.
@@ -97,8 +111,12 @@ pub async fn prefetch_for(
     let context = scenario.context.as_object().unwrap();
     let mut prefetch = Map::new();
     for (key, template) in templates(app, service_id).await {
-        let query =
-            gravida_cds_hooks::prefetch::render(template.as_str().unwrap(), context).unwrap();
+        let query = gravida_cds_hooks::prefetch::render_on(
+            template.as_str().unwrap(),
+            context,
+            app.today(),
+        )
+        .unwrap();
         prefetch.insert(
             key,
             run_query(&scenario.resources, &query).unwrap_or(Value::Null),

@@ -93,6 +93,9 @@ pub struct AppState {
     /// Set on SIGTERM: `/readyz` answers 503 while the replica drains (see
     /// [`crate::startup::Application::run_until`]).
     pub draining: Arc<AtomicBool>,
+    /// Where a hook call's "now" comes from: the system clock unless the app was built
+    /// pinned (see [`crate::startup::Application::with_clock`]).
+    pub clock: crate::clock::Clock,
 }
 
 impl AppState {
@@ -131,6 +134,7 @@ impl AppState {
             discovery,
             discovery_2_0,
             audit: None,
+            clock: crate::clock::Clock::System,
         }
     }
 
@@ -308,7 +312,7 @@ async fn call_service(
         trust: state.auth.as_ref().zip(caller.as_ref()),
     };
     // The site's today, not UTC's: gestational age is counted in the ward's calendar days.
-    let now = state.settings.time_zone.now();
+    let now = state.clock.now_in(&state.settings.time_zone);
     let work = call::Work {
         pool: &state.cpu,
         deadline,

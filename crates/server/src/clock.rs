@@ -54,6 +54,27 @@ impl SiteTimeZone {
     }
 }
 
+/// Where a hook call's "now" comes from: the system clock, or one instant pinned by whoever
+/// built the app (a test of a chart written on a given day reads it on that day; `gravida
+/// evaluate --now` does the same from the command line). Settings cannot pin it: a deployed
+/// service always reads the system clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Clock {
+    #[default]
+    System,
+    Pinned(OffsetDateTime),
+}
+
+impl Clock {
+    /// Now in `zone`: the system's now, or the pinned instant, in the site's offset.
+    pub fn now_in(self, zone: &SiteTimeZone) -> OffsetDateTime {
+        match self {
+            Clock::System => zone.now(),
+            Clock::Pinned(instant) => zone.at(instant),
+        }
+    }
+}
+
 impl Default for SiteTimeZone {
     fn default() -> Self {
         SiteTimeZone {
@@ -95,6 +116,16 @@ mod tests {
         let berlin = SiteTimeZone::named("Europe/Berlin").unwrap();
         let winter = berlin.at(datetime!(2025-01-15 12:00 UTC));
         assert_eq!(winter.offset(), UtcOffset::from_hms(1, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn a_pinned_clock_gives_its_instant_in_the_sites_offset_and_the_default_reads_the_system() {
+        let berlin = SiteTimeZone::named("Europe/Berlin").unwrap();
+        let pinned = Clock::Pinned(datetime!(2026-12-07 23:30 UTC)).now_in(&berlin);
+        assert_eq!(pinned.date(), time::macros::date!(2026 - 12 - 08));
+        let before = OffsetDateTime::now_utc();
+        let system = Clock::default().now_in(&berlin);
+        assert!(system >= before && system <= OffsetDateTime::now_utc());
     }
 
     #[test]

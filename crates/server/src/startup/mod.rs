@@ -153,6 +153,13 @@ impl Application {
         self
     }
 
+    /// Reads hook calls at `clock`'s now instead of the system's: a test of a chart written on
+    /// a given day reads it on that day, whatever day the test runs.
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.state.clock = clock;
+        self
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.state.settings.listen
     }
