@@ -201,13 +201,14 @@ impl Audit {
 
     /// The keyed hash of an encounter id (domain-separated from patient ids).
     pub fn encounter_hash(&self, encounter_id: &str) -> String {
-        self.hasher.hash(&format!("encounter\0{encounter_id}"))
+        self.hasher
+            .hash_parts(&[b"encounter\0", encounter_id.as_bytes()])
     }
 
     /// The keyed hash of a card's canonical description (see [`crate::suppress::fingerprint`]).
     /// Keyed, because the description holds resource ids and dates.
     pub fn card_hash(&self, canonical: &str) -> String {
-        self.hasher.hash(&format!("card\0{canonical}"))
+        self.hasher.hash_parts(&[b"card\0", canonical.as_bytes()])
     }
 
     /// Asks the store which candidates a suppression rule hides (a repeat through the writer's

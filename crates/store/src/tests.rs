@@ -120,6 +120,19 @@ fn the_patient_hash_is_the_rfc_4231_hmac_in_lowercase_hex_as_stored_rows_have_it
 }
 
 #[test]
+fn a_hash_of_parts_is_the_hash_of_the_parts_joined_so_encounter_and_card_hashes_are_unchanged() {
+    let hasher = PatientHasher::new(b"Jefe");
+    assert_eq!(
+        hasher.hash_parts(&[b"what do ya ", b"want for nothing?"]),
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    );
+    assert_eq!(
+        hasher.hash_parts(&[b"encounter\0", b"enc-1"]),
+        hasher.hash("encounter\0enc-1")
+    );
+}
+
+#[test]
 fn a_patient_key_file_is_created_once_and_then_reused() {
     let path = std::env::temp_dir()
         .join(unique("gravida-key"))
