@@ -16,7 +16,7 @@
 //! All fetches run concurrently under the one deadline. A fetch that fails on any page fails the
 //! key: we never evaluate part of a search as if it were all of it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use futures::future::join_all;
@@ -42,7 +42,7 @@ use crate::subject::CallPatient;
 
 mod keep;
 
-use keep::{ReadResources, Refusals, identity, is_read, keep_fetched, keep_read, subject_of};
+use keep::{ReadResources, Refusals, Seen, identity, is_read, keep_fetched, keep_read, subject_of};
 
 /// Everything `gather` needs from one hook call.
 ///
@@ -319,7 +319,7 @@ pub async fn gather(input: GatherInput<'_>) -> Result<Gathered, GatherError> {
     // rehashing and copying, cost more than the lookups themselves.
     let resource_count = fast_obtained.iter().map(|(_, r)| r.len()).sum::<usize>()
         + obtained.iter().map(|(_, r)| r.len()).sum::<usize>();
-    let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(resource_count);
+    let mut seen = Seen::with_capacity_and_hasher(resource_count, Default::default());
     gathered.facts.records.reserve(resource_count);
     for (query, resources) in fast_obtained.iter_mut() {
         let resources = match resources {

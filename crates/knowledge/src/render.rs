@@ -30,8 +30,6 @@ mod values;
 mod variant;
 pub mod words;
 
-use std::collections::HashMap;
-
 use gravida_cds_hooks::{
     Action, Card, Coding, Indicator, Link, SelectionBehavior, Source, Suggestion,
 };
@@ -41,7 +39,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::load::Profile;
-use crate::templates::{RuleCard, fill};
+use crate::templates::{RuleCard, Values, fill};
 use buttons::suggestion_keys;
 use detail::short_detail;
 pub use modifiers::{CARD_NAMED, LONG_FORM_NAMED};
@@ -71,7 +69,7 @@ type Quote = fn(&str) -> String;
 
 /// The plain-text summary. Its placeholders are limited at load to computed values (GA, dates);
 /// `v` holds chart text only as [`markdown::plain_inline`] made it.
-fn summary(card: &RuleCard, finding: &Finding, v: &HashMap<&str, String>) -> String {
+fn summary(card: &RuleCard, finding: &Finding, v: &Values<'_>) -> String {
     let variant = variant::variant_of(finding).and_then(|name| card.variants.get(name));
     fill(variant.unwrap_or(&card.summary), v)
 }

@@ -535,7 +535,7 @@ fn every_card_rule_renders_a_summary_under_140_characters_with_long_values() {
     let kb = KnowledgeBase::embedded().expect("loads");
     for (rule, card) in &kb.profile.cards.rules {
         for summary in std::iter::once(&card.summary).chain(card.variants.values()) {
-            let mut v = std::collections::HashMap::new();
+            let mut v = crate::templates::Values::default();
             v.insert("ga", "40w6d".to_string());
             v.insert("bleed_day", "31 Dec 2025".to_string());
             v.insert("iup_day", "(date unknown)".to_string());
@@ -712,7 +712,7 @@ fn a_placeholder_in_chart_text_is_not_filled_a_second_time() {
     );
     assert!(!detail.contains("{{"), "{detail}");
 
-    let mut v = std::collections::HashMap::new();
+    let mut v = crate::templates::Values::default();
     v.insert("ga", "{summary}".to_string());
     v.insert("summary", "expanded".to_string());
     assert_eq!(
@@ -744,7 +744,7 @@ fn every_card_comes_with_the_finding_it_renders() {
 #[test]
 fn a_template_is_compiled_into_text_and_slots_and_filled_as_written() {
     use templates::{Template, fill};
-    let mut v = std::collections::HashMap::new();
+    let mut v = crate::templates::Values::default();
     v.insert("ga", "6w5d".to_string());
     v.insert("a{b", "odd".to_string());
     let cases = [

@@ -5,6 +5,11 @@
 
 use std::collections::HashSet;
 
+/// The `(resourceType, id)` of each resource kept, so that one two searches returned is kept
+/// once. Hashed with foldhash, seeded per process: a hundred inserts a call, where SipHash cost
+/// more than the lookups it served.
+pub(super) type Seen<'r> = HashSet<(&'r str, &'r str), foldhash::fast::RandomState>;
+
 use gravida_rules::facts::RecordKind;
 use gravida_rules::query::PrefetchQuery;
 use serde_json::Value as Json;
@@ -37,7 +42,7 @@ pub(super) fn keep_fetched<'r, 'q>(
     query: &'q PrefetchQuery,
     resources: &'r mut [Fetched],
     call_patient: Option<CallPatient<'_>>,
-    seen: &mut HashSet<(&'r str, &'r str)>,
+    seen: &mut Seen<'r>,
     refusals: &mut Refusals,
     failures: &mut Vec<(&'q PrefetchQuery, Unobtained)>,
     gathered: &mut Gathered,

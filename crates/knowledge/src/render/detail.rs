@@ -1,8 +1,6 @@
 //! The short card's detail (issue 17): what to do first, then **Why** (the bleed as a clinician
 //! knows it, the dating, the reason, the modifiers' reasons), then what the card does not mean.
 
-use std::collections::HashMap;
-
 use gravida_rules::facts::PatientFacts;
 use gravida_rules::{Finding, IupStatus, RuleId};
 use time::OffsetDateTime;
@@ -12,7 +10,7 @@ use super::modifiers::{CARD_NAMED, said, said_text};
 use super::variant::escalated_template;
 use super::words::DateForm;
 use crate::load::Profile;
-use crate::templates::{RuleCard, fill};
+use crate::templates::{RuleCard, Values, fill};
 
 /// Adds `line` to `steps` unless a step already says it ("CBC." after "CBC; type and
 /// crossmatch.").
@@ -27,7 +25,7 @@ pub(super) fn push_step(steps: &mut Vec<String>, line: String) {
 
 /// The short card's facts: the bleed as a clinician knows it and its day, how the pregnancy
 /// was dated, and (before 14 weeks, or when undated) what the ultrasound shows.
-fn card_fact_lines(profile: &Profile, finding: &Finding, v: &HashMap<&str, String>) -> Vec<String> {
+fn card_fact_lines(profile: &Profile, finding: &Finding, v: &Values<'_>) -> Vec<String> {
     let t = &profile.cards.facts;
     let early_max = profile.rules.thresholds.early_window_max_days;
     let location = || {
@@ -83,7 +81,7 @@ pub(super) fn short_detail(
     finding: &Finding,
     folded: &[Folded],
     facts: &PatientFacts,
-    v: &HashMap<&str, String>,
+    v: &Values<'_>,
     now: OffsetDateTime,
 ) -> String {
     let mut todo: Vec<String> = Vec::new();

@@ -14,6 +14,7 @@ use super::markdown;
 use super::values::{kind_of, number, precision_of, reference};
 use super::words::DateForm;
 use crate::load::Profile;
+use crate::templates::Values;
 
 fn field_name(field: Field) -> &'static str {
     match field {
@@ -151,9 +152,9 @@ fn modifier_values<'v>(
     m: &Modifier,
     finding: &Finding,
     facts: &PatientFacts,
-    v: &HashMap<&'v str, String>,
+    v: &Values<'v>,
     form: DateForm,
-) -> HashMap<&'v str, String> {
+) -> Values<'v> {
     let mut mv = v.clone();
     if let Modifier::UnreadableRecord { id, field } = m {
         let kind = finding
@@ -367,9 +368,9 @@ pub(super) fn said_text<'p, 'v>(
     item: &Said<'_>,
     finding: &Finding,
     facts: &PatientFacts,
-    v: &HashMap<&'v str, String>,
+    v: &Values<'v>,
     form: DateForm,
-) -> Option<(&'p crate::templates::ModifierText, HashMap<&'v str, String>)> {
+) -> Option<(&'p crate::templates::ModifierText, Values<'v>)> {
     match item {
         Said::Modifier(m) => {
             let text = profile.cards.modifiers.get(modifier_key(m))?;

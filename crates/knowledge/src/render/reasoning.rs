@@ -3,8 +3,6 @@
 //! sentence said once. It travels in the card's
 //! [`REASONING_EXTENSION`](super::REASONING_EXTENSION).
 
-use std::collections::HashMap;
-
 use gravida_rules::facts::PatientFacts;
 use gravida_rules::{Finding, IupStatus, Role, RuleId};
 
@@ -16,7 +14,7 @@ use super::values::{named, precision_of};
 use super::variant::escalated_template;
 use super::words::{DateForm, iso_as_written, thing};
 use crate::load::Profile;
-use crate::templates::{RuleCard, fill};
+use crate::templates::{RuleCard, Values, fill};
 
 /// What a record was used as, in the words of the card.
 fn role_name(role: Role) -> &'static str {
@@ -42,7 +40,7 @@ fn role_name(role: Role) -> &'static str {
 }
 
 /// The **Why** facts: the bleed, the dating and the pregnancy location.
-fn fact_lines(profile: &Profile, finding: &Finding, v: &HashMap<&str, String>) -> Vec<String> {
+fn fact_lines(profile: &Profile, finding: &Finding, v: &Values<'_>) -> Vec<String> {
     let t = &profile.cards.facts;
     let mut lines = Vec::new();
     // The data-problem note is about the records it names (its modifiers), not about a bleed.
@@ -102,7 +100,7 @@ pub(super) fn long_detail(
     card: &RuleCard,
     finding: &Finding,
     facts: &PatientFacts,
-    v: &HashMap<&str, String>,
+    v: &Values<'_>,
 ) -> LongForm {
     let mut why = fact_lines(profile, finding, v);
     why.extend(card.why.iter().map(|t| fill(t, v)));

@@ -6,10 +6,10 @@
 //! in the long form's ISO form; likewise `{rh_day}`/`{rh_date}`. A record with no date reads
 //! "date unknown", never an invented day.
 
-use std::collections::HashMap;
-
 use gravida_rules::{Finding, Modifier, Role};
 use time::OffsetDateTime;
+
+use crate::templates::Values;
 
 /// The latest date among the finding's records of `role`, if any has one.
 fn latest(finding: &Finding, role: Role) -> Option<time::Date> {
@@ -25,7 +25,7 @@ fn latest(finding: &Finding, role: Role) -> Option<time::Date> {
 /// of this pregnancy as the lab wrote it (`{hcg_last}`, through `quote`: it is chart text) with
 /// its `{hcg_last_day}` and `{hcg_last_date}`.
 pub(super) fn insert(
-    v: &mut HashMap<&'static str, String>,
+    v: &mut Values<'static>,
     finding: &Finding,
     now: OffsetDateTime,
     quote: super::Quote,

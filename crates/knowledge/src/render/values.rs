@@ -3,8 +3,6 @@
 //! clinician knows it, and numbers the service computed, written so that one that is not finite
 //! is never `NaN`.
 
-use std::collections::HashMap;
-
 use gravida_rules::facts::{PatientFacts, Precision};
 use gravida_rules::finding::kind_name;
 use gravida_rules::{DatingSource, Finding, HcgTrend, IupStatus, Modifier, NiceReading, Role};
@@ -13,7 +11,7 @@ use time::{Duration, OffsetDateTime};
 use super::words::{DateForm, capitalised, day, day_as_written, iso_as_written, thing};
 use super::{Quote, UNREADABLE_NUMBER, record_days};
 use crate::load::Profile;
-use crate::templates::fill;
+use crate::templates::{Values, fill};
 
 /// A fraction as a whole percentage (`0.21` → `21 %`); [`UNREADABLE_NUMBER`] if not finite.
 pub(crate) fn percent(fraction: f64) -> String {
@@ -89,8 +87,8 @@ pub(super) fn values(
     facts: &PatientFacts,
     quote: Quote,
     now: OffsetDateTime,
-) -> HashMap<&'static str, String> {
-    let mut v = HashMap::new();
+) -> Values<'static> {
+    let mut v = Values::default();
     let unknown = || "(date unknown)".to_string();
     // The bleed's date as its record wrote it (a month, a year, or a day).
     let bleed_precision = finding
@@ -174,7 +172,7 @@ pub(super) fn values(
     if let Some(d) = &finding.dating {
         let t = &profile.cards.facts;
         let record_date = d.record_date.map(|x| x.to_string()).unwrap_or_else(unknown);
-        let mut dv: HashMap<&str, String> = HashMap::new();
+        let mut dv = Values::default();
         dv.insert("record_date", record_date);
         // An LMP written as a month or a year is said as written, never as its first day.
         let lmp_as_written = |form: DateForm| match (&d.partial, d.source) {

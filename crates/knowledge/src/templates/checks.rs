@@ -3,7 +3,7 @@
 //! summary stays under 140 characters with the longest values, and every orderable a card
 //! names exists, with codes from known systems.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use gravida_rules::RuleId;
 
@@ -201,7 +201,7 @@ fn check_summary(rule: &str, what: &str, template: &Template, problems: &mut Pro
         &allowed,
         problems,
     );
-    let longest: HashMap<&str, String> = SUMMARY_PLACEHOLDERS
+    let longest: super::Values<'_> = SUMMARY_PLACEHOLDERS
         .iter()
         .map(|(n, v)| (*n, v.to_string()))
         .collect();
