@@ -74,9 +74,10 @@ impl<'de, F: FnMut() -> bool> Visitor<'de> for EntriesSeed<F> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Self::Value, A::Error> {
-        // A resource is a few hundred bytes: growing from 4 to 8 to 16 copies them each time.
-        // Most searches return a few dozen, so 16 are room for most at once.
-        let mut resources = Vec::with_capacity(seq.size_hint().unwrap_or(0).clamp(16, 1024));
+        // A resource is a few hundred bytes, and growing the vector copies them all each time it
+        // doubles. Searches return a few dozen: room for 64 at once is a few pages of memory for
+        // the length of one call, and saves the copies.
+        let mut resources = Vec::with_capacity(seq.size_hint().unwrap_or(0).clamp(64, 1024));
         while let Some(entry) = seq.next_element::<Entry<'de>>()? {
             if !(self.0)() {
                 return Err(de::Error::custom("stopped"));
