@@ -312,7 +312,19 @@ impl Store {
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
+    ///
+    /// SQLite first writes its log back into the database and truncates it to nothing
+    /// (`wal_checkpoint(TRUNCATE)`). Closing the last connection would do the same and remove
+    /// the file, but that close runs on the connection's own thread, which the process may not
+    /// wait for on its way out: the checkpoint makes the database whole whichever comes first.
     pub async fn close(&self) {
+        if let Store::Sqlite(pool) = self
+            && let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(pool)
+                .await
+        {
+            tracing::warn!(error = %error, "could not write the store's log back at close");
+        }
         on_pool!(self, pool => pool.close().await)
     }
 }
