@@ -15,7 +15,7 @@ mod compiled;
 mod text_override;
 pub use checks::MODIFIER_KEYS;
 pub(crate) use checks::{check_cards, check_orderables};
-pub use compiled::{Template, Values, fill};
+pub use compiled::{Template, Values, fill, fill_over};
 pub use text_override::TextOverride;
 
 /// A coding in TOML (orderables, override reasons).

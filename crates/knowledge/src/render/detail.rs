@@ -10,7 +10,7 @@ use super::modifiers::{CARD_NAMED, said, said_text};
 use super::variant::escalated_template;
 use super::words::DateForm;
 use crate::load::Profile;
-use crate::templates::{RuleCard, Values, fill};
+use crate::templates::{RuleCard, Values, fill, fill_over};
 
 /// Adds `line` to `steps` unless a step already says it ("CBC." after "CBC; type and
 /// crossmatch.").
@@ -96,19 +96,19 @@ pub(super) fn short_detail(
     let mut why = card_fact_lines(profile, finding, v);
     why.extend(card.card_why.iter().map(|t| fill(t, v)));
     for item in said(finding, CARD_NAMED) {
-        let Some((text, mv)) = said_text(profile, &item, finding, facts, v, DateForm::Card(now))
+        let Some((text, mv)) = said_text(profile, &item, finding, facts, DateForm::Card(now))
         else {
             continue;
         };
         // A modifier without short text is shown in full: never silently left off the card.
         if let Some(w) = text.card_why.as_ref().or(text.why.as_ref()) {
-            let w = fill(w, &mv);
+            let w = fill_over(w, &mv, v);
             if !w.trim().is_empty() {
                 why.push(w);
             }
         }
         if let Some(d) = text.card_do.as_ref().or(text.what_to_do.as_ref()) {
-            push_step(&mut todo, fill(d, &mv));
+            push_step(&mut todo, fill_over(d, &mv, v));
         }
     }
     for f in folded {

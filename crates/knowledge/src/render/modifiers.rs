@@ -148,14 +148,13 @@ pub(crate) fn modifier_key(m: &Modifier) -> &'static str {
 
 /// The values a modifier's text may name besides the finding's own (`{record}`, `{field}`, a
 /// vital sign's reading), added to a copy of `v`. Chart text is escaped for Markdown.
-fn modifier_values<'v>(
+fn modifier_values(
     m: &Modifier,
     finding: &Finding,
     facts: &PatientFacts,
-    v: &Values<'v>,
     form: DateForm,
-) -> Values<'v> {
-    let mut mv = v.clone();
+) -> Values<'static> {
+    let mut mv = Values::default();
     if let Modifier::UnreadableRecord { id, field } = m {
         let kind = finding
             .evidence
@@ -362,23 +361,23 @@ pub(super) fn thousands(n: usize) -> String {
     out
 }
 
-/// The text of one thing a card says of its modifiers, and the values to fill it with.
-pub(super) fn said_text<'p, 'v>(
+/// The text of one thing a card says of its modifiers, and the values it adds to the finding's
+/// (fill it with [`crate::templates::fill_over`]).
+pub(super) fn said_text<'p>(
     profile: &'p Profile,
     item: &Said<'_>,
     finding: &Finding,
     facts: &PatientFacts,
-    v: &Values<'v>,
     form: DateForm,
-) -> Option<(&'p crate::templates::ModifierText, Values<'v>)> {
+) -> Option<(&'p crate::templates::ModifierText, Values<'static>)> {
     match item {
         Said::Modifier(m) => {
             let text = profile.cards.modifiers.get(modifier_key(m))?;
-            Some((text, modifier_values(m, finding, facts, v, form)))
+            Some((text, modifier_values(m, finding, facts, form)))
         }
         Said::More { key, more } => {
             let text = profile.cards.modifiers.get(*key)?;
-            let mut mv = v.clone();
+            let mut mv = Values::default();
             mv.insert("more", thousands(*more));
             Some((text, mv))
         }

@@ -14,7 +14,7 @@ use super::values::{named, precision_of};
 use super::variant::escalated_template;
 use super::words::{DateForm, iso_as_written, thing};
 use crate::load::Profile;
-use crate::templates::{RuleCard, Values, fill};
+use crate::templates::{RuleCard, Values, fill, fill_over};
 
 /// What a record was used as, in the words of the card.
 fn role_name(role: Role) -> &'static str {
@@ -112,14 +112,14 @@ pub(super) fn long_detail(
         }
     }
     for item in said(finding, LONG_FORM_NAMED) {
-        let Some((text, mv)) = said_text(profile, &item, finding, facts, v, DateForm::Long) else {
+        let Some((text, mv)) = said_text(profile, &item, finding, facts, DateForm::Long) else {
             continue;
         };
         if let Some(w) = &text.why {
-            why.push(fill(w, &mv));
+            why.push(fill_over(w, &mv, v));
         }
         if let Some(w) = &text.what_to_do {
-            todo.push(fill(w, &mv));
+            todo.push(fill_over(w, &mv, v));
         }
     }
     let mut records: Vec<String> = finding

@@ -91,11 +91,21 @@ pub type Values<'v> = HashMap<&'v str, String, foldhash::fast::RandomState>;
 /// holding `{summary}` or `{{ga}}` cannot be expanded (values are escaped as well, see
 /// [`crate::render::markdown`]).
 pub fn fill(template: &Template, values: &Values<'_>) -> String {
+    fill_with(template, |name| values.get(name))
+}
+
+/// [`fill`] with `over`'s values before `base`'s: a modifier's few values over the finding's
+/// many, without copying the many for each modifier.
+pub fn fill_over(template: &Template, over: &Values<'_>, base: &Values<'_>) -> String {
+    fill_with(template, |name| over.get(name).or_else(|| base.get(name)))
+}
+
+fn fill_with<'v>(template: &Template, value_of: impl Fn(&str) -> Option<&'v String>) -> String {
     let mut out = String::with_capacity(template.text.len() + 32);
     for part in &template.parts {
         match part {
             Part::Text(text) => out.push_str(text),
-            Part::Slot(name) => match values.get(name.as_str()) {
+            Part::Slot(name) => match value_of(name.as_str()) {
                 Some(value) => out.push_str(value),
                 None => {
                     out.push('{');
