@@ -585,7 +585,7 @@ fn rendered(kb: &KnowledgeBase, facts: &PatientFacts) -> gravida_cds_hooks::Card
 /// A Procedure charted as done, as the reader will fill it (knowledge.md §3.5 item 20).
 fn procedure(id: &str, system: &str, code: &str, text: &str) -> Record {
     let mut r = Record::new(RecordKind::Procedure, id);
-    r.codes = vec![Code::new(system, code)];
+    r.codes = vec![Code::new(system.to_owned(), code)];
     r.text = vec![text.into()];
     r.status = Some("completed".into());
     r.effective = Some(When::day(date!(2025 - 03 - 30)));

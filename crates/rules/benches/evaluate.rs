@@ -17,7 +17,7 @@ const NOW: OffsetDateTime = datetime!(2025-04-01 12:00 UTC);
 
 fn record(kind: RecordKind, id: usize, system: &str, code: &str, days_ago: i64) -> Record {
     let mut r = Record::new(kind, format!("r{id}"));
-    r.codes = vec![Code::new(system, code)];
+    r.codes = vec![Code::new(system.to_owned(), code)];
     r.status = Some("final".into());
     r.clinical_status = (kind == RecordKind::Condition).then(|| "active".into());
     r.effective = Some(When::day(NOW.date() - Duration::days(days_ago)));

@@ -26,7 +26,7 @@ fn obs(id: &str, code: &str, on: Date, value: Option<Value>) -> Record {
 
 fn concept(system: &str, code: &str) -> Option<Value> {
     Some(Value::Concept {
-        codes: vec![Code::new(system, code)],
+        codes: vec![Code::new(system.to_owned(), code)],
         text: None,
     })
 }

@@ -13,7 +13,7 @@
 //! pending screen, a negated mention ("anti-D not detected"). A screen positive for an antibody
 //! not identified is not enough: R7 or R8 then stands, since RhIG may still be needed.
 
-use crate::facts::{Code, Record, Value};
+use crate::facts::{Record, Value};
 use crate::knowledge::{CodeSet, LOINC, ValueSets};
 
 /// LOINC answer "Positive" (knowledge.md §2.1).
@@ -28,9 +28,9 @@ fn coded_as(record: &Record, set: &CodeSet) -> bool {
         let system = if c.system == LOINC_OID {
             LOINC
         } else {
-            c.system.as_str()
+            &c.system
         };
-        set.contains(&Code::new(system, c.code.trim()))
+        set.contains_parts(system, c.code.trim())
     })
 }
 

@@ -22,7 +22,7 @@ fn days_ago(days: i64) -> Date {
 
 fn obs(id: &str, system: &str, code: &str, on: Date, value: Option<Value>) -> Record {
     let mut r = Record::new(RecordKind::Observation, id);
-    r.codes = vec![Code::new(system, code)];
+    r.codes = vec![Code::new(system.to_owned(), code)];
     r.status = Some("final".into());
     r.effective = Some(When::day(on));
     r.value = value;
@@ -31,7 +31,7 @@ fn obs(id: &str, system: &str, code: &str, on: Date, value: Option<Value>) -> Re
 
 fn cond(id: &str, system: &str, code: &str, text: &str, on: Date) -> Record {
     let mut r = Record::new(RecordKind::Condition, id);
-    r.codes = vec![Code::new(system, code)];
+    r.codes = vec![Code::new(system.to_owned(), code)];
     r.text = vec![text.to_string()];
     r.clinical_status = Some("active".into());
     r.verification_status = Some("confirmed".into());
@@ -51,7 +51,7 @@ fn text_cond(id: &str, text: &str, on: Option<Date>) -> Record {
 fn concept(system: &str, code: &str, display: &str) -> Option<Value> {
     Some(Value::Concept {
         codes: vec![Code {
-            system: system.into(),
+            system: system.to_owned().into(),
             code: code.into(),
             display: Some(display.into()),
         }],
@@ -114,7 +114,7 @@ fn rh_result(id: &str, code: &str, on: Date, value: Option<Value>) -> Record {
 
 fn procedure(id: &str, system: &str, code: &str, on: Date, status: &str) -> Record {
     let mut r = Record::new(RecordKind::Procedure, id);
-    r.codes = vec![Code::new(system, code)];
+    r.codes = vec![Code::new(system.to_owned(), code)];
     r.status = Some(status.into());
     r.effective = Some(When::day(on));
     r

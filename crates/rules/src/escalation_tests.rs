@@ -30,7 +30,7 @@ fn at(instant: OffsetDateTime) -> When {
 
 fn obs(id: &str, system: &str, code: &str, on: Date, value: Option<Value>) -> Record {
     let mut r = Record::new(RecordKind::Observation, id);
-    r.codes = vec![Code::new(system, code)];
+    r.codes = vec![Code::new(system.to_owned(), code)];
     r.status = Some("final".into());
     r.effective = Some(When::day(on));
     r.value = value;
@@ -39,7 +39,7 @@ fn obs(id: &str, system: &str, code: &str, on: Date, value: Option<Value>) -> Re
 
 fn cond(id: &str, system: &str, code: &str, text: &str, on: Option<Date>) -> Record {
     let mut r = Record::new(RecordKind::Condition, id);
-    r.codes = vec![Code::new(system, code)];
+    r.codes = vec![Code::new(system.to_owned(), code)];
     r.text = vec![text.to_string()];
     r.clinical_status = Some("active".into());
     r.verification_status = Some("confirmed".into());
@@ -49,7 +49,7 @@ fn cond(id: &str, system: &str, code: &str, text: &str, on: Option<Date>) -> Rec
 
 fn concept(system: &str, code: &str) -> Option<Value> {
     Some(Value::Concept {
-        codes: vec![Code::new(system, code)],
+        codes: vec![Code::new(system.to_owned(), code)],
         text: None,
     })
 }

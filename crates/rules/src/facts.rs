@@ -9,6 +9,7 @@
 //! `None`: it is recorded in [`Record::problems`], so the engine can say what it could not read
 //! instead of passing the patient silently.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use time::{Date, OffsetDateTime, UtcOffset};
@@ -160,14 +161,16 @@ impl RecordKind {
 /// A code from a `CodeableConcept.coding`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Code {
-    /// The code system URI, e.g. `http://loinc.org`. Empty when the coding had none.
-    pub system: String,
+    /// The code system URI, e.g. `http://loinc.org`. Empty when the coding had none. Borrowed
+    /// for the systems the value sets name (a chart's codings are nearly all in a few systems:
+    /// no allocation each), owned for any other.
+    pub system: Cow<'static, str>,
     pub code: String,
     pub display: Option<String>,
 }
 
 impl Code {
-    pub fn new(system: impl Into<String>, code: impl Into<String>) -> Self {
+    pub fn new(system: impl Into<Cow<'static, str>>, code: impl Into<String>) -> Self {
         Code {
             system: system.into(),
             code: code.into(),

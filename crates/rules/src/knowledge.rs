@@ -117,17 +117,22 @@ impl CodeSet {
 
     /// Whether `code` is in the set.
     pub fn contains(&self, code: &Code) -> bool {
-        let needs_normalising = code.system == ICD10CM
+        self.contains_parts(&code.system, &code.code)
+    }
+
+    /// Whether the code `code` of `system` is in the set (as [`CodeSet::contains`], without a
+    /// [`Code`] to hold them).
+    pub fn contains_parts(&self, system: &str, code: &str) -> bool {
+        let needs_normalising = system == ICD10CM
             && code
-                .code
                 .bytes()
                 .any(|b| b == b'.' || b.is_ascii_lowercase() || b.is_ascii_whitespace());
         let owned;
         let normal: &str = if needs_normalising {
-            owned = normalise(&code.system, &code.code);
+            owned = normalise(system, code);
             &owned
         } else {
-            code.code.as_str()
+            code
         };
         if normal.is_empty() {
             return false;
@@ -135,13 +140,13 @@ impl CodeSet {
         if self
             .exact
             .iter()
-            .any(|(system, codes)| *system == code.system && codes.contains(normal))
+            .any(|(known, codes)| known == system && codes.contains(normal))
         {
             return true;
         }
         self.prefixes
             .iter()
-            .any(|(system, prefix)| *system == code.system && normal.starts_with(prefix.as_str()))
+            .any(|(known, prefix)| known == system && normal.starts_with(prefix.as_str()))
     }
 
     /// Whether any of `codes` is in the set.

@@ -18,7 +18,7 @@ pub(crate) fn days_ago(days: i64) -> Date {
 
 pub(crate) fn obs(id: &str, system: &str, code: &str, on: Date, value: Option<Value>) -> Record {
     let mut r = Record::new(RecordKind::Observation, id);
-    r.codes = vec![Code::new(system, code)];
+    r.codes = vec![Code::new(system.to_owned(), code)];
     r.status = Some("final".into());
     r.effective = Some(When::day(on));
     r.value = value;
@@ -28,7 +28,7 @@ pub(crate) fn obs(id: &str, system: &str, code: &str, on: Date, value: Option<Va
 pub(crate) fn cond(id: &str, system: &str, code: &str, text: &str, on: Option<Date>) -> Record {
     let mut r = Record::new(RecordKind::Condition, id);
     if !code.is_empty() {
-        r.codes = vec![Code::new(system, code)];
+        r.codes = vec![Code::new(system.to_owned(), code)];
     }
     r.text = vec![text.to_string()];
     r.clinical_status = Some("active".into());

@@ -19,7 +19,7 @@ fn days_ago(days: i64) -> Date {
 
 fn obs(id: &str, system: &str, code: &str, on: Date, value: Option<Value>) -> Record {
     let mut r = Record::new(RecordKind::Observation, id);
-    r.codes = vec![Code::new(system, code)];
+    r.codes = vec![Code::new(system.to_owned(), code)];
     r.status = Some("final".into());
     r.effective = Some(When::day(on));
     r.value = value;
@@ -28,7 +28,7 @@ fn obs(id: &str, system: &str, code: &str, on: Date, value: Option<Value>) -> Re
 
 fn cond(id: &str, system: &str, code: &str, text: &str, on: Date) -> Record {
     let mut r = Record::new(RecordKind::Condition, id);
-    r.codes = vec![Code::new(system, code)];
+    r.codes = vec![Code::new(system.to_owned(), code)];
     r.text = vec![text.to_string()];
     r.clinical_status = Some("active".into());
     r.verification_status = Some("confirmed".into());
@@ -38,7 +38,7 @@ fn cond(id: &str, system: &str, code: &str, text: &str, on: Date) -> Record {
 
 fn concept(system: &str, code: &str) -> Option<Value> {
     Some(Value::Concept {
-        codes: vec![Code::new(system, code)],
+        codes: vec![Code::new(system.to_owned(), code)],
         text: None,
     })
 }

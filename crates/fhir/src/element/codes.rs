@@ -22,7 +22,7 @@ pub(super) fn code_of(coding: &Coding<'_>) -> Option<Code> {
     let code = coding.code.as_deref()?;
     let (system, code) = terminology::normalise(coding.system.as_deref().unwrap_or_default(), code);
     Some(Code {
-        system: system.to_owned(),
+        system: terminology::system_text(system),
         code: code.into_owned(),
         display: coding.display.as_deref().map(str::to_owned),
     })
@@ -34,7 +34,7 @@ pub(super) fn code_of(coding: &Coding<'_>) -> Option<Code> {
 pub(crate) fn code_named(system: &str, code: &str, display: Option<&str>) -> Code {
     let (system, code) = terminology::normalise(system, code);
     Code {
-        system: system.to_owned(),
+        system: terminology::system_text(system),
         code: code.into_owned(),
         display: display.map(str::to_owned),
     }

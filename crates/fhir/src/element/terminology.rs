@@ -8,6 +8,8 @@
 //! every record kind, its value codes and the draft orders get it, and the engine compares
 //! strings.
 
+use std::borrow::Cow;
+
 use gravida_rules::knowledge::{ICD10CM, LOINC, RXNORM, SNOMED};
 
 /// CPT, as FHIR names it.
@@ -27,6 +29,30 @@ const ALIASES: &[(&str, &str)] = &[
     ("urn:oid:2.16.840.1.113883.6.285", HCPCS),
     ("urn:oid:2.16.840.1.113883.6.3", ICD10_WHO),
 ];
+
+/// The systems charts code in most, kept as `'static` text: a coding in one of them is read
+/// without allocating its system (a chart has hundreds of codings, nearly all in these).
+const COMMON: &[&str] = &[
+    SNOMED,
+    LOINC,
+    ICD10CM,
+    RXNORM,
+    CPT,
+    HCPCS,
+    ICD10_WHO,
+    "http://terminology.hl7.org/CodeSystem/observation-category",
+    "http://terminology.hl7.org/CodeSystem/condition-category",
+    "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+];
+
+/// A normalised system (see [`normalise`]) as a [`gravida_rules::Code`] holds it: borrowed
+/// when it is one of the [`COMMON`] systems, owned otherwise.
+pub(crate) fn system_text(system: &str) -> Cow<'static, str> {
+    COMMON.iter().find(|known| **known == system).map_or_else(
+        || Cow::Owned(system.to_owned()),
+        |known| Cow::Borrowed(*known),
+    )
+}
 
 /// A coding's `(system, code)` as the value sets name them.
 ///
@@ -138,5 +164,16 @@ mod tests {
             read("urn:oid:2.16.840.1.113883.6.238", "2106-3"),
             pair("urn:oid:2.16.840.1.113883.6.238", "2106-3")
         );
+    }
+
+    #[test]
+    fn a_common_system_is_held_without_a_copy_and_any_other_as_written() {
+        let snomed = system_text("http://snomed.info/sct");
+        assert!(matches!(snomed, Cow::Borrowed(_)));
+        assert_eq!(snomed, SNOMED);
+        let local = system_text("urn:oid:1.2.3.4.local");
+        assert!(matches!(local, Cow::Owned(_)));
+        assert_eq!(local, "urn:oid:1.2.3.4.local");
+        assert_eq!(system_text(""), "");
     }
 }

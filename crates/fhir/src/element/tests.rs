@@ -792,7 +792,7 @@ fn a_patient_is_read_alike_by_both_readers() {
 
 fn code(system: &str, code: &str, display: &str) -> Code {
     Code {
-        system: system.into(),
+        system: system.to_owned().into(),
         code: code.into(),
         display: Some(display.into()),
     }

@@ -17,7 +17,7 @@ pub(super) const TODAY: Date = date!(2025 - 04 - 01);
 
 pub(super) fn obs(id: &str, system: &str, code: &str, on: Date, value: Option<Value>) -> Record {
     let mut r = Record::new(RecordKind::Observation, id);
-    r.codes = vec![Code::new(system, code)];
+    r.codes = vec![Code::new(system.to_owned(), code)];
     r.status = Some("final".into());
     r.effective = Some(When::day(on));
     r.value = value;
@@ -26,7 +26,7 @@ pub(super) fn obs(id: &str, system: &str, code: &str, on: Date, value: Option<Va
 
 pub(super) fn cond(id: &str, system: &str, code: &str, text: &str, on: Date) -> Record {
     let mut r = Record::new(RecordKind::Condition, id);
-    r.codes = vec![Code::new(system, code)];
+    r.codes = vec![Code::new(system.to_owned(), code)];
     r.text = vec![text.into()];
     r.clinical_status = Some("active".into());
     r.effective = Some(When::day(on));

@@ -23,7 +23,7 @@ impl Engine<'_> {
         let diagnosis_coded = rec
             .codes
             .iter()
-            .any(|c| matches!(c.system.as_str(), SNOMED | ICD10CM | ICD10_WHO));
+            .any(|c| matches!(&*c.system, SNOMED | ICD10CM | ICD10_WHO));
         diagnosis_coded && !rec.is(crate::knowledge::class::BLEEDING)
     }
 }
@@ -55,7 +55,7 @@ mod tests {
 
     fn coded(kind: RecordKind, system: &str, code: &str, text: &str) -> Record {
         let mut r = Record::new(kind, "r");
-        r.codes = vec![Code::new(system, code)];
+        r.codes = vec![Code::new(system.to_owned(), code)];
         r.text = vec![text.into()];
         r.effective = Some(When::day(time::macros::date!(2026 - 12 - 07)));
         r.value = Some(Value::Boolean(true));

@@ -54,7 +54,7 @@ fn every_code_of_every_indexed_value_set_classifies_with_its_bit() {
     let mut checked = 0;
     for (set, bit) in indexed_sets(kb.value_sets()) {
         for (system, code) in set.entries() {
-            let bits = kb.classify(&[Code::new(system, code)]);
+            let bits = kb.classify(&[Code::new(system.to_owned(), code)]);
             assert_ne!(bits & bit, 0, "{system}|{code} lacks bit {bit:#x}");
             checked += 1;
         }
