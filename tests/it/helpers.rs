@@ -19,13 +19,17 @@ pub struct TestApp {
     pub clock: Clock,
 }
 
+/// The embedded defaults plus `env`-style overrides, listening on loopback port 0.
+fn settings_with(env: &[(&str, &str)]) -> Settings {
+    let mut vars: Vec<(String, String)> = vec![("GRAVIDA_LISTEN".into(), "127.0.0.1:0".into())];
+    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Settings::load_from(None, vars).expect("test settings are valid")
+}
+
 impl TestApp {
     /// Starts Gravida on loopback port 0 with the embedded defaults plus `env`-style overrides.
     pub async fn spawn_with(env: &[(&str, &str)]) -> TestApp {
-        let mut vars: Vec<(String, String)> = vec![("GRAVIDA_LISTEN".into(), "127.0.0.1:0".into())];
-        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let settings = Settings::load_from(None, vars).expect("test settings are valid");
-        TestApp::start(settings).await
+        TestApp::start(settings_with(env)).await
     }
 
     async fn start(settings: Settings) -> TestApp {
@@ -35,10 +39,8 @@ impl TestApp {
     /// Starts Gravida with the embedded defaults, reading every hook call at noon UTC of `day`:
     /// a chart written on `day` is read as its writer read it, whatever day the test runs.
     pub async fn spawn_on(day: time::Date) -> TestApp {
-        let vars = vec![("GRAVIDA_LISTEN".to_owned(), "127.0.0.1:0".to_owned())];
-        let settings = Settings::load_from(None, vars).expect("test settings are valid");
         let noon = day.with_time(time::macros::time!(12:00)).assume_utc();
-        TestApp::start_with_clock(settings, Clock::Pinned(noon)).await
+        TestApp::start_with_clock(settings_with(&[]), Clock::Pinned(noon)).await
     }
 
     async fn start_with_clock(mut settings: Settings, clock: Clock) -> TestApp {
@@ -88,10 +90,9 @@ impl TestApp {
 
     /// The day the app's hook calls read as today (UTC, the default site zone).
     pub fn today(&self) -> time::Date {
-        match self.clock {
-            Clock::System => time::OffsetDateTime::now_utc().date(),
-            Clock::Pinned(instant) => instant.date(),
-        }
+        self.clock
+            .now_in(&gravida_server::clock::SiteTimeZone::default())
+            .date()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -5,11 +5,6 @@
 
 use std::collections::HashSet;
 
-/// The `(resourceType, id)` of each resource kept, so that one two searches returned is kept
-/// once. Hashed with foldhash, seeded per process: a hundred inserts a call, where SipHash cost
-/// more than the lookups it served.
-pub(super) type Seen<'r> = HashSet<(&'r str, &'r str), foldhash::fast::RandomState>;
-
 use gravida_rules::facts::RecordKind;
 use gravida_rules::query::PrefetchQuery;
 use serde_json::Value as Json;
@@ -19,6 +14,11 @@ use crate::diagnostic::{Diagnostic, DiagnosticKind};
 use crate::fast::{FastRead, FastResource};
 use crate::page::Fetched;
 use crate::subject::{CallPatient, Refusal};
+
+/// The `(resourceType, id)` of each resource kept, so that one two searches returned is kept
+/// once. Hashed with foldhash, seeded per process: a hundred inserts a call, where SipHash cost
+/// more than the lookups it served.
+pub(super) type Seen<'r> = HashSet<(&'r str, &'r str), foldhash::fast::RandomState>;
 
 /// True for the resource types the engine reads (records and the Patient): only those are checked
 /// to be about the call's patient, as the fast reader checks what it reads.

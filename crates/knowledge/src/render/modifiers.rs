@@ -147,7 +147,8 @@ pub(crate) fn modifier_key(m: &Modifier) -> &'static str {
 }
 
 /// The values a modifier's text may name besides the finding's own (`{record}`, `{field}`, a
-/// vital sign's reading), added to a copy of `v`. Chart text is escaped for Markdown.
+/// vital sign's reading), filled over the finding's with [`crate::templates::fill_over`]. Chart
+/// text is escaped for Markdown.
 fn modifier_values(
     m: &Modifier,
     finding: &Finding,
